@@ -1,0 +1,123 @@
+import Configuration
+import Foundation
+import HeraldCore
+import HeraldStore
+
+/// Herald's settings, read from the environment through swift-configuration and validated at start:
+/// a missing or malformed value is one clear error line, never a crash.
+public struct HeraldConfiguration: Sendable {
+    /// A configuration problem, printed as one line by the command.
+    public struct Invalid: Error, CustomStringConvertible, Sendable {
+        /// What is wrong and how to fix it.
+        public var description: String
+    }
+
+    /// Which parts of Herald a process runs.
+    public enum Role: String, Sendable, CaseIterable {
+        /// REST API, public pages, compatibility endpoint.
+        case api
+        /// SMTP submission server.
+        case smtp
+        /// Delivery scheduler.
+        case scheduler
+        /// Webhook dispatcher.
+        case dispatcher
+        /// Credit-grade evaluation.
+        case grader
+    }
+
+    /// `DATABASE_URL`.
+    public var databaseURL: DatabaseURL
+    /// `HERALD_HTTP_PORT` (8080).
+    public var httpPort: Int
+    /// `HERALD_HTTP_HOST` (0.0.0.0).
+    public var httpHost: String
+    /// `HERALD_PUBLIC_URL` (base of links; defaults to http://127.0.0.1:<port>).
+    public var publicURL: String
+    /// `HERALD_MASTER_KEY`, required by anything that touches secrets.
+    public var masterKey: MasterKey?
+    /// `HERALD_ADMIN_TOKEN`, required by the API role.
+    public var adminToken: String?
+    /// `HERALD_ROLES` (all by default).
+    public var roles: Set<Role>
+    /// `HERALD_TOKEN_TTL` seconds (900).
+    public var tokenLifetime: Duration
+    /// `HERALD_TRUSTED_PROXIES`: CIDRs whose X-Forwarded-For is believed (none by default).
+    public var trustedProxies: [IPNetwork]
+    /// `HERALD_MIGRATIONS_DIR` (./Migrations).
+    public var migrationsDirectory: String
+    /// `HERALD_DB_POOL_SIZE` (20).
+    public var databasePoolSize: Int
+    /// `HERALD_AUTH_RATE` token requests per second per key and per client IP (10, burst 3×).
+    public var authRatePerSecond: Int
+
+    /// Reads and validates every setting.
+    public init(reader: ConfigReader) throws(Invalid) {
+        func string(_ key: ConfigKey, secret: Bool = false) -> String? {
+            reader.string(forKey: key, isSecret: secret).flatMap { $0.isEmpty ? nil : $0 }
+        }
+        func int(_ key: ConfigKey, _ name: String, default value: Int, range: ClosedRange<Int>) throws(Invalid) -> Int {
+            guard let text = string(key) else { return value }
+            guard let number = Int(text), range.contains(number) else {
+                throw Invalid(description: "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got \"\(text)\".")
+            }
+            return number
+        }
+        guard let url = string("database.url", secret: true) else {
+            throw Invalid(description: "DATABASE_URL is required, e.g. postgres://herald:secret@127.0.0.1:5432/herald (ops/run sets it up).")
+        }
+        do { databaseURL = try DatabaseURL(url) } catch { throw Invalid(description: error.message) }
+        httpPort = try int("herald.http.port", "HERALD_HTTP_PORT", default: 8080, range: 0...65535)
+        httpHost = string("herald.http.host") ?? "0.0.0.0"
+        publicURL = string("herald.public.url") ?? "http://127.0.0.1:\(httpPort)"
+        guard URL(string: publicURL)?.scheme.map({ $0 == "http" || $0 == "https" }) == true else {
+            throw Invalid(description: "HERALD_PUBLIC_URL must be an http(s) URL, got \"\(publicURL)\".")
+        }
+        if let key = string("herald.master.key", secret: true) {
+            do { masterKey = try MasterKey(base64: key) } catch { throw Invalid(description: error.message) }
+        }
+        adminToken = string("herald.admin.token", secret: true)
+        if let token = adminToken, token.utf8.count < 16 {
+            throw Invalid(description: "HERALD_ADMIN_TOKEN must be at least 16 characters.")
+        }
+        if let list = string("herald.roles") {
+            var roles = Set<Role>()
+            for name in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) where !name.isEmpty {
+                guard let role = Role(rawValue: name) else {
+                    throw Invalid(description: "HERALD_ROLES has unknown role \"\(name)\"; use a comma list of \(Role.allCases.map(\.rawValue).joined(separator: ",")).")
+                }
+                roles.insert(role)
+            }
+            self.roles = roles
+        } else {
+            roles = Set(Role.allCases)
+        }
+        tokenLifetime = .seconds(try int("herald.token.ttl", "HERALD_TOKEN_TTL", default: 900, range: 60...86_400))
+        trustedProxies = []
+        if let proxies = string("herald.trusted.proxies") {
+            for entry in proxies.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+                guard let network = IPNetwork(entry) else { throw Invalid(description: "HERALD_TRUSTED_PROXIES has an invalid CIDR \"\(entry)\".") }
+                trustedProxies.append(network)
+            }
+        }
+        migrationsDirectory = string("herald.migrations.dir") ?? "Migrations"
+        databasePoolSize = try int("herald.db.pool.size", "HERALD_DB_POOL_SIZE", default: 20, range: 1...500)
+        authRatePerSecond = try int("herald.auth.rate", "HERALD_AUTH_RATE", default: 10, range: 1...100_000)
+    }
+
+    /// The master key, or a clear error for commands that need it.
+    public func requireMasterKey() throws(Invalid) -> MasterKey {
+        guard let masterKey else {
+            throw Invalid(description: "HERALD_MASTER_KEY is required: 32 random bytes in base64 (`openssl rand -base64 32`); ops/run generates one into .data/.")
+        }
+        return masterKey
+    }
+
+    /// The admin token, or a clear error when serving the API without one.
+    public func requireAdminToken() throws(Invalid) -> String {
+        guard let adminToken else {
+            throw Invalid(description: "HERALD_ADMIN_TOKEN is required to serve the API (the operator's bearer token); ops/run generates one into .data/.")
+        }
+        return adminToken
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import HTTPTypes
+import HeraldCore
+import Hummingbird
+import Logging
+import NIOCore
+
+/// An RFC 9457 problem document.
+struct Problem: Codable, Sendable {
+    var type: String
+    var title: String
+    var status: Int
+    var detail: String
+    var code: String
+    var requestId: String
+    var field: String?
+}
+
+/// The outermost middleware: assigns the request id and client address, and turns every error into
+/// `application/problem+json` with a stable code. Internals are logged, never sent.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = HeraldRequestContext
+    let routes: RouteTable
+    let trustedProxies: [IPNetwork]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.requestID = Self.requestID(from: request)
+        context.clientIP = ClientAddress.resolve(peer: context.remoteAddress?.ipAddress.flatMap(IPAddress.init),
+                                                 forwardedFor: request.headers[values: .xForwardedFor], trusted: trustedProxies)
+        context.logger[metadataKey: "request_id"] = .string(context.requestID)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = render(error, request: request, context: context)
+        }
+        response.headers[.xRequestID] = context.requestID
+        return response
+    }
+
+    static func requestID(from request: Request) -> String {
+        if let given = request.headers[.xRequestID], (1...64).contains(given.utf8.count),
+           given.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46 }) {
+            return given
+        }
+        return AccessKeyGenerator.randomString(count: 20)
+    }
+
+    func render(_ error: any Error, request: Request, context: Context) -> Response {
+        var headers: HTTPFields = [:]
+        let herald: HeraldError
+        switch error {
+        case let error as HeraldError:
+            herald = error
+        case let error as HTTPError where error.status == .notFound:
+            let allowed = routes.methods(forPath: request.uri.path)
+            if allowed.isEmpty {
+                herald = .notFound("route \(request.uri.path)")
+            } else {
+                herald = HeraldError(code: "MethodNotAllowed", status: 405, message: "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", ")).")
+                headers[.allow] = allowed.joined(separator: ", ")
+            }
+        case let error as HTTPError where error.status == .contentTooLarge:
+            herald = HeraldError(code: "PayloadTooLarge", status: 413, message: "The request body is too large.")
+        case let error as HTTPError where (400..<500).contains(error.status.code):
+            herald = HeraldError(code: "HTTP.\(error.status.code)", status: error.status.code, message: error.body ?? error.status.reasonPhrase)
+        case let error as DecodingError:
+            herald = JSONBody.describe(error)
+        default:
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            herald = HeraldError(code: "Internal", status: 500, message: "An internal error occurred; quote the request id when reporting it.")
+        }
+        if let retryAfter = herald.retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if herald.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
+        headers[.contentType] = "application/problem+json"
+        let status = HTTPResponse.Status(code: herald.status)
+        let problem = Problem(type: "/problems/\(herald.code)", title: status.reasonPhrase, status: herald.status,
+                              detail: herald.message, code: herald.code, requestId: context.requestID, field: herald.field)
+        let body = (try? JSONBody.encoder.encode(problem)) ?? Data()
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Finds the client address: the TCP peer, unless the peer is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+public enum ClientAddress {
+    /// Resolves the client address.
+    public static func resolve(peer: IPAddress?, forwardedFor: [String], trusted: [IPNetwork]) -> IPAddress? {
+        guard var current = peer else { return nil }
+        guard !trusted.isEmpty else { return current }
+        let chain = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for hop in chain.reversed() {
+            guard trusted.contains(where: { $0.contains(current) }) else { break }
+            guard let address = IPAddress(hop) else { break }
+            current = address
+        }
+        return current
+    }
+}
+
+extension HTTPField.Name {
+    static let xRequestID = HTTPField.Name("X-Request-Id")!
+    static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
+    static let rateLimitLimit = HTTPField.Name("RateLimit-Limit")!
+    static let rateLimitRemaining = HTTPField.Name("RateLimit-Remaining")!
+    static let rateLimitReset = HTTPField.Name("RateLimit-Reset")!
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// Lifecycle state of a tenant account.
+public enum TenantStatus: String, Sendable, Codable, CaseIterable {
+    /// Sends and manages normally.
+    case active
+    /// Cannot send; management still works.
+    case frozen
+    /// Can neither send nor manage; final.
+    case banned
+}
+
+/// Whether a tenant is a company or a person (sets, e.g., the monthly sender-deletion allowance).
+public enum TenantKind: String, Sendable, Codable, CaseIterable {
+    /// A company account.
+    case enterprise
+    /// An individual's account.
+    case personal
+}
+
+/// Who performed an action, for the audit log.
+public enum ActorType: String, Sendable, Codable {
+    /// A tenant's user (root or sub-user) with a token.
+    case user
+    /// The platform operator (admin token or CLI).
+    case `operator`
+    /// Herald itself (grader, scheduler).
+    case system
+}
+
+/// The who/where of a change, written to the audit log with it.
+public struct AuditActor: Sendable {
+    /// Kind of actor.
+    public var type: ActorType
+    /// Acting user, if a user.
+    public var userID: UUID?
+    /// AccessKey the user's token came from.
+    public var accessKeyID: String?
+    /// Client IP address as seen by Herald.
+    public var sourceIP: String?
+    /// Request id (X-Request-Id) tying the entry to logs.
+    public var requestID: String?
+
+    /// Creates an actor description.
+    public init(type: ActorType, userID: UUID? = nil, accessKeyID: String? = nil, sourceIP: String? = nil, requestID: String? = nil) {
+        self.type = type
+        self.userID = userID
+        self.accessKeyID = accessKeyID
+        self.sourceIP = sourceIP
+        self.requestID = requestID
+    }
+
+    /// The operator acting from the command line.
+    public static let cli = AuditActor(type: .operator, sourceIP: "local")
+}
+
+/// An authenticated caller: a user of a tenant, resolved fresh from the database on every request.
+public struct Principal: Sendable {
+    /// The tenant the caller acts for.
+    public var tenantID: UUID
+    /// The tenant's status at the time of the request.
+    public var tenantStatus: TenantStatus
+    /// The calling user.
+    public var userID: UUID
+    /// Whether the user is the tenant's root (allowed everything).
+    public var isRoot: Bool
+    /// The AccessKey the token was issued for.
+    public var accessKeyID: String
+    /// Policies attached to the user (built-ins resolved to their documents).
+    public var policies: [PolicyDocument]
+
+    /// Creates a principal.
+    public init(tenantID: UUID, tenantStatus: TenantStatus, userID: UUID, isRoot: Bool, accessKeyID: String, policies: [PolicyDocument]) {
+        self.tenantID = tenantID
+        self.tenantStatus = tenantStatus
+        self.userID = userID
+        self.isRoot = isRoot
+        self.accessKeyID = accessKeyID
+        self.policies = policies
+    }
+
+    /// The RAM decision for `action` on `resource`: the root user may do everything, others need an Allow and no Deny.
+    public func authorize(action: String, resource: String) throws(HeraldError) {
+        if isRoot { return }
+        guard PolicyEvaluator.evaluate(action: action, resource: resource, policies: policies) == .allow else {
+            throw .forbiddenRAM(action: action, resource: resource)
+        }
+    }
+
+    /// The resource name of a tenant object, e.g. `acs:dm:*:<tenant>:user/<id>`.
+    public func resource(_ kind: String, _ name: String) -> String {
+        ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: kind, name: name)
+    }
+
+    /// The resource name covering the whole tenant (collections and creates).
+    public var tenantResource: String {
+        ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased())
+    }
+}
+
+/// Time-ordered UUIDs (version 7, RFC 9562): unique like v4, but index-friendly and sortable by creation.
+public enum UUIDv7 {
+    /// A new id for `date`.
+    public static func make(at date: Date = Date()) -> UUID {
+        let millis = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - UInt64(i)))) }
+        var generator = SystemRandomNumberGenerator()
+        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &generator) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x70
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}

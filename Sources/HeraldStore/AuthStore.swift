@@ -1,0 +1,86 @@
+import Crypto
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+
+/// Authentication reads: AccessKey verification for the token exchange, and the per-request principal.
+public struct AuthStore: Sendable {
+    let database: Database
+    let secrets: SecretBox
+
+    /// Creates the store.
+    public init(database: Database, secrets: SecretBox) {
+        self.database = database
+        self.secrets = secrets
+    }
+
+    /// The owner of a valid AccessKey.
+    public struct KeyOwner: Sendable {
+        /// Tenant.
+        public var tenantID: UUID
+        /// User.
+        public var userID: UUID
+    }
+
+    /// Checks an AccessKey id and secret. Unknown ids, wrong secrets and disabled users all answer
+    /// `Auth.InvalidCredentials` after the same work (a decryption and a constant-time comparison), so the
+    /// answer does not reveal which ids exist. A banned tenant gets `Account.Banned`.
+    public func verify(accessKeyID: String, secret: String) async throws -> KeyOwner {
+        let row: (UUID, UUID, ByteBuffer, Bool, String)? = try await database.withSystem { connection in
+            guard AccessKeyGenerator.isWellFormedID(accessKeyID) else { return nil }
+            return try await connection.query("""
+                SELECT k.tenant_id, k.user_id, k.secret_ciphertext, u.enabled, t.status
+                FROM access_keys k JOIN users u ON u.id = k.user_id AND u.tenant_id = k.tenant_id JOIN tenants t ON t.id = k.tenant_id
+                WHERE k.id = \(accessKeyID)
+                """, logger: database.logger).decode((UUID, UUID, ByteBuffer, Bool, String).self).first { _ in true }
+        }
+        guard let (tenantID, userID, sealed, enabled, status) = row else {
+            // Same cost as a real check: open a decoy box.
+            _ = try? secrets.open(Self.decoy, context: "access_key:decoy")
+            _ = constantTimeEquals(Array(secret.utf8), Array(repeating: 0, count: 30))
+            throw HeraldError.invalidCredentials
+        }
+        let stored = try secrets.open(Array(buffer: sealed), context: "access_key:\(accessKeyID)")
+        guard constantTimeEquals(stored, Array(secret.utf8)), enabled else { throw HeraldError.invalidCredentials }
+        if status == TenantStatus.banned.rawValue { throw HeraldError.accountBanned }
+        _ = try await database.withTenant(tenantID) { connection in
+            try await connection.query("""
+                UPDATE access_keys SET last_used_at = now()
+                WHERE tenant_id = \(tenantID) AND id = \(accessKeyID) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+                """, logger: database.logger)
+        }
+        return KeyOwner(tenantID: tenantID, userID: userID)
+    }
+
+    private static let decoy = SecretBox(masterKey: .random()).seal(Array(repeating: 0, count: 30), context: "access_key:decoy")
+
+    /// Resolves a verified token's claims to the current principal, or nil when the user, key or tenant is gone
+    /// or the user is disabled: this is why disabling a user or deleting a key takes effect at once.
+    public func principal(tenantID: UUID, userID: UUID, accessKeyID: String) async throws -> Principal? {
+        let row: (String, Bool, Bool, [String])? = try await database.withTenant(tenantID) { connection in
+            try await connection.query("""
+                SELECT t.status, u.enabled, u.is_root,
+                       coalesce((SELECT array_agg(up.policy_name || E'\\t' || coalesce(p.document::text, ''))
+                                 FROM user_policies up
+                                 LEFT JOIN policies p ON p.tenant_id = up.tenant_id AND p.name = up.policy_name
+                                 WHERE up.tenant_id = u.tenant_id AND up.user_id = u.id), '{}')
+                FROM users u
+                JOIN tenants t ON t.id = u.tenant_id
+                JOIN access_keys k ON k.tenant_id = u.tenant_id AND k.user_id = u.id AND k.id = \(accessKeyID)
+                WHERE u.tenant_id = \(tenantID) AND u.id = \(userID)
+                """, logger: database.logger).decode((String, Bool, Bool, [String]).self).first { _ in true }
+        }
+        guard let (status, enabled, isRoot, attached) = row, enabled, let tenantStatus = TenantStatus(rawValue: status) else { return nil }
+        var policies: [PolicyDocument] = []
+        for entry in attached {
+            let parts = entry.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
+            if let builtin = BuiltinPolicy(rawValue: String(parts[0])) {
+                policies.append(builtin.document)
+            } else if parts.count == 2, let document = try? JSONDecoder().decode(PolicyDocument.self, from: Data(parts[1].utf8)) {
+                policies.append(document)
+            }
+        }
+        return Principal(tenantID: tenantID, tenantStatus: tenantStatus, userID: userID, isRoot: isRoot, accessKeyID: accessKeyID, policies: policies)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+
+/// Operator-side tenant management (system transactions): create, list, get, freeze, unfreeze, ban.
+public struct TenantStore: Sendable {
+    let database: Database
+    let secrets: SecretBox
+
+    /// Creates the store.
+    public init(database: Database, secrets: SecretBox) {
+        self.database = database
+        self.secrets = secrets
+    }
+
+    static let columns = "id, name, kind, status, grade, grade_ceiling, freeze_count, created_at, updated_at"
+
+    static func fetch(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> TenantRecord? {
+        try await decodeTenants(try await connection.query("SELECT \(unescaped: columns) FROM tenants WHERE id = \(id)", logger: logger)).first
+    }
+
+    static func decodeTenants(_ rows: PostgresRowSequence) async throws -> [TenantRecord] {
+        var result: [TenantRecord] = []
+        for try await (id, name, kind, status, grade, ceiling, freezes, created, updated) in rows.decode(
+            (UUID, String, String, String, Int16, Int16, Int32, Date, Date).self
+        ) {
+            result.append(TenantRecord(id: id, name: name, kind: TenantKind(rawValue: kind) ?? .enterprise,
+                                       status: TenantStatus(rawValue: status) ?? .active, grade: Int(grade),
+                                       gradeCeiling: Int(ceiling), freezeCount: Int(freezes), createdAt: created, updatedAt: updated))
+        }
+        return result
+    }
+
+    /// Creates a tenant with its root user and root AccessKey, audited, in one transaction.
+    public func create(name: String, kind: TenantKind = .enterprise, actor: AuditActor) async throws -> CreatedTenant {
+        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...128).contains(trimmed.count) else { throw HeraldError.validation("name must be 1 to 128 characters.", field: "name") }
+        let tenantID = UUIDv7.make()
+        let rootID = UUIDv7.make()
+        let keyID = AccessKeyGenerator.newID()
+        let secret = AccessKeyGenerator.newSecret()
+        let sealed = secrets.seal(Array(secret.utf8), context: "access_key:\(keyID)")
+        let tenant = try await database.withSystem { connection in
+            let rows = try await connection.query("""
+                INSERT INTO tenants (id, name, kind) VALUES (\(tenantID), \(trimmed), \(kind.rawValue))
+                RETURNING \(unescaped: Self.columns)
+                """, logger: database.logger)
+            let tenant = try await Self.decodeTenants(rows)[0]
+            try await connection.query("INSERT INTO users (id, tenant_id, name, is_root) VALUES (\(rootID), \(tenantID), 'root', true)", logger: database.logger)
+            try await connection.query("""
+                INSERT INTO access_keys (id, tenant_id, user_id, secret_ciphertext)
+                VALUES (\(keyID), \(tenantID), \(rootID), \(ByteBuffer(bytes: sealed)))
+                """, logger: database.logger)
+            try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor,
+                                      action: "admin:CreateTenant", resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      detail: ["name": trimmed, "rootAccessKeyId": keyID])
+            return tenant
+        }
+        return CreatedTenant(tenant: tenant, accessKeyID: keyID, accessKeySecret: secret)
+    }
+
+    /// Lists tenants by id (creation order), optionally by status.
+    public func list(status: TenantStatus?, limit: Int, after: UUID?) async throws -> [TenantRecord] {
+        let limit = min(max(limit, 1), 100)
+        return try await database.withSystem { connection in
+            let status = status?.rawValue
+            return try await Self.decodeTenants(try await connection.query("""
+                SELECT \(unescaped: Self.columns) FROM tenants
+                WHERE (\(status)::text IS NULL OR status = \(status)) AND (\(after)::uuid IS NULL OR id > \(after))
+                ORDER BY id LIMIT \(limit)
+                """, logger: database.logger))
+        }
+    }
+
+    /// One tenant, or nil.
+    public func get(_ id: UUID) async throws -> TenantRecord? {
+        try await database.withSystem { connection in
+            try await Self.fetch(id, on: connection, logger: database.logger)
+        }
+    }
+
+    /// An operator status change.
+    public enum StatusChange: String, Sendable {
+        /// active → frozen.
+        case freeze
+        /// frozen → active.
+        case unfreeze
+        /// any → banned (final).
+        case ban
+    }
+
+    /// Applies an operator status change, audited; a banned tenant stays banned.
+    public func change(_ id: UUID, _ change: StatusChange, reason: String?, actor: AuditActor) async throws -> TenantRecord {
+        try await database.withSystem { connection in
+            let rows = try await connection.query("SELECT status FROM tenants WHERE id = \(id) FOR UPDATE", logger: database.logger)
+            guard let current = try await rows.decode(String.self).first(where: { _ in true }).flatMap(TenantStatus.init(rawValue:)) else {
+                throw HeraldError.notFound("tenant")
+            }
+            let target: TenantStatus
+            switch (change, current) {
+            case (_, .banned):
+                throw HeraldError.conflict("Tenant.Banned", "The tenant is banned; a ban is final.")
+            case (.freeze, .frozen), (.unfreeze, .active):
+                // Idempotent: asking for the state it is already in changes nothing.
+                target = current
+            case (.freeze, _): target = .frozen
+            case (.unfreeze, _): target = .active
+            case (.ban, _): target = .banned
+            }
+            if target != current {
+                let bump = target == .frozen ? 1 : 0
+                try await connection.query("""
+                    UPDATE tenants SET status = \(target.rawValue), freeze_count = freeze_count + \(bump), updated_at = now() WHERE id = \(id)
+                    """, logger: database.logger)
+                var detail = ["from": current.rawValue, "to": target.rawValue]
+                if let reason { detail["reason"] = String(reason.prefix(500)) }
+                try await AuditLog.record(on: connection, logger: database.logger, tenantID: id, actor: actor,
+                                          action: "admin:\(change.rawValue.capitalized)Tenant",
+                                          resource: ResourceName.tenantWildcard(tenantID: id.uuidString.lowercased()), detail: detail)
+            }
+            return try await Self.fetch(id, on: connection, logger: database.logger)!
+        }
+    }
+}

@@ -1,0 +1,228 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import HeraldAPI
+import HeraldCore
+import HeraldStore
+import Hummingbird
+import Logging
+import PostgresNIO
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct Herald: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "herald",
+        abstract: "Herald: a self-hostable, multi-tenant email sending service.",
+        subcommands: [Serve.self, Migrate.self, Admin.self]
+    )
+}
+
+/// Shared start-up: configuration (exit 2 with one line when invalid), logger, database pool.
+enum Startup {
+    static func configuration() throws -> HeraldConfiguration {
+        do {
+            return try HeraldConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider()))
+        } catch {
+            fail(error.description)
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("herald: \(message)\n".utf8))
+        Foundation.exit(2)
+    }
+
+    static func logger(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        return logger
+    }
+
+    /// Runs `body` with a live pool, shutting the pool down afterwards.
+    static func withDatabase<R: Sendable>(_ configuration: HeraldConfiguration, logger: Logger,
+                                          _ body: @escaping @Sendable (Database) async throws -> R) async throws -> R {
+        let client = PostgresClient(configuration: try configuration.databaseURL.clientConfiguration(maximumConnections: 4), backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask { await client.run(); return nil }
+            group.addTask { try await body(Database(client: client, logger: logger)) }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let value = result { return value }
+            }
+            throw CancellationError()
+        }
+    }
+
+    static func migrations(_ configuration: HeraldConfiguration) throws -> [Migration] {
+        do { return try Migration.load(from: configuration.migrationsDirectory) } catch { fail(error.message) }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the API (and, as they arrive, the other roles) until SIGTERM/SIGINT.")
+
+    func run() async throws {
+        let configuration = try Startup.configuration()
+        let logger = Startup.logger("herald")
+        let masterKey: MasterKey
+        let adminToken: String
+        do {
+            masterKey = try configuration.requireMasterKey()
+            adminToken = try configuration.requireAdminToken()
+        } catch { Startup.fail(error.description) }
+        let client = PostgresClient(configuration: try configuration.databaseURL.clientConfiguration(maximumConnections: configuration.databasePoolSize),
+                                    backgroundLogger: logger)
+        let database = Database(client: client, logger: logger)
+        let dependencies = APIDependencies(database: database, masterKey: masterKey, adminToken: adminToken,
+                                           tokenLifetime: configuration.tokenLifetime, trustedProxies: configuration.trustedProxies,
+                                           authRatePerSecond: configuration.authRatePerSecond)
+        var services: [any Service] = [client]
+        if configuration.roles.contains(.api) {
+            services.append(buildApplication(dependencies, host: configuration.httpHost, port: configuration.httpPort, logger: logger))
+            logger.info("serving HTTP", metadata: ["url": "http://\(configuration.httpHost):\(configuration.httpPort)"])
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply Migrations/*.sql in order, recording what ran.")
+
+    func run() async throws {
+        let configuration = try Startup.configuration()
+        let logger = Startup.logger("herald.migrate")
+        let migrations = try Startup.migrations(configuration)
+        do {
+            let applied = try await Startup.withDatabase(configuration, logger: logger) { database in
+                try await Migrator(migrations: migrations, logger: logger).migrate(client: database.client)
+            }
+            print(applied.isEmpty ? "herald: database is up to date (\(migrations.count) migrations)" : "herald: applied \(applied.joined(separator: ", "))")
+        } catch let error as HeraldError {
+            Startup.fail(error.message)
+        }
+    }
+}
+
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Operator actions on the local database.",
+        subcommands: [CreateTenant.self, ListTenants.self, GetTenant.self, Freeze.self, Unfreeze.self, Ban.self, RotateSigningKey.self]
+    )
+
+    /// Runs an operator action with the tenant store, printing its JSON result.
+    static func withTenants<R: Encodable & Sendable>(_ body: @escaping @Sendable (TenantStore, SigningKeyRing) async throws -> R) async throws {
+        let configuration = try Startup.configuration()
+        let masterKey: MasterKey
+        do { masterKey = try configuration.requireMasterKey() } catch { Startup.fail(error.description) }
+        var logger = Startup.logger("herald.admin")
+        logger.logLevel = .warning
+        do {
+            let result = try await Startup.withDatabase(configuration, logger: logger) { database in
+                let secrets = SecretBox(masterKey: masterKey)
+                let keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: configuration.tokenLifetime + .seconds(60))
+                return try await body(TenantStore(database: database, secrets: secrets), keys)
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } catch let error as HeraldError {
+            Startup.fail("\(error.code): \(error.message)")
+        }
+    }
+
+    struct CreatedTenantOutput: Encodable, Sendable {
+        var tenantId: UUID
+        var name: String
+        var accessKeyId: String
+        var accessKeySecret: String
+    }
+
+    struct CreateTenant: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "create-tenant", abstract: "Create a tenant; prints its root AccessKey as JSON.")
+        @Option(help: "The tenant's name.") var name: String
+        @Option(help: "enterprise or personal.") var kind: String = "enterprise"
+
+        func run() async throws {
+            guard let kind = TenantKind(rawValue: kind) else { Startup.fail("--kind must be enterprise or personal") }
+            let name = self.name
+            try await Admin.withTenants { tenants, _ in
+                let created = try await tenants.create(name: name, kind: kind, actor: .cli)
+                return CreatedTenantOutput(tenantId: created.tenant.id, name: created.tenant.name,
+                                           accessKeyId: created.accessKeyID, accessKeySecret: created.accessKeySecret)
+            }
+        }
+    }
+
+    struct ListTenants: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list-tenants", abstract: "List tenants.")
+        @Option(help: "Only tenants with this status.") var status: String?
+
+        func run() async throws {
+            let status = try self.status.map { text throws -> TenantStatus in
+                guard let value = TenantStatus(rawValue: text) else { Startup.fail("--status must be active, frozen or banned") }
+                return value
+            }
+            try await Admin.withTenants { tenants, _ in try await tenants.list(status: status, limit: 100, after: nil) }
+        }
+    }
+
+    struct TenantID: ParsableArguments {
+        @Option(name: .customLong("tenant"), help: "Tenant id.") var tenant: String
+        var id: UUID {
+            guard let id = UUID(uuidString: tenant) else { Startup.fail("--tenant must be a tenant id (UUID)") }
+            return id
+        }
+    }
+
+    struct GetTenant: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "get-tenant", abstract: "Show a tenant.")
+        @OptionGroup var tenant: TenantID
+        func run() async throws {
+            let id = tenant.id
+            try await Admin.withTenants { tenants, _ in
+                guard let tenant = try await tenants.get(id) else { throw HeraldError.notFound("tenant") }
+                return tenant
+            }
+        }
+    }
+
+    static func change(_ change: TenantStore.StatusChange, _ id: UUID, reason: String?) async throws {
+        try await withTenants { tenants, _ in try await tenants.change(id, change, reason: reason, actor: .cli) }
+    }
+
+    struct Freeze: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Freeze a tenant (no sending; management works).")
+        @OptionGroup var tenant: TenantID
+        @Option(help: "Why.") var reason: String?
+        func run() async throws { try await Admin.change(.freeze, tenant.id, reason: reason) }
+    }
+
+    struct Unfreeze: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Unfreeze a tenant.")
+        @OptionGroup var tenant: TenantID
+        @Option(help: "Why.") var reason: String?
+        func run() async throws { try await Admin.change(.unfreeze, tenant.id, reason: reason) }
+    }
+
+    struct Ban: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ban a tenant (final: no sending, no management).")
+        @OptionGroup var tenant: TenantID
+        @Option(help: "Why.") var reason: String?
+        func run() async throws { try await Admin.change(.ban, tenant.id, reason: reason) }
+    }
+
+    struct RotatedKey: Encodable, Sendable { var kid: String }
+
+    struct RotateSigningKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rotate-signing-key",
+                                                        abstract: "Add a new token signing key; the old one stays in the JWKS until its last token expires.")
+        func run() async throws {
+            try await Admin.withTenants { _, keys in RotatedKey(kid: try await keys.rotate()) }
+        }
+    }
+}
