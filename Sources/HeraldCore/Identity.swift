@@ -113,3 +113,18 @@ public enum UUIDv7 {
                            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
     }
 }
+
+/// Herald writes UUIDs in lower case everywhere (RFC 9562 §4), in JSON as in tokens and resource names;
+/// Foundation would write them in upper case. Synthesized `Encodable` conformances in modules that import
+/// HeraldCore pick these overloads.
+extension KeyedEncodingContainer {
+    /// Encodes a UUID in lower case.
+    public mutating func encode(_ value: UUID, forKey key: Key) throws {
+        try encode(value.uuidString.lowercased(), forKey: key)
+    }
+
+    /// Encodes an optional UUID in lower case.
+    public mutating func encodeIfPresent(_ value: UUID?, forKey key: Key) throws {
+        try encodeIfPresent(value?.uuidString.lowercased(), forKey: key)
+    }
+}

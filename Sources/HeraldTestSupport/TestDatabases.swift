@@ -71,13 +71,13 @@ public actor TestDatabases {
         return try await task.value
     }
 
-    /// A fresh, migrated database for one test; dropped when `body` returns or throws.
-    public func withDatabase<R: Sendable>(_ body: @escaping @Sendable (Database, DatabaseURL) async throws -> R) async throws -> R {
-        let templateName = try await templateName()
+    /// A fresh database for one test (migrated, unless `migrated` is false); dropped when `body` returns or throws.
+    public func withDatabase<R: Sendable>(migrated: Bool = true, _ body: @escaping @Sendable (Database, DatabaseURL) async throws -> R) async throws -> R {
+        let template = migrated ? " TEMPLATE \(try await templateName())" : ""
         let base = try Self.baseURL()
         let name = "herald_t_\(AccessKeyGenerator.randomString(count: 12).lowercased())"
         _ = try await Self.withClient(base) { client in
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(templateName)"), logger: Self.logger)
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)\(template)"), logger: Self.logger)
         }
         let url = base.with(database: name)
         let result: Result<R, any Error>
@@ -96,6 +96,6 @@ public actor TestDatabases {
 }
 
 /// Shorthand for `TestDatabases.shared.withDatabase`.
-public func withTestDatabase<R: Sendable>(_ body: @escaping @Sendable (Database, DatabaseURL) async throws -> R) async throws -> R {
-    try await TestDatabases.shared.withDatabase(body)
+public func withTestDatabase<R: Sendable>(migrated: Bool = true, _ body: @escaping @Sendable (Database, DatabaseURL) async throws -> R) async throws -> R {
+    try await TestDatabases.shared.withDatabase(migrated: migrated, body)
 }
