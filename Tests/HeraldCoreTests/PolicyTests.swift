@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import HeraldCore
+
+@Suite struct PolicyEvaluatorTests {
+    static func doc(_ statements: [(PolicyEffect, [String], [String])]) -> PolicyDocument {
+        PolicyDocument(statements: statements.map { PolicyStatement(effect: $0.0, actions: $0.1, resources: $0.2) })
+    }
+    static let tenant = "acs:dm:*:t1:"
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var policies: [PolicyDocument]
+        var action: String
+        var resource: String
+        var expected: PolicyDecision
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "no policies", policies: [], action: "dm:GetUser", resource: "*", expected: .implicitDeny),
+        Case(name: "exact allow", policies: [doc([(.allow, ["dm:GetUser"], ["*"])])], action: "dm:GetUser", resource: tenant + "user/1", expected: .allow),
+        Case(name: "other action", policies: [doc([(.allow, ["dm:GetUser"], ["*"])])], action: "dm:DeleteUser", resource: "*", expected: .implicitDeny),
+        Case(name: "deny wins in same policy", policies: [doc([(.allow, ["dm:*"], ["*"]), (.deny, ["dm:Delete*"], ["*"])])],
+             action: "dm:DeleteUser", resource: tenant + "user/1", expected: .explicitDeny),
+        Case(name: "deny wins across policies", policies: [doc([(.deny, ["dm:CreateUser"], ["*"])]), doc([(.allow, ["*"], ["*"])])],
+             action: "dm:CreateUser", resource: "x", expected: .explicitDeny),
+        Case(name: "deny on other resource does not apply", policies: [doc([(.allow, ["dm:*"], ["*"]), (.deny, ["dm:*"], [tenant + "domain/secret.example"])])],
+             action: "dm:GetDomain", resource: tenant + "domain/open.example", expected: .allow),
+        Case(name: "question mark one char", policies: [doc([(.allow, ["dm:Get?ser"], ["*"])])], action: "dm:GetUser", resource: "*", expected: .allow),
+        Case(name: "question mark not zero chars", policies: [doc([(.allow, ["dm:GetU?ser"], ["*"])])], action: "dm:GetUser", resource: "*", expected: .implicitDeny),
+        Case(name: "actions case-insensitive", policies: [doc([(.allow, ["DM:getuser"], ["*"])])], action: "dm:GetUser", resource: "*", expected: .allow),
+        Case(name: "resources case-sensitive", policies: [doc([(.allow, ["dm:*"], [tenant + "domain/A.example"])])], action: "dm:GetDomain",
+             resource: tenant + "domain/a.example", expected: .implicitDeny),
+        Case(name: "resource wildcard spans separators", policies: [doc([(.allow, ["dm:*"], ["acs:dm:*:t1:*"])])], action: "dm:GetDomain",
+             resource: tenant + "domain/x/y", expected: .allow),
+        Case(name: "resource of another tenant", policies: [doc([(.allow, ["dm:*"], ["acs:dm:*:t1:*"])])], action: "dm:GetDomain",
+             resource: "acs:dm:*:t2:domain/x", expected: .implicitDeny),
+        Case(name: "ReadOnly lists", policies: [BuiltinPolicy.readOnlyAccess.document], action: "dm:ListUsers", resource: "*", expected: .allow),
+        Case(name: "ReadOnly describes", policies: [BuiltinPolicy.readOnlyAccess.document], action: "dm:DescDomain", resource: "*", expected: .allow),
+        Case(name: "ReadOnly queries", policies: [BuiltinPolicy.readOnlyAccess.document], action: "dm:QueryTaskByParam", resource: "*", expected: .allow),
+        Case(name: "ReadOnly cannot create", policies: [BuiltinPolicy.readOnlyAccess.document], action: "dm:CreateUser", resource: "*", expected: .implicitDeny),
+        Case(name: "ReadOnly cannot send", policies: [BuiltinPolicy.readOnlyAccess.document], action: "dm:SingleSendMail", resource: "*", expected: .implicitDeny),
+        Case(name: "FullAccess sends", policies: [BuiltinPolicy.fullAccess.document], action: "dm:SingleSendMail", resource: tenant + "x", expected: .allow),
+        Case(name: "FullAccess not other services", policies: [BuiltinPolicy.fullAccess.document], action: "ecs:RunInstances", resource: "*", expected: .implicitDeny),
+    ]
+
+    @Test(arguments: cases)
+    func evaluates(_ c: Case) {
+        #expect(PolicyEvaluator.evaluate(action: c.action, resource: c.resource, policies: c.policies) == c.expected)
+    }
+
+    @Test func pathologicalGlobTerminates() {
+        let pattern = String(repeating: "a*", count: 60) + "b"
+        let value = String(repeating: "a", count: 5000)
+        #expect(!Glob.matches(pattern: pattern, value: value, caseInsensitive: false))
+        #expect(Glob.matches(pattern: "*", value: "", caseInsensitive: false))
+        #expect(Glob.matches(pattern: "a*b*c", value: "axxbyyc", caseInsensitive: false))
+        #expect(!Glob.matches(pattern: "a*b*c", value: "axxbyy", caseInsensitive: false))
+    }
+
+    @Test func rootPrincipalIsAllowedEverything() throws {
+        let root = Principal(tenantID: UUID(), tenantStatus: .active, userID: UUID(), isRoot: true, accessKeyID: "k", policies: [])
+        try root.authorize(action: "dm:DeleteUser", resource: "*")
+        let user = Principal(tenantID: UUID(), tenantStatus: .active, userID: UUID(), isRoot: false, accessKeyID: "k", policies: [])
+        #expect(throws: HeraldError.forbiddenRAM(action: "dm:DeleteUser", resource: "*")) { try user.authorize(action: "dm:DeleteUser", resource: "*") }
+    }
+}
+
+@Suite struct PolicyDocumentTests {
+    @Test func decodesStringOrArrayAndReencodesArrays() throws {
+        let json = #"{"Version":"1","Statement":[{"Effect":"Allow","Action":"dm:Get*","Resource":["*"]}]}"#
+        let document = try PolicyDocument.parse(Array(json.utf8))
+        #expect(document.statements[0].actions == ["dm:Get*"])
+        let encoded = String(decoding: try JSONEncoder().encode(document), as: UTF8.self)
+        #expect(encoded.contains(#""Action":["dm:Get*"]"#))
+        #expect(encoded.contains(#""Version":"1""#))
+    }
+
+    struct Bad: Sendable, CustomTestStringConvertible {
+        var json: String
+        var field: String
+        var testDescription: String { field }
+    }
+
+    static let bad: [Bad] = [
+        Bad(json: #"{"Statement":[]}"#, field: "document.Statement"),
+        Bad(json: #"{"Statement":[{"Effect":"Allow","Action":[],"Resource":"*"}]}"#, field: "document.Statement[0].Action"),
+        Bad(json: #"{"Statement":[{"Effect":"Allow","Action":"dm:*","Resource":[]}]}"#, field: "document.Statement[0].Resource"),
+        Bad(json: #"{"Statement":[{"Effect":"Allow","Action":["dm:Get*","ecs:Run"],"Resource":"*"}]}"#, field: "document.Statement[0].Action[1]"),
+        Bad(json: #"{"Statement":[{"Effect":"Allow","Action":"dm:Get-User","Resource":"*"}]}"#, field: "document.Statement[0].Action[0]"),
+        Bad(json: #"{"Statement":[{"Effect":"Allow","Action":"dm:*","Resource":"arn:aws:s3:::x"}]}"#, field: "document.Statement[0].Resource[0]"),
+    ]
+
+    @Test(arguments: bad)
+    func rejectsWithFieldPath(_ bad: Bad) {
+        do {
+            _ = try PolicyDocument.parse(Array(bad.json.utf8))
+            Issue.record("accepted \(bad.json)")
+        } catch {
+            #expect(error.code == "Validation.Failed")
+            #expect(error.field == bad.field)
+        }
+    }
+
+    @Test func rejectsUnknownEffectTooManyStatementsAndOversize() {
+        #expect(throws: HeraldError.self) { try PolicyDocument.parse(Array(#"{"Statement":[{"Effect":"Maybe","Action":"dm:*","Resource":"*"}]}"#.utf8)) }
+        let many = PolicyDocument(statements: Array(repeating: PolicyStatement(effect: .allow, actions: ["dm:A"], resources: ["*"]), count: 101))
+        #expect(throws: HeraldError.self) { try many.validate() }
+        let huge = PolicyDocument(statements: [PolicyStatement(effect: .allow, actions: (0..<400).map { "dm:Action\($0)" }, resources: ["*"])])
+        #expect(throws: HeraldError.self) { try huge.validate() }
+    }
+}
