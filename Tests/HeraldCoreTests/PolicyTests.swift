@@ -107,7 +107,7 @@ import Testing
         #expect(throws: HeraldError.self) { try PolicyDocument.parse(Array(#"{"Statement":[{"Effect":"Maybe","Action":"dm:*","Resource":"*"}]}"#.utf8)) }
         let many = PolicyDocument(statements: Array(repeating: PolicyStatement(effect: .allow, actions: ["dm:A"], resources: ["*"]), count: 101))
         #expect(throws: HeraldError.self) { try many.validate() }
-        let huge = PolicyDocument(statements: [PolicyStatement(effect: .allow, actions: (0..<400).map { "dm:Action\($0)" }, resources: ["*"])])
+        let huge = PolicyDocument(statements: [PolicyStatement(effect: .allow, actions: (0..<600).map { "dm:Action\($0)" }, resources: ["*"])])
         #expect(throws: HeraldError.self) { try huge.validate() }
     }
 }
