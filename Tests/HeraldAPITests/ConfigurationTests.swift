@@ -1,0 +1,58 @@
+import Configuration
+import Foundation
+import HeraldAPI
+import Testing
+
+@Suite struct ConfigurationTests {
+    static let key = Data(repeating: 9, count: 32).base64EncodedString()
+
+    func load(_ environment: [String: String]) throws(HeraldConfiguration.Invalid) -> HeraldConfiguration {
+        try HeraldConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment)))
+    }
+
+    @Test func defaultsAndValues() throws {
+        let configuration = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_MASTER_KEY": Self.key,
+                                      "HERALD_ADMIN_TOKEN": "0123456789abcdef0123", "HERALD_ROLES": "api, grader"])
+        #expect(configuration.httpPort == 8080)
+        #expect(configuration.roles == [.api, .grader])
+        #expect(configuration.tokenLifetime == .seconds(900))
+        #expect(configuration.publicURL == "http://127.0.0.1:8080")
+        _ = try configuration.requireMasterKey()
+    }
+
+    struct Bad: Sendable, CustomTestStringConvertible {
+        var environment: [String: String]
+        var mentions: String
+        var testDescription: String { mentions }
+    }
+
+    static let base = ["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald"]
+    static let bad: [Bad] = [
+        Bad(environment: [:], mentions: "DATABASE_URL"),
+        Bad(environment: ["DATABASE_URL": "mysql://x@y/z"], mentions: "DATABASE_URL"),
+        Bad(environment: base.merging(["HERALD_HTTP_PORT": "eighty"]) { $1 }, mentions: "HERALD_HTTP_PORT"),
+        Bad(environment: base.merging(["HERALD_HTTP_PORT": "70000"]) { $1 }, mentions: "HERALD_HTTP_PORT"),
+        Bad(environment: base.merging(["HERALD_MASTER_KEY": "short"]) { $1 }, mentions: "HERALD_MASTER_KEY"),
+        Bad(environment: base.merging(["HERALD_ADMIN_TOKEN": "short"]) { $1 }, mentions: "HERALD_ADMIN_TOKEN"),
+        Bad(environment: base.merging(["HERALD_ROLES": "api,mailer"]) { $1 }, mentions: "HERALD_ROLES"),
+        Bad(environment: base.merging(["HERALD_TRUSTED_PROXIES": "10.0.0.0/99"]) { $1 }, mentions: "HERALD_TRUSTED_PROXIES"),
+        Bad(environment: base.merging(["HERALD_PUBLIC_URL": "ftp://x"]) { $1 }, mentions: "HERALD_PUBLIC_URL"),
+    ]
+
+    @Test(arguments: bad)
+    func malformedOrMissingIsOneClearLine(_ bad: Bad) {
+        do {
+            _ = try load(bad.environment)
+            Issue.record("accepted \(bad.environment)")
+        } catch {
+            #expect(error.description.contains(bad.mentions), "\(error.description)")
+            #expect(!error.description.contains("\n"))
+        }
+    }
+
+    @Test func missingSecretsAreClearErrorsWhenNeeded() throws {
+        let configuration = try load(Self.base)
+        #expect(throws: HeraldConfiguration.Invalid.self) { try configuration.requireMasterKey() }
+        #expect(throws: HeraldConfiguration.Invalid.self) { try configuration.requireAdminToken() }
+    }
+}
