@@ -58,19 +58,12 @@ public struct AuthStore: Sendable {
     /// Resolves a verified token's claims to the current principal, or nil when the user, key or tenant is gone
     /// or the user is disabled: this is why disabling a user or deleting a key takes effect at once.
     public func principal(tenantID: UUID, userID: UUID, accessKeyID: String) async throws -> Principal? {
-        let row: (String, Bool, Bool, [String])? = try await database.withTenant(tenantID) { connection in
-            try await connection.query("""
-                SELECT t.status, u.enabled, u.is_root,
-                       coalesce((SELECT array_agg(up.policy_name || E'\\t' || coalesce(p.document::text, ''))
-                                 FROM user_policies up
-                                 LEFT JOIN policies p ON p.tenant_id = up.tenant_id AND p.name = up.policy_name
-                                 WHERE up.tenant_id = u.tenant_id AND up.user_id = u.id), '{}')
-                FROM users u
-                JOIN tenants t ON t.id = u.tenant_id
-                JOIN access_keys k ON k.tenant_id = u.tenant_id AND k.user_id = u.id AND k.id = \(accessKeyID)
-                WHERE u.tenant_id = \(tenantID) AND u.id = \(userID)
-                """, logger: database.logger).decode((String, Bool, Bool, [String]).self).first { _ in true }
-        }
+        // One statement outside an explicit transaction: herald_principal sets the RLS tenant itself
+        // (transaction-local, so it ends with the statement). This runs on every request.
+        let row = try await database.client.query(
+            "SELECT o_status, o_enabled, o_is_root, o_policies FROM herald_principal(\(tenantID), \(userID), \(accessKeyID))",
+            logger: database.logger
+        ).decode((String, Bool, Bool, [String]).self).first { _ in true }
         guard let (status, enabled, isRoot, attached) = row, enabled, let tenantStatus = TenantStatus(rawValue: status) else { return nil }
         var policies: [PolicyDocument] = []
         for entry in attached {

@@ -136,6 +136,28 @@ import Testing
         }
     }
 
+    @Test func principalLookupDoesNotLeakItsTenantToTheNextStatement() async throws {
+        try await withTestDatabase { database, _ in
+            let tenants = TenantStore(database: database, secrets: Self.box)
+            let created = try await tenants.create(name: "A", actor: .cli)
+            let owner = try await AuthStore(database: database, secrets: Self.box).verify(accessKeyID: created.accessKeyID, secret: created.accessKeySecret)
+            let counts = try await database.client.withConnection { connection in
+                let principal = try await connection.query(
+                    "SELECT o_enabled FROM herald_principal(\(owner.tenantID), \(owner.userID), \(created.accessKeyID))", logger: TestDatabases.logger
+                ).decode(Bool.self).collectAll()
+                let after = try await connection.query("SELECT count(*) FROM users", logger: TestDatabases.logger).decode(Int.self).collectAll()
+                return (principal, after)
+            }
+            #expect(counts.0 == [true])
+            #expect(counts.1 == [0])
+            let principal = try await AuthStore(database: database, secrets: Self.box).principal(
+                tenantID: owner.tenantID, userID: owner.userID, accessKeyID: created.accessKeyID)
+            #expect(principal?.isRoot == true)
+            // The wrong key for the user, or another tenant's id, finds nothing.
+            #expect(try await AuthStore(database: database, secrets: Self.box).principal(tenantID: UUID(), userID: owner.userID, accessKeyID: created.accessKeyID) == nil)
+        }
+    }
+
     @Test func noAccessKeySecretIsStoredInClear() async throws {
         try await withTestDatabase { database, _ in
             let tenants = TenantStore(database: database, secrets: Self.box)
