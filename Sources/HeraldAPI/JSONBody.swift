@@ -41,7 +41,13 @@ enum JSONBody {
 
     static func decode<T: Decodable>(_ type: T.Type, bytes: [UInt8]) throws(HeraldError) -> T {
         do {
-            return try decoder.decode(T.self, from: Data(bytes))
+            let value = try decoder.decode(T.self, from: Data(bytes))
+            if let strict = T.self as? any StrictBody.Type,
+               let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+               let unknown = object.keys.sorted().first(where: { !strict.fields.contains($0) }) {
+                throw HeraldError.validation("\(unknown) is not a field of this request.", field: unknown)
+            }
+            return value
         } catch let error as HeraldError {
             throw error
         } catch let error as DecodingError {
@@ -80,6 +86,12 @@ enum JSONBody {
         let data = try encoder.encode(value)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+/// A request body whose top-level fields are fixed (`additionalProperties: false` in the contract):
+/// an unknown field is refused instead of silently ignored, so a typo cannot pass unnoticed.
+protocol StrictBody: Decodable {
+    static var fields: Set<String> { get }
 }
 
 /// Query-string parsing with validation errors naming the parameter.

@@ -7,22 +7,32 @@ import Hummingbird
 struct IdentityRoutes {
     let identity: IdentityStore
 
-    struct CreateUser: Decodable { var name: String }
-    struct UpdateUser: Decodable {
+    struct CreateUser: StrictBody {
+        static let fields: Set<String> = ["name"]
+        var name: String
+    }
+    struct UpdateUser: StrictBody {
+        static let fields: Set<String> = ["name", "enabled"]
         var name: String?
         var enabled: Bool?
     }
-    struct AttachPolicy: Decodable { var policy: String }
-    struct CreatePolicy: Decodable {
+    struct AttachPolicy: StrictBody {
+        static let fields: Set<String> = ["policy"]
+        var policy: String
+    }
+    struct CreatePolicy: StrictBody {
+        static let fields: Set<String> = ["name", "description", "document"]
         var name: String
         var description: String?
         var document: PolicyDocument
     }
-    struct UpdatePolicy: Decodable {
+    struct UpdatePolicy: StrictBody {
+        static let fields: Set<String> = ["description", "document"]
         var description: String?
         var document: PolicyDocument
     }
-    struct PutIPProtection: Decodable {
+    struct PutIPProtection: StrictBody {
+        static let fields: Set<String> = ["enabled", "allow"]
         var enabled: Bool
         var allow: [String]
     }

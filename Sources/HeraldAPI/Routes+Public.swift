@@ -14,7 +14,8 @@ struct PublicRoutes {
     let keyLimiter: TokenBucketLimiter
     let ipLimiter: TokenBucketLimiter
 
-    struct TokenRequest: Decodable {
+    struct TokenRequest: StrictBody {
+        static let fields: Set<String> = ["accessKeyId", "accessKeySecret"]
         var accessKeyId: String
         var accessKeySecret: String
     }
@@ -68,11 +69,15 @@ struct AdminRoutes {
     let tenants: TenantStore
     let keys: SigningKeyRing
 
-    struct CreateTenant: Decodable {
+    struct CreateTenant: StrictBody {
+        static let fields: Set<String> = ["name", "kind"]
         var name: String
         var kind: TenantKind?
     }
-    struct Reason: Decodable { var reason: String? }
+    struct Reason: StrictBody {
+        static let fields: Set<String> = ["reason"]
+        var reason: String?
+    }
     struct CreatedTenantBody: Encodable {
         var tenantId: UUID
         var name: String
