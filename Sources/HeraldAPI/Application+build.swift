@@ -25,12 +25,14 @@ public struct APIDependencies: Sendable {
     public var trustedProxies: [IPNetwork]
     /// Token endpoint rate per key id and per IP.
     public var authRatePerSecond: Int
+    /// Tenant API requests per second per tenant (burst twice that).
+    public var tenantRatePerSecond: Int
     /// The clock.
     public var now: @Sendable () -> Date
 
     /// Builds the dependencies from a database and master key.
     public init(database: Database, masterKey: MasterKey, adminToken: String, tokenLifetime: Duration = .seconds(900),
-                trustedProxies: [IPNetwork] = [], authRatePerSecond: Int = 10,
+                trustedProxies: [IPNetwork] = [], authRatePerSecond: Int = 10, tenantRatePerSecond: Int = 500,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), now: @escaping @Sendable () -> Date = Date.init) {
         let secrets = SecretBox(masterKey: masterKey)
         self.database = database
@@ -42,6 +44,7 @@ public struct APIDependencies: Sendable {
         self.adminToken = adminToken
         self.trustedProxies = trustedProxies
         self.authRatePerSecond = authRatePerSecond
+        self.tenantRatePerSecond = tenantRatePerSecond
         self.now = now
     }
 }
@@ -64,7 +67,9 @@ public func buildRouter(_ dependencies: APIDependencies) -> (Router<HeraldReques
     AdminRoutes(tenants: dependencies.tenants, keys: dependencies.keys)
         .register(RouteRegistrar(router: admin, table: table, prefix: "/admin/v1"))
 
-    let tenant = router.group("v1").add(middleware: TenantAuthMiddleware(tokens: dependencies.tokens))
+    let tenant = router.group("v1").add(middleware: TenantAuthMiddleware(
+        tokens: dependencies.tokens,
+        limiter: TokenBucketLimiter(capacity: dependencies.tenantRatePerSecond * 2, refillPerSecond: Double(dependencies.tenantRatePerSecond))))
     let routes = TenantRoutes(registrar: RouteRegistrar(router: tenant, table: table, prefix: "/v1"), database: dependencies.database)
     IdentityRoutes(identity: dependencies.identity).register(routes)
     return (router, table)

@@ -63,6 +63,8 @@ public struct TokenService: Sendable {
 struct TenantAuthMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
     let tokens: TokenService
+    /// Requests per tenant (SPEC §11), per process.
+    let limiter: TokenBucketLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
@@ -70,10 +72,18 @@ struct TenantAuthMiddleware: RouterMiddleware {
         }
         let principal = try await tokens.principal(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
         if principal.tenantStatus == .banned { throw HeraldError.accountBanned }
+        let remaining: Int
+        switch limiter.acquire(principal.tenantID.uuidString) {
+        case .allowed(let left): remaining = left
+        case .limited(let retryAfter): throw HeraldError.rateLimited(retryAfter: retryAfter)
+        }
         var context = context
         context.principal = principal
         context.logger[metadataKey: "tenant_id"] = .string(principal.tenantID.uuidString.lowercased())
-        return try await next(request, context)
+        var response = try await next(request, context)
+        response.headers[.rateLimitLimit] = String(limiter.limit)
+        response.headers[.rateLimitRemaining] = String(remaining)
+        return response
     }
 }
 

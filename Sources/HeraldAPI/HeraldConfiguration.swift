@@ -50,6 +50,8 @@ public struct HeraldConfiguration: Sendable {
     public var databasePoolSize: Int
     /// `HERALD_AUTH_RATE` token requests per second per key and per client IP (10, burst 3×).
     public var authRatePerSecond: Int
+    /// `HERALD_TENANT_RATE` API requests per second per tenant and process (500, burst 2×).
+    public var tenantRatePerSecond: Int
 
     /// Reads and validates every setting.
     public init(reader: ConfigReader) throws(Invalid) {
@@ -103,6 +105,7 @@ public struct HeraldConfiguration: Sendable {
         migrationsDirectory = string("herald.migrations.dir") ?? "Migrations"
         databasePoolSize = try int("herald.db.pool.size", "HERALD_DB_POOL_SIZE", default: 20, range: 1...500)
         authRatePerSecond = try int("herald.auth.rate", "HERALD_AUTH_RATE", default: 10, range: 1...100_000)
+        tenantRatePerSecond = try int("herald.tenant.rate", "HERALD_TENANT_RATE", default: 500, range: 1...10_000_000)
     }
 
     /// The master key, or a clear error for commands that need it.

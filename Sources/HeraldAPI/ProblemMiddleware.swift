@@ -71,7 +71,11 @@ struct ProblemMiddleware: RouterMiddleware {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             herald = HeraldError(code: "Internal", status: 500, message: "An internal error occurred; quote the request id when reporting it.")
         }
-        if let retryAfter = herald.retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if let retryAfter = herald.retryAfter {
+            headers[.retryAfter] = String(retryAfter)
+            headers[.rateLimitRemaining] = "0"
+            headers[.rateLimitReset] = String(retryAfter)
+        }
         if herald.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
         headers[.contentType] = "application/problem+json"
         let status = HTTPResponse.Status(code: herald.status)

@@ -78,7 +78,8 @@ struct Serve: AsyncParsableCommand {
         let database = Database(client: client, logger: logger)
         let dependencies = APIDependencies(database: database, masterKey: masterKey, adminToken: adminToken,
                                            tokenLifetime: configuration.tokenLifetime, trustedProxies: configuration.trustedProxies,
-                                           authRatePerSecond: configuration.authRatePerSecond)
+                                           authRatePerSecond: configuration.authRatePerSecond,
+                                           tenantRatePerSecond: configuration.tenantRatePerSecond)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {
             services.append(buildApplication(dependencies, host: configuration.httpHost, port: configuration.httpPort, logger: logger))

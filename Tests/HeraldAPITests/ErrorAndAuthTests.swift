@@ -106,6 +106,28 @@ import Testing
         }
     }
 
+    @Test func tenantRequestsAreRateLimitedWithHeaders() async throws {
+        try await TestApp.run(tenantRate: 2) { app in
+            let (_, root) = try await app.rootToken()
+            let first = try await app.request(.get, "/v1/users", token: root)
+            #expect(first.status == 200)
+            #expect(first.headers[HTTPField.Name("RateLimit-Limit")!] == "4")
+            #expect(first.headers[HTTPField.Name("RateLimit-Remaining")!] == "3")
+            var refused: Reply?
+            for _ in 0..<8 {
+                let reply = try await app.request(.get, "/v1/users", token: root)
+                if reply.status == 429 { refused = reply; break }
+            }
+            let limited = try #require(refused)
+            expectProblem(limited, 429, "Throttling")
+            #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            #expect(limited.headers[HTTPField.Name("RateLimit-Remaining")!] == "0")
+            // Another tenant has its own budget.
+            let (_, other) = try await app.rootToken("Other")
+            #expect(try await app.request(.get, "/v1/users", token: other).status == 200)
+        }
+    }
+
     @Test func signingKeyRotationKeepsOldTokensValid() async throws {
         try await TestApp.run { app in
             let created = try await app.createTenant("Acme")

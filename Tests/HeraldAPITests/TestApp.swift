@@ -38,11 +38,11 @@ struct TestApp: Sendable {
     let clock: TestClock
     let routes: RouteTable
 
-    static func run(authRate: Int = 1000, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
+    static func run(authRate: Int = 1000, tenantRate: Int = 100_000, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
         try await withTestDatabase { database, _ in
             let clock = TestClock()
             let dependencies = APIDependencies(database: database, masterKey: .random(), adminToken: adminToken,
-                                               authRatePerSecond: authRate, now: clock.now)
+                                               authRatePerSecond: authRate, tenantRatePerSecond: tenantRate, now: clock.now)
             let (router, routes) = buildRouter(dependencies)
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabases.logger)
             try await app.test(.live) { client in
