@@ -3,6 +3,7 @@ import HeraldCore
 import HeraldStore
 import Hummingbird
 import Logging
+import OpenAPIRuntime
 import Prometheus
 
 /// Everything the HTTP application needs, built by the composition root and injected.
@@ -49,34 +50,33 @@ public struct APIDependencies: Sendable {
     }
 }
 
-/// Builds the router with every route, returning it and the table of routes it registered.
-public func buildRouter(_ dependencies: APIDependencies) -> (Router<HeraldRequestContext>, RouteTable) {
+/// Builds the router with every operation of the contract, returning it and the table of routes it registered.
+public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<HeraldRequestContext>, RouteTable) {
     let router = Router(context: HeraldRequestContext.self)
     let table = RouteTable()
     // Middleware applies to routes registered after it, so it comes first.
     router.add(middleware: HTTPMetricsMiddleware(registry: dependencies.registry))
     router.add(middleware: ProblemMiddleware(routes: table, trustedProxies: dependencies.trustedProxies))
+    router.add(middleware: RequestBodyMiddleware())
 
     let rate = Double(dependencies.authRatePerSecond)
-    PublicRoutes(tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, registry: dependencies.registry,
-                 keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate),
-                 ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate))
-        .register(RouteRegistrar(router: router.group(), table: table, prefix: ""))
-
-    let admin = router.group("admin/v1").add(middleware: AdminAuthMiddleware(adminToken: dependencies.adminToken))
-    AdminRoutes(tenants: dependencies.tenants, keys: dependencies.keys)
-        .register(RouteRegistrar(router: admin, table: table, prefix: "/admin/v1"))
-
-    let tenant = router.group("v1").add(middleware: TenantAuthMiddleware(
-        tokens: dependencies.tokens,
-        limiter: TokenBucketLimiter(capacity: dependencies.tenantRatePerSecond * 2, refillPerSecond: Double(dependencies.tenantRatePerSecond))))
-    let routes = TenantRoutes(registrar: RouteRegistrar(router: tenant, table: table, prefix: "/v1"), database: dependencies.database)
-    IdentityRoutes(identity: dependencies.identity).register(routes)
+    let handler = APIHandler(
+        tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
+        identity: dependencies.identity, registry: dependencies.registry,
+        keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate),
+        ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate),
+        now: dependencies.now)
+    let access = AccessMiddleware(
+        tokens: dependencies.tokens, database: dependencies.database, adminToken: dependencies.adminToken,
+        tenantLimiter: TokenBucketLimiter(capacity: dependencies.tenantRatePerSecond * 2, refillPerSecond: Double(dependencies.tenantRatePerSecond)))
+    try handler.registerHandlers(on: RecordingTransport(router: router, table: table), serverURL: URL(string: "/")!,
+                                 configuration: Configuration(dateTranscoder: .iso8601, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
+                                 middlewares: [access])
     return (router, table)
 }
 
 /// Builds the HTTP application. The database pool is the caller's to run (it is shared with other roles).
-public func buildApplication(_ dependencies: APIDependencies, host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
-    let (router, _) = buildRouter(dependencies)
+public func buildApplication(_ dependencies: APIDependencies, host: String, port: Int, logger: Logger) throws -> some ApplicationProtocol {
+    let (router, _) = try buildRouter(dependencies)
     return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "Herald"), logger: logger)
 }

@@ -1,8 +1,10 @@
 import Foundation
 import HeraldCore
 import HeraldStore
+import HTTPTypes
 import Hummingbird
 import Logging
+import OpenAPIRuntime
 
 /// Issues tokens for AccessKeys and turns bearer tokens back into principals.
 public struct TokenService: Sendable {
@@ -59,45 +61,73 @@ public struct TokenService: Sendable {
     }
 }
 
-/// Authenticates `/v1` requests with a bearer token; a banned tenant is refused everything.
-struct TenantAuthMiddleware: RouterMiddleware {
-    typealias Context = HeraldRequestContext
+/// Authenticates and authorizes every generated operation by its `operationId` (see ``OperationAccess``),
+/// before its body is decoded: tenant operations need a bearer token whose principal is active (a banned
+/// tenant is refused everything), within the tenant's request rate, and allowed the operation's action on
+/// its resource; operator operations need `HERALD_ADMIN_TOKEN`. Refused or failed changes by a tenant are
+/// written to the audit log.
+struct AccessMiddleware: ServerMiddleware {
     let tokens: TokenService
-    /// Requests per tenant (SPEC §11), per process.
-    let limiter: TokenBucketLimiter
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
-            throw HeraldError.invalidToken("Send Authorization: Bearer <token> (get one from POST /v1/auth/token).")
-        }
-        let principal = try await tokens.principal(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
-        if principal.tenantStatus == .banned { throw HeraldError.accountBanned }
-        let remaining: Int
-        switch limiter.acquire(principal.tenantID.uuidString) {
-        case .allowed(let left): remaining = left
-        case .limited(let retryAfter): throw HeraldError.rateLimited(retryAfter: retryAfter)
-        }
-        var context = context
-        context.principal = principal
-        context.logger[metadataKey: "tenant_id"] = .string(principal.tenantID.uuidString.lowercased())
-        var response = try await next(request, context)
-        response.headers[.rateLimitLimit] = String(limiter.limit)
-        response.headers[.rateLimitRemaining] = String(remaining)
-        return response
-    }
-}
-
-/// Authenticates `/admin/v1` with the operator token, compared in constant time.
-struct AdminAuthMiddleware: RouterMiddleware {
-    typealias Context = HeraldRequestContext
+    let database: Database
     let adminToken: String
+    /// Requests per tenant (SPEC §11), per process.
+    let tenantLimiter: TokenBucketLimiter
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let header = request.headers[.authorization] ?? ""
-        let given = header.prefix(7).lowercased() == "bearer " ? String(header.dropFirst(7)) : ""
-        guard !adminToken.isEmpty, constantTimeEquals(Array(given.utf8), Array(adminToken.utf8)) else {
-            throw HeraldError.invalidToken("The operator token is missing or wrong.")
+    func intercept(_ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+                   next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?))
+        async throws -> (HTTPResponse, HTTPBody?) {
+        guard let access = OperationAccess.table[operationID] else {
+            throw HeraldError(code: "Internal", status: 500, message: "Operation \(operationID) has no access rule.")
         }
-        return try await next(request, context)
+        switch access {
+        case .open:
+            return try await next(request, body, metadata)
+        case .operator:
+            let given = Self.bearer(request) ?? ""
+            guard !adminToken.isEmpty, constantTimeEquals(Array(given.utf8), Array(adminToken.utf8)) else {
+                throw HeraldError.invalidToken("The operator token is missing or wrong.")
+            }
+            return try await next(request, body, metadata)
+        case .tenant(let action, let template):
+            guard let token = Self.bearer(request) else {
+                throw HeraldError.invalidToken("Send Authorization: Bearer <token> (get one from POST /v1/auth/token).")
+            }
+            let principal = try await tokens.principal(bearer: token)
+            if principal.tenantStatus == .banned { throw HeraldError.accountBanned }
+            let remaining: Int
+            switch tenantLimiter.acquire(principal.tenantID.uuidString) {
+            case .allowed(let left): remaining = left
+            case .limited(let retryAfter): throw HeraldError.rateLimited(retryAfter: retryAfter)
+            }
+            var context = try RequestScope.current()
+            context.principal = principal
+            context.logger[metadataKey: "tenant_id"] = .string(principal.tenantID.uuidString.lowercased())
+            let resource = ResourceName.expand(template: template, tenantID: principal.tenantID.uuidString.lowercased(),
+                                               parameters: metadata.pathParameters)
+            var (response, responseBody): (HTTPResponse, HTTPBody?)
+            do {
+                try principal.authorize(action: action, resource: resource)
+                (response, responseBody) = try await RequestScope.$context.withValue(context) {
+                    try await next(request, body, metadata)
+                }
+            } catch {
+                if request.method != .get && request.method != .head, let refusal = HeraldError.unwrapping(error) {
+                    await AuditLog.recordRefusal(database: database, tenantID: principal.tenantID, actor: context.auditActor,
+                                                 action: action, resource: resource, code: refusal.code)
+                }
+                throw error
+            }
+            response.headerFields[.rateLimitLimit] = String(tenantLimiter.limit)
+            response.headerFields[.rateLimitRemaining] = String(remaining)
+            return (response, responseBody)
+        }
+    }
+
+    /// The bearer token of the Authorization header.
+    static func bearer(_ request: HTTPRequest) -> String? {
+        guard let header = request.headerFields[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            return nil
+        }
+        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
     }
 }

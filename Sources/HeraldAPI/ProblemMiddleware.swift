@@ -4,6 +4,7 @@ import HeraldCore
 import Hummingbird
 import Logging
 import NIOCore
+import OpenAPIRuntime
 
 /// An RFC 9457 problem document.
 struct Problem: Codable, Sendable {
@@ -31,13 +32,20 @@ struct ProblemMiddleware: RouterMiddleware {
         context.logger[metadataKey: "request_id"] = .string(context.requestID)
         var response: Response
         do {
-            response = try await next(request, context)
+            response = try await RequestScope.$context.withValue(context) { try await next(request, context) }
         } catch {
             response = render(error, request: request, context: context)
         }
         response.headers[.xRequestID] = context.requestID
         return response
     }
+
+    /// RFC 9110 reason phrases of the statuses Herald answers with (the problem `title`).
+    static let reasonPhrases: [Int: String] = [
+        400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+        406: "Not Acceptable", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+        422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+    ]
 
     static func requestID(from request: Request) -> String {
         if let given = request.headers[.xRequestID], (1...64).contains(given.utf8.count),
@@ -51,8 +59,8 @@ struct ProblemMiddleware: RouterMiddleware {
         var headers: HTTPFields = [:]
         let herald: HeraldError
         switch error {
-        case let error as HeraldError:
-            herald = error
+        case _ where HeraldError.unwrapping(error) != nil:
+            herald = HeraldError.unwrapping(error)!
         case let error as HTTPError where error.status == .notFound:
             let allowed = routes.methods(forPath: request.uri.path)
             if allowed.isEmpty {
@@ -65,8 +73,6 @@ struct ProblemMiddleware: RouterMiddleware {
             herald = HeraldError(code: "PayloadTooLarge", status: 413, message: "The request body is too large.")
         case let error as HTTPError where (400..<500).contains(error.status.code):
             herald = HeraldError(code: "HTTP.\(error.status.code)", status: error.status.code, message: error.body ?? error.status.reasonPhrase)
-        case let error as DecodingError:
-            herald = JSONBody.describe(error)
         default:
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             herald = HeraldError(code: "Internal", status: 500, message: "An internal error occurred; quote the request id when reporting it.")
@@ -78,11 +84,86 @@ struct ProblemMiddleware: RouterMiddleware {
         }
         if herald.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
         headers[.contentType] = "application/problem+json"
-        let status = HTTPResponse.Status(code: herald.status)
+        let status = HTTPResponse.Status(code: herald.status, reasonPhrase: Self.reasonPhrases[herald.status] ?? "Error")
         let problem = Problem(type: "/problems/\(herald.code)", title: status.reasonPhrase, status: herald.status,
                               detail: herald.message, code: herald.code, requestId: context.requestID, field: herald.field)
         let body = (try? JSONBody.encoder.encode(problem)) ?? Data()
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// The request's context for code that Hummingbird does not hand it to: the generated OpenAPI handlers
+/// and middleware run inside the task that ``ProblemMiddleware`` (and, once authenticated,
+/// ``AccessMiddleware``) bind it in.
+enum RequestScope {
+    @TaskLocal static var context: HeraldRequestContext?
+
+    /// The current request's context; every operation runs behind ``ProblemMiddleware``, so a missing one is a bug.
+    static func current() throws(HeraldError) -> HeraldRequestContext {
+        guard let context else { throw HeraldError(code: "Internal", status: 500, message: "No request context.") }
+        return context
+    }
+
+    /// The authenticated tenant principal of the current request.
+    static func principal() throws(HeraldError) -> Principal { try current().requirePrincipal() }
+}
+
+extension HeraldError {
+    /// The error a client is shown for an error thrown while serving a request, or nil for an internal failure
+    /// (logged, answered 500). Generated code wraps everything in `ServerError`: what a handler or middleware
+    /// threw is unwrapped; a request that failed before its handler ran did not match the contract and is
+    /// answered with the generator's status (400, or 415 for a wrong content type) and the failing field.
+    static func unwrapping(_ error: any Error) -> HeraldError? {
+        switch error {
+        case let error as HeraldError:
+            return error
+        case let error as ServerError:
+            if let inner = error.underlyingError as? HeraldError { return inner }
+            guard error.operationInput == nil, error.operationOutput == nil else { return nil }
+            if let decoding = error.underlyingError as? DecodingError {
+                if decoding.codingPath.isEmpty, error.request.method == .get || error.request.method == .delete || error.request.method == .head {
+                    // The URI decoder of query parameters reports no coding path; name what it could.
+                    return .validation("A query parameter has the wrong type: \(decoding.detail)", field: error.request.queryParameterNames.count == 1 ? error.request.queryParameterNames[0] : nil)
+                }
+                return JSONBody.describe(decoding)
+            }
+            switch error.httpStatus.code {
+            case 415: return HeraldError(code: "UnsupportedMediaType", status: 415, message: "Send the body as application/json.")
+            case 406: return HeraldError(code: "NotAcceptable", status: 406, message: error.causeDescription)
+            case 400..<500: return .validation(error.causeDescription)
+            default: return nil
+            }
+        default:
+            return nil
+        }
+    }
+}
+
+extension DecodingError {
+    var codingPath: [any CodingKey] {
+        switch self {
+        case .keyNotFound(_, let context), .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            context.codingPath
+        @unknown default:
+            []
+        }
+    }
+
+    var detail: String {
+        switch self {
+        case .keyNotFound(_, let context), .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            context.debugDescription
+        @unknown default:
+            "invalid"
+        }
+    }
+}
+
+extension HTTPRequest {
+    /// Names of the query parameters of the request target.
+    var queryParameterNames: [String] {
+        guard let query = path?.split(separator: "?", maxSplits: 1).dropFirst().first else { return [] }
+        return query.split(separator: "&").compactMap { $0.split(separator: "=", maxSplits: 1).first.map(String.init) }
     }
 }
 

@@ -1,15 +1,16 @@
-import HeraldCore
+import Foundation
+import HTTPTypes
 import Hummingbird
+import OpenAPIHummingbird
+import OpenAPIRuntime
 import Synchronization
 
-/// One registered route: method, OpenAPI-style path, and the RAM action it requires.
+/// One registered route: method and OpenAPI path.
 public struct RouteInfo: Sendable, Hashable, CustomStringConvertible {
     /// HTTP method, upper case.
     public var method: String
     /// Path with `{param}` placeholders, as in OpenAPI/openapi.yaml.
     public var path: String
-    /// The Direct Mail action name (`dm:CreateUser`), or nil for public and operator routes.
-    public var action: String?
 
     /// `METHOD /path`.
     public var description: String { "\(method) \(path)" }
@@ -21,8 +22,8 @@ public struct RouteInfo: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Every route the application serves, recorded as it is registered: the 405 answer, the docs and the
-/// test that walks every route against the OpenAPI contract all read it.
+/// Every route the application serves, recorded as the generated code registers it: the 405 answer and
+/// the test that walks every route against the OpenAPI contract read it.
 public final class RouteTable: Sendable {
     private let routes = Mutex<[RouteInfo]>([])
 
@@ -41,18 +42,21 @@ public final class RouteTable: Sendable {
     }
 }
 
-/// Registers routes on a router group while recording them in the table.
-struct RouteRegistrar {
-    let router: RouterGroup<HeraldRequestContext>
+/// The Hummingbird transport of swift-openapi-hummingbird, recording each route it registers.
+struct RecordingTransport: ServerTransport {
+    let router: Router<HeraldRequestContext>
     let table: RouteTable
-    let prefix: String
 
-    /// Adds a route; `path` uses `{param}` placeholders relative to the group's prefix.
-    func on(_ method: HTTPRequest.Method, _ path: String, action: String? = nil,
-            _ handler: @escaping @Sendable (Request, HeraldRequestContext) async throws -> Response) {
-        let full = path.isEmpty ? prefix : prefix + "/" + path
-        table.record(RouteInfo(method: method.rawValue, path: full, action: action))
-        let hummingbirdPath = path.split(separator: "/").map { $0.hasPrefix("{") ? ":" + $0.dropFirst().dropLast() : String($0) }.joined(separator: "/")
-        router.on(RouterPath(hummingbirdPath), method: method, use: handler)
+    func register(_ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
+                  method: HTTPRequest.Method, path: String) throws {
+        table.record(RouteInfo(method: method.rawValue, path: path))
+        // The transport hands every request a body; an empty one (``RequestBodyMiddleware`` marks it with
+        // Content-Length: 0) is an absent body to the generated decoders, so optional bodies may be left out.
+        router.register({ request, body, metadata in
+            if case .known(0) = body?.length {
+                return try await handler(request, nil, metadata)
+            }
+            return try await handler(request, body, metadata)
+        }, method: method, path: path)
     }
 }

@@ -193,4 +193,26 @@ public enum ResourceName {
     public static func tenantWildcard(tenantID: String) -> String {
         "acs:dm:*:\(tenantID):*"
     }
+
+    /// Fills an operation's `x-dm-resource` template (`acs:dm:*:{tenantId}:user/{id}`): `{tenantId}` becomes
+    /// the caller's tenant and every other `{name}` the path parameter of that name (`*` when absent).
+    /// Wildcard characters in a parameter are kept literal by replacing them, so a path cannot widen its
+    /// own resource.
+    public static func expand(template: String, tenantID: String, parameters: [String: Substring]) -> String {
+        var result = ""
+        var rest = template[...]
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            result += rest[..<open]
+            let name = String(rest[rest.index(after: open)..<close])
+            if name == "tenantId" {
+                result += tenantID
+            } else if let value = parameters[name] {
+                result += value.replacingOccurrences(of: "*", with: "_").replacingOccurrences(of: "?", with: "_")
+            } else {
+                result += "*"
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return result + rest
+    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import HeraldCore
 import Logging
 import PostgresNIO
+import Prometheus
 
 /// The PostgreSQL pool plus the two kinds of transaction Herald uses.
 ///
@@ -13,11 +14,14 @@ public struct Database: Sendable {
     public let client: PostgresClient
     /// Logger for queries.
     public let logger: Logger
+    /// Pool and transaction metrics, when a registry is attached.
+    public var metrics: DatabaseMetrics?
 
     /// Wraps a pool.
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, metrics: DatabaseMetrics? = nil) {
         self.client = client
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Runs `body` in a transaction scoped to `tenantID` by row-level security.
@@ -49,18 +53,64 @@ public struct Database: Sendable {
     /// BEGIN … COMMIT around `body`, ROLLBACK on any error, rethrowing the body's own error unchanged
     /// (PostgresNIO's helper wraps it, and callers need to see a `HeraldError` as it was thrown).
     private func transaction<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
-        try await client.withConnection { connection in
+        let requested = ContinuousClock.now
+        metrics?.waiting.increment()
+        let lease = Lease()
+        defer { if !lease.acquired { metrics?.waiting.decrement() } }
+        return try await client.withConnection { connection in
+            lease.acquired = true
+            metrics?.acquired(after: ContinuousClock.now - requested)
+            defer { metrics?.inUse.decrement() }
             try await connection.query("BEGIN", logger: logger)
             let value: R
             do {
                 value = try await body(connection)
             } catch {
                 _ = try? await connection.query("ROLLBACK", logger: logger)
+                metrics?.rollbacks.increment()
                 throw error
             }
             try await connection.query("COMMIT", logger: logger)
+            metrics?.commits.increment()
             return value
         }
+    }
+}
+
+/// Whether a transaction got its connection; written inside `withConnection` and read after it returned,
+/// so the accesses are ordered by the await between them.
+private final class Lease: @unchecked Sendable {
+    var acquired = false
+}
+
+/// The database pool as Prometheus sees it: connections in use and awaited, how long a transaction
+/// waited for its connection, and transactions by outcome.
+public struct DatabaseMetrics: Sendable {
+    let inUse: Gauge
+    let waiting: Gauge
+    let acquireTime: DurationHistogram
+    let commits: Counter
+    let rollbacks: Counter
+
+    /// Registers the metrics in `registry`; `poolSize` is published as `herald_db_pool_max_connections`.
+    public init(registry: PrometheusCollectorRegistry, poolSize: Int) {
+        registry.makeGauge(descriptor: .init(metricName: "herald_db_pool_max_connections", unitName: "", helpText: "Most connections the pool opens"))
+            .set(Double(poolSize))
+        inUse = registry.makeGauge(descriptor: .init(metricName: "herald_db_connections_in_use", unitName: "", helpText: "Connections leased to transactions now"))
+        waiting = registry.makeGauge(descriptor: .init(metricName: "herald_db_connections_waiting", unitName: "", helpText: "Transactions waiting for a connection now"))
+        acquireTime = registry.makeDurationHistogram(
+            descriptor: .init(metricName: "herald_db_connection_acquire", unitName: "seconds", helpText: "Time a transaction waited for its connection"),
+            buckets: [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(5),
+                      .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2)])
+        let transactions = MetricNameDescriptor(metricName: "herald_db_transactions", unitName: "total", helpText: "Transactions by outcome")
+        commits = registry.makeCounter(descriptor: transactions, labels: [("outcome", "commit")])
+        rollbacks = registry.makeCounter(descriptor: transactions, labels: [("outcome", "rollback")])
+    }
+
+    func acquired(after wait: Duration) {
+        waiting.decrement()
+        inUse.increment()
+        acquireTime.record(wait)
     }
 }
 

@@ -75,14 +75,16 @@ struct Serve: AsyncParsableCommand {
         } catch { Startup.fail(error.description) }
         let client = PostgresClient(configuration: try configuration.databaseURL.clientConfiguration(maximumConnections: configuration.databasePoolSize),
                                     backgroundLogger: logger)
-        let database = Database(client: client, logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        let database = Database(client: client, logger: logger,
+                                metrics: DatabaseMetrics(registry: registry, poolSize: configuration.databasePoolSize))
         let dependencies = APIDependencies(database: database, masterKey: masterKey, adminToken: adminToken,
                                            tokenLifetime: configuration.tokenLifetime, trustedProxies: configuration.trustedProxies,
                                            authRatePerSecond: configuration.authRatePerSecond,
-                                           tenantRatePerSecond: configuration.tenantRatePerSecond)
+                                           tenantRatePerSecond: configuration.tenantRatePerSecond, registry: registry)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {
-            services.append(buildApplication(dependencies, host: configuration.httpHost, port: configuration.httpPort, logger: logger))
+            services.append(try buildApplication(dependencies, host: configuration.httpHost, port: configuration.httpPort, logger: logger))
             logger.info("serving HTTP", metadata: ["url": "http://\(configuration.httpHost):\(configuration.httpPort)"])
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -7,34 +7,50 @@ import Testing
 /// The OpenAPI document is the contract: every served route is in it with the same RAM action,
 /// and every operation in it is served. The served copy is the same file.
 @Suite struct ContractTests {
-    static func operations() throws -> [String: String] {
+    /// `METHOD /path` → operationId, and operationId → its access rule as the contract states it.
+    static func contract() throws -> (routes: [String: String], access: [String: String]) {
         let script = """
             import json, sys, yaml
             spec = yaml.safe_load(open(sys.argv[1]))
-            out = {}
+            routes, access = {}, {}
             for path, item in spec["paths"].items():
                 for method, op in item.items():
-                    if method in ("get", "put", "post", "delete", "patch", "head"):
-                        out[method.upper() + " " + path] = op.get("x-dm-action", "none")
-            print(json.dumps(out))
+                    if method not in ("get", "put", "post", "delete", "patch", "head"):
+                        continue
+                    oid = op["operationId"]
+                    routes[method.upper() + " " + path] = oid
+                    security = op.get("security", spec.get("security"))
+                    schemes = sorted(k for s in security for k in s)
+                    if schemes == []:
+                        access[oid] = "open"
+                    elif schemes == ["adminToken"]:
+                        access[oid] = "operator"
+                    elif schemes == ["bearerJWT"]:
+                        access[oid] = op["x-dm-action"] + " " + op["x-dm-resource"]
+                    else:
+                        access[oid] = "unknown security " + str(schemes)
+            print(json.dumps({"routes": routes, "access": access}))
             """
         let (status, output) = try runPython(script, [TestDatabases.repositoryRoot + "/OpenAPI/openapi.yaml"])
         #expect(status == 0, "\(output)")
-        return try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: String] ?? [:]
+        let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: [String: String]] ?? [:]
+        return (object["routes"] ?? [:], object["access"] ?? [:])
     }
 
-    @Test func everyRouteIsInTheContractWithItsAction() async throws {
+    @Test func everyOperationIsServedWithTheContractsAccessRule() async throws {
+        let contract = try Self.contract()
         try await TestApp.run { app in
-            let spec = try Self.operations()
-            let served = Dictionary(app.routes.all.map { ("\($0.method) \($0.path)", $0.action ?? "none") }, uniquingKeysWith: { a, _ in a })
-            for (route, action) in served.sorted(by: { $0.key < $1.key }) {
-                #expect(spec[route] == action, "\(route): served with \(action), contract says \(spec[route] ?? "nothing")")
-            }
-            for route in spec.keys.sorted() {
-                #expect(served[route] != nil, "\(route) is in openapi.yaml but not served")
-            }
-            // Tenant routes all declare a dm: action.
-            #expect(app.routes.all.filter { $0.path.hasPrefix("/v1/") && $0.path != "/v1/auth/token" }.allSatisfy { $0.action?.hasPrefix("dm:") == true })
+            let served = Set(app.routes.all.map(\.description))
+            #expect(served == Set(contract.routes.keys), "served routes and openapi.yaml differ: \(served.symmetricDifference(contract.routes.keys).sorted())")
+        }
+        let table = OperationAccess.contract
+        for (operation, rule) in contract.access.sorted(by: { $0.key < $1.key }) {
+            #expect(table[operation] == rule, "\(operation): served as \(table[operation] ?? "nothing"), contract says \(rule)")
+        }
+        #expect(Set(table.keys) == Set(contract.access.keys))
+        // Every tenant operation names a Direct Mail action and a resource of the caller's tenant.
+        for case .tenant(let action, let resource) in OperationAccess.table.values {
+            #expect(action.hasPrefix("dm:") && resource.hasPrefix("acs:dm:*:{tenantId}:"), "\(action) \(resource)")
         }
     }
 
@@ -57,6 +73,11 @@ import Testing
             #expect(metrics.body.contains("herald_http_requests_total"))
             #expect(metrics.body.contains("status=\"401\""))
             #expect(metrics.body.contains("herald_http_request_duration_seconds_bucket"))
+            // The database pool.
+            #expect(metrics.body.contains("herald_db_pool_max_connections 4"))
+            #expect(metrics.body.contains("herald_db_connections_in_use 0"))
+            #expect(metrics.body.contains("herald_db_connection_acquire_seconds_count"))
+            #expect(metrics.body.contains("herald_db_transactions_total{outcome=\"commit\"}"))
         }
     }
 }

@@ -9,6 +9,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Synchronization
+import Prometheus
 import Testing
 
 /// A settable clock for tests.
@@ -41,9 +42,12 @@ struct TestApp: Sendable {
     static func run(authRate: Int = 1000, tenantRate: Int = 100_000, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
         try await withTestDatabase { database, _ in
             let clock = TestClock()
+            let registry = PrometheusCollectorRegistry()
+            var database = database
+            database.metrics = DatabaseMetrics(registry: registry, poolSize: 4)
             let dependencies = APIDependencies(database: database, masterKey: .random(), adminToken: adminToken,
-                                               authRatePerSecond: authRate, tenantRatePerSecond: tenantRate, now: clock.now)
-            let (router, routes) = buildRouter(dependencies)
+                                               authRatePerSecond: authRate, tenantRatePerSecond: tenantRate, registry: registry, now: clock.now)
+            let (router, routes) = try buildRouter(dependencies)
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabases.logger)
             try await app.test(.live) { client in
                 try await body(TestApp(client: client, dependencies: dependencies, clock: clock, routes: routes))

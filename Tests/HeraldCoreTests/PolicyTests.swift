@@ -110,4 +110,16 @@ import Testing
         let huge = PolicyDocument(statements: [PolicyStatement(effect: .allow, actions: (0..<600).map { "dm:Action\($0)" }, resources: ["*"])])
         #expect(throws: HeraldError.self) { try huge.validate() }
     }
+
+    @Test func resourceTemplatesExpandWithTheCallersTenantAndPathParameters() {
+        let tenant = "0192f0c4-0000-7000-8000-000000000001"
+        #expect(ResourceName.expand(template: "acs:dm:*:{tenantId}:*", tenantID: tenant, parameters: [:]) == "acs:dm:*:\(tenant):*")
+        #expect(ResourceName.expand(template: "acs:dm:*:{tenantId}:user/{id}", tenantID: tenant, parameters: ["id": "abc"])
+                == "acs:dm:*:\(tenant):user/abc")
+        #expect(ResourceName.expand(template: "acs:dm:*:{tenantId}:policy/{policyName}", tenantID: tenant, parameters: [:])
+                == "acs:dm:*:\(tenant):policy/*")
+        // A parameter cannot smuggle wildcards into its own resource name.
+        #expect(ResourceName.expand(template: "acs:dm:*:{tenantId}:policy/{policyName}", tenantID: tenant, parameters: ["policyName": "a*?"])
+                == "acs:dm:*:\(tenant):policy/a__")
+    }
 }

@@ -1,0 +1,52 @@
+import Foundation
+import HeraldCore
+import HeraldStore
+
+/// The operator API under `/admin/v1` (``AccessMiddleware`` checked `HERALD_ADMIN_TOKEN`).
+extension APIHandler {
+    func adminCreateTenant(_ input: Operations.AdminCreateTenant.Input) async throws -> Operations.AdminCreateTenant.Output {
+        guard case .json(let body) = input.body else { throw HeraldError.validation("Send name.") }
+        let kind: TenantKind = body.kind == .personal ? .personal : .enterprise
+        let created = try await tenants.create(name: body.name, kind: kind, actor: try RequestScope.current().auditActor)
+        return .created(.init(body: .json(.init(tenantId: created.tenant.id.lowercased, name: created.tenant.name,
+                                                accessKeyId: created.accessKeyID, accessKeySecret: created.accessKeySecret))))
+    }
+
+    func adminListTenants(_ input: Operations.AdminListTenants.Input) async throws -> Operations.AdminListTenants.Output {
+        let limit = try QueryParameters.limit(input.query.limit)
+        let status = input.query.status.flatMap { TenantStatus(rawValue: $0.rawValue) }
+        let items = try await tenants.list(status: status, limit: limit, after: try QueryParameters.uuidCursor(input.query.cursor))
+        return .ok(.init(body: .json(.init(items: items.map(Components.Schemas.Tenant.init),
+                                           nextCursor: QueryParameters.nextCursor(items.map(\.id), limit: limit)))))
+    }
+
+    func adminGetTenant(_ input: Operations.AdminGetTenant.Input) async throws -> Operations.AdminGetTenant.Output {
+        guard let tenant = try await tenants.get(try uuidPath(input.path.id, what: "tenant")) else { throw HeraldError.notFound("tenant") }
+        return .ok(.init(body: .json(.init(tenant))))
+    }
+
+    func adminFreezeTenant(_ input: Operations.AdminFreezeTenant.Input) async throws -> Operations.AdminFreezeTenant.Output {
+        let reason: String? = if case .json(let body) = input.body { body.reason } else { nil }
+        return .ok(.init(body: .json(try await changeTenant(input.path.id, .freeze, reason: reason))))
+    }
+
+    func adminUnfreezeTenant(_ input: Operations.AdminUnfreezeTenant.Input) async throws -> Operations.AdminUnfreezeTenant.Output {
+        let reason: String? = if case .json(let body) = input.body { body.reason } else { nil }
+        return .ok(.init(body: .json(try await changeTenant(input.path.id, .unfreeze, reason: reason))))
+    }
+
+    func adminBanTenant(_ input: Operations.AdminBanTenant.Input) async throws -> Operations.AdminBanTenant.Output {
+        let reason: String? = if case .json(let body) = input.body { body.reason } else { nil }
+        return .ok(.init(body: .json(try await changeTenant(input.path.id, .ban, reason: reason))))
+    }
+
+    func adminRotateSigningKey(_ input: Operations.AdminRotateSigningKey.Input) async throws -> Operations.AdminRotateSigningKey.Output {
+        let kid = try await keys.rotate()
+        return .ok(.init(body: .json(.init(kid: kid, createdAt: now()))))
+    }
+
+    private func changeTenant(_ id: String, _ change: TenantStore.StatusChange, reason: String?) async throws -> Components.Schemas.Tenant {
+        let tenant = try await tenants.change(try uuidPath(id, what: "tenant"), change, reason: reason, actor: try RequestScope.current().auditActor)
+        return .init(tenant)
+    }
+}

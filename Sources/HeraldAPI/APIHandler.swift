@@ -1,0 +1,28 @@
+import Foundation
+import HeraldCore
+import HeraldStore
+import OpenAPIRuntime
+import Prometheus
+
+/// Herald's implementation of the operations of OpenAPI/openapi.yaml (the generated `APIProtocol`).
+/// Authentication and authorization happen before a handler runs (``AccessMiddleware``); a handler reads
+/// the caller from ``RequestScope`` and throws ``HeraldError`` for every refusal, which
+/// ``ProblemMiddleware`` renders as problem+json — the error responses of the contract are never built by
+/// hand.
+struct APIHandler: APIProtocol {
+    let tokens: TokenService
+    let keys: SigningKeyRing
+    let database: Database
+    let tenants: TenantStore
+    let identity: IdentityStore
+    let registry: PrometheusCollectorRegistry
+    /// Token endpoint: attempts per AccessKey id.
+    let keyLimiter: TokenBucketLimiter
+    /// Token endpoint: attempts per client address.
+    let ipLimiter: TokenBucketLimiter
+    let now: @Sendable () -> Date
+
+    /// The served copy of the contract, read once.
+    static let openAPIDocument: [UInt8]? = Bundle.module.url(forResource: "Resources/openapi", withExtension: "yaml")
+        .flatMap { try? Data(contentsOf: $0) }.map { Array($0) }
+}

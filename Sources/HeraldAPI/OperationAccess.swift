@@ -1,0 +1,63 @@
+import HeraldCore
+
+/// Who may call an operation, by its OpenAPI `operationId`: anyone, the operator, or a tenant principal
+/// allowed the Direct Mail action on the resource. The tenant entries are `x-dm-action` and
+/// `x-dm-resource` of OpenAPI/openapi.yaml; a contract test fails if the two differ, and an operation
+/// missing here is refused (fail closed).
+public enum OperationAccess: Sendable, Equatable {
+    /// No credentials (health, metrics, JWKS, the token exchange itself).
+    case open
+    /// The operator's `HERALD_ADMIN_TOKEN`.
+    case `operator`
+    /// A tenant bearer token whose principal is allowed `action` on the expanded `resource` template.
+    case tenant(action: String, resource: String)
+
+    /// Every operation Herald serves.
+    public static let table: [String: OperationAccess] = [
+        "getHealth": .open,
+        "getReadiness": .open,
+        "getMetrics": .open,
+        "getOpenAPI": .open,
+        "getJWKS": .open,
+        "createToken": .open,
+        "createUser": .tenant(action: "dm:CreateUser", resource: "acs:dm:*:{tenantId}:*"),
+        "listUsers": .tenant(action: "dm:ListUsers", resource: "acs:dm:*:{tenantId}:*"),
+        "getUser": .tenant(action: "dm:GetUser", resource: "acs:dm:*:{tenantId}:user/{id}"),
+        "updateUser": .tenant(action: "dm:UpdateUser", resource: "acs:dm:*:{tenantId}:user/{id}"),
+        "deleteUser": .tenant(action: "dm:DeleteUser", resource: "acs:dm:*:{tenantId}:user/{id}"),
+        "createAccessKey": .tenant(action: "dm:CreateAccessKey", resource: "acs:dm:*:{tenantId}:user/{id}"),
+        "listAccessKeys": .tenant(action: "dm:ListAccessKeys", resource: "acs:dm:*:{tenantId}:user/{id}"),
+        "deleteAccessKey": .tenant(action: "dm:DeleteAccessKey", resource: "acs:dm:*:{tenantId}:user/{id}"),
+        "listPoliciesForUser": .tenant(action: "dm:ListPoliciesForUser", resource: "acs:dm:*:{tenantId}:user/{id}"),
+        "attachPolicyToUser": .tenant(action: "dm:AttachPolicyToUser", resource: "acs:dm:*:{tenantId}:user/{id}"),
+        "detachPolicyFromUser": .tenant(action: "dm:DetachPolicyFromUser", resource: "acs:dm:*:{tenantId}:user/{id}"),
+        "createPolicy": .tenant(action: "dm:CreatePolicy", resource: "acs:dm:*:{tenantId}:*"),
+        "listPolicies": .tenant(action: "dm:ListPolicies", resource: "acs:dm:*:{tenantId}:*"),
+        "getPolicy": .tenant(action: "dm:GetPolicy", resource: "acs:dm:*:{tenantId}:policy/{policyName}"),
+        "updatePolicy": .tenant(action: "dm:UpdatePolicy", resource: "acs:dm:*:{tenantId}:policy/{policyName}"),
+        "deletePolicy": .tenant(action: "dm:DeletePolicy", resource: "acs:dm:*:{tenantId}:policy/{policyName}"),
+        "getIpProtection": .tenant(action: "dm:GetIpProtection", resource: "acs:dm:*:{tenantId}:*"),
+        "updateIpProtection": .tenant(action: "dm:UpdateIpProtection", resource: "acs:dm:*:{tenantId}:*"),
+        "checkIpProtection": .tenant(action: "dm:CheckIpProtection", resource: "acs:dm:*:{tenantId}:*"),
+        "listAuditLog": .tenant(action: "dm:ListAuditLog", resource: "acs:dm:*:{tenantId}:*"),
+        "adminCreateTenant": .operator,
+        "adminListTenants": .operator,
+        "adminGetTenant": .operator,
+        "adminFreezeTenant": .operator,
+        "adminUnfreezeTenant": .operator,
+        "adminBanTenant": .operator,
+        "adminRotateSigningKey": .operator,
+    ]
+
+    /// For the contract test and the docs: `operationId` → (`x-dm-action`, `x-dm-resource`), `none` for
+    /// open and operator operations.
+    public static var contract: [String: String] {
+        table.mapValues { access in
+            switch access {
+            case .open: "open"
+            case .operator: "operator"
+            case .tenant(let action, let resource): "\(action) \(resource)"
+            }
+        }
+    }
+}
