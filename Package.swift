@@ -50,12 +50,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // DNS client on SwiftNIO: message codec (pure), UDP with TCP fallback, TTL cache.
+        .target(
+            name: "HeraldDNS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP: Hummingbird application, auth, problem+json, handlers.
         .target(
             name: "HeraldAPI",
             dependencies: [
                 "HeraldCore",
                 "HeraldStore",
+                "HeraldDNS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -103,6 +114,11 @@ let package = Package(
         .testTarget(
             name: "HeraldCoreTests",
             dependencies: ["HeraldCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldDNSTests",
+            dependencies: ["HeraldDNS", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,6 +1,8 @@
 import Configuration
 import Foundation
 import HeraldCore
+import HeraldDNS
+import NIOCore
 import HeraldStore
 
 /// Herald's settings, read from the environment through swift-configuration and validated at start:
@@ -52,6 +54,9 @@ public struct HeraldConfiguration: Sendable {
     public var authRatePerSecond: Int
     /// `HERALD_TENANT_RATE` API requests per second per tenant and process (500, burst 2×).
     public var tenantRatePerSecond: Int
+    /// `HERALD_DNS_SERVER`: the resolver for MX lookups and domain verification (default: the first
+    /// nameserver of /etc/resolv.conf).
+    public var dnsServer: SocketAddress
 
     /// Reads and validates every setting.
     public init(reader: ConfigReader) throws(Invalid) {
@@ -106,6 +111,11 @@ public struct HeraldConfiguration: Sendable {
         databasePoolSize = try int("herald.db.pool.size", "HERALD_DB_POOL_SIZE", default: 20, range: 1...500)
         authRatePerSecond = try int("herald.auth.rate", "HERALD_AUTH_RATE", default: 10, range: 1...100_000)
         tenantRatePerSecond = try int("herald.tenant.rate", "HERALD_TENANT_RATE", default: 500, range: 1...10_000_000)
+        do {
+            dnsServer = try DNSServerAddress.resolve(configured: string("herald.dns.server"))
+        } catch {
+            throw Invalid(description: "HERALD_DNS_SERVER must be an IP address with an optional port (127.0.0.1:53, [::1]:53): \(error)")
+        }
     }
 
     /// The master key, or a clear error for commands that need it.

@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import HeraldAPI
+import NIOCore
 import Testing
 
 @Suite struct ConfigurationTests {
@@ -18,6 +19,8 @@ import Testing
         #expect(configuration.tokenLifetime == .seconds(900))
         #expect(configuration.publicURL == "http://127.0.0.1:8080")
         _ = try configuration.requireMasterKey()
+        let dns = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_DNS_SERVER": "[::1]:5353"]).dnsServer
+        #expect(dns.port == 5353)
     }
 
     struct Bad: Sendable, CustomTestStringConvertible {
@@ -37,6 +40,8 @@ import Testing
         Bad(environment: base.merging(["HERALD_ROLES": "api,mailer"]) { $1 }, mentions: "HERALD_ROLES"),
         Bad(environment: base.merging(["HERALD_TRUSTED_PROXIES": "10.0.0.0/99"]) { $1 }, mentions: "HERALD_TRUSTED_PROXIES"),
         Bad(environment: base.merging(["HERALD_PUBLIC_URL": "ftp://x"]) { $1 }, mentions: "HERALD_PUBLIC_URL"),
+        Bad(environment: base.merging(["HERALD_DNS_SERVER": "dns.example.com"]) { $1 }, mentions: "HERALD_DNS_SERVER"),
+        Bad(environment: base.merging(["HERALD_DNS_SERVER": "127.0.0.1:0"]) { $1 }, mentions: "HERALD_DNS_SERVER"),
     ]
 
     @Test(arguments: bad)

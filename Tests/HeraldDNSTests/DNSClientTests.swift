@@ -1,0 +1,135 @@
+import Foundation
+import HeraldDNS
+import NIOCore
+import Testing
+
+/// The client against a real server on 127.0.0.1: Tests/Peers/dns_server.py, written with dnslib, so
+/// what is decoded here was encoded by an independent implementation.
+@Suite(.serialized) struct DNSClientTests {
+    static var zone: [String: Any] { [
+        "example.test": [
+            ["TXT", ["v=spf1 include:spf.herald.test -all"], 300],
+            ["TXT", ["herald-verification=abc123"], 300],
+            ["MX", [20, "mx2.example.test"], 300],
+            ["MX", [10, "mx1.example.test"], 300],
+        ],
+        "mx1.example.test": [["A", "192.0.2.10", 300], ["AAAA", "2001:db8::10", 300]],
+        "s1._domainkey.example.test": [["TXT", ["v=DKIM1; k=rsa; p=" + String(repeating: "A", count: 230), String(repeating: "B", count: 250)], 300]],
+        "big.example.test": [["TXT", (0..<8).map { "chunk-\($0)-" + String(repeating: "x", count: 200) }, 60]],
+        "alias.example.test": [["CNAME", "example.test", 60]],
+        "empty.example.test": [["A", "192.0.2.1", 60]],
+    ] }
+
+    /// Runs the peer, hands the body a client pointed at it, and returns what the peer logged.
+    static func withPeer(_ extra: [String] = [], timeout: Duration = .seconds(2), attempts: Int = 3, cache: DNSCache? = nil,
+                         _ body: (DNSClient) async throws -> Void) async throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-dns-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let zoneFile = directory.appendingPathComponent("zone.json")
+        try JSONSerialization.data(withJSONObject: zone).write(to: zoneFile)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Peers/dns_server.py").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, "--zone", zoneFile.path] + extra
+        let stdin = Pipe(), stdout = Pipe()
+        let logFile = directory.appendingPathComponent("peer.log")
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logFile)
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = log
+        try process.run()
+        defer {
+            try? stdin.fileHandleForWriting.close()
+            process.terminate()
+            process.waitUntilExit()
+        }
+        var line = Data()
+        while !line.contains(0x0A) {
+            let chunk = stdout.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            line += chunk
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            Issue.record("the DNS peer did not start: \(text) \((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
+            return ""
+        }
+        let client = DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: port), timeout: timeout, attempts: attempts, cache: cache)
+        try await body(client)
+        try? log.synchronize()
+        return (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+    }
+
+    @Test func txtMxAAndAAAA() async throws {
+        _ = try await Self.withPeer { client in
+            let texts = try await client.txt("Example.TEST.")
+            #expect(Set(texts) == ["v=spf1 include:spf.herald.test -all", "herald-verification=abc123"])
+            let mx = try await client.mx("example.test")
+            #expect(mx.map(\.host) == ["mx1.example.test", "mx2.example.test"])
+            #expect(mx.map(\.preference) == [10, 20])
+            let a = try await client.query("mx1.example.test", .a)
+            #expect(a.records.map(\.data) == [.a([192, 0, 2, 10])])
+            let aaaa = try await client.query("mx1.example.test", .aaaa)
+            #expect(aaaa.records.first?.data == .aaaa([0x20, 0x01, 0x0d, 0xb8] + Array(repeating: 0, count: 11) + [0x10]))
+            // A DKIM key split over two strings is one value.
+            let dkim = try await client.txt("s1._domainkey.example.test")
+            #expect(dkim.count == 1 && dkim[0].hasSuffix(String(repeating: "B", count: 250)))
+        }
+    }
+
+    @Test func nxdomainNoDataAndCNAME() async throws {
+        _ = try await Self.withPeer { client in
+            let missing = try await client.query("nothing.example.test", .txt)
+            #expect(missing.isNXDomain)
+            let noData = try await client.query("empty.example.test", .txt)
+            #expect(noData.isNoData && !noData.isNXDomain)
+            #expect(noData.negativeTTL == 30)
+            let alias = try await client.query("alias.example.test", .txt)
+            #expect(alias.aliases == ["example.test"])
+            #expect(alias.texts.count == 2)
+        }
+    }
+
+    @Test func truncatedAnswersAreRetriedOverTCP() async throws {
+        let log = try await Self.withPeer(["--truncate-over", "512"]) { client in
+            let texts = try await client.txt("big.example.test")
+            #expect(texts.count == 1)
+            #expect(texts.first?.hasPrefix("chunk-0-") == true && texts.first?.contains("chunk-7-") == true)
+        }
+        #expect(log.contains("udp big.example.test TXT"))
+        #expect(log.contains("tcp big.example.test TXT"), "\(log)")
+    }
+
+    @Test func lostDatagramsAreRetriedAndServerFailuresThrow() async throws {
+        let log = try await Self.withPeer(["--drop-first", "2", "--servfail", "broken.example.test"], timeout: .milliseconds(300), attempts: 3) { client in
+            let texts = try await client.txt("example.test")
+            #expect(texts.count == 2)
+            await #expect(throws: DNSError.serverFailure(name: "broken.example.test", type: .txt, code: .serverFailure)) {
+                try await client.query("broken.example.test", .txt)
+            }
+        }
+        #expect(log.components(separatedBy: "udp dropped").count - 1 == 2)
+        // Every attempt lost: a timeout, not an empty answer.
+        _ = try await Self.withPeer(["--drop-first", "100"], timeout: .milliseconds(200), attempts: 2) { client in
+            await #expect(throws: DNSError.timeout(name: "example.test", type: .txt)) { try await client.query("example.test", .txt) }
+        }
+    }
+
+    @Test func answersAreCached() async throws {
+        let log = try await Self.withPeer(cache: DNSCache()) { client in
+            for _ in 0..<3 {
+                let mx = try await client.mx("example.test")
+                #expect(mx.count == 2)
+            }
+            for _ in 0..<2 {
+                let missing = try await client.query("nothing.example.test", .mx)
+                #expect(missing.isNXDomain)
+            }
+        }
+        #expect(log.components(separatedBy: "udp example.test MX").count - 1 == 1)
+        #expect(log.components(separatedBy: "udp nothing.example.test MX").count - 1 == 1)
+    }
+}
