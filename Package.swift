@@ -34,6 +34,7 @@ let package = Package(
             name: "HeraldCore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: swiftSettings
@@ -88,6 +89,7 @@ let package = Package(
                 "HeraldCore",
                 "HeraldStore",
                 "HeraldAPI",
+                "HeraldDNS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -113,12 +115,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldCoreTests",
-            dependencies: ["HeraldCore"],
+            dependencies: ["HeraldCore", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HeraldDNSTests",
-            dependencies: ["HeraldDNS", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["HeraldDNS", "HeraldTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -129,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "HeraldAPITests",
             dependencies: [
-                "HeraldAPI", "HeraldStore", "HeraldCore", "HeraldTestSupport",
+                "HeraldAPI", "HeraldStore", "HeraldCore", "HeraldDNS", "HeraldTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -15,6 +15,9 @@ struct APIHandler: APIProtocol {
     let database: Database
     let tenants: TenantStore
     let identity: IdentityStore
+    let domains: DomainStore
+    let verifier: DomainVerifier
+    let domainSettings: SendingDomain.Settings
     let registry: PrometheusCollectorRegistry
     /// Token endpoint: attempts per AccessKey id.
     let keyLimiter: TokenBucketLimiter

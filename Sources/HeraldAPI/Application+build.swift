@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldDNS
 import HeraldStore
 import Hummingbird
 import Logging
@@ -14,6 +15,12 @@ public struct APIDependencies: Sendable {
     public var tenants: TenantStore
     /// Users, keys, policies, IP protection.
     public var identity: IdentityStore
+    /// Sending domains.
+    public var domains: DomainStore
+    /// DNS checks of sending domains.
+    public var verifier: DomainVerifier
+    /// What domains' DNS records name.
+    public var domainSettings: SendingDomain.Settings
     /// Token issue and verification.
     public var tokens: TokenService
     /// Signing keys.
@@ -30,15 +37,25 @@ public struct APIDependencies: Sendable {
     public var tenantRatePerSecond: Int
     /// The clock.
     public var now: @Sendable () -> Date
+    /// Monotonic seconds for the rate limiters.
+    public var limiterClock: @Sendable () -> Double
 
     /// Builds the dependencies from a database and master key.
     public init(database: Database, masterKey: MasterKey, adminToken: String, tokenLifetime: Duration = .seconds(900),
                 trustedProxies: [IPNetwork] = [], authRatePerSecond: Int = 10, tenantRatePerSecond: Int = 500,
-                registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), now: @escaping @Sendable () -> Date = Date.init) {
+                registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), dns: DNSClient,
+                domainSettings: SendingDomain.Settings = .init(spfInclude: "_spf.herald.localhost"), domainRecheck: Duration = .seconds(86_400),
+                now: @escaping @Sendable () -> Date = Date.init,
+                limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
         let secrets = SecretBox(masterKey: masterKey)
         self.database = database
         self.tenants = TenantStore(database: database, secrets: secrets)
         self.identity = IdentityStore(database: database, secrets: secrets)
+        var domains = DomainStore(database: database, secrets: secrets)
+        domains.recheckInterval = domainRecheck
+        self.domains = domains
+        self.verifier = DomainVerifier(domains: domains, dns: dns, settings: domainSettings, now: now)
+        self.domainSettings = domainSettings
         self.keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: tokenLifetime + .seconds(60), now: now)
         self.tokens = TokenService(auth: AuthStore(database: database, secrets: secrets), keys: keys, lifetime: tokenLifetime, now: now)
         self.registry = registry
@@ -47,6 +64,7 @@ public struct APIDependencies: Sendable {
         self.authRatePerSecond = authRatePerSecond
         self.tenantRatePerSecond = tenantRatePerSecond
         self.now = now
+        self.limiterClock = limiterClock
     }
 }
 
@@ -62,13 +80,15 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     let rate = Double(dependencies.authRatePerSecond)
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
-        identity: dependencies.identity, registry: dependencies.registry,
-        keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate),
-        ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate),
+        identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
+        domainSettings: dependencies.domainSettings, registry: dependencies.registry,
+        keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
+        ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         now: dependencies.now)
     let access = AccessMiddleware(
         tokens: dependencies.tokens, database: dependencies.database, adminToken: dependencies.adminToken,
-        tenantLimiter: TokenBucketLimiter(capacity: dependencies.tenantRatePerSecond * 2, refillPerSecond: Double(dependencies.tenantRatePerSecond)))
+        tenantLimiter: TokenBucketLimiter(capacity: dependencies.tenantRatePerSecond * 2, refillPerSecond: Double(dependencies.tenantRatePerSecond),
+                                          now: dependencies.limiterClock))
     try handler.registerHandlers(on: RecordingTransport(router: router, table: table), serverURL: URL(string: "/")!,
                                  configuration: Configuration(dateTranscoder: .iso8601, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
                                  middlewares: [access])

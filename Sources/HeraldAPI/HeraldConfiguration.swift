@@ -57,6 +57,11 @@ public struct HeraldConfiguration: Sendable {
     /// `HERALD_DNS_SERVER`: the resolver for MX lookups and domain verification (default: the first
     /// nameserver of /etc/resolv.conf).
     public var dnsServer: SocketAddress
+    /// `HERALD_SPF_INCLUDE` (default `_spf.` + the host of `HERALD_PUBLIC_URL`) and `HERALD_RETURN_PATH_MX`
+    /// (optional): what the DNS records of sending domains name.
+    public var domainSettings: SendingDomain.Settings
+    /// `HERALD_DOMAIN_RECHECK`: seconds between re-verifications of a verified domain (default one day).
+    public var domainRecheckInterval: Duration
 
     /// Reads and validates every setting.
     public init(reader: ConfigReader) throws(Invalid) {
@@ -111,6 +116,17 @@ public struct HeraldConfiguration: Sendable {
         databasePoolSize = try int("herald.db.pool.size", "HERALD_DB_POOL_SIZE", default: 20, range: 1...500)
         authRatePerSecond = try int("herald.auth.rate", "HERALD_AUTH_RATE", default: 10, range: 1...100_000)
         tenantRatePerSecond = try int("herald.tenant.rate", "HERALD_TENANT_RATE", default: 500, range: 1...10_000_000)
+        let publicHost = URL(string: publicURL)?.host() ?? ""
+        let hostIsName = (try? SendingDomain.normalize(publicHost)) != nil
+        let spfInclude = string("herald.spf.include") ?? "_spf.\(hostIsName ? publicHost : "herald.localhost")"
+        let returnPathMX = string("herald.return.path.mx")
+        do {
+            domainSettings = SendingDomain.Settings(spfInclude: try SendingDomain.normalize(spfInclude, field: "HERALD_SPF_INCLUDE", allowUnderscore: true),
+                                                    returnPathMX: try returnPathMX.map { try SendingDomain.normalize($0, field: "HERALD_RETURN_PATH_MX") })
+        } catch {
+            throw Invalid(description: "\((error as? HeraldError)?.message ?? "\(error)") (HERALD_SPF_INCLUDE / HERALD_RETURN_PATH_MX)")
+        }
+        domainRecheckInterval = .seconds(try int("herald.domain.recheck", "HERALD_DOMAIN_RECHECK", default: 86_400, range: 60...2_592_000))
         do {
             dnsServer = try DNSServerAddress.resolve(configured: string("herald.dns.server"))
         } catch {

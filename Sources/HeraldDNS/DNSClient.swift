@@ -55,12 +55,14 @@ public struct DNSClient: Sendable {
 
     /// Looks up `type` records of `name`. NXDOMAIN and "no data" are answers; SERVFAIL, REFUSED and
     /// timeouts throw, so a caller never mistakes "could not check" for "not published".
-    public func query(_ name: String, _ type: DNSRecordType) async throws -> DNSAnswer {
+    /// `useCache: false` asks the server even when a cached answer exists (domain verification, where the
+    /// tenant has just published a record), and still refreshes the cache.
+    public func query(_ name: String, _ type: DNSRecordType, useCache: Bool = true) async throws -> DNSAnswer {
         let name = DNSName.normalize(name)
         guard !name.isEmpty, name.utf8.count <= 253, !name.split(separator: ".", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0.utf8.count > 63 }) else {
             throw DNSError.invalidName(name)
         }
-        if let cached = cache?.lookup(name, type) { return cached }
+        if useCache, let cached = cache?.lookup(name, type) { return cached }
         let question = DNSQuestion(name: name, type: type)
         var response: DNSMessage?
         for attempt in 1...attempts {

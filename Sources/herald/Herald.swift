@@ -3,6 +3,7 @@ import Configuration
 import Foundation
 import HeraldAPI
 import HeraldCore
+import HeraldDNS
 import HeraldStore
 import Hummingbird
 import Logging
@@ -81,11 +82,16 @@ struct Serve: AsyncParsableCommand {
         let dependencies = APIDependencies(database: database, masterKey: masterKey, adminToken: adminToken,
                                            tokenLifetime: configuration.tokenLifetime, trustedProxies: configuration.trustedProxies,
                                            authRatePerSecond: configuration.authRatePerSecond,
-                                           tenantRatePerSecond: configuration.tenantRatePerSecond, registry: registry)
+                                           tenantRatePerSecond: configuration.tenantRatePerSecond, registry: registry,
+                                           dns: DNSClient(server: configuration.dnsServer, logger: logger),
+                                           domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {
             services.append(try buildApplication(dependencies, host: configuration.httpHost, port: configuration.httpPort, logger: logger))
             logger.info("serving HTTP", metadata: ["url": "http://\(configuration.httpHost):\(configuration.httpPort)"])
+        }
+        if configuration.roles.contains(.scheduler) {
+            services.append(DomainRecheckService(verifier: dependencies.verifier, logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

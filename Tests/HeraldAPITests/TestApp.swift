@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HeraldAPI
 import HeraldCore
+import HeraldDNS
 import HeraldStore
 import HeraldTestSupport
 import Hummingbird
@@ -17,6 +18,8 @@ final class TestClock: Sendable {
     private let offset = Mutex<TimeInterval>(0)
     func advance(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
     var now: @Sendable () -> Date { { Date().addingTimeInterval(self.offset.withLock { $0 }) } }
+    /// Monotonic seconds that move only when the test advances the clock (rate limiters).
+    var seconds: @Sendable () -> Double { { 1_000 + self.offset.withLock { $0 } } }
 }
 
 /// A JSON answer from the live server.
@@ -39,14 +42,19 @@ struct TestApp: Sendable {
     let clock: TestClock
     let routes: RouteTable
 
-    static func run(authRate: Int = 1000, tenantRate: Int = 100_000, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
+    static let domainSettings = SendingDomain.Settings(spfInclude: "_spf.herald.test", returnPathMX: "bounces.herald.test")
+
+    static func run(authRate: Int = 1000, tenantRate: Int = 100_000, dnsPort: Int = 9,
+                    _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
         try await withTestDatabase { database, _ in
             let clock = TestClock()
             let registry = PrometheusCollectorRegistry()
             var database = database
             database.metrics = DatabaseMetrics(registry: registry, poolSize: 4)
             let dependencies = APIDependencies(database: database, masterKey: .random(), adminToken: adminToken,
-                                               authRatePerSecond: authRate, tenantRatePerSecond: tenantRate, registry: registry, now: clock.now)
+                                               authRatePerSecond: authRate, tenantRatePerSecond: tenantRate, registry: registry,
+                                               dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dnsPort), timeout: .seconds(1), attempts: 2),
+                                               domainSettings: domainSettings, now: clock.now, limiterClock: clock.seconds)
             let (router, routes) = try buildRouter(dependencies)
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabases.logger)
             try await app.test(.live) { client in

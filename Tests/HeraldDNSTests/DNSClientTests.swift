@@ -1,5 +1,6 @@
 import Foundation
 import HeraldDNS
+import HeraldTestSupport
 import NIOCore
 import Testing
 
@@ -23,44 +24,11 @@ import Testing
     /// Runs the peer, hands the body a client pointed at it, and returns what the peer logged.
     static func withPeer(_ extra: [String] = [], timeout: Duration = .seconds(2), attempts: Int = 3, cache: DNSCache? = nil,
                          _ body: (DNSClient) async throws -> Void) async throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-dns-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let zoneFile = directory.appendingPathComponent("zone.json")
-        try JSONSerialization.data(withJSONObject: zone).write(to: zoneFile)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Peers/dns_server.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "--zone", zoneFile.path] + extra
-        let stdin = Pipe(), stdout = Pipe()
-        let logFile = directory.appendingPathComponent("peer.log")
-        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logFile)
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = log
-        try process.run()
-        defer {
-            try? stdin.fileHandleForWriting.close()
-            process.terminate()
-            process.waitUntilExit()
+        try await DNSTestServer.with(zone: zone, arguments: extra) { server in
+            let client = DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: server.port), timeout: timeout, attempts: attempts, cache: cache)
+            try await body(client)
+            return server.log
         }
-        var line = Data()
-        while !line.contains(0x0A) {
-            let chunk = stdout.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            line += chunk
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            Issue.record("the DNS peer did not start: \(text) \((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
-            return ""
-        }
-        let client = DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: port), timeout: timeout, attempts: attempts, cache: cache)
-        try await body(client)
-        try? log.synchronize()
-        return (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
     }
 
     @Test func txtMxAAndAAAA() async throws {

@@ -192,3 +192,25 @@ extension AsyncSequence {
         return result
     }
 }
+
+@Suite struct RowLevelSecurityCoverageTests {
+    /// Every table with a tenant_id column forces row-level security and has a policy, so a table added
+    /// by a later migration cannot forget the wall.
+    @Test func everyTenantTableForcesRLS() async throws {
+        try await withTestDatabase { database, _ in
+            let uncovered = try await database.withSystem { connection in
+                var names: [String] = []
+                for try await name in try await connection.query("""
+                    SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = 'public' AND c.relkind = 'r'
+                      AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+                      AND NOT (c.relrowsecurity AND c.relforcerowsecurity AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))
+                    """, logger: database.logger).decode(String.self) {
+                    names.append(name)
+                }
+                return names
+            }
+            #expect(uncovered.isEmpty, "tables without forced RLS: \(uncovered)")
+        }
+    }
+}

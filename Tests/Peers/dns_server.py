@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A small authoritative DNS server for Herald's tests, built on dnslib (an independent encoder).
 
-Serves the records of a JSON zone over UDP and TCP on one 127.0.0.1 port and prints "PORT <n>" once
+Serves the records of a JSON zone (re-read on every query) over UDP and TCP on one 127.0.0.1 port and prints "PORT <n>" once
 ready. Test behaviours: UDP answers larger than --truncate-over bytes come back truncated (TC, no
 records) so the client must retry over TCP; the first --drop-first UDP queries are ignored (timeouts);
 names in --servfail answer SERVFAIL. Each query is logged to stderr as "udp|tcp NAME TYPE".
@@ -18,7 +18,13 @@ parser.add_argument("--truncate-over", type=int, default=0)
 parser.add_argument("--drop-first", type=int, default=0)
 parser.add_argument("--servfail", action="append", default=[])
 args = parser.parse_args()
-zone = {k.lower().rstrip("."): v for k, v in json.load(open(args.zone)).items()}
+
+
+def load_zone():
+    # Read on every query, so a test publishes or removes records by rewriting the file.
+    with open(args.zone) as handle:
+        return {k.lower().rstrip("."): v for k, v in json.load(handle).items()}
+
 dropped = 0
 lock = threading.Lock()
 
@@ -40,6 +46,7 @@ def rdata(kind, value):
 def answer(data, transport):
     request = DNSRecord.parse(data)
     reply = request.reply()
+    zone = load_zone()
     qname = str(request.q.qname).lower().rstrip(".")
     qtype = QTYPE[request.q.qtype]
     print(f"{transport} {qname} {qtype}", file=sys.stderr, flush=True)

@@ -6,7 +6,7 @@ import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     internal enum Schemas {
-        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Unavailable, Internal.
+        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Unavailable, Internal.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.
         internal struct Problem: Codable, Hashable, Sendable {
@@ -1149,6 +1149,295 @@ extension Components {
             internal enum CodingKeys: String, CodingKey {
                 case kid
                 case createdAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/CreateDomain`.
+        internal struct CreateDomain: Codable, Hashable, Sendable {
+            /// ASCII domain (an internationalised one in its xn-- form), e.g. mail.example.com
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateDomain/name`.
+            internal var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/CreateDomain/dkimKeyBits`.
+            internal enum DkimKeyBitsPayload: Int, Codable, Hashable, Sendable, CaseIterable {
+                case _1024 = 1024
+                case _2048 = 2048
+            }
+            /// - Remark: Generated from `#/components/schemas/CreateDomain/dkimKeyBits`.
+            internal var dkimKeyBits: Components.Schemas.CreateDomain.DkimKeyBitsPayload?
+            /// Creates a new `CreateDomain`.
+            ///
+            /// - Parameters:
+            ///   - name: ASCII domain (an internationalised one in its xn-- form), e.g. mail.example.com
+            ///   - dkimKeyBits:
+            internal init(
+                name: Swift.String,
+                dkimKeyBits: Components.Schemas.CreateDomain.DkimKeyBitsPayload? = nil
+            ) {
+                self.name = name
+                self.dkimKeyBits = dkimKeyBits
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case name
+                case dkimKeyBits
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.name = try container.decode(
+                    Swift.String.self,
+                    forKey: .name
+                )
+                self.dkimKeyBits = try container.decodeIfPresent(
+                    Components.Schemas.CreateDomain.DkimKeyBitsPayload.self,
+                    forKey: .dkimKeyBits
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "name",
+                    "dkimKeyBits"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RotateDkim`.
+        internal struct RotateDkim: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RotateDkim/dkimKeyBits`.
+            internal enum DkimKeyBitsPayload: Int, Codable, Hashable, Sendable, CaseIterable {
+                case _1024 = 1024
+                case _2048 = 2048
+            }
+            /// - Remark: Generated from `#/components/schemas/RotateDkim/dkimKeyBits`.
+            internal var dkimKeyBits: Components.Schemas.RotateDkim.DkimKeyBitsPayload?
+            /// Creates a new `RotateDkim`.
+            ///
+            /// - Parameters:
+            ///   - dkimKeyBits:
+            internal init(dkimKeyBits: Components.Schemas.RotateDkim.DkimKeyBitsPayload? = nil) {
+                self.dkimKeyBits = dkimKeyBits
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case dkimKeyBits
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.dkimKeyBits = try container.decodeIfPresent(
+                    Components.Schemas.RotateDkim.DkimKeyBitsPayload.self,
+                    forKey: .dkimKeyBits
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "dkimKeyBits"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/DomainRecord`.
+        internal struct DomainRecord: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/purpose`.
+            internal enum PurposePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case ownership = "ownership"
+                case spf = "spf"
+                case dkim = "dkim"
+                case dmarc = "dmarc"
+                case returnPath = "return_path"
+            }
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/purpose`.
+            internal var purpose: Components.Schemas.DomainRecord.PurposePayload
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/type`.
+            internal enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case txt = "TXT"
+                case mx = "MX"
+                case cname = "CNAME"
+            }
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/type`.
+            internal var _type: Components.Schemas.DomainRecord._TypePayload
+            /// Fully qualified name to publish at
+            ///
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/host`.
+            internal var host: Swift.String
+            /// Value to publish (MX: "preference exchange")
+            ///
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/value`.
+            internal var value: Swift.String
+            /// DKIM selector (dkim records)
+            ///
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/selector`.
+            internal var selector: Swift.String?
+            /// The domain is usable only when every required record is ok
+            ///
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/required`.
+            internal var required: Swift.Bool
+            /// pending: not checked yet; error: the lookup failed, try again
+            ///
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/status`.
+            internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case pending = "pending"
+                case ok = "ok"
+                case missing = "missing"
+                case mismatch = "mismatch"
+                case error = "error"
+            }
+            /// pending: not checked yet; error: the lookup failed, try again
+            ///
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/status`.
+            internal var status: Components.Schemas.DomainRecord.StatusPayload
+            /// What DNS held at the host at the last check
+            ///
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/found`.
+            internal var found: [Swift.String]?
+            /// Creates a new `DomainRecord`.
+            ///
+            /// - Parameters:
+            ///   - purpose:
+            ///   - _type:
+            ///   - host: Fully qualified name to publish at
+            ///   - value: Value to publish (MX: "preference exchange")
+            ///   - selector: DKIM selector (dkim records)
+            ///   - required: The domain is usable only when every required record is ok
+            ///   - status: pending: not checked yet; error: the lookup failed, try again
+            ///   - found: What DNS held at the host at the last check
+            internal init(
+                purpose: Components.Schemas.DomainRecord.PurposePayload,
+                _type: Components.Schemas.DomainRecord._TypePayload,
+                host: Swift.String,
+                value: Swift.String,
+                selector: Swift.String? = nil,
+                required: Swift.Bool,
+                status: Components.Schemas.DomainRecord.StatusPayload,
+                found: [Swift.String]? = nil
+            ) {
+                self.purpose = purpose
+                self._type = _type
+                self.host = host
+                self.value = value
+                self.selector = selector
+                self.required = required
+                self.status = status
+                self.found = found
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case purpose
+                case _type = "type"
+                case host
+                case value
+                case selector
+                case required
+                case status
+                case found
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/DkimKey`.
+        internal struct DkimKey: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/DkimKey/selector`.
+            internal var selector: Swift.String
+            /// - Remark: Generated from `#/components/schemas/DkimKey/bits`.
+            internal enum BitsPayload: Int, Codable, Hashable, Sendable, CaseIterable {
+                case _1024 = 1024
+                case _2048 = 2048
+            }
+            /// - Remark: Generated from `#/components/schemas/DkimKey/bits`.
+            internal var bits: Components.Schemas.DkimKey.BitsPayload
+            /// active signs; pending waits for its record; retired was replaced
+            ///
+            /// - Remark: Generated from `#/components/schemas/DkimKey/state`.
+            internal enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case active = "active"
+                case pending = "pending"
+                case retired = "retired"
+            }
+            /// active signs; pending waits for its record; retired was replaced
+            ///
+            /// - Remark: Generated from `#/components/schemas/DkimKey/state`.
+            internal var state: Components.Schemas.DkimKey.StatePayload
+            /// - Remark: Generated from `#/components/schemas/DkimKey/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// Creates a new `DkimKey`.
+            ///
+            /// - Parameters:
+            ///   - selector:
+            ///   - bits:
+            ///   - state: active signs; pending waits for its record; retired was replaced
+            ///   - createdAt:
+            internal init(
+                selector: Swift.String,
+                bits: Components.Schemas.DkimKey.BitsPayload,
+                state: Components.Schemas.DkimKey.StatePayload,
+                createdAt: Foundation.Date
+            ) {
+                self.selector = selector
+                self.bits = bits
+                self.state = state
+                self.createdAt = createdAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case selector
+                case bits
+                case state
+                case createdAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Domain`.
+        internal struct Domain: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Domain/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Domain/name`.
+            internal var name: Swift.String
+            /// verified: ownership, SPF and DKIM check out (usable for senders); failing: was verified, a later check failed
+            ///
+            /// - Remark: Generated from `#/components/schemas/Domain/status`.
+            internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case pending = "pending"
+                case verified = "verified"
+                case failing = "failing"
+            }
+            /// verified: ownership, SPF and DKIM check out (usable for senders); failing: was verified, a later check failed
+            ///
+            /// - Remark: Generated from `#/components/schemas/Domain/status`.
+            internal var status: Components.Schemas.Domain.StatusPayload
+            /// - Remark: Generated from `#/components/schemas/Domain/records`.
+            internal var records: [Components.Schemas.DomainRecord]
+            /// - Remark: Generated from `#/components/schemas/Domain/dkimKeys`.
+            internal var dkimKeys: [Components.Schemas.DkimKey]
+            /// - Remark: Generated from `#/components/schemas/Domain/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Domain/verifiedAt`.
+            internal var verifiedAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/Domain/lastCheckedAt`.
+            internal var lastCheckedAt: Foundation.Date?
+            /// Creates a new `Domain`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - name:
+            ///   - status: verified: ownership, SPF and DKIM check out (usable for senders); failing: was verified, a later check failed
+            ///   - records:
+            ///   - dkimKeys:
+            ///   - createdAt:
+            ///   - verifiedAt:
+            ///   - lastCheckedAt:
+            internal init(
+                id: Swift.String,
+                name: Swift.String,
+                status: Components.Schemas.Domain.StatusPayload,
+                records: [Components.Schemas.DomainRecord],
+                dkimKeys: [Components.Schemas.DkimKey],
+                createdAt: Foundation.Date,
+                verifiedAt: Foundation.Date? = nil,
+                lastCheckedAt: Foundation.Date? = nil
+            ) {
+                self.id = id
+                self.name = name
+                self.status = status
+                self.records = records
+                self.dkimKeys = dkimKeys
+                self.createdAt = createdAt
+                self.verifiedAt = verifiedAt
+                self.lastCheckedAt = lastCheckedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case name
+                case status
+                case records
+                case dkimKeys
+                case createdAt
+                case verifiedAt
+                case lastCheckedAt
             }
         }
     }

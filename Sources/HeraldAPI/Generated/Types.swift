@@ -170,6 +170,36 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /admin/v1/signing-keys/rotate`.
     /// - Remark: Generated from `#/paths//admin/v1/signing-keys/rotate/post(adminRotateSigningKey)`.
     func adminRotateSigningKey(_ input: Operations.AdminRotateSigningKey.Input) async throws -> Operations.AdminRotateSigningKey.Output
+    /// List sending domains
+    ///
+    /// - Remark: HTTP `GET /v1/domains`.
+    /// - Remark: Generated from `#/paths//v1/domains/get(listDomains)`.
+    func listDomains(_ input: Operations.ListDomains.Input) async throws -> Operations.ListDomains.Output
+    /// Register a sending domain; answers the DNS records to publish
+    ///
+    /// - Remark: HTTP `POST /v1/domains`.
+    /// - Remark: Generated from `#/paths//v1/domains/post(createDomain)`.
+    func createDomain(_ input: Operations.CreateDomain.Input) async throws -> Operations.CreateDomain.Output
+    /// Get a domain with its records and their last check
+    ///
+    /// - Remark: HTTP `GET /v1/domains/{id}`.
+    /// - Remark: Generated from `#/paths//v1/domains/{id}/get(getDomain)`.
+    func getDomain(_ input: Operations.GetDomain.Input) async throws -> Operations.GetDomain.Output
+    /// Delete a domain (refused while sender addresses use it)
+    ///
+    /// - Remark: HTTP `DELETE /v1/domains/{id}`.
+    /// - Remark: Generated from `#/paths//v1/domains/{id}/delete(deleteDomain)`.
+    func deleteDomain(_ input: Operations.DeleteDomain.Input) async throws -> Operations.DeleteDomain.Output
+    /// Look every record up in DNS now and record what was found
+    ///
+    /// - Remark: HTTP `POST /v1/domains/{id}/verify`.
+    /// - Remark: Generated from `#/paths//v1/domains/{id}/verify/post(verifyDomain)`.
+    func verifyDomain(_ input: Operations.VerifyDomain.Input) async throws -> Operations.VerifyDomain.Output
+    /// Start a DKIM key rotation: a new selector and key, active once its record verifies
+    ///
+    /// - Remark: HTTP `POST /v1/domains/{id}/dkim/rotate`.
+    /// - Remark: Generated from `#/paths//v1/domains/{id}/dkim/rotate/post(rotateDomainDkim)`.
+    func rotateDomainDkim(_ input: Operations.RotateDomainDkim.Input) async throws -> Operations.RotateDomainDkim.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -560,6 +590,80 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//admin/v1/signing-keys/rotate/post(adminRotateSigningKey)`.
     internal func adminRotateSigningKey(headers: Operations.AdminRotateSigningKey.Input.Headers = .init()) async throws -> Operations.AdminRotateSigningKey.Output {
         try await adminRotateSigningKey(Operations.AdminRotateSigningKey.Input(headers: headers))
+    }
+    /// List sending domains
+    ///
+    /// - Remark: HTTP `GET /v1/domains`.
+    /// - Remark: Generated from `#/paths//v1/domains/get(listDomains)`.
+    internal func listDomains(headers: Operations.ListDomains.Input.Headers = .init()) async throws -> Operations.ListDomains.Output {
+        try await listDomains(Operations.ListDomains.Input(headers: headers))
+    }
+    /// Register a sending domain; answers the DNS records to publish
+    ///
+    /// - Remark: HTTP `POST /v1/domains`.
+    /// - Remark: Generated from `#/paths//v1/domains/post(createDomain)`.
+    internal func createDomain(
+        headers: Operations.CreateDomain.Input.Headers = .init(),
+        body: Operations.CreateDomain.Input.Body
+    ) async throws -> Operations.CreateDomain.Output {
+        try await createDomain(Operations.CreateDomain.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Get a domain with its records and their last check
+    ///
+    /// - Remark: HTTP `GET /v1/domains/{id}`.
+    /// - Remark: Generated from `#/paths//v1/domains/{id}/get(getDomain)`.
+    internal func getDomain(
+        path: Operations.GetDomain.Input.Path,
+        headers: Operations.GetDomain.Input.Headers = .init()
+    ) async throws -> Operations.GetDomain.Output {
+        try await getDomain(Operations.GetDomain.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Delete a domain (refused while sender addresses use it)
+    ///
+    /// - Remark: HTTP `DELETE /v1/domains/{id}`.
+    /// - Remark: Generated from `#/paths//v1/domains/{id}/delete(deleteDomain)`.
+    internal func deleteDomain(
+        path: Operations.DeleteDomain.Input.Path,
+        headers: Operations.DeleteDomain.Input.Headers = .init()
+    ) async throws -> Operations.DeleteDomain.Output {
+        try await deleteDomain(Operations.DeleteDomain.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Look every record up in DNS now and record what was found
+    ///
+    /// - Remark: HTTP `POST /v1/domains/{id}/verify`.
+    /// - Remark: Generated from `#/paths//v1/domains/{id}/verify/post(verifyDomain)`.
+    internal func verifyDomain(
+        path: Operations.VerifyDomain.Input.Path,
+        headers: Operations.VerifyDomain.Input.Headers = .init()
+    ) async throws -> Operations.VerifyDomain.Output {
+        try await verifyDomain(Operations.VerifyDomain.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Start a DKIM key rotation: a new selector and key, active once its record verifies
+    ///
+    /// - Remark: HTTP `POST /v1/domains/{id}/dkim/rotate`.
+    /// - Remark: Generated from `#/paths//v1/domains/{id}/dkim/rotate/post(rotateDomainDkim)`.
+    internal func rotateDomainDkim(
+        path: Operations.RotateDomainDkim.Input.Path,
+        headers: Operations.RotateDomainDkim.Input.Headers = .init(),
+        body: Operations.RotateDomainDkim.Input.Body? = nil
+    ) async throws -> Operations.RotateDomainDkim.Output {
+        try await rotateDomainDkim(Operations.RotateDomainDkim.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
     }
 }
 
