@@ -4,43 +4,38 @@ import HeraldStore
 
 /// Sending domains: registration, the records to publish, verification through DNS, DKIM rotation.
 extension APIHandler {
-    private func domainCaller() throws(HeraldError) -> (tenant: UUID, actor: AuditActor) {
-        let context = try RequestScope.current()
-        return (try context.requirePrincipal().tenantID, context.auditActor)
-    }
-
     func createDomain(_ input: Operations.CreateDomain.Input) async throws -> Operations.CreateDomain.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send name.") }
-        let (tenant, actor) = try domainCaller()
+        let (tenant, actor) = try caller()
         let domain = try await domains.create(tenantID: tenant, name: body.name, keyBits: body.dkimKeyBits?.rawValue ?? 2048, actor: actor, now: now())
         return .created(.init(body: .json(.init(domain, settings: domainSettings))))
     }
 
     func listDomains(_ input: Operations.ListDomains.Input) async throws -> Operations.ListDomains.Output {
-        let items = try await domains.list(tenantID: try domainCaller().tenant)
+        let items = try await domains.list(tenantID: try caller().tenant)
         return .ok(.init(body: .json(.init(items: items.map { Components.Schemas.Domain($0, settings: domainSettings) }))))
     }
 
     func getDomain(_ input: Operations.GetDomain.Input) async throws -> Operations.GetDomain.Output {
-        let domain = try await domains.get(tenantID: try domainCaller().tenant, id: try uuidPath(input.path.id, what: "domain"))
+        let domain = try await domains.get(tenantID: try caller().tenant, id: try uuidPath(input.path.id, what: "domain"))
         return .ok(.init(body: .json(.init(domain, settings: domainSettings))))
     }
 
     func deleteDomain(_ input: Operations.DeleteDomain.Input) async throws -> Operations.DeleteDomain.Output {
-        let (tenant, actor) = try domainCaller()
+        let (tenant, actor) = try caller()
         try await domains.delete(tenantID: tenant, id: try uuidPath(input.path.id, what: "domain"), actor: actor)
         return .noContent(.init())
     }
 
     func verifyDomain(_ input: Operations.VerifyDomain.Input) async throws -> Operations.VerifyDomain.Output {
-        let (tenant, actor) = try domainCaller()
+        let (tenant, actor) = try caller()
         let domain = try await verifier.verify(tenantID: tenant, id: try uuidPath(input.path.id, what: "domain"), actor: actor)
         return .ok(.init(body: .json(.init(domain, settings: domainSettings))))
     }
 
     func rotateDomainDkim(_ input: Operations.RotateDomainDkim.Input) async throws -> Operations.RotateDomainDkim.Output {
         let bits: Int = if case .json(let body) = input.body { body.dkimKeyBits?.rawValue ?? 2048 } else { 2048 }
-        let (tenant, actor) = try domainCaller()
+        let (tenant, actor) = try caller()
         let domain = try await domains.rotateDKIM(tenantID: tenant, id: try uuidPath(input.path.id, what: "domain"), keyBits: bits, actor: actor, now: now())
         return .ok(.init(body: .json(.init(domain, settings: domainSettings))))
     }

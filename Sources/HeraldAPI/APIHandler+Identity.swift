@@ -4,12 +4,6 @@ import HeraldStore
 
 /// Sub-users, AccessKeys, policies, IP protection and the audit log of the calling tenant.
 extension APIHandler {
-    /// The caller and who to write into the audit log.
-    private func caller() throws(HeraldError) -> (tenant: UUID, actor: AuditActor) {
-        let context = try RequestScope.current()
-        return (try context.requirePrincipal().tenantID, context.auditActor)
-    }
-
     // MARK: Users
 
     func createUser(_ input: Operations.CreateUser.Input) async throws -> Operations.CreateUser.Output {

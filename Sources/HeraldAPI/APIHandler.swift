@@ -25,6 +25,12 @@ struct APIHandler: APIProtocol {
     let ipLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
 
+    /// The calling tenant and who to write into the audit log (tenant operations only).
+    func caller() throws(HeraldError) -> (tenant: UUID, actor: AuditActor) {
+        let context = try RequestScope.current()
+        return (try context.requirePrincipal().tenantID, context.auditActor)
+    }
+
     /// The served copy of the contract, read once.
     static let openAPIDocument: [UInt8]? = Bundle.module.url(forResource: "Resources/openapi", withExtension: "yaml")
         .flatMap { try? Data(contentsOf: $0) }.map { Array($0) }
