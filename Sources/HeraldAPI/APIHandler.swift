@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HeraldCore
 import HeraldStore
@@ -18,6 +19,11 @@ struct APIHandler: APIProtocol {
     let domains: DomainStore
     let verifier: DomainVerifier
     let domainSettings: SendingDomain.Settings
+    let senders: SenderStore
+    /// Signs reply-to confirmation links.
+    let replyToKey: SymmetricKey
+    /// Base of public links (`HERALD_PUBLIC_URL`).
+    let publicURL: String
     let registry: PrometheusCollectorRegistry
     /// Token endpoint: attempts per AccessKey id.
     let keyLimiter: TokenBucketLimiter

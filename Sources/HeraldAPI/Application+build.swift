@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HeraldCore
 import HeraldDNS
@@ -21,6 +22,12 @@ public struct APIDependencies: Sendable {
     public var verifier: DomainVerifier
     /// What domains' DNS records name.
     public var domainSettings: SendingDomain.Settings
+    /// Sender addresses and tags.
+    public var senders: SenderStore
+    /// Signs reply-to confirmation links.
+    public var replyToKey: SymmetricKey
+    /// Base of public links.
+    public var publicURL: String
     /// Token issue and verification.
     public var tokens: TokenService
     /// Signing keys.
@@ -44,6 +51,7 @@ public struct APIDependencies: Sendable {
     public init(database: Database, masterKey: MasterKey, adminToken: String, tokenLifetime: Duration = .seconds(900),
                 trustedProxies: [IPNetwork] = [], authRatePerSecond: Int = 10, tenantRatePerSecond: Int = 500,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), dns: DNSClient,
+                publicURL: String = "http://127.0.0.1:8080",
                 domainSettings: SendingDomain.Settings = .init(spfInclude: "_spf.herald.localhost"), domainRecheck: Duration = .seconds(86_400),
                 now: @escaping @Sendable () -> Date = Date.init,
                 limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
@@ -56,6 +64,9 @@ public struct APIDependencies: Sendable {
         self.domains = domains
         self.verifier = DomainVerifier(domains: domains, dns: dns, settings: domainSettings, now: now)
         self.domainSettings = domainSettings
+        self.senders = SenderStore(database: database)
+        self.replyToKey = masterKey.derive("reply-to-confirmation")
+        self.publicURL = publicURL
         self.keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: tokenLifetime + .seconds(60), now: now)
         self.tokens = TokenService(auth: AuthStore(database: database, secrets: secrets), keys: keys, lifetime: tokenLifetime, now: now)
         self.registry = registry
@@ -81,7 +92,8 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
-        domainSettings: dependencies.domainSettings, registry: dependencies.registry,
+        domainSettings: dependencies.domainSettings, senders: dependencies.senders, replyToKey: dependencies.replyToKey,
+        publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         now: dependencies.now)

@@ -122,6 +122,11 @@ extension PostgresError.Code {
 }
 
 extension Error {
+    /// Whether this is PostgreSQL's foreign-key violation (a referenced row still in use).
+    func isForeignKeyViolation() -> Bool {
+        (self as? PSQLError)?.serverInfo?[.sqlState] == PostgresError.Code.foreignKeyViolation.raw
+    }
+
     /// Whether this is PostgreSQL's unique-constraint violation (optionally on the named constraint).
     func isUniqueViolation(constraint: String? = nil) -> Bool {
         guard let error = self as? PSQLError, error.serverInfo?[.sqlState] == PostgresError.Code.uniqueViolation.raw else { return false }

@@ -109,11 +109,16 @@ public struct DomainStore: Sendable {
         }
     }
 
-    /// Deletes a domain and its keys. (Sender addresses on it will refuse this once they exist.)
+    /// Deletes a domain and its keys; refused while sender addresses use it.
     public func delete(tenantID: UUID, id: UUID, actor: AuditActor) async throws {
         try await database.withTenant(tenantID) { connection in
-            let deleted = try await connection.query("DELETE FROM domains WHERE tenant_id = \(tenantID) AND id = \(id) RETURNING name", logger: logger)
-                .decode(String.self).first { _ in true }
+            let deleted: String?
+            do {
+                deleted = try await connection.query("DELETE FROM domains WHERE tenant_id = \(tenantID) AND id = \(id) RETURNING name", logger: logger)
+                    .decode(String.self).first { _ in true }
+            } catch where error.isForeignKeyViolation() {
+                throw HeraldError.conflict("Domain.InUse", "Sender addresses still use this domain; delete them first.")
+            }
             guard let name = deleted else { throw HeraldError.notFound("domain") }
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:DeleteDomain",
                                       resource: Self.resource(tenantID, id), detail: ["name": name])

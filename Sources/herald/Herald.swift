@@ -83,7 +83,7 @@ struct Serve: AsyncParsableCommand {
                                            tokenLifetime: configuration.tokenLifetime, trustedProxies: configuration.trustedProxies,
                                            authRatePerSecond: configuration.authRatePerSecond,
                                            tenantRatePerSecond: configuration.tenantRatePerSecond, registry: registry,
-                                           dns: DNSClient(server: configuration.dnsServer, logger: logger),
+                                           dns: DNSClient(server: configuration.dnsServer, logger: logger), publicURL: configuration.publicURL,
                                            domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {

@@ -6,7 +6,7 @@ import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     internal enum Schemas {
-        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Unavailable, Internal.
+        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Domain.InUse, Domain.NotVerified, Sender.AlreadyExists, Sender.NoPendingReplyTo, Tag.AlreadyExists, Unavailable, Internal.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.
         internal struct Problem: Codable, Hashable, Sendable {
@@ -1438,6 +1438,254 @@ extension Components {
                 case createdAt
                 case verifiedAt
                 case lastCheckedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/CreateSender`.
+        internal struct CreateSender: Codable, Hashable, Sendable {
+            /// local@domain on one of your verified domains
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateSender/address`.
+            internal var address: Swift.String
+            /// trigger (transactional: API and SMTP only) or batch
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateSender/type`.
+            internal enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case trigger = "trigger"
+                case batch = "batch"
+            }
+            /// trigger (transactional: API and SMTP only) or batch
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateSender/type`.
+            internal var _type: Components.Schemas.CreateSender._TypePayload
+            /// Optional reply-to address; confirmed by a link mailed to it
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateSender/replyTo`.
+            internal var replyTo: Swift.String?
+            /// Creates a new `CreateSender`.
+            ///
+            /// - Parameters:
+            ///   - address: local@domain on one of your verified domains
+            ///   - _type: trigger (transactional: API and SMTP only) or batch
+            ///   - replyTo: Optional reply-to address; confirmed by a link mailed to it
+            internal init(
+                address: Swift.String,
+                _type: Components.Schemas.CreateSender._TypePayload,
+                replyTo: Swift.String? = nil
+            ) {
+                self.address = address
+                self._type = _type
+                self.replyTo = replyTo
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case address
+                case _type = "type"
+                case replyTo
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.address = try container.decode(
+                    Swift.String.self,
+                    forKey: .address
+                )
+                self._type = try container.decode(
+                    Components.Schemas.CreateSender._TypePayload.self,
+                    forKey: ._type
+                )
+                self.replyTo = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .replyTo
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "address",
+                    "type",
+                    "replyTo"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/UpdateSender`.
+        internal struct UpdateSender: Codable, Hashable, Sendable {
+            /// New reply-to address, or null to clear it
+            ///
+            /// - Remark: Generated from `#/components/schemas/UpdateSender/replyTo`.
+            internal var replyTo: Swift.String?
+            /// Creates a new `UpdateSender`.
+            ///
+            /// - Parameters:
+            ///   - replyTo: New reply-to address, or null to clear it
+            internal init(replyTo: Swift.String? = nil) {
+                self.replyTo = replyTo
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case replyTo
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.replyTo = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .replyTo
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "replyTo"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SmtpPassword`.
+        internal struct SmtpPassword: Codable, Hashable, Sendable {
+            /// 10–64 printable ASCII characters with an upper-case letter, a lower-case letter and a digit
+            ///
+            /// - Remark: Generated from `#/components/schemas/SmtpPassword/password`.
+            internal var password: Swift.String
+            /// Creates a new `SmtpPassword`.
+            ///
+            /// - Parameters:
+            ///   - password: 10–64 printable ASCII characters with an upper-case letter, a lower-case letter and a digit
+            internal init(password: Swift.String) {
+                self.password = password
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case password
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.password = try container.decode(
+                    Swift.String.self,
+                    forKey: .password
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "password"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Sender`.
+        internal struct Sender: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Sender/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Sender/address`.
+            internal var address: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Sender/type`.
+            internal enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case trigger = "trigger"
+                case batch = "batch"
+            }
+            /// - Remark: Generated from `#/components/schemas/Sender/type`.
+            internal var _type: Components.Schemas.Sender._TypePayload
+            /// - Remark: Generated from `#/components/schemas/Sender/domainId`.
+            internal var domainId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Sender/replyTo`.
+            internal var replyTo: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Sender/replyToStatus`.
+            internal enum ReplyToStatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case none = "none"
+                case pending = "pending"
+                case verified = "verified"
+            }
+            /// - Remark: Generated from `#/components/schemas/Sender/replyToStatus`.
+            internal var replyToStatus: Components.Schemas.Sender.ReplyToStatusPayload
+            /// - Remark: Generated from `#/components/schemas/Sender/smtpPasswordSet`.
+            internal var smtpPasswordSet: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/Sender/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Sender/updatedAt`.
+            internal var updatedAt: Foundation.Date?
+            /// Creates a new `Sender`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - address:
+            ///   - _type:
+            ///   - domainId:
+            ///   - replyTo:
+            ///   - replyToStatus:
+            ///   - smtpPasswordSet:
+            ///   - createdAt:
+            ///   - updatedAt:
+            internal init(
+                id: Swift.String,
+                address: Swift.String,
+                _type: Components.Schemas.Sender._TypePayload,
+                domainId: Swift.String,
+                replyTo: Swift.String? = nil,
+                replyToStatus: Components.Schemas.Sender.ReplyToStatusPayload,
+                smtpPasswordSet: Swift.Bool,
+                createdAt: Foundation.Date,
+                updatedAt: Foundation.Date? = nil
+            ) {
+                self.id = id
+                self.address = address
+                self._type = _type
+                self.domainId = domainId
+                self.replyTo = replyTo
+                self.replyToStatus = replyToStatus
+                self.smtpPasswordSet = smtpPasswordSet
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case address
+                case _type = "type"
+                case domainId
+                case replyTo
+                case replyToStatus
+                case smtpPasswordSet
+                case createdAt
+                case updatedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/CreateTag`.
+        internal struct CreateTag: Codable, Hashable, Sendable {
+            /// 1–64 letters, digits, _ . -; starts with a letter or digit
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateTag/name`.
+            internal var name: Swift.String
+            /// Creates a new `CreateTag`.
+            ///
+            /// - Parameters:
+            ///   - name: 1–64 letters, digits, _ . -; starts with a letter or digit
+            internal init(name: Swift.String) {
+                self.name = name
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case name
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.name = try container.decode(
+                    Swift.String.self,
+                    forKey: .name
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "name"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Tag`.
+        internal struct Tag: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Tag/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Tag/name`.
+            internal var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Tag/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// Creates a new `Tag`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - name:
+            ///   - createdAt:
+            internal init(
+                id: Swift.String,
+                name: Swift.String,
+                createdAt: Foundation.Date
+            ) {
+                self.id = id
+                self.name = name
+                self.createdAt = createdAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case name
+                case createdAt
             }
         }
     }

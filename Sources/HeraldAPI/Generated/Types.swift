@@ -200,6 +200,61 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/domains/{id}/dkim/rotate`.
     /// - Remark: Generated from `#/paths//v1/domains/{id}/dkim/rotate/post(rotateDomainDkim)`.
     func rotateDomainDkim(_ input: Operations.RotateDomainDkim.Input) async throws -> Operations.RotateDomainDkim.Output
+    /// List sender addresses
+    ///
+    /// - Remark: HTTP `GET /v1/senders`.
+    /// - Remark: Generated from `#/paths//v1/senders/get(listSenders)`.
+    func listSenders(_ input: Operations.ListSenders.Input) async throws -> Operations.ListSenders.Output
+    /// Create a sender address on a verified domain
+    ///
+    /// - Remark: HTTP `POST /v1/senders`.
+    /// - Remark: Generated from `#/paths//v1/senders/post(createSender)`.
+    func createSender(_ input: Operations.CreateSender.Input) async throws -> Operations.CreateSender.Output
+    /// Get a sender address
+    ///
+    /// - Remark: HTTP `GET /v1/senders/{id}`.
+    /// - Remark: Generated from `#/paths//v1/senders/{id}/get(getSender)`.
+    func getSender(_ input: Operations.GetSender.Input) async throws -> Operations.GetSender.Output
+    /// Set or clear the reply-to address (a new one must be confirmed again)
+    ///
+    /// - Remark: HTTP `PATCH /v1/senders/{id}`.
+    /// - Remark: Generated from `#/paths//v1/senders/{id}/patch(updateSender)`.
+    func updateSender(_ input: Operations.UpdateSender.Input) async throws -> Operations.UpdateSender.Output
+    /// Delete a sender address (10 a month for enterprise tenants, 5 for personal)
+    ///
+    /// - Remark: HTTP `DELETE /v1/senders/{id}`.
+    /// - Remark: Generated from `#/paths//v1/senders/{id}/delete(deleteSender)`.
+    func deleteSender(_ input: Operations.DeleteSender.Input) async throws -> Operations.DeleteSender.Output
+    /// Set the SMTP submission password of a sender address
+    ///
+    /// - Remark: HTTP `PUT /v1/senders/{id}/smtp-password`.
+    /// - Remark: Generated from `#/paths//v1/senders/{id}/smtp-password/put(setSenderSmtpPassword)`.
+    func setSenderSmtpPassword(_ input: Operations.SetSenderSmtpPassword.Input) async throws -> Operations.SetSenderSmtpPassword.Output
+    /// Send a new confirmation link for the pending reply-to address
+    ///
+    /// - Remark: HTTP `POST /v1/senders/{id}/reply-to/confirm`.
+    /// - Remark: Generated from `#/paths//v1/senders/{id}/reply-to/confirm/post(resendReplyToConfirmation)`.
+    func resendReplyToConfirmation(_ input: Operations.ResendReplyToConfirmation.Input) async throws -> Operations.ResendReplyToConfirmation.Output
+    /// List tags
+    ///
+    /// - Remark: HTTP `GET /v1/tags`.
+    /// - Remark: Generated from `#/paths//v1/tags/get(listTags)`.
+    func listTags(_ input: Operations.ListTags.Input) async throws -> Operations.ListTags.Output
+    /// Create a tag (a statistics dimension for sends)
+    ///
+    /// - Remark: HTTP `POST /v1/tags`.
+    /// - Remark: Generated from `#/paths//v1/tags/post(createTag)`.
+    func createTag(_ input: Operations.CreateTag.Input) async throws -> Operations.CreateTag.Output
+    /// Delete a tag
+    ///
+    /// - Remark: HTTP `DELETE /v1/tags/{id}`.
+    /// - Remark: Generated from `#/paths//v1/tags/{id}/delete(deleteTag)`.
+    func deleteTag(_ input: Operations.DeleteTag.Input) async throws -> Operations.DeleteTag.Output
+    /// Confirm a reply-to address (the link of the confirmation mail)
+    ///
+    /// - Remark: HTTP `GET /r/{token}`.
+    /// - Remark: Generated from `#/paths//r/{token}/get(confirmReplyTo)`.
+    func confirmReplyTo(_ input: Operations.ConfirmReplyTo.Input) async throws -> Operations.ConfirmReplyTo.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -663,6 +718,141 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// List sender addresses
+    ///
+    /// - Remark: HTTP `GET /v1/senders`.
+    /// - Remark: Generated from `#/paths//v1/senders/get(listSenders)`.
+    internal func listSenders(headers: Operations.ListSenders.Input.Headers = .init()) async throws -> Operations.ListSenders.Output {
+        try await listSenders(Operations.ListSenders.Input(headers: headers))
+    }
+    /// Create a sender address on a verified domain
+    ///
+    /// - Remark: HTTP `POST /v1/senders`.
+    /// - Remark: Generated from `#/paths//v1/senders/post(createSender)`.
+    internal func createSender(
+        headers: Operations.CreateSender.Input.Headers = .init(),
+        body: Operations.CreateSender.Input.Body
+    ) async throws -> Operations.CreateSender.Output {
+        try await createSender(Operations.CreateSender.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Get a sender address
+    ///
+    /// - Remark: HTTP `GET /v1/senders/{id}`.
+    /// - Remark: Generated from `#/paths//v1/senders/{id}/get(getSender)`.
+    internal func getSender(
+        path: Operations.GetSender.Input.Path,
+        headers: Operations.GetSender.Input.Headers = .init()
+    ) async throws -> Operations.GetSender.Output {
+        try await getSender(Operations.GetSender.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Set or clear the reply-to address (a new one must be confirmed again)
+    ///
+    /// - Remark: HTTP `PATCH /v1/senders/{id}`.
+    /// - Remark: Generated from `#/paths//v1/senders/{id}/patch(updateSender)`.
+    internal func updateSender(
+        path: Operations.UpdateSender.Input.Path,
+        headers: Operations.UpdateSender.Input.Headers = .init(),
+        body: Operations.UpdateSender.Input.Body
+    ) async throws -> Operations.UpdateSender.Output {
+        try await updateSender(Operations.UpdateSender.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Delete a sender address (10 a month for enterprise tenants, 5 for personal)
+    ///
+    /// - Remark: HTTP `DELETE /v1/senders/{id}`.
+    /// - Remark: Generated from `#/paths//v1/senders/{id}/delete(deleteSender)`.
+    internal func deleteSender(
+        path: Operations.DeleteSender.Input.Path,
+        headers: Operations.DeleteSender.Input.Headers = .init()
+    ) async throws -> Operations.DeleteSender.Output {
+        try await deleteSender(Operations.DeleteSender.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Set the SMTP submission password of a sender address
+    ///
+    /// - Remark: HTTP `PUT /v1/senders/{id}/smtp-password`.
+    /// - Remark: Generated from `#/paths//v1/senders/{id}/smtp-password/put(setSenderSmtpPassword)`.
+    internal func setSenderSmtpPassword(
+        path: Operations.SetSenderSmtpPassword.Input.Path,
+        headers: Operations.SetSenderSmtpPassword.Input.Headers = .init(),
+        body: Operations.SetSenderSmtpPassword.Input.Body
+    ) async throws -> Operations.SetSenderSmtpPassword.Output {
+        try await setSenderSmtpPassword(Operations.SetSenderSmtpPassword.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Send a new confirmation link for the pending reply-to address
+    ///
+    /// - Remark: HTTP `POST /v1/senders/{id}/reply-to/confirm`.
+    /// - Remark: Generated from `#/paths//v1/senders/{id}/reply-to/confirm/post(resendReplyToConfirmation)`.
+    internal func resendReplyToConfirmation(
+        path: Operations.ResendReplyToConfirmation.Input.Path,
+        headers: Operations.ResendReplyToConfirmation.Input.Headers = .init()
+    ) async throws -> Operations.ResendReplyToConfirmation.Output {
+        try await resendReplyToConfirmation(Operations.ResendReplyToConfirmation.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// List tags
+    ///
+    /// - Remark: HTTP `GET /v1/tags`.
+    /// - Remark: Generated from `#/paths//v1/tags/get(listTags)`.
+    internal func listTags(headers: Operations.ListTags.Input.Headers = .init()) async throws -> Operations.ListTags.Output {
+        try await listTags(Operations.ListTags.Input(headers: headers))
+    }
+    /// Create a tag (a statistics dimension for sends)
+    ///
+    /// - Remark: HTTP `POST /v1/tags`.
+    /// - Remark: Generated from `#/paths//v1/tags/post(createTag)`.
+    internal func createTag(
+        headers: Operations.CreateTag.Input.Headers = .init(),
+        body: Operations.CreateTag.Input.Body
+    ) async throws -> Operations.CreateTag.Output {
+        try await createTag(Operations.CreateTag.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Delete a tag
+    ///
+    /// - Remark: HTTP `DELETE /v1/tags/{id}`.
+    /// - Remark: Generated from `#/paths//v1/tags/{id}/delete(deleteTag)`.
+    internal func deleteTag(
+        path: Operations.DeleteTag.Input.Path,
+        headers: Operations.DeleteTag.Input.Headers = .init()
+    ) async throws -> Operations.DeleteTag.Output {
+        try await deleteTag(Operations.DeleteTag.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Confirm a reply-to address (the link of the confirmation mail)
+    ///
+    /// - Remark: HTTP `GET /r/{token}`.
+    /// - Remark: Generated from `#/paths//r/{token}/get(confirmReplyTo)`.
+    internal func confirmReplyTo(
+        path: Operations.ConfirmReplyTo.Input.Path,
+        headers: Operations.ConfirmReplyTo.Input.Headers = .init()
+    ) async throws -> Operations.ConfirmReplyTo.Output {
+        try await confirmReplyTo(Operations.ConfirmReplyTo.Input(
+            path: path,
+            headers: headers
         ))
     }
 }

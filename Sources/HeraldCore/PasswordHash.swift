@@ -1,0 +1,66 @@
+import Crypto
+import Foundation
+import _CryptoExtras
+
+extension SMTPPassword {
+    /// scrypt parameters (OWASP's minimum for scrypt is N = 2^17 with 128 MiB; 2^15 keeps a login at a
+    /// few tens of milliseconds while still costing 32 MiB per guess).
+    static let logN = 15, blockSize = 8, parallelism = 1
+
+    /// `scrypt$15$8$1$<salt>$<hash>` (base64) for a fresh random salt.
+    public static func hash(_ password: String) throws -> String {
+        var salt = [UInt8](repeating: 0, count: 16)
+        for index in salt.indices { salt[index] = UInt8.random(in: 0...255) }
+        return try hash(password, salt: salt, logN: logN, blockSize: blockSize, parallelism: parallelism)
+    }
+
+    static func hash(_ password: String, salt: [UInt8], logN: Int, blockSize: Int, parallelism: Int) throws -> String {
+        let key = try KDF.Scrypt.deriveKey(from: Array(password.utf8), salt: salt, outputByteCount: 32, rounds: 1 << logN,
+                                           blockSize: blockSize, parallelism: parallelism)
+        let digest = key.withUnsafeBytes { Data($0).base64EncodedString() }
+        return "scrypt$\(logN)$\(blockSize)$\(parallelism)$\(Data(salt).base64EncodedString())$\(digest)"
+    }
+
+    /// Whether `password` matches a stored hash (constant-time comparison; a malformed hash never matches).
+    public static func verify(_ password: String, against stored: String) -> Bool {
+        let parts = stored.split(separator: "$")
+        guard parts.count == 6, parts[0] == "scrypt", let logN = Int(parts[1]), (10...20).contains(logN), let blockSize = Int(parts[2]),
+              (1...32).contains(blockSize), let parallelism = Int(parts[3]), (1...16).contains(parallelism),
+              let salt = Data(base64Encoded: String(parts[4])),
+              let candidate = try? hash(password, salt: Array(salt), logN: logN, blockSize: blockSize, parallelism: parallelism) else {
+            return false
+        }
+        return constantTimeEquals(Array(candidate.utf8), Array(stored.utf8))
+    }
+}
+
+extension ReplyToToken {
+    /// `<tenant>.<sender>.<nonce>.<expiry>.<tag>`, base64url where needed; the tag is the full 32-byte HMAC.
+    public func encode(key: SymmetricKey) -> String {
+        let body = "\(Base64URL.encode(Self.bytes(tenantID))).\(Base64URL.encode(Self.bytes(senderID))).\(nonce).\(Int(expires.timeIntervalSince1970))"
+        let tag = HMAC<SHA256>.authenticationCode(for: Array(body.utf8), using: key)
+        return body + "." + Base64URL.encode(Array(tag))
+    }
+
+    /// The token's claims when its tag is valid and it has not expired; nil otherwise.
+    public static func decode(_ token: String, key: SymmetricKey, now: Date) -> ReplyToToken? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        // Canonical base64url only: the spare bits of the last character cannot vary either.
+        guard token.utf8.count <= 256, parts.count == 5, let tag = Base64URL.decode(String(parts[4])), tag.count == 32,
+              Base64URL.encode(tag) == parts[4] else { return nil }
+        let body = parts[0..<4].joined(separator: ".")
+        guard HMAC<SHA256>.isValidAuthenticationCode(tag, authenticating: Array(body.utf8), using: key),
+              let tenant = Base64URL.decode(String(parts[0])).flatMap(uuid), let sender = Base64URL.decode(String(parts[1])).flatMap(uuid),
+              let expiry = Int(parts[3]) else { return nil }
+        let expires = Date(timeIntervalSince1970: TimeInterval(expiry))
+        guard expires > now else { return nil }
+        return ReplyToToken(tenantID: tenant, senderID: sender, nonce: String(parts[2]), expires: expires)
+    }
+
+    static func bytes(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
+
+    static func uuid(_ bytes: [UInt8]) -> UUID? {
+        guard bytes.count == 16 else { return nil }
+        return bytes.withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
+    }
+}

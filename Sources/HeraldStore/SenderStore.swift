@@ -1,0 +1,263 @@
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+
+/// A sender address as the API shows it.
+public struct SenderRecord: Sendable, Equatable {
+    public var id: UUID
+    public var address: String
+    /// trigger or batch.
+    public var type: String
+    public var domainID: UUID
+    public var replyTo: String?
+    /// none, pending or verified.
+    public var replyToStatus: String
+    public var smtpPasswordSet: Bool
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// Sender addresses on verified domains, with their reply-to confirmation and SMTP password; and tags.
+public struct SenderStore: Sendable {
+    let database: Database
+    /// Sender addresses per tenant (SPEC §2).
+    public var maxSenders = 10
+    /// Sender deletions per calendar month (UTC) for enterprise and personal tenants (SPEC §2).
+    public var monthlyDeletions: [TenantKind: Int] = [.enterprise: 10, .personal: 5]
+    /// Tags per tenant (SPEC §2).
+    public var maxTags = 10
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    private var logger: Logger { database.logger }
+
+    static func resource(_ tenantID: UUID, _ kind: String, _ id: UUID) -> String {
+        ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: kind, name: id.uuidString.lowercased())
+    }
+
+    static func newNonce() -> String { SendingDomain.newToken() }
+
+    /// Creates a sender on one of the tenant's verified domains. A reply-to address starts `pending`;
+    /// the returned nonce goes into its confirmation link.
+    public func create(tenantID: UUID, address: String, type: String, replyTo: String?, actor: AuditActor) async throws -> (SenderRecord, nonce: String?) {
+        let address = try MailAddress(address)
+        guard type == "trigger" || type == "batch" else { throw HeraldError.validation("type must be trigger or batch.", field: "type") }
+        let reply = try replyTo.map { try MailAddress($0, field: "replyTo") }
+        let id = UUIDv7.make()
+        let nonce = reply == nil ? nil : Self.newNonce()
+        let sender = try await database.withTenant(tenantID) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext('senders:' || \(tenantID.uuidString)))", logger: logger)
+            let count = try await connection.query("SELECT count(*) FROM senders WHERE tenant_id = \(tenantID)", logger: logger)
+                .decode(Int.self).first { _ in true } ?? 0
+            guard count < maxSenders else {
+                throw HeraldError.limitExceeded("A tenant can have at most \(maxSenders) sender addresses (limit: senders).")
+            }
+            let domain = try await connection.query("""
+                SELECT id, status FROM domains WHERE tenant_id = \(tenantID) AND name = \(address.domain)
+                """, logger: logger).decode((UUID, String).self).first { _ in true }
+            guard let (domainID, status) = domain, status == "verified" else {
+                throw HeraldError(code: "Domain.NotVerified", status: 409,
+                                  message: "\(address.domain) is not a verified sending domain of this account; register and verify it first.",
+                                  field: "address")
+            }
+            do {
+                try await connection.query("""
+                    INSERT INTO senders (id, tenant_id, domain_id, address, type, reply_to, reply_to_status, reply_to_nonce)
+                    VALUES (\(id), \(tenantID), \(domainID), \(address.description), \(type), \(reply?.description),
+                            \(reply == nil ? "none" : "pending"), \(nonce))
+                    """, logger: logger)
+            } catch where error.isUniqueViolation() {
+                throw HeraldError.conflict("Sender.AlreadyExists", "The sender address \(address) already exists.")
+            }
+            try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:CreateMailAddress",
+                                      resource: Self.resource(tenantID, "sender", id), detail: ["address": address.description, "type": type])
+            return try await load(connection, tenantID: tenantID, id: id)!
+        }
+        return (sender, nonce)
+    }
+
+    public func list(tenantID: UUID) async throws -> [SenderRecord] {
+        try await database.withTenant(tenantID) { connection in try await loadAll(connection, tenantID: tenantID, id: nil) }
+    }
+
+    public func get(tenantID: UUID, id: UUID) async throws -> SenderRecord {
+        try await database.withTenant(tenantID) { connection in
+            guard let sender = try await load(connection, tenantID: tenantID, id: id) else { throw HeraldError.notFound("sender") }
+            return sender
+        }
+    }
+
+    /// Sets or clears the reply-to address; a new address needs a new confirmation (the returned nonce).
+    public func setReplyTo(tenantID: UUID, id: UUID, replyTo: String?, actor: AuditActor) async throws -> (SenderRecord, nonce: String?) {
+        let reply = try replyTo.map { try MailAddress($0, field: "replyTo") }
+        let nonce = reply == nil ? nil : Self.newNonce()
+        let sender = try await database.withTenant(tenantID) { connection in
+            let updated = try await connection.query("""
+                UPDATE senders SET reply_to = \(reply?.description), reply_to_status = \(reply == nil ? "none" : "pending"),
+                       reply_to_nonce = \(nonce), updated_at = now()
+                WHERE tenant_id = \(tenantID) AND id = \(id) RETURNING id
+                """, logger: logger).decode(UUID.self).first { _ in true }
+            guard updated != nil else { throw HeraldError.notFound("sender") }
+            try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:ModifyMailAddress",
+                                      resource: Self.resource(tenantID, "sender", id), detail: ["replyTo": reply?.description ?? ""])
+            return try await load(connection, tenantID: tenantID, id: id)!
+        }
+        return (sender, nonce)
+    }
+
+    /// A fresh confirmation for a pending reply-to (the earlier link stops working).
+    public func renewReplyToNonce(tenantID: UUID, id: UUID, actor: AuditActor) async throws -> (SenderRecord, nonce: String) {
+        let nonce = Self.newNonce()
+        let sender = try await database.withTenant(tenantID) { connection in
+            let status = try await connection.query("SELECT reply_to_status FROM senders WHERE tenant_id = \(tenantID) AND id = \(id) FOR UPDATE",
+                                                    logger: logger).decode(String.self).first { _ in true }
+            guard let status else { throw HeraldError.notFound("sender") }
+            guard status == "pending" else {
+                throw HeraldError.conflict("Sender.NoPendingReplyTo", "This sender has no reply-to address waiting for confirmation.")
+            }
+            try await connection.query("UPDATE senders SET reply_to_nonce = \(nonce), updated_at = now() WHERE tenant_id = \(tenantID) AND id = \(id)",
+                                       logger: logger)
+            try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:CheckReplyToMailAddress",
+                                      resource: Self.resource(tenantID, "sender", id))
+            return try await load(connection, tenantID: tenantID, id: id)!
+        }
+        return (sender, nonce)
+    }
+
+    /// Confirms the reply-to a link was made for; answers the confirmed address, or nil when the link is
+    /// stale (another reply-to was set since). Confirming twice is fine.
+    public func confirmReplyTo(_ token: ReplyToToken) async throws -> String? {
+        try await database.withTenant(token.tenantID) { connection in
+            let confirmed = try await connection.query("""
+                UPDATE senders SET reply_to_status = 'verified', updated_at = now()
+                WHERE tenant_id = \(token.tenantID) AND id = \(token.senderID) AND reply_to_nonce = \(token.nonce) AND reply_to IS NOT NULL
+                RETURNING reply_to
+                """, logger: logger).decode(String.self).first { _ in true }
+            guard let address = confirmed else { return nil }
+            try await AuditLog.record(on: connection, logger: logger, tenantID: token.tenantID, actor: AuditActor(type: .system),
+                                      action: "dm:ConfirmReplyToMailAddress", resource: Self.resource(token.tenantID, "sender", token.senderID),
+                                      detail: ["replyTo": address])
+            return address
+        }
+    }
+
+    /// Stores an SMTP password hash (computed by the caller, outside the transaction: it is slow on purpose).
+    public func setSMTPPasswordHash(tenantID: UUID, id: UUID, hash: String, actor: AuditActor) async throws {
+        try await database.withTenant(tenantID) { connection in
+            let updated = try await connection.query("""
+                UPDATE senders SET smtp_password_hash = \(hash), updated_at = now() WHERE tenant_id = \(tenantID) AND id = \(id) RETURNING id
+                """, logger: logger).decode(UUID.self).first { _ in true }
+            guard updated != nil else { throw HeraldError.notFound("sender") }
+            try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:ModifyMailAddress",
+                                      resource: Self.resource(tenantID, "sender", id), detail: ["smtpPassword": "set"])
+        }
+    }
+
+    /// The stored SMTP password hash of an address (for SMTP AUTH), across tenants.
+    public func smtpPasswordHash(address: String) async throws -> (tenantID: UUID, senderID: UUID, hash: String)? {
+        try await database.withSystem { connection in
+            try await connection.query("""
+                SELECT tenant_id, id, smtp_password_hash FROM senders WHERE address = \(address.lowercased()) AND smtp_password_hash IS NOT NULL
+                """, logger: logger).decode((UUID, UUID, String).self).first { _ in true }
+        }
+    }
+
+    /// Deletes a sender, within the tenant's monthly deletion allowance.
+    public func delete(tenantID: UUID, id: UUID, actor: AuditActor, now: Date) async throws {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let month = calendar.date(from: calendar.dateComponents([.year, .month], from: now))!
+        try await database.withTenant(tenantID) { connection in
+            let deleted = try await connection.query("DELETE FROM senders WHERE tenant_id = \(tenantID) AND id = \(id) RETURNING address",
+                                                     logger: logger).decode(String.self).first { _ in true }
+            guard let address = deleted else { throw HeraldError.notFound("sender") }
+            let kindText = try await connection.query("SELECT kind FROM tenants WHERE id = \(tenantID)", logger: logger)
+                .decode(String.self).first { _ in true }
+            let limit = monthlyDeletions[kindText.flatMap(TenantKind.init(rawValue:)) ?? .enterprise] ?? 10
+            let used = try await connection.query("""
+                INSERT INTO sender_deletions (tenant_id, month, count) VALUES (\(tenantID), \(month)::date, 1)
+                ON CONFLICT (tenant_id, month) DO UPDATE SET count = sender_deletions.count + 1 RETURNING count
+                """, logger: logger).decode(Int.self).first { _ in true } ?? 1
+            guard used <= limit else {
+                throw HeraldError.limitExceeded("At most \(limit) sender addresses can be deleted per calendar month (limit: senderDeletionsPerMonth).")
+            }
+            try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:DeleteMailAddress",
+                                      resource: Self.resource(tenantID, "sender", id), detail: ["address": address])
+        }
+    }
+
+    // MARK: Tags
+
+    /// Creates a tag.
+    public func createTag(tenantID: UUID, name: String, actor: AuditActor) async throws -> TagRecord {
+        try TagName.validate(name)
+        let id = UUIDv7.make()
+        return try await database.withTenant(tenantID) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext('tags:' || \(tenantID.uuidString)))", logger: logger)
+            let count = try await connection.query("SELECT count(*) FROM tags WHERE tenant_id = \(tenantID)", logger: logger)
+                .decode(Int.self).first { _ in true } ?? 0
+            guard count < maxTags else { throw HeraldError.limitExceeded("A tenant can have at most \(maxTags) tags (limit: tags).") }
+            do {
+                let tag = try await connection.query("""
+                    INSERT INTO tags (id, tenant_id, name) VALUES (\(id), \(tenantID), \(name)) RETURNING id, name, created_at
+                    """, logger: logger).decode((UUID, String, Date).self).first { _ in true }!
+                try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:CreateTag",
+                                          resource: Self.resource(tenantID, "tag", id), detail: ["name": name])
+                return TagRecord(id: tag.0, name: tag.1, createdAt: tag.2)
+            } catch where error.isUniqueViolation() {
+                throw HeraldError.conflict("Tag.AlreadyExists", "A tag named \(name) already exists.")
+            }
+        }
+    }
+
+    public func listTags(tenantID: UUID) async throws -> [TagRecord] {
+        try await database.withTenant(tenantID) { connection in
+            var tags: [TagRecord] = []
+            for try await (id, name, created) in try await connection.query(
+                "SELECT id, name, created_at FROM tags WHERE tenant_id = \(tenantID) ORDER BY name", logger: logger).decode((UUID, String, Date).self) {
+                tags.append(TagRecord(id: id, name: name, createdAt: created))
+            }
+            return tags
+        }
+    }
+
+    public func deleteTag(tenantID: UUID, id: UUID, actor: AuditActor) async throws {
+        try await database.withTenant(tenantID) { connection in
+            let deleted = try await connection.query("DELETE FROM tags WHERE tenant_id = \(tenantID) AND id = \(id) RETURNING name", logger: logger)
+                .decode(String.self).first { _ in true }
+            guard let name = deleted else { throw HeraldError.notFound("tag") }
+            try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:DeleteTag",
+                                      resource: Self.resource(tenantID, "tag", id), detail: ["name": name])
+        }
+    }
+
+    // MARK: Loading
+
+    private func load(_ connection: PostgresConnection, tenantID: UUID, id: UUID) async throws -> SenderRecord? {
+        try await loadAll(connection, tenantID: tenantID, id: id).first
+    }
+
+    private func loadAll(_ connection: PostgresConnection, tenantID: UUID, id: UUID?) async throws -> [SenderRecord] {
+        var senders: [SenderRecord] = []
+        let rows = try await connection.query("""
+            SELECT id, address, type, domain_id, reply_to, reply_to_status, smtp_password_hash IS NOT NULL, created_at, updated_at
+            FROM senders WHERE tenant_id = \(tenantID) AND (\(id)::uuid IS NULL OR id = \(id)) ORDER BY address
+            """, logger: logger)
+        for try await (id, address, type, domain, replyTo, status, password, created, updated)
+            in rows.decode((UUID, String, String, UUID, String?, String, Bool, Date, Date).self) {
+            senders.append(SenderRecord(id: id, address: address, type: type, domainID: domain, replyTo: replyTo, replyToStatus: status,
+                                        smtpPasswordSet: password, createdAt: created, updatedAt: updated))
+        }
+        return senders
+    }
+}
+
+/// A tag.
+public struct TagRecord: Sendable, Equatable {
+    public var id: UUID
+    public var name: String
+    public var createdAt: Date
+}
