@@ -20,6 +20,7 @@ struct APIHandler: APIProtocol {
     let verifier: DomainVerifier
     let domainSettings: SendingDomain.Settings
     let senders: SenderStore
+    let templates: TemplateStore
     /// Signs reply-to confirmation links.
     let replyToKey: SymmetricKey
     /// Base of public links (`HERALD_PUBLIC_URL`).

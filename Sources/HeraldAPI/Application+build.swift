@@ -24,6 +24,8 @@ public struct APIDependencies: Sendable {
     public var domainSettings: SendingDomain.Settings
     /// Sender addresses and tags.
     public var senders: SenderStore
+    /// Templates and their review.
+    public var templates: TemplateStore
     /// Signs reply-to confirmation links.
     public var replyToKey: SymmetricKey
     /// Base of public links.
@@ -51,7 +53,7 @@ public struct APIDependencies: Sendable {
     public init(database: Database, masterKey: MasterKey, adminToken: String, tokenLifetime: Duration = .seconds(900),
                 trustedProxies: [IPNetwork] = [], authRatePerSecond: Int = 10, tenantRatePerSecond: Int = 500,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), dns: DNSClient,
-                publicURL: String = "http://127.0.0.1:8080",
+                publicURL: String = "http://127.0.0.1:8080", sensitiveWords: [String] = [],
                 domainSettings: SendingDomain.Settings = .init(spfInclude: "_spf.herald.localhost"), domainRecheck: Duration = .seconds(86_400),
                 now: @escaping @Sendable () -> Date = Date.init,
                 limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
@@ -65,6 +67,9 @@ public struct APIDependencies: Sendable {
         self.verifier = DomainVerifier(domains: domains, dns: dns, settings: domainSettings, now: now)
         self.domainSettings = domainSettings
         self.senders = SenderStore(database: database)
+        var templates = TemplateStore(database: database)
+        templates.sensitiveWords = sensitiveWords
+        self.templates = templates
         self.replyToKey = masterKey.derive("reply-to-confirmation")
         self.publicURL = publicURL
         self.keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: tokenLifetime + .seconds(60), now: now)
@@ -92,7 +97,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
-        domainSettings: dependencies.domainSettings, senders: dependencies.senders, replyToKey: dependencies.replyToKey,
+        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

@@ -60,6 +60,8 @@ public struct HeraldConfiguration: Sendable {
     /// `HERALD_SPF_INCLUDE` (default `_spf.` + the host of `HERALD_PUBLIC_URL`) and `HERALD_RETURN_PATH_MX`
     /// (optional): what the DNS records of sending domains name.
     public var domainSettings: SendingDomain.Settings
+    /// `HERALD_SENSITIVE_WORDS`: comma-separated words that get a template submission rejected.
+    public var sensitiveWords: [String]
     /// `HERALD_DOMAIN_RECHECK`: seconds between re-verifications of a verified domain (default one day).
     public var domainRecheckInterval: Duration
 
@@ -126,6 +128,8 @@ public struct HeraldConfiguration: Sendable {
         } catch {
             throw Invalid(description: "\((error as? HeraldError)?.message ?? "\(error)") (HERALD_SPF_INCLUDE / HERALD_RETURN_PATH_MX)")
         }
+        sensitiveWords = (string("herald.sensitive.words") ?? "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         domainRecheckInterval = .seconds(try int("herald.domain.recheck", "HERALD_DOMAIN_RECHECK", default: 86_400, range: 60...2_592_000))
         do {
             dnsServer = try DNSServerAddress.resolve(configured: string("herald.dns.server"))

@@ -84,6 +84,7 @@ struct Serve: AsyncParsableCommand {
                                            authRatePerSecond: configuration.authRatePerSecond,
                                            tenantRatePerSecond: configuration.tenantRatePerSecond, registry: registry,
                                            dns: DNSClient(server: configuration.dnsServer, logger: logger), publicURL: configuration.publicURL,
+                                           sensitiveWords: configuration.sensitiveWords,
                                            domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {
@@ -119,11 +120,19 @@ struct Migrate: AsyncParsableCommand {
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator actions on the local database.",
-        subcommands: [CreateTenant.self, ListTenants.self, GetTenant.self, Freeze.self, Unfreeze.self, Ban.self, RotateSigningKey.self]
+        subcommands: [CreateTenant.self, ListTenants.self, GetTenant.self, Freeze.self, Unfreeze.self, Ban.self, RotateSigningKey.self,
+                      ListTemplates.self, ApproveTemplate.self, RejectTemplate.self]
     )
 
-    /// Runs an operator action with the tenant store, printing its JSON result.
-    static func withTenants<R: Encodable & Sendable>(_ body: @escaping @Sendable (TenantStore, SigningKeyRing) async throws -> R) async throws {
+    /// What operator actions work with.
+    struct Stores: Sendable {
+        var tenants: TenantStore
+        var keys: SigningKeyRing
+        var templates: TemplateStore
+    }
+
+    /// Runs an operator action with the stores, printing its JSON result.
+    static func withStores<R: Encodable & Sendable>(_ body: @escaping @Sendable (Stores) async throws -> R) async throws {
         let configuration = try Startup.configuration()
         let masterKey: MasterKey
         do { masterKey = try configuration.requireMasterKey() } catch { Startup.fail(error.description) }
@@ -133,7 +142,8 @@ struct Admin: AsyncParsableCommand {
             let result = try await Startup.withDatabase(configuration, logger: logger) { database in
                 let secrets = SecretBox(masterKey: masterKey)
                 let keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: configuration.tokenLifetime + .seconds(60))
-                return try await body(TenantStore(database: database, secrets: secrets), keys)
+                return try await body(Stores(tenants: TenantStore(database: database, secrets: secrets), keys: keys,
+                                             templates: TemplateStore(database: database)))
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -159,8 +169,8 @@ struct Admin: AsyncParsableCommand {
         func run() async throws {
             guard let kind = TenantKind(rawValue: kind) else { Startup.fail("--kind must be enterprise or personal") }
             let name = self.name
-            try await Admin.withTenants { tenants, _ in
-                let created = try await tenants.create(name: name, kind: kind, actor: .cli)
+            try await Admin.withStores { stores in
+                let created = try await stores.tenants.create(name: name, kind: kind, actor: .cli)
                 return CreatedTenantOutput(tenantId: created.tenant.id, name: created.tenant.name,
                                            accessKeyId: created.accessKeyID, accessKeySecret: created.accessKeySecret)
             }
@@ -176,7 +186,7 @@ struct Admin: AsyncParsableCommand {
                 guard let value = TenantStatus(rawValue: text) else { Startup.fail("--status must be active, frozen or banned") }
                 return value
             }
-            try await Admin.withTenants { tenants, _ in try await tenants.list(status: status, limit: 100, after: nil) }
+            try await Admin.withStores { stores in try await stores.tenants.list(status: status, limit: 100, after: nil) }
         }
     }
 
@@ -193,15 +203,15 @@ struct Admin: AsyncParsableCommand {
         @OptionGroup var tenant: TenantID
         func run() async throws {
             let id = tenant.id
-            try await Admin.withTenants { tenants, _ in
-                guard let tenant = try await tenants.get(id) else { throw HeraldError.notFound("tenant") }
+            try await Admin.withStores { stores in
+                guard let tenant = try await stores.tenants.get(id) else { throw HeraldError.notFound("tenant") }
                 return tenant
             }
         }
     }
 
     static func change(_ change: TenantStore.StatusChange, _ id: UUID, reason: String?) async throws {
-        try await withTenants { tenants, _ in try await tenants.change(id, change, reason: reason, actor: .cli) }
+        try await withStores { stores in try await stores.tenants.change(id, change, reason: reason, actor: .cli) }
     }
 
     struct Freeze: AsyncParsableCommand {
@@ -231,7 +241,41 @@ struct Admin: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rotate-signing-key",
                                                         abstract: "Add a new token signing key; the old one stays in the JWKS until its last token expires.")
         func run() async throws {
-            try await Admin.withTenants { _, keys in RotatedKey(kid: try await keys.rotate()) }
+            try await Admin.withStores { stores in RotatedKey(kid: try await stores.keys.rotate()) }
+        }
+    }
+
+    struct ListTemplates: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list-templates", abstract: "Templates waiting for review, oldest first.")
+        func run() async throws {
+            try await Admin.withStores { stores in try await stores.templates.pending(limit: 100) }
+        }
+    }
+
+    struct TemplateID: ParsableArguments {
+        @Option(name: .customLong("template"), help: "Template id.") var template: String
+        var id: UUID {
+            guard let id = UUID(uuidString: template) else { Startup.fail("--template must be a template id (UUID)") }
+            return id
+        }
+    }
+
+    struct ApproveTemplate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "approve-template", abstract: "Approve a template waiting for review.")
+        @OptionGroup var template: TemplateID
+        func run() async throws {
+            let id = template.id
+            try await Admin.withStores { stores in try await stores.templates.review(id: id, approve: true, reason: nil, actor: .cli, now: Date()) }
+        }
+    }
+
+    struct RejectTemplate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "reject-template", abstract: "Reject a template waiting for review.")
+        @OptionGroup var template: TemplateID
+        @Option(help: "Why (the tenant sees it).") var reason: String
+        func run() async throws {
+            let id = template.id, reason = self.reason
+            try await Admin.withStores { stores in try await stores.templates.review(id: id, approve: false, reason: reason, actor: .cli, now: Date()) }
         }
     }
 }

@@ -54,6 +54,7 @@ struct TestApp: Sendable {
             let dependencies = APIDependencies(database: database, masterKey: .random(), adminToken: adminToken,
                                                authRatePerSecond: authRate, tenantRatePerSecond: tenantRate, registry: registry,
                                                dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dnsPort), timeout: .seconds(1), attempts: 2),
+                                               publicURL: "https://herald.test", sensitiveWords: ["casino", "lottery"],
                                                domainSettings: domainSettings, now: clock.now, limiterClock: clock.seconds)
             let (router, routes) = try buildRouter(dependencies)
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabases.logger)

@@ -6,7 +6,7 @@ import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     internal enum Schemas {
-        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Domain.InUse, Domain.NotVerified, Sender.AlreadyExists, Sender.NoPendingReplyTo, Tag.AlreadyExists, Unavailable, Internal.
+        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Domain.InUse, Domain.NotVerified, Sender.AlreadyExists, Sender.NoPendingReplyTo, Tag.AlreadyExists, Template.AlreadyExists, Template.NotPending, Unavailable, Internal.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.
         internal struct Problem: Codable, Hashable, Sendable {
@@ -1686,6 +1686,273 @@ extension Components {
                 case id
                 case name
                 case createdAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/TemplateContent`.
+        internal struct TemplateContent: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/TemplateContent/name`.
+            internal var name: Swift.String
+            /// batch templates must contain ${unsubscribe} in every body part
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateContent/type`.
+            internal enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case trigger = "trigger"
+                case batch = "batch"
+            }
+            /// batch templates must contain ${unsubscribe} in every body part
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateContent/type`.
+            internal var _type: Components.Schemas.TemplateContent._TypePayload?
+            /// - Remark: Generated from `#/components/schemas/TemplateContent/subject`.
+            internal var subject: Swift.String
+            /// HTML part with ${variable} placeholders (values are HTML-escaped), at most 80 KB
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateContent/html`.
+            internal var html: Swift.String?
+            /// Text part with ${variable} placeholders, at most 80 KB
+            ///
+            /// - Remark: Generated from `#/components/schemas/TemplateContent/text`.
+            internal var text: Swift.String?
+            /// Creates a new `TemplateContent`.
+            ///
+            /// - Parameters:
+            ///   - name:
+            ///   - _type: batch templates must contain ${unsubscribe} in every body part
+            ///   - subject:
+            ///   - html: HTML part with ${variable} placeholders (values are HTML-escaped), at most 80 KB
+            ///   - text: Text part with ${variable} placeholders, at most 80 KB
+            internal init(
+                name: Swift.String,
+                _type: Components.Schemas.TemplateContent._TypePayload? = nil,
+                subject: Swift.String,
+                html: Swift.String? = nil,
+                text: Swift.String? = nil
+            ) {
+                self.name = name
+                self._type = _type
+                self.subject = subject
+                self.html = html
+                self.text = text
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case name
+                case _type = "type"
+                case subject
+                case html
+                case text
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.name = try container.decode(
+                    Swift.String.self,
+                    forKey: .name
+                )
+                self._type = try container.decodeIfPresent(
+                    Components.Schemas.TemplateContent._TypePayload.self,
+                    forKey: ._type
+                )
+                self.subject = try container.decode(
+                    Swift.String.self,
+                    forKey: .subject
+                )
+                self.html = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .html
+                )
+                self.text = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .text
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "name",
+                    "type",
+                    "subject",
+                    "html",
+                    "text"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/TemplatePreview`.
+        internal struct TemplatePreview: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/TemplatePreview/variables`.
+            internal struct VariablesPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                internal var additionalProperties: [String: Swift.String]
+                /// Creates a new `VariablesPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                internal init(additionalProperties: [String: Swift.String] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                internal init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                internal func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/TemplatePreview/variables`.
+            internal var variables: Components.Schemas.TemplatePreview.VariablesPayload?
+            /// Creates a new `TemplatePreview`.
+            ///
+            /// - Parameters:
+            ///   - variables:
+            internal init(variables: Components.Schemas.TemplatePreview.VariablesPayload? = nil) {
+                self.variables = variables
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case variables
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.variables = try container.decodeIfPresent(
+                    Components.Schemas.TemplatePreview.VariablesPayload.self,
+                    forKey: .variables
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "variables"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RenderedTemplate`.
+        internal struct RenderedTemplate: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RenderedTemplate/subject`.
+            internal var subject: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RenderedTemplate/html`.
+            internal var html: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/RenderedTemplate/text`.
+            internal var text: Swift.String?
+            /// Creates a new `RenderedTemplate`.
+            ///
+            /// - Parameters:
+            ///   - subject:
+            ///   - html:
+            ///   - text:
+            internal init(
+                subject: Swift.String,
+                html: Swift.String? = nil,
+                text: Swift.String? = nil
+            ) {
+                self.subject = subject
+                self.html = html
+                self.text = text
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case subject
+                case html
+                case text
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Template`.
+        internal struct Template: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Template/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Template/tenantId`.
+            internal var tenantId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Template/name`.
+            internal var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Template/type`.
+            internal enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case trigger = "trigger"
+                case batch = "batch"
+            }
+            /// - Remark: Generated from `#/components/schemas/Template/type`.
+            internal var _type: Components.Schemas.Template._TypePayload
+            /// - Remark: Generated from `#/components/schemas/Template/subject`.
+            internal var subject: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Template/html`.
+            internal var html: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Template/text`.
+            internal var text: Swift.String?
+            /// The ${…} placeholders used, in order of appearance
+            ///
+            /// - Remark: Generated from `#/components/schemas/Template/variables`.
+            internal var variables: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Template/status`.
+            internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case draft = "draft"
+                case pending = "pending"
+                case approved = "approved"
+                case rejected = "rejected"
+            }
+            /// - Remark: Generated from `#/components/schemas/Template/status`.
+            internal var status: Components.Schemas.Template.StatusPayload
+            /// Why it was rejected
+            ///
+            /// - Remark: Generated from `#/components/schemas/Template/reviewReasons`.
+            internal var reviewReasons: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Template/submittedAt`.
+            internal var submittedAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/Template/reviewedAt`.
+            internal var reviewedAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/Template/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Template/updatedAt`.
+            internal var updatedAt: Foundation.Date
+            /// Creates a new `Template`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - tenantId:
+            ///   - name:
+            ///   - _type:
+            ///   - subject:
+            ///   - html:
+            ///   - text:
+            ///   - variables: The ${…} placeholders used, in order of appearance
+            ///   - status:
+            ///   - reviewReasons: Why it was rejected
+            ///   - submittedAt:
+            ///   - reviewedAt:
+            ///   - createdAt:
+            ///   - updatedAt:
+            internal init(
+                id: Swift.String,
+                tenantId: Swift.String,
+                name: Swift.String,
+                _type: Components.Schemas.Template._TypePayload,
+                subject: Swift.String,
+                html: Swift.String? = nil,
+                text: Swift.String? = nil,
+                variables: [Swift.String],
+                status: Components.Schemas.Template.StatusPayload,
+                reviewReasons: [Swift.String],
+                submittedAt: Foundation.Date? = nil,
+                reviewedAt: Foundation.Date? = nil,
+                createdAt: Foundation.Date,
+                updatedAt: Foundation.Date
+            ) {
+                self.id = id
+                self.tenantId = tenantId
+                self.name = name
+                self._type = _type
+                self.subject = subject
+                self.html = html
+                self.text = text
+                self.variables = variables
+                self.status = status
+                self.reviewReasons = reviewReasons
+                self.submittedAt = submittedAt
+                self.reviewedAt = reviewedAt
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case tenantId
+                case name
+                case _type = "type"
+                case subject
+                case html
+                case text
+                case variables
+                case status
+                case reviewReasons
+                case submittedAt
+                case reviewedAt
+                case createdAt
+                case updatedAt
             }
         }
     }

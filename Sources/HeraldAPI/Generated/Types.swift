@@ -255,6 +255,56 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /r/{token}`.
     /// - Remark: Generated from `#/paths//r/{token}/get(confirmReplyTo)`.
     func confirmReplyTo(_ input: Operations.ConfirmReplyTo.Input) async throws -> Operations.ConfirmReplyTo.Output
+    /// List templates
+    ///
+    /// - Remark: HTTP `GET /v1/templates`.
+    /// - Remark: Generated from `#/paths//v1/templates/get(listTemplates)`.
+    func listTemplates(_ input: Operations.ListTemplates.Input) async throws -> Operations.ListTemplates.Output
+    /// Create a template (a draft)
+    ///
+    /// - Remark: HTTP `POST /v1/templates`.
+    /// - Remark: Generated from `#/paths//v1/templates/post(createTemplate)`.
+    func createTemplate(_ input: Operations.CreateTemplate.Input) async throws -> Operations.CreateTemplate.Output
+    /// Get a template
+    ///
+    /// - Remark: HTTP `GET /v1/templates/{id}`.
+    /// - Remark: Generated from `#/paths//v1/templates/{id}/get(getTemplate)`.
+    func getTemplate(_ input: Operations.GetTemplate.Input) async throws -> Operations.GetTemplate.Output
+    /// Replace a template; an approved or pending one goes back to review, a rejected one to draft
+    ///
+    /// - Remark: HTTP `PUT /v1/templates/{id}`.
+    /// - Remark: Generated from `#/paths//v1/templates/{id}/put(updateTemplate)`.
+    func updateTemplate(_ input: Operations.UpdateTemplate.Input) async throws -> Operations.UpdateTemplate.Output
+    /// Delete a template
+    ///
+    /// - Remark: HTTP `DELETE /v1/templates/{id}`.
+    /// - Remark: Generated from `#/paths//v1/templates/{id}/delete(deleteTemplate)`.
+    func deleteTemplate(_ input: Operations.DeleteTemplate.Input) async throws -> Operations.DeleteTemplate.Output
+    /// Submit for review: the automatic checks reject at once (with reasons) or queue it for the operator
+    ///
+    /// - Remark: HTTP `POST /v1/templates/{id}/submit`.
+    /// - Remark: Generated from `#/paths//v1/templates/{id}/submit/post(submitTemplate)`.
+    func submitTemplate(_ input: Operations.SubmitTemplate.Input) async throws -> Operations.SubmitTemplate.Output
+    /// Render a template with sample variables (HTML values escaped, ${unsubscribe} a sample link)
+    ///
+    /// - Remark: HTTP `POST /v1/templates/{id}/preview`.
+    /// - Remark: Generated from `#/paths//v1/templates/{id}/preview/post(previewTemplate)`.
+    func previewTemplate(_ input: Operations.PreviewTemplate.Input) async throws -> Operations.PreviewTemplate.Output
+    /// Templates across tenants, by status (default: waiting for review, oldest first)
+    ///
+    /// - Remark: HTTP `GET /admin/v1/templates`.
+    /// - Remark: Generated from `#/paths//admin/v1/templates/get(adminListTemplates)`.
+    func adminListTemplates(_ input: Operations.AdminListTemplates.Input) async throws -> Operations.AdminListTemplates.Output
+    /// Approve a template waiting for review
+    ///
+    /// - Remark: HTTP `POST /admin/v1/templates/{id}/approve`.
+    /// - Remark: Generated from `#/paths//admin/v1/templates/{id}/approve/post(adminApproveTemplate)`.
+    func adminApproveTemplate(_ input: Operations.AdminApproveTemplate.Input) async throws -> Operations.AdminApproveTemplate.Output
+    /// Reject a template waiting for review, with the reason the tenant sees
+    ///
+    /// - Remark: HTTP `POST /admin/v1/templates/{id}/reject`.
+    /// - Remark: Generated from `#/paths//admin/v1/templates/{id}/reject/post(adminRejectTemplate)`.
+    func adminRejectTemplate(_ input: Operations.AdminRejectTemplate.Input) async throws -> Operations.AdminRejectTemplate.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -853,6 +903,144 @@ extension APIProtocol {
         try await confirmReplyTo(Operations.ConfirmReplyTo.Input(
             path: path,
             headers: headers
+        ))
+    }
+    /// List templates
+    ///
+    /// - Remark: HTTP `GET /v1/templates`.
+    /// - Remark: Generated from `#/paths//v1/templates/get(listTemplates)`.
+    internal func listTemplates(
+        query: Operations.ListTemplates.Input.Query = .init(),
+        headers: Operations.ListTemplates.Input.Headers = .init()
+    ) async throws -> Operations.ListTemplates.Output {
+        try await listTemplates(Operations.ListTemplates.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Create a template (a draft)
+    ///
+    /// - Remark: HTTP `POST /v1/templates`.
+    /// - Remark: Generated from `#/paths//v1/templates/post(createTemplate)`.
+    internal func createTemplate(
+        headers: Operations.CreateTemplate.Input.Headers = .init(),
+        body: Operations.CreateTemplate.Input.Body
+    ) async throws -> Operations.CreateTemplate.Output {
+        try await createTemplate(Operations.CreateTemplate.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Get a template
+    ///
+    /// - Remark: HTTP `GET /v1/templates/{id}`.
+    /// - Remark: Generated from `#/paths//v1/templates/{id}/get(getTemplate)`.
+    internal func getTemplate(
+        path: Operations.GetTemplate.Input.Path,
+        headers: Operations.GetTemplate.Input.Headers = .init()
+    ) async throws -> Operations.GetTemplate.Output {
+        try await getTemplate(Operations.GetTemplate.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Replace a template; an approved or pending one goes back to review, a rejected one to draft
+    ///
+    /// - Remark: HTTP `PUT /v1/templates/{id}`.
+    /// - Remark: Generated from `#/paths//v1/templates/{id}/put(updateTemplate)`.
+    internal func updateTemplate(
+        path: Operations.UpdateTemplate.Input.Path,
+        headers: Operations.UpdateTemplate.Input.Headers = .init(),
+        body: Operations.UpdateTemplate.Input.Body
+    ) async throws -> Operations.UpdateTemplate.Output {
+        try await updateTemplate(Operations.UpdateTemplate.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Delete a template
+    ///
+    /// - Remark: HTTP `DELETE /v1/templates/{id}`.
+    /// - Remark: Generated from `#/paths//v1/templates/{id}/delete(deleteTemplate)`.
+    internal func deleteTemplate(
+        path: Operations.DeleteTemplate.Input.Path,
+        headers: Operations.DeleteTemplate.Input.Headers = .init()
+    ) async throws -> Operations.DeleteTemplate.Output {
+        try await deleteTemplate(Operations.DeleteTemplate.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Submit for review: the automatic checks reject at once (with reasons) or queue it for the operator
+    ///
+    /// - Remark: HTTP `POST /v1/templates/{id}/submit`.
+    /// - Remark: Generated from `#/paths//v1/templates/{id}/submit/post(submitTemplate)`.
+    internal func submitTemplate(
+        path: Operations.SubmitTemplate.Input.Path,
+        headers: Operations.SubmitTemplate.Input.Headers = .init()
+    ) async throws -> Operations.SubmitTemplate.Output {
+        try await submitTemplate(Operations.SubmitTemplate.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Render a template with sample variables (HTML values escaped, ${unsubscribe} a sample link)
+    ///
+    /// - Remark: HTTP `POST /v1/templates/{id}/preview`.
+    /// - Remark: Generated from `#/paths//v1/templates/{id}/preview/post(previewTemplate)`.
+    internal func previewTemplate(
+        path: Operations.PreviewTemplate.Input.Path,
+        headers: Operations.PreviewTemplate.Input.Headers = .init(),
+        body: Operations.PreviewTemplate.Input.Body? = nil
+    ) async throws -> Operations.PreviewTemplate.Output {
+        try await previewTemplate(Operations.PreviewTemplate.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Templates across tenants, by status (default: waiting for review, oldest first)
+    ///
+    /// - Remark: HTTP `GET /admin/v1/templates`.
+    /// - Remark: Generated from `#/paths//admin/v1/templates/get(adminListTemplates)`.
+    internal func adminListTemplates(
+        query: Operations.AdminListTemplates.Input.Query = .init(),
+        headers: Operations.AdminListTemplates.Input.Headers = .init()
+    ) async throws -> Operations.AdminListTemplates.Output {
+        try await adminListTemplates(Operations.AdminListTemplates.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Approve a template waiting for review
+    ///
+    /// - Remark: HTTP `POST /admin/v1/templates/{id}/approve`.
+    /// - Remark: Generated from `#/paths//admin/v1/templates/{id}/approve/post(adminApproveTemplate)`.
+    internal func adminApproveTemplate(
+        path: Operations.AdminApproveTemplate.Input.Path,
+        headers: Operations.AdminApproveTemplate.Input.Headers = .init(),
+        body: Operations.AdminApproveTemplate.Input.Body? = nil
+    ) async throws -> Operations.AdminApproveTemplate.Output {
+        try await adminApproveTemplate(Operations.AdminApproveTemplate.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Reject a template waiting for review, with the reason the tenant sees
+    ///
+    /// - Remark: HTTP `POST /admin/v1/templates/{id}/reject`.
+    /// - Remark: Generated from `#/paths//admin/v1/templates/{id}/reject/post(adminRejectTemplate)`.
+    internal func adminRejectTemplate(
+        path: Operations.AdminRejectTemplate.Input.Path,
+        headers: Operations.AdminRejectTemplate.Input.Headers = .init(),
+        body: Operations.AdminRejectTemplate.Input.Body
+    ) async throws -> Operations.AdminRejectTemplate.Output {
+        try await adminRejectTemplate(Operations.AdminRejectTemplate.Input(
+            path: path,
+            headers: headers,
+            body: body
         ))
     }
 }
