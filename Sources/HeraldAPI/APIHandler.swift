@@ -21,6 +21,7 @@ struct APIHandler: APIProtocol {
     let domainSettings: SendingDomain.Settings
     let senders: SenderStore
     let templates: TemplateStore
+    let lists: ListStore
     /// Signs reply-to confirmation links.
     let replyToKey: SymmetricKey
     /// Base of public links (`HERALD_PUBLIC_URL`).

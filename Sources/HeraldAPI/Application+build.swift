@@ -26,6 +26,8 @@ public struct APIDependencies: Sendable {
     public var senders: SenderStore
     /// Templates and their review.
     public var templates: TemplateStore
+    /// Recipient lists.
+    public var lists: ListStore
     /// Signs reply-to confirmation links.
     public var replyToKey: SymmetricKey
     /// Base of public links.
@@ -70,6 +72,7 @@ public struct APIDependencies: Sendable {
         var templates = TemplateStore(database: database)
         templates.sensitiveWords = sensitiveWords
         self.templates = templates
+        self.lists = ListStore(database: database)
         self.replyToKey = masterKey.derive("reply-to-confirmation")
         self.publicURL = publicURL
         self.keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: tokenLifetime + .seconds(60), now: now)
@@ -97,7 +100,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
-        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, replyToKey: dependencies.replyToKey,
+        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

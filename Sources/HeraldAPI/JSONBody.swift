@@ -41,20 +41,31 @@ enum JSONBody {
     }
 }
 
-/// Checks request bodies before any handler sees them: larger than the context allows → 413, a non-empty
-/// body that is not JSON → 415. The body is collected here (bounded), so handlers never stream an
-/// unbounded request.
+/// Checks request bodies before any handler sees them: larger than the route allows → 413, a non-empty
+/// body of a media type the route does not take → 415. The body is collected here (bounded), so handlers
+/// never stream an unbounded request. Every route takes JSON up to the context's limit; the list import
+/// also takes `text/csv`, up to 8 MiB.
 struct RequestBodyMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
+
+    /// Routes with their own rules: (matches path, extra media types, size limit).
+    static func rules(for path: String, default limit: Int) -> (csv: Bool, limit: Int) {
+        let segments = path.split(separator: "/")
+        if segments.count == 4, segments[0] == "v1", segments[1] == "lists", segments[3] == "recipients" {
+            return (true, APIHandler.maxImportBody)
+        }
+        return (false, limit)
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .post || request.method == .put || request.method == .patch else { return try await next(request, context) }
         var request = request
+        let rules = Self.rules(for: request.uri.path, default: context.maxUploadSize)
         let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+            buffer = try await request.collectBody(upTo: rules.limit)
         } catch {
-            throw HeraldError(code: "PayloadTooLarge", status: 413, message: "The request body is larger than \(context.maxUploadSize) bytes.")
+            throw HeraldError(code: "PayloadTooLarge", status: 413, message: "The request body is larger than \(rules.limit) bytes.")
         }
         if buffer.readableBytes == 0 {
             // No body: the generated decoder then sees an absent optional body (or a missing required one),
@@ -66,8 +77,10 @@ struct RequestBodyMiddleware: RouterMiddleware {
         } else {
             let contentType = request.headers[.contentType]?.lowercased() ?? ""
             let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-            guard mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json")) else {
-                throw HeraldError(code: "UnsupportedMediaType", status: 415, message: "Send the body as application/json.")
+            guard mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
+                    || (rules.csv && mediaType == "text/csv") else {
+                throw HeraldError(code: "UnsupportedMediaType", status: 415,
+                                  message: rules.csv ? "Send the body as application/json or text/csv." : "Send the body as application/json.")
             }
         }
         return try await next(request, context)

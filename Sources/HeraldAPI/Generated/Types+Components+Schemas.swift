@@ -6,7 +6,7 @@ import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     internal enum Schemas {
-        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Domain.InUse, Domain.NotVerified, Sender.AlreadyExists, Sender.NoPendingReplyTo, Tag.AlreadyExists, Template.AlreadyExists, Template.NotPending, Unavailable, Internal.
+        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Domain.InUse, Domain.NotVerified, Sender.AlreadyExists, Sender.NoPendingReplyTo, Tag.AlreadyExists, Template.AlreadyExists, Template.NotPending, List.AlreadyExists, Unavailable, Internal.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.
         internal struct Problem: Codable, Hashable, Sendable {
@@ -1953,6 +1953,275 @@ extension Components {
                 case reviewedAt
                 case createdAt
                 case updatedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/CreateList`.
+        internal struct CreateList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/CreateList/name`.
+            internal var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/CreateList/alias`.
+            internal var alias: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/CreateList/description`.
+            internal var description: Swift.String?
+            /// Creates a new `CreateList`.
+            ///
+            /// - Parameters:
+            ///   - name:
+            ///   - alias:
+            ///   - description:
+            internal init(
+                name: Swift.String,
+                alias: Swift.String? = nil,
+                description: Swift.String? = nil
+            ) {
+                self.name = name
+                self.alias = alias
+                self.description = description
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case name
+                case alias
+                case description
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.name = try container.decode(
+                    Swift.String.self,
+                    forKey: .name
+                )
+                self.alias = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .alias
+                )
+                self.description = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .description
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "name",
+                    "alias",
+                    "description"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RecipientList`.
+        internal struct RecipientList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RecipientList/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RecipientList/name`.
+            internal var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RecipientList/alias`.
+            internal var alias: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/RecipientList/description`.
+            internal var description: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/RecipientList/memberCount`.
+            internal var memberCount: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/RecipientList/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/RecipientList/updatedAt`.
+            internal var updatedAt: Foundation.Date
+            /// Creates a new `RecipientList`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - name:
+            ///   - alias:
+            ///   - description:
+            ///   - memberCount:
+            ///   - createdAt:
+            ///   - updatedAt:
+            internal init(
+                id: Swift.String,
+                name: Swift.String,
+                alias: Swift.String? = nil,
+                description: Swift.String? = nil,
+                memberCount: Swift.Int,
+                createdAt: Foundation.Date,
+                updatedAt: Foundation.Date
+            ) {
+                self.id = id
+                self.name = name
+                self.alias = alias
+                self.description = description
+                self.memberCount = memberCount
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case name
+                case alias
+                case description
+                case memberCount
+                case createdAt
+                case updatedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/NewMember`.
+        internal struct NewMember: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/NewMember/address`.
+            internal var address: Swift.String
+            /// Values for the ${…} placeholders of batch templates (at most 4 KB)
+            ///
+            /// - Remark: Generated from `#/components/schemas/NewMember/variables`.
+            internal struct VariablesPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                internal var additionalProperties: [String: Swift.String]
+                /// Creates a new `VariablesPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                internal init(additionalProperties: [String: Swift.String] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                internal init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                internal func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// Values for the ${…} placeholders of batch templates (at most 4 KB)
+            ///
+            /// - Remark: Generated from `#/components/schemas/NewMember/variables`.
+            internal var variables: Components.Schemas.NewMember.VariablesPayload?
+            /// Creates a new `NewMember`.
+            ///
+            /// - Parameters:
+            ///   - address:
+            ///   - variables: Values for the ${…} placeholders of batch templates (at most 4 KB)
+            internal init(
+                address: Swift.String,
+                variables: Components.Schemas.NewMember.VariablesPayload? = nil
+            ) {
+                self.address = address
+                self.variables = variables
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case address
+                case variables
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.address = try container.decode(
+                    Swift.String.self,
+                    forKey: .address
+                )
+                self.variables = try container.decodeIfPresent(
+                    Components.Schemas.NewMember.VariablesPayload.self,
+                    forKey: .variables
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "address",
+                    "variables"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Member`.
+        internal struct Member: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Member/address`.
+            internal var address: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Member/variables`.
+            internal struct VariablesPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                internal var additionalProperties: [String: Swift.String]
+                /// Creates a new `VariablesPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                internal init(additionalProperties: [String: Swift.String] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                internal init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                internal func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Member/variables`.
+            internal var variables: Components.Schemas.Member.VariablesPayload
+            /// - Remark: Generated from `#/components/schemas/Member/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// Creates a new `Member`.
+            ///
+            /// - Parameters:
+            ///   - address:
+            ///   - variables:
+            ///   - createdAt:
+            internal init(
+                address: Swift.String,
+                variables: Components.Schemas.Member.VariablesPayload,
+                createdAt: Foundation.Date
+            ) {
+                self.address = address
+                self.variables = variables
+                self.createdAt = createdAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case address
+                case variables
+                case createdAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ImportResult`.
+        internal struct ImportResult: Codable, Hashable, Sendable {
+            /// Rows stored (new members and updated ones; duplicates merged, the later row wins)
+            ///
+            /// - Remark: Generated from `#/components/schemas/ImportResult/imported`.
+            internal var imported: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ImportResult/RejectedPayload`.
+            internal struct RejectedPayloadPayload: Codable, Hashable, Sendable {
+                /// CSV: the line (the header is line 1); JSON: the 1-based position
+                ///
+                /// - Remark: Generated from `#/components/schemas/ImportResult/RejectedPayload/row`.
+                internal var row: Swift.Int
+                /// - Remark: Generated from `#/components/schemas/ImportResult/RejectedPayload/reason`.
+                internal var reason: Swift.String
+                /// Creates a new `RejectedPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - row: CSV: the line (the header is line 1); JSON: the 1-based position
+                ///   - reason:
+                internal init(
+                    row: Swift.Int,
+                    reason: Swift.String
+                ) {
+                    self.row = row
+                    self.reason = reason
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case row
+                    case reason
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/ImportResult/rejected`.
+            internal typealias RejectedPayload = [Components.Schemas.ImportResult.RejectedPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/ImportResult/rejected`.
+            internal var rejected: Components.Schemas.ImportResult.RejectedPayload
+            /// Members of the list afterwards
+            ///
+            /// - Remark: Generated from `#/components/schemas/ImportResult/members`.
+            internal var members: Swift.Int
+            /// Creates a new `ImportResult`.
+            ///
+            /// - Parameters:
+            ///   - imported: Rows stored (new members and updated ones; duplicates merged, the later row wins)
+            ///   - rejected:
+            ///   - members: Members of the list afterwards
+            internal init(
+                imported: Swift.Int,
+                rejected: Components.Schemas.ImportResult.RejectedPayload,
+                members: Swift.Int
+            ) {
+                self.imported = imported
+                self.rejected = rejected
+                self.members = members
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case imported
+                case rejected
+                case members
             }
         }
     }

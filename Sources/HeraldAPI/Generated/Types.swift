@@ -305,6 +305,46 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /admin/v1/templates/{id}/reject`.
     /// - Remark: Generated from `#/paths//admin/v1/templates/{id}/reject/post(adminRejectTemplate)`.
     func adminRejectTemplate(_ input: Operations.AdminRejectTemplate.Input) async throws -> Operations.AdminRejectTemplate.Output
+    /// List recipient lists
+    ///
+    /// - Remark: HTTP `GET /v1/lists`.
+    /// - Remark: Generated from `#/paths//v1/lists/get(listLists)`.
+    func listLists(_ input: Operations.ListLists.Input) async throws -> Operations.ListLists.Output
+    /// Create a recipient list
+    ///
+    /// - Remark: HTTP `POST /v1/lists`.
+    /// - Remark: Generated from `#/paths//v1/lists/post(createList)`.
+    func createList(_ input: Operations.CreateList.Input) async throws -> Operations.CreateList.Output
+    /// Get a recipient list
+    ///
+    /// - Remark: HTTP `GET /v1/lists/{id}`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/get(getList)`.
+    func getList(_ input: Operations.GetList.Input) async throws -> Operations.GetList.Output
+    /// Delete a recipient list and its members
+    ///
+    /// - Remark: HTTP `DELETE /v1/lists/{id}`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/delete(deleteList)`.
+    func deleteList(_ input: Operations.DeleteList.Input) async throws -> Operations.DeleteList.Output
+    /// List members in address order
+    ///
+    /// - Remark: HTTP `GET /v1/lists/{id}/recipients`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/get(listRecipients)`.
+    func listRecipients(_ input: Operations.ListRecipients.Input) async throws -> Operations.ListRecipients.Output
+    /// Import members (JSON or text/csv with a header address,var1,…): good rows kept, bad rows reported with their row number
+    ///
+    /// - Remark: HTTP `POST /v1/lists/{id}/recipients`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/post(importRecipients)`.
+    func importRecipients(_ input: Operations.ImportRecipients.Input) async throws -> Operations.ImportRecipients.Output
+    /// All members as CSV (address,var1,…)
+    ///
+    /// - Remark: HTTP `GET /v1/lists/{id}/recipients/export`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/export/get(exportRecipients)`.
+    func exportRecipients(_ input: Operations.ExportRecipients.Input) async throws -> Operations.ExportRecipients.Output
+    /// Remove one member
+    ///
+    /// - Remark: HTTP `DELETE /v1/lists/{id}/recipients/{address}`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/{address}/delete(deleteRecipient)`.
+    func deleteRecipient(_ input: Operations.DeleteRecipient.Input) async throws -> Operations.DeleteRecipient.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1041,6 +1081,108 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// List recipient lists
+    ///
+    /// - Remark: HTTP `GET /v1/lists`.
+    /// - Remark: Generated from `#/paths//v1/lists/get(listLists)`.
+    internal func listLists(headers: Operations.ListLists.Input.Headers = .init()) async throws -> Operations.ListLists.Output {
+        try await listLists(Operations.ListLists.Input(headers: headers))
+    }
+    /// Create a recipient list
+    ///
+    /// - Remark: HTTP `POST /v1/lists`.
+    /// - Remark: Generated from `#/paths//v1/lists/post(createList)`.
+    internal func createList(
+        headers: Operations.CreateList.Input.Headers = .init(),
+        body: Operations.CreateList.Input.Body
+    ) async throws -> Operations.CreateList.Output {
+        try await createList(Operations.CreateList.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Get a recipient list
+    ///
+    /// - Remark: HTTP `GET /v1/lists/{id}`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/get(getList)`.
+    internal func getList(
+        path: Operations.GetList.Input.Path,
+        headers: Operations.GetList.Input.Headers = .init()
+    ) async throws -> Operations.GetList.Output {
+        try await getList(Operations.GetList.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Delete a recipient list and its members
+    ///
+    /// - Remark: HTTP `DELETE /v1/lists/{id}`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/delete(deleteList)`.
+    internal func deleteList(
+        path: Operations.DeleteList.Input.Path,
+        headers: Operations.DeleteList.Input.Headers = .init()
+    ) async throws -> Operations.DeleteList.Output {
+        try await deleteList(Operations.DeleteList.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// List members in address order
+    ///
+    /// - Remark: HTTP `GET /v1/lists/{id}/recipients`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/get(listRecipients)`.
+    internal func listRecipients(
+        path: Operations.ListRecipients.Input.Path,
+        query: Operations.ListRecipients.Input.Query = .init(),
+        headers: Operations.ListRecipients.Input.Headers = .init()
+    ) async throws -> Operations.ListRecipients.Output {
+        try await listRecipients(Operations.ListRecipients.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Import members (JSON or text/csv with a header address,var1,…): good rows kept, bad rows reported with their row number
+    ///
+    /// - Remark: HTTP `POST /v1/lists/{id}/recipients`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/post(importRecipients)`.
+    internal func importRecipients(
+        path: Operations.ImportRecipients.Input.Path,
+        headers: Operations.ImportRecipients.Input.Headers = .init(),
+        body: Operations.ImportRecipients.Input.Body
+    ) async throws -> Operations.ImportRecipients.Output {
+        try await importRecipients(Operations.ImportRecipients.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// All members as CSV (address,var1,…)
+    ///
+    /// - Remark: HTTP `GET /v1/lists/{id}/recipients/export`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/export/get(exportRecipients)`.
+    internal func exportRecipients(
+        path: Operations.ExportRecipients.Input.Path,
+        headers: Operations.ExportRecipients.Input.Headers = .init()
+    ) async throws -> Operations.ExportRecipients.Output {
+        try await exportRecipients(Operations.ExportRecipients.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Remove one member
+    ///
+    /// - Remark: HTTP `DELETE /v1/lists/{id}/recipients/{address}`.
+    /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/{address}/delete(deleteRecipient)`.
+    internal func deleteRecipient(
+        path: Operations.DeleteRecipient.Input.Path,
+        headers: Operations.DeleteRecipient.Input.Headers = .init()
+    ) async throws -> Operations.DeleteRecipient.Output {
+        try await deleteRecipient(Operations.DeleteRecipient.Input(
+            path: path,
+            headers: headers
         ))
     }
 }
