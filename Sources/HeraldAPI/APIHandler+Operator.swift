@@ -50,3 +50,31 @@ extension APIHandler {
         return .init(tenant)
     }
 }
+
+/// Product limits per tenant.
+extension APIHandler {
+    func adminGetTenantLimits(_ input: Operations.AdminGetTenantLimits.Input) async throws -> Operations.AdminGetTenantLimits.Output {
+        let overrides = try await tenants.limitOverrides(try uuidPath(input.path.id, what: "tenant"))
+        return .ok(.init(body: .json(try limitsBody(overrides))))
+    }
+
+    func adminSetTenantLimits(_ input: Operations.AdminSetTenantLimits.Input) async throws -> Operations.AdminSetTenantLimits.Output {
+        guard case .json(let body) = input.body else { throw HeraldError.validation("Send the limits to override.") }
+        let given: [String: Int?] = [
+            "users": body.users, "accessKeysPerUser": body.accessKeysPerUser, "policies": body.policies, "domains": body.domains,
+            "senders": body.senders, "senderDeletionsPerMonth": body.senderDeletionsPerMonth, "tags": body.tags, "templates": body.templates,
+            "lists": body.lists, "listMembers": body.listMembers,
+        ]
+        let overrides = try await tenants.setLimitOverrides(try uuidPath(input.path.id, what: "tenant"), given.compactMapValues { $0 },
+                                                             actor: try RequestScope.current().auditActor)
+        return .ok(.init(body: .json(try limitsBody(overrides))))
+    }
+
+    private func limitsBody(_ overrides: [String: Int]) throws -> Components.Schemas.TenantLimits {
+        let limits = try productLimits.applying(overrides)
+        return .init(limits: .init(users: limits.users, accessKeysPerUser: limits.accessKeysPerUser, policies: limits.policies,
+                                   domains: limits.domains, senders: limits.senders, senderDeletionsPerMonth: limits.senderDeletionsPerMonth,
+                                   tags: limits.tags, templates: limits.templates, lists: limits.lists, listMembers: limits.listMembers),
+                     overrides: .init(additionalProperties: overrides))
+    }
+}

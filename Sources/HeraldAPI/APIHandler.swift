@@ -22,6 +22,8 @@ struct APIHandler: APIProtocol {
     let senders: SenderStore
     let templates: TemplateStore
     let lists: ListStore
+    /// The installation's product limits.
+    let productLimits: ProductLimits
     /// Signs reply-to confirmation links.
     let replyToKey: SymmetricKey
     /// Base of public links (`HERALD_PUBLIC_URL`).

@@ -28,6 +28,8 @@ public struct APIDependencies: Sendable {
     public var templates: TemplateStore
     /// Recipient lists.
     public var lists: ListStore
+    /// The installation's product limits (tenants may have overrides).
+    public var productLimits: ProductLimits
     /// Signs reply-to confirmation links.
     public var replyToKey: SymmetricKey
     /// Base of public links.
@@ -55,24 +57,34 @@ public struct APIDependencies: Sendable {
     public init(database: Database, masterKey: MasterKey, adminToken: String, tokenLifetime: Duration = .seconds(900),
                 trustedProxies: [IPNetwork] = [], authRatePerSecond: Int = 10, tenantRatePerSecond: Int = 500,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), dns: DNSClient,
-                publicURL: String = "http://127.0.0.1:8080", sensitiveWords: [String] = [],
+                publicURL: String = "http://127.0.0.1:8080", sensitiveWords: [String] = [], limits: ProductLimits = ProductLimits(),
                 domainSettings: SendingDomain.Settings = .init(spfInclude: "_spf.herald.localhost"), domainRecheck: Duration = .seconds(86_400),
                 now: @escaping @Sendable () -> Date = Date.init,
                 limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
         let secrets = SecretBox(masterKey: masterKey)
         self.database = database
         self.tenants = TenantStore(database: database, secrets: secrets)
-        self.identity = IdentityStore(database: database, secrets: secrets)
+        let tenantLimits = TenantLimits(defaults: limits)
+        self.productLimits = limits
+        var identity = IdentityStore(database: database, secrets: secrets)
+        identity.limits = tenantLimits
+        self.identity = identity
         var domains = DomainStore(database: database, secrets: secrets)
         domains.recheckInterval = domainRecheck
+        domains.limits = tenantLimits
         self.domains = domains
         self.verifier = DomainVerifier(domains: domains, dns: dns, settings: domainSettings, now: now)
         self.domainSettings = domainSettings
-        self.senders = SenderStore(database: database)
+        var senders = SenderStore(database: database)
+        senders.limits = tenantLimits
+        self.senders = senders
         var templates = TemplateStore(database: database)
         templates.sensitiveWords = sensitiveWords
+        templates.limits = tenantLimits
         self.templates = templates
-        self.lists = ListStore(database: database)
+        var lists = ListStore(database: database)
+        lists.limits = tenantLimits
+        self.lists = lists
         self.replyToKey = masterKey.derive("reply-to-confirmation")
         self.publicURL = publicURL
         self.keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: tokenLifetime + .seconds(60), now: now)
@@ -100,7 +112,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
-        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, replyToKey: dependencies.replyToKey,
+        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

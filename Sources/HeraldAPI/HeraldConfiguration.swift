@@ -62,6 +62,8 @@ public struct HeraldConfiguration: Sendable {
     public var domainSettings: SendingDomain.Settings
     /// `HERALD_SENSITIVE_WORDS`: comma-separated words that get a template submission rejected.
     public var sensitiveWords: [String]
+    /// `HERALD_LIMITS` (`domains=5,senders=10,…`) over SPEC's defaults: the installation's product limits.
+    public var limits: ProductLimits
     /// `HERALD_DOMAIN_RECHECK`: seconds between re-verifications of a verified domain (default one day).
     public var domainRecheckInterval: Duration
 
@@ -130,6 +132,11 @@ public struct HeraldConfiguration: Sendable {
         }
         sensitiveWords = (string("herald.sensitive.words") ?? "").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        do {
+            limits = try ProductLimits().applying(try ProductLimits.parseOverrides(string("herald.limits") ?? ""))
+        } catch {
+            throw Invalid(description: "HERALD_LIMITS: \(error.message)")
+        }
         domainRecheckInterval = .seconds(try int("herald.domain.recheck", "HERALD_DOMAIN_RECHECK", default: 86_400, range: 60...2_592_000))
         do {
             dnsServer = try DNSServerAddress.resolve(configured: string("herald.dns.server"))

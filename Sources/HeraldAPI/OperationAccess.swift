@@ -75,6 +75,8 @@ public enum OperationAccess: Sendable, Equatable {
         "listRecipients": .tenant(action: "dm:QueryReceiverDetail", resource: "acs:dm:*:{tenantId}:list/{id}"),
         "exportRecipients": .tenant(action: "dm:QueryReceiverDetail", resource: "acs:dm:*:{tenantId}:list/{id}"),
         "deleteRecipient": .tenant(action: "dm:DeleteReceiverDetail", resource: "acs:dm:*:{tenantId}:list/{id}"),
+        "adminGetTenantLimits": .operator,
+        "adminSetTenantLimits": .operator,
         "adminCreateTenant": .operator,
         "adminListTenants": .operator,
         "adminGetTenant": .operator,

@@ -42,8 +42,8 @@ public struct DomainRecord: Sendable, Equatable {
 public struct DomainStore: Sendable {
     let database: Database
     let secrets: SecretBox
-    /// Sending domains per tenant (SPEC §2).
-    public var maxDomains = 5
+    /// Product limits (domains) and the tenant's overrides.
+    public var limits = TenantLimits()
     /// How long a verified domain goes before it is checked again.
     public var recheckInterval: Duration = .seconds(86_400)
 
@@ -76,6 +76,7 @@ public struct DomainStore: Sendable {
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext('domains:' || \(tenantID.uuidString)))", logger: logger)
             let count = try await connection.query("SELECT count(*) FROM domains WHERE tenant_id = \(tenantID)", logger: logger)
                 .decode(Int.self).first { _ in true } ?? 0
+            let maxDomains = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.domains
             guard count < maxDomains else {
                 throw HeraldError.limitExceeded("A tenant can have at most \(maxDomains) sending domains (limit: domains).")
             }

@@ -9,12 +9,8 @@ import PostgresNIO
 public struct IdentityStore: Sendable {
     let database: Database
     let secrets: SecretBox
-    /// Product limits.
-    public var maxUsers = 100
-    /// AccessKeys per user (as in Alibaba Cloud RAM).
-    public var maxKeysPerUser = 2
-    /// Custom policies per tenant.
-    public var maxPolicies = 100
+    /// Product limits (users, AccessKeys per user, custom policies) and the tenant's overrides.
+    public var limits = TenantLimits()
 
     /// Creates the store.
     public init(database: Database, secrets: SecretBox) {
@@ -51,7 +47,8 @@ public struct IdentityStore: Sendable {
         return try await database.withTenant(tenantID) { connection in
             let count = try await connection.query("SELECT count(*) FROM users WHERE tenant_id = \(tenantID)", logger: logger)
                 .decode(Int.self).first { _ in true } ?? 0
-            guard count < maxUsers + 1 else { throw HeraldError.limitExceeded("A tenant can have at most \(maxUsers) sub-users.") }
+            let maxUsers = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.users
+            guard count < maxUsers + 1 else { throw HeraldError.limitExceeded("A tenant can have at most \(maxUsers) sub-users (limit: users).") }
             do {
                 let user = try await Self.decodeUsers(try await connection.query("""
                     INSERT INTO users (id, tenant_id, name) VALUES (\(id), \(tenantID), \(name))
@@ -143,7 +140,10 @@ public struct IdentityStore: Sendable {
             try await connection.query("SELECT 1 FROM users WHERE tenant_id = \(tenantID) AND id = \(userID) FOR UPDATE", logger: logger)
             let count = try await connection.query("SELECT count(*) FROM access_keys WHERE tenant_id = \(tenantID) AND user_id = \(userID)", logger: logger)
                 .decode(Int.self).first { _ in true } ?? 0
-            guard count < maxKeysPerUser else { throw HeraldError.limitExceeded("A user can have at most \(maxKeysPerUser) AccessKeys.") }
+            let maxKeysPerUser = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.accessKeysPerUser
+            guard count < maxKeysPerUser else {
+                throw HeraldError.limitExceeded("A user can have at most \(maxKeysPerUser) AccessKeys (limit: accessKeysPerUser).")
+            }
             let created = try await connection.query("""
                 INSERT INTO access_keys (id, tenant_id, user_id, secret_ciphertext) VALUES (\(keyID), \(tenantID), \(userID), \(ByteBuffer(bytes: sealed)))
                 RETURNING created_at
@@ -216,7 +216,8 @@ public struct IdentityStore: Sendable {
         return try await database.withTenant(tenantID) { connection in
             let count = try await connection.query("SELECT count(*) FROM policies WHERE tenant_id = \(tenantID)", logger: logger)
                 .decode(Int.self).first { _ in true } ?? 0
-            guard count < maxPolicies else { throw HeraldError.limitExceeded("A tenant can have at most \(maxPolicies) custom policies.") }
+            let maxPolicies = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.policies
+            guard count < maxPolicies else { throw HeraldError.limitExceeded("A tenant can have at most \(maxPolicies) custom policies (limit: policies).") }
             do {
                 let policy = try await Self.decodePolicies(try await connection.query("""
                     INSERT INTO policies (tenant_id, name, description, document) VALUES (\(tenantID), \(name), \(description), \(json)::jsonb)

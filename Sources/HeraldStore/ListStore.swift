@@ -35,10 +35,8 @@ public struct ImportResult: Sendable, Equatable {
 /// tenant's daily quota), imported in batches inside one transaction.
 public struct ListStore: Sendable {
     let database: Database
-    /// Lists per tenant (SPEC §2).
-    public var maxLists = 10
-    /// Members per list (SPEC §2).
-    public var maxMembers = 10_000
+    /// Product limits (lists, members per list) and the tenant's overrides.
+    public var limits = TenantLimits()
     /// Rows per INSERT statement of an import.
     public var batchSize = 1_000
 
@@ -67,6 +65,7 @@ public struct ListStore: Sendable {
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext('lists:' || \(tenantID.uuidString)))", logger: logger)
             let count = try await connection.query("SELECT count(*) FROM recipient_lists WHERE tenant_id = \(tenantID)", logger: logger)
                 .decode(Int.self).first { _ in true } ?? 0
+            let maxLists = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.lists
             guard count < maxLists else { throw HeraldError.limitExceeded("A tenant can have at most \(maxLists) recipient lists (limit: lists).") }
             do {
                 try await connection.query("""
@@ -114,6 +113,7 @@ public struct ListStore: Sendable {
                 WHERE l.tenant_id = \(tenantID) AND l.id = \(listID) FOR UPDATE OF l
                 """, logger: logger).decode((Int, Int).self).first { _ in true }
             guard let (memberCount, grade) = list else { throw HeraldError.notFound("list") }
+            let maxMembers = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.listMembers
             let capacity = min(maxMembers, GradeQuota.daily(grade: grade))
             // Which addresses are already members (updates take no capacity).
             var existing = Set<String>()

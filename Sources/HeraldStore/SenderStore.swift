@@ -21,12 +21,8 @@ public struct SenderRecord: Sendable, Equatable {
 /// Sender addresses on verified domains, with their reply-to confirmation and SMTP password; and tags.
 public struct SenderStore: Sendable {
     let database: Database
-    /// Sender addresses per tenant (SPEC §2).
-    public var maxSenders = 10
-    /// Sender deletions per calendar month (UTC) for enterprise and personal tenants (SPEC §2).
-    public var monthlyDeletions: [TenantKind: Int] = [.enterprise: 10, .personal: 5]
-    /// Tags per tenant (SPEC §2).
-    public var maxTags = 10
+    /// Product limits (senders, monthly sender deletions, tags) and the tenant's overrides.
+    public var limits = TenantLimits()
 
     public init(database: Database) {
         self.database = database
@@ -52,6 +48,7 @@ public struct SenderStore: Sendable {
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext('senders:' || \(tenantID.uuidString)))", logger: logger)
             let count = try await connection.query("SELECT count(*) FROM senders WHERE tenant_id = \(tenantID)", logger: logger)
                 .decode(Int.self).first { _ in true } ?? 0
+            let maxSenders = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.senders
             guard count < maxSenders else {
                 throw HeraldError.limitExceeded("A tenant can have at most \(maxSenders) sender addresses (limit: senders).")
             }
@@ -174,9 +171,8 @@ public struct SenderStore: Sendable {
             let deleted = try await connection.query("DELETE FROM senders WHERE tenant_id = \(tenantID) AND id = \(id) RETURNING address",
                                                      logger: logger).decode(String.self).first { _ in true }
             guard let address = deleted else { throw HeraldError.notFound("sender") }
-            let kindText = try await connection.query("SELECT kind FROM tenants WHERE id = \(tenantID)", logger: logger)
-                .decode(String.self).first { _ in true }
-            let limit = monthlyDeletions[kindText.flatMap(TenantKind.init(rawValue:)) ?? .enterprise] ?? 10
+            let (limits, kind) = try await limits.effective(connection, tenantID: tenantID, logger: logger)
+            let limit = limits.senderDeletions(kind: kind)
             let used = try await connection.query("""
                 INSERT INTO sender_deletions (tenant_id, month, count) VALUES (\(tenantID), \(month)::date, 1)
                 ON CONFLICT (tenant_id, month) DO UPDATE SET count = sender_deletions.count + 1 RETURNING count
@@ -199,6 +195,7 @@ public struct SenderStore: Sendable {
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext('tags:' || \(tenantID.uuidString)))", logger: logger)
             let count = try await connection.query("SELECT count(*) FROM tags WHERE tenant_id = \(tenantID)", logger: logger)
                 .decode(Int.self).first { _ in true } ?? 0
+            let maxTags = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.tags
             guard count < maxTags else { throw HeraldError.limitExceeded("A tenant can have at most \(maxTags) tags (limit: tags).") }
             do {
                 let tag = try await connection.query("""

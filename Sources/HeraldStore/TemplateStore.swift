@@ -43,8 +43,8 @@ public struct TemplateContent: Sendable {
 /// the operator, who approves or rejects with a reason.
 public struct TemplateStore: Sendable {
     let database: Database
-    /// Templates per tenant (SPEC §2).
-    public var maxTemplates = 10
+    /// Product limits (templates) and the tenant's overrides.
+    public var limits = TenantLimits()
     /// Words that get a submission rejected (case-insensitive), from `HERALD_SENSITIVE_WORDS`.
     public var sensitiveWords: [String] = []
 
@@ -66,6 +66,7 @@ public struct TemplateStore: Sendable {
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext('templates:' || \(tenantID.uuidString)))", logger: logger)
             let count = try await connection.query("SELECT count(*) FROM templates WHERE tenant_id = \(tenantID)", logger: logger)
                 .decode(Int.self).first { _ in true } ?? 0
+            let maxTemplates = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.templates
             guard count < maxTemplates else {
                 throw HeraldError.limitExceeded("A tenant can have at most \(maxTemplates) templates (limit: templates).")
             }

@@ -84,7 +84,7 @@ struct Serve: AsyncParsableCommand {
                                            authRatePerSecond: configuration.authRatePerSecond,
                                            tenantRatePerSecond: configuration.tenantRatePerSecond, registry: registry,
                                            dns: DNSClient(server: configuration.dnsServer, logger: logger), publicURL: configuration.publicURL,
-                                           sensitiveWords: configuration.sensitiveWords,
+                                           sensitiveWords: configuration.sensitiveWords, limits: configuration.limits,
                                            domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {

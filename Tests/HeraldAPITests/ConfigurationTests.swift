@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import HeraldAPI
+import HeraldCore
 import NIOCore
 import Testing
 
@@ -21,6 +22,8 @@ import Testing
         _ = try configuration.requireMasterKey()
         let dns = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_DNS_SERVER": "[::1]:5353"]).dnsServer
         #expect(dns.port == 5353)
+        let limits = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_LIMITS": "domains=20, listMembers=50000"]).limits
+        #expect(limits.domains == 20 && limits.listMembers == 50_000 && limits.senders == 10)
     }
 
     struct Bad: Sendable, CustomTestStringConvertible {
@@ -41,6 +44,8 @@ import Testing
         Bad(environment: base.merging(["HERALD_TRUSTED_PROXIES": "10.0.0.0/99"]) { $1 }, mentions: "HERALD_TRUSTED_PROXIES"),
         Bad(environment: base.merging(["HERALD_PUBLIC_URL": "ftp://x"]) { $1 }, mentions: "HERALD_PUBLIC_URL"),
         Bad(environment: base.merging(["HERALD_DNS_SERVER": "dns.example.com"]) { $1 }, mentions: "HERALD_DNS_SERVER"),
+        Bad(environment: base.merging(["HERALD_LIMITS": "domains=lots"]) { $1 }, mentions: "HERALD_LIMITS"),
+        Bad(environment: base.merging(["HERALD_LIMITS": "mailboxes=3"]) { $1 }, mentions: "HERALD_LIMITS"),
         Bad(environment: base.merging(["HERALD_DNS_SERVER": "127.0.0.1:0"]) { $1 }, mentions: "HERALD_DNS_SERVER"),
     ]
 

@@ -2224,5 +2224,247 @@ extension Components {
                 case members
             }
         }
+        /// Limit name → value for this tenant; absent or null = the installation default
+        ///
+        /// - Remark: Generated from `#/components/schemas/LimitOverrides`.
+        internal struct LimitOverrides: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/users`.
+            internal var users: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/accessKeysPerUser`.
+            internal var accessKeysPerUser: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/policies`.
+            internal var policies: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/domains`.
+            internal var domains: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/senders`.
+            internal var senders: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/senderDeletionsPerMonth`.
+            internal var senderDeletionsPerMonth: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/tags`.
+            internal var tags: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/templates`.
+            internal var templates: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/lists`.
+            internal var lists: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/listMembers`.
+            internal var listMembers: Swift.Int?
+            /// Creates a new `LimitOverrides`.
+            ///
+            /// - Parameters:
+            ///   - users:
+            ///   - accessKeysPerUser:
+            ///   - policies:
+            ///   - domains:
+            ///   - senders:
+            ///   - senderDeletionsPerMonth:
+            ///   - tags:
+            ///   - templates:
+            ///   - lists:
+            ///   - listMembers:
+            internal init(
+                users: Swift.Int? = nil,
+                accessKeysPerUser: Swift.Int? = nil,
+                policies: Swift.Int? = nil,
+                domains: Swift.Int? = nil,
+                senders: Swift.Int? = nil,
+                senderDeletionsPerMonth: Swift.Int? = nil,
+                tags: Swift.Int? = nil,
+                templates: Swift.Int? = nil,
+                lists: Swift.Int? = nil,
+                listMembers: Swift.Int? = nil
+            ) {
+                self.users = users
+                self.accessKeysPerUser = accessKeysPerUser
+                self.policies = policies
+                self.domains = domains
+                self.senders = senders
+                self.senderDeletionsPerMonth = senderDeletionsPerMonth
+                self.tags = tags
+                self.templates = templates
+                self.lists = lists
+                self.listMembers = listMembers
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case users
+                case accessKeysPerUser
+                case policies
+                case domains
+                case senders
+                case senderDeletionsPerMonth
+                case tags
+                case templates
+                case lists
+                case listMembers
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.users = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .users
+                )
+                self.accessKeysPerUser = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .accessKeysPerUser
+                )
+                self.policies = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .policies
+                )
+                self.domains = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .domains
+                )
+                self.senders = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .senders
+                )
+                self.senderDeletionsPerMonth = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .senderDeletionsPerMonth
+                )
+                self.tags = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .tags
+                )
+                self.templates = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .templates
+                )
+                self.lists = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .lists
+                )
+                self.listMembers = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .listMembers
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "users",
+                    "accessKeysPerUser",
+                    "policies",
+                    "domains",
+                    "senders",
+                    "senderDeletionsPerMonth",
+                    "tags",
+                    "templates",
+                    "lists",
+                    "listMembers"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Limits`.
+        internal struct Limits: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Limits/users`.
+            internal var users: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/accessKeysPerUser`.
+            internal var accessKeysPerUser: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/policies`.
+            internal var policies: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/domains`.
+            internal var domains: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/senders`.
+            internal var senders: Swift.Int
+            /// Absent: 10 for enterprise tenants, 5 for personal ones
+            ///
+            /// - Remark: Generated from `#/components/schemas/Limits/senderDeletionsPerMonth`.
+            internal var senderDeletionsPerMonth: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/Limits/tags`.
+            internal var tags: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/templates`.
+            internal var templates: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/lists`.
+            internal var lists: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/listMembers`.
+            internal var listMembers: Swift.Int
+            /// Creates a new `Limits`.
+            ///
+            /// - Parameters:
+            ///   - users:
+            ///   - accessKeysPerUser:
+            ///   - policies:
+            ///   - domains:
+            ///   - senders:
+            ///   - senderDeletionsPerMonth: Absent: 10 for enterprise tenants, 5 for personal ones
+            ///   - tags:
+            ///   - templates:
+            ///   - lists:
+            ///   - listMembers:
+            internal init(
+                users: Swift.Int,
+                accessKeysPerUser: Swift.Int,
+                policies: Swift.Int,
+                domains: Swift.Int,
+                senders: Swift.Int,
+                senderDeletionsPerMonth: Swift.Int? = nil,
+                tags: Swift.Int,
+                templates: Swift.Int,
+                lists: Swift.Int,
+                listMembers: Swift.Int
+            ) {
+                self.users = users
+                self.accessKeysPerUser = accessKeysPerUser
+                self.policies = policies
+                self.domains = domains
+                self.senders = senders
+                self.senderDeletionsPerMonth = senderDeletionsPerMonth
+                self.tags = tags
+                self.templates = templates
+                self.lists = lists
+                self.listMembers = listMembers
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case users
+                case accessKeysPerUser
+                case policies
+                case domains
+                case senders
+                case senderDeletionsPerMonth
+                case tags
+                case templates
+                case lists
+                case listMembers
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/TenantLimits`.
+        internal struct TenantLimits: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/TenantLimits/limits`.
+            internal var limits: Components.Schemas.Limits
+            /// - Remark: Generated from `#/components/schemas/TenantLimits/overrides`.
+            internal struct OverridesPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                internal var additionalProperties: [String: Swift.Int]
+                /// Creates a new `OverridesPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                internal init(additionalProperties: [String: Swift.Int] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                internal init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                internal func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/TenantLimits/overrides`.
+            internal var overrides: Components.Schemas.TenantLimits.OverridesPayload
+            /// Creates a new `TenantLimits`.
+            ///
+            /// - Parameters:
+            ///   - limits:
+            ///   - overrides:
+            internal init(
+                limits: Components.Schemas.Limits,
+                overrides: Components.Schemas.TenantLimits.OverridesPayload
+            ) {
+                self.limits = limits
+                self.overrides = overrides
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case limits
+                case overrides
+            }
+        }
     }
 }

@@ -345,6 +345,16 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `DELETE /v1/lists/{id}/recipients/{address}`.
     /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/{address}/delete(deleteRecipient)`.
     func deleteRecipient(_ input: Operations.DeleteRecipient.Input) async throws -> Operations.DeleteRecipient.Output
+    /// A tenant's product limits: in force, and the overrides set for it
+    ///
+    /// - Remark: HTTP `GET /admin/v1/tenants/{id}/limits`.
+    /// - Remark: Generated from `#/paths//admin/v1/tenants/{id}/limits/get(adminGetTenantLimits)`.
+    func adminGetTenantLimits(_ input: Operations.AdminGetTenantLimits.Input) async throws -> Operations.AdminGetTenantLimits.Output
+    /// Replace a tenant's limit overrides (a limit absent or null: the installation default)
+    ///
+    /// - Remark: HTTP `PUT /admin/v1/tenants/{id}/limits`.
+    /// - Remark: Generated from `#/paths//admin/v1/tenants/{id}/limits/put(adminSetTenantLimits)`.
+    func adminSetTenantLimits(_ input: Operations.AdminSetTenantLimits.Input) async throws -> Operations.AdminSetTenantLimits.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1183,6 +1193,34 @@ extension APIProtocol {
         try await deleteRecipient(Operations.DeleteRecipient.Input(
             path: path,
             headers: headers
+        ))
+    }
+    /// A tenant's product limits: in force, and the overrides set for it
+    ///
+    /// - Remark: HTTP `GET /admin/v1/tenants/{id}/limits`.
+    /// - Remark: Generated from `#/paths//admin/v1/tenants/{id}/limits/get(adminGetTenantLimits)`.
+    internal func adminGetTenantLimits(
+        path: Operations.AdminGetTenantLimits.Input.Path,
+        headers: Operations.AdminGetTenantLimits.Input.Headers = .init()
+    ) async throws -> Operations.AdminGetTenantLimits.Output {
+        try await adminGetTenantLimits(Operations.AdminGetTenantLimits.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Replace a tenant's limit overrides (a limit absent or null: the installation default)
+    ///
+    /// - Remark: HTTP `PUT /admin/v1/tenants/{id}/limits`.
+    /// - Remark: Generated from `#/paths//admin/v1/tenants/{id}/limits/put(adminSetTenantLimits)`.
+    internal func adminSetTenantLimits(
+        path: Operations.AdminSetTenantLimits.Input.Path,
+        headers: Operations.AdminSetTenantLimits.Input.Headers = .init(),
+        body: Operations.AdminSetTenantLimits.Input.Body
+    ) async throws -> Operations.AdminSetTenantLimits.Output {
+        try await adminSetTenantLimits(Operations.AdminSetTenantLimits.Input(
+            path: path,
+            headers: headers,
+            body: body
         ))
     }
 }
