@@ -112,16 +112,4 @@ func expectProblem(_ reply: Reply, _ status: Int, _ code: String, sourceLocation
     #expect(reply["requestId"] == reply.headers[HTTPField.Name("X-Request-Id")!], sourceLocation: sourceLocation)
 }
 
-/// Runs python3 with a script and arguments, returning (status, output).
-func runPython(_ script: String, _ arguments: [String]) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
+

@@ -1,0 +1,21 @@
+import Foundation
+
+/// Runs a Python script (`python3 -c`) with arguments and optional standard input; answers its exit
+/// status and combined output. The independent implementations the tests check Herald against (PyJWT,
+/// dkimpy, …) are reached this way.
+public func runPython(_ script: String, _ arguments: [String], input: [UInt8]? = nil) throws -> (Int32, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", script] + arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    let stdin = Pipe()
+    process.standardInput = stdin
+    try process.run()
+    if let input { try stdin.fileHandleForWriting.write(contentsOf: input) }
+    try stdin.fileHandleForWriting.close()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
