@@ -6,23 +6,10 @@ import OpenAPIRuntime
 
 /// Sender addresses, their reply-to confirmation and SMTP password; tags.
 extension APIHandler {
-    /// How long a reply-to confirmation link works.
-    static let replyToLinkLifetime: TimeInterval = 7 * 86_400
-
-    /// The confirmation link for a pending reply-to. The mail that carries it goes through the delivery
-    /// queue (issue #5); until that exists the link is only logged at debug level, never returned to the
-    /// tenant (that would let a tenant confirm an address it does not control).
-    func replyToLink(tenant: UUID, sender: HeraldStore.SenderRecord, nonce: String?) -> String? {
-        guard let nonce else { return nil }
-        let token = ReplyToToken(tenantID: tenant, senderID: sender.id, nonce: nonce, expires: now().addingTimeInterval(Self.replyToLinkLifetime))
-        return publicURL + "/r/" + token.encode(key: replyToKey)
-    }
-
     func createSender(_ input: Operations.CreateSender.Input) async throws -> Operations.CreateSender.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send address and type.") }
         let (tenant, actor) = try caller()
-        let (sender, nonce) = try await senders.create(tenantID: tenant, address: body.address, type: body._type.rawValue, replyTo: body.replyTo, actor: actor)
-        _ = replyToLink(tenant: tenant, sender: sender, nonce: nonce)
+        let (sender, _) = try await senders.create(tenantID: tenant, address: body.address, type: body._type.rawValue, replyTo: body.replyTo, actor: actor)
         return .created(.init(body: .json(.init(sender))))
     }
 
@@ -37,8 +24,7 @@ extension APIHandler {
     func updateSender(_ input: Operations.UpdateSender.Input) async throws -> Operations.UpdateSender.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send replyTo (an address, or null to clear it).") }
         let (tenant, actor) = try caller()
-        let (sender, nonce) = try await senders.setReplyTo(tenantID: tenant, id: try uuidPath(input.path.id, what: "sender"), replyTo: body.replyTo, actor: actor)
-        _ = replyToLink(tenant: tenant, sender: sender, nonce: nonce)
+        let (sender, _) = try await senders.setReplyTo(tenantID: tenant, id: try uuidPath(input.path.id, what: "sender"), replyTo: body.replyTo, actor: actor)
         return .ok(.init(body: .json(.init(sender))))
     }
 
@@ -60,8 +46,7 @@ extension APIHandler {
 
     func resendReplyToConfirmation(_ input: Operations.ResendReplyToConfirmation.Input) async throws -> Operations.ResendReplyToConfirmation.Output {
         let (tenant, actor) = try caller()
-        let (sender, nonce) = try await senders.renewReplyToNonce(tenantID: tenant, id: try uuidPath(input.path.id, what: "sender"), actor: actor)
-        _ = replyToLink(tenant: tenant, sender: sender, nonce: nonce)
+        let (sender, _) = try await senders.renewReplyToNonce(tenantID: tenant, id: try uuidPath(input.path.id, what: "sender"), actor: actor)
         return .ok(.init(body: .json(.init(sender))))
     }
 

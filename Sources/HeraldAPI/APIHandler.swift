@@ -22,6 +22,7 @@ struct APIHandler: APIProtocol {
     let senders: SenderStore
     let templates: TemplateStore
     let lists: ListStore
+    let sending: SendStore
     /// The installation's product limits.
     let productLimits: ProductLimits
     /// Signs reply-to confirmation links.

@@ -28,6 +28,8 @@ public struct APIDependencies: Sendable {
     public var templates: TemplateStore
     /// Recipient lists.
     public var lists: ListStore
+    /// The accept path and suppressions.
+    public var sending: SendStore
     /// The installation's product limits (tenants may have overrides).
     public var productLimits: ProductLimits
     /// Signs reply-to confirmation links.
@@ -57,7 +59,7 @@ public struct APIDependencies: Sendable {
     public init(database: Database, masterKey: MasterKey, adminToken: String, tokenLifetime: Duration = .seconds(900),
                 trustedProxies: [IPNetwork] = [], authRatePerSecond: Int = 10, tenantRatePerSecond: Int = 500,
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), dns: DNSClient,
-                publicURL: String = "http://127.0.0.1:8080", sensitiveWords: [String] = [], limits: ProductLimits = ProductLimits(),
+                publicURL: String = "http://127.0.0.1:8080", systemFrom: MailAddress? = nil, sensitiveWords: [String] = [], limits: ProductLimits = ProductLimits(),
                 domainSettings: SendingDomain.Settings = .init(spfInclude: "_spf.herald.localhost"), domainRecheck: Duration = .seconds(86_400),
                 now: @escaping @Sendable () -> Date = Date.init,
                 limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
@@ -77,6 +79,12 @@ public struct APIDependencies: Sendable {
         self.domainSettings = domainSettings
         var senders = SenderStore(database: database)
         senders.limits = tenantLimits
+        let replyToKey = masterKey.derive("reply-to-confirmation")
+        // Herald's own mail (reply-to confirmations) comes from HERALD_SYSTEM_FROM.
+        let defaultFrom = try? MailAddress("no-reply@" + ((URL(string: publicURL)?.host()).flatMap { try? SendingDomain.normalize($0) } ?? "herald.localhost"))
+        if let from = systemFrom ?? defaultFrom {
+            senders.confirmations = ReplyToConfirmationMail(key: SymmetricKeyBox(replyToKey), publicURL: publicURL, from: from)
+        }
         self.senders = senders
         var templates = TemplateStore(database: database)
         templates.sensitiveWords = sensitiveWords
@@ -85,7 +93,8 @@ public struct APIDependencies: Sendable {
         var lists = ListStore(database: database)
         lists.limits = tenantLimits
         self.lists = lists
-        self.replyToKey = masterKey.derive("reply-to-confirmation")
+        self.sending = SendStore(database: database)
+        self.replyToKey = replyToKey
         self.publicURL = publicURL
         self.keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: tokenLifetime + .seconds(60), now: now)
         self.tokens = TokenService(auth: AuthStore(database: database, secrets: secrets), keys: keys, lifetime: tokenLifetime, now: now)
@@ -112,7 +121,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
-        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
+        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

@@ -62,6 +62,9 @@ public struct HeraldConfiguration: Sendable {
     public var domainSettings: SendingDomain.Settings
     /// `HERALD_SENSITIVE_WORDS`: comma-separated words that get a template submission rejected.
     public var sensitiveWords: [String]
+    /// `HERALD_SYSTEM_FROM`: the sender of Herald's own mail (reply-to confirmations); default
+    /// `no-reply@` + the host of `HERALD_PUBLIC_URL`.
+    public var systemFrom: MailAddress?
     /// `HERALD_LIMITS` (`domains=5,senders=10,…`) over SPEC's defaults: the installation's product limits.
     public var limits: ProductLimits
     /// `HERALD_DOMAIN_RECHECK`: seconds between re-verifications of a verified domain (default one day).
@@ -132,6 +135,11 @@ public struct HeraldConfiguration: Sendable {
         }
         sensitiveWords = (string("herald.sensitive.words") ?? "").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        do {
+            systemFrom = try string("herald.system.from").map { try MailAddress($0, field: "HERALD_SYSTEM_FROM") }
+        } catch {
+            throw Invalid(description: "HERALD_SYSTEM_FROM must be an email address like no-reply@example.com.")
+        }
         do {
             limits = try ProductLimits().applying(try ProductLimits.parseOverrides(string("herald.limits") ?? ""))
         } catch {

@@ -46,11 +46,11 @@ public enum SMTPPassword {
 
 /// Tag names: 1–64 characters of letters, digits, `_`, `.` and `-`, starting with a letter or digit.
 public enum TagName {
-    public static func validate(_ name: String) throws(HeraldError) {
+    public static func validate(_ name: String, field: String = "name") throws(HeraldError) {
         guard (1...64).contains(name.count), let first = name.unicodeScalars.first,
               CharacterSet.alphanumerics.contains(first), first.isASCII,
               name.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_.-".unicodeScalars.contains($0)) }) else {
-            throw .validation("name must be 1 to 64 letters, digits, _ . or -, starting with a letter or digit.", field: "name")
+            throw .validation("\(field) must be 1 to 64 letters, digits, _ . or -, starting with a letter or digit.", field: field)
         }
     }
 }
@@ -69,5 +69,46 @@ public struct ReplyToToken: Sendable, Equatable {
         self.senderID = senderID
         self.nonce = nonce
         self.expires = expires
+    }
+}
+
+/// The mail that asks a reply-to address to confirm itself: Herald's own (system) mail, queued with the
+/// change that made the address pending.
+public struct ReplyToConfirmationMail: Sendable {
+    /// Signs the links.
+    public let key: SymmetricKeyBox
+    /// Base of the link (`HERALD_PUBLIC_URL`).
+    public let publicURL: String
+    /// The sender of Herald's own mail (`HERALD_SYSTEM_FROM`).
+    public let from: MailAddress
+    /// How long a link works.
+    public let lifetime: TimeInterval
+
+    public init(key: SymmetricKeyBox, publicURL: String, from: MailAddress, lifetime: TimeInterval = 7 * 86_400) {
+        self.key = key
+        self.publicURL = publicURL
+        self.from = from
+        self.lifetime = lifetime
+    }
+
+    /// Subject, text and HTML of the confirmation for `replyTo` of `sender`.
+    public func content(tenantID: UUID, senderID: UUID, sender: String, replyTo: String, nonce: String, now: Date) -> (subject: String, text: String, html: String) {
+        let token = ReplyToToken(tenantID: tenantID, senderID: senderID, nonce: nonce, expires: now.addingTimeInterval(lifetime))
+        let link = publicURL + "/r/" + token.encode(key: key.key)
+        let subject = "Confirm \(replyTo) as a reply-to address"
+        let text = """
+            \(sender) wants replies to its mail to go to \(replyTo).
+            If that is you and you agree, open this link within 7 days:
+
+            \(link)
+
+            If you did not expect this, ignore this mail; nothing changes.
+            """
+        let html = """
+            <p>\(MailTemplate.escapeHTML(sender)) wants replies to its mail to go to \(MailTemplate.escapeHTML(replyTo)).</p>
+            <p>If that is you and you agree, <a href="\(MailTemplate.escapeHTML(link))">confirm the address</a> within 7 days.</p>
+            <p>If you did not expect this, ignore this mail; nothing changes.</p>
+            """
+        return (subject, text, html)
     }
 }

@@ -64,3 +64,9 @@ extension ReplyToToken {
         return bytes.withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
     }
 }
+
+/// A symmetric key that can cross module boundaries without importing Crypto everywhere.
+public struct SymmetricKeyBox: Sendable {
+    public let key: SymmetricKey
+    public init(_ key: SymmetricKey) { self.key = key }
+}

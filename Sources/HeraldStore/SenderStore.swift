@@ -23,6 +23,9 @@ public struct SenderStore: Sendable {
     let database: Database
     /// Product limits (senders, monthly sender deletions, tags) and the tenant's overrides.
     public var limits = TenantLimits()
+    /// Builds the confirmation mail a pending reply-to address receives; queued in the same transaction
+    /// as the change. Without it no mail is queued (tests of other parts).
+    public var confirmations: ReplyToConfirmationMail?
 
     public init(database: Database) {
         self.database = database
@@ -71,6 +74,7 @@ public struct SenderStore: Sendable {
             }
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:CreateMailAddress",
                                       resource: Self.resource(tenantID, "sender", id), detail: ["address": address.description, "type": type])
+            try await queueConfirmation(connection, tenantID: tenantID, senderID: id, nonce: nonce)
             return try await load(connection, tenantID: tenantID, id: id)!
         }
         return (sender, nonce)
@@ -100,6 +104,7 @@ public struct SenderStore: Sendable {
             guard updated != nil else { throw HeraldError.notFound("sender") }
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:ModifyMailAddress",
                                       resource: Self.resource(tenantID, "sender", id), detail: ["replyTo": reply?.description ?? ""])
+            try await queueConfirmation(connection, tenantID: tenantID, senderID: id, nonce: nonce)
             return try await load(connection, tenantID: tenantID, id: id)!
         }
         return (sender, nonce)
@@ -119,6 +124,7 @@ public struct SenderStore: Sendable {
                                        logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:CheckReplyToMailAddress",
                                       resource: Self.resource(tenantID, "sender", id))
+            try await queueConfirmation(connection, tenantID: tenantID, senderID: id, nonce: nonce)
             return try await load(connection, tenantID: tenantID, id: id)!
         }
         return (sender, nonce)
@@ -183,6 +189,22 @@ public struct SenderStore: Sendable {
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:DeleteMailAddress",
                                       resource: Self.resource(tenantID, "sender", id), detail: ["address": address])
         }
+    }
+
+    /// Queues the confirmation mail for a pending reply-to (Herald's own mail: no quota, no tenant event).
+    private func queueConfirmation(_ connection: PostgresConnection, tenantID: UUID, senderID: UUID, nonce: String?) async throws {
+        guard let confirmations, let nonce else { return }
+        let row = try await connection.query("SELECT address, reply_to FROM senders WHERE tenant_id = \(tenantID) AND id = \(senderID)", logger: logger)
+            .decode((String, String?).self).first { _ in true }
+        guard let (sender, replyToAddress) = row, let replyTo = replyToAddress else { return }
+        let now = Date()
+        let mail = confirmations.content(tenantID: tenantID, senderID: senderID, sender: sender, replyTo: replyTo, nonce: nonce, now: now)
+        try await connection.query("""
+            INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, from_name, to_address, subject, html, body_text,
+                                  status, next_attempt_at, created_at, updated_at)
+            VALUES (\(UUIDv7.make(at: now)), \(tenantID), \(UUIDv7.make(at: now)), 'system', 0, \(confirmations.from.description), 'Herald',
+                    \(replyTo), \(mail.subject), \(mail.html), \(mail.text), 'queued', \(now), \(now), \(now))
+            """, logger: logger)
     }
 
     // MARK: Tags

@@ -83,7 +83,7 @@ struct Serve: AsyncParsableCommand {
                                            tokenLifetime: configuration.tokenLifetime, trustedProxies: configuration.trustedProxies,
                                            authRatePerSecond: configuration.authRatePerSecond,
                                            tenantRatePerSecond: configuration.tenantRatePerSecond, registry: registry,
-                                           dns: DNSClient(server: configuration.dnsServer, logger: logger), publicURL: configuration.publicURL,
+                                           dns: DNSClient(server: configuration.dnsServer, logger: logger), publicURL: configuration.publicURL, systemFrom: configuration.systemFrom,
                                            sensitiveWords: configuration.sensitiveWords, limits: configuration.limits,
                                            domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval)
         var services: [any Service] = [client]

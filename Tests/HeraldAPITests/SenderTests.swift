@@ -5,6 +5,7 @@ import HeraldAPI
 import HeraldCore
 import HeraldStore
 import HeraldTestSupport
+import PostgresNIO
 import Testing
 
 @Suite struct SenderTests {
@@ -53,9 +54,19 @@ import Testing
                 expectHTML(try await app.request(.get, "/r/\(forged.encode(key: .init(size: .bits256)))"), 404)
                 #expect(try await app.dependencies.senders.get(tenantID: tenantID, id: senderID).replyToStatus == "pending")
 
-                // A fresh link (what the confirmation mail carries) confirms, once or twice.
-                let (_, nonce) = try await app.dependencies.senders.renewReplyToNonce(tenantID: tenantID, id: senderID, actor: AuditActor(type: .system))
-                let link = ReplyToToken(tenantID: tenantID, senderID: senderID, nonce: nonce, expires: Date().addingTimeInterval(3600)).encode(key: key)
+                // The confirmation mail was queued with the sender, to the reply-to address; its link confirms, once or twice.
+                let queued = try await app.dependencies.database.withSystem { connection in
+                    let rows = try await connection.query("""
+                        SELECT to_address, body_text, kind, status FROM messages WHERE tenant_id = \(tenantID) AND kind = 'system' ORDER BY created_at
+                        """, logger: app.dependencies.database.logger)
+                    var found: [(String, String, String, String)] = []
+                    for try await row in rows.decode((String, String, String, String).self) { found.append(row) }
+                    return found
+                }
+                #expect(queued.count == 1 && queued.first?.0 == "support@example.org" && queued.first?.3 == "queued")
+                let mailText = try #require(queued.first?.1)
+                let linkStart = try #require(mailText.range(of: "https://herald.test/r/"))
+                let link = String(mailText[linkStart.upperBound...].prefix { !$0.isWhitespace })
                 var altered = Array(link)
                 altered[altered.count - 3] = altered[altered.count - 3] == "A" ? "B" : "A"
                 expectHTML(try await app.request(.get, "/r/\(String(altered))"), 404)

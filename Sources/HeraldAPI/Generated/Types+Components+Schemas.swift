@@ -6,7 +6,7 @@ import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     internal enum Schemas {
-        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Domain.InUse, Domain.NotVerified, Sender.AlreadyExists, Sender.NoPendingReplyTo, Tag.AlreadyExists, Template.AlreadyExists, Template.NotPending, List.AlreadyExists, Unavailable, Internal.
+        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Domain.InUse, Domain.NotVerified, Sender.AlreadyExists, Sender.NoPendingReplyTo, Tag.AlreadyExists, Template.AlreadyExists, Template.NotPending, List.AlreadyExists, Idempotency.Conflict, InvalidMailAddress.NotFound, InvalidToAddress, Unavailable, Internal.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.
         internal struct Problem: Codable, Hashable, Sendable {
@@ -2464,6 +2464,293 @@ extension Components {
             internal enum CodingKeys: String, CodingKey {
                 case limits
                 case overrides
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SingleSend`.
+        internal struct SingleSend: Codable, Hashable, Sendable {
+            /// A sender address of this account
+            ///
+            /// - Remark: Generated from `#/components/schemas/SingleSend/from`.
+            internal var from: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SingleSend/fromAlias`.
+            internal var fromAlias: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/SingleSend/to`.
+            internal var to: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/SingleSend/subject`.
+            internal var subject: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SingleSend/html`.
+            internal var html: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/SingleSend/text`.
+            internal var text: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/SingleSend/replyTo`.
+            internal var replyTo: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/SingleSend/tag`.
+            internal var tag: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/SingleSend/clickTracking`.
+            internal var clickTracking: Swift.Bool?
+            /// Extra header fields (not the ones Herald writes), at most 20
+            ///
+            /// - Remark: Generated from `#/components/schemas/SingleSend/headers`.
+            internal struct HeadersPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                internal var additionalProperties: [String: Swift.String]
+                /// Creates a new `HeadersPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                internal init(additionalProperties: [String: Swift.String] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                internal init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                internal func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// Extra header fields (not the ones Herald writes), at most 20
+            ///
+            /// - Remark: Generated from `#/components/schemas/SingleSend/headers`.
+            internal var headers: Components.Schemas.SingleSend.HeadersPayload?
+            /// Creates a new `SingleSend`.
+            ///
+            /// - Parameters:
+            ///   - from: A sender address of this account
+            ///   - fromAlias:
+            ///   - to:
+            ///   - subject:
+            ///   - html:
+            ///   - text:
+            ///   - replyTo:
+            ///   - tag:
+            ///   - clickTracking:
+            ///   - headers: Extra header fields (not the ones Herald writes), at most 20
+            internal init(
+                from: Swift.String,
+                fromAlias: Swift.String? = nil,
+                to: [Swift.String],
+                subject: Swift.String,
+                html: Swift.String? = nil,
+                text: Swift.String? = nil,
+                replyTo: Swift.String? = nil,
+                tag: Swift.String? = nil,
+                clickTracking: Swift.Bool? = nil,
+                headers: Components.Schemas.SingleSend.HeadersPayload? = nil
+            ) {
+                self.from = from
+                self.fromAlias = fromAlias
+                self.to = to
+                self.subject = subject
+                self.html = html
+                self.text = text
+                self.replyTo = replyTo
+                self.tag = tag
+                self.clickTracking = clickTracking
+                self.headers = headers
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case from
+                case fromAlias
+                case to
+                case subject
+                case html
+                case text
+                case replyTo
+                case tag
+                case clickTracking
+                case headers
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.from = try container.decode(
+                    Swift.String.self,
+                    forKey: .from
+                )
+                self.fromAlias = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .fromAlias
+                )
+                self.to = try container.decode(
+                    [Swift.String].self,
+                    forKey: .to
+                )
+                self.subject = try container.decode(
+                    Swift.String.self,
+                    forKey: .subject
+                )
+                self.html = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .html
+                )
+                self.text = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .text
+                )
+                self.replyTo = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .replyTo
+                )
+                self.tag = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .tag
+                )
+                self.clickTracking = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .clickTracking
+                )
+                self.headers = try container.decodeIfPresent(
+                    Components.Schemas.SingleSend.HeadersPayload.self,
+                    forKey: .headers
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "from",
+                    "fromAlias",
+                    "to",
+                    "subject",
+                    "html",
+                    "text",
+                    "replyTo",
+                    "tag",
+                    "clickTracking",
+                    "headers"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SendResult`.
+        internal struct SendResult: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SendResult/requestId`.
+            internal var requestId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SendResult/MessagesPayload`.
+            internal struct MessagesPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/SendResult/MessagesPayload/id`.
+                internal var id: Swift.String
+                /// - Remark: Generated from `#/components/schemas/SendResult/MessagesPayload/to`.
+                internal var to: Swift.String
+                /// - Remark: Generated from `#/components/schemas/SendResult/MessagesPayload/status`.
+                internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case queued = "queued"
+                    case dropped = "dropped"
+                }
+                /// - Remark: Generated from `#/components/schemas/SendResult/MessagesPayload/status`.
+                internal var status: Components.Schemas.SendResult.MessagesPayloadPayload.StatusPayload
+                /// - Remark: Generated from `#/components/schemas/SendResult/MessagesPayload/reason`.
+                internal enum ReasonPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case suppressed = "suppressed"
+                    case invalidAddress = "invalid_address"
+                    case unsubscribed = "unsubscribed"
+                }
+                /// - Remark: Generated from `#/components/schemas/SendResult/MessagesPayload/reason`.
+                internal var reason: Components.Schemas.SendResult.MessagesPayloadPayload.ReasonPayload?
+                /// Creates a new `MessagesPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                ///   - to:
+                ///   - status:
+                ///   - reason:
+                internal init(
+                    id: Swift.String,
+                    to: Swift.String,
+                    status: Components.Schemas.SendResult.MessagesPayloadPayload.StatusPayload,
+                    reason: Components.Schemas.SendResult.MessagesPayloadPayload.ReasonPayload? = nil
+                ) {
+                    self.id = id
+                    self.to = to
+                    self.status = status
+                    self.reason = reason
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case id
+                    case to
+                    case status
+                    case reason
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/SendResult/messages`.
+            internal typealias MessagesPayload = [Components.Schemas.SendResult.MessagesPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/SendResult/messages`.
+            internal var messages: Components.Schemas.SendResult.MessagesPayload
+            /// Creates a new `SendResult`.
+            ///
+            /// - Parameters:
+            ///   - requestId:
+            ///   - messages:
+            internal init(
+                requestId: Swift.String,
+                messages: Components.Schemas.SendResult.MessagesPayload
+            ) {
+                self.requestId = requestId
+                self.messages = messages
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case requestId
+                case messages
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/NewSuppression`.
+        internal struct NewSuppression: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/NewSuppression/address`.
+            internal var address: Swift.String
+            /// Creates a new `NewSuppression`.
+            ///
+            /// - Parameters:
+            ///   - address:
+            internal init(address: Swift.String) {
+                self.address = address
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case address
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.address = try container.decode(
+                    Swift.String.self,
+                    forKey: .address
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "address"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Suppression`.
+        internal struct Suppression: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Suppression/address`.
+            internal var address: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Suppression/scope`.
+            internal var scope: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Suppression/source`.
+            internal enum SourcePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case api = "api"
+                case unsubscribe = "unsubscribe"
+                case complaint = "complaint"
+            }
+            /// - Remark: Generated from `#/components/schemas/Suppression/source`.
+            internal var source: Components.Schemas.Suppression.SourcePayload
+            /// - Remark: Generated from `#/components/schemas/Suppression/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// Creates a new `Suppression`.
+            ///
+            /// - Parameters:
+            ///   - address:
+            ///   - scope:
+            ///   - source:
+            ///   - createdAt:
+            internal init(
+                address: Swift.String,
+                scope: Swift.String,
+                source: Components.Schemas.Suppression.SourcePayload,
+                createdAt: Foundation.Date
+            ) {
+                self.address = address
+                self.scope = scope
+                self.source = source
+                self.createdAt = createdAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case address
+                case scope
+                case source
+                case createdAt
             }
         }
     }

@@ -355,6 +355,26 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `PUT /admin/v1/tenants/{id}/limits`.
     /// - Remark: Generated from `#/paths//admin/v1/tenants/{id}/limits/put(adminSetTenantLimits)`.
     func adminSetTenantLimits(_ input: Operations.AdminSetTenantLimits.Input) async throws -> Operations.AdminSetTenantLimits.Output
+    /// Send to up to 100 recipients (SingleSendMail): checked, then stored durably in one transaction before the answer
+    ///
+    /// - Remark: HTTP `POST /v1/mail/single`.
+    /// - Remark: Generated from `#/paths//v1/mail/single/post(sendSingleMail)`.
+    func sendSingleMail(_ input: Operations.SendSingleMail.Input) async throws -> Operations.SendSingleMail.Output
+    /// List suppressed addresses
+    ///
+    /// - Remark: HTTP `GET /v1/suppressions`.
+    /// - Remark: Generated from `#/paths//v1/suppressions/get(listSuppressions)`.
+    func listSuppressions(_ input: Operations.ListSuppressions.Input) async throws -> Operations.ListSuppressions.Output
+    /// Add an address to the suppression list (mail to it is dropped)
+    ///
+    /// - Remark: HTTP `POST /v1/suppressions`.
+    /// - Remark: Generated from `#/paths//v1/suppressions/post(addSuppression)`.
+    func addSuppression(_ input: Operations.AddSuppression.Input) async throws -> Operations.AddSuppression.Output
+    /// Remove an address from the suppression list
+    ///
+    /// - Remark: HTTP `DELETE /v1/suppressions/{address}`.
+    /// - Remark: Generated from `#/paths//v1/suppressions/{address}/delete(removeSuppression)`.
+    func removeSuppression(_ input: Operations.RemoveSuppression.Input) async throws -> Operations.RemoveSuppression.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1221,6 +1241,52 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// Send to up to 100 recipients (SingleSendMail): checked, then stored durably in one transaction before the answer
+    ///
+    /// - Remark: HTTP `POST /v1/mail/single`.
+    /// - Remark: Generated from `#/paths//v1/mail/single/post(sendSingleMail)`.
+    internal func sendSingleMail(
+        headers: Operations.SendSingleMail.Input.Headers = .init(),
+        body: Operations.SendSingleMail.Input.Body
+    ) async throws -> Operations.SendSingleMail.Output {
+        try await sendSingleMail(Operations.SendSingleMail.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// List suppressed addresses
+    ///
+    /// - Remark: HTTP `GET /v1/suppressions`.
+    /// - Remark: Generated from `#/paths//v1/suppressions/get(listSuppressions)`.
+    internal func listSuppressions(headers: Operations.ListSuppressions.Input.Headers = .init()) async throws -> Operations.ListSuppressions.Output {
+        try await listSuppressions(Operations.ListSuppressions.Input(headers: headers))
+    }
+    /// Add an address to the suppression list (mail to it is dropped)
+    ///
+    /// - Remark: HTTP `POST /v1/suppressions`.
+    /// - Remark: Generated from `#/paths//v1/suppressions/post(addSuppression)`.
+    internal func addSuppression(
+        headers: Operations.AddSuppression.Input.Headers = .init(),
+        body: Operations.AddSuppression.Input.Body
+    ) async throws -> Operations.AddSuppression.Output {
+        try await addSuppression(Operations.AddSuppression.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Remove an address from the suppression list
+    ///
+    /// - Remark: HTTP `DELETE /v1/suppressions/{address}`.
+    /// - Remark: Generated from `#/paths//v1/suppressions/{address}/delete(removeSuppression)`.
+    internal func removeSuppression(
+        path: Operations.RemoveSuppression.Input.Path,
+        headers: Operations.RemoveSuppression.Input.Headers = .init()
+    ) async throws -> Operations.RemoveSuppression.Output {
+        try await removeSuppression(Operations.RemoveSuppression.Input(
+            path: path,
+            headers: headers
         ))
     }
 }

@@ -1,0 +1,107 @@
+import Foundation
+
+/// The checks of SPEC §3 on a single send that need no database: recipients, subject, body, alias,
+/// headers. Each refusal names its field; nothing is queued when one fails.
+public struct SingleSendRequest: Sendable, Equatable {
+    public var from: String
+    public var fromAlias: String?
+    public var to: [String]
+    public var subject: String
+    public var html: String?
+    public var text: String?
+    public var replyTo: String?
+    public var tag: String?
+    public var headers: [String: String]
+
+    public init(from: String, fromAlias: String? = nil, to: [String], subject: String, html: String? = nil, text: String? = nil,
+                replyTo: String? = nil, tag: String? = nil, headers: [String: String] = [:]) {
+        self.from = from
+        self.fromAlias = fromAlias
+        self.to = to
+        self.subject = subject
+        self.html = html
+        self.text = text
+        self.replyTo = replyTo
+        self.tag = tag
+        self.headers = headers
+    }
+}
+
+/// A single send that passed the checks.
+public struct ValidatedSend: Sendable, Equatable {
+    public var from: MailAddress
+    public var fromAlias: String?
+    /// Distinct recipients in the order given.
+    public var recipients: [MailAddress]
+    public var subject: String
+    public var html: String?
+    public var text: String?
+    public var replyTo: MailAddress?
+    public var tag: String?
+    /// Extra header fields, by name.
+    public var headers: [(name: String, value: String)]
+
+    public static func == (lhs: ValidatedSend, rhs: ValidatedSend) -> Bool {
+        lhs.from == rhs.from && lhs.recipients == rhs.recipients && lhs.subject == rhs.subject && lhs.html == rhs.html && lhs.text == rhs.text
+    }
+}
+
+public enum SendRules {
+    /// Recipients per SingleSendMail (SPEC §2).
+    public static let maxRecipients = 100
+    /// Longest from-alias.
+    public static let maxAlias = 15
+
+    public static func validate(_ request: SingleSendRequest) throws(HeraldError) -> ValidatedSend {
+        let from = try MailAddress(request.from, field: "from")
+        if let alias = request.fromAlias {
+            guard alias.count <= maxAlias, !alias.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw .validation("fromAlias must be at most \(maxAlias) characters without control characters.", field: "fromAlias")
+            }
+        }
+        guard !request.to.isEmpty else { throw .validation("Give at least one recipient.", field: "to") }
+        guard request.to.count <= maxRecipients else {
+            throw .validation("At most \(maxRecipients) recipients per request.", field: "to")
+        }
+        var recipients: [MailAddress] = []
+        for (index, text) in request.to.enumerated() {
+            let address: MailAddress
+            do {
+                address = try MailAddress(text, field: "to[\(index)]")
+            } catch {
+                throw HeraldError(code: "InvalidToAddress", status: 400, message: "to[\(index)] is not a valid email address.", field: "to[\(index)]")
+            }
+            if !recipients.contains(address) { recipients.append(address) }
+        }
+        guard (1...MailTemplate.maxSubject).contains(request.subject.count) else {
+            throw .validation("subject must be 1 to \(MailTemplate.maxSubject) characters.", field: "subject")
+        }
+        guard (request.html?.isEmpty == false) || (request.text?.isEmpty == false) else {
+            throw .validation("Give html, text or both.", field: "html")
+        }
+        guard (request.html?.utf8.count ?? 0) + (request.text?.utf8.count ?? 0) <= MailTemplate.maxBody else {
+            throw .validation("The body (html and text together) is larger than 80 KB.", field: "html")
+        }
+        var replyTo: MailAddress?
+        if let text = request.replyTo { replyTo = try MailAddress(text, field: "replyTo") }
+        if let tag = request.tag { try TagName.validate(tag, field: "tag") }
+        var headers: [(name: String, value: String)] = []
+        for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
+            try OutgoingMessage.validateExtraHeader(name: name, value: value, field: "headers.\(name)")
+            headers.append((name, value))
+        }
+        guard headers.count <= 20 else { throw .validation("At most 20 extra headers.", field: "headers") }
+        return ValidatedSend(from: from, fromAlias: request.fromAlias, recipients: recipients, subject: request.subject, html: request.html,
+                             text: request.text, replyTo: replyTo, tag: request.tag, headers: headers)
+    }
+
+    /// The quota day of `date` in `timeZone` (the day boundary is configurable; UTC by default).
+    public static func quotaDay(_ date: Date, timeZone: TimeZone) -> (day: String, monthStart: String) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        let day = String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
+        let month = String(format: "%04d-%02d-01", parts.year ?? 0, parts.month ?? 0)
+        return (day, month)
+    }
+}
