@@ -61,6 +61,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // SMTP: reply parsing, the client state machine, delivery outcomes (pure so far).
+        .target(
+            name: "HeraldSMTP",
+            swiftSettings: swiftSettings
+        ),
         // HTTP: Hummingbird application, auth, problem+json, handlers.
         .target(
             name: "HeraldAPI",
@@ -123,6 +128,11 @@ let package = Package(
         .testTarget(
             name: "HeraldDNSTests",
             dependencies: ["HeraldDNS", "HeraldTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldSMTPTests",
+            dependencies: ["HeraldSMTP"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,32 @@
+/// What one delivery attempt to one recipient came to (SPEC §4 result classes).
+public enum DeliveryOutcome: Hashable, Sendable {
+    /// 2xx after the data: the next hop has it.
+    case delivered(SMTPReply)
+    /// 4xx, a dropped connection or a timeout: try again later.
+    case softFailure(String)
+    /// 5xx: do not retry.
+    case hardFailure(SMTPReply)
+    /// 5.7.x, or a rejection whose wording is about spam, policy or reputation.
+    case spamRejected(SMTPReply)
+
+    /// The class of a failed reply.
+    public static func classify(_ reply: SMTPReply) -> DeliveryOutcome {
+        if reply.isPositive { return .delivered(reply) }
+        if reply.isTransient { return .softFailure(reply.description) }
+        if reply.enhanced?.statusClass == 5 && reply.enhanced?.subject == 7 { return .spamRejected(reply) }
+        let text = reply.lines.joined(separator: " ").lowercased()
+        let spamWords = ["spam", "blocked", "blacklist", "blocklist", "denylist", "reputation", "policy", "dnsbl", "rbl", "junk", "abuse"]
+        if spamWords.contains(where: { text.contains($0) }) { return .spamRejected(reply) }
+        return .hardFailure(reply)
+    }
+
+    /// The status a message takes for this outcome.
+    public var messageStatus: String {
+        switch self {
+        case .delivered: "delivered"
+        case .softFailure: "deferred"
+        case .hardFailure: "bounced"
+        case .spamRejected: "spam_rejected"
+        }
+    }
+}

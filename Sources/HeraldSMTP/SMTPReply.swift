@@ -1,0 +1,121 @@
+/// An SMTP reply (RFC 5321 §4.2): a three-digit code, an optional enhanced status code (RFC 3463) and
+/// the text of every line.
+public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
+    public var code: Int
+    /// `class.subject.detail`, e.g. 5.1.1, when the server sent one.
+    public var enhanced: EnhancedStatus?
+    /// Text of each line, without the code and separator.
+    public var lines: [String]
+
+    public init(code: Int, enhanced: EnhancedStatus? = nil, lines: [String]) {
+        self.code = code
+        self.enhanced = enhanced
+        self.lines = lines
+    }
+
+    public var isPositive: Bool { (200..<400).contains(code) }
+    public var isTransient: Bool { (400..<500).contains(code) }
+    public var isPermanent: Bool { (500..<600).contains(code) }
+
+    /// `250 2.0.0 OK …` on one line, for logs and events.
+    public var description: String {
+        "\(code) " + (enhanced.map { "\($0) " } ?? "") + lines.joined(separator: " / ")
+    }
+
+    /// EHLO keywords (upper case) with their parameters, from a 250 reply's lines after the first.
+    public var extensions: [String: String] {
+        var result: [String: String] = [:]
+        for line in lines.dropFirst() {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard let keyword = parts.first else { continue }
+            result[keyword.uppercased()] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        return result
+    }
+}
+
+/// An RFC 3463 enhanced status code.
+public struct EnhancedStatus: Hashable, Sendable, CustomStringConvertible {
+    public var statusClass: Int
+    public var subject: Int
+    public var detail: Int
+
+    public var description: String { "\(statusClass).\(subject).\(detail)" }
+
+    public init(statusClass: Int, subject: Int, detail: Int) {
+        self.statusClass = statusClass
+        self.subject = subject
+        self.detail = detail
+    }
+
+    /// Parses `c.s.d` at the start of a reply's text (class 2, 4 or 5).
+    static func parse(_ text: Substring) -> (EnhancedStatus, Substring)? {
+        let token = text.prefix { $0 != " " }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let c = Int(parts[0]), [2, 4, 5].contains(c), let s = Int(parts[1]), let d = Int(parts[2]),
+              parts[1].count <= 3, parts[2].count <= 3 else { return nil }
+        return (EnhancedStatus(statusClass: c, subject: s, detail: d), text.dropFirst(token.count).drop { $0 == " " })
+    }
+}
+
+/// Why a server's bytes are not SMTP.
+public enum SMTPProtocolError: Error, Hashable, Sendable {
+    /// A line that does not start with a three-digit code and a separator.
+    case malformedReply(String)
+    /// Lines of one reply with different codes.
+    case inconsistentCodes
+    /// A reply line longer than allowed (RFC 5321 §4.5.3.1.5 says 512; we allow some slack).
+    case lineTooLong
+    /// The server said something we did not ask for, or the conversation went out of order.
+    case unexpectedReply(SMTPReply)
+}
+
+/// Turns the server's byte stream into replies: lines end in CRLF (a bare LF is tolerated), `ddd-` lines
+/// continue a reply and a `ddd ` line ends it.
+public struct SMTPReplyParser: Sendable {
+    private var buffer: [UInt8] = []
+    private var pending: [(Int, Substring)] = []
+    /// Longest accepted line.
+    public var maxLineLength = 4096
+
+    public init() {}
+
+    /// Adds bytes and returns the replies they complete.
+    public mutating func feed(_ bytes: some Sequence<UInt8>) throws(SMTPProtocolError) -> [SMTPReply] {
+        buffer.append(contentsOf: bytes)
+        var replies: [SMTPReply] = []
+        while let newline = buffer.firstIndex(of: 10) {
+            var line = buffer[..<newline]
+            if line.last == 13 { line = line.dropLast() }
+            let text = String(decoding: line, as: UTF8.self)
+            buffer.removeSubrange(...newline)
+            if let reply = try accept(line: text) { replies.append(reply) }
+        }
+        guard buffer.count <= maxLineLength else { throw .lineTooLong }
+        return replies
+    }
+
+    private mutating func accept(line: String) throws(SMTPProtocolError) -> SMTPReply? {
+        let bytes = Array(line.utf8)
+        guard bytes.count >= 3, bytes[0...2].allSatisfy({ $0 >= 48 && $0 <= 57 }), let code = Int(String(line.prefix(3))),
+              (200...599).contains(code) else { throw .malformedReply(line) }
+        let separator = bytes.count > 3 ? bytes[3] : 32
+        guard separator == 32 || separator == UInt8(ascii: "-") else { throw .malformedReply(line) }
+        if let first = pending.first, first.0 != code { throw .inconsistentCodes }
+        let text = line.dropFirst(min(4, line.count))
+        pending.append((code, text))
+        guard separator == 32 else { return nil }
+        defer { pending.removeAll() }
+        var enhanced: EnhancedStatus?
+        var lines: [String] = []
+        for (index, (_, text)) in pending.enumerated() {
+            if code >= 200, let (status, rest) = EnhancedStatus.parse(text), status.statusClass == code / 100 {
+                if index == 0 { enhanced = status }
+                lines.append(String(rest))
+            } else {
+                lines.append(String(text))
+            }
+        }
+        return SMTPReply(code: code, enhanced: enhanced, lines: lines)
+    }
+}
