@@ -64,6 +64,11 @@ let package = Package(
         // SMTP: reply parsing, the client state machine, delivery outcomes (pure so far).
         .target(
             name: "HeraldSMTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // HTTP: Hummingbird application, auth, problem+json, handlers.
@@ -132,7 +137,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldSMTPTests",
-            dependencies: ["HeraldSMTP"],
+            dependencies: ["HeraldSMTP", "HeraldCore", "HeraldTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

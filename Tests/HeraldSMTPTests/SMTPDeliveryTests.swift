@@ -1,0 +1,46 @@
+import Foundation
+import HeraldCore
+import HeraldSMTP
+import HeraldTestSupport
+import Testing
+
+/// The client against aiosmtpd (an independent server) on 127.0.0.1.
+@Suite struct SMTPDeliveryTests {
+    @Test func deliversSignedMessagesAndReportsEachRecipient() async throws {
+        try await SMTPTestServer.with { peer in
+            try peer.script(["busy@example.org": ["450 4.2.1 Mailbox busy"], "nobody@example.org": ["550 5.1.1 No such user"]])
+            let key = try DKIMKeyPair.generate(bits: 1024)
+            let message = OutgoingMessage(from: try MailAddress("news@mail.example.test"), fromName: "Acme", to: try MailAddress("jane@example.org"),
+                                          subject: "Hello", html: "<p>Hi</p>", text: "Hi\n.\nend", messageID: "m1@mail.example.test",
+                                          heraldMessageID: "m1", date: Date())
+            let signed = try DKIM.sign(message.render(), domain: "mail.example.test", selector: "s1", key: key, at: Date())
+            let delivery = SMTPDelivery(hostname: "herald.test")
+            let outcomes = await delivery.deliver([
+                .init(from: "news@mail.example.test", recipients: ["jane@example.org", "busy@example.org", "nobody@example.org"], data: signed),
+                .init(from: "news@mail.example.test", recipients: ["bob@example.org"], data: Array("Subject: second\r\n\r\nbody\r\n".utf8)),
+            ], host: "127.0.0.1", port: peer.port)
+            #expect(outcomes.map { $0.map(\.messageStatus) } == [["delivered", "deferred", "bounced"], ["delivered"]])
+
+            let received = peer.received
+            #expect(received.count == 2)
+            #expect(received.first?.to == ["jane@example.org"])
+            #expect(received.last?.to == ["bob@example.org"])
+            // What arrived (dot-stuffing undone by the server) still verifies with dkimpy.
+            let data = try #require(received.first?.data)
+            let (status, output) = try runPython("""
+                import sys, dkim
+                record = ("v=DKIM1; k=rsa; p=" + sys.argv[1]).encode()
+                print("ok" if dkim.verify(sys.stdin.buffer.read(), dnsfunc=lambda name, timeout=5: record) else "fail")
+                """, [key.publicKeyBase64], input: Array(data.utf8))
+            #expect(status == 0 && output == "ok\n", "\(output)")
+        }
+    }
+
+    @Test func unreachableServersAreSoftFailures() async throws {
+        let delivery = SMTPDelivery(hostname: "herald.test")
+        // A port nobody listens on (bound and closed at once).
+        let outcomes = await delivery.deliver([.init(from: "a@example.test", recipients: ["b@example.org"], data: Array("x\r\n".utf8))],
+                                              host: "127.0.0.1", port: 9)
+        #expect(outcomes.map { $0.map(\.messageStatus) } == [["deferred"]])
+    }
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""An SMTP server for Herald's tests, built on aiosmtpd (an independent implementation).
+
+Listens on 127.0.0.1 (a free port, printed as "PORT <n>" once ready), accepts every message and
+appends it to --record as a JSON line {"from", "to": [...], "data"}. --script names a JSON file
+(re-read on every RCPT) mapping a recipient to the replies its successive RCPT attempts get, e.g.
+{"busy@example.org": ["450 4.2.1 Mailbox busy", "250 OK"], "nobody@example.org": ["550 5.1.1 No such user"]};
+a recipient not in the script (or past the end of its list) gets 250. "drop" as a reply closes the
+connection. Runs until its standard input closes.
+"""
+import argparse, asyncio, json, os, sys, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--record", required=True)
+parser.add_argument("--script")
+args = parser.parse_args()
+attempts = {}
+lock = threading.Lock()
+
+
+def script():
+    if not args.script or not os.path.exists(args.script):
+        return {}
+    with open(args.script) as handle:
+        return json.load(handle)
+
+
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with lock:
+            replies = script().get(address.lower(), [])
+            count = attempts.get(address.lower(), 0)
+            attempts[address.lower()] = count + 1
+        reply = replies[count] if count < len(replies) else "250 OK"
+        if reply == "drop":
+            session.transport.close()
+            return "421 closing"
+        if reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return reply
+
+    async def handle_DATA(self, server, session, envelope):
+        with lock:
+            with open(args.record, "a") as out:
+                out.write(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos,
+                                      "data": envelope.original_content.decode("utf-8", "replace")}) + "\n")
+        return "250 2.0.0 OK queued"
+
+
+class Server(Controller):
+    def factory(self):
+        return SMTP(self.handler, hostname="sink.test", enable_SMTPUTF8=False)
+
+
+import socket
+probe = socket.socket()
+probe.bind(("127.0.0.1", 0))
+port = probe.getsockname()[1]
+probe.close()
+controller = Server(Handler(), hostname="127.0.0.1", port=port)
+controller.start()
+print(f"PORT {port}", flush=True)
+try:
+    sys.stdin.read()
+finally:
+    controller.stop()
