@@ -71,6 +71,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Delivery: routing, the worker that claims, signs, sends and records.
+        .target(
+            name: "HeraldDelivery",
+            dependencies: [
+                "HeraldCore", "HeraldStore", "HeraldSMTP", "HeraldDNS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP: Hummingbird application, auth, problem+json, handlers.
         .target(
             name: "HeraldAPI",
@@ -101,6 +111,8 @@ let package = Package(
                 "HeraldStore",
                 "HeraldAPI",
                 "HeraldDNS",
+                "HeraldDelivery",
+                "HeraldSMTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -148,7 +160,7 @@ let package = Package(
         .testTarget(
             name: "HeraldAPITests",
             dependencies: [
-                "HeraldAPI", "HeraldStore", "HeraldCore", "HeraldDNS", "HeraldTestSupport",
+                "HeraldAPI", "HeraldStore", "HeraldCore", "HeraldDNS", "HeraldTestSupport", "HeraldDelivery", "HeraldSMTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

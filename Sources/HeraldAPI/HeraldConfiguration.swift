@@ -62,6 +62,8 @@ public struct HeraldConfiguration: Sendable {
     public var domainSettings: SendingDomain.Settings
     /// `HERALD_SENSITIVE_WORDS`: comma-separated words that get a template submission rejected.
     public var sensitiveWords: [String]
+    /// `HERALD_SMARTHOST` (`host:port`): deliver all mail there instead of looking up MX.
+    public var smarthost: (host: String, port: Int)?
     /// `HERALD_SYSTEM_FROM`: the sender of Herald's own mail (reply-to confirmations); default
     /// `no-reply@` + the host of `HERALD_PUBLIC_URL`.
     public var systemFrom: MailAddress?
@@ -135,6 +137,13 @@ public struct HeraldConfiguration: Sendable {
         }
         sensitiveWords = (string("herald.sensitive.words") ?? "").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if let text = string("herald.smarthost") {
+            let parts = text.split(separator: ":")
+            guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65535).contains(port) else {
+                throw Invalid(description: "HERALD_SMARTHOST must be host:port, e.g. 127.0.0.1:2525, got \"\(text)\".")
+            }
+            smarthost = (String(parts[0]), port)
+        }
         do {
             systemFrom = try string("herald.system.from").map { try MailAddress($0, field: "HERALD_SYSTEM_FROM") }
         } catch {

@@ -22,6 +22,12 @@ public struct SMTPDelivery: Sendable {
 
     /// Delivers `envelopes` to `host:port`.
     public func deliver(_ envelopes: [SMTPClientStateMachine.Envelope], host: String, port: Int) async -> [[DeliveryOutcome]] {
+        await attempt(envelopes, host: host, port: port).outcomes
+    }
+
+    /// Delivers `envelopes` to `host:port`, telling whether a connection was made at all (a router tries
+    /// the next MX when not).
+    public func attempt(_ envelopes: [SMTPClientStateMachine.Envelope], host: String, port: Int) async -> (outcomes: [[DeliveryOutcome]], connected: Bool) {
         var outcomes = [[DeliveryOutcome]?](repeating: nil, count: envelopes.count)
         func failRest(_ reason: String) -> [[DeliveryOutcome]] {
             zip(outcomes, envelopes).map { outcome, envelope in outcome ?? envelope.recipients.map { _ in .softFailure(reason) } }
@@ -43,7 +49,7 @@ public struct SMTPDelivery: Sendable {
                     }
                 }
         } catch {
-            return failRest("connection to \(host):\(port) failed: \(error)")
+            return (failRest("connection to \(host):\(port) failed: \(error)"), false)
         }
         var machine = SMTPClientStateMachine(hostname: hostname, tlsAvailable: false)
         for envelope in envelopes { _ = machine.enqueue(envelope) }
@@ -77,7 +83,7 @@ public struct SMTPDelivery: Sendable {
         func record(_ action: SMTPClientStateMachine.Action) {
             if case .finished(let index, let result) = action, index < outcomes.count { outcomes[index] = result }
         }
-        return failRest("the session ended early")
+        return (failRest("the session ended early"), true)
     }
 }
 

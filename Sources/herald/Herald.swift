@@ -4,6 +4,8 @@ import Foundation
 import HeraldAPI
 import HeraldCore
 import HeraldDNS
+import HeraldDelivery
+import HeraldSMTP
 import HeraldStore
 import Hummingbird
 import Logging
@@ -93,6 +95,12 @@ struct Serve: AsyncParsableCommand {
         }
         if configuration.roles.contains(.scheduler) {
             services.append(DomainRecheckService(verifier: dependencies.verifier, logger: logger))
+            let dns = DNSClient(server: configuration.dnsServer, logger: logger)
+            let hostname = URL(string: configuration.publicURL)?.host() ?? "localhost"
+            let worker = DeliveryWorker(store: DeliveryStore(database: database), domains: dependencies.domains,
+                                        router: MailRouter(dns: dns, smarthost: configuration.smarthost),
+                                        smtp: SMTPDelivery(hostname: hostname), worker: "\(hostname)-\(ProcessInfo.processInfo.processIdentifier)")
+            services.append(DeliveryService(worker: worker))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

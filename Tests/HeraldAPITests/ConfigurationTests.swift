@@ -45,6 +45,8 @@ import Testing
         Bad(environment: base.merging(["HERALD_PUBLIC_URL": "ftp://x"]) { $1 }, mentions: "HERALD_PUBLIC_URL"),
         Bad(environment: base.merging(["HERALD_DNS_SERVER": "dns.example.com"]) { $1 }, mentions: "HERALD_DNS_SERVER"),
         Bad(environment: base.merging(["HERALD_LIMITS": "domains=lots"]) { $1 }, mentions: "HERALD_LIMITS"),
+        Bad(environment: base.merging(["HERALD_SMARTHOST": "relay.example.com"]) { $1 }, mentions: "HERALD_SMARTHOST"),
+        Bad(environment: base.merging(["HERALD_SMARTHOST": "relay:0"]) { $1 }, mentions: "HERALD_SMARTHOST"),
         Bad(environment: base.merging(["HERALD_LIMITS": "mailboxes=3"]) { $1 }, mentions: "HERALD_LIMITS"),
         Bad(environment: base.merging(["HERALD_DNS_SERVER": "127.0.0.1:0"]) { $1 }, mentions: "HERALD_DNS_SERVER"),
     ]

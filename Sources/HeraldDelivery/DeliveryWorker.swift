@@ -1,0 +1,175 @@
+import Foundation
+import HeraldCore
+import HeraldDNS
+import HeraldSMTP
+import HeraldStore
+import Logging
+import ServiceLifecycle
+
+/// Where mail for a recipient domain goes: the smart host when one is set (`HERALD_SMARTHOST`), else
+/// the domain's MX hosts by preference, or its own address when it has no MX (implicit MX, RFC 5321
+/// §5.1). A null MX (RFC 7505) refuses mail for good; a DNS failure is a soft failure.
+public struct MailRouter: Sendable {
+    public var dns: DNSClient
+    public var smarthost: (host: String, port: Int)?
+
+    public init(dns: DNSClient, smarthost: (host: String, port: Int)?) {
+        self.dns = dns
+        self.smarthost = smarthost
+    }
+
+    public enum Route: Sendable {
+        case hosts([(host: String, port: Int)])
+        case fail(DeliveryOutcome)
+    }
+
+    public func route(domain: String) async -> Route {
+        if let smarthost { return .hosts([smarthost]) }
+        do {
+            let answer = try await dns.query(domain, .mx)
+            if answer.isNXDomain {
+                return .fail(.hardFailure(SMTPReply(code: 550, enhanced: EnhancedStatus(statusClass: 5, subject: 1, detail: 2),
+                                                    lines: ["the domain \(domain) does not exist"])))
+            }
+            let exchangers = answer.mailExchangers
+            if exchangers.count == 1 && exchangers[0].host.isEmpty {
+                return .fail(.hardFailure(SMTPReply(code: 556, enhanced: EnhancedStatus(statusClass: 5, subject: 1, detail: 10),
+                                                    lines: ["\(domain) accepts no mail (null MX)"])))
+            }
+            if exchangers.isEmpty { return .hosts([(domain, 25)]) }
+            return .hosts(exchangers.map { ($0.host, 25) })
+        } catch {
+            return .fail(.softFailure("MX lookup for \(domain) failed: \(error)"))
+        }
+    }
+}
+
+/// Claims due messages, signs and delivers them grouped by recipient domain (one connection per group,
+/// several messages over it), and records the outcomes. No database connection is held while mail is
+/// on the wire.
+public struct DeliveryWorker: Sendable {
+    public var store: DeliveryStore
+    public var domains: DomainStore
+    public var router: MailRouter
+    public var smtp: SMTPDelivery
+    public var worker: String
+    public var batchSize = 100
+    public var lease: Duration = .seconds(300)
+    /// Recipient domains delivered to at once.
+    public var parallelDomains = 8
+    public var now: @Sendable () -> Date
+    public var logger = Logger(label: "herald.delivery")
+
+    public init(store: DeliveryStore, domains: DomainStore, router: MailRouter, smtp: SMTPDelivery, worker: String,
+                now: @escaping @Sendable () -> Date = Date.init) {
+        self.store = store
+        self.domains = domains
+        self.router = router
+        self.smtp = smtp
+        self.worker = worker
+        self.now = now
+    }
+
+    /// One claim cycle; returns how many messages it attempted.
+    public func runOnce() async throws -> Int {
+        let claimed = try await store.claim(worker: worker, limit: batchSize, now: now(), lease: lease)
+        guard !claimed.isEmpty else { return 0 }
+        // Signing keys, once per tenant and sending domain of the batch.
+        var keys: [String: (selector: String, key: DKIMKeyPair)] = [:]
+        for message in claimed where message.kind != "system" {
+            guard let domain = message.from.split(separator: "@").last.map(String.init), keys["\(message.tenantID)|\(domain)"] == nil else { continue }
+            if let key = try await domains.signingKey(tenantID: message.tenantID, domain: domain) { keys["\(message.tenantID)|\(domain)"] = key }
+        }
+        let groups = Dictionary(grouping: claimed) { $0.to.split(separator: "@").last.map { String($0).lowercased() } ?? "" }
+        var results: [AttemptResult] = []
+        let signingKeys = keys
+        try await withThrowingTaskGroup(of: [AttemptResult].self) { group in
+            var running = 0
+            for (domain, messages) in groups {
+                if running >= parallelDomains, let done = try await group.next() {
+                    results += done
+                    running -= 1
+                }
+                group.addTask { await deliver(messages, domain: domain, keys: signingKeys) }
+                running += 1
+            }
+            for try await done in group { results += done }
+        }
+        try await store.record(results, claimed: claimed, now: now())
+        return claimed.count
+    }
+
+    func deliver(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)]) async -> [AttemptResult] {
+        var envelopes: [SMTPClientStateMachine.Envelope] = []
+        var ids: [UUID] = []
+        var results: [AttemptResult] = []
+        for message in messages {
+            do {
+                envelopes.append(.init(from: message.from, recipients: [message.to], data: try build(message, keys: keys)))
+                ids.append(message.id)
+            } catch {
+                results.append(AttemptResult(id: message.id, status: "bounced", response: "the message could not be built: \(error)"))
+            }
+        }
+        guard !envelopes.isEmpty else { return results }
+        switch await router.route(domain: domain) {
+        case .fail(let outcome):
+            return results + ids.map { AttemptResult(id: $0, status: outcome.messageStatus, response: Self.describe(outcome)) }
+        case .hosts(let hosts):
+            var outcomes: [[DeliveryOutcome]] = []
+            for (host, port) in hosts {
+                let attempt = await smtp.attempt(envelopes, host: host, port: port)
+                outcomes = attempt.outcomes
+                if attempt.connected { break }
+            }
+            for (id, outcome) in zip(ids, outcomes) {
+                let first = outcome.first ?? .softFailure("no outcome")
+                results.append(AttemptResult(id: id, status: first.messageStatus, response: Self.describe(first)))
+            }
+            return results
+        }
+    }
+
+    static func describe(_ outcome: DeliveryOutcome) -> String {
+        switch outcome {
+        case .delivered(let reply), .hardFailure(let reply), .spamRejected(let reply): reply.description
+        case .softFailure(let reason): reason
+        }
+    }
+
+    /// The message as it goes on the wire, DKIM-signed with its domain's active key.
+    func build(_ message: ClaimedMessage, keys: [String: (selector: String, key: DKIMKeyPair)]) throws -> [UInt8] {
+        let from = try MailAddress(message.from)
+        let outgoing = OutgoingMessage(from: from, fromName: message.fromName, to: try MailAddress(message.to),
+                                       replyTo: try message.replyTo.map { try MailAddress($0) }, subject: message.subject, html: message.html,
+                                       text: message.text, messageID: "\(message.id.uuidString.lowercased())@\(from.domain)",
+                                       heraldMessageID: message.id.uuidString.lowercased(), date: message.createdAt, extraHeaders: message.headers)
+        let rendered = outgoing.render()
+        guard let signing = keys["\(message.tenantID)|\(from.domain)"] else { return rendered }
+        return try DKIM.sign(rendered, domain: from.domain, selector: signing.selector, key: signing.key, at: now())
+    }
+}
+
+/// Runs the worker until shutdown: back to back while there is work, polling when the queue is empty.
+public struct DeliveryService: Service {
+    let worker: DeliveryWorker
+    let pollInterval: Duration
+
+    public init(worker: DeliveryWorker, pollInterval: Duration = .seconds(1)) {
+        self.worker = worker
+        self.pollInterval = pollInterval
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let attempted: Int
+            do {
+                attempted = try await worker.runOnce()
+            } catch {
+                worker.logger.error("delivery cycle failed", metadata: ["error": "\(error)"])
+                attempted = 0
+            }
+            if attempted == 0 { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pollInterval) } }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+
+/// A message claimed for delivery.
+public struct ClaimedMessage: Sendable {
+    public var id: UUID
+    public var tenantID: UUID
+    public var kind: String
+    public var from: String
+    public var fromName: String?
+    public var to: String
+    public var replyTo: String?
+    public var subject: String
+    public var html: String?
+    public var text: String?
+    public var headers: [(name: String, value: String)]
+    public var attempts: Int
+    public var createdAt: Date
+}
+
+/// The result of one attempt.
+public struct AttemptResult: Sendable {
+    public var id: UUID
+    /// delivered, deferred, bounced or spam_rejected.
+    public var status: String
+    public var response: String
+
+    public init(id: UUID, status: String, response: String) {
+        self.id = id
+        self.status = status
+        self.response = response
+    }
+}
+
+/// The queue's worker side: claim due messages in batches (`FOR UPDATE SKIP LOCKED`, leased, so
+/// several processes share the queue and a dead worker's rows come back), and record attempts in one
+/// transaction per batch with their events. No connection is held while mail is being sent.
+public struct DeliveryStore: Sendable {
+    let database: Database
+    public var retry = RetryPolicy()
+    /// Hard bounces after which an address joins the tenant's invalid-address list.
+    public var invalidAfterHardBounces = 2
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    private var logger: Logger { database.logger }
+
+    /// Claims up to `limit` due messages, trigger and system mail first.
+    public func claim(worker: String, limit: Int, now: Date, lease: Duration) async throws -> [ClaimedMessage] {
+        let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
+        return try await database.withSystem { connection in
+            var claimed: [ClaimedMessage] = []
+            let rows = try await connection.query("""
+                UPDATE messages m SET status = 'sending', locked_by = \(worker), locked_until = \(until), attempts = m.attempts + 1, updated_at = \(now)
+                FROM (SELECT id FROM messages
+                      WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= \(now)) OR (status = 'sending' AND locked_until < \(now))
+                      ORDER BY priority, next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED) due
+                WHERE m.id = due.id
+                RETURNING m.id, m.tenant_id, m.kind, m.from_address, m.from_name, m.to_address, m.reply_to, m.subject, m.html, m.body_text,
+                          m.headers::text, m.attempts, m.created_at
+                """, logger: logger)
+            for try await row in rows {
+                let (id, tenant, kind, from, fromName, to, replyTo, subject, html, text, headers, attempts, created) =
+                    try row.decode((UUID, UUID, String, String, String?, String, String?, String, String?, String?, String, Int, Date).self)
+                let pairs = (try? JSONDecoder().decode([[String]].self, from: Data(headers.utf8))) ?? []
+                claimed.append(ClaimedMessage(id: id, tenantID: tenant, kind: kind, from: from, fromName: fromName, to: to, replyTo: replyTo,
+                                              subject: subject, html: html, text: text,
+                                              headers: pairs.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil },
+                                              attempts: attempts, createdAt: created))
+            }
+            return claimed
+        }
+    }
+
+    /// Records attempts: status, retry time or final state, an event each, and hard bounces counted
+    /// toward the invalid-address list — one transaction.
+    public func record(_ results: [AttemptResult], claimed: [ClaimedMessage], now: Date) async throws {
+        guard !results.isEmpty else { return }
+        let byID = Dictionary(uniqueKeysWithValues: claimed.map { ($0.id, $0) })
+        var ids: [UUID] = [], statuses: [String] = [], responses: [String] = [], next: [Date] = [], events: [String] = []
+        for result in results {
+            guard let message = byID[result.id] else { continue }
+            var status = result.status
+            var retryAt = now
+            if status == "deferred" {
+                if let at = retry.nextAttempt(attempts: message.attempts, acceptedAt: message.createdAt, now: now) {
+                    retryAt = at
+                } else {
+                    status = "failed"
+                }
+            }
+            ids.append(result.id)
+            statuses.append(status)
+            responses.append(String(result.response.prefix(1000)))
+            next.append(retryAt)
+            events.append("message." + status)
+        }
+        try await database.withSystem { connection in
+            try await connection.query("""
+                UPDATE messages m SET status = u.s, last_response = u.r, locked_by = NULL, locked_until = NULL, updated_at = \(now),
+                       next_attempt_at = CASE WHEN u.s = 'deferred' THEN u.n END
+                FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(next)::timestamptz[]) AS u(i, s, r, n)
+                WHERE m.id = u.i
+                """, logger: logger)
+            try await connection.query("""
+                INSERT INTO events (tenant_id, message_id, type, data, created_at)
+                SELECT m.tenant_id, m.id, u.e, jsonb_build_object('messageId', m.id, 'to', m.to_address, 'from', m.from_address, 'status', u.s,
+                                                                 'smtpResponse', u.r, 'attempts', m.attempts), \(now)
+                FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(events)::text[]) AS u(i, s, r, e)
+                JOIN messages m ON m.id = u.i
+                WHERE m.kind <> 'system'
+                """, logger: logger)
+            try await connection.query("""
+                INSERT INTO invalid_addresses AS a (tenant_id, address, hard_bounces, listed)
+                SELECT m.tenant_id, m.to_address, count(*), count(*) >= \(invalidAfterHardBounces)
+                FROM unnest(\(ids)::uuid[], \(statuses)::text[]) AS u(i, s) JOIN messages m ON m.id = u.i
+                WHERE u.s = 'bounced' AND m.kind <> 'system'
+                GROUP BY m.tenant_id, m.to_address
+                ON CONFLICT (tenant_id, address) DO UPDATE SET hard_bounces = a.hard_bounces + EXCLUDED.hard_bounces,
+                    listed = a.hard_bounces + EXCLUDED.hard_bounces >= \(invalidAfterHardBounces), updated_at = now()
+                """, logger: logger)
+        }
+    }
+}

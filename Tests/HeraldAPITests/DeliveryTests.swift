@@ -1,0 +1,86 @@
+import Foundation
+import HTTPTypes
+import HeraldAPI
+import HeraldCore
+import HeraldDNS
+import HeraldDelivery
+import HeraldSMTP
+import HeraldStore
+import HeraldTestSupport
+import NIOCore
+import PostgresNIO
+import Testing
+
+/// Accept → queue → worker → a real SMTP server (aiosmtpd), with DKIM checked by dkimpy.
+@Suite struct DeliveryEndToEndTests {
+    @Test func sendDeliverRetryBounceAndInvalidList() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let domain = try await app.request(.get, "/v1/domains", token: token)
+                    let dkimValue = ((domain.json["items"] as? [[String: Any]])?.first?["records"] as? [[String: Any]])?
+                        .first { $0["purpose"] as? String == "dkim" }?["value"] as? String ?? ""
+                    try peer.script(["busy@example.org": ["450 4.2.1 Mailbox busy"], "nobody@example.org": ["550 5.1.1 No such user"]])
+                    let worker = DeliveryWorker(
+                        store: DeliveryStore(database: app.dependencies.database), domains: app.dependencies.domains,
+                        router: MailRouter(dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dns.port)),
+                                           smarthost: ("127.0.0.1", peer.port)),
+                        smtp: SMTPDelivery(hostname: "herald.test"), worker: "test-worker", now: app.clock.now)
+
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                        to: ["jane@example.org", "busy@example.org", "nobody@example.org"], extra: ["fromAlias": "Acme"]))
+                    #expect(sent.status == 200, "\(sent.body)")
+                    #expect(try await worker.runOnce() == 3)
+                    #expect(try await worker.runOnce() == 0)
+
+                    // Delivered once, with its headers, and its DKIM signature verifies with dkimpy.
+                    let received = peer.received
+                    #expect(received.count == 1 && received.first?.to == ["jane@example.org"])
+                    let data = try #require(received.first?.data)
+                    #expect(data.contains("X-Herald-Message-Id: ") && data.contains("From: \"Acme\" <app@example.test>"))
+                    let (status, output) = try runPython("""
+                        import sys, dkim
+                        record = sys.argv[1].encode()
+                        print("ok" if dkim.verify(sys.stdin.buffer.read(), dnsfunc=lambda name, timeout=5: record) else "fail")
+                        """, [dkimValue], input: Array(data.utf8))
+                    #expect(status == 0 && output == "ok\n", "\(output)")
+
+                    // The events tell each story; the busy one is retried a bit later and delivered.
+                    let tenantID = try #require(UUID(uuidString: tenant))
+                    func statuses() async throws -> [String: String] {
+                        try await app.dependencies.database.withSystem { connection in
+                            var result: [String: String] = [:]
+                            for try await (to, status) in try await connection.query(
+                                "SELECT to_address, status FROM messages WHERE tenant_id = \(tenantID)", logger: app.dependencies.database.logger
+                            ).decode((String, String).self) { result[to] = status }
+                            return result
+                        }
+                    }
+                    #expect(try await statuses() == ["jane@example.org": "delivered", "busy@example.org": "deferred", "nobody@example.org": "bounced"])
+                    app.clock.advance(120)
+                    #expect(try await worker.runOnce() == 1)
+                    #expect(try await statuses()["busy@example.org"] == "delivered")
+                    #expect(peer.received.count == 2)
+                    let events = try await app.dependencies.database.withSystem { connection in
+                        var types: [String] = []
+                        for try await type in try await connection.query(
+                            "SELECT type FROM events WHERE tenant_id = \(tenantID) ORDER BY id", logger: app.dependencies.database.logger
+                        ).decode(String.self) { types.append(type) }
+                        return types
+                    }
+                    #expect(events.filter { $0 == "message.accepted" }.count == 3)
+                    #expect(events.filter { $0 == "message.delivered" }.count == 2)
+                    #expect(events.contains("message.deferred") && events.contains("message.bounced"))
+
+                    // A second hard bounce lists the address as invalid; the next send drops it.
+                    try peer.script(["nobody@example.org": ["550 5.1.1 No such user", "550 5.1.1 No such user"]])
+                    _ = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["nobody@example.org"]))
+                    #expect(try await worker.runOnce() == 1)
+                    let third = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["nobody@example.org"]))
+                    #expect((third.json["messages"] as? [[String: Any]])?.first?["reason"] as? String == "invalid_address", "\(third.body)")
+                }
+            }
+        }
+    }
+}
