@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldStore
+import OpenAPIRuntime
 
 /// The accept path of sends, and the suppression list.
 extension APIHandler {
@@ -52,5 +53,50 @@ extension APIHandler {
 extension Components.Schemas.Suppression {
     init(_ record: SuppressionRecord) {
         self.init(address: record.address, scope: record.scope, source: .init(rawValue: record.source) ?? .api, createdAt: record.createdAt)
+    }
+}
+
+/// The read side: messages and their events, search, invalid addresses.
+extension APIHandler {
+    func getMessage(_ input: Operations.GetMessage.Input) async throws -> Operations.GetMessage.Output {
+        let (message, events) = try await sending.message(tenantID: try caller().tenant, id: try uuidPath(input.path.id, what: "message"))
+        let decoder = JSONDecoder()
+        return .ok(.init(body: .json(.init(message: .init(message), events: try events.map { event in
+            .init(_type: event.type, at: event.at,
+                  data: .init(additionalProperties: try decoder.decode(OpenAPIObjectContainer.self, from: Data(event.dataJSON.utf8))))
+        }))))
+    }
+
+    func searchMessages(_ input: Operations.SearchMessages.Input) async throws -> Operations.SearchMessages.Output {
+        let limit = try QueryParameters.limit(input.query.limit)
+        let before = try input.query.cursor.map { text throws(HeraldError) -> UUID in
+            guard let id = UUID(uuidString: text) else { throw HeraldError.validation("cursor is invalid.", field: "cursor") }
+            return id
+        }
+        let items = try await sending.searchMessages(tenantID: try caller().tenant, to: input.query.to, status: input.query.status?.rawValue,
+                                                     from: input.query.from, until: input.query.until, limit: limit, before: before)
+        return .ok(.init(body: .json(.init(items: items.map(Components.Schemas.MessageSummary.init),
+                                           nextCursor: items.count == limit ? items.last?.id.lowercased : nil))))
+    }
+
+    func listInvalidAddresses(_ input: Operations.ListInvalidAddresses.Input) async throws -> Operations.ListInvalidAddresses.Output {
+        let items = try await sending.invalidAddresses(tenantID: try caller().tenant)
+        return .ok(.init(body: .json(.init(items: items.map {
+            .init(address: $0.address, hardBounces: $0.hardBounces, listed: $0.listed, updatedAt: $0.updatedAt)
+        }))))
+    }
+
+    func removeInvalidAddress(_ input: Operations.RemoveInvalidAddress.Input) async throws -> Operations.RemoveInvalidAddress.Output {
+        let (tenant, actor) = try caller()
+        try await sending.removeInvalidAddress(tenantID: tenant, address: input.path.address, actor: actor)
+        return .noContent(.init())
+    }
+}
+
+extension Components.Schemas.MessageSummary {
+    init(_ message: MessageSummaryRecord) {
+        self.init(id: message.id.lowercased, from: message.from, to: message.to, subject: message.subject, tag: message.tag,
+                  status: .init(rawValue: message.status) ?? .queued, reason: message.reason, attempts: message.attempts,
+                  lastResponse: message.lastResponse, createdAt: message.createdAt, updatedAt: message.updatedAt)
     }
 }

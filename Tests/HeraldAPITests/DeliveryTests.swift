@@ -79,6 +79,26 @@ import Testing
                     #expect(try await worker.runOnce() == 1)
                     let third = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["nobody@example.org"]))
                     #expect((third.json["messages"] as? [[String: Any]])?.first?["reason"] as? String == "invalid_address", "\(third.body)")
+
+                    // The read side: a message with its events, search, the invalid list.
+                    let busyID = try #require((sent.json["messages"] as? [[String: Any]])?.first { $0["to"] as? String == "busy@example.org" }?["id"] as? String)
+                    let busy = try await app.request(.get, "/v1/messages/\(busyID)", token: token)
+                    #expect((busy.json["message"] as? [String: Any])?["status"] as? String == "delivered", "\(busy.body)")
+                    #expect((busy.json["message"] as? [String: Any])?["attempts"] as? Int == 2)
+                    #expect((busy.json["events"] as? [[String: Any]])?.map { $0["type"] as? String } == ["message.accepted", "message.deferred", "message.delivered"])
+                    #expect(((busy.json["events"] as? [[String: Any]])?[1]["data"] as? [String: Any])?["smtpResponse"] as? String == "450 4.2.1 Mailbox busy")
+                    let bounced = try await app.request(.get, "/v1/messages?status=bounced", token: token)
+                    #expect((bounced.json["items"] as? [[String: Any]])?.count == 2)
+                    let byRecipient = try await app.request(.get, "/v1/messages?to=JANE@example.org&limit=1", token: token)
+                    #expect((byRecipient.json["items"] as? [[String: Any]])?.first?["to"] as? String == "jane@example.org")
+                    let (_, other) = try await app.rootToken("Other")
+                    expectProblem(try await app.request(.get, "/v1/messages/\(busyID)", token: other), 404, "NotFound")
+                    #expect((try await app.request(.get, "/v1/messages", token: other).json["items"] as? [Any])?.count == 0)
+                    let invalid = try await app.request(.get, "/v1/invalid-addresses", token: token)
+                    #expect((invalid.json["items"] as? [[String: Any]])?.first?["listed"] as? Bool == true)
+                    #expect(try await app.request(.delete, "/v1/invalid-addresses/nobody@example.org", token: token).status == 204)
+                    let fourth = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["nobody@example.org"]))
+                    #expect((fourth.json["messages"] as? [[String: Any]])?.first?["status"] as? String == "queued")
                 }
             }
         }

@@ -2753,5 +2753,200 @@ extension Components {
                 case createdAt
             }
         }
+        /// - Remark: Generated from `#/components/schemas/MessageSummary`.
+        internal struct MessageSummary: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/from`.
+            internal var from: Swift.String
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/to`.
+            internal var to: Swift.String
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/subject`.
+            internal var subject: Swift.String
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/tag`.
+            internal var tag: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/status`.
+            internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case queued = "queued"
+                case deferred = "deferred"
+                case sending = "sending"
+                case delivered = "delivered"
+                case bounced = "bounced"
+                case spamRejected = "spam_rejected"
+                case failed = "failed"
+                case dropped = "dropped"
+            }
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/status`.
+            internal var status: Components.Schemas.MessageSummary.StatusPayload
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/reason`.
+            internal var reason: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/attempts`.
+            internal var attempts: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/lastResponse`.
+            internal var lastResponse: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/MessageSummary/updatedAt`.
+            internal var updatedAt: Foundation.Date
+            /// Creates a new `MessageSummary`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - from:
+            ///   - to:
+            ///   - subject:
+            ///   - tag:
+            ///   - status:
+            ///   - reason:
+            ///   - attempts:
+            ///   - lastResponse:
+            ///   - createdAt:
+            ///   - updatedAt:
+            internal init(
+                id: Swift.String,
+                from: Swift.String,
+                to: Swift.String,
+                subject: Swift.String,
+                tag: Swift.String? = nil,
+                status: Components.Schemas.MessageSummary.StatusPayload,
+                reason: Swift.String? = nil,
+                attempts: Swift.Int,
+                lastResponse: Swift.String? = nil,
+                createdAt: Foundation.Date,
+                updatedAt: Foundation.Date
+            ) {
+                self.id = id
+                self.from = from
+                self.to = to
+                self.subject = subject
+                self.tag = tag
+                self.status = status
+                self.reason = reason
+                self.attempts = attempts
+                self.lastResponse = lastResponse
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case from
+                case to
+                case subject
+                case tag
+                case status
+                case reason
+                case attempts
+                case lastResponse
+                case createdAt
+                case updatedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Message`.
+        internal struct Message: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Message/message`.
+            internal var message: Components.Schemas.MessageSummary
+            /// - Remark: Generated from `#/components/schemas/Message/EventsPayload`.
+            internal struct EventsPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Message/EventsPayload/type`.
+                internal var _type: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Message/EventsPayload/at`.
+                internal var at: Foundation.Date
+                /// - Remark: Generated from `#/components/schemas/Message/EventsPayload/data`.
+                internal struct DataPayload: Codable, Hashable, Sendable {
+                    /// A container of undocumented properties.
+                    internal var additionalProperties: OpenAPIRuntime.OpenAPIObjectContainer
+                    /// Creates a new `DataPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - additionalProperties: A container of undocumented properties.
+                    internal init(additionalProperties: OpenAPIRuntime.OpenAPIObjectContainer = .init()) {
+                        self.additionalProperties = additionalProperties
+                    }
+                    internal init(from decoder: any Swift.Decoder) throws {
+                        additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                    }
+                    internal func encode(to encoder: any Swift.Encoder) throws {
+                        try encoder.encodeAdditionalProperties(additionalProperties)
+                    }
+                }
+                /// - Remark: Generated from `#/components/schemas/Message/EventsPayload/data`.
+                internal var data: Components.Schemas.Message.EventsPayloadPayload.DataPayload
+                /// Creates a new `EventsPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - _type:
+                ///   - at:
+                ///   - data:
+                internal init(
+                    _type: Swift.String,
+                    at: Foundation.Date,
+                    data: Components.Schemas.Message.EventsPayloadPayload.DataPayload
+                ) {
+                    self._type = _type
+                    self.at = at
+                    self.data = data
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case _type = "type"
+                    case at
+                    case data
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Message/events`.
+            internal typealias EventsPayload = [Components.Schemas.Message.EventsPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/Message/events`.
+            internal var events: Components.Schemas.Message.EventsPayload
+            /// Creates a new `Message`.
+            ///
+            /// - Parameters:
+            ///   - message:
+            ///   - events:
+            internal init(
+                message: Components.Schemas.MessageSummary,
+                events: Components.Schemas.Message.EventsPayload
+            ) {
+                self.message = message
+                self.events = events
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case message
+                case events
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/InvalidAddress`.
+        internal struct InvalidAddress: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/InvalidAddress/address`.
+            internal var address: Swift.String
+            /// - Remark: Generated from `#/components/schemas/InvalidAddress/hardBounces`.
+            internal var hardBounces: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/InvalidAddress/listed`.
+            internal var listed: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/InvalidAddress/updatedAt`.
+            internal var updatedAt: Foundation.Date
+            /// Creates a new `InvalidAddress`.
+            ///
+            /// - Parameters:
+            ///   - address:
+            ///   - hardBounces:
+            ///   - listed:
+            ///   - updatedAt:
+            internal init(
+                address: Swift.String,
+                hardBounces: Swift.Int,
+                listed: Swift.Bool,
+                updatedAt: Foundation.Date
+            ) {
+                self.address = address
+                self.hardBounces = hardBounces
+                self.listed = listed
+                self.updatedAt = updatedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case address
+                case hardBounces
+                case listed
+                case updatedAt
+            }
+        }
     }
 }

@@ -375,6 +375,26 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `DELETE /v1/suppressions/{address}`.
     /// - Remark: Generated from `#/paths//v1/suppressions/{address}/delete(removeSuppression)`.
     func removeSuppression(_ input: Operations.RemoveSuppression.Input) async throws -> Operations.RemoveSuppression.Output
+    /// Messages by recipient, status and time, newest first
+    ///
+    /// - Remark: HTTP `GET /v1/messages`.
+    /// - Remark: Generated from `#/paths//v1/messages/get(searchMessages)`.
+    func searchMessages(_ input: Operations.SearchMessages.Input) async throws -> Operations.SearchMessages.Output
+    /// A message with its status and events
+    ///
+    /// - Remark: HTTP `GET /v1/messages/{id}`.
+    /// - Remark: Generated from `#/paths//v1/messages/{id}/get(getMessage)`.
+    func getMessage(_ input: Operations.GetMessage.Input) async throws -> Operations.GetMessage.Output
+    /// Addresses that hard-bounced (listed ones are dropped from sends)
+    ///
+    /// - Remark: HTTP `GET /v1/invalid-addresses`.
+    /// - Remark: Generated from `#/paths//v1/invalid-addresses/get(listInvalidAddresses)`.
+    func listInvalidAddresses(_ input: Operations.ListInvalidAddresses.Input) async throws -> Operations.ListInvalidAddresses.Output
+    /// Forget an address's hard bounces (mail to it is accepted again)
+    ///
+    /// - Remark: HTTP `DELETE /v1/invalid-addresses/{address}`.
+    /// - Remark: Generated from `#/paths//v1/invalid-addresses/{address}/delete(removeInvalidAddress)`.
+    func removeInvalidAddress(_ input: Operations.RemoveInvalidAddress.Input) async throws -> Operations.RemoveInvalidAddress.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1285,6 +1305,52 @@ extension APIProtocol {
         headers: Operations.RemoveSuppression.Input.Headers = .init()
     ) async throws -> Operations.RemoveSuppression.Output {
         try await removeSuppression(Operations.RemoveSuppression.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Messages by recipient, status and time, newest first
+    ///
+    /// - Remark: HTTP `GET /v1/messages`.
+    /// - Remark: Generated from `#/paths//v1/messages/get(searchMessages)`.
+    internal func searchMessages(
+        query: Operations.SearchMessages.Input.Query = .init(),
+        headers: Operations.SearchMessages.Input.Headers = .init()
+    ) async throws -> Operations.SearchMessages.Output {
+        try await searchMessages(Operations.SearchMessages.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// A message with its status and events
+    ///
+    /// - Remark: HTTP `GET /v1/messages/{id}`.
+    /// - Remark: Generated from `#/paths//v1/messages/{id}/get(getMessage)`.
+    internal func getMessage(
+        path: Operations.GetMessage.Input.Path,
+        headers: Operations.GetMessage.Input.Headers = .init()
+    ) async throws -> Operations.GetMessage.Output {
+        try await getMessage(Operations.GetMessage.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Addresses that hard-bounced (listed ones are dropped from sends)
+    ///
+    /// - Remark: HTTP `GET /v1/invalid-addresses`.
+    /// - Remark: Generated from `#/paths//v1/invalid-addresses/get(listInvalidAddresses)`.
+    internal func listInvalidAddresses(headers: Operations.ListInvalidAddresses.Input.Headers = .init()) async throws -> Operations.ListInvalidAddresses.Output {
+        try await listInvalidAddresses(Operations.ListInvalidAddresses.Input(headers: headers))
+    }
+    /// Forget an address's hard bounces (mail to it is accepted again)
+    ///
+    /// - Remark: HTTP `DELETE /v1/invalid-addresses/{address}`.
+    /// - Remark: Generated from `#/paths//v1/invalid-addresses/{address}/delete(removeInvalidAddress)`.
+    internal func removeInvalidAddress(
+        path: Operations.RemoveInvalidAddress.Input.Path,
+        headers: Operations.RemoveInvalidAddress.Input.Headers = .init()
+    ) async throws -> Operations.RemoveInvalidAddress.Output {
+        try await removeInvalidAddress(Operations.RemoveInvalidAddress.Input(
             path: path,
             headers: headers
         ))

@@ -1,0 +1,107 @@
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+
+/// A message as the read side shows it.
+public struct MessageSummaryRecord: Sendable, Equatable {
+    public var id: UUID
+    public var from: String
+    public var to: String
+    public var subject: String
+    public var tag: String?
+    public var status: String
+    public var reason: String?
+    public var attempts: Int
+    public var lastResponse: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// An event of a message.
+public struct MessageEventRecord: Sendable, Equatable {
+    public var type: String
+    public var at: Date
+    /// The event's data as JSON text.
+    public var dataJSON: String
+}
+
+/// An address with hard bounces.
+public struct InvalidAddressRecord: Sendable, Equatable {
+    public var address: String
+    public var hardBounces: Int
+    public var listed: Bool
+    public var updatedAt: Date
+}
+
+/// The read side of sending: messages with their events, search, the invalid-address list.
+extension SendStore {
+    static let summaryColumns = "id, from_address, to_address, subject, tag, status, reason, attempts, last_response, created_at, updated_at"
+
+    static func summaries(_ rows: PostgresRowSequence) async throws -> [MessageSummaryRecord] {
+        var result: [MessageSummaryRecord] = []
+        for try await row in rows {
+            let (id, from, to, subject, tag, status, reason, attempts, response, created, updated) =
+                try row.decode((UUID, String, String, String, String?, String, String?, Int, String?, Date, Date).self)
+            result.append(MessageSummaryRecord(id: id, from: from, to: to, subject: subject, tag: tag, status: status, reason: reason,
+                                               attempts: attempts, lastResponse: response, createdAt: created, updatedAt: updated))
+        }
+        return result
+    }
+
+    /// One message of the tenant (not Herald's own mail) with its events in order.
+    public func message(tenantID: UUID, id: UUID) async throws -> (MessageSummaryRecord, [MessageEventRecord]) {
+        try await database.withTenant(tenantID) { connection in
+            guard let message = try await Self.summaries(try await connection.query("""
+                SELECT \(unescaped: Self.summaryColumns) FROM messages WHERE tenant_id = \(tenantID) AND id = \(id) AND kind <> 'system'
+                """, logger: database.logger)).first else { throw HeraldError.notFound("message") }
+            var events: [MessageEventRecord] = []
+            for try await (type, at, data) in try await connection.query("""
+                SELECT type, created_at, data::text FROM events WHERE tenant_id = \(tenantID) AND message_id = \(id) ORDER BY id
+                """, logger: database.logger).decode((String, Date, String).self) {
+                events.append(MessageEventRecord(type: type, at: at, dataJSON: data))
+            }
+            return (message, events)
+        }
+    }
+
+    /// Messages newest first (ids are time-ordered), filtered; `before` is the previous page's last id.
+    public func searchMessages(tenantID: UUID, to: String?, status: String?, from: Date?, until: Date?, limit: Int, before: UUID?) async throws -> [MessageSummaryRecord] {
+        try await database.withTenant(tenantID) { connection in
+            try await Self.summaries(try await connection.query("""
+                SELECT \(unescaped: Self.summaryColumns) FROM messages
+                WHERE tenant_id = \(tenantID) AND kind <> 'system'
+                  AND (\(to?.lowercased())::text IS NULL OR to_address = \(to?.lowercased()))
+                  AND (\(status)::text IS NULL OR status = \(status))
+                  AND (\(from)::timestamptz IS NULL OR created_at >= \(from))
+                  AND (\(until)::timestamptz IS NULL OR created_at < \(until))
+                  AND (\(before)::uuid IS NULL OR id < \(before))
+                ORDER BY id DESC LIMIT \(limit)
+                """, logger: database.logger))
+        }
+    }
+
+    public func invalidAddresses(tenantID: UUID) async throws -> [InvalidAddressRecord] {
+        try await database.withTenant(tenantID) { connection in
+            var items: [InvalidAddressRecord] = []
+            for try await (address, bounces, listed, updated) in try await connection.query("""
+                SELECT address, hard_bounces, listed, updated_at FROM invalid_addresses WHERE tenant_id = \(tenantID) ORDER BY address LIMIT 1000
+                """, logger: database.logger).decode((String, Int, Bool, Date).self) {
+                items.append(InvalidAddressRecord(address: address, hardBounces: bounces, listed: listed, updatedAt: updated))
+            }
+            return items
+        }
+    }
+
+    public func removeInvalidAddress(tenantID: UUID, address: String, actor: AuditActor) async throws {
+        try await database.withTenant(tenantID) { connection in
+            let removed = try await connection.query("""
+                DELETE FROM invalid_addresses WHERE tenant_id = \(tenantID) AND address = \(address.lowercased()) RETURNING address
+                """, logger: database.logger).decode(String.self).first { _ in true }
+            guard removed != nil else { throw HeraldError.notFound("invalid address") }
+            try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor, action: "dm:RemoveInvalidAddress",
+                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      detail: ["address": address.lowercased()])
+        }
+    }
+}
