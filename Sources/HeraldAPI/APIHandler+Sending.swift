@@ -100,3 +100,34 @@ extension Components.Schemas.MessageSummary {
                   lastResponse: message.lastResponse, createdAt: message.createdAt, updatedAt: message.updatedAt)
     }
 }
+
+/// Batch sends.
+extension APIHandler {
+    func sendBatchMail(_ input: Operations.SendBatchMail.Input) async throws -> Operations.SendBatchMail.Output {
+        guard case .json(let body) = input.body else { throw HeraldError.validation("Send templateId, listId and from.") }
+        let context = try RequestScope.current()
+        let principal = try context.requirePrincipal()
+        if principal.tenantStatus == .frozen { throw HeraldError.accountFrozen }
+        let protection = try await identity.ipProtection(tenantID: principal.tenantID)
+        try IPProtectionGuard.check(client: context.clientIP, allowlist: try IPAllowlist.parse(enabled: protection.enabled, entries: protection.allow))
+        guard let templateID = UUID(uuidString: body.templateId) else {
+            throw HeraldError(code: "InvalidTemplate.NotFound", status: 400, message: "No such template.", field: "templateId")
+        }
+        guard let listID = UUID(uuidString: body.listId) else {
+            throw HeraldError(code: "NotFound", status: 404, message: "The recipient list was not found.", field: "listId")
+        }
+        let id = try await batches.submit(tenantID: principal.tenantID, templateID: templateID, listID: listID, from: body.from, tag: body.tag,
+                                          scheduledAt: body.scheduledAt, now: now(), actor: context.auditActor)
+        return .accepted(.init(body: .json(.init(taskId: id.lowercased))))
+    }
+
+    func getTask(_ input: Operations.GetTask.Input) async throws -> Operations.GetTask.Output {
+        let task = try await batches.get(tenantID: try caller().tenant, id: try uuidPath(input.path.id, what: "task"))
+        let count = { (statuses: [String]) in statuses.reduce(0) { $0 + (task.counts[$1] ?? 0) } }
+        return .ok(.init(body: .json(.init(id: task.id.lowercased, status: .init(rawValue: task.status) ?? .scheduled, total: task.total,
+                                           expanded: task.expanded, queued: count(["queued", "deferred", "sending"]),
+                                           delivered: count(["delivered"]), bounced: count(["bounced", "spam_rejected"]),
+                                           failed: count(["failed"]), dropped: count(["dropped"]), scheduledAt: task.scheduledAt,
+                                           createdAt: task.createdAt))))
+    }
+}

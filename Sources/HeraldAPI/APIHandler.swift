@@ -23,6 +23,7 @@ struct APIHandler: APIProtocol {
     let templates: TemplateStore
     let lists: ListStore
     let sending: SendStore
+    let batches: BatchStore
     /// The installation's product limits.
     let productLimits: ProductLimits
     /// Signs reply-to confirmation links.

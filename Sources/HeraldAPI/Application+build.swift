@@ -30,6 +30,10 @@ public struct APIDependencies: Sendable {
     public var lists: ListStore
     /// The accept path and suppressions.
     public var sending: SendStore
+    /// Batch sends.
+    public var batches: BatchStore
+    /// Unsubscribe links of batch mail: (tenant, message, scope) → URL.
+    public var unsubscribeURL: @Sendable (UUID, UUID, String) -> String
     /// The installation's product limits (tenants may have overrides).
     public var productLimits: ProductLimits
     /// Signs reply-to confirmation links.
@@ -94,6 +98,11 @@ public struct APIDependencies: Sendable {
         lists.limits = tenantLimits
         self.lists = lists
         self.sending = SendStore(database: database)
+        self.batches = BatchStore(database: database)
+        let unsubscribeKey = masterKey.derive("unsubscribe")
+        self.unsubscribeURL = { tenant, message, scope in
+            publicURL + "/u/" + UnsubscribeToken(tenantID: tenant, messageID: message, scope: scope).encode(key: unsubscribeKey)
+        }
         self.replyToKey = replyToKey
         self.publicURL = publicURL
         self.keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: tokenLifetime + .seconds(60), now: now)
@@ -121,7 +130,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
-        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
+        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

@@ -85,6 +85,8 @@ public enum OperationAccess: Sendable, Equatable {
         "searchMessages": .tenant(action: "dm:QueryMailByParam", resource: "acs:dm:*:{tenantId}:*"),
         "listInvalidAddresses": .tenant(action: "dm:QueryInvalidAddress", resource: "acs:dm:*:{tenantId}:*"),
         "removeInvalidAddress": .tenant(action: "dm:RemoveInvalidAddress", resource: "acs:dm:*:{tenantId}:*"),
+        "sendBatchMail": .tenant(action: "dm:BatchSendMail", resource: "acs:dm:*:{tenantId}:*"),
+        "getTask": .tenant(action: "dm:QueryTaskByParam", resource: "acs:dm:*:{tenantId}:task/{id}"),
         "adminCreateTenant": .operator,
         "adminListTenants": .operator,
         "adminGetTenant": .operator,

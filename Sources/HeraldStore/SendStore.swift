@@ -109,24 +109,8 @@ public struct SendStore: Sendable {
             // Quota: reserved by a conditional upsert, so concurrent sends serialise on the day's row and
             // can never overshoot; the month is checked under the same lock.
             if !accepted.isEmpty {
-                let daily = GradeQuota.daily(grade: grade)
-                let reserved = try await connection.query("""
-                    INSERT INTO quota_usage (tenant_id, day, used) SELECT \(tenantID), \(day)::date, \(accepted.count) WHERE \(accepted.count) <= \(daily)
-                    ON CONFLICT (tenant_id, day) DO UPDATE SET used = quota_usage.used + EXCLUDED.used
-                        WHERE quota_usage.used + EXCLUDED.used <= \(daily)
-                    RETURNING used
-                    """, logger: logger).decode(Int.self).first { _ in true }
-                guard reserved != nil else {
-                    throw HeraldError(code: "Quota.Exceeded", status: 429,
-                                      message: "This request needs \(accepted.count) of today's quota of \(daily), which is not left.")
-                }
-                let month = try await connection.query("""
-                    SELECT coalesce(sum(used), 0)::int FROM quota_usage
-                    WHERE tenant_id = \(tenantID) AND day >= \(monthStart)::date AND day <= \(day)::date
-                    """, logger: logger).decode(Int.self).first { _ in true } ?? 0
-                guard month <= daily * 30 else {
-                    throw HeraldError(code: "Quota.Exceeded", status: 429, message: "This request would pass the monthly quota of \(daily * 30).")
-                }
+                try await Self.reserveQuota(connection, tenantID: tenantID, grade: grade, count: accepted.count, day: day, monthStart: monthStart,
+                                            logger: logger)
             }
 
             // One message row per recipient and its event, written in one statement each.
@@ -166,6 +150,29 @@ public struct SendStore: Sendable {
                     """, logger: logger)
             }
             return (result, false)
+        }
+    }
+
+    /// Reserves `count` of the day's quota by a conditional upsert (concurrent sends serialise on the
+    /// day's row and can never overshoot), then checks the month (daily × 30) under the same lock.
+    static func reserveQuota(_ connection: PostgresConnection, tenantID: UUID, grade: Int, count: Int, day: String, monthStart: String,
+                             logger: Logger) async throws {
+        let daily = GradeQuota.daily(grade: grade)
+        let reserved = try await connection.query("""
+            INSERT INTO quota_usage (tenant_id, day, used) SELECT \(tenantID), \(day)::date, \(count) WHERE \(count) <= \(daily)
+            ON CONFLICT (tenant_id, day) DO UPDATE SET used = quota_usage.used + EXCLUDED.used
+                WHERE quota_usage.used + EXCLUDED.used <= \(daily)
+            RETURNING used
+            """, logger: logger).decode(Int.self).first { _ in true }
+        guard reserved != nil else {
+            throw HeraldError(code: "Quota.Exceeded", status: 429, message: "This request needs \(count) of today's quota of \(daily), which is not left.")
+        }
+        let month = try await connection.query("""
+            SELECT coalesce(sum(used), 0)::int FROM quota_usage
+            WHERE tenant_id = \(tenantID) AND day >= \(monthStart)::date AND day <= \(day)::date
+            """, logger: logger).decode(Int.self).first { _ in true } ?? 0
+        guard month <= daily * 30 else {
+            throw HeraldError(code: "Quota.Exceeded", status: 429, message: "This request would pass the monthly quota of \(daily * 30).")
         }
     }
 

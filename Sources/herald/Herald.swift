@@ -101,6 +101,8 @@ struct Serve: AsyncParsableCommand {
                                         router: MailRouter(dns: dns, smarthost: configuration.smarthost),
                                         smtp: SMTPDelivery(hostname: hostname), worker: "\(hostname)-\(ProcessInfo.processInfo.processIdentifier)")
             services.append(DeliveryService(worker: worker))
+            services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeURL: dependencies.unsubscribeURL),
+                                                 logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

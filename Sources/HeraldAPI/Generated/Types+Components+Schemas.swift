@@ -6,7 +6,7 @@ import struct Foundation.Date
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     internal enum Schemas {
-        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Domain.InUse, Domain.NotVerified, Sender.AlreadyExists, Sender.NoPendingReplyTo, Tag.AlreadyExists, Template.AlreadyExists, Template.NotPending, List.AlreadyExists, Idempotency.Conflict, InvalidMailAddress.NotFound, InvalidToAddress, Unavailable, Internal.
+        /// RFC 9457 problem details. Stable codes: Auth.InvalidCredentials, Auth.InvalidToken, Forbidden.RAM, IpProtection.Denied, Quota.Exceeded, Account.Frozen, Account.Banned, Limit.Exceeded, Validation.Failed, NotFound, MethodNotAllowed, UnsupportedMediaType, PayloadTooLarge, Throttling, User.AlreadyExists, User.Root, Policy.AlreadyExists, Policy.InUse, Policy.BuiltIn, Tenant.Banned, Domain.AlreadyExists, Domain.RotationPending, Domain.InUse, Domain.NotVerified, Sender.AlreadyExists, Sender.NoPendingReplyTo, Tag.AlreadyExists, Template.AlreadyExists, Template.NotPending, List.AlreadyExists, Idempotency.Conflict, InvalidMailAddress.NotFound, InvalidToAddress, InvalidTemplate.NotFound, Template.NotApproved, Template.WrongType, Sender.WrongType, Unavailable, Internal.
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.
         internal struct Problem: Codable, Hashable, Sendable {
@@ -2946,6 +2946,166 @@ extension Components {
                 case hardBounces
                 case listed
                 case updatedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/BatchSend`.
+        internal struct BatchSend: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/BatchSend/templateId`.
+            internal var templateId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/BatchSend/listId`.
+            internal var listId: Swift.String
+            /// A batch sender address of this account
+            ///
+            /// - Remark: Generated from `#/components/schemas/BatchSend/from`.
+            internal var from: Swift.String
+            /// - Remark: Generated from `#/components/schemas/BatchSend/tag`.
+            internal var tag: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/BatchSend/scheduledAt`.
+            internal var scheduledAt: Foundation.Date?
+            /// Creates a new `BatchSend`.
+            ///
+            /// - Parameters:
+            ///   - templateId:
+            ///   - listId:
+            ///   - from: A batch sender address of this account
+            ///   - tag:
+            ///   - scheduledAt:
+            internal init(
+                templateId: Swift.String,
+                listId: Swift.String,
+                from: Swift.String,
+                tag: Swift.String? = nil,
+                scheduledAt: Foundation.Date? = nil
+            ) {
+                self.templateId = templateId
+                self.listId = listId
+                self.from = from
+                self.tag = tag
+                self.scheduledAt = scheduledAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case templateId
+                case listId
+                case from
+                case tag
+                case scheduledAt
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.templateId = try container.decode(
+                    Swift.String.self,
+                    forKey: .templateId
+                )
+                self.listId = try container.decode(
+                    Swift.String.self,
+                    forKey: .listId
+                )
+                self.from = try container.decode(
+                    Swift.String.self,
+                    forKey: .from
+                )
+                self.tag = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .tag
+                )
+                self.scheduledAt = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .scheduledAt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "templateId",
+                    "listId",
+                    "from",
+                    "tag",
+                    "scheduledAt"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/BatchTask`.
+        internal struct BatchTask: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/BatchTask/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/BatchTask/status`.
+            internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case scheduled = "scheduled"
+                case expanding = "expanding"
+                case done = "done"
+            }
+            /// - Remark: Generated from `#/components/schemas/BatchTask/status`.
+            internal var status: Components.Schemas.BatchTask.StatusPayload
+            /// - Remark: Generated from `#/components/schemas/BatchTask/total`.
+            internal var total: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/BatchTask/expanded`.
+            internal var expanded: Swift.Int
+            /// Waiting, deferred or being sent
+            ///
+            /// - Remark: Generated from `#/components/schemas/BatchTask/queued`.
+            internal var queued: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/BatchTask/delivered`.
+            internal var delivered: Swift.Int
+            /// Hard bounces and spam rejections
+            ///
+            /// - Remark: Generated from `#/components/schemas/BatchTask/bounced`.
+            internal var bounced: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/BatchTask/failed`.
+            internal var failed: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/BatchTask/dropped`.
+            internal var dropped: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/BatchTask/scheduledAt`.
+            internal var scheduledAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/BatchTask/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// Creates a new `BatchTask`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - status:
+            ///   - total:
+            ///   - expanded:
+            ///   - queued: Waiting, deferred or being sent
+            ///   - delivered:
+            ///   - bounced: Hard bounces and spam rejections
+            ///   - failed:
+            ///   - dropped:
+            ///   - scheduledAt:
+            ///   - createdAt:
+            internal init(
+                id: Swift.String,
+                status: Components.Schemas.BatchTask.StatusPayload,
+                total: Swift.Int,
+                expanded: Swift.Int,
+                queued: Swift.Int,
+                delivered: Swift.Int,
+                bounced: Swift.Int,
+                failed: Swift.Int,
+                dropped: Swift.Int,
+                scheduledAt: Foundation.Date,
+                createdAt: Foundation.Date
+            ) {
+                self.id = id
+                self.status = status
+                self.total = total
+                self.expanded = expanded
+                self.queued = queued
+                self.delivered = delivered
+                self.bounced = bounced
+                self.failed = failed
+                self.dropped = dropped
+                self.scheduledAt = scheduledAt
+                self.createdAt = createdAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case status
+                case total
+                case expanded
+                case queued
+                case delivered
+                case bounced
+                case failed
+                case dropped
+                case scheduledAt
+                case createdAt
             }
         }
     }

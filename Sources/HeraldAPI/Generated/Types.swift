@@ -395,6 +395,16 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `DELETE /v1/invalid-addresses/{address}`.
     /// - Remark: Generated from `#/paths//v1/invalid-addresses/{address}/delete(removeInvalidAddress)`.
     func removeInvalidAddress(_ input: Operations.RemoveInvalidAddress.Input) async throws -> Operations.RemoveInvalidAddress.Output
+    /// Send an approved batch template to every member of a list (BatchSendMail): the quota for the whole list is reserved now; messages are written in the background
+    ///
+    /// - Remark: HTTP `POST /v1/mail/batch`.
+    /// - Remark: Generated from `#/paths//v1/mail/batch/post(sendBatchMail)`.
+    func sendBatchMail(_ input: Operations.SendBatchMail.Input) async throws -> Operations.SendBatchMail.Output
+    /// Progress of a batch send
+    ///
+    /// - Remark: HTTP `GET /v1/tasks/{id}`.
+    /// - Remark: Generated from `#/paths//v1/tasks/{id}/get(getTask)`.
+    func getTask(_ input: Operations.GetTask.Input) async throws -> Operations.GetTask.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1351,6 +1361,32 @@ extension APIProtocol {
         headers: Operations.RemoveInvalidAddress.Input.Headers = .init()
     ) async throws -> Operations.RemoveInvalidAddress.Output {
         try await removeInvalidAddress(Operations.RemoveInvalidAddress.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Send an approved batch template to every member of a list (BatchSendMail): the quota for the whole list is reserved now; messages are written in the background
+    ///
+    /// - Remark: HTTP `POST /v1/mail/batch`.
+    /// - Remark: Generated from `#/paths//v1/mail/batch/post(sendBatchMail)`.
+    internal func sendBatchMail(
+        headers: Operations.SendBatchMail.Input.Headers = .init(),
+        body: Operations.SendBatchMail.Input.Body
+    ) async throws -> Operations.SendBatchMail.Output {
+        try await sendBatchMail(Operations.SendBatchMail.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Progress of a batch send
+    ///
+    /// - Remark: HTTP `GET /v1/tasks/{id}`.
+    /// - Remark: Generated from `#/paths//v1/tasks/{id}/get(getTask)`.
+    internal func getTask(
+        path: Operations.GetTask.Input.Path,
+        headers: Operations.GetTask.Input.Headers = .init()
+    ) async throws -> Operations.GetTask.Output {
+        try await getTask(Operations.GetTask.Input(
             path: path,
             headers: headers
         ))

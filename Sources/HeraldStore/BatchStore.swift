@@ -1,0 +1,203 @@
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+
+/// A batch task's progress.
+public struct TaskRecord: Sendable, Equatable {
+    public var id: UUID
+    public var status: String
+    public var total: Int
+    public var expanded: Int
+    public var scheduledAt: Date
+    public var createdAt: Date
+    /// Messages of the task by status.
+    public var counts: [String: Int]
+}
+
+/// A claimed task ready to expand.
+public struct TaskClaim: Sendable {
+    public var id: UUID
+    public var tenantID: UUID
+}
+
+/// Batch sends (BatchSendMail): submission checks everything and reserves the quota for the whole list;
+/// expansion writes one message per member in chunks, each chunk in one transaction together with the
+/// task's resume point, so a crash resumes where it stopped and never doubles a recipient.
+public struct BatchStore: Sendable {
+    let database: Database
+    public var quotaTimeZone = TimeZone(identifier: "UTC")!
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    private var logger: Logger { database.logger }
+
+    /// Checks and queues a batch send; answers the task id.
+    public func submit(tenantID: UUID, templateID: UUID, listID: UUID, from: String, tag: String?, scheduledAt: Date?, now: Date,
+                       actor: AuditActor) async throws -> UUID {
+        let from = try MailAddress(from, field: "from")
+        if let tag { try TagName.validate(tag, field: "tag") }
+        let id = UUIDv7.make(at: now)
+        let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
+        return try await database.withTenant(tenantID) { connection in
+            let tenant = try await connection.query("SELECT status, grade FROM tenants WHERE id = \(tenantID)", logger: logger)
+                .decode((String, Int).self).first { _ in true }
+            guard let (status, grade) = tenant else { throw HeraldError.notFound("tenant") }
+            if status == "frozen" { throw HeraldError.accountFrozen }
+            if status == "banned" { throw HeraldError.accountBanned }
+            let sender = try await connection.query("""
+                SELECT s.id, s.type, d.status FROM senders s JOIN domains d ON d.id = s.domain_id WHERE s.tenant_id = \(tenantID) AND s.address = \(from.description)
+                """, logger: logger).decode((UUID, String, String).self).first { _ in true }
+            guard let (senderID, senderType, domainStatus) = sender else {
+                throw HeraldError(code: "InvalidMailAddress.NotFound", status: 400, message: "\(from) is not a sender address of this account.", field: "from")
+            }
+            guard senderType == "batch" else {
+                throw HeraldError(code: "Sender.WrongType", status: 400, message: "Batch mail needs a sender of type batch; \(from) is a trigger sender.",
+                                  field: "from")
+            }
+            guard domainStatus == "verified" else {
+                throw HeraldError(code: "Domain.NotVerified", status: 409, message: "The domain of \(from) is not verified now.", field: "from")
+            }
+            let template = try await connection.query("SELECT status, kind FROM templates WHERE tenant_id = \(tenantID) AND id = \(templateID)",
+                                                      logger: logger).decode((String, String).self).first { _ in true }
+            guard let (templateStatus, kind) = template else {
+                throw HeraldError(code: "InvalidTemplate.NotFound", status: 400, message: "No such template.", field: "templateId")
+            }
+            guard templateStatus == "approved" else {
+                throw HeraldError(code: "Template.NotApproved", status: 409, message: "The template is \(templateStatus); only approved templates can be sent.",
+                                  field: "templateId")
+            }
+            guard kind == "batch" else {
+                throw HeraldError(code: "Template.WrongType", status: 400, message: "Batch mail needs a batch template (with ${unsubscribe}).", field: "templateId")
+            }
+            let members = try await connection.query("SELECT member_count FROM recipient_lists WHERE tenant_id = \(tenantID) AND id = \(listID)",
+                                                     logger: logger).decode(Int.self).first { _ in true }
+            guard let members else { throw HeraldError(code: "NotFound", status: 404, message: "The recipient list was not found.", field: "listId") }
+            guard members > 0 else { throw HeraldError.validation("The recipient list is empty.", field: "listId") }
+            if let tag {
+                let known = try await connection.query("SELECT 1 FROM tags WHERE tenant_id = \(tenantID) AND name = \(tag)", logger: logger)
+                    .decode(Int.self).first { _ in true }
+                guard known != nil else { throw HeraldError.validation("The tag \(tag) does not exist; create it first.", field: "tag") }
+            }
+            // The whole list is reserved now: the send is refused whole rather than cut short later.
+            try await SendStore.reserveQuota(connection, tenantID: tenantID, grade: grade, count: members, day: day, monthStart: monthStart, logger: logger)
+            try await connection.query("""
+                INSERT INTO tasks (id, tenant_id, template_id, list_id, sender_id, from_address, tag, status, total, scheduled_at, created_at, updated_at)
+                VALUES (\(id), \(tenantID), \(templateID), \(listID), \(senderID), \(from.description), \(tag), 'scheduled', \(members),
+                        \(scheduledAt ?? now), \(now), \(now))
+                """, logger: logger)
+            try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:BatchSendMail",
+                                      resource: ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: "task",
+                                                                            name: id.uuidString.lowercased()),
+                                      detail: ["members": String(members)])
+            return id
+        }
+    }
+
+    /// Claims one due task (any tenant), leased.
+    public func claim(now: Date, lease: Duration) async throws -> TaskClaim? {
+        let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
+        return try await database.withSystem { connection in
+            try await connection.query("""
+                UPDATE tasks t SET status = 'expanding', locked_until = \(until), updated_at = \(now)
+                FROM (SELECT id FROM tasks WHERE status <> 'done' AND scheduled_at <= \(now) AND (locked_until IS NULL OR locked_until < \(now))
+                      ORDER BY scheduled_at LIMIT 1 FOR UPDATE SKIP LOCKED) due
+                WHERE t.id = due.id RETURNING t.id, t.tenant_id
+                """, logger: logger).decode((UUID, UUID).self).first { _ in true }.map { TaskClaim(id: $0.0, tenantID: $0.1) }
+        }
+    }
+
+    /// Expands the next `chunk` members of a task; answers whether the task is done.
+    public func expandChunk(_ task: TaskClaim, chunk: Int, now: Date,
+                            unsubscribeURL: @Sendable (UUID, UUID, String) -> String) async throws -> Bool {
+        try await database.withTenant(task.tenantID) { connection in
+            let row = try await connection.query("""
+                SELECT t.template_id, t.list_id, t.from_address, t.tag, t.last_address, t.status, tp.subject, tp.html, tp.body_text
+                FROM tasks t JOIN templates tp ON tp.id = t.template_id
+                WHERE t.tenant_id = \(task.tenantID) AND t.id = \(task.id) FOR UPDATE OF t
+                """, logger: logger).decode((UUID, UUID, String, String?, String?, String, String, String?, String?).self).first { _ in true }
+            guard let (_, listID, from, tag, lastAddress, status, subject, html, text) = row, status != "done" else { return true }
+            var members: [(String, String)] = []
+            for try await member in try await connection.query("""
+                SELECT address, variables::text FROM list_members
+                WHERE tenant_id = \(task.tenantID) AND list_id = \(listID) AND (\(lastAddress)::text IS NULL OR address > \(lastAddress))
+                ORDER BY address LIMIT \(chunk)
+                """, logger: logger).decode((String, String).self) {
+                members.append(member)
+            }
+            let addresses = members.map(\.0)
+            var dropped: [String: String] = [:]
+            for try await (address, reason) in try await connection.query("""
+                SELECT address, 'unsubscribed' FROM suppressions
+                WHERE tenant_id = \(task.tenantID) AND address = ANY(\(addresses)::text[]) AND scope IN ('*', \("list:" + listID.uuidString.lowercased()))
+                UNION ALL
+                SELECT address, 'invalid_address' FROM invalid_addresses WHERE tenant_id = \(task.tenantID) AND listed AND address = ANY(\(addresses)::text[])
+                """, logger: logger).decode((String, String).self) {
+                dropped[address] = dropped[address] ?? reason
+            }
+            var ids: [UUID] = [], tos: [String] = [], subjects: [String] = [], htmls: [String] = [], texts: [String] = [], headers: [String] = []
+            var statuses: [String] = [], reasons: [String] = []
+            let scope = "list:" + listID.uuidString.lowercased()
+            for (address, variablesJSON) in members {
+                let id = UUIDv7.make(at: now)
+                let variables = (try? JSONDecoder().decode([String: String].self, from: Data(variablesJSON.utf8))) ?? [:]
+                let link = unsubscribeURL(task.tenantID, id, scope)
+                let rendered = MailTemplate.render(subject: subject, html: html, text: text, variables: variables, unsubscribeURL: link)
+                ids.append(id)
+                tos.append(address)
+                subjects.append(String(rendered.subject.prefix(MailTemplate.maxSubject * 4)))
+                htmls.append(rendered.html ?? "")
+                texts.append(rendered.text ?? "")
+                // RFC 8058 one-click unsubscribe; both fields are DKIM-signed.
+                headers.append(String(decoding: try JSONSerialization.data(withJSONObject: [["List-Unsubscribe", "<\(link)>"],
+                                                                                            ["List-Unsubscribe-Post", "List-Unsubscribe=One-Click"]]),
+                                      as: UTF8.self))
+                statuses.append(dropped[address] == nil ? "queued" : "dropped")
+                reasons.append(dropped[address] ?? "")
+            }
+            if !ids.isEmpty {
+                try await connection.query("""
+                    INSERT INTO messages (id, tenant_id, request_id, task_id, kind, priority, from_address, to_address, subject, html, body_text, headers,
+                                          tag, status, reason, next_attempt_at, created_at, updated_at)
+                    SELECT i, \(task.tenantID), \(task.id), \(task.id), 'batch', 1, \(from), a, su, nullif(h, ''), nullif(b, ''), hd::jsonb, \(tag), s,
+                           nullif(r, ''), CASE WHEN s = 'queued' THEN \(now) END, \(now), \(now)
+                    FROM unnest(\(ids)::uuid[], \(tos)::text[], \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[],
+                                \(statuses)::text[], \(reasons)::text[]) AS u(i, a, su, h, b, hd, s, r)
+                    """, logger: logger)
+                try await connection.query("""
+                    INSERT INTO events (tenant_id, message_id, type, data, created_at)
+                    SELECT \(task.tenantID), i, CASE WHEN s = 'queued' THEN 'message.accepted' ELSE 'message.dropped' END,
+                           jsonb_strip_nulls(jsonb_build_object('messageId', i, 'to', a, 'from', \(from), 'status', s, 'reason', nullif(r, ''),
+                                                                'taskId', \(task.id), 'tag', \(tag)::text)), \(now)
+                    FROM unnest(\(ids)::uuid[], \(tos)::text[], \(statuses)::text[], \(reasons)::text[]) AS u(i, a, s, r)
+                    """, logger: logger)
+            }
+            let done = members.count < chunk
+            try await connection.query("""
+                UPDATE tasks SET expanded = expanded + \(members.count), last_address = coalesce(\(addresses.last), last_address),
+                       status = \(done ? "done" : "expanding"), updated_at = \(now)
+                WHERE tenant_id = \(task.tenantID) AND id = \(task.id)
+                """, logger: logger)
+            return done
+        }
+    }
+
+    /// A task with its messages counted by status.
+    public func get(tenantID: UUID, id: UUID) async throws -> TaskRecord {
+        try await database.withTenant(tenantID) { connection in
+            let row = try await connection.query("""
+                SELECT status, total, expanded, scheduled_at, created_at FROM tasks WHERE tenant_id = \(tenantID) AND id = \(id)
+                """, logger: logger).decode((String, Int, Int, Date, Date).self).first { _ in true }
+            guard let (status, total, expanded, scheduled, created) = row else { throw HeraldError.notFound("task") }
+            var counts: [String: Int] = [:]
+            for try await (messageStatus, count) in try await connection.query("""
+                SELECT status, count(*)::int FROM messages WHERE tenant_id = \(tenantID) AND task_id = \(id) GROUP BY status
+                """, logger: logger).decode((String, Int).self) {
+                counts[messageStatus] = count
+            }
+            return TaskRecord(id: id, status: status, total: total, expanded: expanded, scheduledAt: scheduled, createdAt: created, counts: counts)
+        }
+    }
+}
