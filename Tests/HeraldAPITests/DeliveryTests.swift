@@ -104,3 +104,45 @@ import Testing
         }
     }
 }
+
+@Suite struct FairnessTests {
+    /// Tenant A's 2,000 queued batch messages do not delay tenant B's trigger mail past one claim cycle.
+    @Test func triggerMailOvertakesAnotherTenantsBatchBacklog() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let a = try await SingleSendTests.sendingTenant(app, dns, name: "A")
+                    let aID = try #require(UUID(uuidString: a.tenant))
+                    // A's backlog, queued earlier than B's mail (straight into the queue, as an expanded batch would be).
+                    let earlier = app.clock.now().addingTimeInterval(-60)
+                    try await app.dependencies.database.withSystem { connection in
+                        try await connection.query("""
+                            INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, body_text, status,
+                                                  next_attempt_at, created_at, updated_at)
+                            SELECT gen_random_uuid(), \(aID), gen_random_uuid(), 'batch', 1, 'app@example.test', 'bulk' || g || '@example.org',
+                                   'Bulk', 'x', 'queued', \(earlier), \(earlier), \(earlier)
+                            FROM generate_series(1, 2000) AS g
+                            """, logger: app.dependencies.database.logger)
+                    }
+                    let b = try await app.rootToken("B")
+                    _ = try await SenderTests.verifiedDomain(app, dns, token: b.token, name: "b.example.test")
+                    _ = try await app.request(.post, "/v1/senders", token: b.token, json: ["address": "otp@b.example.test", "type": "trigger"])
+                    let reset = try await app.request(.post, "/v1/mail/single", token: b.token, json: [
+                        "from": "otp@b.example.test", "to": ["user@example.org"], "subject": "Password reset", "text": "code 1234",
+                    ])
+                    #expect(reset.status == 200, "\(reset.body)")
+                    var worker = DeliveryWorker(
+                        store: DeliveryStore(database: app.dependencies.database), domains: app.dependencies.domains,
+                        router: MailRouter(dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dns.port)),
+                                           smarthost: ("127.0.0.1", peer.port)),
+                        smtp: SMTPDelivery(hostname: "herald.test"), worker: "w", now: app.clock.now)
+                    worker.batchSize = 100
+                    _ = try await worker.runOnce()
+                    let received = peer.received
+                    #expect(received.first?.to == ["user@example.org"], "B's reset goes out in the first cycle, before A's backlog")
+                    #expect(received.count <= 100)
+                }
+            }
+        }
+    }
+}
