@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One client connection to an SMTP server, driving ``SMTPClientStateMachine`` over SwiftNIO: it
 /// connects, delivers the envelopes in order and quits, and answers one outcome per recipient. Every
@@ -14,6 +15,10 @@ public struct SMTPDelivery: Sendable {
     /// How long to wait for any one reply (RFC 5321 §4.5.3.2 suggests minutes; kept lower by default).
     public var replyTimeout: Duration = .seconds(120)
     public var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    /// STARTTLS when the server offers it. Opportunistic, as between MTAs: the certificate is not verified
+    /// (an MX has no name to check it against that DNS did not already give us); without TLS on offer
+    /// the session continues in clear text.
+    public var startTLS = true
     public var logger = Logger(label: "herald.smtp")
 
     public init(hostname: String) {
@@ -51,7 +56,7 @@ public struct SMTPDelivery: Sendable {
         } catch {
             return (failRest("connection to \(host):\(port) failed: \(error)"), false)
         }
-        var machine = SMTPClientStateMachine(hostname: hostname, tlsAvailable: false)
+        var machine = SMTPClientStateMachine(hostname: hostname, tlsAvailable: startTLS)
         for envelope in envelopes { _ = machine.enqueue(envelope) }
         _ = machine.quit()
         do {
@@ -70,7 +75,27 @@ public struct SMTPDelivery: Sendable {
                             switch action {
                             case .send(let bytes): try await outbound.write(ByteBuffer(bytes: bytes))
                             case .close: break conversation
-                            case .startTLS: for action in machine.tlsFailed("TLS is not available") { record(action) }
+                            case .startTLS:
+                                // The TLS handler goes first in the pipeline: what we read is decrypted before it reaches
+                                // us and what we write is encrypted (and held until the handshake is done). A failed
+                                // handshake closes the channel, which ends the session with soft failures.
+                                do {
+                                    var configuration = TLSConfiguration.makeClientConfiguration()
+                                    configuration.certificateVerification = .none
+                                    let context = try NIOSSLContext(configuration: configuration)
+                                    let serverName = Self.isIPAddress(host) ? nil : host
+                                    let pipeline = channel.channel.pipeline
+                                    try await channel.channel.eventLoop.submit {
+                                        try pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName),
+                                                                               position: .first)
+                                    }.get()
+                                } catch {
+                                    for action in machine.tlsFailed("\(error)") { record(action) }
+                                    break conversation
+                                }
+                                for action in machine.tlsEstablished() {
+                                    if case .send(let bytes) = action { try await outbound.write(ByteBuffer(bytes: bytes)) }
+                                }
                             case .finished: record(action)
                             }
                         }
@@ -84,6 +109,12 @@ public struct SMTPDelivery: Sendable {
             if case .finished(let index, let result) = action, index < outcomes.count { outcomes[index] = result }
         }
         return (failRest("the session ended early"), true)
+    }
+}
+
+extension SMTPDelivery {
+    static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }
 

@@ -8,6 +8,8 @@ public final class SMTPTestServer: @unchecked Sendable {
         public var from: String
         public var to: [String]
         public var data: String
+        /// Whether the session was under STARTTLS.
+        public var tls: Bool
     }
 
     public let port: Int
@@ -17,7 +19,8 @@ public final class SMTPTestServer: @unchecked Sendable {
     let recordFile: URL
     let scriptFile: URL
 
-    public init() throws {
+    /// A peer; with `tls` it offers STARTTLS with a fresh self-signed certificate.
+    public init(tls: Bool = false) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-smtp-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         recordFile = directory.appendingPathComponent("received.jsonl")
@@ -25,7 +28,7 @@ public final class SMTPTestServer: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", TestDatabases.repositoryRoot + "/Tests/Peers/smtp_server.py", "--record", recordFile.path,
-                             "--script", scriptFile.path]
+                             "--script", scriptFile.path] + (tls ? ["--tls"] : [])
         stdin = Pipe()
         let stdout = Pipe()
         process.standardInput = stdin
@@ -63,8 +66,8 @@ public final class SMTPTestServer: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    public static func with<R>(_ body: (SMTPTestServer) async throws -> R) async throws -> R {
-        let server = try SMTPTestServer()
+    public static func with<R>(tls: Bool = false, _ body: (SMTPTestServer) async throws -> R) async throws -> R {
+        let server = try SMTPTestServer(tls: tls)
         defer { server.stop() }
         return try await body(server)
     }

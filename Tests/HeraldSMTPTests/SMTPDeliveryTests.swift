@@ -43,4 +43,20 @@ import Testing
                                               host: "127.0.0.1", port: 9)
         #expect(outcomes.map { $0.map(\.messageStatus) } == [["deferred"]])
     }
+
+    @Test func startTLSWhenOffered() async throws {
+        try await SMTPTestServer.with(tls: true) { peer in
+            let delivery = SMTPDelivery(hostname: "herald.test")
+            let message = Array("Subject: secret\r\n\r\nover TLS\r\n".utf8)
+            let outcomes = await delivery.deliver([.init(from: "a@example.test", recipients: ["b@example.org"], data: message)],
+                                                  host: "127.0.0.1", port: peer.port)
+            #expect(outcomes.map { $0.map(\.messageStatus) } == [["delivered"]])
+            #expect(peer.received.first?.tls == true)
+            // Without STARTTLS on our side the same server takes the message in clear text.
+            var plain = delivery
+            plain.startTLS = false
+            _ = await plain.deliver([.init(from: "a@example.test", recipients: ["c@example.org"], data: message)], host: "127.0.0.1", port: peer.port)
+            #expect(peer.received.last?.tls == false)
+        }
+    }
 }

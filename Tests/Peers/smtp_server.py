@@ -15,6 +15,7 @@ from aiosmtpd.smtp import SMTP
 parser = argparse.ArgumentParser()
 parser.add_argument("--record", required=True)
 parser.add_argument("--script")
+parser.add_argument("--tls", action="store_true", help="offer STARTTLS with a fresh self-signed certificate")
 args = parser.parse_args()
 attempts = {}
 lock = threading.Lock()
@@ -44,14 +45,39 @@ class Handler:
     async def handle_DATA(self, server, session, envelope):
         with lock:
             with open(args.record, "a") as out:
-                out.write(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos,
+                out.write(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos, "tls": session.ssl is not None,
                                       "data": envelope.original_content.decode("utf-8", "replace")}) + "\n")
         return "250 2.0.0 OK queued"
 
 
+def tls_context():
+    import datetime, ssl, tempfile
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sink.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    directory = tempfile.mkdtemp()
+    with open(directory + "/cert.pem", "wb") as out:
+        out.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(directory + "/key.pem", "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory + "/cert.pem", directory + "/key.pem")
+    return context
+
+
+TLS = tls_context() if args.tls else None
+
+
 class Server(Controller):
     def factory(self):
-        return SMTP(self.handler, hostname="sink.test", enable_SMTPUTF8=False)
+        return SMTP(self.handler, hostname="sink.test", enable_SMTPUTF8=False, tls_context=TLS)
 
 
 import socket
