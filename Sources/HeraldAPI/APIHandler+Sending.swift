@@ -5,14 +5,20 @@ import OpenAPIRuntime
 
 /// The accept path of sends, and the suppression list.
 extension APIHandler {
-    func sendSingleMail(_ input: Operations.SendSingleMail.Input) async throws -> Operations.SendSingleMail.Output {
-        guard case .json(let body) = input.body else { throw HeraldError.validation("Send from, to, subject and html and/or text.") }
+    /// The first checks of every send path, in SPEC §3's order: account status (frozen is checked again
+    /// in the accepting transaction), then the tenant's IP protection.
+    func sendGate() async throws -> (HeraldRequestContext, Principal) {
         let context = try RequestScope.current()
         let principal = try context.requirePrincipal()
-        // SPEC §3 order: account status (frozen is checked again in the transaction), IP protection, then the request.
         if principal.tenantStatus == .frozen { throw HeraldError.accountFrozen }
         let protection = try await identity.ipProtection(tenantID: principal.tenantID)
         try IPProtectionGuard.check(client: context.clientIP, allowlist: try IPAllowlist.parse(enabled: protection.enabled, entries: protection.allow))
+        return (context, principal)
+    }
+
+    func sendSingleMail(_ input: Operations.SendSingleMail.Input) async throws -> Operations.SendSingleMail.Output {
+        guard case .json(let body) = input.body else { throw HeraldError.validation("Send from, to, subject and html and/or text.") }
+        let (_, principal) = try await sendGate()
         let send = try SendRules.validate(SingleSendRequest(
             from: body.from, fromAlias: body.fromAlias, to: body.to, subject: body.subject, html: body.html, text: body.text,
             replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:]))
@@ -105,11 +111,7 @@ extension Components.Schemas.MessageSummary {
 extension APIHandler {
     func sendBatchMail(_ input: Operations.SendBatchMail.Input) async throws -> Operations.SendBatchMail.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send templateId, listId and from.") }
-        let context = try RequestScope.current()
-        let principal = try context.requirePrincipal()
-        if principal.tenantStatus == .frozen { throw HeraldError.accountFrozen }
-        let protection = try await identity.ipProtection(tenantID: principal.tenantID)
-        try IPProtectionGuard.check(client: context.clientIP, allowlist: try IPAllowlist.parse(enabled: protection.enabled, entries: protection.allow))
+        let (context, principal) = try await sendGate()
         guard let templateID = UUID(uuidString: body.templateId) else {
             throw HeraldError(code: "InvalidTemplate.NotFound", status: 400, message: "No such template.", field: "templateId")
         }

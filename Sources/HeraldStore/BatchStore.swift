@@ -42,11 +42,7 @@ public struct BatchStore: Sendable {
         let id = UUIDv7.make(at: now)
         let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
         return try await database.withTenant(tenantID) { connection in
-            let tenant = try await connection.query("SELECT status, grade FROM tenants WHERE id = \(tenantID)", logger: logger)
-                .decode((String, Int).self).first { _ in true }
-            guard let (status, grade) = tenant else { throw HeraldError.notFound("tenant") }
-            if status == "frozen" { throw HeraldError.accountFrozen }
-            if status == "banned" { throw HeraldError.accountBanned }
+            let grade = try await SendStore.sendingGrade(connection, tenantID: tenantID, logger: logger)
             let sender = try await connection.query("""
                 SELECT s.id, s.type, d.status FROM senders s JOIN domains d ON d.id = s.domain_id WHERE s.tenant_id = \(tenantID) AND s.address = \(from.description)
                 """, logger: logger).decode((UUID, String, String).self).first { _ in true }

@@ -72,11 +72,7 @@ public struct SendStore: Sendable {
             }
 
             // Account and sender.
-            let tenant = try await connection.query("SELECT status, grade FROM tenants WHERE id = \(tenantID)", logger: logger)
-                .decode((String, Int).self).first { _ in true }
-            guard let (status, grade) = tenant else { throw HeraldError.notFound("tenant") }
-            if status == "frozen" { throw HeraldError.accountFrozen }
-            if status == "banned" { throw HeraldError.accountBanned }
+            let grade = try await Self.sendingGrade(connection, tenantID: tenantID, logger: logger)
             let sender = try await connection.query("""
                 SELECT s.id, d.status FROM senders s JOIN domains d ON d.id = s.domain_id
                 WHERE s.tenant_id = \(tenantID) AND s.address = \(send.from.description)
@@ -151,6 +147,16 @@ public struct SendStore: Sendable {
             }
             return (result, false)
         }
+    }
+
+    /// The tenant's grade, after refusing a frozen or banned account (inside the sending transaction).
+    static func sendingGrade(_ connection: PostgresConnection, tenantID: UUID, logger: Logger) async throws -> Int {
+        let tenant = try await connection.query("SELECT status, grade FROM tenants WHERE id = \(tenantID)", logger: logger)
+            .decode((String, Int).self).first { _ in true }
+        guard let (status, grade) = tenant else { throw HeraldError.notFound("tenant") }
+        if status == "frozen" { throw HeraldError.accountFrozen }
+        if status == "banned" { throw HeraldError.accountBanned }
+        return grade
     }
 
     /// Reserves `count` of the day's quota by a conditional upsert (concurrent sends serialise on the

@@ -5,8 +5,7 @@ import Foundation
 public final class DNSTestServer: @unchecked Sendable {
     /// The UDP and TCP port.
     public let port: Int
-    let process: Process
-    let stdin: Pipe
+    let peer: PeerProcess
     let directory: URL
     let zoneFile: URL
     let logFile: URL
@@ -20,27 +19,9 @@ public final class DNSTestServer: @unchecked Sendable {
         logFile = directory.appendingPathComponent("peer.log")
         try JSONSerialization.data(withJSONObject: zone).write(to: zoneFile)
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", TestDatabases.repositoryRoot + "/Tests/Peers/dns_server.py", "--zone", zoneFile.path] + arguments
-        stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = try FileHandle(forWritingTo: logFile)
-        try process.run()
-        var line = Data()
-        while !line.contains(0x0A) {
-            let chunk = stdout.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            line += chunk
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            process.terminate()
-            throw TestSupportError("the DNS test peer did not start: \(text) \(((try? String(contentsOf: logFile, encoding: .utf8)) ?? ""))")
-        }
-        self.port = port
+        peer = try PeerProcess(script: "dns_server.py", arguments: ["--zone", zoneFile.path] + arguments,
+                               standardError: try FileHandle(forWritingTo: logFile))
+        port = peer.port
     }
 
     /// Replaces the zone (the next query sees it).
@@ -53,9 +34,7 @@ public final class DNSTestServer: @unchecked Sendable {
 
     /// Stops the peer and removes its files.
     public func stop() {
-        try? stdin.fileHandleForWriting.close()
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        peer.stop()
         try? FileManager.default.removeItem(at: directory)
     }
 

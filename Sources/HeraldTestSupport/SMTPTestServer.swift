@@ -13,8 +13,7 @@ public final class SMTPTestServer: @unchecked Sendable {
     }
 
     public let port: Int
-    let process: Process
-    let stdin: Pipe
+    let peer: PeerProcess
     let directory: URL
     let recordFile: URL
     let scriptFile: URL
@@ -25,27 +24,8 @@ public final class SMTPTestServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         recordFile = directory.appendingPathComponent("received.jsonl")
         scriptFile = directory.appendingPathComponent("script.json")
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", TestDatabases.repositoryRoot + "/Tests/Peers/smtp_server.py", "--record", recordFile.path,
-                             "--script", scriptFile.path] + (tls ? ["--tls"] : [])
-        stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        var line = Data()
-        while !line.contains(0x0A) {
-            let chunk = stdout.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            line += chunk
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            process.terminate()
-            throw TestSupportError("the SMTP test peer did not start: \(text)")
-        }
-        self.port = port
+        peer = try PeerProcess(script: "smtp_server.py", arguments: ["--record", recordFile.path, "--script", scriptFile.path] + (tls ? ["--tls"] : []))
+        port = peer.port
     }
 
     /// RCPT replies per recipient, in order of attempts (`"450 4.2.1 busy"`, `"550 5.1.1 unknown"`, `"drop"`).
@@ -60,9 +40,7 @@ public final class SMTPTestServer: @unchecked Sendable {
     }
 
     public func stop() {
-        try? stdin.fileHandleForWriting.close()
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        peer.stop()
         try? FileManager.default.removeItem(at: directory)
     }
 
