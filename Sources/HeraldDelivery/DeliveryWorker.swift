@@ -57,6 +57,10 @@ public struct DeliveryWorker: Sendable {
     public var lease: Duration = .seconds(300)
     /// Recipient domains delivered to at once.
     public var parallelDomains = 8
+    /// Connections to one destination at once, within a claim cycle (a per-destination cap).
+    public var connectionsPerDomain = 4
+    /// Messages sent over one connection before it is closed.
+    public var messagesPerConnection = 50
     public var now: @Sendable () -> Date
     public var logger = Logger(label: "herald.delivery")
 
@@ -99,7 +103,28 @@ public struct DeliveryWorker: Sendable {
         return claimed.count
     }
 
+    /// Delivers one domain's messages over up to ``connectionsPerDomain`` connections at once.
     func deliver(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)]) async -> [AttemptResult] {
+        let chunks = stride(from: 0, to: messages.count, by: messagesPerConnection).map {
+            Array(messages[$0..<min($0 + messagesPerConnection, messages.count)])
+        }
+        return await withTaskGroup(of: [AttemptResult].self) { group in
+            var results: [AttemptResult] = []
+            var running = 0
+            for chunk in chunks {
+                if running >= connectionsPerDomain, let done = await group.next() {
+                    results += done
+                    running -= 1
+                }
+                group.addTask { await deliverOverOneConnection(chunk, domain: domain, keys: keys) }
+                running += 1
+            }
+            for await done in group { results += done }
+            return results
+        }
+    }
+
+    func deliverOverOneConnection(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)]) async -> [AttemptResult] {
         var envelopes: [SMTPClientStateMachine.Envelope] = []
         var ids: [UUID] = []
         var results: [AttemptResult] = []
@@ -150,17 +175,26 @@ public struct DeliveryWorker: Sendable {
     }
 }
 
-/// Runs the worker until shutdown: back to back while there is work, polling when the queue is empty.
+/// Runs the worker until shutdown: `loops` claim cycles at once (they share the queue through
+/// `SKIP LOCKED`), back to back while there is work, polling when the queue is empty.
 public struct DeliveryService: Service {
     let worker: DeliveryWorker
     let pollInterval: Duration
+    let loops: Int
 
-    public init(worker: DeliveryWorker, pollInterval: Duration = .seconds(1)) {
+    public init(worker: DeliveryWorker, pollInterval: Duration = .seconds(1), loops: Int = 2) {
         self.worker = worker
         self.pollInterval = pollInterval
+        self.loops = max(1, loops)
     }
 
     public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<loops { group.addTask { await loop() } }
+        }
+    }
+
+    func loop() async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let attempted: Int
             do {

@@ -115,7 +115,7 @@ import Testing
                     let aID = try #require(UUID(uuidString: a.tenant))
                     // A's backlog, queued earlier than B's mail (straight into the queue, as an expanded batch would be).
                     let earlier = app.clock.now().addingTimeInterval(-60)
-                    try await app.dependencies.database.withSystem { connection in
+                    _ = try await app.dependencies.database.withSystem { connection in
                         try await connection.query("""
                             INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, body_text, status,
                                                   next_attempt_at, created_at, updated_at)
