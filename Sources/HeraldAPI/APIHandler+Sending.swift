@@ -31,7 +31,7 @@ extension APIHandler {
             encoder.outputFormatting = .sortedKeys
             idempotency = .init(key: key, bodyHash: SendStore.bodyHash(Array(try encoder.encode(body))))
         }
-        let (result, _) = try await sending.acceptSingle(tenantID: principal.tenantID, send: send, idempotency: idempotency, now: now())
+        let (result, _) = try await acceptBatcher.accept(.init(tenantID: principal.tenantID, send: send, idempotency: idempotency, now: now()))
         return .ok(.init(body: .json(.init(requestId: result.requestId.lowercased, messages: result.messages.map { message in
             .init(id: message.id.lowercased, to: message.to, status: message.status == "queued" ? .queued : .dropped,
                   reason: message.reason.flatMap { .init(rawValue: $0) })

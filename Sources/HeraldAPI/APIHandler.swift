@@ -24,6 +24,8 @@ struct APIHandler: APIProtocol {
     let lists: ListStore
     let sending: SendStore
     let batches: BatchStore
+    /// Group commit of the accept path.
+    let acceptBatcher: AcceptBatcher
     /// The installation's product limits.
     let productLimits: ProductLimits
     /// Signs reply-to confirmation links.

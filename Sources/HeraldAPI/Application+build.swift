@@ -32,6 +32,8 @@ public struct APIDependencies: Sendable {
     public var sending: SendStore
     /// Batch sends.
     public var batches: BatchStore
+    /// Concurrent single sends share transactions.
+    public var acceptBatcher: AcceptBatcher
     /// Unsubscribe links of batch mail: (tenant, message, scope) → URL.
     public var unsubscribeURL: @Sendable (UUID, UUID, String) -> String
     /// The installation's product limits (tenants may have overrides).
@@ -99,6 +101,7 @@ public struct APIDependencies: Sendable {
         self.lists = lists
         self.sending = SendStore(database: database)
         self.batches = BatchStore(database: database)
+        self.acceptBatcher = AcceptBatcher(store: self.sending)
         let unsubscribeKey = masterKey.derive("unsubscribe")
         self.unsubscribeURL = { tenant, message, scope in
             publicURL + "/u/" + UnsubscribeToken(tenantID: tenant, messageID: message, scope: scope).encode(key: unsubscribeKey)
@@ -130,7 +133,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
-        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
+        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, acceptBatcher: dependencies.acceptBatcher, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

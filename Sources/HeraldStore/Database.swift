@@ -52,7 +52,7 @@ public struct Database: Sendable {
 
     /// BEGIN … COMMIT around `body`, ROLLBACK on any error, rethrowing the body's own error unchanged
     /// (PostgresNIO's helper wraps it, and callers need to see a `HeraldError` as it was thrown).
-    private func transaction<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+    func transaction<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
         let requested = ContinuousClock.now
         metrics?.waiting.increment()
         let lease = Lease()

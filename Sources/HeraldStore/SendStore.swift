@@ -31,7 +31,7 @@ public struct SendStore: Sendable {
         self.database = database
     }
 
-    private var logger: Logger { database.logger }
+    var logger: Logger { database.logger }
 
     /// An idempotent request: its key and the hash of its body.
     public struct Idempotency: Sendable {
@@ -43,11 +43,21 @@ public struct SendStore: Sendable {
         }
     }
 
-    /// Accepts a validated single send for `tenantID`, or throws the refusal with nothing written.
+    /// Accepts a validated single send for `tenantID` in a transaction of its own, or throws the refusal
+    /// with nothing written. (The API goes through ``AcceptBatcher``, which shares one transaction among
+    /// concurrent requests.)
     public func acceptSingle(tenantID: UUID, send: ValidatedSend, idempotency: Idempotency?, now: Date) async throws -> (SendResult, replayed: Bool) {
+        try await database.withTenant(tenantID) { connection in
+            try await acceptOne(on: connection, tenantID: tenantID, send: send, idempotency: idempotency, now: now)
+        }
+    }
+
+    /// The accept path inside the caller's transaction (RLS already set to `tenantID`).
+    func acceptOne(on connection: PostgresConnection, tenantID: UUID, send: ValidatedSend, idempotency: Idempotency?,
+                   now: Date) async throws -> (SendResult, replayed: Bool) {
         let requestID = UUIDv7.make(at: now)
         let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
-        return try await database.withTenant(tenantID) { connection in
+        do {
             if let idempotency {
                 let cutoff = now.addingTimeInterval(-idempotencyWindow)
                 try await connection.query("""

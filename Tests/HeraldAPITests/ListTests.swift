@@ -10,7 +10,7 @@ import Testing
     /// Sets a tenant's grade directly (the operator's grade endpoint comes with the credit-grade issue).
     static func setGrade(_ app: TestApp, tenant: String, _ grade: Int) async throws {
         let id = try #require(UUID(uuidString: tenant))
-        try await app.dependencies.database.withSystem { connection in
+        _ = try await app.dependencies.database.withSystem { connection in
             try await connection.query("UPDATE tenants SET grade = \(grade) WHERE id = \(id)", logger: app.dependencies.database.logger)
         }
     }
