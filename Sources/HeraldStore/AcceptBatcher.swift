@@ -29,12 +29,14 @@ public actor AcceptBatcher {
     let store: SendStore
     /// Requests per transaction.
     public let maxBatch: Int
-    /// Transactions written at once.
+    /// Transactions written at once. One by default: two batch transactions could deadlock (one holding a
+    /// tenant's quota row and waiting on an Idempotency-Key the other inserted, the other then needing that
+    /// quota row), and a second one did not add throughput (see docs/design.md).
     public let maxFlushes: Int
     private var pending: [(Job, CheckedContinuation<Outcome, Never>)] = []
     private var flushing = 0
 
-    public init(store: SendStore, maxBatch: Int = 64, maxFlushes: Int = 2) {
+    public init(store: SendStore, maxBatch: Int = 64, maxFlushes: Int = 1) {
         self.store = store
         self.maxBatch = maxBatch
         self.maxFlushes = maxFlushes
