@@ -6,19 +6,18 @@ import OpenAPIRuntime
 /// The accept path of sends, and the suppression list.
 extension APIHandler {
     /// The first checks of every send path, in SPEC §3's order: account status (frozen is checked again
-    /// in the accepting transaction), then the tenant's IP protection.
-    func sendGate() async throws -> (HeraldRequestContext, Principal) {
+    /// in the accepting transaction), then the tenant's IP protection (read with the principal).
+    func sendGate() throws -> (HeraldRequestContext, Principal) {
         let context = try RequestScope.current()
         let principal = try context.requirePrincipal()
         if principal.tenantStatus == .frozen { throw HeraldError.accountFrozen }
-        let protection = try await identity.ipProtection(tenantID: principal.tenantID)
-        try IPProtectionGuard.check(client: context.clientIP, allowlist: try IPAllowlist.parse(enabled: protection.enabled, entries: protection.allow))
+        try IPProtectionGuard.check(client: context.clientIP, allowlist: principal.ipAllowlist)
         return (context, principal)
     }
 
     func sendSingleMail(_ input: Operations.SendSingleMail.Input) async throws -> Operations.SendSingleMail.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send from, to, subject and html and/or text.") }
-        let (_, principal) = try await sendGate()
+        let (_, principal) = try sendGate()
         let send = try SendRules.validate(SingleSendRequest(
             from: body.from, fromAlias: body.fromAlias, to: body.to, subject: body.subject, html: body.html, text: body.text,
             replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:]))
@@ -111,7 +110,7 @@ extension Components.Schemas.MessageSummary {
 extension APIHandler {
     func sendBatchMail(_ input: Operations.SendBatchMail.Input) async throws -> Operations.SendBatchMail.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send templateId, listId and from.") }
-        let (context, principal) = try await sendGate()
+        let (context, principal) = try sendGate()
         guard let templateID = UUID(uuidString: body.templateId) else {
             throw HeraldError(code: "InvalidTemplate.NotFound", status: 400, message: "No such template.", field: "templateId")
         }

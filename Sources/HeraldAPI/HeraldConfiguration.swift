@@ -71,6 +71,9 @@ public struct HeraldConfiguration: Sendable {
     public var limits: ProductLimits
     /// `HERALD_DOMAIN_RECHECK`: seconds between re-verifications of a verified domain (default one day).
     public var domainRecheckInterval: Duration
+    /// `HERALD_DELIVERY_LEASE`: seconds a delivery worker holds the messages it claimed (renewed while
+    /// they are on the wire); a crashed worker's messages are tried again after at most this long.
+    public var deliveryLease: Duration
 
     /// Reads and validates every setting.
     public init(reader: ConfigReader) throws(Invalid) {
@@ -155,6 +158,7 @@ public struct HeraldConfiguration: Sendable {
             throw Invalid(description: "HERALD_LIMITS: \(error.message)")
         }
         domainRecheckInterval = .seconds(try int("herald.domain.recheck", "HERALD_DOMAIN_RECHECK", default: 86_400, range: 60...2_592_000))
+        deliveryLease = .seconds(try int("herald.delivery.lease", "HERALD_DELIVERY_LEASE", default: 60, range: 3...3_600))
         do {
             dnsServer = try DNSServerAddress.resolve(configured: string("herald.dns.server"))
         } catch {

@@ -68,9 +68,13 @@ public struct Principal: Sendable {
     public var accessKeyID: String
     /// Policies attached to the user (built-ins resolved to their documents).
     public var policies: [PolicyDocument]
+    /// The tenant's IP protection for sending, as it was at the time of the request.
+    public var ipAllowlist: IPAllowlist
 
     /// Creates a principal.
-    public init(tenantID: UUID, tenantStatus: TenantStatus, userID: UUID, isRoot: Bool, accessKeyID: String, policies: [PolicyDocument]) {
+    public init(tenantID: UUID, tenantStatus: TenantStatus, userID: UUID, isRoot: Bool, accessKeyID: String, policies: [PolicyDocument],
+                ipAllowlist: IPAllowlist = IPAllowlist(enabled: false, networks: [])) {
+        self.ipAllowlist = ipAllowlist
         self.tenantID = tenantID
         self.tenantStatus = tenantStatus
         self.userID = userID

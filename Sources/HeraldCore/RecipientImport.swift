@@ -1,17 +1,5 @@
 import Foundation
 
-/// The credit-grade → daily quota table (SPEC §5 defaults; grades 2 and 16 are fixed points).
-public enum GradeQuota {
-    /// Daily quota of grades 1…16.
-    public static let defaults = [200, 2_000, 5_000, 10_000, 20_000, 40_000, 60_000, 80_000,
-                                  100_000, 200_000, 300_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000]
-
-    /// The daily quota of `grade` (clamped to 1…16).
-    public static func daily(grade: Int, table: [Int] = defaults) -> Int {
-        table[min(max(grade, 1), table.count) - 1]
-    }
-}
-
 /// RFC 4180 CSV: comma-separated fields, `"…"` quoting with `""` for a quote, CRLF or LF line ends, a
 /// UTF-8 byte-order mark ignored, blank lines skipped.
 public enum CSV {

@@ -54,7 +54,9 @@ public struct DeliveryWorker: Sendable {
     public var smtp: SMTPDelivery
     public var worker: String
     public var batchSize = 100
-    public var lease: Duration = .seconds(300)
+    /// How long a claim holds its messages; renewed every third of it while they are on the wire, so a
+    /// crashed worker's messages come back after at most this long.
+    public var lease: Duration = .seconds(60)
     /// Recipient domains delivered to at once.
     public var parallelDomains = 8
     /// Connections to one destination at once, within a claim cycle (a per-destination cap).
@@ -74,7 +76,9 @@ public struct DeliveryWorker: Sendable {
         self.now = now
     }
 
-    /// One claim cycle; returns how many messages it attempted.
+    /// One claim cycle; returns how many messages it attempted. Each outcome is committed as soon as the
+    /// server has answered it (see ``OutcomeRecorder``), and the leases of the batch are renewed while it
+    /// is on the wire.
     public func runOnce() async throws -> Int {
         let claimed = try await store.claim(worker: worker, limit: batchSize, now: now(), lease: lease)
         guard !claimed.isEmpty else { return 0 }
@@ -85,74 +89,91 @@ public struct DeliveryWorker: Sendable {
             if let key = try await domains.signingKey(tenantID: message.tenantID, domain: domain) { keys["\(message.tenantID)|\(domain)"] = key }
         }
         let groups = Dictionary(grouping: claimed) { $0.to.split(separator: "@").last.map { String($0).lowercased() } ?? "" }
-        var results: [AttemptResult] = []
+        let recorder = OutcomeRecorder(store: store, claimed: Dictionary(uniqueKeysWithValues: claimed.map { ($0.id, $0) }), worker: worker, now: now,
+                                       logger: logger)
         let signingKeys = keys
-        try await withThrowingTaskGroup(of: [AttemptResult].self) { group in
+        let renewal = Task { [store, worker, lease, now, logger] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: lease / 3)
+                guard !Task.isCancelled else { break }
+                do {
+                    try await store.renew(worker: worker, ids: await recorder.unrecorded(), now: now(), lease: lease)
+                } catch {
+                    logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        defer { renewal.cancel() }
+        await withTaskGroup(of: Void.self) { group in
             var running = 0
             for (domain, messages) in groups {
-                if running >= parallelDomains, let done = try await group.next() {
-                    results += done
+                if running >= parallelDomains {
+                    await group.next()
                     running -= 1
                 }
-                group.addTask { await deliver(messages, domain: domain, keys: signingKeys) }
+                group.addTask { await deliver(messages, domain: domain, keys: signingKeys, recorder: recorder) }
                 running += 1
             }
-            for try await done in group { results += done }
         }
-        try await store.record(results, claimed: claimed, now: now())
+        try await recorder.finish()
         return claimed.count
     }
 
     /// Delivers one domain's messages over up to ``connectionsPerDomain`` connections at once.
-    func deliver(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)]) async -> [AttemptResult] {
+    func deliver(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)], recorder: OutcomeRecorder) async {
         let chunks = stride(from: 0, to: messages.count, by: messagesPerConnection).map {
             Array(messages[$0..<min($0 + messagesPerConnection, messages.count)])
         }
-        return await withTaskGroup(of: [AttemptResult].self) { group in
-            var results: [AttemptResult] = []
+        await withTaskGroup(of: Void.self) { group in
             var running = 0
             for chunk in chunks {
-                if running >= connectionsPerDomain, let done = await group.next() {
-                    results += done
+                if running >= connectionsPerDomain {
+                    await group.next()
                     running -= 1
                 }
-                group.addTask { await deliverOverOneConnection(chunk, domain: domain, keys: keys) }
+                group.addTask { await deliverOverOneConnection(chunk, domain: domain, keys: keys, recorder: recorder) }
                 running += 1
             }
-            for await done in group { results += done }
-            return results
         }
     }
 
-    func deliverOverOneConnection(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)]) async -> [AttemptResult] {
+    func deliverOverOneConnection(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)],
+                                  recorder: OutcomeRecorder) async {
         var envelopes: [SMTPClientStateMachine.Envelope] = []
         var ids: [UUID] = []
-        var results: [AttemptResult] = []
+        var unbuildable: [AttemptResult] = []
         for message in messages {
             do {
                 envelopes.append(.init(from: message.from, recipients: [message.to], data: try build(message, keys: keys)))
                 ids.append(message.id)
             } catch {
-                results.append(AttemptResult(id: message.id, status: "bounced", response: "the message could not be built: \(error)"))
+                unbuildable.append(AttemptResult(id: message.id, status: "bounced", response: "the message could not be built: \(error)"))
             }
         }
-        guard !envelopes.isEmpty else { return results }
+        await recorder.add(unbuildable)
+        guard !envelopes.isEmpty else { return }
         switch await router.route(domain: domain) {
         case .fail(let outcome):
-            return results + ids.map { AttemptResult(id: $0, status: outcome.messageStatus, response: Self.describe(outcome)) }
+            await recorder.add(ids.map { AttemptResult(id: $0, status: outcome.messageStatus, response: Self.describe(outcome)) })
         case .hosts(let hosts):
+            let envelopeIDs = ids
             var outcomes: [[DeliveryOutcome]] = []
             for (host, port) in hosts {
-                let attempt = await smtp.attempt(envelopes, host: host, port: port)
+                let attempt = await smtp.attempt(envelopes, host: host, port: port) { index, outcome in
+                    await recorder.add([Self.result(envelopeIDs[index], outcome)])
+                }
                 outcomes = attempt.outcomes
                 if attempt.connected { break }
             }
-            for (id, outcome) in zip(ids, outcomes) {
-                let first = outcome.first ?? .softFailure("no outcome")
-                results.append(AttemptResult(id: id, status: first.messageStatus, response: Self.describe(first)))
-            }
-            return results
+            // What the session did not finish (and a connection that was never made) is recorded now;
+            // the recorder ignores a message it already has.
+            await recorder.add(zip(ids, outcomes).map { Self.result($0, $1) })
         }
+    }
+
+    static func result(_ id: UUID, _ outcome: [DeliveryOutcome]) -> AttemptResult {
+        let first = outcome.first ?? .softFailure("no outcome")
+        return AttemptResult(id: id, status: first.messageStatus, response: describe(first))
     }
 
     static func describe(_ outcome: DeliveryOutcome) -> String {
@@ -172,6 +193,62 @@ public struct DeliveryWorker: Sendable {
         let rendered = outgoing.render()
         guard let signing = keys["\(message.tenantID)|\(from.domain)"] else { return rendered }
         return try DKIM.sign(rendered, domain: from.domain, selector: signing.selector, key: signing.key, at: now())
+    }
+}
+
+/// Commits delivery outcomes as they come, a group at a time: while one transaction is being written
+/// the next outcomes gather, and the next transaction takes them all. So a message whose server said 250
+/// is marked delivered a few milliseconds later, not at the end of its batch — the window in which a
+/// crash makes it go out twice (at-least-once delivery: see docs/design.md) is one commit wide.
+actor OutcomeRecorder {
+    let store: DeliveryStore
+    let claimed: [UUID: ClaimedMessage]
+    let worker: String
+    let now: @Sendable () -> Date
+    let logger: Logger
+    private var pending: [AttemptResult] = []
+    private var seen = Set<UUID>()
+    private var flushing: Task<Void, Never>?
+    private var failure: (any Error)?
+
+    init(store: DeliveryStore, claimed: [UUID: ClaimedMessage], worker: String, now: @escaping @Sendable () -> Date, logger: Logger) {
+        self.store = store
+        self.claimed = claimed
+        self.worker = worker
+        self.now = now
+        self.logger = logger
+    }
+
+    /// Queues outcomes for the next commit; a message's first outcome is the one that counts.
+    func add(_ results: [AttemptResult]) {
+        for result in results where seen.insert(result.id).inserted { pending.append(result) }
+        if flushing == nil, !pending.isEmpty { flushing = Task { await self.flush() } }
+    }
+
+    /// The messages of the batch that have no outcome yet (their leases are still needed).
+    func unrecorded() -> [UUID] {
+        claimed.keys.filter { !seen.contains($0) }
+    }
+
+    private func flush() async {
+        while !pending.isEmpty {
+            let batch = pending
+            pending = []
+            do {
+                try await store.record(batch, claimed: claimed, worker: worker, now: now())
+            } catch {
+                // Not recorded: the leases run out and the messages are tried again.
+                logger.error("recording delivery outcomes failed", metadata: ["error": "\(error)", "messages": "\(batch.count)"])
+                failure = error
+            }
+        }
+        flushing = nil
+    }
+
+    /// Waits until everything added is committed; throws when a commit failed.
+    func finish() async throws {
+        while let flushing { await flushing.value }
+        if let failure { throw failure }
     }
 }
 

@@ -32,7 +32,11 @@ public struct SMTPDelivery: Sendable {
 
     /// Delivers `envelopes` to `host:port`, telling whether a connection was made at all (a router tries
     /// the next MX when not).
-    public func attempt(_ envelopes: [SMTPClientStateMachine.Envelope], host: String, port: Int) async -> (outcomes: [[DeliveryOutcome]], connected: Bool) {
+    /// `finished` hears each envelope's outcome as soon as the server has answered it (its index and one
+    /// outcome per recipient), so that a caller can record it before the session ends; envelopes not
+    /// finished in the session are only in the answer.
+    public func attempt(_ envelopes: [SMTPClientStateMachine.Envelope], host: String, port: Int,
+                        finished: @Sendable (Int, [DeliveryOutcome]) async -> Void = { _, _ in }) async -> (outcomes: [[DeliveryOutcome]], connected: Bool) {
         var outcomes = [[DeliveryOutcome]?](repeating: nil, count: envelopes.count)
         func failRest(_ reason: String) -> [[DeliveryOutcome]] {
             zip(outcomes, envelopes).map { outcome, envelope in outcome ?? envelope.recipients.map { _ in .softFailure(reason) } }
@@ -72,6 +76,7 @@ public struct SMTPDelivery: Sendable {
                     }
                     for reply in try parser.feed(chunk.readableBytesView) {
                         for action in machine.received(reply) {
+                            if case .finished(let index, let result) = action, index < envelopes.count { await finished(index, result) }
                             switch action {
                             case .send(let bytes): try await outbound.write(ByteBuffer(bytes: bytes))
                             case .close: break conversation

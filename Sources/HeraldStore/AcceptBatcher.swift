@@ -4,11 +4,10 @@ import Logging
 import PostgresNIO
 
 /// Group commit for the accept path: concurrent sends share one transaction. While a transaction is
-/// being written, new requests gather; the next one takes them all (up to `maxBatch`). Each request runs
-/// inside its own savepoint, with the row-level-security tenant set for it, so a refusal (quota,
-/// unknown sender, an idempotency conflict) rolls back only that request. One commit — one WAL flush —
-/// then answers them all, and a tenant's hot quota row is locked once per batch instead of once per
-/// request.
+/// being written, new requests gather; the next one takes them all (up to `maxBatch`) and accepts them
+/// set-wise — one statement per step for all of a tenant's requests (see ``SendStore/acceptBatch(_:)``),
+/// not one per request — so one commit, one WAL flush and one lock of a tenant's quota row answer them
+/// all.
 public actor AcceptBatcher {
     public struct Job: Sendable {
         public var tenantID: UUID
@@ -29,14 +28,13 @@ public actor AcceptBatcher {
     let store: SendStore
     /// Requests per transaction.
     public let maxBatch: Int
-    /// Transactions written at once. One by default: two batch transactions could deadlock (one holding a
-    /// tenant's quota row and waiting on an Idempotency-Key the other inserted, the other then needing that
-    /// quota row), and a second one did not add throughput (see docs/design.md).
+    /// Transactions written at once. One by default: a second did not add throughput (the batches only
+    /// grow while one is written; see docs/design.md).
     public let maxFlushes: Int
-    private var pending: [(Job, CheckedContinuation<Outcome, Never>)] = []
+    private var pending: [(job: Job, continuation: CheckedContinuation<Outcome, Never>)] = []
     private var flushing = 0
 
-    public init(store: SendStore, maxBatch: Int = 64, maxFlushes: Int = 1) {
+    public init(store: SendStore, maxBatch: Int = 256, maxFlushes: Int = 1) {
         self.store = store
         self.maxBatch = maxBatch
         self.maxFlushes = maxFlushes
@@ -56,40 +54,292 @@ public actor AcceptBatcher {
 
     private func flush() async {
         while !pending.isEmpty {
-            let batch = Array(pending.prefix(maxBatch))
-            pending.removeFirst(batch.count)
-            let outcomes = await store.acceptBatch(batch.map(\.0))
-            for ((_, continuation), outcome) in zip(batch, outcomes) { continuation.resume(returning: outcome) }
+            let batch = takeBatch()
+            let outcomes = await store.acceptBatch(batch.map(\.job))
+            for (entry, outcome) in zip(batch, outcomes) { entry.continuation.resume(returning: outcome) }
         }
         flushing -= 1
+    }
+
+    /// The next batch, in arrival order: at most `maxBatch` requests and each Idempotency-Key of a tenant
+    /// once (a repeat waits for the next batch, where it finds the first one's answer).
+    private func takeBatch() -> [(job: Job, continuation: CheckedContinuation<Outcome, Never>)] {
+        var batch: [(job: Job, continuation: CheckedContinuation<Outcome, Never>)] = []
+        var rest: [(job: Job, continuation: CheckedContinuation<Outcome, Never>)] = []
+        var keys = Set<String>()
+        for entry in pending {
+            if batch.count < maxBatch, entry.job.idempotency.map({ keys.insert("\(entry.job.tenantID) \($0.key)").inserted }) ?? true {
+                batch.append(entry)
+            } else {
+                rest.append(entry)
+            }
+        }
+        pending = rest
+        return batch
     }
 }
 
 extension SendStore {
-    /// Runs each job in its own savepoint of one transaction; answers one outcome per job. If the
+    typealias AcceptOutcome = Result<(SendResult, Bool), any Error>
+
+    /// Accepts `jobs` in one transaction and answers one outcome per job: the result, or the refusal of
+    /// that job alone (quota, unknown sender, idempotency conflict…), which writes nothing. Jobs are taken
+    /// per tenant and quota day, in a fixed order, and each tenant's locks (Idempotency-Keys in key order,
+    /// then the quota row) in a fixed order too, so two processes' batches cannot deadlock. If the
     /// transaction itself fails (the database went away), every job gets that error.
-    func acceptBatch(_ jobs: [AcceptBatcher.Job]) async -> [Result<(SendResult, Bool), any Error>] {
+    func acceptBatch(_ jobs: [AcceptBatcher.Job]) async -> [AcceptOutcome] {
+        let groups = Dictionary(grouping: jobs.indices) { index in
+            GroupKey(tenant: jobs[index].tenantID, day: SendRules.quotaDay(jobs[index].now, timeZone: quotaTimeZone).day)
+        }
         do {
-            return try await database.transaction { connection in
-                var outcomes: [Result<(SendResult, Bool), any Error>] = []
-                outcomes.reserveCapacity(jobs.count)
-                for job in jobs {
-                    try await connection.query("SAVEPOINT accept", logger: logger)
-                    try await connection.query("SELECT set_config('herald.tenant_id', \(job.tenantID.uuidString), true)", logger: logger)
-                    do {
-                        let result = try await acceptOne(on: connection, tenantID: job.tenantID, send: job.send, idempotency: job.idempotency, now: job.now)
-                        try await connection.query("RELEASE SAVEPOINT accept", logger: logger)
-                        outcomes.append(.success(result))
-                    } catch {
-                        try await connection.query("ROLLBACK TO SAVEPOINT accept", logger: logger)
-                        try await connection.query("RELEASE SAVEPOINT accept", logger: logger)
-                        outcomes.append(.failure(error))
-                    }
+            let outcomes = try await database.transaction { connection in
+                var outcomes = [AcceptOutcome?](repeating: nil, count: jobs.count)
+                for key in groups.keys.sorted() {
+                    let indices = groups[key]!
+                    let answered = try await acceptTenantJobs(on: connection, tenantID: key.tenant, jobs: indices.map { jobs[$0] })
+                    for (index, outcome) in zip(indices, answered) { outcomes[index] = outcome }
                 }
                 return outcomes
             }
+            return outcomes.map { $0 ?? .failure(HeraldError(code: "Internal", status: 500, message: "A send was not answered.")) }
         } catch {
             return jobs.map { _ in .failure(error) }
         }
+    }
+
+    struct GroupKey: Hashable, Comparable {
+        var tenant: UUID
+        var day: String
+        static func < (lhs: GroupKey, rhs: GroupKey) -> Bool {
+            (lhs.tenant.uuidString, lhs.day) < (rhs.tenant.uuidString, rhs.day)
+        }
+    }
+
+    /// One tenant's jobs of one quota day, inside the batch transaction: a fixed number of statements
+    /// whatever the number of jobs.
+    private func acceptTenantJobs(on connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job]) async throws -> [AcceptOutcome] {
+        var outcomes = [AcceptOutcome?](repeating: nil, count: jobs.count)
+        let requestIDs = jobs.map { UUIDv7.make(at: $0.now) }
+        try await connection.query("SELECT set_config('herald.tenant_id', \(tenantID.uuidString), true)", logger: logger)
+
+        // 1. Idempotency-Keys: claim the new ones (a concurrent transaction holding the same key makes this
+        // wait for its commit); a key already claimed answers with its first result, or a conflict.
+        let claimed = try await claimIdempotencyKeys(connection, tenantID: tenantID, jobs: jobs, requestIDs: requestIDs, outcomes: &outcomes)
+
+        // 2. Account status and grade.
+        let tenant = try await connection.query("SELECT status, grade FROM tenants WHERE id = \(tenantID)", logger: logger)
+            .decode((String, Int).self).first { _ in true }
+        let open = jobs.indices.filter { outcomes[$0] == nil }
+        guard let (status, grade) = tenant, status != "frozen", status != "banned" else {
+            let refusal = tenant?.0 == "banned" ? HeraldError.accountBanned : tenant == nil ? HeraldError.notFound("tenant") : .accountFrozen
+            for index in open { outcomes[index] = .failure(refusal) }
+            try await releaseKeys(connection, tenantID: tenantID, jobs: jobs, claimed: claimed, outcomes: outcomes)
+            return outcomes.map { $0! }
+        }
+
+        // 3. Senders and tags of all the jobs, one query each.
+        let froms = Array(Set(open.map { jobs[$0].send.from.description }))
+        var senders: [String: (id: UUID, domainStatus: String)] = [:]
+        for try await (address, id, domainStatus) in try await connection.query("""
+            SELECT s.address, s.id, d.status FROM senders s JOIN domains d ON d.id = s.domain_id
+            WHERE s.tenant_id = \(tenantID) AND s.address = ANY(\(froms)::text[])
+            """, logger: logger).decode((String, UUID, String).self) {
+            senders[address] = (id, domainStatus)
+        }
+        let tagNames = Array(Set(open.compactMap { jobs[$0].send.tag }))
+        var knownTags = Set<String>()
+        if !tagNames.isEmpty {
+            for try await name in try await connection.query("SELECT name FROM tags WHERE tenant_id = \(tenantID) AND name = ANY(\(tagNames)::text[])",
+                                                             logger: logger).decode(String.self) {
+                knownTags.insert(name)
+            }
+        }
+        for index in open {
+            let send = jobs[index].send
+            if let sender = senders[send.from.description] {
+                if sender.domainStatus != "verified" {
+                    outcomes[index] = .failure(HeraldError(code: "Domain.NotVerified", status: 409, message: "The domain of \(send.from) is not verified now.",
+                                                           field: "from"))
+                }
+            } else {
+                outcomes[index] = .failure(HeraldError(code: "InvalidMailAddress.NotFound", status: 400,
+                                                       message: "\(send.from) is not a sender address of this account.", field: "from"))
+            }
+            if outcomes[index] == nil, let tag = send.tag, !knownTags.contains(tag) {
+                outcomes[index] = .failure(HeraldError.validation("The tag \(tag) does not exist; create it first.", field: "tag"))
+            }
+        }
+
+        // 4. Suppressed and invalid recipients are dropped, the others go on.
+        let checked = jobs.indices.filter { outcomes[$0] == nil }
+        let addresses = Array(Set(checked.flatMap { jobs[$0].send.recipients.map(\.description) }))
+        var dropped: [String: String] = [:]
+        if !addresses.isEmpty {
+            for try await (address, reason) in try await connection.query("""
+                SELECT address, 'suppressed' FROM suppressions WHERE tenant_id = \(tenantID) AND scope = '*' AND address = ANY(\(addresses)::text[])
+                UNION ALL
+                SELECT address, 'invalid_address' FROM invalid_addresses WHERE tenant_id = \(tenantID) AND listed AND address = ANY(\(addresses)::text[])
+                """, logger: logger).decode((String, String).self) {
+                dropped[address] = dropped[address] ?? reason
+            }
+        }
+
+        // 5. Quota: the day's row locked once for all the jobs, shared out in arrival order.
+        let needs = jobs.map { job in job.send.recipients.count(where: { dropped[$0.description] == nil }) }
+        var admitted = checked
+        if checked.contains(where: { needs[$0] > 0 }) {
+            let (day, monthStart) = SendRules.quotaDay(jobs[checked[0]].now, timeZone: quotaTimeZone)
+            var quota = try await Self.lockQuota(connection, tenantID: tenantID, daily: GradeQuota.daily(grade: grade), day: day,
+                                                 monthStart: monthStart, logger: logger)
+            let before = quota.usedToday
+            admitted = checked.filter { index in
+                guard let refusal = quota.admit(needs[index]) else { return true }
+                outcomes[index] = .failure(HeraldError.quotaExceeded(refusal, count: needs[index]))
+                return false
+            }
+            if quota.usedToday != before { try await Self.storeQuota(connection, tenantID: tenantID, quota: quota, day: day, logger: logger) }
+        }
+
+        // 6. Every admitted job's messages and their events, in one statement.
+        var results: [(index: Int, result: SendResult)] = []
+        if !admitted.isEmpty {
+            results = try await insertMessages(connection, tenantID: tenantID, jobs: jobs, admitted: admitted, requestIDs: requestIDs,
+                                               senders: senders, dropped: dropped)
+            for (index, result) in results { outcomes[index] = .success((result, false)) }
+        }
+
+        // 7. The answers of the keyed jobs, for their replays; refused jobs give their keys back.
+        let answers = results.compactMap { entry in jobs[entry.index].idempotency.map { ($0.key, entry.result) } }
+        if !answers.isEmpty {
+            let encoder = JSONEncoder()
+            let bodies = try answers.map { String(decoding: try encoder.encode($0.1), as: UTF8.self) }
+            try await connection.query("""
+                UPDATE send_requests r SET response = v.body::jsonb FROM unnest(\(answers.map(\.0))::text[], \(bodies)::text[]) AS v(key, body)
+                WHERE r.tenant_id = \(tenantID) AND r.idempotency_key = v.key
+                """, logger: logger)
+        }
+        try await releaseKeys(connection, tenantID: tenantID, jobs: jobs, claimed: claimed, outcomes: outcomes)
+        return outcomes.map { $0! }
+    }
+
+    /// Step 1 of ``acceptTenantJobs``: inserts the jobs' Idempotency-Keys (expired ones first removed);
+    /// a key that was already there answers its job with the stored result (same body) or
+    /// `Idempotency.Conflict`. Answers the indices of the jobs whose key this transaction inserted.
+    private func claimIdempotencyKeys(_ connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job], requestIDs: [UUID],
+                                      outcomes: inout [AcceptOutcome?]) async throws -> Set<Int> {
+        let keyed = jobs.indices.filter { jobs[$0].idempotency != nil }.sorted { jobs[$0].idempotency!.key < jobs[$1].idempotency!.key }
+        guard !keyed.isEmpty else { return [] }
+        let keys = keyed.map { jobs[$0].idempotency!.key }
+        let hashes = keyed.map { ByteBuffer(bytes: jobs[$0].idempotency!.bodyHash) }
+        let nows = keyed.map { jobs[$0].now }
+        let cutoffs = nows.map { $0.addingTimeInterval(-idempotencyWindow) }
+        try await connection.query("""
+            DELETE FROM send_requests r USING unnest(\(keys)::text[], \(cutoffs)::timestamptz[]) AS c(key, cutoff)
+            WHERE r.tenant_id = \(tenantID) AND r.idempotency_key = c.key AND r.created_at < c.cutoff
+            """, logger: logger)
+        var inserted = Set<String>()
+        for try await key in try await connection.query("""
+            INSERT INTO send_requests (id, tenant_id, idempotency_key, body_hash, response, created_at)
+            SELECT id, \(tenantID), key, hash, '{}', at
+            FROM unnest(\(keyed.map { requestIDs[$0] })::uuid[], \(keys)::text[], \(hashes)::bytea[], \(nows)::timestamptz[]) AS v(id, key, hash, at)
+            ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING idempotency_key
+            """, logger: logger).decode(String.self) {
+            inserted.insert(key)
+        }
+        let taken = keyed.filter { !inserted.contains(jobs[$0].idempotency!.key) }
+        if !taken.isEmpty {
+            var previous: [String: (hash: [UInt8], response: String)] = [:]
+            for try await (key, hash, response) in try await connection.query("""
+                SELECT idempotency_key, body_hash, response::text FROM send_requests
+                WHERE tenant_id = \(tenantID) AND idempotency_key = ANY(\(taken.map { jobs[$0].idempotency!.key })::text[])
+                """, logger: logger).decode((String, ByteBuffer, String).self) {
+                previous[key] = (Array(buffer: hash), response)
+            }
+            for index in taken {
+                let idempotency = jobs[index].idempotency!
+                guard let first = previous[idempotency.key], let result = try? JSONDecoder().decode(SendResult.self, from: Data(first.response.utf8)) else {
+                    outcomes[index] = .failure(HeraldError.conflict("Idempotency.Conflict", "Retry the request."))
+                    continue
+                }
+                guard first.hash == idempotency.bodyHash else {
+                    outcomes[index] = .failure(HeraldError.conflict(
+                        "Idempotency.Conflict", "This Idempotency-Key was used with a different request body in the last 24 hours."))
+                    continue
+                }
+                outcomes[index] = .success((result, true))
+            }
+        }
+        return Set(keyed.filter { inserted.contains(jobs[$0].idempotency!.key) })
+    }
+
+    /// Removes the Idempotency-Keys this transaction inserted for jobs that were then refused, so that a
+    /// retry of a refused request is judged afresh (as if the refusal had written nothing).
+    private func releaseKeys(_ connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job], claimed: Set<Int>,
+                             outcomes: [AcceptOutcome?]) async throws {
+        let refused = claimed.filter { if case .some(.success) = outcomes[$0] { false } else { true } }.map { jobs[$0].idempotency!.key }
+        guard !refused.isEmpty else { return }
+        try await connection.query("DELETE FROM send_requests WHERE tenant_id = \(tenantID) AND idempotency_key = ANY(\(refused)::text[])",
+                                   logger: logger)
+    }
+
+    /// Step 6 of ``acceptTenantJobs``: one message row per recipient of the admitted jobs (queued, or
+    /// dropped with its reason) and its `message.accepted` / `message.dropped` event, in one statement.
+    /// The per-request values travel once per job and are joined to the per-recipient ones by ordinal.
+    /// Arrays of optionals do not bind, so "none" travels as "" and becomes NULL in SQL.
+    private func insertMessages(_ connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job], admitted: [Int], requestIDs: [UUID],
+                                senders: [String: (id: UUID, domainStatus: String)], dropped: [String: String]) async throws -> [(index: Int, result: SendResult)] {
+        var jobRequestIDs: [UUID] = [], senderIDs: [UUID] = [], froms: [String] = [], aliases: [String] = [], replyTos: [String] = []
+        var subjects: [String] = [], htmls: [String] = [], texts: [String] = [], headers: [String] = [], tags: [String] = [], nows: [Date] = []
+        var ids: [UUID] = [], ordinals: [Int] = [], addresses: [String] = [], statuses: [String] = [], reasons: [String] = []
+        var results: [(index: Int, result: SendResult)] = []
+        for (ordinal, index) in admitted.enumerated() {
+            let job = jobs[index], send = job.send
+            jobRequestIDs.append(requestIDs[index])
+            senderIDs.append(senders[send.from.description]!.id)
+            froms.append(send.from.description)
+            aliases.append(send.fromAlias ?? "")
+            replyTos.append(send.replyTo?.description ?? "")
+            subjects.append(send.subject)
+            htmls.append(send.html ?? "")
+            texts.append(send.text ?? "")
+            headers.append(String(decoding: try JSONSerialization.data(withJSONObject: send.headers.map { [$0.name, $0.value] }), as: UTF8.self))
+            tags.append(send.tag ?? "")
+            nows.append(job.now)
+            var messages: [SendResult.Message] = []
+            for recipient in send.recipients {
+                let address = recipient.description, id = UUIDv7.make(at: job.now), reason = dropped[address]
+                ids.append(id)
+                ordinals.append(ordinal + 1)
+                addresses.append(address)
+                statuses.append(reason == nil ? "queued" : "dropped")
+                reasons.append(reason ?? "")
+                messages.append(.init(id: id, to: address, status: reason == nil ? "queued" : "dropped", reason: reason))
+            }
+            results.append((index, SendResult(requestId: requestIDs[index], messages: messages)))
+        }
+        try await connection.query("""
+            WITH j AS (
+                SELECT * FROM unnest(\(jobRequestIDs)::uuid[], \(senderIDs)::uuid[], \(froms)::text[], \(aliases)::text[], \(replyTos)::text[],
+                                     \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[], \(tags)::text[], \(nows)::timestamptz[])
+                    WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, n)
+            ), m AS (
+                INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, reply_to, subject,
+                                      html, body_text, headers, tag, status, reason, next_attempt_at, created_at, updated_at)
+                SELECT r.id, \(tenantID), j.request_id, 'trigger', 0, j.sender_id, j.from_address, nullif(j.from_name, ''), r.to_address,
+                       nullif(j.reply_to, ''), j.subject, nullif(j.html, ''), nullif(j.body_text, ''), j.headers::jsonb, nullif(j.tag, ''),
+                       r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at
+                FROM unnest(\(ids)::uuid[], \(ordinals)::int8[], \(addresses)::text[], \(statuses)::text[], \(reasons)::text[])
+                         AS r(id, n, to_address, status, reason)
+                JOIN j USING (n)
+                RETURNING id, to_address, from_address, status, reason, tag, created_at
+            )
+            INSERT INTO events (tenant_id, message_id, type, data, created_at)
+            SELECT \(tenantID), id, CASE WHEN status = 'queued' THEN 'message.accepted' ELSE 'message.dropped' END,
+                   jsonb_strip_nulls(jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address, 'status', status, 'reason', reason,
+                                                        'tag', tag)),
+                   created_at
+            FROM m
+            """, logger: logger)
+        return results
     }
 }

@@ -61,10 +61,12 @@ public struct AuthStore: Sendable {
         // One statement outside an explicit transaction: herald_principal sets the RLS tenant itself
         // (transaction-local, so it ends with the statement). This runs on every request.
         let row = try await database.client.query(
-            "SELECT o_status, o_enabled, o_is_root, o_policies FROM herald_principal(\(tenantID), \(userID), \(accessKeyID))",
+            """
+            SELECT o_status, o_enabled, o_is_root, o_policies, o_ip_enabled, o_ip_allow FROM herald_principal(\(tenantID), \(userID), \(accessKeyID))
+            """,
             logger: database.logger
-        ).decode((String, Bool, Bool, [String]).self).first { _ in true }
-        guard let (status, enabled, isRoot, attached) = row, enabled, let tenantStatus = TenantStatus(rawValue: status) else { return nil }
+        ).decode((String, Bool, Bool, [String], Bool, [String]).self).first { _ in true }
+        guard let (status, enabled, isRoot, attached, ipEnabled, ipAllow) = row, enabled, let tenantStatus = TenantStatus(rawValue: status) else { return nil }
         var policies: [PolicyDocument] = []
         for entry in attached {
             let parts = entry.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
@@ -74,6 +76,9 @@ public struct AuthStore: Sendable {
                 policies.append(document)
             }
         }
-        return Principal(tenantID: tenantID, tenantStatus: tenantStatus, userID: userID, isRoot: isRoot, accessKeyID: accessKeyID, policies: policies)
+        // Stored entries were checked when they were set; one that no longer parses permits nobody.
+        let allowlist = (try? IPAllowlist.parse(enabled: ipEnabled, entries: ipAllow)) ?? IPAllowlist(enabled: true, networks: [])
+        return Principal(tenantID: tenantID, tenantStatus: tenantStatus, userID: userID, isRoot: isRoot, accessKeyID: accessKeyID, policies: policies,
+                         ipAllowlist: allowlist)
     }
 }

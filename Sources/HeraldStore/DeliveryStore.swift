@@ -76,11 +76,24 @@ public struct DeliveryStore: Sendable {
         }
     }
 
+    /// Extends the lease of messages `worker` still holds (a long delivery must not let another worker
+    /// take them over).
+    public func renew(worker: String, ids: [UUID], now: Date, lease: Duration) async throws {
+        guard !ids.isEmpty else { return }
+        let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
+        try await database.withSystem { connection in
+            try await connection.query("""
+                UPDATE messages SET locked_until = \(until) WHERE id = ANY(\(ids)::uuid[]) AND status = 'sending' AND locked_by = \(worker)
+                """, logger: logger)
+        }
+    }
+
     /// Records attempts: status, retry time or final state, an event each, and hard bounces counted
-    /// toward the invalid-address list — one transaction.
-    public func record(_ results: [AttemptResult], claimed: [ClaimedMessage], now: Date) async throws {
+    /// toward the invalid-address list — one transaction. Only rows `worker` still holds change: a result
+    /// that comes after its lease was lost (and the message was claimed again) writes nothing.
+    public func record(_ results: [AttemptResult], claimed: [UUID: ClaimedMessage], worker: String, now: Date) async throws {
         guard !results.isEmpty else { return }
-        let byID = Dictionary(uniqueKeysWithValues: claimed.map { ($0.id, $0) })
+        let byID = claimed
         var ids: [UUID] = [], statuses: [String] = [], responses: [String] = [], next: [Date] = [], events: [String] = []
         for result in results {
             guard let message = byID[result.id] else { continue }
@@ -101,25 +114,23 @@ public struct DeliveryStore: Sendable {
         }
         try await database.withSystem { connection in
             try await connection.query("""
-                UPDATE messages m SET status = u.s, last_response = u.r, locked_by = NULL, locked_until = NULL, updated_at = \(now),
-                       next_attempt_at = CASE WHEN u.s = 'deferred' THEN u.n END
-                FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(next)::timestamptz[]) AS u(i, s, r, n)
-                WHERE m.id = u.i
-                """, logger: logger)
-            try await connection.query("""
-                INSERT INTO events (tenant_id, message_id, type, data, created_at)
-                SELECT m.tenant_id, m.id, u.e, jsonb_build_object('messageId', m.id, 'to', m.to_address, 'from', m.from_address, 'status', u.s,
-                                                                 'smtpResponse', u.r, 'attempts', m.attempts), \(now)
-                FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(events)::text[]) AS u(i, s, r, e)
-                JOIN messages m ON m.id = u.i
-                WHERE m.kind <> 'system'
-                """, logger: logger)
-            try await connection.query("""
+                WITH updated AS (
+                    UPDATE messages m SET status = u.s, last_response = u.r, locked_by = NULL, locked_until = NULL, updated_at = \(now),
+                           next_attempt_at = CASE WHEN u.s = 'deferred' THEN u.n END
+                    FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(next)::timestamptz[], \(events)::text[]) AS u(i, s, r, n, e)
+                    WHERE m.id = u.i AND m.status = 'sending' AND m.locked_by = \(worker)
+                    RETURNING m.tenant_id, m.id, m.kind, m.to_address, m.from_address, m.attempts, u.s, u.r, u.e
+                ), logged AS (
+                    INSERT INTO events (tenant_id, message_id, type, data, created_at)
+                    SELECT tenant_id, id, e, jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address, 'status', s,
+                                                               'smtpResponse', r, 'attempts', attempts), \(now)
+                    FROM updated WHERE kind <> 'system'
+                )
                 INSERT INTO invalid_addresses AS a (tenant_id, address, hard_bounces, listed)
-                SELECT m.tenant_id, m.to_address, count(*), count(*) >= \(invalidAfterHardBounces)
-                FROM unnest(\(ids)::uuid[], \(statuses)::text[]) AS u(i, s) JOIN messages m ON m.id = u.i
-                WHERE u.s = 'bounced' AND m.kind <> 'system'
-                GROUP BY m.tenant_id, m.to_address
+                SELECT tenant_id, to_address, count(*), count(*) >= \(invalidAfterHardBounces)
+                FROM updated
+                WHERE s = 'bounced' AND kind <> 'system'
+                GROUP BY tenant_id, to_address
                 ON CONFLICT (tenant_id, address) DO UPDATE SET hard_bounces = a.hard_bounces + EXCLUDED.hard_bounces,
                     listed = a.hard_bounces + EXCLUDED.hard_bounces >= \(invalidAfterHardBounces), updated_at = now()
                 """, logger: logger)

@@ -39,6 +39,21 @@ public final class SMTPTestServer: @unchecked Sendable {
         return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Received.self, from: Data($0.utf8)) }
     }
 
+    /// How many messages were received so far (without reading them).
+    public var receivedCount: Int {
+        guard let data = try? Data(contentsOf: recordFile) else { return 0 }
+        return data.withUnsafeBytes { bytes in
+            guard var cursor = bytes.baseAddress else { return 0 }
+            let end = cursor + bytes.count
+            var lines = 0
+            while cursor < end, let newline = memchr(cursor, 0x0A, end - cursor) {
+                lines += 1
+                cursor = UnsafeRawPointer(newline) + 1
+            }
+            return lines
+        }
+    }
+
     public func stop() {
         peer.stop()
         try? FileManager.default.removeItem(at: directory)

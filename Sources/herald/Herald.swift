@@ -97,9 +97,10 @@ struct Serve: AsyncParsableCommand {
             services.append(DomainRecheckService(verifier: dependencies.verifier, logger: logger))
             let dns = DNSClient(server: configuration.dnsServer, logger: logger)
             let hostname = URL(string: configuration.publicURL)?.host() ?? "localhost"
-            let worker = DeliveryWorker(store: DeliveryStore(database: database), domains: dependencies.domains,
+            var worker = DeliveryWorker(store: DeliveryStore(database: database), domains: dependencies.domains,
                                         router: MailRouter(dns: dns, smarthost: configuration.smarthost),
-                                        smtp: SMTPDelivery(hostname: hostname), worker: "\(hostname)-\(ProcessInfo.processInfo.processIdentifier)")
+                                        smtp: SMTPDelivery(hostname: hostname), worker: workerName())
+            worker.lease = configuration.deliveryLease
             services.append(DeliveryService(worker: worker))
             services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeURL: dependencies.unsubscribeURL),
                                                  logger: logger))
@@ -288,4 +289,10 @@ struct Admin: AsyncParsableCommand {
             try await Admin.withStores { stores in try await stores.templates.review(id: id, approve: false, reason: reason, actor: .cli, now: Date()) }
         }
     }
+}
+
+/// This process's name on the rows it leases: host, process id and a random part (containers all run as
+/// process 1, and a restarted process must not take its predecessor's leases for its own).
+func workerName() -> String {
+    "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
 }

@@ -41,17 +41,19 @@ struct TestApp: Sendable {
     let dependencies: APIDependencies
     let clock: TestClock
     let routes: RouteTable
+    /// The test database, for a `herald` process of the test's own.
+    let databaseURL: DatabaseURL
 
     static let domainSettings = SendingDomain.Settings(spfInclude: "_spf.herald.test", returnPathMX: "bounces.herald.test")
 
-    static func run(authRate: Int = 1000, tenantRate: Int = 100_000, dnsPort: Int = 9,
+    static func run(authRate: Int = 1000, tenantRate: Int = 100_000, dnsPort: Int = 9, masterKey: MasterKey = .random(),
                     _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
-        try await withTestDatabase { database, _ in
+        try await withTestDatabase { database, url in
             let clock = TestClock()
             let registry = PrometheusCollectorRegistry()
             var database = database
             database.metrics = DatabaseMetrics(registry: registry, poolSize: 4)
-            let dependencies = APIDependencies(database: database, masterKey: .random(), adminToken: adminToken,
+            let dependencies = APIDependencies(database: database, masterKey: masterKey, adminToken: adminToken,
                                                authRatePerSecond: authRate, tenantRatePerSecond: tenantRate, registry: registry,
                                                dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dnsPort), timeout: .seconds(1), attempts: 2),
                                                publicURL: "https://herald.test", sensitiveWords: ["casino", "lottery"],
@@ -59,7 +61,7 @@ struct TestApp: Sendable {
             let (router, routes) = try buildRouter(dependencies)
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabases.logger)
             try await app.test(.live) { client in
-                try await body(TestApp(client: client, dependencies: dependencies, clock: clock, routes: routes))
+                try await body(TestApp(client: client, dependencies: dependencies, clock: clock, routes: routes, databaseURL: url))
             }
         }
     }

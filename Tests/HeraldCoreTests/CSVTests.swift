@@ -34,12 +34,4 @@ import Testing
             Issue.record("oversized variables accepted")
         }
     }
-
-    @Test func gradeQuotaTable() {
-        #expect(GradeQuota.daily(grade: 1) == 200)
-        #expect(GradeQuota.daily(grade: 2) == 2_000)
-        #expect(GradeQuota.daily(grade: 4) == 10_000)
-        #expect(GradeQuota.daily(grade: 16) == 10_000_000)
-        #expect(GradeQuota.daily(grade: 99) == 10_000_000)
-    }
 }

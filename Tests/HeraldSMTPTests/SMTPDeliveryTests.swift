@@ -59,4 +59,32 @@ import Testing
             #expect(peer.received.last?.tls == false)
         }
     }
+
+    @Test func aServerSlowerThanTheReplyTimeoutIsASoftFailureAndOutcomesArriveAsTheyHappen() async throws {
+        try await SMTPTestServer.with { peer in
+            try peer.script(["late@example.org": ["slow 0.2 250 OK"], "stuck@example.org": ["slow 5 250 OK"]])
+            var delivery = SMTPDelivery(hostname: "herald.test")
+            delivery.replyTimeout = .seconds(2)
+            let heard = Heard()
+            let started = ContinuousClock.now
+            let attempt = await delivery.attempt([
+                .init(from: "a@example.test", recipients: ["late@example.org"], data: Array("Subject: 1\r\n\r\none\r\n".utf8)),
+                .init(from: "a@example.test", recipients: ["stuck@example.org"], data: Array("Subject: 2\r\n\r\ntwo\r\n".utf8)),
+            ], host: "127.0.0.1", port: peer.port) { index, outcome in
+                await heard.add(index, outcome.map(\.messageStatus))
+            }
+            // A slow answer within the timeout is fine; a silent server is cut off at the timeout.
+            #expect(attempt.outcomes.map { $0.map(\.messageStatus) } == [["delivered"], ["deferred"]])
+            #expect(ContinuousClock.now - started < .seconds(4))
+            // The first outcome was reported while the session was still going on.
+            let events = await heard.events
+            #expect(events.first?.0 == 0 && events.first?.1 == ["delivered"])
+        }
+    }
+}
+
+/// Outcomes reported during a session, in order.
+private actor Heard {
+    var events: [(Int, [String])] = []
+    func add(_ index: Int, _ statuses: [String]) { events.append((index, statuses)) }
 }

@@ -6,7 +6,7 @@ appends it to --record as a JSON line {"from", "to": [...], "data"}. --script na
 (re-read on every RCPT) mapping a recipient to the replies its successive RCPT attempts get, e.g.
 {"busy@example.org": ["450 4.2.1 Mailbox busy", "250 OK"], "nobody@example.org": ["550 5.1.1 No such user"]};
 a recipient not in the script (or past the end of its list) gets 250. "drop" as a reply closes the
-connection. Runs until its standard input closes.
+connection; "slow <seconds> <reply>" answers <reply> after a pause. Runs until its standard input closes.
 """
 import argparse, asyncio, json, os, sys, threading
 from aiosmtpd.controller import Controller
@@ -35,6 +35,9 @@ class Handler:
             count = attempts.get(address.lower(), 0)
             attempts[address.lower()] = count + 1
         reply = replies[count] if count < len(replies) else "250 OK"
+        if reply.startswith("slow "):
+            _, seconds, reply = reply.split(" ", 2)
+            await asyncio.sleep(float(seconds))
         if reply == "drop":
             session.transport.close()
             return "421 closing"

@@ -1,0 +1,60 @@
+/// The credit-grade → daily quota table (SPEC §5 defaults; grades 2 and 16 are fixed points); the
+/// monthly quota is the daily one × 30.
+public enum GradeQuota {
+    /// Daily quota of grades 1…16.
+    public static let defaults = [200, 2_000, 5_000, 10_000, 20_000, 40_000, 60_000, 80_000,
+                                  100_000, 200_000, 300_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000]
+
+    /// The daily quota of `grade` (clamped to 1…16).
+    public static func daily(grade: Int, table: [Int] = defaults) -> Int {
+        table[min(max(grade, 1), table.count) - 1]
+    }
+}
+
+/// Shares out what is left of a day's and a month's quota among requests that arrive together, in
+/// order: each request fits whole or is refused whole (a send never goes out in part), and a refused
+/// request leaves its share to the ones after it.
+public struct QuotaAllocation: Sendable, Equatable {
+    /// Why a request did not fit.
+    public enum Refusal: Sendable, Equatable {
+        /// Today's quota (the message names it) is used up for this request.
+        case daily(Int)
+        /// This month's quota is used up for this request.
+        case monthly(Int)
+    }
+
+    /// The daily quota.
+    public let daily: Int
+    /// Used today so far, including the requests admitted by this allocation.
+    public private(set) var usedToday: Int
+    /// Used this month before today.
+    public let usedEarlierThisMonth: Int
+
+    public init(daily: Int, usedToday: Int, usedEarlierThisMonth: Int) {
+        self.daily = daily
+        self.usedToday = usedToday
+        self.usedEarlierThisMonth = usedEarlierThisMonth
+    }
+
+    /// Admits a request for `count` messages (nil) or tells why it does not fit. A request for nothing
+    /// (every recipient dropped) always fits.
+    public mutating func admit(_ count: Int) -> Refusal? {
+        guard count > 0 else { return nil }
+        guard usedToday + count <= daily else { return .daily(daily) }
+        guard usedEarlierThisMonth + usedToday + count <= daily * 30 else { return .monthly(daily * 30) }
+        usedToday += count
+        return nil
+    }
+}
+
+extension HeraldError {
+    /// `Quota.Exceeded` for a request of `count` messages.
+    public static func quotaExceeded(_ refusal: QuotaAllocation.Refusal, count: Int) -> HeraldError {
+        switch refusal {
+        case .daily(let daily):
+            HeraldError(code: "Quota.Exceeded", status: 429, message: "This request needs \(count) of today's quota of \(daily), which is not left.")
+        case .monthly(let monthly):
+            HeraldError(code: "Quota.Exceeded", status: 429, message: "This request would pass the monthly quota of \(monthly).")
+        }
+    }
+}
