@@ -74,6 +74,11 @@ public struct HeraldConfiguration: Sendable {
     /// `HERALD_DELIVERY_LEASE`: seconds a delivery worker holds the messages it claimed (renewed while
     /// they are on the wire); a crashed worker's messages are tried again after at most this long.
     public var deliveryLease: Duration
+    /// `HERALD_DELIVERY_CONCURRENCY`: SMTP connections to one destination host at once, per process.
+    public var deliveryConcurrency: Int
+    /// `HERALD_DELIVERY_RATES`: messages per second per recipient domain, per process
+    /// (`gmail.com=20,*=100`; none by default).
+    public var deliveryRates: [String: Double]
 
     /// Reads and validates every setting.
     public init(reader: ConfigReader) throws(Invalid) {
@@ -159,6 +164,12 @@ public struct HeraldConfiguration: Sendable {
         }
         domainRecheckInterval = .seconds(try int("herald.domain.recheck", "HERALD_DOMAIN_RECHECK", default: 86_400, range: 60...2_592_000))
         deliveryLease = .seconds(try int("herald.delivery.lease", "HERALD_DELIVERY_LEASE", default: 60, range: 3...3_600))
+        deliveryConcurrency = try int("herald.delivery.concurrency", "HERALD_DELIVERY_CONCURRENCY", default: 10, range: 1...1_000)
+        do {
+            deliveryRates = try DomainRateLimits.parse(string("herald.delivery.rates") ?? "")
+        } catch {
+            throw Invalid(description: "HERALD_DELIVERY_RATES: \(error.message)")
+        }
         do {
             dnsServer = try DNSServerAddress.resolve(configured: string("herald.dns.server"))
         } catch {

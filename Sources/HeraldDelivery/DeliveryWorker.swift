@@ -61,8 +61,11 @@ public struct DeliveryWorker: Sendable {
     public var parallelDomains = 8
     /// Connections to one destination at once, within a claim cycle (a per-destination cap).
     public var connectionsPerDomain = 4
-    /// Messages sent over one connection before it is closed.
+    /// Messages handed to one connection at a time (it then goes back to the pool for reuse).
     public var messagesPerConnection = 50
+    /// Messages per second per recipient domain, when limited (``DomainRateLimits``); what is over the
+    /// rate goes back to the queue, unattempted, until the domain has room again.
+    public var domainRates = DomainRateLimits(rates: [:])
     public var now: @Sendable () -> Date
     public var logger = Logger(label: "herald.delivery")
 
@@ -121,6 +124,12 @@ public struct DeliveryWorker: Sendable {
 
     /// Delivers one domain's messages over up to ``connectionsPerDomain`` connections at once.
     func deliver(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)], recorder: OutcomeRecorder) async {
+        let (granted, retryAfter) = domainRates.take(domain, count: messages.count)
+        if granted < messages.count {
+            let until = now().addingTimeInterval(max(retryAfter, 0.05))
+            await recorder.add(messages[granted...].map { .released($0.id, until: until, reason: "over the delivery rate of \(domain)") })
+        }
+        let messages = Array(messages.prefix(granted))
         let chunks = stride(from: 0, to: messages.count, by: messagesPerConnection).map {
             Array(messages[$0..<min($0 + messagesPerConnection, messages.count)])
         }

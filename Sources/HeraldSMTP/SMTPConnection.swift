@@ -20,9 +20,12 @@ public struct SMTPDelivery: Sendable {
     /// the session continues in clear text.
     public var startTLS = true
     public var logger = Logger(label: "herald.smtp")
+    /// The connections: a cap per destination and idle ones kept for reuse.
+    public var pool: SMTPConnectionPool
 
-    public init(hostname: String) {
+    public init(hostname: String, pool: SMTPConnectionPool = SMTPConnectionPool()) {
         self.hostname = hostname
+        self.pool = pool
     }
 
     /// Delivers `envelopes` to `host:port`.
@@ -31,89 +34,45 @@ public struct SMTPDelivery: Sendable {
     }
 
     /// Delivers `envelopes` to `host:port`, telling whether a connection was made at all (a router tries
-    /// the next MX when not).
-    /// `finished` hears each envelope's outcome as soon as the server has answered it (its index and one
-    /// outcome per recipient), so that a caller can record it before the session ends; envelopes not
-    /// finished in the session are only in the answer.
+    /// the next MX when not). `finished` hears each envelope's outcome as soon as the server has answered
+    /// it (its index and one outcome per recipient), so that a caller can record it before the session
+    /// ends. The connection comes from ``pool`` (a free slot to the destination, an idle connection when
+    /// there is one) and goes back to it. A reused connection that turns out to be dead before it answered
+    /// anything is replaced by a new one; a STARTTLS handshake that fails is followed by a plaintext
+    /// connection, as between MTAs (RFC 3207 §4.1 leaves it to the client).
     public func attempt(_ envelopes: [SMTPClientStateMachine.Envelope], host: String, port: Int,
-                        finished: @Sendable (Int, [DeliveryOutcome]) async -> Void = { _, _ in }) async -> (outcomes: [[DeliveryOutcome]], connected: Bool) {
-        var outcomes = [[DeliveryOutcome]?](repeating: nil, count: envelopes.count)
-        func failRest(_ reason: String) -> [[DeliveryOutcome]] {
-            zip(outcomes, envelopes).map { outcome, envelope in outcome ?? envelope.recipients.map { _ in .softFailure(reason) } }
-        }
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+                        finished: @escaping @Sendable (Int, [DeliveryOutcome]) async -> Void = { _, _ in }) async -> (outcomes: [[DeliveryOutcome]], connected: Bool) {
+        var configuration = self
+        let destination = "\(host):\(port)\(startTLS ? "" : "/plain")"
+        var session = await pool.acquire(destination)
+        let reused = session != nil, repliesBefore = session?.replies ?? 0
+        var outcomes: [[DeliveryOutcome]]
         do {
-            channel = try await ClientBootstrap(group: group)
-                .connectTimeout(.milliseconds(Int64(connectTimeout.components.seconds) * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000))
-                .connect(host: host, port: port) { [replyTimeout] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        // A server silent for longer than the reply timeout gets its connection closed,
-                        // which ends the conversation below with a soft failure.
-                        try channel.pipeline.syncOperations.addHandlers([
-                            IdleStateHandler(readTimeout: TimeAmount.nanoseconds(Int64(replyTimeout.components.seconds) * 1_000_000_000
-                                + replyTimeout.components.attoseconds / 1_000_000_000)),
-                            CloseOnIdle(),
-                        ])
-                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            return (failRest("connection to \(host):\(port) failed: \(error)"), false)
-        }
-        var machine = SMTPClientStateMachine(hostname: hostname, tlsAvailable: startTLS)
-        for envelope in envelopes { _ = machine.enqueue(envelope) }
-        _ = machine.quit()
-        do {
-            try await channel.executeThenClose { inbound, outbound in
-                var parser = SMTPReplyParser()
-                var iterator = inbound.makeAsyncIterator()
-                conversation: while true {
-                    guard let chunk = try await iterator.next() else {
-                        for action in machine.connectionClosed("the connection closed (or the server was silent for \(replyTimeout))") {
-                            record(action)
-                        }
-                        break conversation
-                    }
-                    for reply in try parser.feed(chunk.readableBytesView) {
-                        for action in machine.received(reply) {
-                            if case .finished(let index, let result) = action, index < envelopes.count { await finished(index, result) }
-                            switch action {
-                            case .send(let bytes): try await outbound.write(ByteBuffer(bytes: bytes))
-                            case .close: break conversation
-                            case .startTLS:
-                                // The TLS handler goes first in the pipeline: what we read is decrypted before it reaches
-                                // us and what we write is encrypted (and held until the handshake is done). A failed
-                                // handshake closes the channel, which ends the session with soft failures.
-                                do {
-                                    var configuration = TLSConfiguration.makeClientConfiguration()
-                                    configuration.certificateVerification = .none
-                                    let context = try NIOSSLContext(configuration: configuration)
-                                    let serverName = Self.isIPAddress(host) ? nil : host
-                                    let pipeline = channel.channel.pipeline
-                                    try await channel.channel.eventLoop.submit {
-                                        try pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName),
-                                                                               position: .first)
-                                    }.get()
-                                } catch {
-                                    for action in machine.tlsFailed("\(error)") { record(action) }
-                                    break conversation
-                                }
-                                for action in machine.tlsEstablished() {
-                                    if case .send(let bytes) = action { try await outbound.write(ByteBuffer(bytes: bytes)) }
-                                }
-                            case .finished: record(action)
-                            }
-                        }
-                    }
-                }
+            if session == nil {
+                session = try await SMTPSession.connect(host: host, port: port, configuration: configuration)
+                await pool.countOpened()
+            }
+            outcomes = await session!.send(envelopes, finished: finished)
+            if reused && session!.replies == repliesBefore && !session!.isOpen {
+                // The server had closed the idle connection: once more on a new one.
+                session = try await SMTPSession.connect(host: host, port: port, configuration: configuration)
+                await pool.countOpened()
+                outcomes = await session!.send(envelopes, finished: finished)
+            }
+            if session!.tlsFailed {
+                configuration.startTLS = false
+                logger.info("STARTTLS failed; delivering in plaintext", metadata: ["host": "\(host):\(port)"])
+                let plain = try await SMTPSession.connect(host: host, port: port, configuration: configuration)
+                await pool.countOpened()
+                outcomes = await plain.send(envelopes, finished: finished)
+                plain.quit()
             }
         } catch {
-            for action in machine.connectionClosed("\(error)") { record(action) }
+            await pool.release(destination, session: nil)
+            return (envelopes.map { $0.recipients.map { _ in .softFailure("connection to \(host):\(port) failed: \(error)") } }, false)
         }
-        func record(_ action: SMTPClientStateMachine.Action) {
-            if case .finished(let index, let result) = action, index < outcomes.count { outcomes[index] = result }
-        }
-        return (failRest("the session ended early"), true)
+        await pool.release(destination, session: session)
+        return (outcomes, true)
     }
 }
 

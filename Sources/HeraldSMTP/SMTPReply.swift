@@ -82,17 +82,29 @@ public struct SMTPReplyParser: Sendable {
 
     /// Adds bytes and returns the replies they complete.
     public mutating func feed(_ bytes: some Sequence<UInt8>) throws(SMTPProtocolError) -> [SMTPReply] {
-        buffer.append(contentsOf: bytes)
+        append(bytes)
         var replies: [SMTPReply] = []
+        while let reply = try next() { replies.append(reply) }
+        return replies
+    }
+
+    /// Adds bytes; take the replies they complete with ``next()``.
+    public mutating func append(_ bytes: some Sequence<UInt8>) {
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete reply, if the bytes so far hold one. One at a time, so that a caller can stop
+    /// reading where the protocol changes (after the 220 to STARTTLS, the rest is not for this parser).
+    public mutating func next() throws(SMTPProtocolError) -> SMTPReply? {
         while let newline = buffer.firstIndex(of: 10) {
             var line = buffer[..<newline]
             if line.last == 13 { line = line.dropLast() }
             let text = String(decoding: line, as: UTF8.self)
             buffer.removeSubrange(...newline)
-            if let reply = try accept(line: text) { replies.append(reply) }
+            if let reply = try accept(line: text) { return reply }
         }
         guard buffer.count <= maxLineLength else { throw .lineTooLong }
-        return replies
+        return nil
     }
 
     private mutating func accept(line: String) throws(SMTPProtocolError) -> SMTPReply? {

@@ -23,14 +23,22 @@ public struct ClaimedMessage: Sendable {
 /// The result of one attempt.
 public struct AttemptResult: Sendable {
     public var id: UUID
-    /// delivered, deferred, bounced or spam_rejected.
+    /// delivered, deferred, bounced or spam_rejected; or released: not attempted (a rate limit), back to
+    /// the queue until `notBefore`, without counting an attempt or writing an event.
     public var status: String
     public var response: String
+    public var notBefore: Date?
 
-    public init(id: UUID, status: String, response: String) {
+    public init(id: UUID, status: String, response: String, notBefore: Date? = nil) {
         self.id = id
         self.status = status
         self.response = response
+        self.notBefore = notBefore
+    }
+
+    /// A message handed back unattempted, to be claimed again at `notBefore`.
+    public static func released(_ id: UUID, until notBefore: Date, reason: String) -> AttemptResult {
+        AttemptResult(id: id, status: "released", response: reason, notBefore: notBefore)
     }
 }
 
@@ -82,7 +90,7 @@ public struct DeliveryStore: Sendable {
         guard !ids.isEmpty else { return }
         let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
         try await database.withSystem { connection in
-            try await connection.query("""
+            _ = try await connection.query("""
                 UPDATE messages SET locked_until = \(until) WHERE id = ANY(\(ids)::uuid[]) AND status = 'sending' AND locked_by = \(worker)
                 """, logger: logger)
         }
@@ -99,7 +107,10 @@ public struct DeliveryStore: Sendable {
             guard let message = byID[result.id] else { continue }
             var status = result.status
             var retryAt = now
-            if status == "deferred" {
+            if status == "released" {
+                status = "queued"
+                retryAt = result.notBefore ?? now
+            } else if status == "deferred" {
                 if let at = retry.nextAttempt(attempts: message.attempts, acceptedAt: message.createdAt, now: now) {
                     retryAt = at
                 } else {
@@ -113,10 +124,12 @@ public struct DeliveryStore: Sendable {
             events.append("message." + status)
         }
         try await database.withSystem { connection in
-            try await connection.query("""
+            _ = try await connection.query("""
                 WITH updated AS (
-                    UPDATE messages m SET status = u.s, last_response = u.r, locked_by = NULL, locked_until = NULL, updated_at = \(now),
-                           next_attempt_at = CASE WHEN u.s = 'deferred' THEN u.n END
+                    UPDATE messages m SET status = u.s, locked_by = NULL, locked_until = NULL, updated_at = \(now),
+                           last_response = CASE WHEN u.s = 'queued' THEN m.last_response ELSE u.r END,
+                           attempts = CASE WHEN u.s = 'queued' THEN m.attempts - 1 ELSE m.attempts END,
+                           next_attempt_at = CASE WHEN u.s IN ('deferred', 'queued') THEN u.n END
                     FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(next)::timestamptz[], \(events)::text[]) AS u(i, s, r, n, e)
                     WHERE m.id = u.i AND m.status = 'sending' AND m.locked_by = \(worker)
                     RETURNING m.tenant_id, m.id, m.kind, m.to_address, m.from_address, m.attempts, u.s, u.r, u.e
@@ -124,7 +137,7 @@ public struct DeliveryStore: Sendable {
                     INSERT INTO events (tenant_id, message_id, type, data, created_at)
                     SELECT tenant_id, id, e, jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address, 'status', s,
                                                                'smtpResponse', r, 'attempts', attempts), \(now)
-                    FROM updated WHERE kind <> 'system'
+                    FROM updated WHERE kind <> 'system' AND s <> 'queued'
                 )
                 INSERT INTO invalid_addresses AS a (tenant_id, address, hard_bounces, listed)
                 SELECT tenant_id, to_address, count(*), count(*) >= \(invalidAfterHardBounces)

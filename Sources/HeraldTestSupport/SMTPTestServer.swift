@@ -10,6 +10,10 @@ public final class SMTPTestServer: @unchecked Sendable {
         public var data: String
         /// Whether the session was under STARTTLS.
         public var tls: Bool
+        /// The connection it came over (numbered from 1 as they were opened).
+        public var session: Int
+        /// Connections open when it arrived.
+        public var open: Int
     }
 
     public let port: Int
@@ -18,13 +22,15 @@ public final class SMTPTestServer: @unchecked Sendable {
     let recordFile: URL
     let scriptFile: URL
 
-    /// A peer; with `tls` it offers STARTTLS with a fresh self-signed certificate.
-    public init(tls: Bool = false) throws {
+    /// A peer; with `tls` it offers STARTTLS with a fresh self-signed certificate; with `brokenTLS` it
+    /// offers STARTTLS and then fails the handshake.
+    public init(tls: Bool = false, brokenTLS: Bool = false) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-smtp-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         recordFile = directory.appendingPathComponent("received.jsonl")
         scriptFile = directory.appendingPathComponent("script.json")
-        peer = try PeerProcess(script: "smtp_server.py", arguments: ["--record", recordFile.path, "--script", scriptFile.path] + (tls ? ["--tls"] : []))
+        peer = try PeerProcess(script: "smtp_server.py", arguments: ["--record", recordFile.path, "--script", scriptFile.path] + (tls ? ["--tls"] : [])
+                           + (brokenTLS ? ["--broken-tls"] : []))
         port = peer.port
     }
 
@@ -59,8 +65,8 @@ public final class SMTPTestServer: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    public static func with<R>(tls: Bool = false, _ body: (SMTPTestServer) async throws -> R) async throws -> R {
-        let server = try SMTPTestServer(tls: tls)
+    public static func with<R>(tls: Bool = false, brokenTLS: Bool = false, _ body: (SMTPTestServer) async throws -> R) async throws -> R {
+        let server = try SMTPTestServer(tls: tls, brokenTLS: brokenTLS)
         defer { server.stop() }
         return try await body(server)
     }

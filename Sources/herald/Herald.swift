@@ -99,8 +99,10 @@ struct Serve: AsyncParsableCommand {
             let hostname = URL(string: configuration.publicURL)?.host() ?? "localhost"
             var worker = DeliveryWorker(store: DeliveryStore(database: database), domains: dependencies.domains,
                                         router: MailRouter(dns: dns, smarthost: configuration.smarthost),
-                                        smtp: SMTPDelivery(hostname: hostname), worker: workerName())
+                                        smtp: SMTPDelivery(hostname: hostname, pool: SMTPConnectionPool(maxPerDestination: configuration.deliveryConcurrency)),
+                                        worker: workerName())
             worker.lease = configuration.deliveryLease
+            worker.domainRates = DomainRateLimits(rates: configuration.deliveryRates)
             services.append(DeliveryService(worker: worker))
             services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeURL: dependencies.unsubscribeURL),
                                                  logger: logger))

@@ -9,6 +9,7 @@ import HeraldStore
 import HeraldTestSupport
 import NIOCore
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// Accept → queue → worker → a real SMTP server (aiosmtpd), with DKIM checked by dkimpy.
@@ -99,6 +100,50 @@ import Testing
                     #expect(try await app.request(.delete, "/v1/invalid-addresses/nobody@example.org", token: token).status == 204)
                     let fourth = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["nobody@example.org"]))
                     #expect((fourth.json["messages"] as? [[String: Any]])?.first?["status"] as? String == "queued")
+                }
+            }
+        }
+    }
+}
+
+@Suite struct DeliveryRateTests {
+    /// A recipient domain's rate: what is over it goes back to the queue unattempted, then out when the
+    /// domain has room again.
+    @Test func overTheDomainRateWaitsInTheQueue() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                        to: ["a@example.org", "b@example.org", "c@example.org", "d@other.example"]))
+                    #expect(sent.status == 200, "\(sent.body)")
+                    let seconds = Mutex<Double>(0)
+                    var worker = DeliveryWorker(
+                        store: DeliveryStore(database: app.dependencies.database), domains: app.dependencies.domains,
+                        router: MailRouter(dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dns.port)),
+                                           smarthost: ("127.0.0.1", peer.port)),
+                        smtp: SMTPDelivery(hostname: "herald.test"), worker: "w", now: app.clock.now)
+                    worker.domainRates = DomainRateLimits(rates: ["example.org": 1], now: { seconds.withLock { $0 } })
+                    #expect(try await worker.runOnce() == 4)
+                    #expect(Set(peer.received.flatMap(\.to)).count == 2, "one of example.org, and other.example (no rate)")
+                    let waiting = try await app.dependencies.database.withSystem { connection in
+                        try await connection.query("""
+                            SELECT count(*)::int, max(attempts), bool_and(next_attempt_at > created_at) FROM messages WHERE status = 'queued'
+                            """, logger: app.dependencies.database.logger).decode((Int, Int, Bool).self).first { _ in true }
+                    }
+                    #expect(waiting?.0 == 2 && waiting?.1 == 0 && waiting?.2 == true, "back in the queue, no attempt counted: \(String(describing: waiting))")
+                    // Nothing is due until the release time; then one more a second.
+                    #expect(try await worker.runOnce() == 0)
+                    app.clock.advance(5)
+                    seconds.withLock { $0 += 1 }
+                    _ = try await worker.runOnce()
+                    #expect(peer.received.count == 3)
+                    app.clock.advance(5)
+                    seconds.withLock { $0 += 1 }
+                    _ = try await worker.runOnce()
+                    #expect(peer.received.count == 4)
+                    // Being put back wrote no event: accepted and delivered, four each.
+                    #expect(try await SingleSendTests.count(app, "events", tenant: tenant) == 8)
                 }
             }
         }

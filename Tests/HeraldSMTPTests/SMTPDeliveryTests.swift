@@ -81,6 +81,58 @@ import Testing
             #expect(events.first?.0 == 0 && events.first?.1 == ["delivered"])
         }
     }
+
+    static func envelope(_ to: String) -> SMTPClientStateMachine.Envelope {
+        .init(from: "a@example.test", recipients: [to], data: Array("Subject: hello \(to)\r\n\r\nbody\r\n".utf8))
+    }
+
+    @Test func connectionsAreReusedCappedAndClosedWhenIdle() async throws {
+        try await SMTPTestServer.with { peer in
+            let pool = SMTPConnectionPool(maxPerDestination: 2, maxIdlePerDestination: 2, idleTimeout: .milliseconds(1500))
+            let delivery = SMTPDelivery(hostname: "herald.test", pool: pool)
+            // One after another: the same connection every time (RSET-free: each transaction ended well).
+            for index in 0..<3 {
+                let outcomes = await delivery.deliver([Self.envelope("seq\(index)@example.org")], host: "127.0.0.1", port: peer.port)
+                #expect(outcomes.map { $0.map(\.messageStatus) } == [["delivered"]])
+            }
+            #expect(Set(peer.received.map(\.session)).count == 1, "\(peer.received.map(\.session))")
+            let (opened, reused) = (await pool.opened, await pool.reused)
+            #expect(opened == 1 && reused == 2)
+            // A refused transaction (RSET after it) does not spoil the connection for the next message.
+            try peer.script(["nobody@example.org": ["550 5.1.1 No such user"]])
+            let refused = await delivery.deliver([Self.envelope("nobody@example.org"), Self.envelope("after@example.org")],
+                                                 host: "127.0.0.1", port: peer.port)
+            #expect(refused.map { $0.map(\.messageStatus) } == [["bounced"], ["delivered"]])
+            #expect(await pool.opened == 1)
+
+            // Eight at once: never more than two connections open to the server.
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<8 {
+                    group.addTask { _ = await delivery.deliver([Self.envelope("par\(index)@example.org")], host: "127.0.0.1", port: peer.port) }
+                }
+            }
+            let parallel = peer.received.filter { $0.to.first?.hasPrefix("par") == true }
+            #expect(parallel.count == 8)
+            #expect(parallel.allSatisfy { $0.open <= 2 }, "\(parallel.map(\.open))")
+            #expect(await pool.opened <= 2)
+
+            // Past the idle timeout the pool has said QUIT: a new connection.
+            try await Task.sleep(for: .seconds(3.5))
+            let before = await pool.opened
+            _ = await delivery.deliver([Self.envelope("later@example.org")], host: "127.0.0.1", port: peer.port)
+            #expect(await pool.opened == before + 1)
+            #expect(peer.received.last?.open == 1, "the idle connections were closed")
+        }
+    }
+
+    @Test func aFailedTLSHandshakeFallsBackToPlaintext() async throws {
+        try await SMTPTestServer.with(brokenTLS: true) { peer in
+            let delivery = SMTPDelivery(hostname: "herald.test", pool: SMTPConnectionPool(idleTimeout: .zero))
+            let outcomes = await delivery.deliver([Self.envelope("tls@example.org")], host: "127.0.0.1", port: peer.port)
+            #expect(outcomes.map { $0.map(\.messageStatus) } == [["delivered"]], "\(outcomes)")
+            #expect(peer.received.count == 1 && peer.received.first?.tls == false)
+        }
+    }
 }
 
 /// Outcomes reported during a session, in order.

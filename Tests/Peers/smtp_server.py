@@ -16,9 +16,12 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--record", required=True)
 parser.add_argument("--script")
 parser.add_argument("--tls", action="store_true", help="offer STARTTLS with a fresh self-signed certificate")
+parser.add_argument("--broken-tls", action="store_true", help="offer STARTTLS, answer 220 to it, then send garbage instead of a handshake")
 args = parser.parse_args()
 attempts = {}
 lock = threading.Lock()
+# Connections: a serial number for each, and how many are open now (both recorded with every message).
+sessions = {"serial": 0, "open": 0}
 
 
 def script():
@@ -49,6 +52,7 @@ class Handler:
         with lock:
             with open(args.record, "a") as out:
                 out.write(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos, "tls": session.ssl is not None,
+                                      "session": getattr(server, "serial", 0), "open": sessions["open"],
                                       "data": envelope.original_content.decode("utf-8", "replace")}) + "\n")
         return "250 2.0.0 OK queued"
 
@@ -75,12 +79,32 @@ def tls_context():
     return context
 
 
-TLS = tls_context() if args.tls else None
+TLS = tls_context() if args.tls or args.broken_tls else None
+
+
+class CountingSMTP(SMTP):
+    def connection_made(self, transport):
+        with lock:
+            sessions["serial"] += 1
+            sessions["open"] += 1
+            self.serial = sessions["serial"]
+        super().connection_made(transport)
+
+    def connection_lost(self, error):
+        with lock:
+            sessions["open"] -= 1
+        super().connection_lost(error)
+
+    async def smtp_STARTTLS(self, arg):
+        if not args.broken_tls:
+            return await super().smtp_STARTTLS(arg)
+        await self.push("220 Ready to start TLS")
+        self.transport.write(b"this is not a TLS handshake\r\n" * 4)
 
 
 class Server(Controller):
     def factory(self):
-        return SMTP(self.handler, hostname="sink.test", enable_SMTPUTF8=False, tls_context=TLS)
+        return CountingSMTP(self.handler, hostname="sink.test", enable_SMTPUTF8=False, tls_context=TLS)
 
 
 import socket

@@ -1,0 +1,52 @@
+import Foundation
+import Synchronization
+
+/// Messages per second to a recipient domain (`HERALD_DELIVERY_RATES`, e.g. `gmail.com=20,qq.com=5,*=100`;
+/// `*` applies to every domain not named; a domain with no rate is not limited). Each domain has a
+/// token bucket holding one second's worth (at least one message), refilled continuously; the clock is
+/// injected. The limits are per process.
+public final class DomainRateLimits: Sendable {
+    /// Messages per second by domain (lower case), `*` for the rest.
+    public let rates: [String: Double]
+    private let now: @Sendable () -> Double
+    private let buckets = Mutex<[String: (tokens: Double, updated: Double)]>([:])
+
+    public init(rates: [String: Double], now: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
+        self.rates = Dictionary(rates.map { ($0.key.lowercased(), $0.value) }) { $1 }
+        self.now = now
+    }
+
+    /// Parses `domain=rate` pairs separated by commas, naming the first bad one.
+    public static func parse(_ text: String) throws(HeraldError) -> [String: Double] {
+        var rates: [String: Double] = [:]
+        for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            let parts = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, parts[0] == "*" || parts[0].contains("."), let rate = Double(parts[1]), rate > 0, rate.isFinite else {
+                throw .validation("\"\(item)\" is not domain=messages-per-second (e.g. gmail.com=20).")
+            }
+            rates[parts[0].lowercased()] = rate
+        }
+        return rates
+    }
+
+    /// The rate for `domain`, if it is limited.
+    public func rate(for domain: String) -> Double? {
+        rates[domain.lowercased()] ?? rates["*"]
+    }
+
+    /// Takes up to `count` messages' worth for `domain`: answers how many may go now and, when that is
+    /// fewer than asked, in how many seconds the next one may.
+    public func take(_ domain: String, count: Int) -> (granted: Int, retryAfter: Double) {
+        guard count > 0, let rate = rate(for: domain) else { return (count, 0) }
+        let key = domain.lowercased(), time = now(), capacity = max(1, rate)
+        return buckets.withLock { buckets in
+            var bucket = buckets[key] ?? (capacity, time)
+            bucket.tokens = min(capacity, bucket.tokens + max(0, time - bucket.updated) * rate)
+            bucket.updated = time
+            let granted = min(count, Int(bucket.tokens.rounded(.down)))
+            bucket.tokens -= Double(granted)
+            buckets[key] = bucket
+            return (granted, granted < count ? (1 - bucket.tokens) / rate : 0)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+/// The SMTP connections of one process, by destination (`host:port`, and whether STARTTLS is wanted):
+/// at most ``maxPerDestination`` in use at once — a delivery beyond that waits for a free slot — and up to
+/// ``maxIdlePerDestination`` kept open between deliveries for ``idleTimeout``, so that the next messages
+/// for the same server reuse a connection instead of paying for TCP, the greeting, EHLO and STARTTLS
+/// again.
+public actor SMTPConnectionPool {
+    /// Connections in use to one destination at once.
+    public let maxPerDestination: Int
+    /// Idle connections kept per destination.
+    public let maxIdlePerDestination: Int
+    /// How long an idle connection is kept (zero: none are kept).
+    public let idleTimeout: Duration
+
+    private var idle: [String: [(session: SMTPSession, since: ContinuousClock.Instant)]] = [:]
+    private var inUse: [String: Int] = [:]
+    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private var sweeper: Task<Void, Never>?
+    /// Connections opened and reused, for metrics and tests.
+    public private(set) var opened = 0
+    public private(set) var reused = 0
+
+    public init(maxPerDestination: Int = 10, maxIdlePerDestination: Int = 4, idleTimeout: Duration = .seconds(5)) {
+        self.maxPerDestination = max(1, maxPerDestination)
+        self.maxIdlePerDestination = max(0, maxIdlePerDestination)
+        self.idleTimeout = idleTimeout
+    }
+
+    /// Waits for a slot to `destination`, then answers an idle open connection to it, if there is one.
+    func acquire(_ destination: String) async -> SMTPSession? {
+        while inUse[destination, default: 0] >= maxPerDestination {
+            await withCheckedContinuation { waiting[destination, default: []].append($0) }
+        }
+        inUse[destination, default: 0] += 1
+        sweep()
+        while let last = idle[destination]?.popLast() {
+            if idle[destination]?.isEmpty == true { idle[destination] = nil }
+            if last.session.isOpen {
+                reused += 1
+                return last.session
+            }
+        }
+        return nil
+    }
+
+    /// Counts a connection this pool's caller opened.
+    func countOpened() { opened += 1 }
+
+    /// Gives the slot back, and the connection for reuse when it is still open (else it is closed).
+    func release(_ destination: String, session: SMTPSession?) {
+        inUse[destination, default: 1] -= 1
+        if let session {
+            if session.isOpen, idleTimeout > .zero, idle[destination, default: []].count < maxIdlePerDestination {
+                idle[destination, default: []].append((session, .now))
+                scheduleSweep()
+            } else {
+                session.quit()
+            }
+        }
+        if var waiters = waiting[destination], !waiters.isEmpty {
+            let next = waiters.removeFirst()
+            waiting[destination] = waiters.isEmpty ? nil : waiters
+            next.resume()
+        }
+    }
+
+    /// Closes every idle connection (at shutdown).
+    public func closeIdle() {
+        for (_, sessions) in idle { for entry in sessions { entry.session.quit() } }
+        idle = [:]
+        sweeper?.cancel()
+        sweeper = nil
+    }
+
+    /// Quits connections idle for longer than the timeout, and forgets the ones the server closed.
+    private func sweep() {
+        let now = ContinuousClock.now
+        for (destination, sessions) in idle {
+            var kept: [(session: SMTPSession, since: ContinuousClock.Instant)] = []
+            for entry in sessions {
+                if entry.session.isOpen && now - entry.since < idleTimeout { kept.append(entry) } else { entry.session.quit() }
+            }
+            idle[destination] = kept.isEmpty ? nil : kept
+        }
+    }
+
+    private func scheduleSweep() {
+        guard sweeper == nil else { return }
+        sweeper = Task { [idleTimeout] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: idleTimeout)
+                if self.sweepAndCheck() { break }
+            }
+        }
+    }
+
+    /// One timed sweep; answers whether nothing is idle any more (the sweeper stops).
+    private func sweepAndCheck() -> Bool {
+        sweep()
+        if idle.isEmpty { sweeper = nil }
+        return idle.isEmpty
+    }
+}
