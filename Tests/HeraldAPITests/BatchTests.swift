@@ -50,11 +50,7 @@ import Testing
                     let expander = TaskExpander(store: app.dependencies.batches, unsubscribeURL: app.dependencies.unsubscribeURL, now: app.clock.now)
                     #expect(try await expander.runOnce())
                     #expect(try await !expander.runOnce())
-                    let worker = DeliveryWorker(
-                        store: DeliveryStore(database: app.dependencies.database), domains: app.dependencies.domains,
-                        router: MailRouter(dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dns.port)),
-                                           smarthost: ("127.0.0.1", peer.port)),
-                        smtp: SMTPDelivery(hostname: "herald.test"), worker: "w", now: app.clock.now)
+                    let worker = try app.deliveryWorker(dns: dns, smtp: peer)
                     #expect(try await worker.runOnce() == 3)
 
                     let task = try await app.request(.get, "/v1/tasks/\(taskID)", token: token)

@@ -23,11 +23,7 @@ import Testing
                     let dkimValue = ((domain.json["items"] as? [[String: Any]])?.first?["records"] as? [[String: Any]])?
                         .first { $0["purpose"] as? String == "dkim" }?["value"] as? String ?? ""
                     try peer.script(["busy@example.org": ["450 4.2.1 Mailbox busy"], "nobody@example.org": ["550 5.1.1 No such user"]])
-                    let worker = DeliveryWorker(
-                        store: DeliveryStore(database: app.dependencies.database), domains: app.dependencies.domains,
-                        router: MailRouter(dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dns.port)),
-                                           smarthost: ("127.0.0.1", peer.port)),
-                        smtp: SMTPDelivery(hostname: "herald.test"), worker: "test-worker", now: app.clock.now)
+                    let worker = try app.deliveryWorker(dns: dns, smtp: peer)
 
                     let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
                         to: ["jane@example.org", "busy@example.org", "nobody@example.org"], extra: ["fromAlias": "Acme"]))
@@ -106,6 +102,16 @@ import Testing
     }
 }
 
+extension TestApp {
+    /// A delivery worker on this app's database and clock that sends everything to `smtp`.
+    func deliveryWorker(dns: DNSTestServer, smtp: SMTPTestServer) throws -> DeliveryWorker {
+        DeliveryWorker(store: DeliveryStore(database: dependencies.database), domains: dependencies.domains,
+                       router: MailRouter(dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dns.port)),
+                                          smarthost: ("127.0.0.1", smtp.port)),
+                       smtp: SMTPDelivery(hostname: "herald.test"), worker: "test-worker", now: clock.now)
+    }
+}
+
 @Suite struct DeliveryRateTests {
     /// A recipient domain's rate: what is over it goes back to the queue unattempted, then out when the
     /// domain has room again.
@@ -118,11 +124,7 @@ import Testing
                         to: ["a@example.org", "b@example.org", "c@example.org", "d@other.example"]))
                     #expect(sent.status == 200, "\(sent.body)")
                     let seconds = Mutex<Double>(0)
-                    var worker = DeliveryWorker(
-                        store: DeliveryStore(database: app.dependencies.database), domains: app.dependencies.domains,
-                        router: MailRouter(dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dns.port)),
-                                           smarthost: ("127.0.0.1", peer.port)),
-                        smtp: SMTPDelivery(hostname: "herald.test"), worker: "w", now: app.clock.now)
+                    var worker = try app.deliveryWorker(dns: dns, smtp: peer)
                     worker.domainRates = DomainRateLimits(rates: ["example.org": 1], now: { seconds.withLock { $0 } })
                     #expect(try await worker.runOnce() == 4)
                     #expect(Set(peer.received.flatMap(\.to)).count == 2, "one of example.org, and other.example (no rate)")
@@ -151,7 +153,7 @@ import Testing
 }
 
 @Suite struct FairnessTests {
-    /// Tenant A's 2,000 queued batch messages do not delay tenant B's trigger mail past one claim cycle.
+    /// Tenant A's 20,000 queued batch messages do not delay tenant B's trigger mail past one claim cycle.
     @Test func triggerMailOvertakesAnotherTenantsBatchBacklog() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
@@ -166,7 +168,7 @@ import Testing
                                                   next_attempt_at, created_at, updated_at)
                             SELECT gen_random_uuid(), \(aID), gen_random_uuid(), 'batch', 1, 'app@example.test', 'bulk' || g || '@example.org',
                                    'Bulk', 'x', 'queued', \(earlier), \(earlier), \(earlier)
-                            FROM generate_series(1, 2000) AS g
+                            FROM generate_series(1, 20000) AS g
                             """, logger: app.dependencies.database.logger)
                     }
                     let b = try await app.rootToken("B")
@@ -176,16 +178,14 @@ import Testing
                         "from": "otp@b.example.test", "to": ["user@example.org"], "subject": "Password reset", "text": "code 1234",
                     ])
                     #expect(reset.status == 200, "\(reset.body)")
-                    var worker = DeliveryWorker(
-                        store: DeliveryStore(database: app.dependencies.database), domains: app.dependencies.domains,
-                        router: MailRouter(dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dns.port)),
-                                           smarthost: ("127.0.0.1", peer.port)),
-                        smtp: SMTPDelivery(hostname: "herald.test"), worker: "w", now: app.clock.now)
+                    var worker = try app.deliveryWorker(dns: dns, smtp: peer)
                     worker.batchSize = 100
                     _ = try await worker.runOnce()
                     let received = peer.received
-                    #expect(received.first?.to == ["user@example.org"], "B's reset goes out in the first cycle, before A's backlog")
+                    // The first claim cycle (100 messages, sent over parallel connections) carries B's reset: it
+                    // reaches the peer before A's 100th message, let alone its 1,000th.
                     #expect(received.count <= 100)
+                    #expect(received.contains { $0.to == ["user@example.org"] }, "B's reset goes out in the first cycle, before A's backlog")
                 }
             }
         }
