@@ -100,4 +100,18 @@ import Testing
             #expect(output == "ok\nfail\n", "\(output)\n\(String(decoding: signed, as: UTF8.self))")
         }
     }
+
+    @Test func rfc5322DatesMatchFoundationsFormatter() {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        #expect(MIME.rfc5322Date(Date(timeIntervalSince1970: 0)) == "Thu, 01 Jan 1970 00:00:00 +0000")
+        #expect(MIME.rfc5322Date(Date(timeIntervalSince1970: 951_782_400)) == "Tue, 29 Feb 2000 00:00:00 +0000")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let date = Date(timeIntervalSince1970: Double(Int.random(in: -2_000_000_000...4_000_000_000, using: &generator)) + 0.75)
+            #expect(MIME.rfc5322Date(date) == formatter.string(from: date), "\(date.timeIntervalSince1970)")
+        }
+    }
 }
