@@ -14,7 +14,7 @@ public final class HeraldProcess: @unchecked Sendable {
     public init(_ arguments: [String], environment: [String: String]) throws {
         let binary = try Self.binary()
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("herald-process-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
         process.executableURL = binary
         process.arguments = arguments

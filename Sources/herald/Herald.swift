@@ -134,7 +134,7 @@ struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator actions on the local database.",
         subcommands: [CreateTenant.self, ListTenants.self, GetTenant.self, Freeze.self, Unfreeze.self, Ban.self, RotateSigningKey.self,
-                      ListTemplates.self, ApproveTemplate.self, RejectTemplate.self]
+                      ListTemplates.self, ApproveTemplate.self, RejectTemplate.self, SimulateGrades.self]
     )
 
     /// What operator actions work with.
@@ -255,6 +255,36 @@ struct Admin: AsyncParsableCommand {
                                                         abstract: "Add a new token signing key; the old one stays in the JWKS until its last token expires.")
         func run() async throws {
             try await Admin.withStores { stores in RotatedKey(kid: try await stores.keys.rotate()) }
+        }
+    }
+
+    /// Plays days of a sending profile through the grade rules (no database): what an operator runs
+    /// before changing thresholds.
+    struct SimulateGrades: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "simulate-grades",
+            abstract: "Print the credit-grade trajectory of a sending profile (good, poor, spiky, dying) day by day.")
+        @Option(help: "good, poor, spiky or dying") var profile = "good"
+        @Option(help: "days to play") var days = 30
+        @Option(help: "the grade ceiling (9-16)") var ceiling = 10
+        @Option(help: "the starting grade") var start = 2
+
+        func run() throws {
+            guard let plan = GradeSimulation.profiles[profile] else {
+                Startup.fail("unknown profile \(profile); use one of \(GradeSimulation.profiles.keys.sorted().joined(separator: ", "))")
+            }
+            guard (1...3_650).contains(days), (9...16).contains(ceiling), (1...16).contains(start) else {
+                Startup.fail("--days must be 1-3650, --ceiling 9-16, --start 1-16")
+            }
+            var simulation = GradeSimulation()
+            simulation.ceiling = ceiling
+            simulation.startGrade = start
+            print("day  grade  status  sent       events")
+            for day in simulation.run(plan, days: days) {
+                let sent = String(day.sent).padding(toLength: 10, withPad: " ", startingAt: 0)
+                print("\(String(day.day + 1).padding(toLength: 4, withPad: " ", startingAt: 0)) \(String(day.grade).padding(toLength: 6, withPad: " ", startingAt: 0)) "
+                      + "\(day.frozen ? "frozen" : "active")  \(sent) \(day.events.joined(separator: "; "))")
+            }
         }
     }
 

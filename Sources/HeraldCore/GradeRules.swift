@@ -1,0 +1,138 @@
+/// One tenant's delivery figures for one day (SPEC §5): messages that reached a final outcome (`sent`),
+/// of them delivered, hits on invalid addresses (hard bounces for unknown mailboxes), and spam
+/// rejections plus complaints.
+public struct DayFigures: Sendable, Equatable, Codable {
+    /// Days since 1970-01-01 in the quota time zone (so "the last 7 days" is arithmetic).
+    public var day: Int
+    public var sent: Int
+    public var delivered: Int
+    public var invalid: Int
+    public var spam: Int
+
+    public init(day: Int, sent: Int, delivered: Int, invalid: Int, spam: Int) {
+        self.day = day
+        self.sent = sent
+        self.delivered = delivered
+        self.invalid = invalid
+        self.spam = spam
+    }
+
+    /// The sum of several days (its `day` is the last one's).
+    public static func total(_ days: [DayFigures]) -> DayFigures {
+        days.reduce(DayFigures(day: days.map(\.day).max() ?? 0, sent: 0, delivered: 0, invalid: 0, spam: 0)) {
+            DayFigures(day: $0.day, sent: $0.sent + $1.sent, delivered: $0.delivered + $1.delivered, invalid: $0.invalid + $1.invalid,
+                       spam: $0.spam + $1.spam)
+        }
+    }
+
+    public var invalidRate: Double { sent > 0 ? Double(invalid) / Double(sent) : 0 }
+    public var spamRate: Double { sent > 0 ? Double(spam) / Double(sent) : 0 }
+    public var successRate: Double { sent > 0 ? Double(delivered) / Double(sent) : 0 }
+}
+
+/// The thresholds of SPEC §5, all configurable; the defaults are SPEC's.
+public struct GradeThresholds: Sendable, Equatable, Codable {
+    /// Days with fewer sent messages than this (or exactly this many) are not judged.
+    public var minimumSent = 300
+    public var promoteUsageAbove = 0.70
+    public var promoteInvalidBelow = 0.05
+    public var promoteSpamBelow = 0.025
+    public var promoteSuccessAbove = 0.92
+    /// Automatic promotions a day (1–4).
+    public var promotionsPerDay = 2
+    /// The demotion window and how many of its days need data.
+    public var demotionWindowDays = 7
+    public var demotionDaysWithData = 3
+    public var demoteInvalidAbove = 0.09
+    public var demoteSpamAbove = 0.10
+    public var demoteSuccessBelow = 0.65
+    public var freezeInvalidAbove = 0.11
+    public var freezeSpamAbove = 0.15
+    /// Daily quota of grades 1…16.
+    public var quotas = GradeQuota.defaults
+
+    public init() {}
+}
+
+/// Where a tenant stands when it is evaluated.
+public struct GradeStanding: Sendable, Equatable {
+    public var grade: Int
+    /// The highest grade automatic promotion reaches (9–16, default 10).
+    public var ceiling: Int
+    /// Automatic promotions already made today.
+    public var promotionsToday: Int
+    /// Whether the tenant was already demoted today (one demotion a day: the 7-day window changes
+    /// slowly, and evaluation runs every minute or two).
+    public var demotedToday: Bool
+
+    public init(grade: Int, ceiling: Int = 10, promotionsToday: Int = 0, demotedToday: Bool = false) {
+        self.grade = grade
+        self.ceiling = ceiling
+        self.promotionsToday = promotionsToday
+        self.demotedToday = demotedToday
+    }
+}
+
+/// What an evaluation decided, with the reason and the figures that decided it.
+public enum GradeDecision: Sendable, Equatable {
+    case stay
+    case promote(to: Int, reason: String, figures: DayFigures)
+    case demote(to: Int, reason: String, figures: DayFigures)
+    case freeze(reason: String, figures: DayFigures)
+}
+
+/// SPEC §5's rules as a pure function of the figures: freeze on one bad day, demotion over the last
+/// seven days, promotion on a good, busy day. Evaluated for an active tenant (a frozen or banned one
+/// is not evaluated).
+public enum GradeRules {
+    /// Decides for a tenant standing at `standing`, with `today`'s figures and those of the days before
+    /// (any order; only the last ``GradeThresholds/demotionWindowDays`` days ending today count).
+    public static func evaluate(_ standing: GradeStanding, today: DayFigures, earlier: [DayFigures],
+                                thresholds: GradeThresholds = GradeThresholds()) -> GradeDecision {
+        let t = thresholds
+        // Freeze: a single bad day with enough volume.
+        if today.sent > t.minimumSent {
+            if today.invalidRate > t.freezeInvalidAbove {
+                return .freeze(reason: "invalid-address rate \(percent(today.invalidRate)) today is above \(percent(t.freezeInvalidAbove))", figures: today)
+            }
+            if today.spamRate > t.freezeSpamAbove {
+                return .freeze(reason: "spam rate \(percent(today.spamRate)) today is above \(percent(t.freezeSpamAbove))", figures: today)
+            }
+            if today.delivered == 0 {
+                return .freeze(reason: "nothing of \(today.sent) sent today was delivered", figures: today)
+            }
+        }
+        // Demotion: the window's days with data, their average volume and their rates.
+        let window = ([today] + earlier).filter { $0.day > today.day - t.demotionWindowDays && $0.day <= today.day && $0.sent > 0 }
+        let week = DayFigures.total(window)
+        if !standing.demotedToday, window.count >= t.demotionDaysWithData, Double(week.sent) / Double(window.count) > Double(t.minimumSent) {
+            var why: String?
+            if week.invalidRate > t.demoteInvalidAbove {
+                why = "invalid-address rate \(percent(week.invalidRate)) over \(window.count) days is above \(percent(t.demoteInvalidAbove))"
+            } else if week.spamRate > t.demoteSpamAbove {
+                why = "spam rate \(percent(week.spamRate)) over \(window.count) days is above \(percent(t.demoteSpamAbove))"
+            } else if week.successRate < t.demoteSuccessBelow {
+                why = "success rate \(percent(week.successRate)) over \(window.count) days is below \(percent(t.demoteSuccessBelow))"
+            }
+            if let why {
+                if standing.grade <= 1 { return .freeze(reason: "demoted at grade 1: \(why)", figures: week) }
+                return .demote(to: standing.grade - 1, reason: why, figures: week)
+            }
+        }
+        // Promotion: a busy, clean day, within the daily cap and the ceiling.
+        let quota = GradeQuota.daily(grade: standing.grade, table: t.quotas)
+        if today.sent > t.minimumSent, Double(today.sent) > t.promoteUsageAbove * Double(quota), today.invalidRate < t.promoteInvalidBelow,
+           today.spamRate < t.promoteSpamBelow, today.successRate > t.promoteSuccessAbove,
+           standing.promotionsToday < t.promotionsPerDay, standing.grade < min(standing.ceiling, t.quotas.count) {
+            return .promote(to: standing.grade + 1,
+                            reason: "\(today.sent) sent today (\(percent(Double(today.sent) / Double(quota))) of \(quota)), success \(percent(today.successRate))",
+                            figures: today)
+        }
+        return .stay
+    }
+
+    static func percent(_ value: Double) -> String {
+        let tenths = (value * 1000).rounded()
+        return tenths.truncatingRemainder(dividingBy: 10) == 0 ? "\(Int(tenths / 10))%" : "\(tenths / 10)%"
+    }
+}
