@@ -74,6 +74,8 @@ public struct HeraldConfiguration: Sendable {
     /// `HERALD_DELIVERY_LEASE`: seconds a delivery worker holds the messages it claimed (renewed while
     /// they are on the wire); a crashed worker's messages are tried again after at most this long.
     public var deliveryLease: Duration
+    /// `HERALD_GRADE_INTERVAL`: seconds between credit-grade evaluations (grader role).
+    public var gradeInterval: Duration
     /// `HERALD_DELIVERY_CONCURRENCY`: SMTP connections to one destination host at once, per process.
     public var deliveryConcurrency: Int
     /// `HERALD_DELIVERY_RATES`: messages per second per recipient domain, per process
@@ -164,6 +166,7 @@ public struct HeraldConfiguration: Sendable {
         }
         domainRecheckInterval = .seconds(try int("herald.domain.recheck", "HERALD_DOMAIN_RECHECK", default: 86_400, range: 60...2_592_000))
         deliveryLease = .seconds(try int("herald.delivery.lease", "HERALD_DELIVERY_LEASE", default: 60, range: 3...3_600))
+        gradeInterval = .seconds(try int("herald.grade.interval", "HERALD_GRADE_INTERVAL", default: 90, range: 1...86_400))
         deliveryConcurrency = try int("herald.delivery.concurrency", "HERALD_DELIVERY_CONCURRENCY", default: 10, range: 1...1_000)
         do {
             deliveryRates = try DomainRateLimits.parse(string("herald.delivery.rates") ?? "")

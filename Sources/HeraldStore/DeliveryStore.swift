@@ -50,6 +50,8 @@ public struct DeliveryStore: Sendable {
     public var retry = RetryPolicy()
     /// Hard bounces after which an address joins the tenant's invalid-address list.
     public var invalidAfterHardBounces = 2
+    /// The day boundary of the daily figures (the quota's).
+    public var quotaTimeZone = TimeZone(identifier: "UTC")!
 
     public init(database: Database) {
         self.database = database
@@ -62,12 +64,20 @@ public struct DeliveryStore: Sendable {
         let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
         return try await database.withSystem { connection in
             var claimed: [ClaimedMessage] = []
+            // Due rows by priority; a frozen or banned tenant's rows that are still due (in flight when it
+            // was frozen) are set aside as paused instead of being sent.
             let rows = try await connection.query("""
+                WITH due AS (
+                    SELECT id FROM messages
+                    WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= \(now)) OR (status = 'sending' AND locked_until < \(now))
+                    ORDER BY priority, next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ), held AS (
+                    UPDATE messages m SET status = 'paused', locked_by = NULL, locked_until = NULL, updated_at = \(now)
+                    FROM due, tenants t WHERE m.id = due.id AND t.id = m.tenant_id AND t.status <> 'active'
+                )
                 UPDATE messages m SET status = 'sending', locked_by = \(worker), locked_until = \(until), attempts = m.attempts + 1, updated_at = \(now)
-                FROM (SELECT id FROM messages
-                      WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= \(now)) OR (status = 'sending' AND locked_until < \(now))
-                      ORDER BY priority, next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED) due
-                WHERE m.id = due.id
+                FROM due, tenants t
+                WHERE m.id = due.id AND t.id = m.tenant_id AND t.status = 'active'
                 RETURNING m.id, m.tenant_id, m.kind, m.from_address, m.from_name, m.to_address, m.reply_to, m.subject, m.html, m.body_text,
                           m.headers::text, m.attempts, m.created_at
                 """, logger: logger)
@@ -123,6 +133,7 @@ public struct DeliveryStore: Sendable {
             next.append(retryAt)
             events.append("message." + status)
         }
+        let day = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
         try await database.withSystem { connection in
             _ = try await connection.query("""
                 WITH updated AS (
@@ -138,12 +149,23 @@ public struct DeliveryStore: Sendable {
                     SELECT tenant_id, id, e, jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address, 'status', s,
                                                                'smtpResponse', r, 'attempts', attempts), \(now)
                     FROM updated WHERE kind <> 'system' AND s <> 'queued'
+                ), counted AS (
+                    -- The day's figures of each tenant for its credit grade (final outcomes only), in tenant
+                    -- order so that concurrent recorders lock the rows in one order.
+                    INSERT INTO tenant_daily_stats AS d (tenant_id, day, sent, delivered, invalid, spam, updated_at)
+                    SELECT tenant_id, \(day)::date, count(*), count(*) FILTER (WHERE s = 'delivered'),
+                           count(*) FILTER (WHERE s = 'bounced' AND r ~ '^5[0-9][0-9] 5\\.1\\.'),
+                           count(*) FILTER (WHERE s = 'spam_rejected'), \(now)
+                    FROM updated WHERE kind <> 'system' AND s IN ('delivered', 'bounced', 'spam_rejected', 'failed')
+                    GROUP BY tenant_id ORDER BY tenant_id
+                    ON CONFLICT (tenant_id, day) DO UPDATE SET sent = d.sent + EXCLUDED.sent, delivered = d.delivered + EXCLUDED.delivered,
+                        invalid = d.invalid + EXCLUDED.invalid, spam = d.spam + EXCLUDED.spam, updated_at = EXCLUDED.updated_at
                 )
                 INSERT INTO invalid_addresses AS a (tenant_id, address, hard_bounces, listed)
                 SELECT tenant_id, to_address, count(*), count(*) >= \(invalidAfterHardBounces)
                 FROM updated
                 WHERE s = 'bounced' AND kind <> 'system'
-                GROUP BY tenant_id, to_address
+                GROUP BY tenant_id, to_address ORDER BY tenant_id, to_address
                 ON CONFLICT (tenant_id, address) DO UPDATE SET hard_bounces = a.hard_bounces + EXCLUDED.hard_bounces,
                     listed = a.hard_bounces + EXCLUDED.hard_bounces >= \(invalidAfterHardBounces), updated_at = now()
                 """, logger: logger)

@@ -93,8 +93,9 @@ public struct TenantStore: Sendable {
     /// Applies an operator status change, audited; a banned tenant stays banned.
     public func change(_ id: UUID, _ change: StatusChange, reason: String?, actor: AuditActor) async throws -> TenantRecord {
         try await database.withSystem { connection in
-            let rows = try await connection.query("SELECT status FROM tenants WHERE id = \(id) FOR UPDATE", logger: database.logger)
-            guard let current = try await rows.decode(String.self).first(where: { _ in true }).flatMap(TenantStatus.init(rawValue:)) else {
+            let rows = try await connection.query("SELECT status, grade::int FROM tenants WHERE id = \(id) FOR UPDATE", logger: database.logger)
+            guard let (status, grade) = try await rows.decode((String, Int).self).first(where: { _ in true }),
+                  let current = TenantStatus(rawValue: status) else {
                 throw HeraldError.notFound("tenant")
             }
             let target: TenantStatus
@@ -113,6 +114,17 @@ public struct TenantStore: Sendable {
                 try await connection.query("""
                     UPDATE tenants SET status = \(target.rawValue), freeze_count = freeze_count + \(bump), updated_at = now() WHERE id = \(id)
                     """, logger: database.logger)
+                // The account's mail and its history follow: paused, queued again, or dropped; an event each.
+                let now = Date()
+                let why = reason.map { String($0.prefix(500)) } ?? "by the operator"
+                switch target {
+                case .frozen: try await AccountChanges.pauseMail(connection, logger: database.logger, tenantID: id, now: now)
+                case .active: try await AccountChanges.resumeMail(connection, logger: database.logger, tenantID: id, now: now)
+                case .banned: try await AccountChanges.dropMail(connection, logger: database.logger, tenantID: id, now: now)
+                }
+                try await AccountChanges.record(connection, logger: database.logger, tenantID: id,
+                                                change: target == .active ? "unfrozen" : target.rawValue, from: grade, to: grade, reason: why,
+                                                figures: nil, actor: "operator", now: now)
                 var detail = ["from": current.rawValue, "to": target.rawValue]
                 if let reason { detail["reason"] = String(reason.prefix(500)) }
                 try await AuditLog.record(on: connection, logger: database.logger, tenantID: id, actor: actor,

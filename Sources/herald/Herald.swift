@@ -107,6 +107,9 @@ struct Serve: AsyncParsableCommand {
             services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeURL: dependencies.unsubscribeURL),
                                                  logger: logger))
         }
+        if configuration.roles.contains(.grader) {
+            services.append(GradeEvaluationService(store: GradeStore(database: database), interval: configuration.gradeInterval, logger: logger))
+        }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

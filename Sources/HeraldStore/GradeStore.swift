@@ -1,0 +1,172 @@
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+
+/// What happens to an account's standing, inside the caller's transaction: the grade history row with
+/// its reason and figures, the `account.*` event in the outbox, and the account's queued mail —
+/// paused when it is frozen, queued again when it is unfrozen, dropped (with events) when it is banned.
+enum AccountChanges {
+    static func record(_ connection: PostgresConnection, logger: Logger, tenantID: UUID, change: String, from: Int, to: Int, reason: String,
+                       figures: DayFigures?, actor: String, now: Date) async throws {
+        let figuresJSON = figures.map { String(decoding: (try? JSONEncoder().encode(GradeFiguresBody($0))) ?? Data("{}".utf8), as: UTF8.self) } ?? "{}"
+        let type = switch change {
+        case "frozen": "account.frozen"
+        case "unfrozen": "account.unfrozen"
+        case "banned": "account.banned"
+        default: "account.grade_changed"
+        }
+        try await connection.query("""
+            WITH history AS (
+                INSERT INTO grade_history (tenant_id, change, from_grade, to_grade, reason, figures, actor, created_at)
+                VALUES (\(tenantID), \(change), \(from), \(to), \(reason), \(figuresJSON)::jsonb, \(actor), \(now))
+            )
+            INSERT INTO events (tenant_id, type, data, created_at)
+            VALUES (\(tenantID), \(type), jsonb_build_object('from', \(from)::int, 'to', \(to)::int, 'reason', \(reason)::text,
+                                                              'figures', \(figuresJSON)::jsonb), \(now))
+            """, logger: logger)
+    }
+
+    /// A frozen account's waiting mail is set aside (not dropped).
+    static func pauseMail(_ connection: PostgresConnection, logger: Logger, tenantID: UUID, now: Date) async throws {
+        try await connection.query("""
+            UPDATE messages SET status = 'paused', updated_at = \(now) WHERE tenant_id = \(tenantID) AND status IN ('queued', 'deferred')
+            """, logger: logger)
+    }
+
+    /// An unfrozen account's paused mail is due again.
+    static func resumeMail(_ connection: PostgresConnection, logger: Logger, tenantID: UUID, now: Date) async throws {
+        try await connection.query("""
+            UPDATE messages SET status = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
+                   next_attempt_at = greatest(coalesce(next_attempt_at, \(now)), \(now)), updated_at = \(now)
+            WHERE tenant_id = \(tenantID) AND status = 'paused'
+            """, logger: logger)
+    }
+
+    /// A banned account's waiting mail is dropped, each message with its `message.dropped` event.
+    static func dropMail(_ connection: PostgresConnection, logger: Logger, tenantID: UUID, now: Date) async throws {
+        try await connection.query("""
+            WITH dropped AS (
+                UPDATE messages SET status = 'dropped', reason = 'account_banned', next_attempt_at = NULL, updated_at = \(now)
+                WHERE tenant_id = \(tenantID) AND status IN ('queued', 'deferred', 'paused')
+                RETURNING id, to_address, from_address, tag
+            )
+            INSERT INTO events (tenant_id, message_id, type, data, created_at)
+            SELECT \(tenantID), id, 'message.dropped', jsonb_strip_nulls(jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address,
+                                                                                            'status', 'dropped', 'reason', 'account_banned', 'tag', tag)), \(now)
+            FROM dropped
+            """, logger: logger)
+    }
+}
+
+/// The figures of a grade decision as they are stored and sent in events.
+struct GradeFiguresBody: Codable {
+    var sent: Int
+    var delivered: Int
+    var invalid: Int
+    var spam: Int
+    var invalidRate: Double
+    var spamRate: Double
+    var successRate: Double
+
+    init(_ figures: DayFigures) {
+        sent = figures.sent
+        delivered = figures.delivered
+        invalid = figures.invalid
+        spam = figures.spam
+        invalidRate = (figures.invalidRate * 10_000).rounded() / 10_000
+        spamRate = (figures.spamRate * 10_000).rounded() / 10_000
+        successRate = (figures.successRate * 10_000).rounded() / 10_000
+    }
+}
+
+/// The credit-grade evaluation (SPEC §5) over the database: which tenants are due, their figures, and
+/// the effects of each decision, one transaction per batch of tenants.
+public struct GradeStore: Sendable {
+    let database: Database
+    public var thresholds = GradeThresholds()
+    /// The day boundary (the quota's).
+    public var quotaTimeZone = TimeZone(identifier: "UTC")!
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    private var logger: Logger { database.logger }
+
+    /// A decision that changed something.
+    public struct Change: Sendable, Equatable {
+        public var tenantID: UUID
+        public var decision: GradeDecision
+    }
+
+    /// Evaluates up to `limit` active tenants whose figures changed today since their last evaluation.
+    /// Several processes can run it at once: a tenant is locked by the one evaluating it (the others skip
+    /// it). The cost follows the active tenants, not the messages: one counter row per tenant and day.
+    public func evaluateDue(now: Date, limit: Int = 500) async throws -> (evaluated: Int, changes: [Change]) {
+        let today = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
+        let thresholds = self.thresholds
+        return try await database.withSystem { connection in
+            var standings: [UUID: GradeStanding] = [:]
+            for try await (id, grade, ceiling, promotionsToday, demotedToday) in try await connection.query("""
+                SELECT t.id, t.grade::int, t.grade_ceiling::int,
+                       CASE WHEN t.promotions_day = \(today)::date THEN t.promotions_count ELSE 0 END,
+                       coalesce(t.demoted_day = \(today)::date, false)
+                FROM tenant_daily_stats s JOIN tenants t ON t.id = s.tenant_id
+                WHERE s.day = \(today)::date AND t.status = 'active' AND s.updated_at > coalesce(t.graded_at, '-infinity')
+                ORDER BY s.updated_at LIMIT \(limit)
+                FOR UPDATE OF t SKIP LOCKED
+                """, logger: logger).decode((UUID, Int, Int, Int, Bool).self) {
+                standings[id] = GradeStanding(grade: grade, ceiling: ceiling, promotionsToday: promotionsToday, demotedToday: demotedToday)
+            }
+            guard !standings.isEmpty else { return (0, []) }
+            let ids = Array(standings.keys)
+            var days: [UUID: [DayFigures]] = [:]
+            for try await (id, offset, sent, delivered, invalid, spam) in try await connection.query("""
+                SELECT tenant_id, (day - \(today)::date)::int, sent, delivered, invalid, spam FROM tenant_daily_stats
+                WHERE tenant_id = ANY(\(ids)::uuid[]) AND day > \(today)::date - \(thresholds.demotionWindowDays)::int AND day <= \(today)::date
+                """, logger: logger).decode((UUID, Int, Int, Int, Int, Int).self) {
+                days[id, default: []].append(DayFigures(day: offset, sent: sent, delivered: delivered, invalid: invalid, spam: spam))
+            }
+            var changes: [Change] = []
+            for (id, standing) in standings.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
+                let figures = days[id] ?? []
+                let today = figures.first { $0.day == 0 } ?? DayFigures(day: 0, sent: 0, delivered: 0, invalid: 0, spam: 0)
+                let decision = GradeRules.evaluate(standing, today: today, earlier: figures.filter { $0.day != 0 }, thresholds: thresholds)
+                if decision != .stay {
+                    try await apply(decision, to: id, standing: standing, on: connection, now: now)
+                    changes.append(Change(tenantID: id, decision: decision))
+                }
+            }
+            try await connection.query("UPDATE tenants SET graded_at = \(now) WHERE id = ANY(\(ids)::uuid[])", logger: logger)
+            return (ids.count, changes)
+        }
+    }
+
+    private func apply(_ decision: GradeDecision, to id: UUID, standing: GradeStanding, on connection: PostgresConnection, now: Date) async throws {
+        let today = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
+        switch decision {
+        case .stay:
+            return
+        case .promote(let to, let reason, let figures):
+            try await connection.query("""
+                UPDATE tenants SET grade = \(to), promotions_day = \(today)::date, promotions_count = \(standing.promotionsToday + 1), updated_at = \(now)
+                WHERE id = \(id)
+                """, logger: logger)
+            try await AccountChanges.record(connection, logger: logger, tenantID: id, change: "promoted", from: standing.grade, to: to, reason: reason,
+                                            figures: figures, actor: "system", now: now)
+        case .demote(let to, let reason, let figures):
+            try await connection.query("UPDATE tenants SET grade = \(to), demoted_day = \(today)::date, updated_at = \(now) WHERE id = \(id)",
+                                       logger: logger)
+            try await AccountChanges.record(connection, logger: logger, tenantID: id, change: "demoted", from: standing.grade, to: to, reason: reason,
+                                            figures: figures, actor: "system", now: now)
+        case .freeze(let reason, let figures):
+            try await connection.query("""
+                UPDATE tenants SET status = 'frozen', freeze_count = freeze_count + 1, updated_at = \(now) WHERE id = \(id)
+                """, logger: logger)
+            try await AccountChanges.pauseMail(connection, logger: logger, tenantID: id, now: now)
+            try await AccountChanges.record(connection, logger: logger, tenantID: id, change: "frozen", from: standing.grade, to: standing.grade,
+                                            reason: reason, figures: figures, actor: "system", now: now)
+        }
+    }
+}

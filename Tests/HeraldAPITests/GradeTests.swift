@@ -1,0 +1,135 @@
+import Foundation
+import HTTPTypes
+import HeraldAPI
+import HeraldCore
+import HeraldDelivery
+import HeraldStore
+import HeraldTestSupport
+import PostgresNIO
+import Testing
+
+/// Credit grades against the database: the daily figures kept by delivery results, the evaluator's
+/// decisions and their effects (grade, history, events, paused and resumed mail).
+@Suite struct GradeTests {
+    /// Rows of one column.
+    static func query<T: PostgresDecodable & Sendable>(_ app: TestApp, _ sql: PostgresQuery, as type: T.Type) async throws -> [T] {
+        try await app.dependencies.database.withSystem { connection in
+            var rows: [T] = []
+            for try await row in try await connection.query(sql, logger: app.dependencies.database.logger).decode(T.self) { rows.append(row) }
+            return rows
+        }
+    }
+
+    /// Rows of several columns, each as text.
+    static func rows(_ app: TestApp, _ sql: PostgresQuery, columns: Int) async throws -> [[String]] {
+        try await app.dependencies.database.withSystem { connection in
+            var rows: [[String]] = []
+            for try await row in try await connection.query(sql, logger: app.dependencies.database.logger) {
+                rows.append(try row.makeRandomAccess().prefix(columns).map { try $0.decode(String.self) })
+            }
+            return rows
+        }
+    }
+
+    static func setFigures(_ app: TestApp, tenant: UUID, dayOffset: Int = 0, sent: Int, delivered: Int, invalid: Int = 0, spam: Int = 0) async throws {
+        let day = SendRules.quotaDay(app.clock.now().addingTimeInterval(Double(dayOffset) * 86_400), timeZone: TimeZone(identifier: "UTC")!).day
+        let now = app.clock.now()
+        _ = try await query(app, """
+            INSERT INTO tenant_daily_stats (tenant_id, day, sent, delivered, invalid, spam, updated_at)
+            VALUES (\(tenant), \(day)::date, \(sent), \(delivered), \(invalid), \(spam), \(now))
+            ON CONFLICT (tenant_id, day) DO UPDATE SET sent = EXCLUDED.sent, delivered = EXCLUDED.delivered, invalid = EXCLUDED.invalid,
+                spam = EXCLUDED.spam, updated_at = EXCLUDED.updated_at
+            RETURNING 1
+            """, as: Int.self)
+    }
+
+    @Test func deliveryResultsCountTowardTheDaysFigures() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    try peer.script(["gone@example.org": ["550 5.1.1 No such user"], "spam@example.org": ["550 5.7.1 Message rejected as spam"],
+                                     "busy@example.org": ["450 4.2.1 Busy"]])
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                        to: ["ok@example.org", "gone@example.org", "spam@example.org", "busy@example.org"]))
+                    #expect(sent.status == 200, "\(sent.body)")
+                    #expect(try await app.deliveryWorker(dns: dns, smtp: peer).runOnce() == 4)
+                    let id = try #require(UUID(uuidString: tenant))
+                    let figures = try await Self.rows(app, """
+                        SELECT sent::text, delivered::text, invalid::text, spam::text FROM tenant_daily_stats WHERE tenant_id = \(id)
+                        """, columns: 4)
+                    // The deferred one has no final outcome yet.
+                    #expect(figures == [["3", "1", "1", "1"]])
+                }
+            }
+        }
+    }
+
+    @Test func theEvaluatorPromotesFreezesAndTheOperatorUnfreezesAndBans() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let grades = GradeStore(database: app.dependencies.database)
+                let (good, goodToken, _, _) = try await SingleSendTests.sendingTenant(app, dns, name: "Good")
+                let (bad, badToken) = try await app.rootToken("Bad")
+                let goodID = try #require(UUID(uuidString: good)), badID = try #require(UUID(uuidString: bad))
+
+                // Good: a busy, clean day at grade 2 (1,500 of 2,000) → grade 3, with history and event.
+                try await Self.setFigures(app, tenant: goodID, sent: 1_500, delivered: 1_490, invalid: 5)
+                // Bad: a day with 20 % invalid addresses → frozen. It has queued mail.
+                try await Self.setFigures(app, tenant: badID, sent: 1_000, delivered: 800, invalid: 200)
+                let earlier = app.clock.now()
+                _ = try await Self.query(app, """
+                    INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, body_text, status,
+                                          next_attempt_at, created_at, updated_at)
+                    SELECT gen_random_uuid(), \(badID), gen_random_uuid(), 'trigger', 0, 'x@bad.example', 'r' || g || '@example.org', 'S', 'x', 'queued',
+                           \(earlier), \(earlier), \(earlier)
+                    FROM generate_series(1, 5) AS g RETURNING 1
+                    """, as: Int.self)
+
+                let (evaluated, changes) = try await grades.evaluateDue(now: app.clock.now())
+                #expect(evaluated == 2)
+                #expect(changes.contains { $0.tenantID == goodID && { if case .promote(3, _, _) = $0.decision { true } else { false } }($0) })
+                #expect(changes.contains { $0.tenantID == badID && { if case .freeze = $0.decision { true } else { false } }($0) })
+                // Nothing changed since: nothing to evaluate.
+                #expect(try await grades.evaluateDue(now: app.clock.now()).evaluated == 0)
+
+                let history = try await Self.rows(app, "SELECT change, from_grade::text, to_grade::text FROM grade_history WHERE tenant_id = \(goodID)",
+                                                  columns: 3)
+                #expect(history == [["promoted", "2", "3"]])
+                let event = try await Self.query(app, """
+                    SELECT data::text FROM events WHERE tenant_id = \(goodID) AND type = 'account.grade_changed'
+                    """, as: String.self)
+                let data = try #require(event.first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+                #expect(data["from"] as? Int == 2 && data["to"] as? Int == 3 && (data["figures"] as? [String: Any])?["sent"] as? Int == 1_500)
+                // The quota follows the grade at once: 5,000 a day at grade 3.
+                let big = try await app.request(.post, "/v1/mail/single", token: goodToken, json: SingleSendTests.mail(
+                    to: (0..<100).map { "q\($0)@example.org" }))
+                #expect(big.status == 200)
+
+                // The frozen tenant: refused, its mail paused and not claimed.
+                expectProblem(try await app.request(.post, "/v1/mail/single", token: badToken, json: SingleSendTests.mail(to: ["a@example.org"])),
+                              403, "Account.Frozen")
+                func statuses() async throws -> [String] {
+                    try await Self.query(app, "SELECT status FROM messages WHERE tenant_id = \(badID)", as: String.self)
+                }
+                #expect(try await statuses().allSatisfy { $0 == "paused" })
+                let frozenEvent = try await Self.query(app, "SELECT count(*)::int FROM events WHERE tenant_id = \(badID) AND type = 'account.frozen'",
+                                                       as: Int.self)
+                #expect(frozenEvent == [1])
+                let claimed = try await DeliveryStore(database: app.dependencies.database).claim(worker: "w", limit: 100, now: app.clock.now(),
+                                                                                                   lease: .seconds(60))
+                #expect(!claimed.contains { $0.tenantID == badID })
+
+                // Unfrozen by the operator: the mail is due again.
+                #expect(try await app.admin(.post, "/admin/v1/tenants/\(bad)/unfreeze").status == 200)
+                #expect(try await statuses().allSatisfy { $0 == "queued" })
+                // Banned: the waiting mail is dropped, each with its event.
+                #expect(try await app.admin(.post, "/admin/v1/tenants/\(bad)/ban").status == 200)
+                #expect(try await statuses().allSatisfy { $0 == "dropped" })
+                let types = try await Self.query(app, "SELECT type FROM events WHERE tenant_id = \(badID) ORDER BY id", as: String.self)
+                #expect(types.filter { $0 == "message.dropped" }.count == 5)
+                #expect(types.filter { $0.hasPrefix("account.") } == ["account.frozen", "account.unfrozen", "account.banned"])
+            }
+        }
+    }
+}
