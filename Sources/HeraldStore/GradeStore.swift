@@ -170,3 +170,106 @@ public struct GradeStore: Sendable {
         }
     }
 }
+
+/// The account as its tenant sees it (`GET /v1/account`).
+public struct AccountRecord: Sendable, Equatable {
+    public var grade: Int
+    public var gradeCeiling: Int
+    public var status: String
+    public var dailyQuota: Int
+    public var dailyUsed: Int
+    public var monthlyUsed: Int
+    public var dailyRemaining: Int { max(0, dailyQuota - dailyUsed) }
+    public var monthlyQuota: Int { dailyQuota * 30 }
+    /// The first 200 messages of a day are free.
+    public var freeRemaining: Int { max(0, 200 - dailyUsed) }
+}
+
+/// A grade history entry.
+public struct GradeChangeRecord: Sendable {
+    public var change: String
+    public var fromGrade: Int
+    public var toGrade: Int
+    public var reason: String
+    public var figuresJSON: String
+    public var actor: String
+    public var at: Date
+}
+
+extension GradeStore {
+    /// The tenant's grade, ceiling, status and quotas now.
+    public func account(tenantID: UUID, now: Date) async throws -> AccountRecord {
+        let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
+        let quotas = thresholds.quotas
+        return try await database.withTenant(tenantID) { connection in
+            let row = try await connection.query("""
+                SELECT t.grade::int, t.grade_ceiling::int, t.status,
+                       coalesce((SELECT used FROM quota_usage WHERE tenant_id = t.id AND day = \(day)::date), 0),
+                       coalesce((SELECT sum(used) FROM quota_usage WHERE tenant_id = t.id AND day >= \(monthStart)::date AND day <= \(day)::date), 0)::int
+                FROM tenants t WHERE t.id = \(tenantID)
+                """, logger: database.logger).decode((Int, Int, String, Int, Int).self).first { _ in true }
+            guard let (grade, ceiling, status, used, monthly) = row else { throw HeraldError.notFound("account") }
+            return AccountRecord(grade: grade, gradeCeiling: ceiling, status: status, dailyQuota: GradeQuota.daily(grade: grade, table: quotas),
+                                 dailyUsed: used, monthlyUsed: monthly)
+        }
+    }
+
+    /// Sets the highest grade automatic promotion may reach: 9–16, and not below the current grade.
+    public func setCeiling(tenantID: UUID, ceiling: Int, actor: AuditActor, now: Date) async throws -> AccountRecord {
+        guard (9...16).contains(ceiling) else { throw HeraldError.validation("gradeCeiling must be from 9 to 16.", field: "gradeCeiling") }
+        try await database.withTenant(tenantID) { connection in
+            let grade = try await connection.query("SELECT grade::int FROM tenants WHERE id = \(tenantID) FOR UPDATE", logger: database.logger)
+                .decode(Int.self).first { _ in true }
+            guard let grade else { throw HeraldError.notFound("account") }
+            guard ceiling >= grade else {
+                throw HeraldError(code: "Grade.CeilingBelowGrade", status: 409, message: "The ceiling cannot be below the current grade \(grade).",
+                                  field: "gradeCeiling")
+            }
+            try await connection.query("UPDATE tenants SET grade_ceiling = \(ceiling), updated_at = \(now) WHERE id = \(tenantID)", logger: database.logger)
+            try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor, action: "dm:UpdateGradeCeiling",
+                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      detail: ["gradeCeiling": String(ceiling)])
+        }
+        return try await account(tenantID: tenantID, now: now)
+    }
+
+    /// The newest 100 grade changes, freezes, unfreezes and bans.
+    public func history(tenantID: UUID) async throws -> [GradeChangeRecord] {
+        try await database.withTenant(tenantID) { connection in
+            var items: [GradeChangeRecord] = []
+            for try await (change, from, to, reason, figures, actor, at) in try await connection.query("""
+                SELECT change, from_grade::int, to_grade::int, reason, figures::text, actor, created_at FROM grade_history
+                WHERE tenant_id = \(tenantID) ORDER BY id DESC LIMIT 100
+                """, logger: database.logger).decode((String, Int, Int, String, String, String, Date).self) {
+                items.append(GradeChangeRecord(change: change, fromGrade: from, toGrade: to, reason: reason, figuresJSON: figures, actor: actor, at: at))
+            }
+            return items
+        }
+    }
+
+    /// The operator sets a tenant's grade: at most once a day per tenant; recorded and announced.
+    public func setGrade(tenantID: UUID, grade: Int, reason: String?, actor: AuditActor, now: Date) async throws {
+        guard (1...16).contains(grade) else { throw HeraldError.validation("grade must be from 1 to 16.", field: "grade") }
+        let today = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
+        try await database.withSystem { connection in
+            let row = try await connection.query("""
+                SELECT grade::int, status, coalesce(manual_grade_day = \(today)::date, false) FROM tenants WHERE id = \(tenantID) FOR UPDATE
+                """, logger: database.logger).decode((Int, String, Bool).self).first { _ in true }
+            guard let (current, status, changedToday) = row else { throw HeraldError.notFound("tenant") }
+            guard status != "banned" else { throw HeraldError.conflict("Tenant.Banned", "The tenant is banned; a ban is final.") }
+            guard !changedToday else {
+                throw HeraldError.conflict("Grade.ManualLimit", "This tenant's grade was already set by hand today; once a day at most.")
+            }
+            guard grade != current else { return }
+            try await connection.query("""
+                UPDATE tenants SET grade = \(grade), manual_grade_day = \(today)::date, updated_at = \(now) WHERE id = \(tenantID)
+                """, logger: database.logger)
+            let why = reason.map { String($0.prefix(500)) } ?? "set by the operator"
+            try await AccountChanges.record(connection, logger: database.logger, tenantID: tenantID, change: "set", from: current, to: grade,
+                                            reason: why, figures: nil, actor: "operator", now: now)
+            try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor, action: "admin:SetTenantGrade",
+                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      detail: ["from": String(current), "to": String(grade), "reason": why])
+        }
+    }
+}

@@ -137,7 +137,7 @@ struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator actions on the local database.",
         subcommands: [CreateTenant.self, ListTenants.self, GetTenant.self, Freeze.self, Unfreeze.self, Ban.self, RotateSigningKey.self,
-                      ListTemplates.self, ApproveTemplate.self, RejectTemplate.self, SimulateGrades.self]
+                      ListTemplates.self, ApproveTemplate.self, RejectTemplate.self, SetGrade.self, SimulateGrades.self]
     )
 
     /// What operator actions work with.
@@ -145,6 +145,7 @@ struct Admin: AsyncParsableCommand {
         var tenants: TenantStore
         var keys: SigningKeyRing
         var templates: TemplateStore
+        var grades: GradeStore
     }
 
     /// Runs an operator action with the stores, printing its JSON result.
@@ -159,7 +160,7 @@ struct Admin: AsyncParsableCommand {
                 let secrets = SecretBox(masterKey: masterKey)
                 let keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: configuration.tokenLifetime + .seconds(60))
                 return try await body(Stores(tenants: TenantStore(database: database, secrets: secrets), keys: keys,
-                                             templates: TemplateStore(database: database)))
+                                             templates: TemplateStore(database: database), grades: GradeStore(database: database)))
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -235,6 +236,21 @@ struct Admin: AsyncParsableCommand {
         @OptionGroup var tenant: TenantID
         @Option(help: "Why.") var reason: String?
         func run() async throws { try await Admin.change(.freeze, tenant.id, reason: reason) }
+    }
+
+    struct SetGrade: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-grade",
+                                                        abstract: "Set a tenant's credit grade (by hand at most once a day per tenant).")
+        @OptionGroup var tenant: TenantID
+        @Option(help: "The grade, 1-16.") var grade: Int
+        @Option(help: "Why.") var reason: String?
+        func run() async throws {
+            let id = tenant.id, grade = self.grade, reason = self.reason
+            try await Admin.withStores { stores in
+                try await stores.grades.setGrade(tenantID: id, grade: grade, reason: reason, actor: .cli, now: Date())
+                return try await stores.tenants.get(id)
+            }
+        }
     }
 
     struct Unfreeze: AsyncParsableCommand {

@@ -132,4 +132,51 @@ import Testing
             }
         }
     }
+
+    @Test func theAccountItsCeilingItsHistoryAndTheOperatorsGrade() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                let (_, other) = try await app.rootToken("Other")
+                let id = try #require(UUID(uuidString: tenant))
+                _ = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["a@example.org", "b@example.org"]))
+                let account = try await app.request(.get, "/v1/account", token: token)
+                #expect(account.status == 200, "\(account.body)")
+                #expect(account.json["grade"] as? Int == 2 && account.json["gradeCeiling"] as? Int == 10 && account["status"] == "active")
+                #expect(account.json["dailyQuota"] as? Int == 2_000 && account.json["dailyUsed"] as? Int == 2 && account.json["dailyRemaining"] as? Int == 1_998)
+                #expect(account.json["monthlyQuota"] as? Int == 60_000 && account.json["monthlyUsed"] as? Int == 2 && account.json["freeRemaining"] as? Int == 198)
+                #expect((try await app.request(.get, "/v1/account", token: other)).json["dailyUsed"] as? Int == 0, "another tenant's own account")
+
+                // The ceiling: 9–16, never below the grade.
+                expectProblem(try await app.request(.put, "/v1/account/grade-ceiling", token: token, json: ["gradeCeiling": 8]), 400, "Validation.Failed")
+                #expect(try await app.request(.put, "/v1/account/grade-ceiling", token: token, json: ["gradeCeiling": 12]).json["gradeCeiling"] as? Int == 12)
+                try await RecipientListTests.setGrade(app, tenant: tenant, 11)
+                expectProblem(try await app.request(.put, "/v1/account/grade-ceiling", token: token, json: ["gradeCeiling": 10]), 409,
+                              "Grade.CeilingBelowGrade")
+                try await RecipientListTests.setGrade(app, tenant: tenant, 2)
+
+                // A promotion shows in the history with its reason and figures.
+                try await Self.setFigures(app, tenant: id, sent: 1_500, delivered: 1_500)
+                _ = try await GradeStore(database: app.dependencies.database).evaluateDue(now: app.clock.now())
+                let history = try await app.request(.get, "/v1/account/grade-history", token: token)
+                let first = try #require((history.json["items"] as? [[String: Any]])?.first)
+                #expect(first["change"] as? String == "promoted" && first["fromGrade"] as? Int == 2 && first["toGrade"] as? Int == 3)
+                #expect((first["figures"] as? [String: Any])?["sent"] as? Int == 1_500 && first["actor"] as? String == "system")
+                #expect(((try await app.request(.get, "/v1/account/grade-history", token: other)).json["items"] as? [Any])?.isEmpty == true)
+
+                // The operator sets a grade once a day.
+                let set = try await app.admin(.post, "/admin/v1/tenants/\(tenant)/grade", json: ["grade": 6, "reason": "verified business"])
+                #expect(set.status == 200 && set.json["grade"] as? Int == 6, "\(set.body)")
+                expectProblem(try await app.admin(.post, "/admin/v1/tenants/\(tenant)/grade", json: ["grade": 7]), 409, "Grade.ManualLimit")
+                expectProblem(try await app.admin(.post, "/admin/v1/tenants/\(tenant)/grade", json: ["grade": 17]), 400, "Validation.Failed")
+                app.clock.advance(86_400)
+                #expect(try await app.admin(.post, "/admin/v1/tenants/\(tenant)/grade", json: ["grade": 7]).status == 200)
+                let changes = try await Self.rows(app, "SELECT change, to_grade::text, actor FROM grade_history WHERE tenant_id = \(id) ORDER BY id", columns: 3)
+                #expect(changes == [["promoted", "3", "system"], ["set", "6", "operator"], ["set", "7", "operator"]])
+                let events = try await Self.query(app, "SELECT count(*)::int FROM events WHERE tenant_id = \(id) AND type = 'account.grade_changed'",
+                                                  as: Int.self)
+                #expect(events == [3])
+            }
+        }
+    }
 }

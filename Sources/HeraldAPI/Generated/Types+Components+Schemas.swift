@@ -3108,5 +3108,345 @@ extension Components {
                 case createdAt
             }
         }
+        /// - Remark: Generated from `#/components/schemas/Account`.
+        internal struct Account: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Account/grade`.
+            internal var grade: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Account/gradeCeiling`.
+            internal var gradeCeiling: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Account/status`.
+            internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case active = "active"
+                case frozen = "frozen"
+                case banned = "banned"
+            }
+            /// - Remark: Generated from `#/components/schemas/Account/status`.
+            internal var status: Components.Schemas.Account.StatusPayload
+            /// - Remark: Generated from `#/components/schemas/Account/dailyQuota`.
+            internal var dailyQuota: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Account/dailyUsed`.
+            internal var dailyUsed: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Account/dailyRemaining`.
+            internal var dailyRemaining: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Account/monthlyQuota`.
+            internal var monthlyQuota: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Account/monthlyUsed`.
+            internal var monthlyUsed: Swift.Int
+            /// Of the first 200 messages a day, which are free, how many are left today
+            ///
+            /// - Remark: Generated from `#/components/schemas/Account/freeRemaining`.
+            internal var freeRemaining: Swift.Int
+            /// Creates a new `Account`.
+            ///
+            /// - Parameters:
+            ///   - grade:
+            ///   - gradeCeiling:
+            ///   - status:
+            ///   - dailyQuota:
+            ///   - dailyUsed:
+            ///   - dailyRemaining:
+            ///   - monthlyQuota:
+            ///   - monthlyUsed:
+            ///   - freeRemaining: Of the first 200 messages a day, which are free, how many are left today
+            internal init(
+                grade: Swift.Int,
+                gradeCeiling: Swift.Int,
+                status: Components.Schemas.Account.StatusPayload,
+                dailyQuota: Swift.Int,
+                dailyUsed: Swift.Int,
+                dailyRemaining: Swift.Int,
+                monthlyQuota: Swift.Int,
+                monthlyUsed: Swift.Int,
+                freeRemaining: Swift.Int
+            ) {
+                self.grade = grade
+                self.gradeCeiling = gradeCeiling
+                self.status = status
+                self.dailyQuota = dailyQuota
+                self.dailyUsed = dailyUsed
+                self.dailyRemaining = dailyRemaining
+                self.monthlyQuota = monthlyQuota
+                self.monthlyUsed = monthlyUsed
+                self.freeRemaining = freeRemaining
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case grade
+                case gradeCeiling
+                case status
+                case dailyQuota
+                case dailyUsed
+                case dailyRemaining
+                case monthlyQuota
+                case monthlyUsed
+                case freeRemaining
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.grade = try container.decode(
+                    Swift.Int.self,
+                    forKey: .grade
+                )
+                self.gradeCeiling = try container.decode(
+                    Swift.Int.self,
+                    forKey: .gradeCeiling
+                )
+                self.status = try container.decode(
+                    Components.Schemas.Account.StatusPayload.self,
+                    forKey: .status
+                )
+                self.dailyQuota = try container.decode(
+                    Swift.Int.self,
+                    forKey: .dailyQuota
+                )
+                self.dailyUsed = try container.decode(
+                    Swift.Int.self,
+                    forKey: .dailyUsed
+                )
+                self.dailyRemaining = try container.decode(
+                    Swift.Int.self,
+                    forKey: .dailyRemaining
+                )
+                self.monthlyQuota = try container.decode(
+                    Swift.Int.self,
+                    forKey: .monthlyQuota
+                )
+                self.monthlyUsed = try container.decode(
+                    Swift.Int.self,
+                    forKey: .monthlyUsed
+                )
+                self.freeRemaining = try container.decode(
+                    Swift.Int.self,
+                    forKey: .freeRemaining
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "grade",
+                    "gradeCeiling",
+                    "status",
+                    "dailyQuota",
+                    "dailyUsed",
+                    "dailyRemaining",
+                    "monthlyQuota",
+                    "monthlyUsed",
+                    "freeRemaining"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/PutGradeCeiling`.
+        internal struct PutGradeCeiling: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/PutGradeCeiling/gradeCeiling`.
+            internal var gradeCeiling: Swift.Int
+            /// Creates a new `PutGradeCeiling`.
+            ///
+            /// - Parameters:
+            ///   - gradeCeiling:
+            internal init(gradeCeiling: Swift.Int) {
+                self.gradeCeiling = gradeCeiling
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case gradeCeiling
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.gradeCeiling = try container.decode(
+                    Swift.Int.self,
+                    forKey: .gradeCeiling
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "gradeCeiling"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SetGrade`.
+        internal struct SetGrade: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SetGrade/grade`.
+            internal var grade: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/SetGrade/reason`.
+            internal var reason: Swift.String?
+            /// Creates a new `SetGrade`.
+            ///
+            /// - Parameters:
+            ///   - grade:
+            ///   - reason:
+            internal init(
+                grade: Swift.Int,
+                reason: Swift.String? = nil
+            ) {
+                self.grade = grade
+                self.reason = reason
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case grade
+                case reason
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.grade = try container.decode(
+                    Swift.Int.self,
+                    forKey: .grade
+                )
+                self.reason = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .reason
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "grade",
+                    "reason"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/GradeChange`.
+        internal struct GradeChange: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/GradeChange/change`.
+            internal enum ChangePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case promoted = "promoted"
+                case demoted = "demoted"
+                case frozen = "frozen"
+                case unfrozen = "unfrozen"
+                case banned = "banned"
+                case set = "set"
+            }
+            /// - Remark: Generated from `#/components/schemas/GradeChange/change`.
+            internal var change: Components.Schemas.GradeChange.ChangePayload
+            /// - Remark: Generated from `#/components/schemas/GradeChange/fromGrade`.
+            internal var fromGrade: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/GradeChange/toGrade`.
+            internal var toGrade: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/GradeChange/reason`.
+            internal var reason: Swift.String
+            /// The figures that decided (sent, delivered, invalid, spam and their rates)
+            ///
+            /// - Remark: Generated from `#/components/schemas/GradeChange/figures`.
+            internal struct FiguresPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                internal var additionalProperties: OpenAPIRuntime.OpenAPIObjectContainer
+                /// Creates a new `FiguresPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                internal init(additionalProperties: OpenAPIRuntime.OpenAPIObjectContainer = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                internal init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                internal func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// The figures that decided (sent, delivered, invalid, spam and their rates)
+            ///
+            /// - Remark: Generated from `#/components/schemas/GradeChange/figures`.
+            internal var figures: Components.Schemas.GradeChange.FiguresPayload
+            /// - Remark: Generated from `#/components/schemas/GradeChange/actor`.
+            internal enum ActorPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case system = "system"
+                case _operator = "operator"
+            }
+            /// - Remark: Generated from `#/components/schemas/GradeChange/actor`.
+            internal var actor: Components.Schemas.GradeChange.ActorPayload
+            /// - Remark: Generated from `#/components/schemas/GradeChange/at`.
+            internal var at: Foundation.Date
+            /// Creates a new `GradeChange`.
+            ///
+            /// - Parameters:
+            ///   - change:
+            ///   - fromGrade:
+            ///   - toGrade:
+            ///   - reason:
+            ///   - figures: The figures that decided (sent, delivered, invalid, spam and their rates)
+            ///   - actor:
+            ///   - at:
+            internal init(
+                change: Components.Schemas.GradeChange.ChangePayload,
+                fromGrade: Swift.Int,
+                toGrade: Swift.Int,
+                reason: Swift.String,
+                figures: Components.Schemas.GradeChange.FiguresPayload,
+                actor: Components.Schemas.GradeChange.ActorPayload,
+                at: Foundation.Date
+            ) {
+                self.change = change
+                self.fromGrade = fromGrade
+                self.toGrade = toGrade
+                self.reason = reason
+                self.figures = figures
+                self.actor = actor
+                self.at = at
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case change
+                case fromGrade
+                case toGrade
+                case reason
+                case figures
+                case actor
+                case at
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.change = try container.decode(
+                    Components.Schemas.GradeChange.ChangePayload.self,
+                    forKey: .change
+                )
+                self.fromGrade = try container.decode(
+                    Swift.Int.self,
+                    forKey: .fromGrade
+                )
+                self.toGrade = try container.decode(
+                    Swift.Int.self,
+                    forKey: .toGrade
+                )
+                self.reason = try container.decode(
+                    Swift.String.self,
+                    forKey: .reason
+                )
+                self.figures = try container.decode(
+                    Components.Schemas.GradeChange.FiguresPayload.self,
+                    forKey: .figures
+                )
+                self.actor = try container.decode(
+                    Components.Schemas.GradeChange.ActorPayload.self,
+                    forKey: .actor
+                )
+                self.at = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .at
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "change",
+                    "fromGrade",
+                    "toGrade",
+                    "reason",
+                    "figures",
+                    "actor",
+                    "at"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/GradeHistory`.
+        internal struct GradeHistory: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/GradeHistory/items`.
+            internal var items: [Components.Schemas.GradeChange]
+            /// Creates a new `GradeHistory`.
+            ///
+            /// - Parameters:
+            ///   - items:
+            internal init(items: [Components.Schemas.GradeChange]) {
+                self.items = items
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case items
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.items = try container.decode(
+                    [Components.Schemas.GradeChange].self,
+                    forKey: .items
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "items"
+                ])
+            }
+        }
     }
 }

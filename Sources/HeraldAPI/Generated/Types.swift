@@ -130,6 +130,21 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/ip-protection/check`.
     /// - Remark: Generated from `#/paths//v1/ip-protection/check/post(checkIpProtection)`.
     func checkIpProtection(_ input: Operations.CheckIpProtection.Input) async throws -> Operations.CheckIpProtection.Output
+    /// The account: credit grade, ceiling, status and quotas
+    ///
+    /// - Remark: HTTP `GET /v1/account`.
+    /// - Remark: Generated from `#/paths//v1/account/get(getAccount)`.
+    func getAccount(_ input: Operations.GetAccount.Input) async throws -> Operations.GetAccount.Output
+    /// Set the highest grade automatic promotion may reach (9-16, not below the current grade)
+    ///
+    /// - Remark: HTTP `PUT /v1/account/grade-ceiling`.
+    /// - Remark: Generated from `#/paths//v1/account/grade-ceiling/put(updateGradeCeiling)`.
+    func updateGradeCeiling(_ input: Operations.UpdateGradeCeiling.Input) async throws -> Operations.UpdateGradeCeiling.Output
+    /// Grade changes, freezes, unfreezes and bans, newest first, with their reasons and figures
+    ///
+    /// - Remark: HTTP `GET /v1/account/grade-history`.
+    /// - Remark: Generated from `#/paths//v1/account/grade-history/get(listGradeHistory)`.
+    func listGradeHistory(_ input: Operations.ListGradeHistory.Input) async throws -> Operations.ListGradeHistory.Output
     /// The tenant's audit trail, newest first
     ///
     /// - Remark: HTTP `GET /v1/audit-log`.
@@ -155,6 +170,11 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /admin/v1/tenants/{id}/freeze`.
     /// - Remark: Generated from `#/paths//admin/v1/tenants/{id}/freeze/post(adminFreezeTenant)`.
     func adminFreezeTenant(_ input: Operations.AdminFreezeTenant.Input) async throws -> Operations.AdminFreezeTenant.Output
+    /// Set a tenant's credit grade (a manual change at most once a day per tenant)
+    ///
+    /// - Remark: HTTP `POST /admin/v1/tenants/{id}/grade`.
+    /// - Remark: Generated from `#/paths//admin/v1/tenants/{id}/grade/post(adminSetTenantGrade)`.
+    func adminSetTenantGrade(_ input: Operations.AdminSetTenantGrade.Input) async throws -> Operations.AdminSetTenantGrade.Output
     /// Unfreeze a tenant
     ///
     /// - Remark: HTTP `POST /admin/v1/tenants/{id}/unfreeze`.
@@ -692,6 +712,33 @@ extension APIProtocol {
     internal func checkIpProtection(headers: Operations.CheckIpProtection.Input.Headers = .init()) async throws -> Operations.CheckIpProtection.Output {
         try await checkIpProtection(Operations.CheckIpProtection.Input(headers: headers))
     }
+    /// The account: credit grade, ceiling, status and quotas
+    ///
+    /// - Remark: HTTP `GET /v1/account`.
+    /// - Remark: Generated from `#/paths//v1/account/get(getAccount)`.
+    internal func getAccount(headers: Operations.GetAccount.Input.Headers = .init()) async throws -> Operations.GetAccount.Output {
+        try await getAccount(Operations.GetAccount.Input(headers: headers))
+    }
+    /// Set the highest grade automatic promotion may reach (9-16, not below the current grade)
+    ///
+    /// - Remark: HTTP `PUT /v1/account/grade-ceiling`.
+    /// - Remark: Generated from `#/paths//v1/account/grade-ceiling/put(updateGradeCeiling)`.
+    internal func updateGradeCeiling(
+        headers: Operations.UpdateGradeCeiling.Input.Headers = .init(),
+        body: Operations.UpdateGradeCeiling.Input.Body
+    ) async throws -> Operations.UpdateGradeCeiling.Output {
+        try await updateGradeCeiling(Operations.UpdateGradeCeiling.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Grade changes, freezes, unfreezes and bans, newest first, with their reasons and figures
+    ///
+    /// - Remark: HTTP `GET /v1/account/grade-history`.
+    /// - Remark: Generated from `#/paths//v1/account/grade-history/get(listGradeHistory)`.
+    internal func listGradeHistory(headers: Operations.ListGradeHistory.Input.Headers = .init()) async throws -> Operations.ListGradeHistory.Output {
+        try await listGradeHistory(Operations.ListGradeHistory.Input(headers: headers))
+    }
     /// The tenant's audit trail, newest first
     ///
     /// - Remark: HTTP `GET /v1/audit-log`.
@@ -754,6 +801,21 @@ extension APIProtocol {
         body: Operations.AdminFreezeTenant.Input.Body? = nil
     ) async throws -> Operations.AdminFreezeTenant.Output {
         try await adminFreezeTenant(Operations.AdminFreezeTenant.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Set a tenant's credit grade (a manual change at most once a day per tenant)
+    ///
+    /// - Remark: HTTP `POST /admin/v1/tenants/{id}/grade`.
+    /// - Remark: Generated from `#/paths//admin/v1/tenants/{id}/grade/post(adminSetTenantGrade)`.
+    internal func adminSetTenantGrade(
+        path: Operations.AdminSetTenantGrade.Input.Path,
+        headers: Operations.AdminSetTenantGrade.Input.Headers = .init(),
+        body: Operations.AdminSetTenantGrade.Input.Body
+    ) async throws -> Operations.AdminSetTenantGrade.Output {
+        try await adminSetTenantGrade(Operations.AdminSetTenantGrade.Input(
             path: path,
             headers: headers,
             body: body
