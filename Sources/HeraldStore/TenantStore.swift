@@ -91,12 +91,19 @@ public struct TenantStore: Sendable {
     }
 
     /// Applies an operator status change, audited; a banned tenant stays banned.
-    public func change(_ id: UUID, _ change: StatusChange, reason: String?, actor: AuditActor) async throws -> TenantRecord {
+    /// A tenant is unfrozen once: after its second freeze only `force` (the operator restoring it by hand,
+    /// `herald admin unfreeze --force`) unfreezes it (SPEC §5).
+    public func change(_ id: UUID, _ change: StatusChange, reason: String?, actor: AuditActor, force: Bool = false) async throws -> TenantRecord {
         try await database.withSystem { connection in
-            let rows = try await connection.query("SELECT status, grade::int FROM tenants WHERE id = \(id) FOR UPDATE", logger: database.logger)
-            guard let (status, grade) = try await rows.decode((String, Int).self).first(where: { _ in true }),
+            let rows = try await connection.query("SELECT status, grade::int, freeze_count FROM tenants WHERE id = \(id) FOR UPDATE",
+                                                  logger: database.logger)
+            guard let (status, grade, freezes) = try await rows.decode((String, Int, Int).self).first(where: { _ in true }),
                   let current = TenantStatus(rawValue: status) else {
                 throw HeraldError.notFound("tenant")
+            }
+            if change == .unfreeze, current == .frozen, freezes >= 2, !force {
+                throw HeraldError.conflict("Tenant.FreezeFinal",
+                                           "The tenant was frozen \(freezes) times: a second freeze is final. An operator can restore it by hand (herald admin unfreeze --force).")
             }
             let target: TenantStatus
             switch (change, current) {

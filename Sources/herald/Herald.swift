@@ -227,8 +227,8 @@ struct Admin: AsyncParsableCommand {
         }
     }
 
-    static func change(_ change: TenantStore.StatusChange, _ id: UUID, reason: String?) async throws {
-        try await withStores { stores in try await stores.tenants.change(id, change, reason: reason, actor: .cli) }
+    static func change(_ change: TenantStore.StatusChange, _ id: UUID, reason: String?, force: Bool = false) async throws {
+        try await withStores { stores in try await stores.tenants.change(id, change, reason: reason, actor: .cli, force: force) }
     }
 
     struct Freeze: AsyncParsableCommand {
@@ -254,10 +254,11 @@ struct Admin: AsyncParsableCommand {
     }
 
     struct Unfreeze: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Unfreeze a tenant.")
+        static let configuration = CommandConfiguration(abstract: "Unfreeze a tenant (after a second freeze only with --force).")
         @OptionGroup var tenant: TenantID
         @Option(help: "Why.") var reason: String?
-        func run() async throws { try await Admin.change(.unfreeze, tenant.id, reason: reason) }
+        @Flag(help: "Restore a tenant whose second freeze is otherwise final.") var force = false
+        func run() async throws { try await Admin.change(.unfreeze, tenant.id, reason: reason, force: force) }
     }
 
     struct Ban: AsyncParsableCommand {

@@ -179,4 +179,17 @@ import Testing
             }
         }
     }
+
+    @Test func aSecondFreezeIsFinalUnlessRestoredByHand() async throws {
+        try await TestApp.run { app in
+            let (tenant, _) = try await app.rootToken()
+            let id = try #require(UUID(uuidString: tenant))
+            #expect(try await app.admin(.post, "/admin/v1/tenants/\(tenant)/freeze").status == 200)
+            #expect(try await app.admin(.post, "/admin/v1/tenants/\(tenant)/unfreeze").status == 200)
+            #expect(try await app.admin(.post, "/admin/v1/tenants/\(tenant)/freeze").status == 200)
+            expectProblem(try await app.admin(.post, "/admin/v1/tenants/\(tenant)/unfreeze"), 409, "Tenant.FreezeFinal")
+            let restored = try await app.dependencies.tenants.change(id, .unfreeze, reason: "restored by hand", actor: .cli, force: true)
+            #expect(restored.status == .active)
+        }
+    }
 }
