@@ -64,12 +64,15 @@ public struct GradeStanding: Sendable, Equatable {
     /// Whether the tenant was already demoted today (one demotion a day: the 7-day window changes
     /// slowly, and evaluation runs every minute or two).
     public var demotedToday: Bool
+    /// Today's quota used (sends accepted); when unknown, the day's sent messages stand for it.
+    public var quotaUsedToday: Int?
 
-    public init(grade: Int, ceiling: Int = 10, promotionsToday: Int = 0, demotedToday: Bool = false) {
+    public init(grade: Int, ceiling: Int = 10, promotionsToday: Int = 0, demotedToday: Bool = false, quotaUsedToday: Int? = nil) {
         self.grade = grade
         self.ceiling = ceiling
         self.promotionsToday = promotionsToday
         self.demotedToday = demotedToday
+        self.quotaUsedToday = quotaUsedToday
     }
 }
 
@@ -121,11 +124,12 @@ public enum GradeRules {
         }
         // Promotion: a busy, clean day, within the daily cap and the ceiling.
         let quota = GradeQuota.daily(grade: standing.grade, table: t.quotas)
-        if today.sent > t.minimumSent, Double(today.sent) > t.promoteUsageAbove * Double(quota), today.invalidRate < t.promoteInvalidBelow,
+        let used = max(standing.quotaUsedToday ?? today.sent, today.sent)
+        if today.sent > t.minimumSent, Double(used) > t.promoteUsageAbove * Double(quota), today.invalidRate < t.promoteInvalidBelow,
            today.spamRate < t.promoteSpamBelow, today.successRate > t.promoteSuccessAbove,
            standing.promotionsToday < t.promotionsPerDay, standing.grade < min(standing.ceiling, t.quotas.count) {
             return .promote(to: standing.grade + 1,
-                            reason: "\(today.sent) sent today (\(percent(Double(today.sent) / Double(quota))) of \(quota)), success \(percent(today.successRate))",
+                            reason: "\(used) of the daily \(quota) used today (\(percent(Double(used) / Double(quota)))), \(today.sent) sent, success \(percent(today.successRate))",
                             figures: today)
         }
         return .stay

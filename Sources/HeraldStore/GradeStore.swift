@@ -108,16 +108,18 @@ public struct GradeStore: Sendable {
         let thresholds = self.thresholds
         return try await database.withSystem { connection in
             var standings: [UUID: GradeStanding] = [:]
-            for try await (id, grade, ceiling, promotionsToday, demotedToday) in try await connection.query("""
+            for try await (id, grade, ceiling, promotionsToday, demotedToday, used) in try await connection.query("""
                 SELECT t.id, t.grade::int, t.grade_ceiling::int,
                        CASE WHEN t.promotions_day = \(today)::date THEN t.promotions_count ELSE 0 END,
-                       coalesce(t.demoted_day = \(today)::date, false)
+                       coalesce(t.demoted_day = \(today)::date, false),
+                       coalesce((SELECT q.used FROM quota_usage q WHERE q.tenant_id = t.id AND q.day = \(today)::date), 0)
                 FROM tenant_daily_stats s JOIN tenants t ON t.id = s.tenant_id
                 WHERE s.day = \(today)::date AND t.status = 'active' AND s.updated_at > coalesce(t.graded_at, '-infinity')
                 ORDER BY s.updated_at LIMIT \(limit)
                 FOR UPDATE OF t SKIP LOCKED
-                """, logger: logger).decode((UUID, Int, Int, Int, Bool).self) {
-                standings[id] = GradeStanding(grade: grade, ceiling: ceiling, promotionsToday: promotionsToday, demotedToday: demotedToday)
+                """, logger: logger).decode((UUID, Int, Int, Int, Bool, Int).self) {
+                standings[id] = GradeStanding(grade: grade, ceiling: ceiling, promotionsToday: promotionsToday, demotedToday: demotedToday,
+                                              quotaUsedToday: used)
             }
             guard !standings.isEmpty else { return (0, []) }
             let ids = Array(standings.keys)

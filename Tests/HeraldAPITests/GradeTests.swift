@@ -192,4 +192,37 @@ import Testing
             #expect(restored.status == .active)
         }
     }
+
+    @Test func severalEvaluatorsAtOnceEvaluateEachTenantOnce() async throws {
+        try await TestApp.run { app in
+            var ids: [UUID] = []
+            for index in 0..<12 {
+                let id = try #require(UUID(uuidString: try await app.rootToken("T\(index)").tenant))
+                try await Self.setFigures(app, tenant: id, sent: 1_500, delivered: 1_500)
+                ids.append(id)
+            }
+            let now = app.clock.now()
+            let results = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        var store = GradeStore(database: app.dependencies.database)
+                        store.thresholds.promotionsPerDay = 4
+                        let (evaluated, changes) = try await store.evaluateDue(now: now, limit: 5)
+                        return (evaluated, changes.count)
+                    }
+                }
+                return try await group.reduce(into: [(Int, Int)]()) { $0.append($1) }
+            }
+            // Between them they took distinct tenants (at most 5 each); then the rest, once.
+            var evaluated = results.map(\.0).reduce(0, +)
+            while true {
+                let (more, _) = try await GradeStore(database: app.dependencies.database).evaluateDue(now: now, limit: 5)
+                if more == 0 { break }
+                evaluated += more
+            }
+            #expect(evaluated == 12)
+            let promotions = try await Self.query(app, "SELECT count(*)::int FROM grade_history WHERE change = 'promoted'", as: Int.self)
+            #expect(promotions == [12], "each tenant promoted once, not once per evaluator")
+        }
+    }
 }
