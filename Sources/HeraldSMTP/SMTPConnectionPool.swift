@@ -19,10 +19,15 @@ public actor SMTPConnectionPool {
     public private(set) var opened = 0
     public private(set) var reused = 0
 
-    public init(maxPerDestination: Int = 10, maxIdlePerDestination: Int = 4, idleTimeout: Duration = .seconds(5)) {
+    /// Told of every connection handed out: reused from the idle ones, or opened (metrics).
+    let observe: @Sendable (_ reused: Bool) -> Void
+
+    public init(maxPerDestination: Int = 10, maxIdlePerDestination: Int = 4, idleTimeout: Duration = .seconds(5),
+                observe: @escaping @Sendable (_ reused: Bool) -> Void = { _ in }) {
         self.maxPerDestination = max(1, maxPerDestination)
         self.maxIdlePerDestination = max(0, maxIdlePerDestination)
         self.idleTimeout = idleTimeout
+        self.observe = observe
     }
 
     /// Waits for a slot to `destination`, then answers an idle open connection to it, if there is one.
@@ -36,6 +41,7 @@ public actor SMTPConnectionPool {
             if idle[destination]?.isEmpty == true { idle[destination] = nil }
             if last.session.isOpen {
                 reused += 1
+                observe(true)
                 return last.session
             }
         }
@@ -43,7 +49,10 @@ public actor SMTPConnectionPool {
     }
 
     /// Counts a connection this pool's caller opened.
-    func countOpened() { opened += 1 }
+    func countOpened() {
+        opened += 1
+        observe(false)
+    }
 
     /// Gives the slot back, and the connection for reuse when it is still open (else it is closed).
     func release(_ destination: String, session: SMTPSession?) {

@@ -2,6 +2,7 @@ import Foundation
 import HeraldCore
 import Logging
 import PostgresNIO
+import Prometheus
 
 /// A message claimed for delivery.
 public struct ClaimedMessage: Sendable {
@@ -52,6 +53,8 @@ public struct DeliveryStore: Sendable {
     public var invalidAfterHardBounces = 2
     /// The day boundary of the daily figures (the quota's).
     public var quotaTimeZone = TimeZone(identifier: "UTC")!
+    /// Counters, when a registry is attached.
+    public var metrics: DeliveryMetrics?
 
     public init(database: Database) {
         self.database = database
@@ -90,6 +93,7 @@ public struct DeliveryStore: Sendable {
                                               headers: pairs.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil },
                                               attempts: attempts, createdAt: created))
             }
+            metrics?.claimed(claimed.count)
             return claimed
         }
     }
@@ -170,5 +174,40 @@ public struct DeliveryStore: Sendable {
                     listed = a.hard_bounces + EXCLUDED.hard_bounces >= \(invalidAfterHardBounces), updated_at = now()
                 """, logger: logger)
         }
+        metrics?.recorded(results.map(\.status))
     }
+}
+
+/// The delivery side as Prometheus sees it: messages claimed, outcomes recorded by status, SMTP
+/// connections opened and reused.
+public struct DeliveryMetrics: Sendable {
+    let claimed: Counter
+    let outcomes: [String: Counter]
+    let opened: Counter
+    let reused: Counter
+
+    public init(registry: PrometheusCollectorRegistry) {
+        claimed = registry.makeCounter(descriptor: .init(metricName: "herald_delivery_claimed", unitName: "total",
+                                                         helpText: "Messages claimed for delivery"))
+        let outcome = MetricNameDescriptor(metricName: "herald_delivery_outcomes", unitName: "total", helpText: "Delivery attempts by outcome")
+        var outcomes: [String: Counter] = [:]
+        for status in ["delivered", "deferred", "bounced", "spam_rejected", "failed", "released"] {
+            outcomes[status] = registry.makeCounter(descriptor: outcome, labels: [("status", status)])
+        }
+        self.outcomes = outcomes
+        let connections = MetricNameDescriptor(metricName: "herald_smtp_connections", unitName: "total", helpText: "SMTP connections by how they were got")
+        opened = registry.makeCounter(descriptor: connections, labels: [("how", "opened")])
+        reused = registry.makeCounter(descriptor: connections, labels: [("how", "reused")])
+    }
+
+    func recorded(_ statuses: [String]) {
+        for (status, count) in Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count) {
+            outcomes[status]?.increment(by: Int64(count))
+        }
+    }
+
+    func claimed(_ count: Int) { claimed.increment(by: Int64(count)) }
+
+    /// A connection got for a delivery: new, or from the idle pool.
+    public func connection(reused: Bool) { (reused ? self.reused : opened).increment() }
 }

@@ -97,9 +97,13 @@ struct Serve: AsyncParsableCommand {
             services.append(DomainRecheckService(verifier: dependencies.verifier, logger: logger))
             let dns = DNSClient(server: configuration.dnsServer, logger: logger)
             let hostname = URL(string: configuration.publicURL)?.host() ?? "localhost"
-            var worker = DeliveryWorker(store: DeliveryStore(database: database), domains: dependencies.domains,
+            let deliveryMetrics = DeliveryMetrics(registry: registry)
+            var deliveryStore = DeliveryStore(database: database)
+            deliveryStore.metrics = deliveryMetrics
+            let pool = SMTPConnectionPool(maxPerDestination: configuration.deliveryConcurrency) { deliveryMetrics.connection(reused: $0) }
+            var worker = DeliveryWorker(store: deliveryStore, domains: dependencies.domains,
                                         router: MailRouter(dns: dns, smarthost: configuration.smarthost),
-                                        smtp: SMTPDelivery(hostname: hostname, pool: SMTPConnectionPool(maxPerDestination: configuration.deliveryConcurrency)),
+                                        smtp: SMTPDelivery(hostname: hostname, pool: pool),
                                         worker: workerName())
             worker.lease = configuration.deliveryLease
             worker.domainRates = DomainRateLimits(rates: configuration.deliveryRates)

@@ -9,6 +9,7 @@ import HeraldStore
 import HeraldTestSupport
 import NIOCore
 import PostgresNIO
+import Prometheus
 import Synchronization
 import Testing
 
@@ -146,6 +147,34 @@ extension TestApp {
                     #expect(peer.received.count == 4)
                     // Being put back wrote no event: accepted and delivered, four each.
                     #expect(try await SingleSendTests.count(app, "events", tenant: tenant) == 8)
+                }
+            }
+        }
+    }
+}
+
+@Suite struct DeliveryMetricsTests {
+    @Test func outcomesClaimsAndConnectionsAreCounted() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let (_, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    try peer.script(["nobody@example.org": ["550 5.1.1 No such user"]])
+                    _ = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                        to: ["a@example.org", "b@example.org", "nobody@example.org"]))
+                    let registry = PrometheusCollectorRegistry()
+                    let metrics = DeliveryMetrics(registry: registry)
+                    var worker = try app.deliveryWorker(dns: dns, smtp: peer)
+                    worker.store.metrics = metrics
+                    worker.smtp.pool = SMTPConnectionPool { metrics.connection(reused: $0) }
+                    #expect(try await worker.runOnce() == 3)
+                    var buffer: [UInt8] = []
+                    registry.emit(into: &buffer)
+                    let text = String(decoding: buffer, as: UTF8.self)
+                    #expect(text.contains("herald_delivery_claimed_total 3"), "\(text)")
+                    #expect(text.contains(#"herald_delivery_outcomes_total{status="delivered"} 2"#))
+                    #expect(text.contains(#"herald_delivery_outcomes_total{status="bounced"} 1"#))
+                    #expect(text.contains(#"herald_smtp_connections_total{how="opened"} 1"#))
                 }
             }
         }
