@@ -2,6 +2,7 @@ import Foundation
 import HeraldCore
 import Logging
 import PostgresNIO
+import Prometheus
 
 /// What happens to an account's standing, inside the caller's transaction: the grade history row with
 /// its reason and figures, the `account.*` event in the outbox, and the account's queued mail —
@@ -85,6 +86,8 @@ struct GradeFiguresBody: Codable {
 public struct GradeStore: Sendable {
     let database: Database
     public var thresholds = GradeThresholds()
+    /// Counters, when a registry is attached.
+    public var metrics: GradeMetrics?
     /// The day boundary (the quota's).
     public var quotaTimeZone = TimeZone(identifier: "UTC")!
 
@@ -141,6 +144,7 @@ public struct GradeStore: Sendable {
                 }
             }
             try await connection.query("UPDATE tenants SET graded_at = \(now) WHERE id = ANY(\(ids)::uuid[])", logger: logger)
+            metrics?.evaluated(ids.count, changes: changes.map(\.decision))
             return (ids.count, changes)
         }
     }
@@ -272,6 +276,33 @@ extension GradeStore {
             try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor, action: "admin:SetTenantGrade",
                                       resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
                                       detail: ["from": String(current), "to": String(grade), "reason": why])
+        }
+    }
+}
+
+/// The grader as Prometheus sees it: tenants evaluated, and decisions by kind.
+public struct GradeMetrics: Sendable {
+    let evaluations: Counter
+    let decisions: [String: Counter]
+
+    public init(registry: PrometheusCollectorRegistry) {
+        evaluations = registry.makeCounter(descriptor: .init(metricName: "herald_grade_evaluations", unitName: "total",
+                                                             helpText: "Tenants evaluated for their credit grade"))
+        let descriptor = MetricNameDescriptor(metricName: "herald_grade_changes", unitName: "total", helpText: "Credit-grade decisions by kind")
+        var decisions: [String: Counter] = [:]
+        for kind in ["promoted", "demoted", "frozen"] { decisions[kind] = registry.makeCounter(descriptor: descriptor, labels: [("change", kind)]) }
+        self.decisions = decisions
+    }
+
+    func evaluated(_ count: Int, changes: [GradeDecision]) {
+        evaluations.increment(by: Int64(count))
+        for change in changes {
+            switch change {
+            case .stay: break
+            case .promote: decisions["promoted"]?.increment()
+            case .demote: decisions["demoted"]?.increment()
+            case .freeze: decisions["frozen"]?.increment()
+            }
         }
     }
 }

@@ -112,7 +112,9 @@ struct Serve: AsyncParsableCommand {
                                                  logger: logger))
         }
         if configuration.roles.contains(.grader) {
-            services.append(GradeEvaluationService(store: GradeStore(database: database), interval: configuration.gradeInterval, logger: logger))
+            var grades = GradeStore(database: database)
+            grades.metrics = GradeMetrics(registry: registry)
+            services.append(GradeEvaluationService(store: grades, interval: configuration.gradeInterval, logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

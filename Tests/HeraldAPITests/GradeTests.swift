@@ -6,6 +6,7 @@ import HeraldDelivery
 import HeraldStore
 import HeraldTestSupport
 import PostgresNIO
+import Prometheus
 import Testing
 
 /// Credit grades against the database: the daily figures kept by delivery results, the evaluator's
@@ -68,7 +69,9 @@ import Testing
     @Test func theEvaluatorPromotesFreezesAndTheOperatorUnfreezesAndBans() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let grades = GradeStore(database: app.dependencies.database)
+                let registry = PrometheusCollectorRegistry()
+                var grades = GradeStore(database: app.dependencies.database)
+                grades.metrics = GradeMetrics(registry: registry)
                 let (good, goodToken, _, _) = try await SingleSendTests.sendingTenant(app, dns, name: "Good")
                 let (bad, badToken) = try await app.rootToken("Bad")
                 let goodID = try #require(UUID(uuidString: good)), badID = try #require(UUID(uuidString: bad))
@@ -92,6 +95,11 @@ import Testing
                 #expect(changes.contains { $0.tenantID == badID && { if case .freeze = $0.decision { true } else { false } }($0) })
                 // Nothing changed since: nothing to evaluate.
                 #expect(try await grades.evaluateDue(now: app.clock.now()).evaluated == 0)
+                var buffer: [UInt8] = []
+                registry.emit(into: &buffer)
+                let metrics = String(decoding: buffer, as: UTF8.self)
+                #expect(metrics.contains("herald_grade_evaluations_total 2") && metrics.contains(#"herald_grade_changes_total{change="frozen"} 1"#),
+                        "\(metrics)")
 
                 let history = try await Self.rows(app, "SELECT change, from_grade::text, to_grade::text FROM grade_history WHERE tenant_id = \(goodID)",
                                                   columns: 3)
