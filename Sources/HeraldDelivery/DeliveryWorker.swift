@@ -358,12 +358,9 @@ public struct GradeEvaluationService: Service {
     public func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
-                while true {
-                    let (evaluated, changes) = try await store.evaluateDue(now: now())
-                    for change in changes {
-                        logger.info("credit grade", metadata: ["tenant_id": "\(change.tenantID)", "decision": "\(change.decision)"])
-                    }
-                    if evaluated == 0 { break }
+                let (_, changes) = try await store.evaluatePass(now: now())
+                for change in changes {
+                    logger.info("credit grade", metadata: ["tenant_id": "\(change.tenantID)", "decision": "\(change.decision)"])
                 }
             } catch {
                 logger.error("grade evaluation failed", metadata: ["error": "\(error)"])

@@ -107,24 +107,49 @@ public struct GradeStore: Sendable {
     /// Several processes can run it at once: a tenant is locked by the one evaluating it (the others skip
     /// it). The cost follows the active tenants, not the messages: one counter row per tenant and day.
     public func evaluateDue(now: Date, limit: Int = 500) async throws -> (evaluated: Int, changes: [Change]) {
+        let (evaluated, changes, _) = try await evaluateBatch(now: now, limit: limit, after: nil)
+        return (evaluated, changes)
+    }
+
+    /// One pass over every due tenant, `batch` per transaction, walking today's figures in order (each
+    /// batch starts where the last ended, so a pass reads each row once).
+    public func evaluatePass(now: Date, batch: Int = 2_000) async throws -> (evaluated: Int, changes: [Change]) {
+        var cursor: (Date, UUID)?
+        var evaluated = 0
+        var changes: [Change] = []
+        while true {
+            let (count, made, next) = try await evaluateBatch(now: now, limit: batch, after: cursor)
+            evaluated += count
+            changes += made
+            guard count > 0, let next else { return (evaluated, changes) }
+            cursor = next
+        }
+    }
+
+    private func evaluateBatch(now: Date, limit: Int, after cursor: (Date, UUID)?) async throws -> (Int, [Change], (Date, UUID)?) {
         let today = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
         let thresholds = self.thresholds
+        let (afterTime, afterTenant) = cursor ?? (Date.distantPast, UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
         return try await database.withSystem { connection in
             var standings: [UUID: GradeStanding] = [:]
-            for try await (id, grade, ceiling, promotionsToday, demotedToday, used) in try await connection.query("""
+            var last: (Date, UUID)?
+            for try await (id, grade, ceiling, promotionsToday, demotedToday, used, updated) in try await connection.query("""
                 SELECT t.id, t.grade::int, t.grade_ceiling::int,
                        CASE WHEN t.promotions_day = \(today)::date THEN t.promotions_count ELSE 0 END,
                        coalesce(t.demoted_day = \(today)::date, false),
-                       coalesce((SELECT q.used FROM quota_usage q WHERE q.tenant_id = t.id AND q.day = \(today)::date), 0)
+                       coalesce((SELECT q.used FROM quota_usage q WHERE q.tenant_id = t.id AND q.day = \(today)::date), 0),
+                       s.updated_at
                 FROM tenant_daily_stats s JOIN tenants t ON t.id = s.tenant_id
-                WHERE s.day = \(today)::date AND t.status = 'active' AND s.updated_at > coalesce(t.graded_at, '-infinity')
-                ORDER BY s.updated_at LIMIT \(limit)
+                WHERE s.day = \(today)::date AND (s.updated_at, s.tenant_id) > (\(afterTime), \(afterTenant))
+                      AND t.status = 'active' AND s.updated_at > coalesce(t.graded_at, '-infinity')
+                ORDER BY s.updated_at, s.tenant_id LIMIT \(limit)
                 FOR UPDATE OF t SKIP LOCKED
-                """, logger: logger).decode((UUID, Int, Int, Int, Bool, Int).self) {
+                """, logger: logger).decode((UUID, Int, Int, Int, Bool, Int, Date).self) {
                 standings[id] = GradeStanding(grade: grade, ceiling: ceiling, promotionsToday: promotionsToday, demotedToday: demotedToday,
                                               quotaUsedToday: used)
+                last = (updated, id)
             }
-            guard !standings.isEmpty else { return (0, []) }
+            guard !standings.isEmpty else { return (0, [], nil) }
             let ids = Array(standings.keys)
             var days: [UUID: [DayFigures]] = [:]
             for try await (id, offset, sent, delivered, invalid, spam) in try await connection.query("""
@@ -145,7 +170,7 @@ public struct GradeStore: Sendable {
             }
             try await connection.query("UPDATE tenants SET graded_at = \(now) WHERE id = ANY(\(ids)::uuid[])", logger: logger)
             metrics?.evaluated(ids.count, changes: changes.map(\.decision))
-            return (ids.count, changes)
+            return (ids.count, changes, last)
         }
     }
 

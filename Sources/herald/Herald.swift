@@ -143,7 +143,7 @@ struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator actions on the local database.",
         subcommands: [CreateTenant.self, ListTenants.self, GetTenant.self, Freeze.self, Unfreeze.self, Ban.self, RotateSigningKey.self,
-                      ListTemplates.self, ApproveTemplate.self, RejectTemplate.self, SetGrade.self, SimulateGrades.self]
+                      ListTemplates.self, ApproveTemplate.self, RejectTemplate.self, SetGrade.self, EvaluateGrades.self, SimulateGrades.self]
     )
 
     /// What operator actions work with.
@@ -281,6 +281,44 @@ struct Admin: AsyncParsableCommand {
                                                         abstract: "Add a new token signing key; the old one stays in the JWKS until its last token expires.")
         func run() async throws {
             try await Admin.withStores { stores in RotatedKey(kid: try await stores.keys.rotate()) }
+        }
+    }
+
+    /// One full credit-grade pass now, as the grader role runs it every HERALD_GRADE_INTERVAL seconds.
+    struct EvaluateGrades: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "evaluate-grades",
+                                                        abstract: "Evaluate every tenant whose figures changed today, once, and print the counts.")
+        @Option(help: "Tenants per transaction.") var batch = 2_000
+
+        struct Result: Encodable, Sendable {
+            var evaluated: Int
+            var promoted: Int
+            var demoted: Int
+            var frozen: Int
+            var seconds: Double
+        }
+
+        func run() async throws {
+            let batch = self.batch
+            try await Admin.withStores { stores in
+                let started = ContinuousClock.now
+                var result = Result(evaluated: 0, promoted: 0, demoted: 0, frozen: 0, seconds: 0)
+                do {
+                    let (evaluated, changes) = try await stores.grades.evaluatePass(now: Date(), batch: batch)
+                    result.evaluated = evaluated
+                    for change in changes {
+                        switch change.decision {
+                        case .stay: break
+                        case .promote: result.promoted += 1
+                        case .demote: result.demoted += 1
+                        case .freeze: result.frozen += 1
+                        }
+                    }
+                }
+                let elapsed = ContinuousClock.now - started
+                result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                return result
+            }
         }
     }
 

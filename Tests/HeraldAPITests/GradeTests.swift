@@ -233,4 +233,61 @@ import Testing
             #expect(promotions == [12], "each tenant promoted once, not once per evaluator")
         }
     }
+
+    /// The whole loop with a 1-second grader: deliveries to a local SMTP peer feed the figures, the
+    /// grader promotes a clean busy tenant and freezes one whose mail bounces.
+    @Test func endToEndPromotionAndFreezeWithAOneSecondGrader() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let (good, goodToken, _, _) = try await SingleSendTests.sendingTenant(app, dns, name: "Good")
+                    let (bad, badToken) = try await app.rootToken("Bad")
+                    _ = try await SenderTests.verifiedDomain(app, dns, token: badToken, name: "bad.example.test")
+                    _ = try await app.request(.post, "/v1/senders", token: badToken, json: ["address": "app@bad.example.test", "type": "trigger"])
+                    // A fifth of Bad's recipients do not exist.
+                    var script: [String: [String]] = [:]
+                    for index in 0..<80 { script["gone\(index)@example.org"] = ["550 5.1.1 No such user"] }
+                    try peer.script(script)
+                    for batch in 0..<15 {
+                        let sent = try await app.request(.post, "/v1/mail/single", token: goodToken,
+                                                         json: SingleSendTests.mail(to: (0..<100).map { "g\(batch)-\($0)@example.org" }))
+                        #expect(sent.status == 200, "\(sent.body)")
+                    }
+                    for batch in 0..<4 {
+                        let to = (0..<100).map { index in batch * 100 + index < 80 ? "gone\(batch * 100 + index)@example.org" : "b\(batch)-\(index)@example.org" }
+                        let sent = try await app.request(.post, "/v1/mail/single", token: badToken, json: [
+                            "from": "app@bad.example.test", "to": to, "subject": "News", "text": "hello",
+                        ])
+                        #expect(sent.status == 200, "\(sent.body)")
+                    }
+                    let grader = Task {
+                        try await GradeEvaluationService(store: GradeStore(database: app.dependencies.database), interval: .seconds(1),
+                                                         now: app.clock.now, logger: TestDatabases.logger).run()
+                    }
+                    defer { grader.cancel() }
+                    let worker = try app.deliveryWorker(dns: dns, smtp: peer)
+                    func standing(_ tenant: String) async throws -> (Int, String) {
+                        let id = try #require(UUID(uuidString: tenant))
+                        let row = try await Self.rows(app, "SELECT grade::text, status FROM tenants WHERE id = \(id)", columns: 2)
+                        return (Int(row[0][0]) ?? 0, row[0][1])
+                    }
+                    let deadline = Date().addingTimeInterval(90)
+                    while Date() < deadline {
+                        let worked = try await worker.runOnce()
+                        let (goodGrade, _) = try await standing(good)
+                        let (_, badStatus) = try await standing(bad)
+                        if goodGrade == 3 && badStatus == "frozen" { break }
+                        if worked == 0 { try await Task.sleep(for: .milliseconds(200)) }
+                    }
+                    #expect(try await standing(good) == (3, "active"))
+                    #expect(try await standing(bad).1 == "frozen")
+                    let account = try await app.request(.get, "/v1/account", token: goodToken)
+                    #expect(account.json["grade"] as? Int == 3 && account.json["dailyQuota"] as? Int == 5_000, "\(account.body)")
+                    expectProblem(try await app.request(.post, "/v1/mail/single", token: badToken, json: [
+                        "from": "app@bad.example.test", "to": ["x@example.org"], "subject": "More", "text": "hello",
+                    ]), 403, "Account.Frozen")
+                }
+            }
+        }
+    }
 }
