@@ -66,7 +66,7 @@ public struct TokenService: Sendable {
         return principal
     }
 
-    static func kid(of token: String) -> String? {
+    private static func kid(of token: String) -> String? {
         guard let header = token.split(separator: ".").first, let bytes = Base64URL.decode(header),
               let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
         return object["kid"] as? String

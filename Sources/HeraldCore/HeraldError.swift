@@ -64,3 +64,20 @@ public struct HeraldError: Error, Sendable, Equatable, CustomStringConvertible {
         HeraldError(code: "Throttling", status: 429, message: "Too many requests; retry later.", retryAfter: retryAfter)
     }
 }
+
+extension HeraldError {
+    /// A send's `from` is not one of the account's sender addresses.
+    public static func senderNotFound(_ from: MailAddress) -> HeraldError {
+        HeraldError(code: "InvalidMailAddress.NotFound", status: 400, message: "\(from) is not a sender address of this account.", field: "from")
+    }
+
+    /// A send's sender is on a domain that is not verified (any more).
+    public static func domainNotVerified(_ from: MailAddress) -> HeraldError {
+        HeraldError(code: "Domain.NotVerified", status: 409, message: "The domain of \(from) is not verified now.", field: "from")
+    }
+
+    /// A send names a tag the account has not created.
+    public static func unknownTag(_ tag: String) -> HeraldError {
+        .validation("The tag \(tag) does not exist; create it first.", field: "tag")
+    }
+}

@@ -3,10 +3,11 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 
-/// One client connection to an SMTP server, driving ``SMTPClientStateMachine`` over SwiftNIO: it
-/// connects, delivers the envelopes in order and quits, and answers one outcome per recipient. Every
-/// failure (refused connection, timeout, broken protocol) becomes a soft failure of what was not
-/// finished; it never throws. No database is touched here: callers hold no connection across it.
+/// The SMTP client as callers use it: delivers envelopes to a host over a connection from ``pool``
+/// (an ``SMTPSession`` driving ``SMTPClientStateMachine`` over SwiftNIO) and answers one outcome per
+/// recipient. Every failure (refused connection, timeout, broken protocol) becomes a soft failure of
+/// what was not finished; it never throws. No database is touched here: callers hold no connection
+/// across it.
 public struct SMTPDelivery: Sendable {
     /// The name we greet with (EHLO).
     public var hostname: String
@@ -42,28 +43,32 @@ public struct SMTPDelivery: Sendable {
     /// connection, as between MTAs (RFC 3207 §4.1 leaves it to the client).
     public func attempt(_ envelopes: [SMTPClientStateMachine.Envelope], host: String, port: Int,
                         finished: @escaping @Sendable (Int, [DeliveryOutcome]) async -> Void = { _, _ in }) async -> (outcomes: [[DeliveryOutcome]], connected: Bool) {
-        var configuration = self
         let destination = "\(host):\(port)\(startTLS ? "" : "/plain")"
-        var session = await pool.acquire(destination)
-        let reused = session != nil, repliesBefore = session?.replies ?? 0
+        func connect(_ configuration: SMTPDelivery) async throws -> SMTPSession {
+            let session = try await SMTPSession.connect(host: host, port: port, configuration: configuration)
+            await pool.countOpened()
+            return session
+        }
+        let idle = await pool.acquire(destination)
+        var session: SMTPSession?
         var outcomes: [[DeliveryOutcome]]
         do {
-            if session == nil {
-                session = try await SMTPSession.connect(host: host, port: port, configuration: configuration)
-                await pool.countOpened()
-            }
-            outcomes = await session!.send(envelopes, finished: finished)
-            if reused && session!.replies == repliesBefore && !session!.isOpen {
+            let first: SMTPSession
+            if let idle { first = idle } else { first = try await connect(self) }
+            session = first
+            let repliesBefore = first.replies
+            outcomes = await first.send(envelopes, finished: finished)
+            if idle != nil && first.replies == repliesBefore && !first.isOpen {
                 // The server had closed the idle connection: once more on a new one.
-                session = try await SMTPSession.connect(host: host, port: port, configuration: configuration)
-                await pool.countOpened()
-                outcomes = await session!.send(envelopes, finished: finished)
+                let fresh = try await connect(self)
+                session = fresh
+                outcomes = await fresh.send(envelopes, finished: finished)
             }
-            if session!.tlsFailed {
-                configuration.startTLS = false
+            if session?.tlsFailed == true {
+                var plaintext = self
+                plaintext.startTLS = false
                 logger.info("STARTTLS failed; delivering in plaintext", metadata: ["host": "\(host):\(port)"])
-                let plain = try await SMTPSession.connect(host: host, port: port, configuration: configuration)
-                await pool.countOpened()
+                let plain = try await connect(plaintext)
                 outcomes = await plain.send(envelopes, finished: finished)
                 plain.quit()
             }

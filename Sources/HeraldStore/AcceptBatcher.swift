@@ -158,16 +158,12 @@ extension SendStore {
         for index in open {
             let send = jobs[index].send
             if let sender = senders[send.from.description] {
-                if sender.domainStatus != "verified" {
-                    outcomes[index] = .failure(HeraldError(code: "Domain.NotVerified", status: 409, message: "The domain of \(send.from) is not verified now.",
-                                                           field: "from"))
-                }
+                if sender.domainStatus != "verified" { outcomes[index] = .failure(HeraldError.domainNotVerified(send.from)) }
             } else {
-                outcomes[index] = .failure(HeraldError(code: "InvalidMailAddress.NotFound", status: 400,
-                                                       message: "\(send.from) is not a sender address of this account.", field: "from"))
+                outcomes[index] = .failure(HeraldError.senderNotFound(send.from))
             }
             if outcomes[index] == nil, let tag = send.tag, !knownTags.contains(tag) {
-                outcomes[index] = .failure(HeraldError.validation("The tag \(tag) does not exist; create it first.", field: "tag"))
+                outcomes[index] = .failure(HeraldError.unknownTag(tag))
             }
         }
 

@@ -46,16 +46,12 @@ public struct BatchStore: Sendable {
             let sender = try await connection.query("""
                 SELECT s.id, s.type, d.status FROM senders s JOIN domains d ON d.id = s.domain_id WHERE s.tenant_id = \(tenantID) AND s.address = \(from.description)
                 """, logger: logger).decode((UUID, String, String).self).first { _ in true }
-            guard let (senderID, senderType, domainStatus) = sender else {
-                throw HeraldError(code: "InvalidMailAddress.NotFound", status: 400, message: "\(from) is not a sender address of this account.", field: "from")
-            }
+            guard let (senderID, senderType, domainStatus) = sender else { throw HeraldError.senderNotFound(from) }
             guard senderType == "batch" else {
                 throw HeraldError(code: "Sender.WrongType", status: 400, message: "Batch mail needs a sender of type batch; \(from) is a trigger sender.",
                                   field: "from")
             }
-            guard domainStatus == "verified" else {
-                throw HeraldError(code: "Domain.NotVerified", status: 409, message: "The domain of \(from) is not verified now.", field: "from")
-            }
+            guard domainStatus == "verified" else { throw HeraldError.domainNotVerified(from) }
             let template = try await connection.query("SELECT status, kind FROM templates WHERE tenant_id = \(tenantID) AND id = \(templateID)",
                                                       logger: logger).decode((String, String).self).first { _ in true }
             guard let (templateStatus, kind) = template else {
@@ -75,7 +71,7 @@ public struct BatchStore: Sendable {
             if let tag {
                 let known = try await connection.query("SELECT 1 FROM tags WHERE tenant_id = \(tenantID) AND name = \(tag)", logger: logger)
                     .decode(Int.self).first { _ in true }
-                guard known != nil else { throw HeraldError.validation("The tag \(tag) does not exist; create it first.", field: "tag") }
+                guard known != nil else { throw HeraldError.unknownTag(tag) }
             }
             // The whole list is reserved now: the send is refused whole rather than cut short later.
             try await SendStore.reserveQuota(connection, tenantID: tenantID, grade: grade, count: members, day: day, monthStart: monthStart, logger: logger)

@@ -161,10 +161,10 @@ public struct GradeStore: Sendable {
             var changes: [Change] = []
             for (id, standing) in standings.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
                 let figures = days[id] ?? []
-                let today = figures.first { $0.day == 0 } ?? DayFigures(day: 0, sent: 0, delivered: 0, invalid: 0, spam: 0)
-                let decision = GradeRules.evaluate(standing, today: today, earlier: figures.filter { $0.day != 0 }, thresholds: thresholds)
+                let todays = figures.first { $0.day == 0 } ?? DayFigures(day: 0, sent: 0, delivered: 0, invalid: 0, spam: 0)
+                let decision = GradeRules.evaluate(standing, today: todays, earlier: figures.filter { $0.day != 0 }, thresholds: thresholds)
                 if decision != .stay {
-                    try await apply(decision, to: id, standing: standing, on: connection, now: now)
+                    try await apply(decision, to: id, standing: standing, on: connection, today: today, now: now)
                     changes.append(Change(tenantID: id, decision: decision))
                 }
             }
@@ -174,8 +174,8 @@ public struct GradeStore: Sendable {
         }
     }
 
-    private func apply(_ decision: GradeDecision, to id: UUID, standing: GradeStanding, on connection: PostgresConnection, now: Date) async throws {
-        let today = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
+    private func apply(_ decision: GradeDecision, to id: UUID, standing: GradeStanding, on connection: PostgresConnection, today: String,
+                       now: Date) async throws {
         switch decision {
         case .stay:
             return
