@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HeraldCore
 import HeraldStore
+import HeraldWebhooks
 import OpenAPIRuntime
 import Prometheus
 
@@ -26,6 +27,8 @@ struct APIHandler: APIProtocol {
     let batches: BatchStore
     /// Group commit of the accept path.
     let acceptBatcher: AcceptBatcher
+    let webhooks: WebhookStore
+    let webhookGuard: WebhookGuard
     /// The installation's product limits.
     let productLimits: ProductLimits
     /// Signs reply-to confirmation links.

@@ -3,6 +3,7 @@ import Foundation
 import HeraldCore
 import HeraldDNS
 import HeraldStore
+import HeraldWebhooks
 import Hummingbird
 import Logging
 import OpenAPIRuntime
@@ -34,6 +35,10 @@ public struct APIDependencies: Sendable {
     public var batches: BatchStore
     /// Concurrent single sends share transactions.
     public var acceptBatcher: AcceptBatcher
+    /// Webhook endpoints and their delivery log.
+    public var webhooks: WebhookStore
+    /// The SSRF guard that webhook URLs pass at registration.
+    public var webhookGuard: WebhookGuard
     /// Unsubscribe links of batch mail: (tenant, message, scope) → URL.
     public var unsubscribeURL: @Sendable (UUID, UUID, String) -> String
     /// The installation's product limits (tenants may have overrides).
@@ -67,6 +72,7 @@ public struct APIDependencies: Sendable {
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), dns: DNSClient,
                 publicURL: String = "http://127.0.0.1:8080", systemFrom: MailAddress? = nil, sensitiveWords: [String] = [], limits: ProductLimits = ProductLimits(),
                 domainSettings: SendingDomain.Settings = .init(spfInclude: "_spf.herald.localhost"), domainRecheck: Duration = .seconds(86_400),
+                allowPrivateWebhooks: Bool = false,
                 now: @escaping @Sendable () -> Date = Date.init,
                 limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
         let secrets = SecretBox(masterKey: masterKey)
@@ -102,6 +108,8 @@ public struct APIDependencies: Sendable {
         self.sending = SendStore(database: database)
         self.batches = BatchStore(database: database)
         self.acceptBatcher = AcceptBatcher(store: self.sending)
+        self.webhooks = WebhookStore(database: database, secrets: secrets)
+        self.webhookGuard = WebhookGuard(policy: WebhookTargetPolicy(allowPrivate: allowPrivateWebhooks), dns: dns)
         let unsubscribeKey = masterKey.derive("unsubscribe")
         self.unsubscribeURL = { tenant, message, scope in
             publicURL + "/u/" + UnsubscribeToken(tenantID: tenant, messageID: message, scope: scope).encode(key: unsubscribeKey)
@@ -133,7 +141,8 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
-        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, acceptBatcher: dependencies.acceptBatcher, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
+        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, acceptBatcher: dependencies.acceptBatcher,
+        webhooks: dependencies.webhooks, webhookGuard: dependencies.webhookGuard, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

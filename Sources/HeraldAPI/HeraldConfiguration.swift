@@ -81,6 +81,16 @@ public struct HeraldConfiguration: Sendable {
     /// `HERALD_DELIVERY_RATES`: messages per second per recipient domain, per process
     /// (`gmail.com=20,*=100`; none by default).
     public var deliveryRates: [String: Double]
+    /// `HERALD_WEBHOOK_ALLOW_PRIVATE=1`: webhooks may go to loopback/private addresses, and over http.
+    public var webhookAllowPrivate: Bool
+    /// `HERALD_WEBHOOK_TIMEOUT`: seconds a webhook attempt waits for its answer (default 10).
+    public var webhookTimeout: Duration
+    /// `HERALD_WEBHOOK_RETRY_SCHEDULE`: seconds between attempts (default 5,300,1800,7200,18000,36000,36000).
+    public var webhookRetry: WebhookRetryPolicy
+    /// `HERALD_WEBHOOK_CONCURRENCY`: requests in flight to one endpoint at once (default 16).
+    public var webhookConcurrency: Int
+    /// `HERALD_WEBHOOK_RETENTION_DAYS`: finished deliveries are kept this long (default 30).
+    public var webhookRetentionDays: Int
 
     /// Reads and validates every setting.
     public init(reader: ConfigReader) throws(Invalid) {
@@ -173,6 +183,19 @@ public struct HeraldConfiguration: Sendable {
         } catch {
             throw Invalid(description: "HERALD_DELIVERY_RATES: \(error.message)")
         }
+        let allowPrivate = string("herald.webhook.allow.private") ?? "0"
+        guard ["0", "1", "true", "false"].contains(allowPrivate.lowercased()) else {
+            throw Invalid(description: "HERALD_WEBHOOK_ALLOW_PRIVATE must be 1 or 0, got \"\(allowPrivate)\".")
+        }
+        webhookAllowPrivate = allowPrivate == "1" || allowPrivate.lowercased() == "true"
+        webhookTimeout = .seconds(try int("herald.webhook.timeout", "HERALD_WEBHOOK_TIMEOUT", default: 10, range: 1...120))
+        do {
+            webhookRetry = try string("herald.webhook.retry.schedule").map { text throws(HeraldError) in try WebhookRetryPolicy.parse(text) } ?? .standard
+        } catch {
+            throw Invalid(description: "HERALD_WEBHOOK_RETRY_SCHEDULE: \(error.message)")
+        }
+        webhookConcurrency = try int("herald.webhook.concurrency", "HERALD_WEBHOOK_CONCURRENCY", default: 16, range: 1...1_000)
+        webhookRetentionDays = try int("herald.webhook.retention.days", "HERALD_WEBHOOK_RETENTION_DAYS", default: 30, range: 1...3_650)
         do {
             dnsServer = try DNSServerAddress.resolve(configured: string("herald.dns.server"))
         } catch {

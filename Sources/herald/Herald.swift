@@ -7,6 +7,7 @@ import HeraldDNS
 import HeraldDelivery
 import HeraldSMTP
 import HeraldStore
+import HeraldWebhooks
 import Hummingbird
 import Logging
 import PostgresNIO
@@ -87,7 +88,8 @@ struct Serve: AsyncParsableCommand {
                                            tenantRatePerSecond: configuration.tenantRatePerSecond, registry: registry,
                                            dns: DNSClient(server: configuration.dnsServer, logger: logger), publicURL: configuration.publicURL, systemFrom: configuration.systemFrom,
                                            sensitiveWords: configuration.sensitiveWords, limits: configuration.limits,
-                                           domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval)
+                                           domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval,
+                                           allowPrivateWebhooks: configuration.webhookAllowPrivate)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {
             services.append(try buildApplication(dependencies, host: configuration.httpHost, port: configuration.httpPort, logger: logger))
@@ -110,6 +112,15 @@ struct Serve: AsyncParsableCommand {
             services.append(DeliveryService(worker: worker))
             services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeURL: dependencies.unsubscribeURL),
                                                  logger: logger))
+        }
+        if configuration.roles.contains(.dispatcher) {
+            var settings = WebhookDispatcher.Settings()
+            settings.timeout = configuration.webhookTimeout
+            settings.retry = configuration.webhookRetry
+            settings.perEndpoint = configuration.webhookConcurrency
+            settings.retention = TimeInterval(configuration.webhookRetentionDays) * 86_400
+            services.append(WebhookDispatcher(store: dependencies.webhooks, guardian: dependencies.webhookGuard, settings: settings, worker: workerName(),
+                                              metrics: WebhookMetrics(registry: registry), logger: logger))
         }
         if configuration.roles.contains(.grader) {
             var grades = GradeStore(database: database)

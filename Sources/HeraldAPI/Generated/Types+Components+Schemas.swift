@@ -3448,5 +3448,337 @@ extension Components {
                 ])
             }
         }
+        /// - Remark: Generated from `#/components/schemas/CreateWebhook`.
+        internal struct CreateWebhook: Codable, Hashable, Sendable {
+            /// https URL that receives the events
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateWebhook/url`.
+            internal var url: Swift.String
+            /// Event types to receive (message.accepted, message.delivered, …, see API.md), or ["*"] for all
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateWebhook/eventTypes`.
+            internal var eventTypes: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/CreateWebhook/enabled`.
+            internal var enabled: Swift.Bool?
+            /// Creates a new `CreateWebhook`.
+            ///
+            /// - Parameters:
+            ///   - url: https URL that receives the events
+            ///   - eventTypes: Event types to receive (message.accepted, message.delivered, …, see API.md), or ["*"] for all
+            ///   - enabled:
+            internal init(
+                url: Swift.String,
+                eventTypes: [Swift.String],
+                enabled: Swift.Bool? = nil
+            ) {
+                self.url = url
+                self.eventTypes = eventTypes
+                self.enabled = enabled
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case url
+                case eventTypes
+                case enabled
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.url = try container.decode(
+                    Swift.String.self,
+                    forKey: .url
+                )
+                self.eventTypes = try container.decode(
+                    [Swift.String].self,
+                    forKey: .eventTypes
+                )
+                self.enabled = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .enabled
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "url",
+                    "eventTypes",
+                    "enabled"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/UpdateWebhook`.
+        internal struct UpdateWebhook: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/UpdateWebhook/url`.
+            internal var url: Swift.String?
+            /// Event types to receive (message.accepted, message.delivered, …, see API.md), or ["*"] for all
+            ///
+            /// - Remark: Generated from `#/components/schemas/UpdateWebhook/eventTypes`.
+            internal var eventTypes: [Swift.String]?
+            /// - Remark: Generated from `#/components/schemas/UpdateWebhook/enabled`.
+            internal var enabled: Swift.Bool?
+            /// Creates a new `UpdateWebhook`.
+            ///
+            /// - Parameters:
+            ///   - url:
+            ///   - eventTypes: Event types to receive (message.accepted, message.delivered, …, see API.md), or ["*"] for all
+            ///   - enabled:
+            internal init(
+                url: Swift.String? = nil,
+                eventTypes: [Swift.String]? = nil,
+                enabled: Swift.Bool? = nil
+            ) {
+                self.url = url
+                self.eventTypes = eventTypes
+                self.enabled = enabled
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case url
+                case eventTypes
+                case enabled
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.url = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .url
+                )
+                self.eventTypes = try container.decodeIfPresent(
+                    [Swift.String].self,
+                    forKey: .eventTypes
+                )
+                self.enabled = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .enabled
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "url",
+                    "eventTypes",
+                    "enabled"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Webhook`.
+        internal struct Webhook: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Webhook/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Webhook/url`.
+            internal var url: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Webhook/eventTypes`.
+            internal var eventTypes: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Webhook/enabled`.
+            internal var enabled: Swift.Bool
+            /// Why it is disabled: by the tenant, the endpoint answered 410 Gone, or 5 days of failures
+            ///
+            /// - Remark: Generated from `#/components/schemas/Webhook/disabledReason`.
+            internal enum DisabledReasonPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case tenant = "tenant"
+                case gone = "gone"
+                case failing = "failing"
+            }
+            /// Why it is disabled: by the tenant, the endpoint answered 410 Gone, or 5 days of failures
+            ///
+            /// - Remark: Generated from `#/components/schemas/Webhook/disabledReason`.
+            internal var disabledReason: Components.Schemas.Webhook.DisabledReasonPayload?
+            /// Since when every attempt has failed
+            ///
+            /// - Remark: Generated from `#/components/schemas/Webhook/failingSince`.
+            internal var failingSince: Foundation.Date?
+            /// Until when the secret before the last rotation still signs (a second signature)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Webhook/previousSecretExpiresAt`.
+            internal var previousSecretExpiresAt: Foundation.Date?
+            /// The whsec_ signing secret: only in the answers of create and rotate-secret
+            ///
+            /// - Remark: Generated from `#/components/schemas/Webhook/secret`.
+            internal var secret: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Webhook/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Webhook/updatedAt`.
+            internal var updatedAt: Foundation.Date
+            /// Creates a new `Webhook`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - url:
+            ///   - eventTypes:
+            ///   - enabled:
+            ///   - disabledReason: Why it is disabled: by the tenant, the endpoint answered 410 Gone, or 5 days of failures
+            ///   - failingSince: Since when every attempt has failed
+            ///   - previousSecretExpiresAt: Until when the secret before the last rotation still signs (a second signature)
+            ///   - secret: The whsec_ signing secret: only in the answers of create and rotate-secret
+            ///   - createdAt:
+            ///   - updatedAt:
+            internal init(
+                id: Swift.String,
+                url: Swift.String,
+                eventTypes: [Swift.String],
+                enabled: Swift.Bool,
+                disabledReason: Components.Schemas.Webhook.DisabledReasonPayload? = nil,
+                failingSince: Foundation.Date? = nil,
+                previousSecretExpiresAt: Foundation.Date? = nil,
+                secret: Swift.String? = nil,
+                createdAt: Foundation.Date,
+                updatedAt: Foundation.Date
+            ) {
+                self.id = id
+                self.url = url
+                self.eventTypes = eventTypes
+                self.enabled = enabled
+                self.disabledReason = disabledReason
+                self.failingSince = failingSince
+                self.previousSecretExpiresAt = previousSecretExpiresAt
+                self.secret = secret
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case url
+                case eventTypes
+                case enabled
+                case disabledReason
+                case failingSince
+                case previousSecretExpiresAt
+                case secret
+                case createdAt
+                case updatedAt
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/WebhookAttempt`.
+        internal struct WebhookAttempt: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WebhookAttempt/at`.
+            internal var at: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/WebhookAttempt/httpStatus`.
+            internal var httpStatus: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/WebhookAttempt/error`.
+            internal var error: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/WebhookAttempt/latencyMs`.
+            internal var latencyMs: Swift.Int
+            /// The first kilobyte of the answer
+            ///
+            /// - Remark: Generated from `#/components/schemas/WebhookAttempt/response`.
+            internal var response: Swift.String?
+            /// Creates a new `WebhookAttempt`.
+            ///
+            /// - Parameters:
+            ///   - at:
+            ///   - httpStatus:
+            ///   - error:
+            ///   - latencyMs:
+            ///   - response: The first kilobyte of the answer
+            internal init(
+                at: Foundation.Date,
+                httpStatus: Swift.Int? = nil,
+                error: Swift.String? = nil,
+                latencyMs: Swift.Int,
+                response: Swift.String? = nil
+            ) {
+                self.at = at
+                self.httpStatus = httpStatus
+                self.error = error
+                self.latencyMs = latencyMs
+                self.response = response
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case at
+                case httpStatus
+                case error
+                case latencyMs
+                case response
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/WebhookDelivery`.
+        internal struct WebhookDelivery: Codable, Hashable, Sendable {
+            /// Also the webhook-id header (msg_ and these hex digits)
+            ///
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/eventId`.
+            internal var eventId: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/eventType`.
+            internal var eventType: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/status`.
+            internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case pending = "pending"
+                case succeeded = "succeeded"
+                case failed = "failed"
+                case cancelled = "cancelled"
+            }
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/status`.
+            internal var status: Components.Schemas.WebhookDelivery.StatusPayload
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/attempts`.
+            internal var attempts: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/nextAttemptAt`.
+            internal var nextAttemptAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/lastHttpStatus`.
+            internal var lastHttpStatus: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/lastError`.
+            internal var lastError: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/lastLatencyMs`.
+            internal var lastLatencyMs: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/lastResponse`.
+            internal var lastResponse: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/updatedAt`.
+            internal var updatedAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/WebhookDelivery/attemptLog`.
+            internal var attemptLog: [Components.Schemas.WebhookAttempt]
+            /// Creates a new `WebhookDelivery`.
+            ///
+            /// - Parameters:
+            ///   - id: Also the webhook-id header (msg_ and these hex digits)
+            ///   - eventId:
+            ///   - eventType:
+            ///   - status:
+            ///   - attempts:
+            ///   - nextAttemptAt:
+            ///   - lastHttpStatus:
+            ///   - lastError:
+            ///   - lastLatencyMs:
+            ///   - lastResponse:
+            ///   - createdAt:
+            ///   - updatedAt:
+            ///   - attemptLog:
+            internal init(
+                id: Swift.String,
+                eventId: Swift.Int64,
+                eventType: Swift.String,
+                status: Components.Schemas.WebhookDelivery.StatusPayload,
+                attempts: Swift.Int,
+                nextAttemptAt: Foundation.Date? = nil,
+                lastHttpStatus: Swift.Int? = nil,
+                lastError: Swift.String? = nil,
+                lastLatencyMs: Swift.Int? = nil,
+                lastResponse: Swift.String? = nil,
+                createdAt: Foundation.Date,
+                updatedAt: Foundation.Date,
+                attemptLog: [Components.Schemas.WebhookAttempt]
+            ) {
+                self.id = id
+                self.eventId = eventId
+                self.eventType = eventType
+                self.status = status
+                self.attempts = attempts
+                self.nextAttemptAt = nextAttemptAt
+                self.lastHttpStatus = lastHttpStatus
+                self.lastError = lastError
+                self.lastLatencyMs = lastLatencyMs
+                self.lastResponse = lastResponse
+                self.createdAt = createdAt
+                self.updatedAt = updatedAt
+                self.attemptLog = attemptLog
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case eventId
+                case eventType
+                case status
+                case attempts
+                case nextAttemptAt
+                case lastHttpStatus
+                case lastError
+                case lastLatencyMs
+                case lastResponse
+                case createdAt
+                case updatedAt
+                case attemptLog
+            }
+        }
     }
 }

@@ -425,6 +425,55 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/tasks/{id}`.
     /// - Remark: Generated from `#/paths//v1/tasks/{id}/get(getTask)`.
     func getTask(_ input: Operations.GetTask.Input) async throws -> Operations.GetTask.Output
+    /// List webhook endpoints
+    ///
+    /// - Remark: HTTP `GET /v1/webhooks`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/get(listWebhooks)`.
+    func listWebhooks(_ input: Operations.ListWebhooks.Input) async throws -> Operations.ListWebhooks.Output
+    /// Register a webhook endpoint (its signing secret is shown in this answer only)
+    ///
+    /// The URL must be https and its host must not resolve to a loopback, private, link-local, CGNAT, multicast, unique local, v4-mapped or cloud-metadata address (unless the operator set HERALD_WEBHOOK_ALLOW_PRIVATE=1, which also allows http). Events matching eventTypes are then POSTed to it, signed in the Standard Webhooks format with the returned whsec_ secret.
+    ///
+    /// - Remark: HTTP `POST /v1/webhooks`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/post(createWebhook)`.
+    func createWebhook(_ input: Operations.CreateWebhook.Input) async throws -> Operations.CreateWebhook.Output
+    /// Get a webhook endpoint
+    ///
+    /// - Remark: HTTP `GET /v1/webhooks/{id}`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/get(getWebhook)`.
+    func getWebhook(_ input: Operations.GetWebhook.Input) async throws -> Operations.GetWebhook.Output
+    /// Change the URL or event types, or enable or disable a webhook endpoint
+    ///
+    /// Disabling cancels the deliveries still waiting; enabling again clears the failure record.
+    ///
+    /// - Remark: HTTP `PATCH /v1/webhooks/{id}`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/patch(updateWebhook)`.
+    func updateWebhook(_ input: Operations.UpdateWebhook.Input) async throws -> Operations.UpdateWebhook.Output
+    /// Delete a webhook endpoint and its delivery log
+    ///
+    /// - Remark: HTTP `DELETE /v1/webhooks/{id}`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/delete(deleteWebhook)`.
+    func deleteWebhook(_ input: Operations.DeleteWebhook.Input) async throws -> Operations.DeleteWebhook.Output
+    /// Replace the signing secret; the old one is still used for a second signature for 24 hours
+    ///
+    /// - Remark: HTTP `POST /v1/webhooks/{id}/rotate-secret`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/rotate-secret/post(rotateWebhookSecret)`.
+    func rotateWebhookSecret(_ input: Operations.RotateWebhookSecret.Input) async throws -> Operations.RotateWebhookSecret.Output
+    /// The delivery log of a webhook endpoint, newest first, with every attempt
+    ///
+    /// - Remark: HTTP `GET /v1/webhooks/{id}/deliveries`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/deliveries/get(listWebhookDeliveries)`.
+    func listWebhookDeliveries(_ input: Operations.ListWebhookDeliveries.Input) async throws -> Operations.ListWebhookDeliveries.Output
+    /// Send a delivery again now (same webhook-id)
+    ///
+    /// - Remark: HTTP `POST /v1/webhooks/{id}/deliveries/{did}/retry`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/deliveries/{did}/retry/post(retryWebhookDelivery)`.
+    func retryWebhookDelivery(_ input: Operations.RetryWebhookDelivery.Input) async throws -> Operations.RetryWebhookDelivery.Output
+    /// Send a webhook.test event to this endpoint
+    ///
+    /// - Remark: HTTP `POST /v1/webhooks/{id}/test`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/test/post(testWebhook)`.
+    func testWebhook(_ input: Operations.TestWebhook.Input) async throws -> Operations.TestWebhook.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1449,6 +1498,125 @@ extension APIProtocol {
         headers: Operations.GetTask.Input.Headers = .init()
     ) async throws -> Operations.GetTask.Output {
         try await getTask(Operations.GetTask.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// List webhook endpoints
+    ///
+    /// - Remark: HTTP `GET /v1/webhooks`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/get(listWebhooks)`.
+    internal func listWebhooks(headers: Operations.ListWebhooks.Input.Headers = .init()) async throws -> Operations.ListWebhooks.Output {
+        try await listWebhooks(Operations.ListWebhooks.Input(headers: headers))
+    }
+    /// Register a webhook endpoint (its signing secret is shown in this answer only)
+    ///
+    /// The URL must be https and its host must not resolve to a loopback, private, link-local, CGNAT, multicast, unique local, v4-mapped or cloud-metadata address (unless the operator set HERALD_WEBHOOK_ALLOW_PRIVATE=1, which also allows http). Events matching eventTypes are then POSTed to it, signed in the Standard Webhooks format with the returned whsec_ secret.
+    ///
+    /// - Remark: HTTP `POST /v1/webhooks`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/post(createWebhook)`.
+    internal func createWebhook(
+        headers: Operations.CreateWebhook.Input.Headers = .init(),
+        body: Operations.CreateWebhook.Input.Body
+    ) async throws -> Operations.CreateWebhook.Output {
+        try await createWebhook(Operations.CreateWebhook.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Get a webhook endpoint
+    ///
+    /// - Remark: HTTP `GET /v1/webhooks/{id}`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/get(getWebhook)`.
+    internal func getWebhook(
+        path: Operations.GetWebhook.Input.Path,
+        headers: Operations.GetWebhook.Input.Headers = .init()
+    ) async throws -> Operations.GetWebhook.Output {
+        try await getWebhook(Operations.GetWebhook.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Change the URL or event types, or enable or disable a webhook endpoint
+    ///
+    /// Disabling cancels the deliveries still waiting; enabling again clears the failure record.
+    ///
+    /// - Remark: HTTP `PATCH /v1/webhooks/{id}`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/patch(updateWebhook)`.
+    internal func updateWebhook(
+        path: Operations.UpdateWebhook.Input.Path,
+        headers: Operations.UpdateWebhook.Input.Headers = .init(),
+        body: Operations.UpdateWebhook.Input.Body
+    ) async throws -> Operations.UpdateWebhook.Output {
+        try await updateWebhook(Operations.UpdateWebhook.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Delete a webhook endpoint and its delivery log
+    ///
+    /// - Remark: HTTP `DELETE /v1/webhooks/{id}`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/delete(deleteWebhook)`.
+    internal func deleteWebhook(
+        path: Operations.DeleteWebhook.Input.Path,
+        headers: Operations.DeleteWebhook.Input.Headers = .init()
+    ) async throws -> Operations.DeleteWebhook.Output {
+        try await deleteWebhook(Operations.DeleteWebhook.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Replace the signing secret; the old one is still used for a second signature for 24 hours
+    ///
+    /// - Remark: HTTP `POST /v1/webhooks/{id}/rotate-secret`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/rotate-secret/post(rotateWebhookSecret)`.
+    internal func rotateWebhookSecret(
+        path: Operations.RotateWebhookSecret.Input.Path,
+        headers: Operations.RotateWebhookSecret.Input.Headers = .init()
+    ) async throws -> Operations.RotateWebhookSecret.Output {
+        try await rotateWebhookSecret(Operations.RotateWebhookSecret.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The delivery log of a webhook endpoint, newest first, with every attempt
+    ///
+    /// - Remark: HTTP `GET /v1/webhooks/{id}/deliveries`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/deliveries/get(listWebhookDeliveries)`.
+    internal func listWebhookDeliveries(
+        path: Operations.ListWebhookDeliveries.Input.Path,
+        query: Operations.ListWebhookDeliveries.Input.Query = .init(),
+        headers: Operations.ListWebhookDeliveries.Input.Headers = .init()
+    ) async throws -> Operations.ListWebhookDeliveries.Output {
+        try await listWebhookDeliveries(Operations.ListWebhookDeliveries.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Send a delivery again now (same webhook-id)
+    ///
+    /// - Remark: HTTP `POST /v1/webhooks/{id}/deliveries/{did}/retry`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/deliveries/{did}/retry/post(retryWebhookDelivery)`.
+    internal func retryWebhookDelivery(
+        path: Operations.RetryWebhookDelivery.Input.Path,
+        headers: Operations.RetryWebhookDelivery.Input.Headers = .init()
+    ) async throws -> Operations.RetryWebhookDelivery.Output {
+        try await retryWebhookDelivery(Operations.RetryWebhookDelivery.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Send a webhook.test event to this endpoint
+    ///
+    /// - Remark: HTTP `POST /v1/webhooks/{id}/test`.
+    /// - Remark: Generated from `#/paths//v1/webhooks/{id}/test/post(testWebhook)`.
+    internal func testWebhook(
+        path: Operations.TestWebhook.Input.Path,
+        headers: Operations.TestWebhook.Input.Headers = .init()
+    ) async throws -> Operations.TestWebhook.Output {
+        try await testWebhook(Operations.TestWebhook.Input(
             path: path,
             headers: headers
         ))
