@@ -72,7 +72,8 @@ public struct HeraldConfiguration: Sendable {
     /// `HERALD_DOMAIN_RECHECK`: seconds between re-verifications of a verified domain (default one day).
     public var domainRecheckInterval: Duration
     /// `HERALD_DELIVERY_LEASE`: seconds a delivery worker holds the messages it claimed (renewed while
-    /// they are on the wire); a crashed worker's messages are tried again after at most this long.
+    /// they are on the wire); a crashed worker's messages are tried again after at most this long. The
+    /// webhook dispatcher's claims last as long.
     public var deliveryLease: Duration
     /// `HERALD_GRADE_INTERVAL`: seconds between credit-grade evaluations (grader role).
     public var gradeInterval: Duration

@@ -119,6 +119,7 @@ struct Serve: AsyncParsableCommand {
             settings.retry = configuration.webhookRetry
             settings.perEndpoint = configuration.webhookConcurrency
             settings.retention = TimeInterval(configuration.webhookRetentionDays) * 86_400
+            settings.lease = configuration.deliveryLease
             services.append(WebhookDispatcher(store: dependencies.webhooks, guardian: dependencies.webhookGuard, settings: settings, worker: workerName(),
                                               metrics: WebhookMetrics(registry: registry), logger: logger))
         }

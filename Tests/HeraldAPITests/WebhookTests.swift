@@ -330,4 +330,48 @@ func waitUntil(_ what: String, seconds: Double = 20, _ done: () async throws -> 
             }
         }
     }
+
+    /// Killing `herald` while webhook requests are in flight loses none: a real `herald serve` (dispatcher
+    /// role) is SIGKILLed after 400 of 2,000 events reached the receiver and started again; every event
+    /// arrives, each under one webhook-id, and every delivery ends `succeeded`.
+    @Test func sigkillMidDispatchLosesNoEvent() async throws {
+        let keyBytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        try await WebhookTestServer.with { receiver in
+            try await TestApp.run(masterKey: MasterKey(bytes: keyBytes)) { app in
+                let root = try await app.createTenant("Crash")
+                let token = try await app.token(root.keyID, root.secret)
+                #expect(try await app.request(.post, "/v1/webhooks", token: token, json: ["url": receiver.url("/crash"), "eventTypes": ["*"]]).status == 201)
+                try receiver.scriptAlways("/crash", "slow 0.01 200")
+                try await Self.insertEvents(app, tenant: root.tenant, count: 2_000)
+                let url = app.databaseURL
+                let environment = [
+                    "DATABASE_URL": "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)",
+                    "HERALD_MASTER_KEY": Data(keyBytes).base64EncodedString(), "HERALD_ADMIN_TOKEN": TestApp.adminToken,
+                    "HERALD_ROLES": "dispatcher", "HERALD_WEBHOOK_ALLOW_PRIVATE": "1", "HERALD_DELIVERY_LEASE": "3",
+                    "HERALD_PUBLIC_URL": "https://herald.test", "LOG_LEVEL": "warning",
+                ]
+                func succeeded() async throws -> Int {
+                    try await app.dependencies.database.withSystem { connection in
+                        try await connection.query("SELECT count(*)::int FROM webhook_deliveries WHERE status = 'succeeded'",
+                                                   logger: app.dependencies.database.logger).decode(Int.self).first { _ in true } ?? 0
+                    }
+                }
+                let first = try HeraldProcess(["serve"], environment: environment)
+                try await waitUntil("the first 400 events", seconds: 120) { receiver.receivedCount >= 400 || !first.isRunning }
+                #expect(first.isRunning, "\(first.output)")
+                first.kill()
+                let atKill = receiver.receivedCount
+                #expect(atKill < 2_000, "killed mid-dispatch")
+                let second = try HeraldProcess(["serve"], environment: environment)
+                defer { second.stop() }
+                try await waitUntil("every delivery succeeded", seconds: 120) { try await succeeded() == 2_000 || !second.isRunning }
+                #expect(second.isRunning, "\(second.output)")
+                second.stop()
+                let ids = receiver.received.compactMap { $0.headers["webhook-id"] }
+                let distinct = Set(ids)
+                #expect(distinct.count == 2_000, "every event arrived")
+                print("webhook crash test: killed after \(atKill) received; \(ids.count - distinct.count) sent twice (same webhook-id)")
+            }
+        }
+    }
 }
