@@ -1,5 +1,10 @@
 -- Webhooks: tenants' endpoints, one delivery row per (event, endpoint), and every attempt's log.
 --
+-- Every delivery is written three times (fan-out, claim, outcome), so its table keeps to three indexes:
+-- the primary key, the due index and (endpoint, event), which also serves the delivery log (newest
+-- event first) and per-endpoint pruning. A first attempt that succeeds leaves no attempt row: the
+-- delivery's last_* columns are that attempt; failed attempts get a row each.
+--
 -- Fan-out happens where events are written: a statement-level trigger on events turns the rows a
 -- statement inserted into deliveries for the matching enabled endpoints of their tenant, in the same
 -- transaction. So whatever writes an event (accept, delivery, grades, unsubscribe, …) needs no webhook
@@ -40,6 +45,7 @@ CREATE TABLE webhook_deliveries (
     -- dispatcher that died come back by themselves.
     next_attempt_at   timestamptz NOT NULL,
     locked_by         text,
+    last_attempt_at   timestamptz,
     last_http_status  integer,
     last_error        text,
     last_latency_ms   integer,
@@ -49,11 +55,9 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (endpoint_id, event_id)
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
-CREATE INDEX webhook_deliveries_log ON webhook_deliveries (endpoint_id, created_at DESC, id DESC);
-CREATE INDEX webhook_deliveries_age ON webhook_deliveries (created_at);
 
+-- Attempts that did not succeed (the successful one is the delivery's last_* columns).
 CREATE TABLE webhook_attempts (
-    id            bigserial PRIMARY KEY,
     tenant_id     uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
     delivery_id   uuid NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
     attempted_at  timestamptz NOT NULL,
@@ -62,7 +66,7 @@ CREATE TABLE webhook_attempts (
     latency_ms    integer NOT NULL,
     response      text
 );
-CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id);
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, attempted_at);
 
 DO $$
 DECLARE t text;

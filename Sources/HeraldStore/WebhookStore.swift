@@ -228,32 +228,38 @@ public struct WebhookStore: Sendable {
 
     static let deliveryColumns = """
         d.id, d.event_id, e.type, d.status, d.attempts, CASE WHEN d.status = 'pending' THEN d.next_attempt_at END, d.last_http_status,
-        d.last_error, d.last_latency_ms, d.last_response, d.created_at, d.updated_at
+        d.last_error, d.last_latency_ms, d.last_response, d.last_attempt_at, d.created_at, d.updated_at
         """
 
     private func deliveries(_ connection: PostgresConnection, tenantID: UUID, rows: PostgresRowSequence) async throws -> [WebhookDeliveryRecord] {
         var result: [WebhookDeliveryRecord] = []
-        for try await (id, event, type, status, attempts, next, http, error, latency, response, created, updated)
-            in rows.decode((UUID, Int64, String, String, Int, Date?, Int?, String?, Int?, String?, Date, Date).self) {
+        var lastAttempts: [WebhookAttemptRecord?] = []
+        for try await (id, event, type, status, attempts, next, http, error, latency, response, lastAt, created, updated)
+            in rows.decode((UUID, Int64, String, String, Int, Date?, Int?, String?, Int?, String?, Date?, Date, Date).self) {
             result.append(WebhookDeliveryRecord(id: id, eventID: event, eventType: type, status: status, attempts: attempts, nextAttemptAt: next,
                                                 lastHTTPStatus: http, lastError: error, lastLatencyMs: latency, lastResponse: response,
                                                 createdAt: created, updatedAt: updated, attemptLog: []))
+            lastAttempts.append(lastAt.map { WebhookAttemptRecord(at: $0, httpStatus: http, error: error, latencyMs: latency ?? 0, response: response) })
         }
         guard !result.isEmpty else { return result }
         let index = Dictionary(uniqueKeysWithValues: result.enumerated().map { ($1.id, $0) })
         for try await (delivery, at, http, error, latency, response) in try await connection.query("""
             SELECT delivery_id, attempted_at, http_status, error, latency_ms, response FROM webhook_attempts
-            WHERE tenant_id = \(tenantID) AND delivery_id = ANY(\(result.map(\.id))) ORDER BY id
+            WHERE tenant_id = \(tenantID) AND delivery_id = ANY(\(result.map(\.id))) ORDER BY delivery_id, attempted_at
             """, logger: logger).decode((UUID, Date, Int?, String?, Int, String?).self) {
             if let position = index[delivery] {
                 result[position].attemptLog.append(WebhookAttemptRecord(at: at, httpStatus: http, error: error, latencyMs: latency, response: response))
             }
         }
+        // A first attempt that succeeded has no row of its own: it is the delivery's last_* columns.
+        for position in result.indices where result[position].attemptLog.count < result[position].attempts {
+            if let last = lastAttempts[position] { result[position].attemptLog.append(last) }
+        }
         return result
     }
 
-    /// The endpoint's deliveries, newest first, `limit` at a time: `before` is the last id of the previous
-    /// page. `status` filters.
+    /// The endpoint's deliveries, newest event first, `limit` at a time: `before` is the last id of the
+    /// previous page. `status` filters.
     public func deliveries(tenantID: UUID, endpointID: UUID, status: String?, before: UUID?, limit: Int) async throws -> [WebhookDeliveryRecord] {
         try await database.withTenant(tenantID) { connection in
             _ = try await load(connection, tenantID: tenantID, id: endpointID)
@@ -261,8 +267,8 @@ public struct WebhookStore: Sendable {
                 SELECT \(unescaped: Self.deliveryColumns)
                 FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
                 WHERE d.tenant_id = \(tenantID) AND d.endpoint_id = \(endpointID) AND (\(status)::text IS NULL OR d.status = \(status))
-                  AND (\(before)::uuid IS NULL OR (d.created_at, d.id) < (SELECT created_at, id FROM webhook_deliveries WHERE id = \(before)))
-                ORDER BY d.created_at DESC, d.id DESC LIMIT \(limit)
+                  AND (\(before)::uuid IS NULL OR d.event_id < (SELECT event_id FROM webhook_deliveries WHERE id = \(before)))
+                ORDER BY d.event_id DESC LIMIT \(limit)
                 """, logger: logger)
             return try await deliveries(connection, tenantID: tenantID, rows: rows)
         }
@@ -291,6 +297,15 @@ public struct WebhookStore: Sendable {
                 """, logger: logger).decode(Bool.self).first { _ in true }
             guard let inFlight = state else { throw HeraldError.notFound("webhook delivery") }
             guard !inFlight else { throw HeraldError.conflict("Webhook.DeliveryInFlight", "The delivery is being sent right now; try again in a moment.") }
+            // A first attempt that succeeded lives only in the last_* columns, which the replay will overwrite:
+            // keep it in the log first.
+            try await connection.query("""
+                INSERT INTO webhook_attempts (tenant_id, delivery_id, attempted_at, http_status, error, latency_ms, response)
+                SELECT tenant_id, id, last_attempt_at, last_http_status, last_error, coalesce(last_latency_ms, 0), last_response
+                FROM webhook_deliveries d
+                WHERE d.tenant_id = \(tenantID) AND d.id = \(deliveryID) AND d.last_attempt_at IS NOT NULL
+                  AND d.attempts > (SELECT count(*) FROM webhook_attempts a WHERE a.tenant_id = \(tenantID) AND a.delivery_id = d.id)
+                """, logger: logger)
             try await connection.query("""
                 UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = \(now), updated_at = \(now)
                 WHERE tenant_id = \(tenantID) AND id = \(deliveryID)
@@ -413,13 +428,15 @@ public struct WebhookStore: Sendable {
                                          \(latencies)::int[], \(responses)::text[], \(times)::timestamptz[]) AS u(i, s, n, h, e, l, r, t)
                 ), updated AS (
                     UPDATE webhook_deliveries d
-                    SET status = u.s, attempts = d.attempts + 1, next_attempt_at = u.n, locked_by = NULL, last_http_status = nullif(u.h, -1),
+                    SET status = u.s, attempts = d.attempts + 1, next_attempt_at = u.n, locked_by = NULL, last_attempt_at = u.t,
+                        last_http_status = nullif(u.h, -1),
                         last_error = nullif(u.e, ''), last_latency_ms = u.l, last_response = nullif(u.r, ''), updated_at = \(now)
                     FROM u WHERE d.id = u.i AND d.locked_by = \(worker) AND d.status = 'pending'
-                    RETURNING d.id, d.tenant_id, d.endpoint_id, u.s, u.h, u.e, u.l, u.r, u.t
+                    RETURNING d.id, d.tenant_id, d.endpoint_id, d.attempts, u.s, u.h, u.e, u.l, u.r, u.t
                 ), logged AS (
+                    -- Not the common case, a first attempt that succeeded: that one is the last_* columns.
                     INSERT INTO webhook_attempts (tenant_id, delivery_id, attempted_at, http_status, error, latency_ms, response)
-                    SELECT tenant_id, id, t, nullif(h, -1), nullif(e, ''), l, nullif(r, '') FROM updated
+                    SELECT tenant_id, id, t, nullif(h, -1), nullif(e, ''), l, nullif(r, '') FROM updated WHERE NOT (s = 'succeeded' AND attempts = 1)
                 ), endpoints AS (
                     SELECT endpoint_id, bool_or(s = 'succeeded') AS ok FROM updated GROUP BY endpoint_id
                 )

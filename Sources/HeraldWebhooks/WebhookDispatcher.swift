@@ -53,7 +53,7 @@ public struct WebhookMetrics: Sendable {
 actor WebhookClients {
     let guardian: WebhookGuard
     let timeout: Duration
-    private var clients: [String: HTTPClient] = [:]
+    private var clients: [String: (client: HTTPClient, used: ContinuousClock.Instant)] = [:]
     private var resolved: [String: (checked: WebhookGuard.Checked, at: ContinuousClock.Instant)] = [:]
 
     init(guardian: WebhookGuard, timeout: Duration) {
@@ -71,7 +71,10 @@ actor WebhookClients {
             resolved[url] = (checked, .now)
         }
         let key = "\(checked.target.scheme)://\(checked.target.host):\(checked.target.port)@\(checked.address)"
-        if let client = clients[key] { return client }
+        if let entry = clients[key] {
+            clients[key]?.used = .now
+            return entry.client
+        }
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
                                                      timeout: .init(connect: .seconds(Int64(timeout.components.seconds)),
                                                                     read: .seconds(Int64(timeout.components.seconds))),
@@ -80,12 +83,22 @@ actor WebhookClients {
         configuration.httpVersion = .http1Only
         configuration.decompression = .disabled
         let client = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: configuration)
-        clients[key] = client
+        clients[key] = (client, .now)
         return client
     }
 
+    /// Shuts down clients not used for `idle` (an endpoint deleted or moved to another URL).
+    func evictIdle(after idle: Duration) async {
+        let now = ContinuousClock.now
+        for (key, entry) in clients where now - entry.used > idle {
+            clients[key] = nil
+            try? await entry.client.shutdown()
+        }
+        resolved = resolved.filter { now - $0.value.at < .seconds(60) }
+    }
+
     func shutdown() async {
-        for client in clients.values { try? await client.shutdown() }
+        for entry in clients.values { try? await entry.client.shutdown() }
         clients = [:]
     }
 }
@@ -96,7 +109,28 @@ actor DispatchState {
     let perEndpoint: Int
     let bufferPerEndpoint: Int
     let maxHeld: Int
-    private var queues: [UUID: [ClaimedWebhookDelivery]] = [:]
+    /// A first-in-first-out queue that pops in place (an array's removeFirst would copy the rest every time).
+    struct FIFO {
+        private var items: [ClaimedWebhookDelivery] = []
+        private var head = 0
+        var count: Int { items.count - head }
+        mutating func push(_ item: ClaimedWebhookDelivery) { items.append(item) }
+        mutating func pop() -> ClaimedWebhookDelivery? {
+            guard head < items.count else { return nil }
+            let item = items[head]
+            head += 1
+            if head == items.count {
+                items.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 256 && head * 2 >= items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            return item
+        }
+    }
+
+    private var queues: [UUID: FIFO] = [:]
     private var inFlight: [UUID: Int] = [:]
     /// Claimed and not yet recorded.
     private var held = Set<UUID>()
@@ -126,7 +160,7 @@ actor DispatchState {
                 inFlight[delivery.endpointID, default: 0] += 1
                 start.append(delivery)
             } else {
-                queues[delivery.endpointID, default: []].append(delivery)
+                queues[delivery.endpointID, default: FIFO()].push(delivery)
             }
         }
         return start
@@ -134,9 +168,8 @@ actor DispatchState {
 
     /// One delivery of `endpoint` is done; answers the next one of that endpoint to send, if any.
     func next(after endpoint: UUID) -> ClaimedWebhookDelivery? {
-        if var queue = queues[endpoint], !queue.isEmpty {
-            let next = queue.removeFirst()
-            queues[endpoint] = queue.isEmpty ? nil : queue
+        if let next = queues[endpoint]?.pop() {
+            if queues[endpoint]?.count == 0 { queues[endpoint] = nil }
             return next
         }
         inFlight[endpoint, default: 1] -= 1
@@ -210,7 +243,7 @@ public struct WebhookDispatcher: Service {
         public var claimBatch = 500
         public var lease: Duration = .seconds(60)
         /// How often an idle dispatcher looks for due deliveries.
-        public var pollInterval: Duration = .milliseconds(100)
+        public var pollInterval: Duration = .milliseconds(25)
         /// Finished deliveries are deleted after this long.
         public var retention: TimeInterval = 30 * 86_400
 
@@ -334,18 +367,23 @@ public struct WebhookDispatcher: Service {
         return "\(error)"
     }
 
-    /// Lease renewal, the backlog gauge and pruning old deliveries, in the background.
+    /// Lease renewal, the backlog gauge, idle HTTP clients and pruning old deliveries, in the background:
+    /// a tick at start, then every few seconds.
     func housekeeping(state: DispatchState) async {
         var lastPrune = ContinuousClock.now - .seconds(3_600)
+        var lastRenewal = ContinuousClock.now
+        let tick = min(settings.lease / 3, .seconds(5))
         while !Task.isCancelled {
-            try? await Task.sleep(for: settings.lease / 3)
-            guard !Task.isCancelled else { break }
             do {
-                try await store.renew(worker: worker, ids: await state.heldIDs, now: now(), lease: settings.lease)
+                if ContinuousClock.now - lastRenewal >= settings.lease / 3 {
+                    lastRenewal = .now
+                    try await store.renew(worker: worker, ids: await state.heldIDs, now: now(), lease: settings.lease)
+                }
                 if let metrics {
                     let backlog = try await store.backlog(now: now())
                     metrics.backlog(due: backlog.due, inFlight: backlog.inFlight, retrying: backlog.retrying)
                 }
+                await clients.evictIdle(after: .seconds(600))
                 if ContinuousClock.now - lastPrune > .seconds(3_600) {
                     lastPrune = .now
                     while try await store.prune(before: now().addingTimeInterval(-settings.retention)) > 0 {}
@@ -353,6 +391,7 @@ public struct WebhookDispatcher: Service {
             } catch {
                 logger.warning("webhook housekeeping failed", metadata: ["error": "\(error)"])
             }
+            try? await Task.sleep(for: tick)
         }
     }
 }

@@ -374,4 +374,93 @@ func waitUntil(_ what: String, seconds: Double = 20, _ done: () async throws -> 
             }
         }
     }
+
+    /// After a rotation both secrets sign for 24 hours: a receiver still on the old secret and one already on
+    /// the new one both verify (reference library); an endpoint failing for 5 days is disabled with a
+    /// webhook.disabled event; a redirect is a failure that is retried; finished deliveries past the
+    /// retention are pruned; the dispatcher's metrics reach /metrics.
+    @Test func rotationFiveDaysOfFailureRedirectsPruningAndMetrics() async throws {
+        try await WebhookTestServer.with { receiver in
+            try await TestApp.run { app in
+                let root = try await app.createTenant("Rotate")
+                let token = try await app.token(root.keyID, root.secret)
+                let hook = try await app.request(.post, "/v1/webhooks", token: token, json: ["url": receiver.url("/r"), "eventTypes": ["*"]])
+                let id = try #require(hook["id"]), oldSecret = try #require(hook["secret"])
+                let rotated = try await app.request(.post, "/v1/webhooks/\(id)/rotate-secret", token: token)
+                let newSecret = try #require(rotated["secret"])
+                let failing = try await app.request(.post, "/v1/webhooks", token: token, json: ["url": receiver.url("/down"), "eventTypes": ["message.bounced"]])
+                let failingID = try #require(failing["id"])
+                try receiver.scriptAlways("/down", "301 https://elsewhere.example/")
+                // Failing for 5 days already.
+                try await app.dependencies.database.withSystem { connection -> Void in
+                    try await connection.query("UPDATE webhook_endpoints SET failing_since = now() - interval '5 days 1 minute' WHERE id = \(UUID(uuidString: failingID)!)",
+                                               logger: app.dependencies.database.logger)
+                }
+                try await Self.insertEvents(app, tenant: root.tenant, count: 1, type: "message.bounced")
+                let registry = app.dependencies.registry
+                var settings = Self.fast
+                settings.lease = .seconds(3)
+                let dispatcher = WebhookDispatcher(store: app.dependencies.webhooks, guardian: app.dependencies.webhookGuard, settings: settings,
+                                                   worker: "metered", metrics: WebhookMetrics(registry: registry), logger: TestDatabases.logger,
+                                                   now: app.clock.now)
+                let task = Task { try await dispatcher.run() }
+                try await waitUntil("the bounced event at /r and the endpoint disabled") {
+                    let down = try await app.request(.get, "/v1/webhooks/\(failingID)", token: token)
+                    return receiver.received(path: "/r").count >= 2 && down.json["enabled"] as? Bool == false
+                }
+                let metrics = try await app.request(.get, "/metrics")
+                task.cancel()
+                try? await task.value
+                let signed = receiver.received(path: "/r")
+                #expect(signed.allSatisfy { $0.headers["webhook-signature"]?.split(separator: " ").count == 2 })
+                #expect(try Self.verifyWithReferenceLibrary(signed, secret: oldSecret) == signed.count)
+                #expect(try Self.verifyWithReferenceLibrary(signed, secret: newSecret) == signed.count)
+                #expect(signed.contains { $0.body.contains("\"webhook.disabled\"") && $0.body.contains("\"failing\"") })
+                let down = receiver.received(path: "/down")
+                #expect(down.count == 1 && down[0].status == 301)
+                let log = try await app.request(.get, "/v1/webhooks/\(failingID)/deliveries", token: token)
+                let item = (log.json["items"] as? [[String: Any]])?.first
+                #expect(item?["status"] as? String == "cancelled" && item?["lastHttpStatus"] as? Int == 301, "\(log.body)")
+                #expect((item?["lastError"] as? String)?.contains("redirect") == true)
+                #expect(metrics.body.contains("herald_webhook_attempts_total{outcome=\"succeeded\"}"), "\(metrics.body.prefix(300))")
+                #expect(metrics.body.contains("herald_webhook_attempt_duration_seconds_bucket"))
+                #expect(metrics.body.contains("herald_webhook_backlog{state=\"due\"}"))
+
+                // Retention: finished deliveries older than the cut-off go, pending ones stay.
+                try await app.dependencies.database.withSystem { connection -> Void in
+                    try await connection.query("UPDATE webhook_deliveries SET created_at = now() - interval '31 days'", logger: app.dependencies.database.logger)
+                }
+                try await Self.insertEvents(app, tenant: root.tenant, count: 1)
+                let pruned = try await app.dependencies.webhooks.prune(before: Date().addingTimeInterval(-30 * 86_400))
+                #expect(pruned == signed.count + 1)
+                #expect(try await SingleSendTests.count(app, "webhook_deliveries", tenant: root.tenant) == 1)
+            }
+        }
+    }
+
+    /// The guard runs again when the dispatcher connects: a name that resolved to a public address at
+    /// registration and now resolves to loopback is not contacted.
+    @Test func theGuardRunsAgainAtConnectTime() async throws {
+        try await DNSTestServer.with(zone: ["hooks.example": [["A", "93.184.216.34", 1]]]) { dns in
+            try await TestApp.run(dnsPort: dns.port, allowPrivateWebhooks: false) { app in
+                let root = try await app.createTenant("Rebind")
+                let token = try await app.token(root.keyID, root.secret)
+                let hook = try await app.request(.post, "/v1/webhooks", token: token, json: ["url": "https://hooks.example/in", "eventTypes": ["*"]])
+                #expect(hook.status == 201, "\(hook.body)")
+                try dns.setZone(["hooks.example": [["A", "127.0.0.1", 1]]])
+                try await Task.sleep(for: .seconds(1.2))
+                try await Self.insertEvents(app, tenant: root.tenant, count: 1)
+                try await app.withDispatcher {
+                    try await waitUntil("the refused attempt") {
+                        let log = try await app.request(.get, "/v1/webhooks/\(try #require(hook["id"]))/deliveries", token: token)
+                        return ((log.json["items"] as? [[String: Any]])?.first?["attempts"] as? Int ?? 0) >= 1
+                    }
+                }
+                let log = try await app.request(.get, "/v1/webhooks/\(try #require(hook["id"]))/deliveries", token: token)
+                let item = try #require((log.json["items"] as? [[String: Any]])?.first)
+                #expect((item["lastError"] as? String)?.contains("loopback") == true, "\(item)")
+                #expect(item["lastHttpStatus"] == nil)
+            }
+        }
+    }
 }
