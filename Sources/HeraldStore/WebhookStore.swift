@@ -343,6 +343,7 @@ public struct WebhookStore: Sendable {
     public func claim(worker: String, limit: Int, excluding: [UUID], now: Date, lease: Duration) async throws -> [ClaimedWebhookDelivery] {
         let until = now.addingTimeInterval(Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18)
         let rows = try await database.withSystem { connection in
+            try await Self.queuePlans(connection, logger: logger)
             var rows: [(UUID, UUID, UUID, Int, String, String, String, ByteBuffer, ByteBuffer?, Date?, Date)] = []
             for try await row in try await connection.query("""
                 WITH due AS (
@@ -390,9 +391,10 @@ public struct WebhookStore: Sendable {
         guard !ids.isEmpty else { return }
         let until = now.addingTimeInterval(Double(lease.components.seconds))
         try await database.withSystem { connection -> Void in
+            try await Self.queuePlans(connection, logger: logger)
             try await connection.query("""
-                UPDATE webhook_deliveries SET next_attempt_at = \(until)
-                WHERE id = ANY(\(ids)) AND locked_by = \(worker) AND status = 'pending'
+                UPDATE webhook_deliveries d SET next_attempt_at = \(until)
+                FROM unnest(\(ids)::uuid[]) AS x(id) WHERE d.id = x.id AND d.locked_by = \(worker)
                 """, logger: logger)
         }
     }
@@ -422,6 +424,7 @@ public struct WebhookStore: Sendable {
         let cutoff = now.addingTimeInterval(-disableAfter)
         let failingEndpoints = Array(failing)
         try await database.withSystem { connection in
+            try await Self.queuePlans(connection, logger: logger)
             try await connection.query("""
                 WITH u AS (
                     SELECT * FROM unnest(\(ids)::uuid[], \(states)::text[], \(next)::timestamptz[], \(statuses)::int[], \(errors)::text[],
@@ -431,7 +434,9 @@ public struct WebhookStore: Sendable {
                     SET status = u.s, attempts = d.attempts + 1, next_attempt_at = u.n, locked_by = NULL, last_attempt_at = u.t,
                         last_http_status = nullif(u.h, -1),
                         last_error = nullif(u.e, ''), last_latency_ms = u.l, last_response = nullif(u.r, ''), updated_at = \(now)
-                    FROM u WHERE d.id = u.i AND d.locked_by = \(worker) AND d.status = 'pending'
+                    -- (locked_by is set on pending rows only; no status test here, which would lead the planner to
+                    -- walk the due index instead of the primary key.)
+                    FROM u WHERE d.id = u.i AND d.locked_by = \(worker)
                     RETURNING d.id, d.tenant_id, d.endpoint_id, d.attempts, u.s, u.h, u.e, u.l, u.r, u.t
                 ), logged AS (
                     -- Not the common case, a first attempt that succeeded: that one is the last_* columns.
@@ -462,6 +467,17 @@ public struct WebhookStore: Sendable {
                 """, logger: logger).decode(UUID.self) { disabled.append(id) }
             if !disabled.isEmpty { try await Self.cancelPending(connection, logger: logger, endpoints: disabled, now: now) }
         }
+    }
+
+    /// The claim, the outcome update and the renewal touch a few hundred rows of a table whose due rows
+    /// may be many: with the row-level-security filter the planner misjudges that and sorts, bitmap-scans
+    /// or hash-joins every due row (35 ms instead of 9 for a 500-row claim from 50,000). For these
+    /// transactions: index order and nested loops over the primary key.
+    static func queuePlans(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true),
+                   set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
+            """, logger: logger)
     }
 
     static func cancelPending(_ connection: PostgresConnection, logger: Logger, endpoints: [UUID], now: Date) async throws {

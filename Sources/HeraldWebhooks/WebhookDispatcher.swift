@@ -236,10 +236,12 @@ public struct WebhookDispatcher: Service {
         public var retry = WebhookRetryPolicy.standard
         /// Requests in flight to one endpoint at once.
         public var perEndpoint = 16
-        /// Deliveries of one endpoint held by this process (in flight and queued) before claims skip it.
-        public var bufferPerEndpoint = 64
+        /// Deliveries of one endpoint held by this process (in flight and queued) before claims skip it. Large
+        /// enough that a fast endpoint is rarely skipped: a claim that skips an endpoint still walks past its
+        /// due rows.
+        public var bufferPerEndpoint = 1_000
         /// Deliveries held by this process at most.
-        public var maxHeld = 2_000
+        public var maxHeld = 4_000
         public var claimBatch = 500
         public var lease: Duration = .seconds(60)
         /// How often an idle dispatcher looks for due deliveries.
