@@ -108,6 +108,7 @@ actor WebhookClients {
 actor DispatchState {
     let perEndpoint: Int
     let bufferPerEndpoint: Int
+    let fastBufferPerEndpoint: Int
     let maxHeld: Int
     /// A first-in-first-out queue that pops in place (an array's removeFirst would copy the rest every time).
     struct FIFO {
@@ -135,18 +136,28 @@ actor DispatchState {
     /// Claimed and not yet recorded.
     private var held = Set<UUID>()
 
-    init(perEndpoint: Int, bufferPerEndpoint: Int, maxHeld: Int) {
+    /// When each endpoint last finished a request (whatever its answer).
+    private var lastFinished: [UUID: ContinuousClock.Instant] = [:]
+
+    init(perEndpoint: Int, bufferPerEndpoint: Int, fastBufferPerEndpoint: Int, maxHeld: Int) {
         self.perEndpoint = perEndpoint
         self.bufferPerEndpoint = bufferPerEndpoint
+        self.fastBufferPerEndpoint = max(fastBufferPerEndpoint, bufferPerEndpoint)
         self.maxHeld = maxHeld
     }
 
     var room: Int { maxHeld - held.count }
 
     /// Endpoints that already have as many deliveries here as they may (the claim skips them).
+    /// A slow endpoint (none of its requests finished in the last second) may hold `bufferPerEndpoint`;
+    /// one that keeps answering may hold `fastBufferPerEndpoint`, so that claims rarely have to skip it.
     var full: [UUID] {
-        queues.compactMap { endpoint, queue in queue.count + (inFlight[endpoint] ?? 0) >= bufferPerEndpoint ? endpoint : nil }
-            + inFlight.compactMap { endpoint, count in queues[endpoint] == nil && count >= bufferPerEndpoint ? endpoint : nil }
+        let now = ContinuousClock.now
+        return inFlight.compactMap { endpoint, count in
+            let held = count + (queues[endpoint]?.count ?? 0)
+            let moving = lastFinished[endpoint].map { now - $0 < .seconds(1) } ?? false
+            return held >= (moving ? fastBufferPerEndpoint : bufferPerEndpoint) ? endpoint : nil
+        }
     }
 
     var heldIDs: [UUID] { Array(held) }
@@ -168,12 +179,16 @@ actor DispatchState {
 
     /// One delivery of `endpoint` is done; answers the next one of that endpoint to send, if any.
     func next(after endpoint: UUID) -> ClaimedWebhookDelivery? {
+        lastFinished[endpoint] = .now
         if let next = queues[endpoint]?.pop() {
             if queues[endpoint]?.count == 0 { queues[endpoint] = nil }
             return next
         }
         inFlight[endpoint, default: 1] -= 1
-        if inFlight[endpoint] == 0 { inFlight[endpoint] = nil }
+        if inFlight[endpoint] == 0 {
+            inFlight[endpoint] = nil
+            lastFinished[endpoint] = nil
+        }
         return nil
     }
 
@@ -236,10 +251,12 @@ public struct WebhookDispatcher: Service {
         public var retry = WebhookRetryPolicy.standard
         /// Requests in flight to one endpoint at once.
         public var perEndpoint = 16
-        /// Deliveries of one endpoint held by this process (in flight and queued) before claims skip it. Large
-        /// enough that a fast endpoint is rarely skipped: a claim that skips an endpoint still walks past its
-        /// due rows.
-        public var bufferPerEndpoint = 1_000
+        /// Deliveries of one slow endpoint held by this process (in flight and queued) before claims skip it,
+        /// so that dead endpoints cannot fill the process.
+        public var bufferPerEndpoint = 64
+        /// The same for an endpoint that keeps answering: large, because a claim that skips an endpoint still
+        /// walks past its due rows.
+        public var fastBufferPerEndpoint = 1_000
         /// Deliveries held by this process at most.
         public var maxHeld = 4_000
         public var claimBatch = 500
@@ -273,6 +290,7 @@ public struct WebhookDispatcher: Service {
 
     public func run() async throws {
         let state = DispatchState(perEndpoint: settings.perEndpoint, bufferPerEndpoint: max(settings.bufferPerEndpoint, settings.perEndpoint),
+                                  fastBufferPerEndpoint: settings.fastBufferPerEndpoint,
                                   maxHeld: settings.maxHeld)
         let recorder = WebhookRecorder(store: store, worker: worker, state: state, now: now, logger: logger)
         let keeper = Task { await housekeeping(state: state) }
@@ -306,7 +324,10 @@ public struct WebhookDispatcher: Service {
     func sendAll(starting first: ClaimedWebhookDelivery, state: DispatchState, recorder: WebhookRecorder) async {
         var current: ClaimedWebhookDelivery? = first
         while let delivery = current {
-            await recorder.add(await attempt(delivery))
+            let outcome = await attempt(delivery)
+            // Cancelled (a hard stop): the attempt did not really happen; the claim runs out and it is made again.
+            if Task.isCancelled { return }
+            await recorder.add(outcome)
             current = await state.next(after: delivery.endpointID)
         }
     }
