@@ -29,6 +29,9 @@ struct APIHandler: APIProtocol {
     let acceptBatcher: AcceptBatcher
     let webhooks: WebhookStore
     let webhookGuard: WebhookGuard
+    let unsubscribes: UnsubscribeStore
+    /// Signs and checks unsubscribe tokens.
+    let unsubscribeKey: SymmetricKey
     /// The installation's product limits.
     let productLimits: ProductLimits
     /// Signs reply-to confirmation links.
@@ -40,6 +43,8 @@ struct APIHandler: APIProtocol {
     let keyLimiter: TokenBucketLimiter
     /// Token endpoint: attempts per client address.
     let ipLimiter: TokenBucketLimiter
+    /// Public link pages (`/u/`): requests per client address.
+    let linkLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
 
     /// The calling tenant and who to write into the audit log (tenant operations only).

@@ -35,6 +35,12 @@ public struct APIDependencies: Sendable {
     public var batches: BatchStore
     /// Concurrent single sends share transactions.
     public var acceptBatcher: AcceptBatcher
+    /// The public unsubscribe links.
+    public var unsubscribes: UnsubscribeStore
+    /// Signs and checks unsubscribe tokens.
+    public var unsubscribeKey: SymmetricKey
+    /// `/u/` requests per second per client address (`HERALD_LINK_RATE`).
+    public var linkRatePerSecond: Int
     /// Webhook endpoints and their delivery log.
     public var webhooks: WebhookStore
     /// The SSRF guard that webhook URLs pass at registration.
@@ -72,7 +78,7 @@ public struct APIDependencies: Sendable {
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), dns: DNSClient,
                 publicURL: String = "http://127.0.0.1:8080", systemFrom: MailAddress? = nil, sensitiveWords: [String] = [], limits: ProductLimits = ProductLimits(),
                 domainSettings: SendingDomain.Settings = .init(spfInclude: "_spf.herald.localhost"), domainRecheck: Duration = .seconds(86_400),
-                allowPrivateWebhooks: Bool = false,
+                allowPrivateWebhooks: Bool = false, linkRatePerSecond: Int = 20,
                 now: @escaping @Sendable () -> Date = Date.init,
                 limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
         let secrets = SecretBox(masterKey: masterKey)
@@ -111,6 +117,9 @@ public struct APIDependencies: Sendable {
         self.webhooks = WebhookStore(database: database, secrets: secrets)
         self.webhookGuard = WebhookGuard(policy: WebhookTargetPolicy(allowPrivate: allowPrivateWebhooks), dns: dns)
         let unsubscribeKey = masterKey.derive("unsubscribe")
+        self.unsubscribeKey = unsubscribeKey
+        self.unsubscribes = UnsubscribeStore(database: database)
+        self.linkRatePerSecond = linkRatePerSecond
         self.unsubscribeURL = { tenant, message, scope in
             publicURL + "/u/" + UnsubscribeToken(tenantID: tenant, messageID: message, scope: scope).encode(key: unsubscribeKey)
         }
@@ -142,10 +151,13 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
         domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, acceptBatcher: dependencies.acceptBatcher,
-        webhooks: dependencies.webhooks, webhookGuard: dependencies.webhookGuard, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
+        webhooks: dependencies.webhooks, webhookGuard: dependencies.webhookGuard, unsubscribes: dependencies.unsubscribes,
+        unsubscribeKey: dependencies.unsubscribeKey, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
+        linkLimiter: TokenBucketLimiter(capacity: dependencies.linkRatePerSecond * 3, refillPerSecond: Double(dependencies.linkRatePerSecond),
+                                        now: dependencies.limiterClock),
         now: dependencies.now)
     let access = AccessMiddleware(
         tokens: dependencies.tokens, database: dependencies.database, adminToken: dependencies.adminToken,

@@ -57,17 +57,22 @@ struct RequestBodyMiddleware: RouterMiddleware {
         return (false, limit)
     }
 
+    /// Public link routes (`/u/…`): the POST itself is the action (RFC 8058 one-click, sent as
+    /// application/x-www-form-urlencoded or multipart/form-data), so a small body of any type is read and
+    /// set aside.
+    static func ignoresBody(_ path: String) -> Bool { path.hasPrefix("/u/") }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .post || request.method == .put || request.method == .patch else { return try await next(request, context) }
         var request = request
-        let rules = Self.rules(for: request.uri.path, default: context.maxUploadSize)
+        let rules = Self.rules(for: request.uri.path, default: Self.ignoresBody(request.uri.path) ? 8_192 : context.maxUploadSize)
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: rules.limit)
         } catch {
             throw HeraldError(code: "PayloadTooLarge", status: 413, message: "The request body is larger than \(rules.limit) bytes.")
         }
-        if buffer.readableBytes == 0 {
+        if buffer.readableBytes == 0 || Self.ignoresBody(request.uri.path) {
             // No body: the generated decoder then sees an absent optional body (or a missing required one),
             // whatever Content-Type the client sent along.
             var head = request.head

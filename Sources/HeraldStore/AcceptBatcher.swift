@@ -173,7 +173,7 @@ extension SendStore {
         var dropped: [String: String] = [:]
         if !addresses.isEmpty {
             for try await (address, reason) in try await connection.query("""
-                SELECT address, 'suppressed' FROM suppressions WHERE tenant_id = \(tenantID) AND scope = '*' AND address = ANY(\(addresses)::text[])
+                SELECT address, 'suppressed' FROM suppressions WHERE tenant_id = \(tenantID) AND scope = '*' AND source <> 'unsubscribe' AND address = ANY(\(addresses)::text[])
                 UNION ALL
                 SELECT address, 'invalid_address' FROM invalid_addresses WHERE tenant_id = \(tenantID) AND listed AND address = ANY(\(addresses)::text[])
                 """, logger: logger).decode((String, String).self) {

@@ -122,8 +122,9 @@ public struct BatchStore: Sendable {
             let addresses = members.map(\.0)
             var dropped: [String: String] = [:]
             for try await (address, reason) in try await connection.query("""
-                SELECT address, 'unsubscribed' FROM suppressions
-                WHERE tenant_id = \(task.tenantID) AND address = ANY(\(addresses)::text[]) AND scope IN ('*', \("list:" + listID.uuidString.lowercased()))
+                SELECT address, CASE WHEN source = 'unsubscribe' THEN 'unsubscribed' ELSE 'suppressed' END FROM suppressions
+                WHERE tenant_id = \(task.tenantID) AND address = ANY(\(addresses)::text[])
+                  AND scope IN ('*', \("list:" + listID.uuidString.lowercased()), \("tag:" + (tag ?? "")))
                 UNION ALL
                 SELECT address, 'invalid_address' FROM invalid_addresses WHERE tenant_id = \(task.tenantID) AND listed AND address = ANY(\(addresses)::text[])
                 """, logger: logger).decode((String, String).self) {

@@ -89,7 +89,7 @@ struct Serve: AsyncParsableCommand {
                                            dns: DNSClient(server: configuration.dnsServer, logger: logger), publicURL: configuration.publicURL, systemFrom: configuration.systemFrom,
                                            sensitiveWords: configuration.sensitiveWords, limits: configuration.limits,
                                            domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval,
-                                           allowPrivateWebhooks: configuration.webhookAllowPrivate)
+                                           allowPrivateWebhooks: configuration.webhookAllowPrivate, linkRatePerSecond: configuration.linkRatePerSecond)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {
             services.append(try buildApplication(dependencies, host: configuration.httpHost, port: configuration.httpPort, logger: logger))

@@ -47,7 +47,7 @@ struct TestApp: Sendable {
     static let domainSettings = SendingDomain.Settings(spfInclude: "_spf.herald.test", returnPathMX: "bounces.herald.test")
 
     static func run(authRate: Int = 1000, tenantRate: Int = 100_000, dnsPort: Int = 9, masterKey: MasterKey = .random(),
-                    allowPrivateWebhooks: Bool = true, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
+                    allowPrivateWebhooks: Bool = true, linkRate: Int = 100_000, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
         try await withTestDatabase { database, url in
             let clock = TestClock()
             let registry = PrometheusCollectorRegistry()
@@ -57,7 +57,8 @@ struct TestApp: Sendable {
                                                authRatePerSecond: authRate, tenantRatePerSecond: tenantRate, registry: registry,
                                                dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dnsPort), timeout: .seconds(1), attempts: 2),
                                                publicURL: "https://herald.test", sensitiveWords: ["casino", "lottery"],
-                                               domainSettings: domainSettings, allowPrivateWebhooks: allowPrivateWebhooks, now: clock.now,
+                                               domainSettings: domainSettings, allowPrivateWebhooks: allowPrivateWebhooks, linkRatePerSecond: linkRate,
+                                               now: clock.now,
                                                limiterClock: clock.seconds)
             let (router, routes) = try buildRouter(dependencies)
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestDatabases.logger)

@@ -474,6 +474,23 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/webhooks/{id}/test`.
     /// - Remark: Generated from `#/paths//v1/webhooks/{id}/test/post(testWebhook)`.
     func testWebhook(_ input: Operations.TestWebhook.Input) async throws -> Operations.TestWebhook.Output
+    /// The unsubscribe confirmation page of a List-Unsubscribe link (no script needed)
+    ///
+    /// - Remark: HTTP `GET /u/{token}`.
+    /// - Remark: Generated from `#/paths//u/{token}/get(getUnsubscribePage)`.
+    func getUnsubscribePage(_ input: Operations.GetUnsubscribePage.Input) async throws -> Operations.GetUnsubscribePage.Output
+    /// Unsubscribe at once: the RFC 8058 one-click POST, or the confirmation page's form
+    ///
+    /// Idempotent: the recipient joins the tenant's suppression list for the link's scope (source unsubscribe) the first time, with a message.unsubscribed event; later posts answer the same page and change nothing.
+    ///
+    /// - Remark: HTTP `POST /u/{token}`.
+    /// - Remark: Generated from `#/paths//u/{token}/post(unsubscribe)`.
+    func unsubscribe(_ input: Operations.Unsubscribe.Input) async throws -> Operations.Unsubscribe.Output
+    /// Whether an unsubscribe link is valid (for link checkers); changes nothing
+    ///
+    /// - Remark: HTTP `HEAD /u/{token}`.
+    /// - Remark: Generated from `#/paths//u/{token}/head(headUnsubscribePage)`.
+    func headUnsubscribePage(_ input: Operations.HeadUnsubscribePage.Input) async throws -> Operations.HeadUnsubscribePage.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1617,6 +1634,49 @@ extension APIProtocol {
         headers: Operations.TestWebhook.Input.Headers = .init()
     ) async throws -> Operations.TestWebhook.Output {
         try await testWebhook(Operations.TestWebhook.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The unsubscribe confirmation page of a List-Unsubscribe link (no script needed)
+    ///
+    /// - Remark: HTTP `GET /u/{token}`.
+    /// - Remark: Generated from `#/paths//u/{token}/get(getUnsubscribePage)`.
+    internal func getUnsubscribePage(
+        path: Operations.GetUnsubscribePage.Input.Path,
+        headers: Operations.GetUnsubscribePage.Input.Headers = .init()
+    ) async throws -> Operations.GetUnsubscribePage.Output {
+        try await getUnsubscribePage(Operations.GetUnsubscribePage.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Unsubscribe at once: the RFC 8058 one-click POST, or the confirmation page's form
+    ///
+    /// Idempotent: the recipient joins the tenant's suppression list for the link's scope (source unsubscribe) the first time, with a message.unsubscribed event; later posts answer the same page and change nothing.
+    ///
+    /// - Remark: HTTP `POST /u/{token}`.
+    /// - Remark: Generated from `#/paths//u/{token}/post(unsubscribe)`.
+    internal func unsubscribe(
+        path: Operations.Unsubscribe.Input.Path,
+        headers: Operations.Unsubscribe.Input.Headers = .init(),
+        body: Operations.Unsubscribe.Input.Body? = nil
+    ) async throws -> Operations.Unsubscribe.Output {
+        try await unsubscribe(Operations.Unsubscribe.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Whether an unsubscribe link is valid (for link checkers); changes nothing
+    ///
+    /// - Remark: HTTP `HEAD /u/{token}`.
+    /// - Remark: Generated from `#/paths//u/{token}/head(headUnsubscribePage)`.
+    internal func headUnsubscribePage(
+        path: Operations.HeadUnsubscribePage.Input.Path,
+        headers: Operations.HeadUnsubscribePage.Input.Headers = .init()
+    ) async throws -> Operations.HeadUnsubscribePage.Output {
+        try await headUnsubscribePage(Operations.HeadUnsubscribePage.Input(
             path: path,
             headers: headers
         ))

@@ -1,0 +1,183 @@
+import Foundation
+import HTTPTypes
+import HeraldAPI
+import HeraldCore
+import HeraldDNS
+import HeraldDelivery
+import HeraldSMTP
+import HeraldStore
+import HeraldTestSupport
+import NIOCore
+import PostgresNIO
+import Testing
+
+@Suite struct UnsubscribeTests {
+    static let oneClick = "List-Unsubscribe=One-Click"
+
+    /// A batch sender, an approved batch template with `${unsubscribe}` and a list of three readers.
+    static func batchSetup(_ app: TestApp, token: String) async throws -> (batch: [String: Any], listID: String) {
+        #expect(try await app.request(.post, "/v1/senders", token: token, json: ["address": "news@example.test", "type": "batch"]).status == 201)
+        let template = try await app.request(.post, "/v1/templates", token: token, json: [
+            "name": "newsletter", "subject": "News for ${name}", "type": "batch",
+            "html": "<p>Hi ${name}</p><a href=\"${unsubscribe}\">Unsubscribe</a>", "text": "Hi ${name}. Leave: ${unsubscribe}",
+        ])
+        let templateID = try #require(template["id"])
+        _ = try await app.request(.post, "/v1/templates/\(templateID)/submit", token: token)
+        _ = try await app.admin(.post, "/admin/v1/templates/\(templateID)/approve")
+        let listID = try #require(try await app.request(.post, "/v1/lists", token: token, json: ["name": "readers"])["id"])
+        _ = try await app.request(.post, "/v1/lists/\(listID)/recipients", token: token, json: [
+            ["address": "ann@example.org", "variables": ["name": "Ann"]], ["address": "ben@example.org", "variables": ["name": "Ben"]],
+            ["address": "cy@example.org", "variables": ["name": "Cy"]],
+        ])
+        return (["templateId": templateID, "listId": listID, "from": "news@example.test"], listID)
+    }
+
+    static func runBatch(_ app: TestApp, token: String, batch: [String: Any]) async throws -> String {
+        let accepted = try await app.request(.post, "/v1/mail/batch", token: token, json: batch)
+        #expect(accepted.status == 202, "\(accepted.body)")
+        let expander = TaskExpander(store: app.dependencies.batches, unsubscribeURL: app.dependencies.unsubscribeURL, now: app.clock.now)
+        #expect(try await expander.runOnce())
+        return try #require(accepted["taskId"])
+    }
+
+    /// The link's path (`/u/…`) as the message carries it in List-Unsubscribe.
+    static func linkPath(_ data: String) throws -> String {
+        let unfolded = data.replacingOccurrences(of: "\r\n\t", with: "").replacingOccurrences(of: "\r\n ", with: "")
+        let url = try #require(unfolded.range(of: "List-Unsubscribe: <").map { unfolded[$0.upperBound...].prefix { $0 != ">" } })
+        #expect(url.hasPrefix("https://herald.test/u/"))
+        return String(url.dropFirst("https://herald.test".count))
+    }
+
+    static func count(_ app: TestApp, _ sql: String) async throws -> Int {
+        try await app.dependencies.database.withSystem { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: app.dependencies.database.logger).decode(Int.self).first { _ in true } ?? -1
+        }
+    }
+
+    /// A batch to a 3-member list arrives with both headers (DKIM-verified by dkimpy) and the same link in the
+    /// body; the one-click POST unsubscribes that reader (suppression with the list's scope, source
+    /// unsubscribe, a message.unsubscribed event), idempotently; the next batch drops them as
+    /// `unsubscribed`, and a trigger send still reaches them.
+    @Test func oneClickUnsubscribeThenBatchDropsAndTriggerStillGoes() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    try await RecipientListTests.setGrade(app, tenant: tenant, 3)
+                    let (batch, listID) = try await Self.batchSetup(app, token: token)
+                    _ = try await Self.runBatch(app, token: token, batch: batch)
+                    let worker = try app.deliveryWorker(dns: dns, smtp: peer)
+                    #expect(try await worker.runOnce() == 3)
+
+                    let domain = try await app.request(.get, "/v1/domains", token: token)
+                    let dkimValue = ((domain.json["items"] as? [[String: Any]])?.first?["records"] as? [[String: Any]])?
+                        .first { $0["purpose"] as? String == "dkim" }?["value"] as? String ?? ""
+                    var annPath = ""
+                    for message in peer.received {
+                        let path = try Self.linkPath(message.data)
+                        let body = message.data.replacingOccurrences(of: "=\r\n", with: "").replacingOccurrences(of: "=3D", with: "=")
+                        #expect(body.contains("https://herald.test" + path), "the body link is the header's URL")
+                        #expect(message.data.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"))
+                        // Both fields are among the signed ones.
+                        let unfolded = message.data.replacingOccurrences(of: "\r\n\t", with: "").replacingOccurrences(of: "\r\n ", with: "")
+                        #expect(unfolded.contains("list-unsubscribe:list-unsubscribe-post:"), "\(unfolded.prefix(600))")
+                        let (status, output) = try runPython("""
+                            import sys, dkim
+                            record = sys.argv[1].encode()
+                            print("ok" if dkim.verify(sys.stdin.buffer.read(), dnsfunc=lambda name, timeout=5: record) else "fail")
+                            """, [dkimValue], input: Array(message.data.utf8))
+                        #expect(status == 0 && output == "ok\n", "\(output)")
+                        if message.to == ["ann@example.org"] { annPath = path }
+                    }
+                    #expect(!annPath.isEmpty)
+
+                    // The page, in English and in Chinese; HEAD; nothing changed yet.
+                    let page = try await app.request(.get, annPath, contentType: nil)
+                    #expect(page.status == 200 && page.body.contains("a**@example.org") && !page.body.contains("ann@example.org"), "\(page.body)")
+                    #expect(page.body.contains("<form method=\"post\">") && !page.body.contains("<script"))
+                    let chinese = try await app.request(.get, annPath, contentType: nil, headers: [.acceptLanguage: "zh-CN,zh;q=0.9,en;q=0.8"])
+                    #expect(chinese.body.contains("lang=\"zh-CN\"") && chinese.body.contains("退订"))
+                    #expect(try await app.request(.head, annPath, contentType: nil).status == 200)
+                    #expect(try await Self.count(app, "SELECT count(*)::int FROM suppressions") == 0)
+
+                    // One click, twice: one suppression, one event.
+                    for _ in 0..<2 {
+                        let done = try await app.request(.post, annPath, raw: Self.oneClick, contentType: "application/x-www-form-urlencoded")
+                        #expect(done.status == 200 && done.body.contains("a**@example.org"), "\(done.body)")
+                    }
+                    #expect(try await Self.count(app, """
+                        SELECT count(*)::int FROM suppressions WHERE address = 'ann@example.org' AND source = 'unsubscribe' AND scope = 'list:\(listID.lowercased())'
+                        """) == 1)
+                    #expect(try await Self.count(app, "SELECT count(*)::int FROM events WHERE type = 'message.unsubscribed' AND data->>'to' = 'ann@example.org'") == 1)
+                    let listed = try await app.request(.get, "/v1/suppressions", token: token)
+                    #expect(listed.body.contains("ann@example.org"), "\(listed.body)")
+
+                    // The next batch drops Ann (unsubscribed); a trigger send still reaches her.
+                    let taskID = try await Self.runBatch(app, token: token, batch: batch)
+                    #expect(try await Self.count(app, """
+                        SELECT count(*)::int FROM messages WHERE task_id = '\(taskID)' AND to_address = 'ann@example.org' AND status = 'dropped' AND reason = 'unsubscribed'
+                        """) == 1)
+                    let trigger = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["ann@example.org"]))
+                    #expect(trigger.status == 200 && trigger.body.contains("\"queued\""), "\(trigger.body)")
+                    #expect(try await worker.runOnce() == 3)
+                    #expect(peer.received.filter { $0.to == ["ann@example.org"] }.count == 2)
+                }
+            }
+        }
+    }
+
+    /// 1,000 random and 1,000 altered tokens on every public link route: all 404, never 5xx, nothing changed.
+    @Test func forgedAndAlteredTokensAreNotFound() async throws {
+        try await TestApp.run { app in
+            let root = try await app.createTenant("Links")
+            let tenant = try #require(UUID(uuidString: root.tenant))
+            // A real message and its real token, to alter.
+            let messageID = UUID()
+            try await app.dependencies.database.withTenant(tenant) { connection -> Void in
+                try await connection.query("""
+                    INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, status, created_at, updated_at)
+                    VALUES (\(messageID), \(tenant), \(UUID()), 'batch', 1, 'news@example.test', 'ann@example.org', 'News', 'delivered', now(), now())
+                    """, logger: app.dependencies.database.logger)
+            }
+            let real = UnsubscribeToken(tenantID: tenant, messageID: messageID, scope: "list:x").encode(key: app.dependencies.unsubscribeKey)
+            #expect(try await app.request(.head, "/u/" + real, contentType: nil).status == 200)
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+            var tokens: [String] = (0..<1_000).map { _ in String((0..<Int.random(in: 1...200)).map { _ in alphabet.randomElement()! }) }
+            for index in 0..<1_000 {
+                var bytes = Array(real.utf8)
+                switch index % 4 {
+                case 0: bytes[Int.random(in: 0..<bytes.count)] = alphabet.randomElement()!.asciiValue!   // one character changed
+                case 1: bytes.removeLast(Int.random(in: 1...20))                                      // truncated
+                case 2: bytes.insert(alphabet.randomElement()!.asciiValue!, at: Int.random(in: 0...bytes.count))
+                default: bytes.swapAt(Int.random(in: 0..<bytes.count), Int.random(in: 0..<bytes.count))
+                }
+                tokens.append(String(decoding: bytes, as: UTF8.self))
+            }
+            tokens.append(UnsubscribeToken(tenantID: tenant, messageID: UUID(), scope: "*").encode(key: app.dependencies.unsubscribeKey))
+            tokens.append(UnsubscribeToken(tenantID: tenant, messageID: messageID, scope: "*").encode(key: MasterKey.random().derive("unsubscribe")))
+            var statuses: [Int: Int] = [:]
+            for (index, token) in tokens.enumerated() where token != real {
+                let path = "/u/" + (token.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? token)
+                let reply: Reply
+                switch index % 3 {
+                case 0: reply = try await app.request(.get, path, contentType: nil)
+                case 1: reply = try await app.request(.post, path, raw: Self.oneClick, contentType: "application/x-www-form-urlencoded")
+                default: reply = try await app.request(.head, path, contentType: nil)
+                }
+                statuses[reply.status, default: 0] += 1
+            }
+            #expect(statuses.keys.allSatisfy { $0 == 404 }, "\(statuses)")
+            #expect(try await Self.count(app, "SELECT count(*)::int FROM suppressions") == 0)
+            #expect(try await Self.count(app, "SELECT count(*)::int FROM events") == 0)
+        }
+    }
+
+    /// The link routes are limited per client address.
+    @Test func linksAreRateLimitedPerClient() async throws {
+        try await TestApp.run(linkRate: 2) { app in
+            var statuses: [Int] = []
+            for _ in 0..<10 { statuses.append(try await app.request(.get, "/u/not-a-token", contentType: nil).status) }
+            #expect(statuses.prefix(6).allSatisfy { $0 == 404 } && statuses.last == 429, "\(statuses)")
+        }
+    }
+}
