@@ -46,19 +46,7 @@ public final class SMTPTestServer: @unchecked Sendable {
     }
 
     /// How many messages were received so far (without reading them).
-    public var receivedCount: Int {
-        guard let data = try? Data(contentsOf: recordFile) else { return 0 }
-        return data.withUnsafeBytes { bytes in
-            guard var cursor = bytes.baseAddress else { return 0 }
-            let end = cursor + bytes.count
-            var lines = 0
-            while cursor < end, let newline = memchr(cursor, 0x0A, end - cursor) {
-                lines += 1
-                cursor = UnsafeRawPointer(newline) + 1
-            }
-            return lines
-        }
-    }
+    public var receivedCount: Int { countLines(recordFile) }
 
     public func stop() {
         peer.stop()

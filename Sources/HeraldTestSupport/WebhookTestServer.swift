@@ -84,19 +84,7 @@ public final class WebhookTestServer: @unchecked Sendable {
     }
 
     /// How many requests were recorded so far (without reading them); in count-only mode, up to 0.2 s late.
-    public var receivedCount: Int {
-        guard let data = try? Data(contentsOf: recordFile) else { return 0 }
-        return data.withUnsafeBytes { bytes in
-            guard var cursor = bytes.baseAddress else { return 0 }
-            let end = cursor + bytes.count
-            var lines = 0
-            while cursor < end, let newline = memchr(cursor, 0x0A, end - cursor) {
-                lines += 1
-                cursor = UnsafeRawPointer(newline) + 1
-            }
-            return lines
-        }
-    }
+    public var receivedCount: Int { countLines(recordFile) }
 
     /// In count-only mode: per request, when it arrived and the `timestamp` of its JSON body (Unix seconds;
     /// `event` is NaN for a body without a readable timestamp). Flushed by the peer at least every 0.2 s.
