@@ -30,6 +30,7 @@ struct APIHandler: APIProtocol {
     let webhooks: WebhookStore
     let webhookGuard: WebhookGuard
     let unsubscribes: UnsubscribeStore
+    let stats: StatsStore
     /// Signs and checks unsubscribe tokens.
     let unsubscribeKey: SymmetricKey
     /// The installation's product limits.

@@ -37,6 +37,8 @@ public struct APIDependencies: Sendable {
     public var acceptBatcher: AcceptBatcher
     /// The public unsubscribe links.
     public var unsubscribes: UnsubscribeStore
+    /// Sending statistics.
+    public var stats: StatsStore
     /// Signs and checks unsubscribe tokens.
     public var unsubscribeKey: SymmetricKey
     /// `/u/` requests per second per client address (`HERALD_LINK_RATE`).
@@ -119,6 +121,7 @@ public struct APIDependencies: Sendable {
         let unsubscribeKey = masterKey.derive("unsubscribe")
         self.unsubscribeKey = unsubscribeKey
         self.unsubscribes = UnsubscribeStore(database: database)
+        self.stats = StatsStore(database: database)
         self.linkRatePerSecond = linkRatePerSecond
         self.unsubscribeURL = { tenant, message, scope in
             publicURL + "/u/" + UnsubscribeToken(tenantID: tenant, messageID: message, scope: scope).encode(key: unsubscribeKey)
@@ -151,7 +154,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
         domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, acceptBatcher: dependencies.acceptBatcher,
-        webhooks: dependencies.webhooks, webhookGuard: dependencies.webhookGuard, unsubscribes: dependencies.unsubscribes,
+        webhooks: dependencies.webhooks, webhookGuard: dependencies.webhookGuard, unsubscribes: dependencies.unsubscribes, stats: dependencies.stats,
         unsubscribeKey: dependencies.unsubscribeKey, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

@@ -46,6 +46,7 @@ public enum OperationAccess: Sendable, Equatable {
         "listWebhookDeliveries": .tenant(action: "dm:ListWebhookDeliveries", resource: "acs:dm:*:{tenantId}:webhook/{id}"),
         "retryWebhookDelivery": .tenant(action: "dm:RetryWebhookDelivery", resource: "acs:dm:*:{tenantId}:webhook/{id}"),
         "testWebhook": .tenant(action: "dm:TestWebhook", resource: "acs:dm:*:{tenantId}:webhook/{id}"),
+        "getStats": .tenant(action: "dm:QueryStatistics", resource: "acs:dm:*:{tenantId}:*"),
         "getAccount": .tenant(action: "dm:GetAccount", resource: "acs:dm:*:{tenantId}:*"),
         "updateGradeCeiling": .tenant(action: "dm:UpdateGradeCeiling", resource: "acs:dm:*:{tenantId}:*"),
         "listGradeHistory": .tenant(action: "dm:ListGradeHistory", resource: "acs:dm:*:{tenantId}:*"),

@@ -147,11 +147,11 @@ public struct DeliveryStore: Sendable {
                            next_attempt_at = CASE WHEN u.s IN ('deferred', 'queued') THEN u.n END
                     FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(next)::timestamptz[], \(events)::text[]) AS u(i, s, r, n, e)
                     WHERE m.id = u.i AND m.status = 'sending' AND m.locked_by = \(worker)
-                    RETURNING m.tenant_id, m.id, m.kind, m.to_address, m.from_address, m.attempts, u.s, u.r, u.e
+                    RETURNING m.tenant_id, m.id, m.kind, m.to_address, m.from_address, m.tag, m.attempts, u.s, u.r, u.e
                 ), logged AS (
                     INSERT INTO events (tenant_id, message_id, type, data, created_at)
-                    SELECT tenant_id, id, e, jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address, 'status', s,
-                                                               'smtpResponse', r, 'attempts', attempts), \(now)
+                    SELECT tenant_id, id, e, jsonb_strip_nulls(jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address, 'status', s,
+                                                                                  'smtpResponse', r, 'attempts', attempts, 'tag', tag)), \(now)
                     FROM updated WHERE kind <> 'system' AND s <> 'queued'
                 ), counted AS (
                     -- The day's figures of each tenant for its credit grade (final outcomes only), in tenant

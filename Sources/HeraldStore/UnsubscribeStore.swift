@@ -29,9 +29,9 @@ public struct UnsubscribeStore: Sendable {
     /// the message does not exist.
     public func unsubscribe(tenantID: UUID, messageID: UUID, scope: String, now: Date) async throws -> (address: String, added: Bool)? {
         try await database.withTenant(tenantID) { connection in
-            guard let (address, tag) = try await connection.query("""
-                SELECT to_address, tag FROM messages WHERE tenant_id = \(tenantID) AND id = \(messageID) AND kind <> 'system'
-                """, logger: logger).decode((String, String?).self).first(where: { _ in true }) else { return nil }
+            guard let (address, from, tag) = try await connection.query("""
+                SELECT to_address, from_address, tag FROM messages WHERE tenant_id = \(tenantID) AND id = \(messageID) AND kind <> 'system'
+                """, logger: logger).decode((String, String, String?).self).first(where: { _ in true }) else { return nil }
             let added = try await connection.query("""
                 WITH added AS (
                     INSERT INTO suppressions (tenant_id, address, scope, source, created_at)
@@ -41,7 +41,8 @@ public struct UnsubscribeStore: Sendable {
                 )
                 INSERT INTO events (tenant_id, message_id, type, data, created_at)
                 SELECT \(tenantID), \(messageID), 'message.unsubscribed',
-                       jsonb_strip_nulls(jsonb_build_object('messageId', \(messageID), 'to', \(address), 'scope', \(scope), 'tag', \(tag)::text)), \(now)
+                       jsonb_strip_nulls(jsonb_build_object('messageId', \(messageID), 'to', \(address), 'from', \(from), 'scope', \(scope),
+                                                        'tag', \(tag)::text)), \(now)
                 FROM added
                 RETURNING id
                 """, logger: logger).decode(Int64.self).first { _ in true } != nil

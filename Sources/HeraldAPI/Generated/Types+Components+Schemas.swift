@@ -3780,5 +3780,130 @@ extension Components {
                 case attemptLog
             }
         }
+        /// - Remark: Generated from `#/components/schemas/StatsRow`.
+        internal struct StatsRow: Codable, Hashable, Sendable {
+            /// The day (YYYY-MM-DD), sender address or tag ("" for untagged mail); "total" for the total
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/key`.
+            internal var key: Swift.String
+            /// Recipients asked for: accepted plus dropped at acceptance
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/requests`.
+            internal var requests: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/StatsRow/accepted`.
+            internal var accepted: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/StatsRow/delivered`.
+            internal var delivered: Swift.Int64
+            /// Deferrals (4xx or no answer), each counted
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/softBounces`.
+            internal var softBounces: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/StatsRow/hardBounces`.
+            internal var hardBounces: Swift.Int64
+            /// Hard bounces for addresses that do not exist (5.1.x)
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/invalid`.
+            internal var invalid: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/StatsRow/spamRejections`.
+            internal var spamRejections: Swift.Int64
+            /// Retries ran out
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/failed`.
+            internal var failed: Swift.Int64
+            /// Suppressed, invalid or unsubscribed recipients, and mail of a banned account
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/dropped`.
+            internal var dropped: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/StatsRow/opens`.
+            internal var opens: Swift.Int64
+            /// Messages opened at least once
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/uniqueOpens`.
+            internal var uniqueOpens: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/StatsRow/clicks`.
+            internal var clicks: Swift.Int64
+            /// Messages with at least one click
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/uniqueClicks`.
+            internal var uniqueClicks: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/StatsRow/unsubscribes`.
+            internal var unsubscribes: Swift.Int64
+            /// delivered / accepted, 0 to 1
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/successRate`.
+            internal var successRate: Swift.Double
+            /// Creates a new `StatsRow`.
+            ///
+            /// - Parameters:
+            ///   - key: The day (YYYY-MM-DD), sender address or tag ("" for untagged mail); "total" for the total
+            ///   - requests: Recipients asked for: accepted plus dropped at acceptance
+            ///   - accepted:
+            ///   - delivered:
+            ///   - softBounces: Deferrals (4xx or no answer), each counted
+            ///   - hardBounces:
+            ///   - invalid: Hard bounces for addresses that do not exist (5.1.x)
+            ///   - spamRejections:
+            ///   - failed: Retries ran out
+            ///   - dropped: Suppressed, invalid or unsubscribed recipients, and mail of a banned account
+            ///   - opens:
+            ///   - uniqueOpens: Messages opened at least once
+            ///   - clicks:
+            ///   - uniqueClicks: Messages with at least one click
+            ///   - unsubscribes:
+            ///   - successRate: delivered / accepted, 0 to 1
+            internal init(
+                key: Swift.String,
+                requests: Swift.Int64,
+                accepted: Swift.Int64,
+                delivered: Swift.Int64,
+                softBounces: Swift.Int64,
+                hardBounces: Swift.Int64,
+                invalid: Swift.Int64,
+                spamRejections: Swift.Int64,
+                failed: Swift.Int64,
+                dropped: Swift.Int64,
+                opens: Swift.Int64,
+                uniqueOpens: Swift.Int64,
+                clicks: Swift.Int64,
+                uniqueClicks: Swift.Int64,
+                unsubscribes: Swift.Int64,
+                successRate: Swift.Double
+            ) {
+                self.key = key
+                self.requests = requests
+                self.accepted = accepted
+                self.delivered = delivered
+                self.softBounces = softBounces
+                self.hardBounces = hardBounces
+                self.invalid = invalid
+                self.spamRejections = spamRejections
+                self.failed = failed
+                self.dropped = dropped
+                self.opens = opens
+                self.uniqueOpens = uniqueOpens
+                self.clicks = clicks
+                self.uniqueClicks = uniqueClicks
+                self.unsubscribes = unsubscribes
+                self.successRate = successRate
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case key
+                case requests
+                case accepted
+                case delivered
+                case softBounces
+                case hardBounces
+                case invalid
+                case spamRejections
+                case failed
+                case dropped
+                case opens
+                case uniqueOpens
+                case clicks
+                case uniqueClicks
+                case unsubscribes
+                case successRate
+            }
+        }
     }
 }

@@ -24858,4 +24858,338 @@ internal enum Operations {
             }
         }
     }
+    /// Sending statistics by day, sender or tag
+    ///
+    /// Counters kept as events happen, per UTC day, sender address and tag. successRate is delivered / accepted (0 when nothing was accepted). At most 366 days per request; with groupBy=day every day of the range is listed.
+    ///
+    /// - Remark: HTTP `GET /v1/stats`.
+    /// - Remark: Generated from `#/paths//v1/stats/get(getStats)`.
+    internal enum GetStats {
+        internal static let id: Swift.String = "getStats"
+        internal struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/stats/GET/query`.
+            internal struct Query: Sendable, Hashable {
+                /// First UTC day (YYYY-MM-DD)
+                ///
+                /// - Remark: Generated from `#/paths/v1/stats/GET/query/from`.
+                internal var from: Swift.String
+                /// Last UTC day, inclusive (YYYY-MM-DD)
+                ///
+                /// - Remark: Generated from `#/paths/v1/stats/GET/query/until`.
+                internal var until: Swift.String
+                /// - Remark: Generated from `#/paths/v1/stats/GET/query/groupBy`.
+                internal enum GroupByPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case day = "day"
+                    case sender = "sender"
+                    case tag = "tag"
+                }
+                /// What each item is
+                ///
+                /// - Remark: Generated from `#/paths/v1/stats/GET/query/groupBy`.
+                internal var groupBy: Operations.GetStats.Input.Query.GroupByPayload?
+                /// Only this sender address
+                ///
+                /// - Remark: Generated from `#/paths/v1/stats/GET/query/sender`.
+                internal var sender: Swift.String?
+                /// Only this tag
+                ///
+                /// - Remark: Generated from `#/paths/v1/stats/GET/query/tag`.
+                internal var tag: Swift.String?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - from: First UTC day (YYYY-MM-DD)
+                ///   - until: Last UTC day, inclusive (YYYY-MM-DD)
+                ///   - groupBy: What each item is
+                ///   - sender: Only this sender address
+                ///   - tag: Only this tag
+                internal init(
+                    from: Swift.String,
+                    until: Swift.String,
+                    groupBy: Operations.GetStats.Input.Query.GroupByPayload? = nil,
+                    sender: Swift.String? = nil,
+                    tag: Swift.String? = nil
+                ) {
+                    self.from = from
+                    self.until = until
+                    self.groupBy = groupBy
+                    self.sender = sender
+                    self.tag = tag
+                }
+            }
+            internal var query: Operations.GetStats.Input.Query
+            /// - Remark: Generated from `#/paths/v1/stats/GET/header`.
+            internal struct Headers: Sendable, Hashable {
+                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetStats.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetStats.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            internal var headers: Operations.GetStats.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            internal init(
+                query: Operations.GetStats.Input.Query,
+                headers: Operations.GetStats.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        internal enum Output: Sendable, Hashable {
+            internal struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/headers`.
+                internal struct Headers: Sendable, Hashable {
+                    /// The request id (echoed from X-Request-Id when given and sane)
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/headers/X-Request-Id`.
+                    internal var xRequestId: Components.Headers.RequestId?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - xRequestId: The request id (echoed from X-Request-Id when given and sane)
+                    internal init(xRequestId: Components.Headers.RequestId? = nil) {
+                        self.xRequestId = xRequestId
+                    }
+                }
+                /// Received HTTP response headers
+                internal var headers: Operations.GetStats.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/content/json`.
+                    internal struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/content/json/from`.
+                        internal var from: Swift.String
+                        /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/content/json/until`.
+                        internal var until: Swift.String
+                        /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/content/json/groupBy`.
+                        internal enum GroupByPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                            case day = "day"
+                            case sender = "sender"
+                            case tag = "tag"
+                        }
+                        /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/content/json/groupBy`.
+                        internal var groupBy: Operations.GetStats.Output.Ok.Body.JsonPayload.GroupByPayload
+                        /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/content/json/items`.
+                        internal var items: [Components.Schemas.StatsRow]
+                        /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/content/json/total`.
+                        internal var total: Components.Schemas.StatsRow
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - from:
+                        ///   - until:
+                        ///   - groupBy:
+                        ///   - items:
+                        ///   - total:
+                        internal init(
+                            from: Swift.String,
+                            until: Swift.String,
+                            groupBy: Operations.GetStats.Output.Ok.Body.JsonPayload.GroupByPayload,
+                            items: [Components.Schemas.StatsRow],
+                            total: Components.Schemas.StatsRow
+                        ) {
+                            self.from = from
+                            self.until = until
+                            self.groupBy = groupBy
+                            self.items = items
+                            self.total = total
+                        }
+                        internal enum CodingKeys: String, CodingKey {
+                            case from
+                            case until
+                            case groupBy
+                            case items
+                            case total
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/v1/stats/GET/responses/200/content/application\/json`.
+                    case json(Operations.GetStats.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    internal var json: Operations.GetStats.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.GetStats.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                internal init(
+                    headers: Operations.GetStats.Output.Ok.Headers = .init(),
+                    body: Operations.GetStats.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/stats/get(getStats)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetStats.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            internal var ok: Operations.GetStats.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Validation.Failed: malformed JSON, a wrong type or a value that breaks a rule (field names it)
+            ///
+            /// - Remark: Generated from `#/paths//v1/stats/get(getStats)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            internal var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Auth.InvalidToken or Auth.InvalidCredentials
+            ///
+            /// - Remark: Generated from `#/paths//v1/stats/get(getStats)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            internal var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            ///
+            /// - Remark: Generated from `#/paths//v1/stats/get(getStats)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            internal var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Throttling
+            ///
+            /// - Remark: Generated from `#/paths//v1/stats/get(getStats)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            internal var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        internal enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            internal init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            internal var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            internal static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
 }

@@ -491,6 +491,13 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `HEAD /u/{token}`.
     /// - Remark: Generated from `#/paths//u/{token}/head(headUnsubscribePage)`.
     func headUnsubscribePage(_ input: Operations.HeadUnsubscribePage.Input) async throws -> Operations.HeadUnsubscribePage.Output
+    /// Sending statistics by day, sender or tag
+    ///
+    /// Counters kept as events happen, per UTC day, sender address and tag. successRate is delivered / accepted (0 when nothing was accepted). At most 366 days per request; with groupBy=day every day of the range is listed.
+    ///
+    /// - Remark: HTTP `GET /v1/stats`.
+    /// - Remark: Generated from `#/paths//v1/stats/get(getStats)`.
+    func getStats(_ input: Operations.GetStats.Input) async throws -> Operations.GetStats.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1678,6 +1685,21 @@ extension APIProtocol {
     ) async throws -> Operations.HeadUnsubscribePage.Output {
         try await headUnsubscribePage(Operations.HeadUnsubscribePage.Input(
             path: path,
+            headers: headers
+        ))
+    }
+    /// Sending statistics by day, sender or tag
+    ///
+    /// Counters kept as events happen, per UTC day, sender address and tag. successRate is delivered / accepted (0 when nothing was accepted). At most 366 days per request; with groupBy=day every day of the range is listed.
+    ///
+    /// - Remark: HTTP `GET /v1/stats`.
+    /// - Remark: Generated from `#/paths//v1/stats/get(getStats)`.
+    internal func getStats(
+        query: Operations.GetStats.Input.Query,
+        headers: Operations.GetStats.Input.Headers = .init()
+    ) async throws -> Operations.GetStats.Output {
+        try await getStats(Operations.GetStats.Input(
+            query: query,
             headers: headers
         ))
     }
