@@ -31,6 +31,8 @@ struct APIHandler: APIProtocol {
     let webhookGuard: WebhookGuard
     let unsubscribes: UnsubscribeStore
     let stats: StatsStore
+    let trackingLinks: TrackingLinks
+    let tracking: TrackingStore
     /// Signs and checks unsubscribe tokens.
     let unsubscribeKey: SymmetricKey
     /// The installation's product limits.

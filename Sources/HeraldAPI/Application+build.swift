@@ -39,6 +39,9 @@ public struct APIDependencies: Sendable {
     public var unsubscribes: UnsubscribeStore
     /// Sending statistics.
     public var stats: StatsStore
+    /// Open and click tracking: the links and their records.
+    public var trackingLinks: TrackingLinks
+    public var tracking: TrackingStore
     /// Signs and checks unsubscribe tokens.
     public var unsubscribeKey: SymmetricKey
     /// `/u/` requests per second per client address (`HERALD_LINK_RATE`).
@@ -122,6 +125,8 @@ public struct APIDependencies: Sendable {
         self.unsubscribeKey = unsubscribeKey
         self.unsubscribes = UnsubscribeStore(database: database)
         self.stats = StatsStore(database: database)
+        self.trackingLinks = TrackingLinks(publicURL: publicURL, masterKey: masterKey)
+        self.tracking = TrackingStore(database: database)
         self.linkRatePerSecond = linkRatePerSecond
         self.unsubscribeURL = { tenant, message, scope in
             publicURL + "/u/" + UnsubscribeToken(tenantID: tenant, messageID: message, scope: scope).encode(key: unsubscribeKey)
@@ -148,6 +153,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     router.add(middleware: HTTPMetricsMiddleware(registry: dependencies.registry))
     router.add(middleware: ProblemMiddleware(routes: table, trustedProxies: dependencies.trustedProxies))
     router.add(middleware: RequestBodyMiddleware())
+    router.add(middleware: ResponseHeaderMiddleware())
 
     let rate = Double(dependencies.authRatePerSecond)
     let handler = APIHandler(
@@ -155,6 +161,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
         domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, acceptBatcher: dependencies.acceptBatcher,
         webhooks: dependencies.webhooks, webhookGuard: dependencies.webhookGuard, unsubscribes: dependencies.unsubscribes, stats: dependencies.stats,
+        trackingLinks: dependencies.trackingLinks, tracking: dependencies.tracking,
         unsubscribeKey: dependencies.unsubscribeKey, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HeraldCore
 import Hummingbird
 import NIOCore
@@ -127,4 +128,24 @@ enum QueryParameters {
 func uuidPath(_ text: String, what: String) throws(HeraldError) -> UUID {
     guard let id = UUID(uuidString: text) else { throw .notFound(what) }
     return id
+}
+
+/// The OpenAPI runtime writes header values the way it writes URI components (percent-encoded: a
+/// `Location` of `https://example.org/?a=1` would go out as `https%3A%2F%2F…`). For the headers Herald's
+/// handlers set whose values are free text, the encoding is undone once, which gives back exactly what the
+/// handler set.
+struct ResponseHeaderMiddleware: RouterMiddleware {
+    typealias Context = HeraldRequestContext
+
+    static let decoded: [HTTPField.Name] = [.location, .cacheControl]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        for name in Self.decoded {
+            if let value = response.headers[name], value.contains("%"), let original = value.removingPercentEncoding {
+                response.headers[name] = original
+            }
+        }
+        return response
+    }
 }

@@ -70,6 +70,8 @@ public enum OperationAccess: Sendable, Equatable {
         "getUnsubscribePage": .open,
         "headUnsubscribePage": .open,
         "unsubscribe": .open,
+        "trackOpen": .open,
+        "trackClick": .open,
         "createTag": .tenant(action: "dm:CreateTag", resource: "acs:dm:*:{tenantId}:*"),
         "listTags": .tenant(action: "dm:QueryTagByParam", resource: "acs:dm:*:{tenantId}:*"),
         "deleteTag": .tenant(action: "dm:DeleteTag", resource: "acs:dm:*:{tenantId}:tag/{id}"),

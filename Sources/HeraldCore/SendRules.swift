@@ -12,9 +12,12 @@ public struct SingleSendRequest: Sendable, Equatable {
     public var replyTo: String?
     public var tag: String?
     public var headers: [String: String]
+    /// Open and click tracking for this send.
+    public var tracking: Bool
 
     public init(from: String, fromAlias: String? = nil, to: [String], subject: String, html: String? = nil, text: String? = nil,
-                replyTo: String? = nil, tag: String? = nil, headers: [String: String] = [:]) {
+                replyTo: String? = nil, tag: String? = nil, headers: [String: String] = [:], tracking: Bool = false) {
+        self.tracking = tracking
         self.from = from
         self.fromAlias = fromAlias
         self.to = to
@@ -40,6 +43,8 @@ public struct ValidatedSend: Sendable, Equatable {
     public var tag: String?
     /// Extra header fields, by name.
     public var headers: [(name: String, value: String)]
+    /// Open and click tracking links in the HTML part.
+    public var tracking = false
 
     public static func == (lhs: ValidatedSend, rhs: ValidatedSend) -> Bool {
         lhs.from == rhs.from && lhs.recipients == rhs.recipients && lhs.subject == rhs.subject && lhs.html == rhs.html && lhs.text == rhs.text
@@ -92,7 +97,7 @@ public enum SendRules {
         }
         guard headers.count <= 20 else { throw .validation("At most 20 extra headers.", field: "headers") }
         return ValidatedSend(from: from, fromAlias: request.fromAlias, recipients: recipients, subject: request.subject, html: request.html,
-                             text: request.text, replyTo: replyTo, tag: request.tag, headers: headers)
+                             text: request.text, replyTo: replyTo, tag: request.tag, headers: headers, tracking: request.tracking)
     }
 
     /// The quota day of `date` in `timeZone` (the day boundary is configurable; UTC by default).

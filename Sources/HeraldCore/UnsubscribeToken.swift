@@ -22,9 +22,9 @@ public struct UnsubscribeToken: Sendable, Equatable {
         return body + "." + Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(body.utf8), using: key)))
     }
 
-    public static func decode(_ token: String, key: SymmetricKey) -> UnsubscribeToken? {
+    public static func decode(_ token: String, key: SymmetricKey, maxLength: Int = 512) -> UnsubscribeToken? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard token.utf8.count <= 512, parts.count == 4, let tag = Base64URL.decode(String(parts[3])), tag.count == 32,
+        guard token.utf8.count <= maxLength, parts.count == 4, let tag = Base64URL.decode(String(parts[3])), tag.count == 32,
               Base64URL.encode(tag) == parts[3] else { return nil }
         let body = parts[0..<3].joined(separator: ".")
         guard HMAC<SHA256>.isValidAuthenticationCode(tag, authenticating: Array(body.utf8), using: key),

@@ -66,6 +66,8 @@ public struct DeliveryWorker: Sendable {
     /// Messages per second per recipient domain, when limited (``DomainRateLimits``); what is over the
     /// rate goes back to the queue, unattempted, until the domain has room again.
     public var domainRates = DomainRateLimits(rates: [:])
+    /// Makes the open and click links of messages sent with tracking (none without it).
+    public var tracking: TrackingLinks?
     public var now: @Sendable () -> Date
     public var logger = Logger(label: "herald.delivery")
 
@@ -196,7 +198,11 @@ public struct DeliveryWorker: Sendable {
     func build(_ message: ClaimedMessage, keys: [String: (selector: String, key: DKIMKeyPair)]) throws -> [UInt8] {
         let from = try MailAddress(message.from)
         let outgoing = OutgoingMessage(from: from, fromName: message.fromName, to: try MailAddress(message.to),
-                                       replyTo: try message.replyTo.map { try MailAddress($0) }, subject: message.subject, html: message.html,
+                                       replyTo: try message.replyTo.map { try MailAddress($0) }, subject: message.subject,
+                                       html: message.html.map { html in
+                                           guard message.tracking, let tracking else { return html }
+                                           return tracking.rewrite(html: html, tenantID: message.tenantID, messageID: message.id)
+                                       },
                                        text: message.text, messageID: "\(message.id.uuidString.lowercased())@\(from.domain)",
                                        heraldMessageID: message.id.uuidString.lowercased(), date: message.createdAt, extraHeaders: message.headers)
         let rendered = outgoing.render()

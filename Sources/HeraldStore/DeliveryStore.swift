@@ -19,6 +19,8 @@ public struct ClaimedMessage: Sendable {
     public var headers: [(name: String, value: String)]
     public var attempts: Int
     public var createdAt: Date
+    /// Open and click tracking links go into the HTML part.
+    public var tracking = false
 }
 
 /// The result of one attempt.
@@ -82,16 +84,16 @@ public struct DeliveryStore: Sendable {
                 FROM due, tenants t
                 WHERE m.id = due.id AND t.id = m.tenant_id AND t.status = 'active'
                 RETURNING m.id, m.tenant_id, m.kind, m.from_address, m.from_name, m.to_address, m.reply_to, m.subject, m.html, m.body_text,
-                          m.headers::text, m.attempts, m.created_at
+                          m.headers::text, m.attempts, m.created_at, m.tracking
                 """, logger: logger)
             for try await row in rows {
-                let (id, tenant, kind, from, fromName, to, replyTo, subject, html, text, headers, attempts, created) =
-                    try row.decode((UUID, UUID, String, String, String?, String, String?, String, String?, String?, String, Int, Date).self)
+                let (id, tenant, kind, from, fromName, to, replyTo, subject, html, text, headers, attempts, created, tracking) =
+                    try row.decode((UUID, UUID, String, String, String?, String, String?, String, String?, String?, String, Int, Date, Bool).self)
                 let pairs = (try? JSONDecoder().decode([[String]].self, from: Data(headers.utf8))) ?? []
                 claimed.append(ClaimedMessage(id: id, tenantID: tenant, kind: kind, from: from, fromName: fromName, to: to, replyTo: replyTo,
                                               subject: subject, html: html, text: text,
                                               headers: pairs.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil },
-                                              attempts: attempts, createdAt: created))
+                                              attempts: attempts, createdAt: created, tracking: tracking))
             }
             metrics?.claimed(claimed.count)
             return claimed

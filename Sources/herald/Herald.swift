@@ -109,6 +109,7 @@ struct Serve: AsyncParsableCommand {
                                         worker: workerName())
             worker.lease = configuration.deliveryLease
             worker.domainRates = DomainRateLimits(rates: configuration.deliveryRates)
+            worker.tracking = dependencies.trackingLinks
             services.append(DeliveryService(worker: worker))
             services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeURL: dependencies.unsubscribeURL),
                                                  logger: logger))

@@ -106,10 +106,12 @@ import Testing
 extension TestApp {
     /// A delivery worker on this app's database and clock that sends everything to `smtp`.
     func deliveryWorker(dns: DNSTestServer, smtp: SMTPTestServer) throws -> DeliveryWorker {
-        DeliveryWorker(store: DeliveryStore(database: dependencies.database), domains: dependencies.domains,
+        var worker = DeliveryWorker(store: DeliveryStore(database: dependencies.database), domains: dependencies.domains,
                        router: MailRouter(dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dns.port)),
                                           smarthost: ("127.0.0.1", smtp.port)),
                        smtp: SMTPDelivery(hostname: "herald.test"), worker: "test-worker", now: clock.now)
+        worker.tracking = dependencies.trackingLinks
+        return worker
     }
 }
 

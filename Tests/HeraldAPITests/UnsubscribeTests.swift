@@ -126,7 +126,8 @@ import Testing
         }
     }
 
-    /// 1,000 random and 1,000 altered tokens on every public link route: all 404, never 5xx, nothing changed.
+    /// 1,000 random and 1,000 altered tokens on every public link route (unsubscribe, open, click): all 404,
+    /// never 5xx, nothing changed.
     @Test func forgedAndAlteredTokensAreNotFound() async throws {
         try await TestApp.run { app in
             let root = try await app.createTenant("Links")
@@ -159,10 +160,12 @@ import Testing
             for (index, token) in tokens.enumerated() where token != real {
                 let path = "/u/" + (token.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? token)
                 let reply: Reply
-                switch index % 3 {
+                switch index % 5 {
                 case 0: reply = try await app.request(.get, path, contentType: nil)
                 case 1: reply = try await app.request(.post, path, raw: Self.oneClick, contentType: "application/x-www-form-urlencoded")
-                default: reply = try await app.request(.head, path, contentType: nil)
+                case 2: reply = try await app.request(.head, path, contentType: nil)
+                case 3: reply = try await app.request(.get, "/t/o/" + path.dropFirst(3), contentType: nil)
+                default: reply = try await app.request(.get, "/t/c/" + path.dropFirst(3), contentType: nil)
                 }
                 statuses[reply.status, default: 0] += 1
             }

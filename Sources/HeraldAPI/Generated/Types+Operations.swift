@@ -25192,4 +25192,507 @@ internal enum Operations {
             }
         }
     }
+    /// The 1×1 image of open tracking: records message.opened
+    ///
+    /// - Remark: HTTP `GET /t/o/{token}`.
+    /// - Remark: Generated from `#/paths//t/o/{token}/get(trackOpen)`.
+    internal enum TrackOpen {
+        internal static let id: Swift.String = "trackOpen"
+        internal struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/t/o/{token}/GET/path`.
+            internal struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/t/o/{token}/GET/path/token`.
+                internal var token: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - token:
+                internal init(token: Swift.String) {
+                    self.token = token
+                }
+            }
+            internal var path: Operations.TrackOpen.Input.Path
+            /// - Remark: Generated from `#/paths/t/o/{token}/GET/header`.
+            internal struct Headers: Sendable, Hashable {
+                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TrackOpen.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TrackOpen.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            internal var headers: Operations.TrackOpen.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            internal init(
+                path: Operations.TrackOpen.Input.Path,
+                headers: Operations.TrackOpen.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        internal enum Output: Sendable, Hashable {
+            internal struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/t/o/{token}/GET/responses/200/headers`.
+                internal struct Headers: Sendable, Hashable {
+                    /// The request id (echoed from X-Request-Id when given and sane)
+                    ///
+                    /// - Remark: Generated from `#/paths/t/o/{token}/GET/responses/200/headers/X-Request-Id`.
+                    internal var xRequestId: Components.Headers.RequestId?
+                    /// - Remark: Generated from `#/paths/t/o/{token}/GET/responses/200/headers/Cache-Control`.
+                    internal var cacheControl: Swift.String?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - xRequestId: The request id (echoed from X-Request-Id when given and sane)
+                    ///   - cacheControl:
+                    internal init(
+                        xRequestId: Components.Headers.RequestId? = nil,
+                        cacheControl: Swift.String? = nil
+                    ) {
+                        self.xRequestId = xRequestId
+                        self.cacheControl = cacheControl
+                    }
+                }
+                /// Received HTTP response headers
+                internal var headers: Operations.TrackOpen.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/t/o/{token}/GET/responses/200/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/t/o/{token}/GET/responses/200/content/image\/gif`.
+                    case imageGif(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.imageGif`.
+                    ///
+                    /// - Throws: An error if `self` is not `.imageGif`.
+                    /// - SeeAlso: `.imageGif`.
+                    internal var imageGif: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .imageGif(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.TrackOpen.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                internal init(
+                    headers: Operations.TrackOpen.Output.Ok.Headers = .init(),
+                    body: Operations.TrackOpen.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// A 1×1 transparent GIF
+            ///
+            /// - Remark: Generated from `#/paths//t/o/{token}/get(trackOpen)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.TrackOpen.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            internal var ok: Operations.TrackOpen.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            internal struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/t/o/{token}/GET/responses/404/headers`.
+                internal struct Headers: Sendable, Hashable {
+                    /// The request id (echoed from X-Request-Id when given and sane)
+                    ///
+                    /// - Remark: Generated from `#/paths/t/o/{token}/GET/responses/404/headers/X-Request-Id`.
+                    internal var xRequestId: Components.Headers.RequestId?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - xRequestId: The request id (echoed from X-Request-Id when given and sane)
+                    internal init(xRequestId: Components.Headers.RequestId? = nil) {
+                        self.xRequestId = xRequestId
+                    }
+                }
+                /// Received HTTP response headers
+                internal var headers: Operations.TrackOpen.Output.NotFound.Headers
+                /// - Remark: Generated from `#/paths/t/o/{token}/GET/responses/404/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/t/o/{token}/GET/responses/404/content/text\/html`.
+                    case html(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.html`.
+                    ///
+                    /// - Throws: An error if `self` is not `.html`.
+                    /// - SeeAlso: `.html`.
+                    internal var html: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .html(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.TrackOpen.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                internal init(
+                    headers: Operations.TrackOpen.Output.NotFound.Headers = .init(),
+                    body: Operations.TrackOpen.Output.NotFound.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// The link is not valid (forged, altered, truncated, or of another kind); nothing is recorded
+            ///
+            /// - Remark: Generated from `#/paths//t/o/{token}/get(trackOpen)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.TrackOpen.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            internal var notFound: Operations.TrackOpen.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Throttling
+            ///
+            /// - Remark: Generated from `#/paths//t/o/{token}/get(trackOpen)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            internal var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        internal enum AcceptableContentType: AcceptableProtocol {
+            case imageGif
+            case html
+            case applicationProblemJson
+            case other(Swift.String)
+            internal init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "image/gif":
+                    self = .imageGif
+                case "text/html":
+                    self = .html
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            internal var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .imageGif:
+                    return "image/gif"
+                case .html:
+                    return "text/html"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            internal static var allCases: [Self] {
+                [
+                    .imageGif,
+                    .html,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A tracked link: records message.clicked and redirects to the link of the message
+    ///
+    /// The target is inside the signed token: a token only ever redirects to the URL the message linked to.
+    ///
+    /// - Remark: HTTP `GET /t/c/{token}`.
+    /// - Remark: Generated from `#/paths//t/c/{token}/get(trackClick)`.
+    internal enum TrackClick {
+        internal static let id: Swift.String = "trackClick"
+        internal struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/t/c/{token}/GET/path`.
+            internal struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/t/c/{token}/GET/path/token`.
+                internal var token: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - token:
+                internal init(token: Swift.String) {
+                    self.token = token
+                }
+            }
+            internal var path: Operations.TrackClick.Input.Path
+            /// - Remark: Generated from `#/paths/t/c/{token}/GET/header`.
+            internal struct Headers: Sendable, Hashable {
+                internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TrackClick.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                internal init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TrackClick.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            internal var headers: Operations.TrackClick.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            internal init(
+                path: Operations.TrackClick.Input.Path,
+                headers: Operations.TrackClick.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        internal enum Output: Sendable, Hashable {
+            internal struct Found: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/t/c/{token}/GET/responses/302/headers`.
+                internal struct Headers: Sendable, Hashable {
+                    /// The request id (echoed from X-Request-Id when given and sane)
+                    ///
+                    /// - Remark: Generated from `#/paths/t/c/{token}/GET/responses/302/headers/X-Request-Id`.
+                    internal var xRequestId: Components.Headers.RequestId?
+                    /// - Remark: Generated from `#/paths/t/c/{token}/GET/responses/302/headers/Location`.
+                    internal var location: Swift.String
+                    /// - Remark: Generated from `#/paths/t/c/{token}/GET/responses/302/headers/Cache-Control`.
+                    internal var cacheControl: Swift.String?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - xRequestId: The request id (echoed from X-Request-Id when given and sane)
+                    ///   - location:
+                    ///   - cacheControl:
+                    internal init(
+                        xRequestId: Components.Headers.RequestId? = nil,
+                        location: Swift.String,
+                        cacheControl: Swift.String? = nil
+                    ) {
+                        self.xRequestId = xRequestId
+                        self.location = location
+                        self.cacheControl = cacheControl
+                    }
+                }
+                /// Received HTTP response headers
+                internal var headers: Operations.TrackClick.Output.Found.Headers
+                /// Creates a new `Found`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                internal init(headers: Operations.TrackClick.Output.Found.Headers) {
+                    self.headers = headers
+                }
+            }
+            /// To the original link
+            ///
+            /// - Remark: Generated from `#/paths//t/c/{token}/get(trackClick)/responses/302`.
+            ///
+            /// HTTP response code: `302 found`.
+            case found(Operations.TrackClick.Output.Found)
+            /// The associated value of the enum case if `self` is `.found`.
+            ///
+            /// - Throws: An error if `self` is not `.found`.
+            /// - SeeAlso: `.found`.
+            internal var found: Operations.TrackClick.Output.Found {
+                get throws {
+                    switch self {
+                    case let .found(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "found",
+                            response: self
+                        )
+                    }
+                }
+            }
+            internal struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/t/c/{token}/GET/responses/404/headers`.
+                internal struct Headers: Sendable, Hashable {
+                    /// The request id (echoed from X-Request-Id when given and sane)
+                    ///
+                    /// - Remark: Generated from `#/paths/t/c/{token}/GET/responses/404/headers/X-Request-Id`.
+                    internal var xRequestId: Components.Headers.RequestId?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - xRequestId: The request id (echoed from X-Request-Id when given and sane)
+                    internal init(xRequestId: Components.Headers.RequestId? = nil) {
+                        self.xRequestId = xRequestId
+                    }
+                }
+                /// Received HTTP response headers
+                internal var headers: Operations.TrackClick.Output.NotFound.Headers
+                /// - Remark: Generated from `#/paths/t/c/{token}/GET/responses/404/content`.
+                internal enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/t/c/{token}/GET/responses/404/content/text\/html`.
+                    case html(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.html`.
+                    ///
+                    /// - Throws: An error if `self` is not `.html`.
+                    /// - SeeAlso: `.html`.
+                    internal var html: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .html(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                internal var body: Operations.TrackClick.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                internal init(
+                    headers: Operations.TrackClick.Output.NotFound.Headers = .init(),
+                    body: Operations.TrackClick.Output.NotFound.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// The link is not valid (forged, altered, truncated, or of another kind); nothing is recorded
+            ///
+            /// - Remark: Generated from `#/paths//t/c/{token}/get(trackClick)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.TrackClick.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            internal var notFound: Operations.TrackClick.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Throttling
+            ///
+            /// - Remark: Generated from `#/paths//t/c/{token}/get(trackClick)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            internal var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        internal enum AcceptableContentType: AcceptableProtocol {
+            case html
+            case applicationProblemJson
+            case other(Swift.String)
+            internal init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "text/html":
+                    self = .html
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            internal var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .html:
+                    return "text/html"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            internal static var allCases: [Self] {
+                [
+                    .html,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
 }

@@ -498,6 +498,18 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/stats`.
     /// - Remark: Generated from `#/paths//v1/stats/get(getStats)`.
     func getStats(_ input: Operations.GetStats.Input) async throws -> Operations.GetStats.Output
+    /// The 1×1 image of open tracking: records message.opened
+    ///
+    /// - Remark: HTTP `GET /t/o/{token}`.
+    /// - Remark: Generated from `#/paths//t/o/{token}/get(trackOpen)`.
+    func trackOpen(_ input: Operations.TrackOpen.Input) async throws -> Operations.TrackOpen.Output
+    /// A tracked link: records message.clicked and redirects to the link of the message
+    ///
+    /// The target is inside the signed token: a token only ever redirects to the URL the message linked to.
+    ///
+    /// - Remark: HTTP `GET /t/c/{token}`.
+    /// - Remark: Generated from `#/paths//t/c/{token}/get(trackClick)`.
+    func trackClick(_ input: Operations.TrackClick.Input) async throws -> Operations.TrackClick.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1700,6 +1712,34 @@ extension APIProtocol {
     ) async throws -> Operations.GetStats.Output {
         try await getStats(Operations.GetStats.Input(
             query: query,
+            headers: headers
+        ))
+    }
+    /// The 1×1 image of open tracking: records message.opened
+    ///
+    /// - Remark: HTTP `GET /t/o/{token}`.
+    /// - Remark: Generated from `#/paths//t/o/{token}/get(trackOpen)`.
+    internal func trackOpen(
+        path: Operations.TrackOpen.Input.Path,
+        headers: Operations.TrackOpen.Input.Headers = .init()
+    ) async throws -> Operations.TrackOpen.Output {
+        try await trackOpen(Operations.TrackOpen.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// A tracked link: records message.clicked and redirects to the link of the message
+    ///
+    /// The target is inside the signed token: a token only ever redirects to the URL the message linked to.
+    ///
+    /// - Remark: HTTP `GET /t/c/{token}`.
+    /// - Remark: Generated from `#/paths//t/c/{token}/get(trackClick)`.
+    internal func trackClick(
+        path: Operations.TrackClick.Input.Path,
+        headers: Operations.TrackClick.Input.Headers = .init()
+    ) async throws -> Operations.TrackClick.Output {
+        try await trackClick(Operations.TrackClick.Input(
+            path: path,
             headers: headers
         ))
     }

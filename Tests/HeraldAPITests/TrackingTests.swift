@@ -1,0 +1,73 @@
+import Foundation
+import HTTPTypes
+import HeraldAPI
+import HeraldCore
+import HeraldDNS
+import HeraldDelivery
+import HeraldStore
+import HeraldTestSupport
+import PostgresNIO
+import Testing
+
+@Suite struct TrackingAPITests {
+    /// Quoted-printable soft breaks and `=3D` undone, enough to read the links of an HTML part.
+    static func unQP(_ data: String) -> String {
+        data.replacingOccurrences(of: "=\r\n", with: "").replacingOccurrences(of: "=3D", with: "=")
+    }
+
+    static func links(_ html: String, _ prefix: String) -> [String] {
+        html.components(separatedBy: "https://herald.test" + prefix).dropFirst().map { prefix + String($0.prefix { $0 != "\"" }) }
+    }
+
+    /// A tracked send: its HTML links go through click links and it carries the open image (the rewrite
+    /// happens before DKIM signing); opens and clicks become events with `first` once, the click redirects
+    /// to the original link only, and the statistics count them with unique counts right.
+    @Test func opensAndClicksAreRecordedAndCounted() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let (_, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let html = "<html><body><p>Hi</p><a href=\"https://example.org/offer?a=1&amp;b=2\">Offer</a> <a href=\"https://example.org/help\">Help</a></body></html>"
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                        to: ["ann@example.org"], extra: ["html": html, "clickTracking": true]))
+                    #expect(sent.status == 200, "\(sent.body)")
+                    let untracked = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                        to: ["ben@example.org"], extra: ["html": html]))
+                    #expect(untracked.status == 200)
+                    #expect(try await app.deliveryWorker(dns: dns, smtp: peer).runOnce() == 2)
+
+                    let ann = Self.unQP(try #require(peer.received.first { $0.to == ["ann@example.org"] }).data)
+                    let ben = Self.unQP(try #require(peer.received.first { $0.to == ["ben@example.org"] }).data)
+                    #expect(ben.contains("https://example.org/offer") && !ben.contains("/t/o/"), "no tracking unless asked")
+                    #expect(!ann.contains("href=\"https://example.org/"))
+                    let clicks = Self.links(ann, "/t/c/"), opens = Self.links(ann, "/t/o/")
+                    #expect(clicks.count == 2 && opens.count == 1, "\(ann)")
+
+                    for _ in 0..<2 {
+                        let image = try await app.request(.get, opens[0], contentType: nil)
+                        #expect(image.status == 200 && image.headers[.contentType] == "image/gif" && image.headers[.cacheControl] == "no-store, private")
+                        let click = try await app.request(.get, clicks[0], contentType: nil)
+                        #expect(click.status == 302 && click.headers[.location] == "https://example.org/offer?a=1&b=2", "\(click.headers)")
+                    }
+                    #expect(try await app.request(.get, clicks[1], contentType: nil).headers[.location] == "https://example.org/help")
+
+                    // Another target with the same tag: not valid, nothing recorded.
+                    var parts = String(clicks[0].dropFirst("/t/c/".count)).split(separator: ".").map(String.init)
+                    parts[2] = Base64URL.encode(Array("click:https://evil.example/".utf8))
+                    #expect(try await app.request(.get, "/t/c/" + parts.joined(separator: "."), contentType: nil).status == 404)
+                    #expect(try await app.request(.get, "/t/c/" + String(opens[0].dropFirst(5)), contentType: nil).status == 404, "an open token is no click token")
+
+                    let day = StatsDay.format(app.clock.now())
+                    let stats = try await app.request(.get, "/v1/stats?from=\(day)&until=\(day)", token: token)
+                    let total = try #require(stats.json["total"] as? [String: Any])
+                    #expect(total["opens"] as? Int == 2 && total["uniqueOpens"] as? Int == 1, "\(total)")
+                    #expect(total["clicks"] as? Int == 3 && total["uniqueClicks"] as? Int == 1, "\(total)")
+                    let messageID = try #require((sent.json["messages"] as? [[String: Any]])?.first?["id"] as? String)
+                    let events = try await app.request(.get, "/v1/messages/\(messageID)", token: token)
+                    #expect(events.body.components(separatedBy: "message.opened").count - 1 == 2, "\(events.body)")
+                    #expect(events.body.components(separatedBy: "message.clicked").count - 1 == 3)
+                }
+            }
+        }
+    }
+}
