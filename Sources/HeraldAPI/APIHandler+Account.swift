@@ -44,3 +44,23 @@ extension Components.Schemas.Account {
                   monthlyQuota: record.monthlyQuota, monthlyUsed: record.monthlyUsed, freeRemaining: record.freeRemaining)
     }
 }
+
+/// Mail settings of the account.
+extension APIHandler {
+    func getAccountSettings(_ input: Operations.GetAccountSettings.Input) async throws -> Operations.GetAccountSettings.Output {
+        .ok(.init(body: .json(.init(try await accountSettings.get(tenantID: try caller().tenant)))))
+    }
+
+    func updateAccountSettings(_ input: Operations.UpdateAccountSettings.Input) async throws -> Operations.UpdateAccountSettings.Output {
+        guard case .json(let body) = input.body else { throw HeraldError.validation("Send trackOpensAndClicks and unsubscribeLinkInTriggerMail.") }
+        let (tenant, actor) = try caller()
+        let settings = AccountSettings(trackOpensAndClicks: body.trackOpensAndClicks, unsubscribeLinkInTriggerMail: body.unsubscribeLinkInTriggerMail)
+        return .ok(.init(body: .json(.init(try await accountSettings.set(tenantID: tenant, settings, actor: actor)))))
+    }
+}
+
+extension Components.Schemas.AccountSettings {
+    init(_ settings: AccountSettings) {
+        self.init(trackOpensAndClicks: settings.trackOpensAndClicks, unsubscribeLinkInTriggerMail: settings.unsubscribeLinkInTriggerMail)
+    }
+}

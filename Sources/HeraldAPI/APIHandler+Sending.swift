@@ -20,7 +20,7 @@ extension APIHandler {
         let (_, principal) = try sendGate()
         let send = try SendRules.validate(SingleSendRequest(
             from: body.from, fromAlias: body.fromAlias, to: body.to, subject: body.subject, html: body.html, text: body.text,
-            replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:], tracking: body.clickTracking ?? false))
+            replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:], tracking: body.clickTracking))
         var idempotency: SendStore.Idempotency?
         if let key = input.headers.idempotencyKey {
             guard (1...128).contains(key.utf8.count), key.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {

@@ -33,6 +33,7 @@ struct APIHandler: APIProtocol {
     let stats: StatsStore
     let trackingLinks: TrackingLinks
     let tracking: TrackingStore
+    let accountSettings: AccountSettingsStore
     /// Signs and checks unsubscribe tokens.
     let unsubscribeKey: SymmetricKey
     /// The installation's product limits.

@@ -42,6 +42,8 @@ public struct APIDependencies: Sendable {
     /// Open and click tracking: the links and their records.
     public var trackingLinks: TrackingLinks
     public var tracking: TrackingStore
+    /// Tracking and unsubscribe-link settings of accounts.
+    public var accountSettings: AccountSettingsStore
     /// Signs and checks unsubscribe tokens.
     public var unsubscribeKey: SymmetricKey
     /// `/u/` requests per second per client address (`HERALD_LINK_RATE`).
@@ -127,6 +129,7 @@ public struct APIDependencies: Sendable {
         self.stats = StatsStore(database: database)
         self.trackingLinks = TrackingLinks(publicURL: publicURL, masterKey: masterKey)
         self.tracking = TrackingStore(database: database)
+        self.accountSettings = AccountSettingsStore(database: database)
         self.linkRatePerSecond = linkRatePerSecond
         self.unsubscribeURL = { tenant, message, scope in
             publicURL + "/u/" + UnsubscribeToken(tenantID: tenant, messageID: message, scope: scope).encode(key: unsubscribeKey)
@@ -161,7 +164,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
         domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, acceptBatcher: dependencies.acceptBatcher,
         webhooks: dependencies.webhooks, webhookGuard: dependencies.webhookGuard, unsubscribes: dependencies.unsubscribes, stats: dependencies.stats,
-        trackingLinks: dependencies.trackingLinks, tracking: dependencies.tracking,
+        trackingLinks: dependencies.trackingLinks, tracking: dependencies.tracking, accountSettings: dependencies.accountSettings,
         unsubscribeKey: dependencies.unsubscribeKey, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

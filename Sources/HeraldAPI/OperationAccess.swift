@@ -47,6 +47,8 @@ public enum OperationAccess: Sendable, Equatable {
         "retryWebhookDelivery": .tenant(action: "dm:RetryWebhookDelivery", resource: "acs:dm:*:{tenantId}:webhook/{id}"),
         "testWebhook": .tenant(action: "dm:TestWebhook", resource: "acs:dm:*:{tenantId}:webhook/{id}"),
         "getStats": .tenant(action: "dm:QueryStatistics", resource: "acs:dm:*:{tenantId}:*"),
+        "getAccountSettings": .tenant(action: "dm:GetAccountSettings", resource: "acs:dm:*:{tenantId}:*"),
+        "updateAccountSettings": .tenant(action: "dm:UpdateAccountSettings", resource: "acs:dm:*:{tenantId}:*"),
         "getAccount": .tenant(action: "dm:GetAccount", resource: "acs:dm:*:{tenantId}:*"),
         "updateGradeCeiling": .tenant(action: "dm:UpdateGradeCeiling", resource: "acs:dm:*:{tenantId}:*"),
         "listGradeHistory": .tenant(action: "dm:ListGradeHistory", resource: "acs:dm:*:{tenantId}:*"),

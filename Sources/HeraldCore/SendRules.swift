@@ -12,11 +12,11 @@ public struct SingleSendRequest: Sendable, Equatable {
     public var replyTo: String?
     public var tag: String?
     public var headers: [String: String]
-    /// Open and click tracking for this send.
-    public var tracking: Bool
+    /// Open and click tracking for this send; nil: the tenant's setting.
+    public var tracking: Bool?
 
     public init(from: String, fromAlias: String? = nil, to: [String], subject: String, html: String? = nil, text: String? = nil,
-                replyTo: String? = nil, tag: String? = nil, headers: [String: String] = [:], tracking: Bool = false) {
+                replyTo: String? = nil, tag: String? = nil, headers: [String: String] = [:], tracking: Bool? = nil) {
         self.tracking = tracking
         self.from = from
         self.fromAlias = fromAlias
@@ -43,8 +43,8 @@ public struct ValidatedSend: Sendable, Equatable {
     public var tag: String?
     /// Extra header fields, by name.
     public var headers: [(name: String, value: String)]
-    /// Open and click tracking links in the HTML part.
-    public var tracking = false
+    /// Open and click tracking links in the HTML part; nil: as the tenant's setting says.
+    public var tracking: Bool? = nil
 
     public static func == (lhs: ValidatedSend, rhs: ValidatedSend) -> Bool {
         lhs.from == rhs.from && lhs.recipients == rhs.recipients && lhs.subject == rhs.subject && lhs.html == rhs.html && lhs.text == rhs.text

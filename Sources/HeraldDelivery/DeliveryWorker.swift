@@ -68,6 +68,8 @@ public struct DeliveryWorker: Sendable {
     public var domainRates = DomainRateLimits(rates: [:])
     /// Makes the open and click links of messages sent with tracking (none without it).
     public var tracking: TrackingLinks?
+    /// Makes the unsubscribe link (tenant, message, scope) of trigger mail whose tenant wants it there.
+    public var unsubscribeURL: (@Sendable (UUID, UUID, String) -> String)?
     public var now: @Sendable () -> Date
     public var logger = Logger(label: "herald.delivery")
 
@@ -194,6 +196,15 @@ public struct DeliveryWorker: Sendable {
         }
     }
 
+    /// The message's extra header fields, with RFC 8058 one-click unsubscribe (tenant-wide scope) on trigger
+    /// mail whose tenant asked for it (batch mail has its own from the expansion).
+    func headers(_ message: ClaimedMessage) -> [(name: String, value: String)] {
+        guard message.unsubscribeLink, message.kind == "trigger", let unsubscribeURL,
+              !message.headers.contains(where: { $0.name.lowercased() == "list-unsubscribe" }) else { return message.headers }
+        return message.headers + [("List-Unsubscribe", "<\(unsubscribeURL(message.tenantID, message.id, "*"))>"),
+                                  ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    }
+
     /// The message as it goes on the wire, DKIM-signed with its domain's active key.
     func build(_ message: ClaimedMessage, keys: [String: (selector: String, key: DKIMKeyPair)]) throws -> [UInt8] {
         let from = try MailAddress(message.from)
@@ -204,7 +215,7 @@ public struct DeliveryWorker: Sendable {
                                            return tracking.rewrite(html: html, tenantID: message.tenantID, messageID: message.id)
                                        },
                                        text: message.text, messageID: "\(message.id.uuidString.lowercased())@\(from.domain)",
-                                       heraldMessageID: message.id.uuidString.lowercased(), date: message.createdAt, extraHeaders: message.headers)
+                                       heraldMessageID: message.id.uuidString.lowercased(), date: message.createdAt, extraHeaders: headers(message))
         let rendered = outgoing.render()
         guard let signing = keys["\(message.tenantID)|\(from.domain)"] else { return rendered }
         return try DKIM.sign(rendered, domain: from.domain, selector: signing.selector, key: signing.key, at: now())

@@ -287,7 +287,8 @@ extension SendStore {
                                 senders: [String: (id: UUID, domainStatus: String)], dropped: [String: String]) async throws -> [(index: Int, result: SendResult)] {
         var jobRequestIDs: [UUID] = [], senderIDs: [UUID] = [], froms: [String] = [], aliases: [String] = [], replyTos: [String] = []
         var subjects: [String] = [], htmls: [String] = [], texts: [String] = [], headers: [String] = [], tags: [String] = [], nows: [Date] = []
-        var trackings: [Bool] = []
+        // Tracking asked for per send: 1 yes, 0 no, -1 as the tenant's setting says.
+        var trackings: [Int] = []
         var ids: [UUID] = [], ordinals: [Int] = [], addresses: [String] = [], statuses: [String] = [], reasons: [String] = []
         var results: [(index: Int, result: SendResult)] = []
         for (ordinal, index) in admitted.enumerated() {
@@ -303,7 +304,7 @@ extension SendStore {
             headers.append(String(decoding: try JSONSerialization.data(withJSONObject: send.headers.map { [$0.name, $0.value] }), as: UTF8.self))
             tags.append(send.tag ?? "")
             nows.append(job.now)
-            trackings.append(send.tracking)
+            trackings.append(send.tracking.map { $0 ? 1 : 0 } ?? -1)
             var messages: [SendResult.Message] = []
             for recipient in send.recipients {
                 let address = recipient.description, id = UUIDv7.make(at: job.now), reason = dropped[address]
@@ -320,17 +321,20 @@ extension SendStore {
             WITH j AS (
                 SELECT * FROM unnest(\(jobRequestIDs)::uuid[], \(senderIDs)::uuid[], \(froms)::text[], \(aliases)::text[], \(replyTos)::text[],
                                      \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[], \(tags)::text[], \(nows)::timestamptz[],
-                                     \(trackings)::bool[])
+                                     \(trackings)::int8[])
                     WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, tracking, n)
             ), m AS (
                 INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, reply_to, subject,
-                                      html, body_text, headers, tag, status, reason, next_attempt_at, created_at, updated_at, tracking)
+                                      html, body_text, headers, tag, status, reason, next_attempt_at, created_at, updated_at, tracking,
+                                      unsubscribe_link)
                 SELECT r.id, \(tenantID), j.request_id, 'trigger', 0, j.sender_id, j.from_address, nullif(j.from_name, ''), r.to_address,
                        nullif(j.reply_to, ''), j.subject, nullif(j.html, ''), nullif(j.body_text, ''), j.headers::jsonb, nullif(j.tag, ''),
-                       r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at, j.tracking
+                       r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at,
+                       CASE j.tracking WHEN 1 THEN true WHEN 0 THEN false ELSE t.track_opens_clicks END, t.trigger_unsubscribe_link
                 FROM unnest(\(ids)::uuid[], \(ordinals)::int8[], \(addresses)::text[], \(statuses)::text[], \(reasons)::text[])
                          AS r(id, n, to_address, status, reason)
                 JOIN j USING (n)
+                CROSS JOIN (SELECT track_opens_clicks, trigger_unsubscribe_link FROM tenants WHERE id = \(tenantID)) t
                 RETURNING id, to_address, from_address, status, reason, tag, created_at
             )
             INSERT INTO events (tenant_id, message_id, type, data, created_at)

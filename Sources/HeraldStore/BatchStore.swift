@@ -153,9 +153,10 @@ public struct BatchStore: Sendable {
             if !ids.isEmpty {
                 try await connection.query("""
                     INSERT INTO messages (id, tenant_id, request_id, task_id, kind, priority, from_address, to_address, subject, html, body_text, headers,
-                                          tag, status, reason, next_attempt_at, created_at, updated_at)
+                                          tag, status, reason, next_attempt_at, created_at, updated_at, tracking)
                     SELECT i, \(task.tenantID), \(task.id), \(task.id), 'batch', 1, \(from), a, su, nullif(h, ''), nullif(b, ''), hd::jsonb, \(tag), s,
-                           nullif(r, ''), CASE WHEN s = 'queued' THEN \(now) END, \(now), \(now)
+                           nullif(r, ''), CASE WHEN s = 'queued' THEN \(now) END, \(now), \(now),
+                           (SELECT track_opens_clicks FROM tenants WHERE id = \(task.tenantID))
                     FROM unnest(\(ids)::uuid[], \(tos)::text[], \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[],
                                 \(statuses)::text[], \(reasons)::text[]) AS u(i, a, su, h, b, hd, s, r)
                     """, logger: logger)

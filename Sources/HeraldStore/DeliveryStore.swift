@@ -21,6 +21,8 @@ public struct ClaimedMessage: Sendable {
     public var createdAt: Date
     /// Open and click tracking links go into the HTML part.
     public var tracking = false
+    /// A trigger message that gets the one-click unsubscribe link (the tenant's setting when it was accepted).
+    public var unsubscribeLink = false
 }
 
 /// The result of one attempt.
@@ -84,16 +86,16 @@ public struct DeliveryStore: Sendable {
                 FROM due, tenants t
                 WHERE m.id = due.id AND t.id = m.tenant_id AND t.status = 'active'
                 RETURNING m.id, m.tenant_id, m.kind, m.from_address, m.from_name, m.to_address, m.reply_to, m.subject, m.html, m.body_text,
-                          m.headers::text, m.attempts, m.created_at, m.tracking
+                          m.headers::text, m.attempts, m.created_at, m.tracking, m.unsubscribe_link
                 """, logger: logger)
             for try await row in rows {
-                let (id, tenant, kind, from, fromName, to, replyTo, subject, html, text, headers, attempts, created, tracking) =
-                    try row.decode((UUID, UUID, String, String, String?, String, String?, String, String?, String?, String, Int, Date, Bool).self)
+                let (id, tenant, kind, from, fromName, to, replyTo, subject, html, text, headers, attempts, created, tracking, unsubscribeLink) =
+                    try row.decode((UUID, UUID, String, String, String?, String, String?, String, String?, String?, String, Int, Date, Bool, Bool).self)
                 let pairs = (try? JSONDecoder().decode([[String]].self, from: Data(headers.utf8))) ?? []
                 claimed.append(ClaimedMessage(id: id, tenantID: tenant, kind: kind, from: from, fromName: fromName, to: to, replyTo: replyTo,
                                               subject: subject, html: html, text: text,
                                               headers: pairs.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil },
-                                              attempts: attempts, createdAt: created, tracking: tracking))
+                                              attempts: attempts, createdAt: created, tracking: tracking, unsubscribeLink: unsubscribeLink))
             }
             metrics?.claimed(claimed.count)
             return claimed

@@ -110,6 +110,7 @@ struct Serve: AsyncParsableCommand {
             worker.lease = configuration.deliveryLease
             worker.domainRates = DomainRateLimits(rates: configuration.deliveryRates)
             worker.tracking = dependencies.trackingLinks
+            worker.unsubscribeURL = dependencies.unsubscribeURL
             services.append(DeliveryService(worker: worker))
             services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeURL: dependencies.unsubscribeURL),
                                                  logger: logger))

@@ -70,4 +70,51 @@ import Testing
             }
         }
     }
+
+    /// The account's settings: tracking by default (a send's clickTracking: false still wins), and the
+    /// one-click unsubscribe link on trigger mail, tenant-wide: after using it the recipient still gets
+    /// trigger mail, while batch mail to them is dropped.
+    @Test func accountSettingsTrackingAndTriggerUnsubscribe() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let initial = try await app.request(.get, "/v1/account/settings", token: token)
+                    #expect(initial.json["trackOpensAndClicks"] as? Bool == false && initial.json["unsubscribeLinkInTriggerMail"] as? Bool == false)
+                    let set = try await app.request(.put, "/v1/account/settings", token: token,
+                                                    json: ["trackOpensAndClicks": true, "unsubscribeLinkInTriggerMail": true])
+                    #expect(set.status == 200 && set.json["trackOpensAndClicks"] as? Bool == true, "\(set.body)")
+                    let refused = try await app.request(.put, "/v1/account/settings", token: token, json: ["trackOpensAndClicks": true])
+                    #expect(refused.status == 400 && refused.code == "Validation.Failed")
+
+                    let html = "<html><body><a href=\"https://example.org/x\">x</a></body></html>"
+                    #expect(try await app.request(.post, "/v1/mail/single", token: token,
+                                                  json: SingleSendTests.mail(to: ["ann@example.org"], extra: ["html": html])).status == 200)
+                    #expect(try await app.request(.post, "/v1/mail/single", token: token,
+                                                  json: SingleSendTests.mail(to: ["ben@example.org"], extra: ["html": html, "clickTracking": false])).status == 200)
+                    let worker = try app.deliveryWorker(dns: dns, smtp: peer)
+                    #expect(try await worker.runOnce() == 2)
+                    let ann = try #require(peer.received.first { $0.to == ["ann@example.org"] }).data
+                    let ben = try #require(peer.received.first { $0.to == ["ben@example.org"] }).data
+                    #expect(Self.unQP(ann).contains("/t/o/") && !Self.unQP(ben).contains("/t/o/"))
+                    #expect(ann.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"))
+                    let path = try UnsubscribeTests.linkPath(ann)
+                    #expect(try await app.request(.post, path, raw: UnsubscribeTests.oneClick, contentType: "application/x-www-form-urlencoded").status == 200)
+                    #expect(try await UnsubscribeTests.count(app, """
+                        SELECT count(*)::int FROM suppressions WHERE address = 'ann@example.org' AND scope = '*' AND source = 'unsubscribe'
+                        """) == 1)
+
+                    // Trigger mail still goes to Ann; batch mail does not.
+                    let again = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["ann@example.org"]))
+                    #expect(again.body.contains("\"queued\""), "\(again.body)")
+                    try await RecipientListTests.setGrade(app, tenant: tenant, 3)
+                    let (batch, _) = try await UnsubscribeTests.batchSetup(app, token: token)
+                    let taskID = try await UnsubscribeTests.runBatch(app, token: token, batch: batch)
+                    #expect(try await UnsubscribeTests.count(app, """
+                        SELECT count(*)::int FROM messages WHERE task_id = '\(taskID)' AND to_address = 'ann@example.org' AND reason = 'unsubscribed'
+                        """) == 1)
+                }
+            }
+        }
+    }
 }

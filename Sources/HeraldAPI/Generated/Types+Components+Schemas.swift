@@ -3905,5 +3905,47 @@ extension Components {
                 case successRate
             }
         }
+        /// - Remark: Generated from `#/components/schemas/AccountSettings`.
+        internal struct AccountSettings: Codable, Hashable, Sendable {
+            /// Open and click tracking for all mail (a single send's clickTracking overrides it)
+            ///
+            /// - Remark: Generated from `#/components/schemas/AccountSettings/trackOpensAndClicks`.
+            internal var trackOpensAndClicks: Swift.Bool
+            /// The one-click List-Unsubscribe link on trigger mail too (batch mail always has it)
+            ///
+            /// - Remark: Generated from `#/components/schemas/AccountSettings/unsubscribeLinkInTriggerMail`.
+            internal var unsubscribeLinkInTriggerMail: Swift.Bool
+            /// Creates a new `AccountSettings`.
+            ///
+            /// - Parameters:
+            ///   - trackOpensAndClicks: Open and click tracking for all mail (a single send's clickTracking overrides it)
+            ///   - unsubscribeLinkInTriggerMail: The one-click List-Unsubscribe link on trigger mail too (batch mail always has it)
+            internal init(
+                trackOpensAndClicks: Swift.Bool,
+                unsubscribeLinkInTriggerMail: Swift.Bool
+            ) {
+                self.trackOpensAndClicks = trackOpensAndClicks
+                self.unsubscribeLinkInTriggerMail = unsubscribeLinkInTriggerMail
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case trackOpensAndClicks
+                case unsubscribeLinkInTriggerMail
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.trackOpensAndClicks = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .trackOpensAndClicks
+                )
+                self.unsubscribeLinkInTriggerMail = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .unsubscribeLinkInTriggerMail
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "trackOpensAndClicks",
+                    "unsubscribeLinkInTriggerMail"
+                ])
+            }
+        }
     }
 }

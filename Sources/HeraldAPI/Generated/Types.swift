@@ -510,6 +510,18 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /t/c/{token}`.
     /// - Remark: Generated from `#/paths//t/c/{token}/get(trackClick)`.
     func trackClick(_ input: Operations.TrackClick.Input) async throws -> Operations.TrackClick.Output
+    /// Mail settings of the account: tracking and unsubscribe links
+    ///
+    /// - Remark: HTTP `GET /v1/account/settings`.
+    /// - Remark: Generated from `#/paths//v1/account/settings/get(getAccountSettings)`.
+    func getAccountSettings(_ input: Operations.GetAccountSettings.Input) async throws -> Operations.GetAccountSettings.Output
+    /// Change the mail settings of the account
+    ///
+    /// Applies to mail accepted from then on.
+    ///
+    /// - Remark: HTTP `PUT /v1/account/settings`.
+    /// - Remark: Generated from `#/paths//v1/account/settings/put(updateAccountSettings)`.
+    func updateAccountSettings(_ input: Operations.UpdateAccountSettings.Input) async throws -> Operations.UpdateAccountSettings.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1741,6 +1753,28 @@ extension APIProtocol {
         try await trackClick(Operations.TrackClick.Input(
             path: path,
             headers: headers
+        ))
+    }
+    /// Mail settings of the account: tracking and unsubscribe links
+    ///
+    /// - Remark: HTTP `GET /v1/account/settings`.
+    /// - Remark: Generated from `#/paths//v1/account/settings/get(getAccountSettings)`.
+    internal func getAccountSettings(headers: Operations.GetAccountSettings.Input.Headers = .init()) async throws -> Operations.GetAccountSettings.Output {
+        try await getAccountSettings(Operations.GetAccountSettings.Input(headers: headers))
+    }
+    /// Change the mail settings of the account
+    ///
+    /// Applies to mail accepted from then on.
+    ///
+    /// - Remark: HTTP `PUT /v1/account/settings`.
+    /// - Remark: Generated from `#/paths//v1/account/settings/put(updateAccountSettings)`.
+    internal func updateAccountSettings(
+        headers: Operations.UpdateAccountSettings.Input.Headers = .init(),
+        body: Operations.UpdateAccountSettings.Input.Body
+    ) async throws -> Operations.UpdateAccountSettings.Output {
+        try await updateAccountSettings(Operations.UpdateAccountSettings.Input(
+            headers: headers,
+            body: body
         ))
     }
 }
