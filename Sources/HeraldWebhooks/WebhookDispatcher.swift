@@ -324,16 +324,18 @@ public struct WebhookDispatcher: Service {
     func sendAll(starting first: ClaimedWebhookDelivery, state: DispatchState, recorder: WebhookRecorder) async {
         var current: ClaimedWebhookDelivery? = first
         while let delivery = current {
-            let outcome = await attempt(delivery)
-            // Cancelled (a hard stop): the attempt did not really happen; the claim runs out and it is made again.
-            if Task.isCancelled { return }
+            guard let outcome = await attempt(delivery) else {
+                // Cut short by a hard stop: not an attempt; the claim runs out and it is made again.
+                return
+            }
             await recorder.add(outcome)
+            if Task.isCancelled { return }
             current = await state.next(after: delivery.endpointID)
         }
     }
 
-    /// One POST and what it came to.
-    func attempt(_ delivery: ClaimedWebhookDelivery) async -> WebhookAttemptOutcome {
+    /// One POST and what it came to; nil when it was cut short by cancellation (a hard stop).
+    func attempt(_ delivery: ClaimedWebhookDelivery) async -> WebhookAttemptOutcome? {
         let started = ContinuousClock.now
         let attemptedAt = now()
         let id = "msg_" + delivery.id.uuidString.lowercased().replacingOccurrences(of: "-", with: "")
@@ -367,8 +369,11 @@ public struct WebhookDispatcher: Service {
         } catch let refusal as HeraldError {
             error = refusal.message
         } catch let failure {
+            if let failure = failure as? HTTPClientError, failure == .cancelled { return nil }
             error = Self.describe(failure)
         }
+        // No answer because the task was cancelled (the DNS lookup or the request cut short): not an attempt.
+        if status == nil && Task.isCancelled { return nil }
         let elapsed = ContinuousClock.now - started
         let decision = settings.retry.decide(attempt: delivery.attempts + 1, status: status, retryAfter: retryAfter, now: now())
         if let status, (300..<400).contains(status) { error = "redirects are not followed" }

@@ -170,8 +170,10 @@ func waitUntil(_ what: String, seconds: Double = 20, _ done: () async throws -> 
                         #expect(sent.status == 200, "\(sent.body)")
                         #expect(try await app.deliveryWorker(dns: dns, smtp: smtp).runOnce() == 3)
                         try await app.withDispatcher {
-                            try await waitUntil("six events at /all and three at /flaky") {
-                                receiver.received(path: "/all").count >= 6 && receiver.received(path: "/flaky").filter { $0.status == 200 }.count >= 3
+                            try await waitUntil("six events at /all and three at /flaky, recorded") {
+                                guard receiver.received(path: "/all").count >= 6, receiver.received(path: "/flaky").filter({ $0.status == 200 }).count >= 3
+                                else { return false }
+                                return try await UnsubscribeTests.count(app, "SELECT count(*)::int FROM webhook_deliveries WHERE status = 'succeeded'") == 9
                             }
                         }
                         let all = receiver.received(path: "/all")
