@@ -329,7 +329,9 @@ public struct WebhookDispatcher: Service {
                 return
             }
             await recorder.add(outcome)
-            if Task.isCancelled { return }
+            // Stopping: what is still queued here is left to its claim, which runs out (another process or
+            // the next start sends it), so a slow endpoint cannot hold the shutdown up.
+            if Task.isCancelled || Task.isShuttingDownGracefully { return }
             current = await state.next(after: delivery.endpointID)
         }
     }
