@@ -7,12 +7,17 @@ import OpenAPIRuntime
 /// database (a forged, altered or truncated one is 404 and nothing is read or written), requests are
 /// limited per client address, and POST is idempotent.
 extension APIHandler {
-    /// The token, once the caller is within its rate; nil when it is not valid.
-    func unsubscribeToken(_ text: String) throws(HeraldError) -> UnsubscribeToken? {
+    /// Public link routes (`/u/`, `/t/`): requests per client address (`HERALD_LINK_RATE`).
+    func checkLinkRate() throws(HeraldError) {
         let context = try RequestScope.current()
         if case .limited(let retry) = linkLimiter.acquire(context.clientIP?.description ?? "unknown") {
             throw HeraldError.rateLimited(retryAfter: retry)
         }
+    }
+
+    /// The token, once the caller is within its rate; nil when it is not valid.
+    func unsubscribeToken(_ text: String) throws(HeraldError) -> UnsubscribeToken? {
+        try checkLinkRate()
         return UnsubscribeToken.decode(text, key: unsubscribeKey)
     }
 

@@ -49,31 +49,39 @@ enum JSONBody {
 struct RequestBodyMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
 
-    /// Routes with their own rules: (matches path, extra media types, size limit).
-    static func rules(for path: String, default limit: Int) -> (csv: Bool, limit: Int) {
-        let segments = path.split(separator: "/")
-        if segments.count == 4, segments[0] == "v1", segments[1] == "lists", segments[3] == "recipients" {
-            return (true, APIHandler.maxImportBody)
-        }
-        return (false, limit)
+    /// What a route's request body may be.
+    enum Body {
+        /// JSON (`application/json` or `…+json`).
+        case json
+        /// JSON or `text/csv` (the list import).
+        case jsonOrCSV
+        /// Read (bounded) and set aside whatever its type: the public link routes (`/u/…`), where the POST
+        /// itself is the action (RFC 8058 one-click comes as application/x-www-form-urlencoded or
+        /// multipart/form-data).
+        case ignored
     }
 
-    /// Public link routes (`/u/…`): the POST itself is the action (RFC 8058 one-click, sent as
-    /// application/x-www-form-urlencoded or multipart/form-data), so a small body of any type is read and
-    /// set aside.
-    static func ignoresBody(_ path: String) -> Bool { path.hasPrefix("/u/") }
+    /// Routes with their own rules: what their body may be, and its size limit.
+    static func rules(for path: String, default limit: Int) -> (body: Body, limit: Int) {
+        let segments = path.split(separator: "/")
+        if segments.count == 4, segments[0] == "v1", segments[1] == "lists", segments[3] == "recipients" {
+            return (.jsonOrCSV, APIHandler.maxImportBody)
+        }
+        if segments.first == "u" { return (.ignored, 8_192) }
+        return (.json, limit)
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .post || request.method == .put || request.method == .patch else { return try await next(request, context) }
         var request = request
-        let rules = Self.rules(for: request.uri.path, default: Self.ignoresBody(request.uri.path) ? 8_192 : context.maxUploadSize)
+        let rules = Self.rules(for: request.uri.path, default: context.maxUploadSize)
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: rules.limit)
         } catch {
             throw HeraldError(code: "PayloadTooLarge", status: 413, message: "The request body is larger than \(rules.limit) bytes.")
         }
-        if buffer.readableBytes == 0 || Self.ignoresBody(request.uri.path) {
+        if buffer.readableBytes == 0 || rules.body == .ignored {
             // No body: the generated decoder then sees an absent optional body (or a missing required one),
             // whatever Content-Type the client sent along.
             var head = request.head
@@ -84,9 +92,9 @@ struct RequestBodyMiddleware: RouterMiddleware {
             let contentType = request.headers[.contentType]?.lowercased() ?? ""
             let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
             guard mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
-                    || (rules.csv && mediaType == "text/csv") else {
+                    || (rules.body == .jsonOrCSV && mediaType == "text/csv") else {
                 throw HeraldError(code: "UnsupportedMediaType", status: 415,
-                                  message: rules.csv ? "Send the body as application/json or text/csv." : "Send the body as application/json.")
+                                  message: rules.body == .jsonOrCSV ? "Send the body as application/json or text/csv." : "Send the body as application/json.")
             }
         }
         return try await next(request, context)

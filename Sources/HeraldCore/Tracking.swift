@@ -19,6 +19,11 @@ public struct TrackingLinks: Sendable {
         self.init(publicURL: publicURL, key: masterKey.derive("tracking"))
     }
 
+    /// The two kinds of tracking link.
+    public enum Kind: Sendable {
+        case open, click
+    }
+
     public enum Link: Sendable, Equatable {
         case open
         case click(String)
@@ -33,13 +38,16 @@ public struct TrackingLinks: Sendable {
     }
 
     /// The tenant, message and link a token names; nil when it is forged, altered or of the other kind.
-    public func decode(_ token: String, expecting kind: String) -> (tenantID: UUID, messageID: UUID, link: Link)? {
+    public func decode(_ token: String, expecting kind: Kind) -> (tenantID: UUID, messageID: UUID, link: Link)? {
         guard let decoded = UnsubscribeToken.decode(token, key: key, maxLength: 4_096) else { return nil }
-        if kind == "open", decoded.scope == "open" { return (decoded.tenantID, decoded.messageID, .open) }
-        if kind == "click", decoded.scope.hasPrefix("click:") {
+        switch kind {
+        case .open where decoded.scope == "open":
+            return (decoded.tenantID, decoded.messageID, .open)
+        case .click where decoded.scope.hasPrefix("click:"):
             return (decoded.tenantID, decoded.messageID, .click(String(decoded.scope.dropFirst(6))))
+        default:
+            return nil
         }
-        return nil
     }
 
     /// The HTML part with every http(s) link in an `href` sent through a click link (except Herald's own

@@ -127,11 +127,12 @@ extension SendStore {
         // wait for its commit); a key already claimed answers with its first result, or a conflict.
         let claimed = try await claimIdempotencyKeys(connection, tenantID: tenantID, jobs: jobs, requestIDs: requestIDs, outcomes: &outcomes)
 
-        // 2. Account status and grade.
-        let tenant = try await connection.query("SELECT status, grade FROM tenants WHERE id = \(tenantID)", logger: logger)
-            .decode((String, Int).self).first { _ in true }
+        // 2. Account status, grade and mail settings.
+        let tenant = try await connection.query("""
+            SELECT status, grade, track_opens_clicks, trigger_unsubscribe_link FROM tenants WHERE id = \(tenantID)
+            """, logger: logger).decode((String, Int, Bool, Bool).self).first { _ in true }
         let open = jobs.indices.filter { outcomes[$0] == nil }
-        guard let (status, grade) = tenant, status != "frozen", status != "banned" else {
+        guard let (status, grade, trackByDefault, unsubscribeLink) = tenant, status != "frozen", status != "banned" else {
             let refusal = tenant?.0 == "banned" ? HeraldError.accountBanned : tenant == nil ? HeraldError.notFound("tenant") : .accountFrozen
             for index in open { outcomes[index] = .failure(refusal) }
             try await releaseKeys(connection, tenantID: tenantID, jobs: jobs, claimed: claimed, outcomes: outcomes)
@@ -201,7 +202,7 @@ extension SendStore {
         var results: [(index: Int, result: SendResult)] = []
         if !admitted.isEmpty {
             results = try await insertMessages(connection, tenantID: tenantID, jobs: jobs, admitted: admitted, requestIDs: requestIDs,
-                                               senders: senders, dropped: dropped)
+                                               senders: senders, dropped: dropped, trackByDefault: trackByDefault, unsubscribeLink: unsubscribeLink)
             for (index, result) in results { outcomes[index] = .success((result, false)) }
         }
 
@@ -284,11 +285,11 @@ extension SendStore {
     /// The per-request values travel once per job and are joined to the per-recipient ones by ordinal.
     /// Arrays of optionals do not bind, so "none" travels as "" and becomes NULL in SQL.
     private func insertMessages(_ connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job], admitted: [Int], requestIDs: [UUID],
-                                senders: [String: (id: UUID, domainStatus: String)], dropped: [String: String]) async throws -> [(index: Int, result: SendResult)] {
+                                senders: [String: (id: UUID, domainStatus: String)], dropped: [String: String], trackByDefault: Bool,
+                                unsubscribeLink: Bool) async throws -> [(index: Int, result: SendResult)] {
         var jobRequestIDs: [UUID] = [], senderIDs: [UUID] = [], froms: [String] = [], aliases: [String] = [], replyTos: [String] = []
         var subjects: [String] = [], htmls: [String] = [], texts: [String] = [], headers: [String] = [], tags: [String] = [], nows: [Date] = []
-        // Tracking asked for per send: 1 yes, 0 no, -1 as the tenant's setting says.
-        var trackings: [Int] = []
+        var trackings: [Bool] = []
         var ids: [UUID] = [], ordinals: [Int] = [], addresses: [String] = [], statuses: [String] = [], reasons: [String] = []
         var results: [(index: Int, result: SendResult)] = []
         for (ordinal, index) in admitted.enumerated() {
@@ -304,7 +305,7 @@ extension SendStore {
             headers.append(String(decoding: try JSONSerialization.data(withJSONObject: send.headers.map { [$0.name, $0.value] }), as: UTF8.self))
             tags.append(send.tag ?? "")
             nows.append(job.now)
-            trackings.append(send.tracking.map { $0 ? 1 : 0 } ?? -1)
+            trackings.append(send.tracking ?? trackByDefault)
             var messages: [SendResult.Message] = []
             for recipient in send.recipients {
                 let address = recipient.description, id = UUIDv7.make(at: job.now), reason = dropped[address]
@@ -321,7 +322,7 @@ extension SendStore {
             WITH j AS (
                 SELECT * FROM unnest(\(jobRequestIDs)::uuid[], \(senderIDs)::uuid[], \(froms)::text[], \(aliases)::text[], \(replyTos)::text[],
                                      \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[], \(tags)::text[], \(nows)::timestamptz[],
-                                     \(trackings)::int8[])
+                                     \(trackings)::bool[])
                     WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, tracking, n)
             ), m AS (
                 INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, reply_to, subject,
@@ -330,11 +331,10 @@ extension SendStore {
                 SELECT r.id, \(tenantID), j.request_id, 'trigger', 0, j.sender_id, j.from_address, nullif(j.from_name, ''), r.to_address,
                        nullif(j.reply_to, ''), j.subject, nullif(j.html, ''), nullif(j.body_text, ''), j.headers::jsonb, nullif(j.tag, ''),
                        r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at,
-                       CASE j.tracking WHEN 1 THEN true WHEN 0 THEN false ELSE t.track_opens_clicks END, t.trigger_unsubscribe_link
+                       j.tracking, \(unsubscribeLink)
                 FROM unnest(\(ids)::uuid[], \(ordinals)::int8[], \(addresses)::text[], \(statuses)::text[], \(reasons)::text[])
                          AS r(id, n, to_address, status, reason)
                 JOIN j USING (n)
-                CROSS JOIN (SELECT track_opens_clicks, trigger_unsubscribe_link FROM tenants WHERE id = \(tenantID)) t
                 RETURNING id, to_address, from_address, status, reason, tag, created_at
             )
             INSERT INTO events (tenant_id, message_id, type, data, created_at)

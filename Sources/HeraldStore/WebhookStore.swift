@@ -267,7 +267,7 @@ public struct WebhookStore: Sendable {
                 SELECT \(unescaped: Self.deliveryColumns)
                 FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
                 WHERE d.tenant_id = \(tenantID) AND d.endpoint_id = \(endpointID) AND (\(status)::text IS NULL OR d.status = \(status))
-                  AND (\(before)::uuid IS NULL OR d.event_id < (SELECT event_id FROM webhook_deliveries WHERE id = \(before)))
+                  AND (\(before)::uuid IS NULL OR d.event_id < (SELECT event_id FROM webhook_deliveries WHERE tenant_id = \(tenantID) AND id = \(before)))
                 ORDER BY d.event_id DESC LIMIT \(limit)
                 """, logger: logger)
             return try await deliveries(connection, tenantID: tenantID, rows: rows)
