@@ -63,11 +63,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // SMTP: reply parsing, the client state machine, delivery outcomes (pure so far).
+        // SMTP on SwiftNIO: the client (delivery) and the server (inbound mail), each a pure state machine and a thin driver.
         .target(
             name: "HeraldSMTP",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),

@@ -18,7 +18,7 @@ extension APIHandler {
     /// The token, once the caller is within its rate; nil when it is not valid.
     func unsubscribeToken(_ text: String) throws(HeraldError) -> UnsubscribeToken? {
         try checkLinkRate()
-        return UnsubscribeToken.decode(text, key: unsubscribeKey)
+        return unsubscribeLinks.token(text)
     }
 
     func getUnsubscribePage(_ input: Operations.GetUnsubscribePage.Input) async throws -> Operations.GetUnsubscribePage.Output {

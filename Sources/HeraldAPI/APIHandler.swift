@@ -35,7 +35,7 @@ struct APIHandler: APIProtocol {
     let tracking: TrackingStore
     let accountSettings: AccountSettingsStore
     /// Signs and checks unsubscribe tokens.
-    let unsubscribeKey: SymmetricKey
+    let unsubscribeLinks: UnsubscribeLinks
     /// The installation's product limits.
     let productLimits: ProductLimits
     /// Signs reply-to confirmation links.

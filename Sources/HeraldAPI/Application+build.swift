@@ -44,16 +44,14 @@ public struct APIDependencies: Sendable {
     public var tracking: TrackingStore
     /// Tracking and unsubscribe-link settings of accounts.
     public var accountSettings: AccountSettingsStore
-    /// Signs and checks unsubscribe tokens.
-    public var unsubscribeKey: SymmetricKey
     /// `/u/` requests per second per client address (`HERALD_LINK_RATE`).
     public var linkRatePerSecond: Int
     /// Webhook endpoints and their delivery log.
     public var webhooks: WebhookStore
     /// The SSRF guard that webhook URLs pass at registration.
     public var webhookGuard: WebhookGuard
-    /// Unsubscribe links of batch mail: (tenant, message, scope) → URL.
-    public var unsubscribeURL: @Sendable (UUID, UUID, String) -> String
+    /// Unsubscribe links and List-Unsubscribe fields (https, and mailto when an address is configured).
+    public var unsubscribeLinks: UnsubscribeLinks
     /// The installation's product limits (tenants may have overrides).
     public var productLimits: ProductLimits
     /// Signs reply-to confirmation links.
@@ -85,7 +83,7 @@ public struct APIDependencies: Sendable {
                 registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), dns: DNSClient,
                 publicURL: String = "http://127.0.0.1:8080", systemFrom: MailAddress? = nil, sensitiveWords: [String] = [], limits: ProductLimits = ProductLimits(),
                 domainSettings: SendingDomain.Settings = .init(spfInclude: "_spf.herald.localhost"), domainRecheck: Duration = .seconds(86_400),
-                allowPrivateWebhooks: Bool = false, linkRatePerSecond: Int = 20,
+                allowPrivateWebhooks: Bool = false, linkRatePerSecond: Int = 20, unsubscribeMailbox: UnsubscribeMailbox? = nil,
                 now: @escaping @Sendable () -> Date = Date.init,
                 limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
         let secrets = SecretBox(masterKey: masterKey)
@@ -123,17 +121,14 @@ public struct APIDependencies: Sendable {
         self.acceptBatcher = AcceptBatcher(store: self.sending)
         self.webhooks = WebhookStore(database: database, secrets: secrets)
         self.webhookGuard = WebhookGuard(policy: WebhookTargetPolicy(allowPrivate: allowPrivateWebhooks), dns: dns)
-        let unsubscribeKey = masterKey.derive("unsubscribe")
-        self.unsubscribeKey = unsubscribeKey
+        let unsubscribeLinks = UnsubscribeLinks(publicURL: publicURL, masterKey: masterKey, mailbox: unsubscribeMailbox)
+        self.unsubscribeLinks = unsubscribeLinks
         self.unsubscribes = UnsubscribeStore(database: database)
         self.stats = StatsStore(database: database)
         self.trackingLinks = TrackingLinks(publicURL: publicURL, masterKey: masterKey)
         self.tracking = TrackingStore(database: database)
         self.accountSettings = AccountSettingsStore(database: database)
         self.linkRatePerSecond = linkRatePerSecond
-        self.unsubscribeURL = { tenant, message, scope in
-            publicURL + "/u/" + UnsubscribeToken(tenantID: tenant, messageID: message, scope: scope).encode(key: unsubscribeKey)
-        }
         self.replyToKey = replyToKey
         self.publicURL = publicURL
         self.keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: tokenLifetime + .seconds(60), now: now)
@@ -165,7 +160,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, acceptBatcher: dependencies.acceptBatcher,
         webhooks: dependencies.webhooks, webhookGuard: dependencies.webhookGuard, unsubscribes: dependencies.unsubscribes, stats: dependencies.stats,
         trackingLinks: dependencies.trackingLinks, tracking: dependencies.tracking, accountSettings: dependencies.accountSettings,
-        unsubscribeKey: dependencies.unsubscribeKey, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
+        unsubscribeLinks: dependencies.unsubscribeLinks, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),

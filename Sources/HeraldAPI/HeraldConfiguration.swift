@@ -94,6 +94,17 @@ public struct HeraldConfiguration: Sendable {
     public var webhookConcurrency: Int
     /// `HERALD_WEBHOOK_RETENTION_DAYS`: finished deliveries are kept this long (default 30).
     public var webhookRetentionDays: Int
+    /// `HERALD_UNSUBSCRIBE_ADDRESS` (e.g. `unsubscribe@mail.example.com`, none by default): List-Unsubscribe
+    /// gets a `mailto:` at this address (`<local>+<token>@<domain>`) next to the https link, and the `smtp`
+    /// role receives that mail on the inbound listener. The domain's MX must point at that listener.
+    public var unsubscribeAddress: String?
+    /// `HERALD_INBOUND_HOST` (0.0.0.0) and `HERALD_INBOUND_PORT` (25): the inbound SMTP listener (`smtp` role,
+    /// only with `HERALD_UNSUBSCRIBE_ADDRESS`).
+    public var inboundHost: String
+    public var inboundPort: Int
+    /// `HERALD_SMTP_TLS_CERT` and `HERALD_SMTP_TLS_KEY` (PEM files, optional): the certificate Herald's SMTP
+    /// listeners offer with STARTTLS.
+    public var smtpTLS: (certificate: String, key: String)?
 
     /// Reads and validates every setting.
     public init(reader: ConfigReader) throws(Invalid) {
@@ -200,6 +211,23 @@ public struct HeraldConfiguration: Sendable {
         }
         webhookConcurrency = try int("herald.webhook.concurrency", "HERALD_WEBHOOK_CONCURRENCY", default: 16, range: 1...1_000)
         webhookRetentionDays = try int("herald.webhook.retention.days", "HERALD_WEBHOOK_RETENTION_DAYS", default: 30, range: 1...3_650)
+        unsubscribeAddress = string("herald.unsubscribe.address")
+        if let address = unsubscribeAddress {
+            do { _ = try UnsubscribeMailbox.validate(address) } catch { throw Invalid(description: "HERALD_UNSUBSCRIBE_ADDRESS: \(error.message)") }
+        }
+        inboundHost = string("herald.inbound.host") ?? "0.0.0.0"
+        inboundPort = try int("herald.inbound.port", "HERALD_INBOUND_PORT", default: 25, range: 0...65535)
+        switch (string("herald.smtp.tls.cert"), string("herald.smtp.tls.key")) {
+        case (nil, nil):
+            smtpTLS = nil
+        case (let certificate?, let key?):
+            for (name, path) in [("HERALD_SMTP_TLS_CERT", certificate), ("HERALD_SMTP_TLS_KEY", key)] where !FileManager.default.isReadableFile(atPath: path) {
+                throw Invalid(description: "\(name) names \"\(path)\", which is not a readable file.")
+            }
+            smtpTLS = (certificate, key)
+        default:
+            throw Invalid(description: "HERALD_SMTP_TLS_CERT and HERALD_SMTP_TLS_KEY go together: set both (PEM files) or neither.")
+        }
         do {
             dnsServer = try DNSServerAddress.resolve(configured: string("herald.dns.server"))
         } catch {

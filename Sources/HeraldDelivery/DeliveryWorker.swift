@@ -68,8 +68,8 @@ public struct DeliveryWorker: Sendable {
     public var domainRates = DomainRateLimits(rates: [:])
     /// Makes the open and click links of messages sent with tracking (none without it).
     public var tracking: TrackingLinks?
-    /// Makes the unsubscribe link (tenant, message, scope) of trigger mail whose tenant wants it there.
-    public var unsubscribeURL: (@Sendable (UUID, UUID, String) -> String)?
+    /// Makes the unsubscribe fields of trigger mail whose tenant wants them there.
+    public var unsubscribeLinks: UnsubscribeLinks?
     public var now: @Sendable () -> Date
     public var logger = Logger(label: "herald.delivery")
 
@@ -199,10 +199,9 @@ public struct DeliveryWorker: Sendable {
     /// The message's extra header fields, with RFC 8058 one-click unsubscribe (tenant-wide scope) on trigger
     /// mail whose tenant asked for it (batch mail has its own from the expansion).
     func headers(_ message: ClaimedMessage) -> [(name: String, value: String)] {
-        guard message.unsubscribeLink, message.kind == "trigger", let unsubscribeURL,
+        guard message.unsubscribeLink, message.kind == "trigger", let unsubscribeLinks,
               !message.headers.contains(where: { $0.name.lowercased() == "list-unsubscribe" }) else { return message.headers }
-        return message.headers + [("List-Unsubscribe", "<\(unsubscribeURL(message.tenantID, message.id, "*"))>"),
-                                  ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+        return message.headers + unsubscribeLinks.headers(tenant: message.tenantID, message: message.id, scope: "*").map { (name: $0.0, value: $0.1) }
     }
 
     /// The message as it goes on the wire, DKIM-signed with its domain's active key.
@@ -314,22 +313,22 @@ public struct DeliveryService: Service {
 /// Expands batch tasks into messages, a chunk per transaction, until each is done.
 public struct TaskExpander: Sendable {
     public var store: BatchStore
-    /// Builds the unsubscribe link of a message (tenant, message, scope).
-    public var unsubscribeURL: @Sendable (UUID, UUID, String) -> String
+    /// Builds the unsubscribe link and fields of a message.
+    public var unsubscribeLinks: UnsubscribeLinks
     public var chunk = 1_000
     public var lease: Duration = .seconds(300)
     public var now: @Sendable () -> Date
 
-    public init(store: BatchStore, unsubscribeURL: @escaping @Sendable (UUID, UUID, String) -> String, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(store: BatchStore, unsubscribeLinks: UnsubscribeLinks, now: @escaping @Sendable () -> Date = Date.init) {
         self.store = store
-        self.unsubscribeURL = unsubscribeURL
+        self.unsubscribeLinks = unsubscribeLinks
         self.now = now
     }
 
     /// Expands one due task to the end; answers whether there was one.
     public func runOnce() async throws -> Bool {
         guard let task = try await store.claim(now: now(), lease: lease) else { return false }
-        while try await !store.expandChunk(task, chunk: chunk, now: now(), unsubscribeURL: unsubscribeURL) {}
+        while try await !store.expandChunk(task, chunk: chunk, now: now(), unsubscribeLinks: unsubscribeLinks) {}
         return true
     }
 }

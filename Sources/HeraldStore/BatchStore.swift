@@ -103,7 +103,7 @@ public struct BatchStore: Sendable {
 
     /// Expands the next `chunk` members of a task; answers whether the task is done.
     public func expandChunk(_ task: TaskClaim, chunk: Int, now: Date,
-                            unsubscribeURL: @Sendable (UUID, UUID, String) -> String) async throws -> Bool {
+                            unsubscribeLinks: UnsubscribeLinks) async throws -> Bool {
         try await database.withTenant(task.tenantID) { connection in
             let row = try await connection.query("""
                 SELECT t.template_id, t.list_id, t.from_address, t.tag, t.last_address, t.status, tp.subject, tp.html, tp.body_text
@@ -136,17 +136,16 @@ public struct BatchStore: Sendable {
             for (address, variablesJSON) in members {
                 let id = UUIDv7.make(at: now)
                 let variables = (try? JSONDecoder().decode([String: String].self, from: Data(variablesJSON.utf8))) ?? [:]
-                let link = unsubscribeURL(task.tenantID, id, scope)
+                let link = unsubscribeLinks.url(tenant: task.tenantID, message: id, scope: scope)
                 let rendered = MailTemplate.render(subject: subject, html: html, text: text, variables: variables, unsubscribeURL: link)
                 ids.append(id)
                 tos.append(address)
                 subjects.append(String(rendered.subject.prefix(MailTemplate.maxSubject * 4)))
                 htmls.append(rendered.html ?? "")
                 texts.append(rendered.text ?? "")
-                // RFC 8058 one-click unsubscribe; both fields are DKIM-signed.
-                headers.append(String(decoding: try JSONSerialization.data(withJSONObject: [["List-Unsubscribe", "<\(link)>"],
-                                                                                            ["List-Unsubscribe-Post", "List-Unsubscribe=One-Click"]]),
-                                      as: UTF8.self))
+                // RFC 8058 one-click unsubscribe (and the mailto when configured); both fields are DKIM-signed.
+                let fields = unsubscribeLinks.headers(tenant: task.tenantID, message: id, scope: scope).map { [$0.0, $0.1] }
+                headers.append(String(decoding: try JSONSerialization.data(withJSONObject: fields), as: UTF8.self))
                 statuses.append(dropped[address] == nil ? "queued" : "dropped")
                 reasons.append(dropped[address] ?? "")
             }

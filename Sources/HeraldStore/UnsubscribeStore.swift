@@ -29,4 +29,14 @@ public struct UnsubscribeStore: Sendable {
             """, logger: database.logger).decode((String, Bool).self).first { _ in true }
         return row.map { (address: $0.0, added: $0.1) }
     }
+
+    /// Unsubscribes the recipient of a message named by a `mailto:` unsubscribe address, with the scope its
+    /// https link has (`herald_unsubscribe_message`, migration 0019): the tenant, the address and whether
+    /// this call added it; nil when the message does not exist.
+    public func unsubscribe(messageID: UUID, now: Date) async throws -> (address: String, added: Bool)? {
+        let row = try await database.client.query("""
+            SELECT o_address, o_added FROM herald_unsubscribe_message(\(messageID), \(now))
+            """, logger: database.logger).decode((String, Bool).self).first { _ in true }
+        return row.map { (address: $0.0, added: $0.1) }
+    }
 }

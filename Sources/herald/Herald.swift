@@ -82,6 +82,10 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         let database = Database(client: client, logger: logger,
                                 metrics: DatabaseMetrics(registry: registry, poolSize: configuration.databasePoolSize))
+        let mailbox: UnsubscribeMailbox?
+        do {
+            mailbox = try configuration.unsubscribeAddress.map { address throws(HeraldError) in try UnsubscribeMailbox(address: address, masterKey: masterKey) }
+        } catch { Startup.fail("HERALD_UNSUBSCRIBE_ADDRESS: \(error.message)") }
         let dependencies = APIDependencies(database: database, masterKey: masterKey, adminToken: adminToken,
                                            tokenLifetime: configuration.tokenLifetime, trustedProxies: configuration.trustedProxies,
                                            authRatePerSecond: configuration.authRatePerSecond,
@@ -89,7 +93,8 @@ struct Serve: AsyncParsableCommand {
                                            dns: DNSClient(server: configuration.dnsServer, logger: logger), publicURL: configuration.publicURL, systemFrom: configuration.systemFrom,
                                            sensitiveWords: configuration.sensitiveWords, limits: configuration.limits,
                                            domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval,
-                                           allowPrivateWebhooks: configuration.webhookAllowPrivate, linkRatePerSecond: configuration.linkRatePerSecond)
+                                           allowPrivateWebhooks: configuration.webhookAllowPrivate, linkRatePerSecond: configuration.linkRatePerSecond,
+                                           unsubscribeMailbox: mailbox)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {
             services.append(try buildApplication(dependencies, host: configuration.httpHost, port: configuration.httpPort, logger: logger))
@@ -110,10 +115,22 @@ struct Serve: AsyncParsableCommand {
             worker.lease = configuration.deliveryLease
             worker.domainRates = DomainRateLimits(rates: configuration.deliveryRates)
             worker.tracking = dependencies.trackingLinks
-            worker.unsubscribeURL = dependencies.unsubscribeURL
+            worker.unsubscribeLinks = dependencies.unsubscribeLinks
             services.append(DeliveryService(worker: worker))
-            services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeURL: dependencies.unsubscribeURL),
+            services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeLinks: dependencies.unsubscribeLinks),
                                                  logger: logger))
+        }
+        if configuration.roles.contains(.smtp), let mailbox {
+            let hostname = URL(string: configuration.publicURL)?.host() ?? mailbox.domain
+            var server = SMTPServer.Configuration(host: configuration.inboundHost, port: configuration.inboundPort,
+                                                  session: .init(hostname: hostname, maxMessageSize: 256 * 1024))
+            if let paths = configuration.smtpTLS {
+                do { try server.loadTLS(certificatePath: paths.certificate, keyPath: paths.key) } catch {
+                    Startup.fail("HERALD_SMTP_TLS_CERT / HERALD_SMTP_TLS_KEY: \(error)")
+                }
+            }
+            services.append(InboundSMTPService(configuration: server, delegate: UnsubscribeMailReceiver(mailbox: mailbox, store: dependencies.unsubscribes),
+                                               logger: logger))
         }
         if configuration.roles.contains(.dispatcher) {
             var settings = WebhookDispatcher.Settings()

@@ -47,7 +47,7 @@ import Testing
                     let taskID = accepted["taskId"] ?? ""
                     #expect(try await app.request(.get, "/v1/tasks/\(taskID)", token: token)["status"] == "scheduled")
 
-                    let expander = TaskExpander(store: app.dependencies.batches, unsubscribeURL: app.dependencies.unsubscribeURL, now: app.clock.now)
+                    let expander = TaskExpander(store: app.dependencies.batches, unsubscribeLinks: app.dependencies.unsubscribeLinks, now: app.clock.now)
                     #expect(try await expander.runOnce())
                     #expect(try await !expander.runOnce())
                     let worker = try app.deliveryWorker(dns: dns, smtp: peer)

@@ -121,7 +121,7 @@ extension TestApp {
                                           smarthost: ("127.0.0.1", smtp.port)),
                        smtp: SMTPDelivery(hostname: "herald.test"), worker: "test-worker", now: clock.now)
         worker.tracking = dependencies.trackingLinks
-        worker.unsubscribeURL = dependencies.unsubscribeURL
+        worker.unsubscribeLinks = dependencies.unsubscribeLinks
         return worker
     }
 }

@@ -35,7 +35,7 @@ import Testing
     static func runBatch(_ app: TestApp, token: String, batch: [String: Any]) async throws -> String {
         let accepted = try await app.request(.post, "/v1/mail/batch", token: token, json: batch)
         #expect(accepted.status == 202, "\(accepted.body)")
-        let expander = TaskExpander(store: app.dependencies.batches, unsubscribeURL: app.dependencies.unsubscribeURL, now: app.clock.now)
+        let expander = TaskExpander(store: app.dependencies.batches, unsubscribeLinks: app.dependencies.unsubscribeLinks, now: app.clock.now)
         #expect(try await expander.runOnce())
         return try #require(accepted["taskId"])
     }
@@ -133,7 +133,7 @@ import Testing
                     VALUES (\(messageID), \(tenant), \(UUID()), 'batch', 1, 'news@example.test', 'ann@example.org', 'News', 'delivered', now(), now())
                     """, logger: app.dependencies.database.logger)
             }
-            let real = UnsubscribeToken(tenantID: tenant, messageID: messageID, scope: "list:x").encode(key: app.dependencies.unsubscribeKey)
+            let real = UnsubscribeToken(tenantID: tenant, messageID: messageID, scope: "list:x").encode(key: app.dependencies.unsubscribeLinks.key)
             #expect(try await app.request(.head, "/u/" + real, contentType: nil).status == 200)
             let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
             var tokens: [String] = (0..<1_000).map { _ in String((0..<Int.random(in: 1...200)).map { _ in alphabet.randomElement()! }) }
@@ -147,7 +147,7 @@ import Testing
                 }
                 tokens.append(String(decoding: bytes, as: UTF8.self))
             }
-            tokens.append(UnsubscribeToken(tenantID: tenant, messageID: UUID(), scope: "*").encode(key: app.dependencies.unsubscribeKey))
+            tokens.append(UnsubscribeToken(tenantID: tenant, messageID: UUID(), scope: "*").encode(key: app.dependencies.unsubscribeLinks.key))
             tokens.append(UnsubscribeToken(tenantID: tenant, messageID: messageID, scope: "*").encode(key: MasterKey.random().derive("unsubscribe")))
             var statuses: [Int: Int] = [:]
             for (index, token) in tokens.enumerated() where token != real {

@@ -1,0 +1,167 @@
+import Crypto
+import Foundation
+
+/// Base32 (RFC 4648's alphabet in lower case, no padding). Mail systems may change the case of an address,
+/// so the token in the `mailto:` unsubscribe address uses an alphabet that survives it.
+public enum Base32 {
+    static let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 8 + 4) / 5)
+        var buffer: UInt32 = 0
+        var bits = 0
+        for byte in bytes {
+            buffer = (buffer << 8) | UInt32(byte)
+            bits += 8
+            while bits >= 5 {
+                bits -= 5
+                out.append(alphabet[Int((buffer >> UInt32(bits)) & 31)])
+            }
+        }
+        if bits > 0 { out.append(alphabet[Int((buffer << UInt32(5 - bits)) & 31)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Decodes either case; nil for any other character, an impossible length or stray bits at the end.
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        var out: [UInt8] = []
+        var buffer: UInt32 = 0
+        var bits = 0
+        for character in text.utf8 {
+            let value: UInt32
+            switch character {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(character - UInt8(ascii: "a"))
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(character - UInt8(ascii: "A"))
+            case UInt8(ascii: "2")...UInt8(ascii: "7"): value = UInt32(character - UInt8(ascii: "2")) + 26
+            default: return nil
+            }
+            buffer = (buffer << 5) | value
+            bits += 5
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8((buffer >> UInt32(bits)) & 255))
+            }
+        }
+        guard bits < 5, buffer & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        return out
+    }
+}
+
+/// The `mailto:` form of List-Unsubscribe (RFC 2369, next to RFC 8058's https link): an address at the
+/// operator's inbound host whose local part carries a token, `<local>+<token>@<domain>`. The token is the
+/// message id and a 128-bit HMAC-SHA256 tag over it in lower-case base32 (52 characters), so the whole
+/// local part stays within RFC 5321's 64 octets, survives case changes and is checked without the
+/// database. The message names the tenant and the scope (its list for batch mail, the tenant for trigger
+/// mail), exactly as its https link does.
+public struct UnsubscribeMailbox: Sendable {
+    public let localPart: String
+    public let domain: String
+    let key: SymmetricKey
+
+    /// Characters of the token.
+    public static let tokenLength = 52
+    /// RFC 5321 §4.5.3.1.1.
+    static let maxLocalPart = 64
+
+    public init(address: String, masterKey: MasterKey) throws(HeraldError) {
+        (localPart, domain) = try Self.validate(address)
+        key = masterKey.derive("unsubscribe-mailto")
+    }
+
+    /// Splits and checks a configured unsubscribe address: a plain local part (letters, digits, `.`, `-`,
+    /// `_`; no `+`, which separates the token) short enough for the token, and a domain name.
+    public static func validate(_ address: String) throws(HeraldError) -> (localPart: String, domain: String) {
+        func invalid(_ why: String) -> HeraldError {
+            HeraldError(code: "Config.UnsubscribeAddress", status: 400, message: "The unsubscribe address \"\(address)\" \(why).")
+        }
+        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty else { throw invalid("must look like unsubscribe@mail.example.com") }
+        let local = parts[0].lowercased()
+        guard local.utf8.allSatisfy({ $0.isASCIILetterOrDigit || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }),
+              !local.hasPrefix("."), !local.hasSuffix("."), !local.contains("..") else {
+            throw invalid("needs a plain local part (letters, digits, '.', '-', '_')")
+        }
+        guard local.utf8.count + 1 + tokenLength <= maxLocalPart else {
+            throw invalid("has a local part too long for the token: at most \(maxLocalPart - 1 - tokenLength) characters")
+        }
+        guard let domain = try? SendingDomain.normalize(String(parts[1])) else { throw invalid("needs a domain name") }
+        return (local, domain)
+    }
+
+    /// The address that unsubscribes the recipient of `messageID`.
+    public func address(for messageID: UUID) -> String {
+        let id = ReplyToToken.bytes(messageID)
+        return "\(localPart)+\(Base32.encode(id + tag(id)))@\(domain)"
+    }
+
+    /// The `mailto:` URI of List-Unsubscribe.
+    public func uri(for messageID: UUID) -> String {
+        "mailto:\(address(for: messageID))?subject=unsubscribe"
+    }
+
+    /// The message a recipient address unsubscribes from, or nil when the address is not one of ours or its
+    /// token is forged, altered or truncated. Case does not matter.
+    public func messageID(recipient: String) -> UUID? {
+        let lowered = recipient.lowercased()
+        guard let at = lowered.lastIndex(of: "@"), lowered[lowered.index(after: at)...] == domain else { return nil }
+        let prefix = localPart + "+"
+        let local = lowered[..<at]
+        guard local.hasPrefix(prefix) else { return nil }
+        let token = local.dropFirst(prefix.count)
+        guard token.utf8.count == Self.tokenLength, let bytes = Base32.decode(token), bytes.count == 32,
+              constantTimeEquals(bytes[16...], tag(Array(bytes[..<16]))) else { return nil }
+        return ReplyToToken.uuid(Array(bytes[..<16]))
+    }
+
+    /// Whether `recipient` is at this mailbox's address at all (with or without a token).
+    public func isOurs(_ recipient: String) -> Bool {
+        let lowered = recipient.lowercased()
+        return lowered.hasSuffix("@" + domain) && (lowered.hasPrefix(localPart + "+") || lowered.hasPrefix(localPart + "@"))
+    }
+
+    private func tag(_ id: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: id, using: key).prefix(16))
+    }
+}
+
+/// The unsubscribe links of a message: the https link (``UnsubscribeToken`` under `/u/`) for the body's
+/// `${unsubscribe}` and List-Unsubscribe, and, when the operator configured an unsubscribe address, the
+/// `mailto:` next to it.
+public struct UnsubscribeLinks: Sendable {
+    public let publicURL: String
+    /// The https tokens' key.
+    public let key: SymmetricKey
+    public let mailbox: UnsubscribeMailbox?
+
+    public init(publicURL: String, masterKey: MasterKey, mailbox: UnsubscribeMailbox? = nil) {
+        self.publicURL = publicURL
+        self.key = masterKey.derive("unsubscribe")
+        self.mailbox = mailbox
+    }
+
+    /// The https link (tenant, message, scope).
+    public func url(tenant: UUID, message: UUID, scope: String) -> String {
+        publicURL + "/u/" + UnsubscribeToken(tenantID: tenant, messageID: message, scope: scope).encode(key: key)
+    }
+
+    /// The header fields of RFC 8058 one-click unsubscribe: List-Unsubscribe (the https link first, then
+    /// the mailto when there is one) and List-Unsubscribe-Post.
+    public func headers(tenant: UUID, message: UUID, scope: String) -> [(String, String)] {
+        var value = "<\(url(tenant: tenant, message: message, scope: scope))>"
+        if let mailbox { value += ", <\(mailbox.uri(for: message))>" }
+        return [("List-Unsubscribe", value), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    }
+
+    /// A link's token, checked (nil when forged, altered or truncated).
+    public func token(_ text: String) -> UnsubscribeToken? {
+        UnsubscribeToken.decode(text, key: key)
+    }
+}
+
+extension UInt8 {
+    var isASCIILetterOrDigit: Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
+    }
+}

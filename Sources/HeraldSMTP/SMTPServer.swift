@@ -1,0 +1,273 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// Decides what an ``SMTPServer`` accepts. Called off the event loop; may use the database.
+public protocol SMTPServerDelegate: Sendable {
+    /// The reply to `RCPT TO:<address>`: 2xx accepts the recipient.
+    func recipient(_ address: String, from: String, client: SocketAddress?) async -> SMTPReply
+    /// The reply to the message's final dot: 2xx means it was taken (durably, where that matters).
+    func deliver(_ envelope: SMTPServerStateMachine.Envelope, client: SocketAddress?) async -> SMTPReply
+}
+
+/// An SMTP server on SwiftNIO: ``SMTPServerStateMachine`` per connection, driven by a channel handler,
+/// with a cap on connections (in all and per client address), an idle timeout and optional STARTTLS.
+public final class SMTPServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var session: SMTPServerStateMachine.Settings
+        /// The certificate for STARTTLS (none: STARTTLS is not offered).
+        public var tls: NIOSSLContext?
+        /// A connection that sends nothing this long is closed (RFC 5321 §4.5.3.2.7 suggests 5 minutes).
+        public var idleTimeout: TimeAmount = .minutes(5)
+        public var maxConnections = 500
+        public var maxConnectionsPerAddress = 20
+        public var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+
+        public init(host: String, port: Int, session: SMTPServerStateMachine.Settings, tls: NIOSSLContext? = nil) {
+            self.host = host
+            self.port = port
+            self.session = session
+            self.tls = tls
+            self.session.tlsAvailable = tls != nil
+        }
+
+        /// Offers STARTTLS with a PEM certificate chain and private key.
+        public mutating func loadTLS(certificatePath: String, keyPath: String) throws {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+            tls = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+            session.tlsAvailable = true
+        }
+    }
+
+    struct Connections {
+        var open: [ObjectIdentifier: any Channel] = [:]
+        var perAddress: [String: Int] = [:]
+        var closed = false
+    }
+
+    let channel: any Channel
+    let connections: NIOLockedValueBox<Connections>
+
+    private init(channel: any Channel, connections: NIOLockedValueBox<Connections>) {
+        self.channel = channel
+        self.connections = connections
+    }
+
+    /// The port it listens on (the one chosen when the configuration said 0).
+    public var port: Int { channel.localAddress?.port ?? 0 }
+
+    /// Listens until ``close()``.
+    public static func bind(_ configuration: Configuration, delegate: any SMTPServerDelegate, logger: Logger) async throws -> SMTPServer {
+        let connections = NIOLockedValueBox(Connections())
+        var session = configuration.session
+        session.tlsAvailable = configuration.tls != nil
+        let channel = try await ServerBootstrap(group: configuration.group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let address = channel.remoteAddress?.ipAddress ?? "?"
+                let admitted = connections.withLockedValue { state -> Bool in
+                    guard !state.closed, state.open.count < configuration.maxConnections,
+                          state.perAddress[address, default: 0] < configuration.maxConnectionsPerAddress else { return false }
+                    state.open[ObjectIdentifier(channel)] = channel
+                    state.perAddress[address, default: 0] += 1
+                    return true
+                }
+                guard admitted else {
+                    let refusal = SMTPServerStateMachine.reply(421, (4, 7, 0), "\(configuration.session.hostname) Too many connections, try again later")
+                    return channel.writeAndFlush(ByteBuffer(bytes: refusal.encoded)).flatMap { channel.close() }
+                }
+                channel.closeFuture.whenComplete { _ in
+                    connections.withLockedValue { state in
+                        state.open[ObjectIdentifier(channel)] = nil
+                        state.perAddress[address, default: 1] -= 1
+                        if state.perAddress[address] == 0 { state.perAddress[address] = nil }
+                    }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: configuration.idleTimeout),
+                        SMTPServerHandler(settings: session, tls: configuration.tls, delegate: delegate, logger: logger),
+                    ])
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        return SMTPServer(channel: channel, connections: connections)
+    }
+
+    /// Stops listening and closes every connection.
+    public func close() {
+        let open = connections.withLockedValue { state in
+            state.closed = true
+            return Array(state.open.values)
+        }
+        channel.close(promise: nil)
+        for connection in open { connection.close(promise: nil) }
+    }
+
+    /// Returns when the listener has closed.
+    public func wait() async {
+        try? await channel.closeFuture.get()
+    }
+}
+
+/// Drives one connection's ``SMTPServerStateMachine``: splits lines (taking them one at a time, so that
+/// pipelined commands wait while the delegate is asked), writes replies, asks the delegate off the event
+/// loop and starts TLS.
+final class SMTPServerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var machine: SMTPServerStateMachine
+    private let tls: NIOSSLContext?
+    private let delegate: any SMTPServerDelegate
+    private let logger: Logger
+    private var buffer = ByteBuffer()
+    /// Skipping the rest of a line that was cut at the limit.
+    private var discarding = false
+    private var closing = false
+    private var unflushed = false
+    /// Longest DATA line taken whole (RFC 5321 says 1,000 with the CRLF; real mail exceeds it).
+    static let maxDataLine = 65_536
+    /// Bytes a client may send ahead while the delegate is being asked.
+    static let maxBuffered = 1 << 20
+
+    init(settings: SMTPServerStateMachine.Settings, tls: NIOSSLContext?, delegate: any SMTPServerDelegate, logger: Logger) {
+        self.machine = SMTPServerStateMachine(settings: settings)
+        self.tls = tls
+        self.delegate = delegate
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        write(machine.greeting, context: context)
+        flush(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        guard !closing else { return }
+        buffer.writeBuffer(&incoming)
+        process(context: context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, !closing {
+            perform(machine.timedOut(), context: context)
+            flush(context: context)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("SMTP connection error", metadata: ["error": "\(error)"])
+        closing = true
+        context.close(promise: nil)
+    }
+
+    /// Takes the lines that have arrived, as far as the machine is not waiting for its delegate.
+    private func process(context: ChannelHandlerContext) {
+        while !closing, !machine.isWaiting, let (line, overlong) = nextLine() {
+            perform(machine.receive(line: line, overlong: overlong), context: context)
+        }
+        if !closing, buffer.readableBytes > Self.maxBuffered {
+            perform(.replyAndClose(SMTPServerStateMachine.reply(421, (4, 7, 0), "Too much input")), context: context)
+        }
+        if buffer.readerIndex > 65_536 { buffer.discardReadBytes() }
+        flush(context: context)
+    }
+
+    private func nextLine() -> ([UInt8], Bool)? {
+        let limit = machine.isReadingData ? Self.maxDataLine : machine.settings.maxCommandLength
+        while true {
+            let view = buffer.readableBytesView
+            guard let newline = view.firstIndex(of: 10) else {
+                if discarding {
+                    buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                } else if view.count > limit {
+                    let cut = buffer.readBytes(length: limit) ?? []
+                    buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                    discarding = true
+                    return (cut, true)
+                }
+                return nil
+            }
+            var line = buffer.readBytes(length: newline - view.startIndex) ?? []
+            buffer.moveReaderIndex(forwardBy: 1)
+            if discarding {
+                discarding = false
+                continue
+            }
+            if line.last == 13 { line.removeLast() }
+            return line.count > limit ? (Array(line.prefix(limit)), true) : (line, false)
+        }
+    }
+
+    private func perform(_ action: SMTPServerStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .reply(let reply):
+            write(reply, context: context)
+        case .replyAndClose(let reply):
+            closing = true
+            unflushed = false
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: reply.encoded))).whenComplete { _ in bound.value.close(promise: nil) }
+        case .checkRecipient(let address):
+            let delegate = self.delegate, remote = context.remoteAddress
+            let from = machine.currentSender ?? ""
+            ask(context: context, { await delegate.recipient(address, from: from, client: remote) }) { $0.recipientChecked($1) }
+        case .deliver(let envelope):
+            let delegate = self.delegate, remote = context.remoteAddress
+            ask(context: context, { await delegate.deliver(envelope, client: remote) }) { $0.delivered($1) }
+        case .startTLS(let reply):
+            guard let tls else { return }
+            // Anything sent after STARTTLS and before the handshake is not trusted (RFC 3207 §5; the
+            // "STARTTLS command injection" of CVE-2011-0411): it is dropped.
+            buffer.clear()
+            discarding = false
+            write(reply, context: context)
+            flush(context: context)
+            do {
+                try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+            } catch {
+                closing = true
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// Asks the delegate off the event loop; its answer goes to the machine, and the lines that waited are taken.
+    private func ask(context: ChannelHandlerContext, _ question: @escaping @Sendable () async -> SMTPReply,
+                     then answer: @escaping @Sendable (inout SMTPServerStateMachine, SMTPReply) -> SMTPServerStateMachine.Action) {
+        flush(context: context)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let future = context.eventLoop.makeFutureWithTask(question)
+        future.whenSuccess { reply in
+            let (handler, context) = bound.value
+            guard !handler.closing else { return }
+            handler.perform(answer(&handler.machine, reply), context: context)
+            handler.process(context: context)
+        }
+    }
+
+    private func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(ByteBuffer(bytes: reply.encoded)), promise: nil)
+        unflushed = true
+    }
+
+    private func flush(context: ChannelHandlerContext) {
+        guard unflushed else { return }
+        unflushed = false
+        context.flush()
+    }
+}
