@@ -64,8 +64,11 @@ public final class SMTPServer: Sendable {
     /// Listens until ``close()``.
     public static func bind(_ configuration: Configuration, delegate: any SMTPServerDelegate, logger: Logger) async throws -> SMTPServer {
         let connections = NIOLockedValueBox(Connections())
-        var session = configuration.session
-        session.tlsAvailable = configuration.tls != nil
+        let session = {
+            var session = configuration.session
+            session.tlsAvailable = configuration.tls != nil
+            return session
+        }()
         let channel = try await ServerBootstrap(group: configuration.group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -81,7 +84,9 @@ public final class SMTPServer: Sendable {
                 }
                 guard admitted else {
                     let refusal = SMTPServerStateMachine.reply(421, (4, 7, 0), "\(configuration.session.hostname) Too many connections, try again later")
-                    return channel.writeAndFlush(ByteBuffer(bytes: refusal.encoded)).flatMap { channel.close() }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RefusalHandler(reply: refusal))
+                    }
                 }
                 channel.closeFuture.whenComplete { _ in
                     connections.withLockedValue { state in
@@ -115,6 +120,24 @@ public final class SMTPServer: Sendable {
     public func wait() async {
         try? await channel.closeFuture.get()
     }
+}
+
+/// Answers a connection over the caps with one reply and closes it.
+final class RefusalHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let reply: SMTPReply
+
+    init(reply: SMTPReply) {
+        self.reply = reply
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: reply.encoded))).whenComplete { _ in bound.value.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
 
 /// Drives one connection's ``SMTPServerStateMachine``: splits lines (taking them one at a time, so that

@@ -19,3 +19,13 @@ public func runPython(_ script: String, _ arguments: [String], input: [UInt8]? =
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// ``runPython(_:_:input:)`` on a thread of its own, so that a test waiting for Python leaves Swift's
+/// cooperative threads free for the servers it talks to in the same process.
+public func runPythonDetached(_ script: String, _ arguments: [String], input: [UInt8]? = nil) async throws -> (Int32, String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try runPython(script, arguments, input: input) })
+        }
+    }
+}
