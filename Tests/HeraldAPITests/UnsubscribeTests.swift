@@ -119,6 +119,108 @@ import Testing
         }
     }
 
+    /// The mailto: address of a delivered message's List-Unsubscribe.
+    static func mailtoAddress(_ data: String) throws -> String {
+        let unfolded = data.replacingOccurrences(of: "\r\n\t", with: "\t").replacingOccurrences(of: "\r\n ", with: " ")
+        let field = try #require(unfolded.components(separatedBy: "\r\n").first { $0.hasPrefix("List-Unsubscribe: ") })
+        #expect(field.hasPrefix("List-Unsubscribe: <https://herald.test/u/"), "the https link first: \(field)")
+        let mailto = try #require(field.range(of: ">, <mailto:").map { field[$0.upperBound...].prefix { $0 != ">" } }, "\(field)")
+        #expect(mailto.hasSuffix("?subject=unsubscribe"))
+        return String(mailto.prefix { $0 != "?" })
+    }
+
+    /// Sends one mail with Python's smtplib to the inbound listener: "sent", or the refusal's code and text.
+    static func mailUnsubscribe(port: Int, from: String, to: String) async throws -> String {
+        let (status, output) = try await runPythonDetached("""
+            import smtplib, sys
+            port, sender, rcpt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+                    s.sendmail(sender, [rcpt], "From: " + sender + "\\r\\nTo: " + rcpt + "\\r\\nSubject: unsubscribe\\r\\n\\r\\nunsubscribe\\r\\n")
+                print("sent")
+            except smtplib.SMTPRecipientsRefused as e:
+                code, text = e.recipients[rcpt]
+                print(code, text.decode())
+            """, [String(port), from, to])
+        #expect(status == 0, "\(output)")
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// With HERALD_UNSUBSCRIBE_ADDRESS set, List-Unsubscribe also has a mailto: whose address carries the
+    /// message's token (DKIM-signed with the rest); mail to it through the inbound SMTP listener unsubscribes
+    /// the reader with the list's scope, exactly as the https link does (and tenant-wide for trigger mail);
+    /// forged addresses and other domains are refused at RCPT and change nothing.
+    @Test func mailtoUnsubscribeThroughTheInboundListener() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port, unsubscribeAddress: "unsubscribe@mx.herald.test") { app in
+                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    try await RecipientListTests.setGrade(app, tenant: tenant, 3)
+                    let (batch, listID) = try await Self.batchSetup(app, token: token)
+                    _ = try await Self.runBatch(app, token: token, batch: batch)
+                    let worker = try app.deliveryWorker(dns: dns, smtp: peer)
+                    #expect(try await worker.runOnce() == 3)
+                    let dkimValue = try await DeliveryEndToEndTests.dkimRecord(app, token: token)
+                    var addresses: [String: String] = [:]
+                    for message in peer.received {
+                        let address = try Self.mailtoAddress(message.data)
+                        #expect(address.hasPrefix("unsubscribe+") && address.hasSuffix("@mx.herald.test"))
+                        #expect(try address.split(separator: "@").first.map { $0.utf8.count } ?? 99 <= 64)
+                        _ = try Self.linkPath(message.data)
+                        try DeliveryEndToEndTests.expectDKIMVerifies(message.data, record: dkimValue)
+                        addresses[message.to.first ?? ""] = address
+                    }
+                    let ann = try #require(addresses["ann@example.org"])
+
+                    let mailbox = try #require(app.dependencies.unsubscribeLinks.mailbox)
+                    let server = try await SMTPServer.bind(.init(host: "127.0.0.1", port: 0, session: .init(hostname: "mx.herald.test")),
+                                                           delegate: UnsubscribeMailReceiver(mailbox: mailbox, store: app.dependencies.unsubscribes,
+                                                                                             now: app.clock.now),
+                                                           logger: TestDatabases.logger)
+                    defer { server.close() }
+
+                    // Forged, altered and foreign addresses: refused at RCPT, nothing written.
+                    var altered = Array(ann)
+                    let index = "unsubscribe+".count + 7
+                    altered[index] = altered[index] == "a" ? "b" : "a"
+                    #expect(try await Self.mailUnsubscribe(port: server.port, from: "ann@example.org", to: String(altered)).hasPrefix("550 5.1.1"))
+                    #expect(try await Self.mailUnsubscribe(port: server.port, from: "ann@example.org", to: "unsubscribe@mx.herald.test").hasPrefix("550 5.1.1"))
+                    #expect(try await Self.mailUnsubscribe(port: server.port, from: "x@example.org", to: "someone@example.org").hasPrefix("550 5.7.1"))
+                    #expect(try await Self.count(app, "SELECT count(*)::int FROM suppressions") == 0)
+
+                    // The real address, twice (the second in upper case): one suppression with the list's scope, one event.
+                    #expect(try await Self.mailUnsubscribe(port: server.port, from: "ann@example.org", to: ann) == "sent")
+                    #expect(try await Self.mailUnsubscribe(port: server.port, from: "ann@example.org", to: ann.uppercased()) == "sent")
+                    #expect(try await Self.count(app, """
+                        SELECT count(*)::int FROM suppressions WHERE address = 'ann@example.org' AND source = 'unsubscribe' AND scope = 'list:\(listID.lowercased())'
+                        """) == 1)
+                    #expect(try await Self.count(app, "SELECT count(*)::int FROM suppressions") == 1)
+                    #expect(try await Self.count(app, "SELECT count(*)::int FROM events WHERE type = 'message.unsubscribed' AND data->>'to' = 'ann@example.org'") == 1)
+
+                    // The next batch drops Ann as unsubscribed.
+                    let taskID = try await Self.runBatch(app, token: token, batch: batch)
+                    #expect(try await Self.count(app, """
+                        SELECT count(*)::int FROM messages WHERE task_id = '\(taskID)' AND to_address = 'ann@example.org' AND status = 'dropped' AND reason = 'unsubscribed'
+                        """) == 1)
+                    #expect(try await worker.runOnce() == 2)
+
+                    // Trigger mail, when the tenant asks for the fields there too: the mailto leaves the whole tenant.
+                    #expect(try await app.request(.put, "/v1/account/settings", token: token, json: ["trackOpensAndClicks": false, "unsubscribeLinkInTriggerMail": true]).status == 200)
+                    let trigger = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["cy@example.org"]))
+                    #expect(trigger.status == 200, "\(trigger.body)")
+                    #expect(try await worker.runOnce() == 1)
+                    let triggerMessage = try #require(peer.received.last)
+                    #expect(triggerMessage.to == ["cy@example.org"])
+                    let cy = try Self.mailtoAddress(triggerMessage.data)
+                    #expect(try await Self.mailUnsubscribe(port: server.port, from: "cy@example.org", to: cy) == "sent")
+                    #expect(try await Self.count(app, """
+                        SELECT count(*)::int FROM suppressions WHERE address = 'cy@example.org' AND source = 'unsubscribe' AND scope = '*'
+                        """) == 1)
+                }
+            }
+        }
+    }
+
     /// 1,000 random and 1,000 altered tokens on every public link route (unsubscribe, open, click): all 404,
     /// never 5xx, nothing changed.
     @Test func forgedAndAlteredTokensAreNotFound() async throws {
