@@ -24,6 +24,10 @@ import Testing
         #expect(dns.port == 5353)
         let limits = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_LIMITS": "domains=20, listMembers=50000"]).limits
         #expect(limits.domains == 20 && limits.listMembers == 50_000 && limits.senders == 10)
+        #expect(configuration.unsubscribeAddress == nil && configuration.inboundPort == 25 && configuration.smtpTLS == nil)
+        let inbound = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_UNSUBSCRIBE_ADDRESS": "unsubscribe@mx.example.com",
+                                "HERALD_INBOUND_PORT": "2525"])
+        #expect(inbound.unsubscribeAddress == "unsubscribe@mx.example.com" && inbound.inboundPort == 2525 && inbound.inboundHost == "0.0.0.0")
     }
 
     struct Bad: Sendable, CustomTestStringConvertible {
@@ -49,6 +53,12 @@ import Testing
         Bad(environment: base.merging(["HERALD_SMARTHOST": "relay:0"]) { $1 }, mentions: "HERALD_SMARTHOST"),
         Bad(environment: base.merging(["HERALD_LIMITS": "mailboxes=3"]) { $1 }, mentions: "HERALD_LIMITS"),
         Bad(environment: base.merging(["HERALD_DNS_SERVER": "127.0.0.1:0"]) { $1 }, mentions: "HERALD_DNS_SERVER"),
+        Bad(environment: base.merging(["HERALD_UNSUBSCRIBE_ADDRESS": "unsubscribe"]) { $1 }, mentions: "HERALD_UNSUBSCRIBE_ADDRESS"),
+        Bad(environment: base.merging(["HERALD_UNSUBSCRIBE_ADDRESS": "please-unsubscribe-me@x.example"]) { $1 }, mentions: "HERALD_UNSUBSCRIBE_ADDRESS"),
+        Bad(environment: base.merging(["HERALD_INBOUND_PORT": "smtp"]) { $1 }, mentions: "HERALD_INBOUND_PORT"),
+        Bad(environment: base.merging(["HERALD_SMTP_TLS_CERT": "/etc/hostname"]) { $1 }, mentions: "HERALD_SMTP_TLS_KEY"),
+        Bad(environment: base.merging(["HERALD_SMTP_TLS_CERT": "/nonexistent.pem", "HERALD_SMTP_TLS_KEY": "/nonexistent.key"]) { $1 },
+            mentions: "HERALD_SMTP_TLS_CERT"),
     ]
 
     @Test(arguments: bad)

@@ -221,6 +221,75 @@ import Testing
         }
     }
 
+    /// A real `herald serve` with the smtp role and HERALD_UNSUBSCRIBE_ADDRESS listens on HERALD_INBOUND_PORT,
+    /// offers STARTTLS with HERALD_SMTP_TLS_CERT/KEY, and unsubscribes the recipient of a trigger message
+    /// (tenant-wide) when Python's smtplib mails its address over TLS.
+    @Test func heraldServeTakesUnsubscribeMailOverSTARTTLS() async throws {
+        let keyBytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        try await TestApp.run(masterKey: MasterKey(bytes: keyBytes), unsubscribeAddress: "unsubscribe@mx.herald.test") { app in
+            let root = try await app.createTenant("Inbound")
+            let tenant = try #require(UUID(uuidString: root.tenant))
+            let messageID = UUID()
+            try await app.dependencies.database.withTenant(tenant) { connection -> Void in
+                try await connection.query("""
+                    INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, status, created_at, updated_at)
+                    VALUES (\(messageID), \(tenant), \(UUID()), 'trigger', 0, 'news@example.test', 'dee@example.org', 'Hi', 'delivered', now(), now())
+                    """, logger: app.dependencies.database.logger)
+            }
+            let address = try #require(app.dependencies.unsubscribeLinks.mailbox).address(for: messageID)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("inbound-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let (made, port) = try await runPythonDetached("""
+                import socket, subprocess, sys
+                d = sys.argv[1]
+                subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+                                "-subj", "/CN=mx.herald.test", "-keyout", d + "/key.pem", "-out", d + "/cert.pem"], check=True, capture_output=True)
+                s = socket.socket()
+                s.bind(("127.0.0.1", 0))
+                print(s.getsockname()[1])
+                """, [directory])
+            #expect(made == 0, "\(port)")
+            let url = app.databaseURL
+            let process = try HeraldProcess(["serve"], environment: [
+                "DATABASE_URL": "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)",
+                "HERALD_MASTER_KEY": Data(keyBytes).base64EncodedString(), "HERALD_ADMIN_TOKEN": TestApp.adminToken,
+                "HERALD_ROLES": "smtp", "HERALD_UNSUBSCRIBE_ADDRESS": "unsubscribe@mx.herald.test",
+                "HERALD_INBOUND_HOST": "127.0.0.1", "HERALD_INBOUND_PORT": port.trimmingCharacters(in: .whitespacesAndNewlines),
+                "HERALD_SMTP_TLS_CERT": directory + "/cert.pem", "HERALD_SMTP_TLS_KEY": directory + "/key.pem",
+                "HERALD_PUBLIC_URL": "https://herald.test", "LOG_LEVEL": "warning",
+            ])
+            defer { process.stop() }
+            let (status, output) = try await runPythonDetached("""
+                import smtplib, ssl, sys, time
+                port, rcpt = int(sys.argv[1]), sys.argv[2]
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                deadline = time.time() + 120
+                while True:
+                    try:
+                        s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+                        break
+                    except OSError:
+                        if time.time() > deadline:
+                            raise
+                        time.sleep(0.2)
+                with s:
+                    s.ehlo("py.test")
+                    s.starttls(context=context)
+                    version = s.sock.version()
+                    s.sendmail("dee@example.org", [rcpt], "Subject: unsubscribe\\r\\n\\r\\nunsubscribe\\r\\n")
+                print("sent over", version)
+                """, [port.trimmingCharacters(in: .whitespacesAndNewlines), address])
+            #expect(status == 0, "\(output)\n\(process.output)")
+            #expect(output.contains("sent over TLSv1."), "\(output)")
+            #expect(try await Self.count(app, """
+                SELECT count(*)::int FROM suppressions WHERE address = 'dee@example.org' AND source = 'unsubscribe' AND scope = '*'
+                """) == 1)
+        }
+    }
+
     /// 1,000 random and 1,000 altered tokens on every public link route (unsubscribe, open, click): all 404,
     /// never 5xx, nothing changed.
     @Test func forgedAndAlteredTokensAreNotFound() async throws {
