@@ -40,6 +40,30 @@ import Testing
         return try #require(accepted["taskId"])
     }
 
+    /// A sending tenant at grade 3 whose batch to the three readers has been delivered to `peer`.
+    static func deliveredBatch(_ app: TestApp, _ dns: DNSTestServer, _ peer: SMTPTestServer) async throws
+        -> (token: String, batch: [String: Any], listID: String, worker: DeliveryWorker, dkim: String) {
+        let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+        try await RecipientListTests.setGrade(app, tenant: tenant, 3)
+        let (batch, listID) = try await Self.batchSetup(app, token: token)
+        _ = try await Self.runBatch(app, token: token, batch: batch)
+        let worker = try app.deliveryWorker(dns: dns, smtp: peer)
+        #expect(try await worker.runOnce() == 3)
+        return (token, batch, listID, worker, try await DeliveryEndToEndTests.dkimRecord(app, token: token))
+    }
+
+    /// A delivered message of the tenant, written straight into the table.
+    static func insertMessage(_ app: TestApp, tenant: UUID, kind: String, to: String) async throws -> UUID {
+        let messageID = UUID()
+        try await app.dependencies.database.withTenant(tenant) { connection -> Void in
+            try await connection.query("""
+                INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, status, created_at, updated_at)
+                VALUES (\(messageID), \(tenant), \(UUID()), \(kind), 1, 'news@example.test', \(to), 'News', 'delivered', now(), now())
+                """, logger: app.dependencies.database.logger)
+        }
+        return messageID
+    }
+
     /// The link's path (`/u/…`) as the message carries it in List-Unsubscribe.
     static func linkPath(_ data: String) throws -> String {
         let unfolded = data.replacingOccurrences(of: "\r\n\t", with: "").replacingOccurrences(of: "\r\n ", with: "")
@@ -62,14 +86,7 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
-                    try await RecipientListTests.setGrade(app, tenant: tenant, 3)
-                    let (batch, listID) = try await Self.batchSetup(app, token: token)
-                    _ = try await Self.runBatch(app, token: token, batch: batch)
-                    let worker = try app.deliveryWorker(dns: dns, smtp: peer)
-                    #expect(try await worker.runOnce() == 3)
-
-                    let dkimValue = try await DeliveryEndToEndTests.dkimRecord(app, token: token)
+                    let (token, batch, listID, worker, dkimValue) = try await Self.deliveredBatch(app, dns, peer)
                     var annPath = ""
                     for message in peer.received {
                         let path = try Self.linkPath(message.data)
@@ -154,13 +171,7 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port, unsubscribeAddress: "unsubscribe@mx.herald.test") { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
-                    try await RecipientListTests.setGrade(app, tenant: tenant, 3)
-                    let (batch, listID) = try await Self.batchSetup(app, token: token)
-                    _ = try await Self.runBatch(app, token: token, batch: batch)
-                    let worker = try app.deliveryWorker(dns: dns, smtp: peer)
-                    #expect(try await worker.runOnce() == 3)
-                    let dkimValue = try await DeliveryEndToEndTests.dkimRecord(app, token: token)
+                    let (token, batch, listID, worker, dkimValue) = try await Self.deliveredBatch(app, dns, peer)
                     var addresses: [String: String] = [:]
                     for message in peer.received {
                         let address = try Self.mailtoAddress(message.data)
@@ -229,64 +240,48 @@ import Testing
         try await TestApp.run(masterKey: MasterKey(bytes: keyBytes), unsubscribeAddress: "unsubscribe@mx.herald.test") { app in
             let root = try await app.createTenant("Inbound")
             let tenant = try #require(UUID(uuidString: root.tenant))
-            let messageID = UUID()
-            try await app.dependencies.database.withTenant(tenant) { connection -> Void in
-                try await connection.query("""
-                    INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, status, created_at, updated_at)
-                    VALUES (\(messageID), \(tenant), \(UUID()), 'trigger', 0, 'news@example.test', 'dee@example.org', 'Hi', 'delivered', now(), now())
-                    """, logger: app.dependencies.database.logger)
-            }
+            let messageID = try await Self.insertMessage(app, tenant: tenant, kind: "trigger", to: "dee@example.org")
             let address = try #require(app.dependencies.unsubscribeLinks.mailbox).address(for: messageID)
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("inbound-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let (made, port) = try await runPythonDetached("""
-                import socket, subprocess, sys
-                d = sys.argv[1]
-                subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
-                                "-subj", "/CN=mx.herald.test", "-keyout", d + "/key.pem", "-out", d + "/cert.pem"], check=True, capture_output=True)
-                s = socket.socket()
-                s.bind(("127.0.0.1", 0))
-                print(s.getsockname()[1])
-                """, [directory])
-            #expect(made == 0, "\(port)")
-            let url = app.databaseURL
-            let process = try HeraldProcess(["serve"], environment: [
-                "DATABASE_URL": "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)",
-                "HERALD_MASTER_KEY": Data(keyBytes).base64EncodedString(), "HERALD_ADMIN_TOKEN": TestApp.adminToken,
-                "HERALD_ROLES": "smtp", "HERALD_UNSUBSCRIBE_ADDRESS": "unsubscribe@mx.herald.test",
-                "HERALD_INBOUND_HOST": "127.0.0.1", "HERALD_INBOUND_PORT": port.trimmingCharacters(in: .whitespacesAndNewlines),
-                "HERALD_SMTP_TLS_CERT": directory + "/cert.pem", "HERALD_SMTP_TLS_KEY": directory + "/key.pem",
-                "HERALD_PUBLIC_URL": "https://herald.test", "LOG_LEVEL": "warning",
-            ])
-            defer { process.stop() }
-            let (status, output) = try await runPythonDetached("""
-                import smtplib, ssl, sys, time
-                port, rcpt = int(sys.argv[1]), sys.argv[2]
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-                deadline = time.time() + 120
-                while True:
-                    try:
-                        s = smtplib.SMTP("127.0.0.1", port, timeout=10)
-                        break
-                    except OSError:
-                        if time.time() > deadline:
-                            raise
-                        time.sleep(0.2)
-                with s:
-                    s.ehlo("py.test")
-                    s.starttls(context=context)
-                    version = s.sock.version()
-                    s.sendmail("dee@example.org", [rcpt], "Subject: unsubscribe\\r\\n\\r\\nunsubscribe\\r\\n")
-                print("sent over", version)
-                """, [port.trimmingCharacters(in: .whitespacesAndNewlines), address])
-            #expect(status == 0, "\(output)\n\(process.output)")
-            #expect(output.contains("sent over TLSv1."), "\(output)")
-            #expect(try await Self.count(app, """
-                SELECT count(*)::int FROM suppressions WHERE address = 'dee@example.org' AND source = 'unsubscribe' AND scope = '*'
-                """) == 1)
+            let port = String(try await freeLocalPort())
+            try await SelfSignedCertificate.with(commonName: "mx.herald.test") { certificate in
+                let url = app.databaseURL
+                let process = try HeraldProcess(["serve"], environment: [
+                    "DATABASE_URL": "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)",
+                    "HERALD_MASTER_KEY": Data(keyBytes).base64EncodedString(), "HERALD_ADMIN_TOKEN": TestApp.adminToken,
+                    "HERALD_ROLES": "smtp", "HERALD_UNSUBSCRIBE_ADDRESS": "unsubscribe@mx.herald.test",
+                    "HERALD_INBOUND_HOST": "127.0.0.1", "HERALD_INBOUND_PORT": port,
+                    "HERALD_SMTP_TLS_CERT": certificate.certificatePath, "HERALD_SMTP_TLS_KEY": certificate.keyPath,
+                    "HERALD_PUBLIC_URL": "https://herald.test", "LOG_LEVEL": "warning",
+                ])
+                defer { process.stop() }
+                let (status, output) = try await runPythonDetached("""
+                    import smtplib, ssl, sys, time
+                    port, rcpt = int(sys.argv[1]), sys.argv[2]
+                    context = ssl.create_default_context()
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                    deadline = time.time() + 120
+                    while True:
+                        try:
+                            s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+                            break
+                        except OSError:
+                            if time.time() > deadline:
+                                raise
+                            time.sleep(0.2)
+                    with s:
+                        s.ehlo("py.test")
+                        s.starttls(context=context)
+                        version = s.sock.version()
+                        s.sendmail("dee@example.org", [rcpt], "Subject: unsubscribe\\r\\n\\r\\nunsubscribe\\r\\n")
+                    print("sent over", version)
+                    """, [port, address])
+                #expect(status == 0, "\(output)\n\(process.output)")
+                #expect(output.contains("sent over TLSv1."), "\(output)")
+                #expect(try await Self.count(app, """
+                    SELECT count(*)::int FROM suppressions WHERE address = 'dee@example.org' AND source = 'unsubscribe' AND scope = '*'
+                    """) == 1)
+            }
         }
     }
 
@@ -297,13 +292,7 @@ import Testing
             let root = try await app.createTenant("Links")
             let tenant = try #require(UUID(uuidString: root.tenant))
             // A real message and its real token, to alter.
-            let messageID = UUID()
-            try await app.dependencies.database.withTenant(tenant) { connection -> Void in
-                try await connection.query("""
-                    INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, status, created_at, updated_at)
-                    VALUES (\(messageID), \(tenant), \(UUID()), 'batch', 1, 'news@example.test', 'ann@example.org', 'News', 'delivered', now(), now())
-                    """, logger: app.dependencies.database.logger)
-            }
+            let messageID = try await Self.insertMessage(app, tenant: tenant, kind: "batch", to: "ann@example.org")
             let real = UnsubscribeToken(tenantID: tenant, messageID: messageID, scope: "list:x").encode(key: app.dependencies.unsubscribeLinks.key)
             #expect(try await app.request(.head, "/u/" + real, contentType: nil).status == 200)
             let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")

@@ -88,24 +88,19 @@ final class RecordingDelegate: SMTPServerDelegate {
 
 /// The server on 127.0.0.1 against our own client, Python's smtplib and raw sockets.
 @Suite struct SMTPServerTests {
-    static func withServer(tls: Bool = false, _ change: (inout SMTPServer.Configuration) -> Void = { _ in },
-                           _ body: (SMTPServer, RecordingDelegate) async throws -> Void) async throws {
+    static func withServer(tls: Bool = false, _ change: @escaping @Sendable (inout SMTPServer.Configuration) -> Void = { _ in },
+                           _ body: @escaping @Sendable (SMTPServer, RecordingDelegate) async throws -> Void) async throws {
         var configuration = SMTPServer.Configuration(host: "127.0.0.1", port: 0, session: .init(hostname: "mx.herald.test", maxMessageSize: 64 * 1024))
-        if tls {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("smtp-tls-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let (status, output) = try await runPythonDetached("""
-                import subprocess, sys
-                d = sys.argv[1]
-                subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
-                                "-subj", "/CN=mx.herald.test", "-keyout", d + "/key.pem", "-out", d + "/cert.pem"], check=True, capture_output=True)
-                print("ok")
-                """, [directory])
-            #expect(status == 0, "\(output)")
-            try configuration.loadTLS(certificatePath: directory + "/cert.pem", keyPath: directory + "/key.pem")
-        }
         change(&configuration)
+        guard tls else { return try await run(configuration, body) }
+        try await SelfSignedCertificate.with(commonName: "mx.herald.test") { certificate in
+            var configuration = configuration
+            try configuration.loadTLS(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
+            try await run(configuration, body)
+        }
+    }
+
+    static func run(_ configuration: SMTPServer.Configuration, _ body: (SMTPServer, RecordingDelegate) async throws -> Void) async throws {
         let delegate = RecordingDelegate()
         let server = try await SMTPServer.bind(configuration, delegate: delegate, logger: Logger(label: "test.smtp-server"))
         do {
