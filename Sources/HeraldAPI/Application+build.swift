@@ -171,6 +171,10 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         tokens: dependencies.tokens, database: dependencies.database, adminToken: dependencies.adminToken,
         tenantLimiter: TokenBucketLimiter(capacity: dependencies.tenantRatePerSecond * 2, refillPerSecond: Double(dependencies.tenantRatePerSecond),
                                           now: dependencies.limiterClock))
+    let compat = DirectMailCompat(auth: dependencies.tokens.auth,
+                                  acceptBatcher: dependencies.acceptBatcher, batches: dependencies.batches, database: dependencies.database,
+                                  tenantLimiter: access.tenantLimiter, now: dependencies.now)
+    router.post("/") { request, context in await compat.handle(request, context: context) }
     try handler.registerHandlers(on: RecordingTransport(router: router, table: table), serverURL: URL(string: "/")!,
                                  configuration: Configuration(dateTranscoder: .iso8601, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
                                  middlewares: [access])

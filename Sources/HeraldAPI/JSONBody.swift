@@ -59,6 +59,8 @@ struct RequestBodyMiddleware: RouterMiddleware {
         /// itself is the action (RFC 8058 one-click comes as application/x-www-form-urlencoded or
         /// multipart/form-data).
         case ignored
+        /// Left to the route, which reads it itself (the Direct Mail compatibility endpoint's form body).
+        case own
     }
 
     /// Routes with their own rules: what their body may be, and its size limit.
@@ -68,6 +70,7 @@ struct RequestBodyMiddleware: RouterMiddleware {
             return (.jsonOrCSV, APIHandler.maxImportBody)
         }
         if segments.first == "u" { return (.ignored, 8_192) }
+        if segments.isEmpty { return (.own, DirectMailCompat.maxBody) }
         return (.json, limit)
     }
 
@@ -75,6 +78,7 @@ struct RequestBodyMiddleware: RouterMiddleware {
         guard request.method == .post || request.method == .put || request.method == .patch else { return try await next(request, context) }
         var request = request
         let rules = Self.rules(for: request.uri.path, default: context.maxUploadSize)
+        if rules.body == .own { return try await next(request, context) }
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: rules.limit)

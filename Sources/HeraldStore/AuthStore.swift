@@ -27,6 +27,35 @@ public struct AuthStore: Sendable {
     /// `Auth.InvalidCredentials` after the same work (a decryption and a constant-time comparison), so the
     /// answer does not reveal which ids exist. A banned tenant gets `Account.Banned`.
     public func verify(accessKeyID: String, secret: String) async throws -> KeyOwner {
+        guard let (owner, stored, enabled, status) = try await lookup(accessKeyID: accessKeyID),
+              constantTimeEquals(stored, Array(secret.utf8)), enabled else {
+            _ = constantTimeEquals(Array(secret.utf8), Array(repeating: 0, count: 30))
+            throw HeraldError.invalidCredentials
+        }
+        if status == TenantStatus.banned.rawValue { throw HeraldError.accountBanned }
+        try await touch(owner, accessKeyID: accessKeyID)
+        return owner
+    }
+
+    /// The owner and secret of an AccessKey, for checking a request signed with it (the Direct Mail
+    /// compatibility endpoint); nil for an unknown id or a disabled user, after the same work as a real one.
+    /// A banned tenant gets `Account.Banned`.
+    public func signingSecret(accessKeyID: String) async throws -> (owner: KeyOwner, secret: String)? {
+        guard let (owner, stored, enabled, status) = try await lookup(accessKeyID: accessKeyID), enabled else { return nil }
+        if status == TenantStatus.banned.rawValue { throw HeraldError.accountBanned }
+        try await touch(owner, accessKeyID: accessKeyID)
+        return (owner, String(decoding: stored, as: UTF8.self))
+    }
+
+    /// Records that a signed request used this nonce; false when it was used before (a replay).
+    public func useNonce(_ nonce: String, owner: KeyOwner, accessKeyID: String, now: Date) async throws -> Bool {
+        try await database.client.query("SELECT herald_use_nonce(\(owner.tenantID), \(accessKeyID), \(nonce), \(now))", logger: database.logger)
+            .decode(Bool.self).first { _ in true } ?? false
+    }
+
+    /// The key's owner, its opened secret, whether the user is enabled and the tenant's status. An unknown id
+    /// opens a decoy box, so that the answer takes as long.
+    private func lookup(accessKeyID: String) async throws -> (KeyOwner, [UInt8], Bool, String)? {
         let row: (UUID, UUID, ByteBuffer, Bool, String)? = try await database.withSystem { connection in
             guard AccessKeyGenerator.isWellFormedID(accessKeyID) else { return nil }
             return try await connection.query("""
@@ -36,21 +65,20 @@ public struct AuthStore: Sendable {
                 """, logger: database.logger).decode((UUID, UUID, ByteBuffer, Bool, String).self).first { _ in true }
         }
         guard let (tenantID, userID, sealed, enabled, status) = row else {
-            // Same cost as a real check: open a decoy box.
             _ = try? secrets.open(Self.decoy, context: "access_key:decoy")
-            _ = constantTimeEquals(Array(secret.utf8), Array(repeating: 0, count: 30))
-            throw HeraldError.invalidCredentials
+            return nil
         }
         let stored = try secrets.open(Array(buffer: sealed), context: "access_key:\(accessKeyID)")
-        guard constantTimeEquals(stored, Array(secret.utf8)), enabled else { throw HeraldError.invalidCredentials }
-        if status == TenantStatus.banned.rawValue { throw HeraldError.accountBanned }
-        _ = try await database.withTenant(tenantID) { connection in
+        return (KeyOwner(tenantID: tenantID, userID: userID), stored, enabled, status)
+    }
+
+    private func touch(_ owner: KeyOwner, accessKeyID: String) async throws {
+        _ = try await database.withTenant(owner.tenantID) { connection in
             try await connection.query("""
                 UPDATE access_keys SET last_used_at = now()
-                WHERE tenant_id = \(tenantID) AND id = \(accessKeyID) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+                WHERE tenant_id = \(owner.tenantID) AND id = \(accessKeyID) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
                 """, logger: database.logger)
         }
-        return KeyOwner(tenantID: tenantID, userID: userID)
     }
 
     private static let decoy = SecretBox(masterKey: .random()).seal(Array(repeating: 0, count: 30), context: "access_key:decoy")

@@ -101,6 +101,17 @@ public struct BatchStore: Sendable {
         }
     }
 
+    /// The ids of the tenant's template and recipient list with these names (the Direct Mail API names them).
+    public func resolve(tenantID: UUID, template: String, list: String) async throws -> (template: UUID?, list: UUID?) {
+        try await database.withTenant(tenantID) { connection in
+            let row = try await connection.query("""
+                SELECT (SELECT id FROM templates WHERE tenant_id = \(tenantID) AND name = \(template) ORDER BY created_at DESC LIMIT 1),
+                       (SELECT id FROM recipient_lists WHERE tenant_id = \(tenantID) AND name = \(list) ORDER BY created_at DESC LIMIT 1)
+                """, logger: logger).decode((UUID?, UUID?).self).first { _ in true }
+            return (row?.0, row?.1)
+        }
+    }
+
     /// Expands the next `chunk` members of a task; answers whether the task is done.
     public func expandChunk(_ task: TaskClaim, chunk: Int, now: Date,
                             unsubscribeLinks: UnsubscribeLinks) async throws -> Bool {

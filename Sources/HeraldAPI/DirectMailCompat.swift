@@ -1,0 +1,234 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import HeraldCore
+import HeraldStore
+import Hummingbird
+import Logging
+import NIOCore
+
+/// `POST /`: the Direct Mail OpenAPI (2015-11-23) compatibility endpoint (SPEC §9), so that the official
+/// Alibaba Cloud SDKs work against Herald by changing only the endpoint. RPC style: the action and its
+/// parameters come in the query string and/or a form body; the request is signed with an AccessKey by either
+/// scheme the SDKs use (``AlibabaSignature``): V2 (`Signature`, `SignatureMethod=HMAC-SHA1`,
+/// `SignatureNonce`, `Timestamp` as parameters) or V3 (`Authorization: ACS3-HMAC-SHA256 …` with
+/// `x-acs-action`, `x-acs-version`, `x-acs-date`, `x-acs-signature-nonce`, `x-acs-content-sha256`).
+/// A timestamp more than 15 minutes off and a nonce used before are refused. The signer is then a tenant
+/// principal like a bearer token's (policies, IP protection, frozen and banned accounts, the tenant rate),
+/// and each action runs on the same services as its REST route. Answers and errors have Direct Mail's
+/// shape: `{"RequestId", …}` and `{"RequestId", "HostId", "Code", "Message"}`.
+struct DirectMailCompat: Sendable {
+    let auth: AuthStore
+    let acceptBatcher: AcceptBatcher
+    let batches: BatchStore
+    let database: Database
+    let tenantLimiter: TokenBucketLimiter
+    let now: @Sendable () -> Date
+    /// How far a request's timestamp may be from our clock.
+    static let window: TimeInterval = 15 * 60
+    static let version = "2015-11-23"
+    /// The largest form body (an HtmlBody may be large).
+    static let maxBody = 1 << 20
+
+    /// The parameters of one request: query string and form body together.
+    struct Parameters {
+        var all: [(String, String)]
+
+        subscript(_ name: String) -> String? { all.last { $0.0 == name }?.1 }
+
+        func require(_ name: String) throws(HeraldError) -> String {
+            guard let value = self[name], !value.isEmpty else {
+                throw HeraldError(code: "MissingParameter", status: 400, message: "The parameter \(name) is required.", field: name)
+            }
+            return value
+        }
+    }
+
+    func handle(_ request: Request, context: HeraldRequestContext) async -> Response {
+        do {
+            var request = request
+            let body = try await request.collectBody(upTo: Self.maxBody)
+            let (action, principal) = try await authenticate(request, body: Array(buffer: body), context: context)
+            var scoped = context
+            scoped.principal = principal
+            let reply = try await RequestScope.$context.withValue(scoped) {
+                try await perform(action, parameters: try parameters(request, body: body), principal: principal, context: scoped)
+            }
+            return Self.json(.ok, reply.merging(["RequestId": context.requestID]) { $1 })
+        } catch {
+            let failure = HeraldError.unwrapping(error)
+                ?? HeraldError(code: "InternalError", status: 500, message: "The request processing has failed due to some unknown error.")
+            if failure.status >= 500 { context.logger.error("Direct Mail compatibility request failed", metadata: ["error": "\(error)"]) }
+            return Self.json(HTTPResponse.Status(code: failure.status),
+                             ["RequestId": context.requestID, "HostId": "herald", "Code": failure.code, "Message": failure.message])
+        }
+    }
+
+    func parameters(_ request: Request, body: ByteBuffer) throws(HeraldError) -> Parameters {
+        var all = Self.form(request.uri.query ?? "")
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        if body.readableBytes > 0 {
+            guard type.hasPrefix("application/x-www-form-urlencoded") else {
+                throw HeraldError(code: "UnsupportedMediaType", status: 415, message: "Send the parameters as application/x-www-form-urlencoded.")
+            }
+            all += Self.form(String(buffer: body))
+        }
+        return Parameters(all: all)
+    }
+
+    /// Checks the signature, the timestamp and the nonce; answers the action and the signer.
+    func authenticate(_ request: Request, body: [UInt8], context: HeraldRequestContext) async throws -> (String, Principal) {
+        let parameters = try parameters(request, body: ByteBuffer(bytes: body))
+        let keyID: String, nonce: String, timestamp: String, action: String, version: String
+        let check: @Sendable (String) -> Bool
+        if let header = request.headers[.authorization], header.hasPrefix("ACS3-") {
+            guard let authorization = AlibabaSignature.V3Authorization(header) else {
+                throw HeraldError(code: "IncompleteSignature", status: 400, message: "The Authorization header is malformed.")
+            }
+            func acs(_ name: String) throws(HeraldError) -> String {
+                guard let field = HTTPField.Name(name), let value = request.headers[field], !value.isEmpty else {
+                    throw HeraldError(code: "MissingParameter", status: 400, message: "The header \(name) is required.", field: name)
+                }
+                return value
+            }
+            keyID = authorization.accessKeyID
+            nonce = try acs("x-acs-signature-nonce")
+            timestamp = try acs("x-acs-date")
+            action = try acs("x-acs-action")
+            version = try acs("x-acs-version")
+            let payloadHash = try acs("x-acs-content-sha256")
+            guard payloadHash == AlibabaSignature.hex(Array(SHA256.hash(data: body))),
+                  ["host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"]
+                    .allSatisfy(authorization.signedHeaders.contains) else {
+                throw Self.signatureMismatch
+            }
+            var signed: [(String, String)] = []
+            for name in authorization.signedHeaders {
+                if name == "host" {
+                    signed.append(("host", request.head.authority ?? ""))
+                } else if let field = HTTPField.Name(name) {
+                    signed += request.headers[values: field].map { (name, $0) }
+                }
+            }
+            let method = request.method.rawValue, path = request.uri.path, query = Self.form(request.uri.query ?? ""), headers = signed
+            check = { secret in
+                constantTimeEquals(Array(AlibabaSignature.v3(method: method, path: path, query: query, headers: headers,
+                                                             signedHeaders: authorization.signedHeaders, payloadHash: payloadHash, secret: secret).utf8),
+                                   Array(authorization.signature.lowercased().utf8))
+            }
+        } else {
+            guard let signature = parameters["Signature"] else {
+                throw HeraldError(code: "MissingParameter", status: 400, message: "The request is not signed (Signature or Authorization).",
+                                  field: "Signature")
+            }
+            keyID = try parameters.require("AccessKeyId")
+            nonce = try parameters.require("SignatureNonce")
+            timestamp = try parameters.require("Timestamp")
+            action = try parameters.require("Action")
+            version = try parameters.require("Version")
+            guard (parameters["SignatureMethod"] ?? "HMAC-SHA1") == "HMAC-SHA1" else {
+                throw HeraldError(code: "InvalidParameter", status: 400, message: "SignatureMethod must be HMAC-SHA1.", field: "SignatureMethod")
+            }
+            let unsigned = parameters.all.filter { $0.0 != "Signature" }, method = request.method.rawValue
+            check = { secret in
+                constantTimeEquals(Array(AlibabaSignature.v2(method: method, parameters: unsigned, secret: secret).utf8), Array(signature.utf8))
+            }
+        }
+        guard version == Self.version else {
+            throw HeraldError(code: "InvalidVersion", status: 400, message: "Specified parameter Version is not valid: use 2015-11-23.", field: "Version")
+        }
+        guard let date = AlibabaSignature.timestamp(timestamp) else {
+            throw HeraldError(code: "InvalidTimeStamp.Format", status: 400, message: "Specified time stamp is not in ISO 8601 UTC form.")
+        }
+        guard abs(date.timeIntervalSince(now())) <= Self.window else {
+            throw HeraldError(code: "InvalidTimeStamp.Expired", status: 400, message: "Specified time stamp or date value is expired (15 minutes).")
+        }
+        guard nonce.utf8.count <= 128 else {
+            throw HeraldError(code: "InvalidParameter", status: 400, message: "The signature nonce is too long.", field: "SignatureNonce")
+        }
+        guard let (owner, secret) = try await auth.signingSecret(accessKeyID: keyID) else {
+            throw HeraldError(code: "InvalidAccessKeyId.NotFound", status: 404, message: "Specified access key is not found.")
+        }
+        guard check(secret) else { throw Self.signatureMismatch }
+        guard try await auth.useNonce(nonce, owner: owner, accessKeyID: keyID, now: now()) else {
+            throw HeraldError(code: "SignatureNonceUsed", status: 400, message: "Specified signature nonce was used already.")
+        }
+        guard let principal = try await auth.principal(tenantID: owner.tenantID, userID: owner.userID, accessKeyID: keyID) else {
+            throw HeraldError(code: "InvalidAccessKeyId.NotFound", status: 404, message: "Specified access key is not found.")
+        }
+        if principal.tenantStatus == .banned { throw HeraldError.accountBanned }
+        if case .limited(let retryAfter) = tenantLimiter.acquire(principal.tenantID.uuidString) { throw HeraldError.rateLimited(retryAfter: retryAfter) }
+        return (action, principal)
+    }
+
+    static let signatureMismatch = HeraldError(code: "SignatureDoesNotMatch", status: 400,
+                                               message: "Specified signature is not matched with our calculation.")
+
+    /// Runs an action as the principal; answers the fields of its reply.
+    func perform(_ action: String, parameters: Parameters, principal: Principal, context: HeraldRequestContext) async throws -> [String: String] {
+        switch action {
+        case "SingleSendMail":
+            try principal.authorize(action: "dm:SingleSendMail", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            try gate(principal, context: context)
+            let to = try parameters.require("ToAddress").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            var headers: [String: String] = [:]
+            if let text = parameters["Headers"], !text.isEmpty {
+                guard let decoded = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)) else {
+                    throw HeraldError(code: "InvalidHeaders.Malformed", status: 400, message: "Headers must be a JSON object of strings.", field: "Headers")
+                }
+                headers = decoded
+            }
+            let send = try SendRules.validate(SingleSendRequest(
+                from: try parameters.require("AccountName"), fromAlias: parameters["FromAlias"].flatMap { $0.isEmpty ? nil : $0 }, to: to,
+                subject: try parameters.require("Subject"), html: parameters["HtmlBody"].flatMap { $0.isEmpty ? nil : $0 },
+                text: parameters["TextBody"].flatMap { $0.isEmpty ? nil : $0 }, replyTo: nil,
+                tag: parameters["TagName"].flatMap { $0.isEmpty ? nil : $0 }, headers: headers,
+                tracking: parameters["ClickTrace"].map { $0 == "1" }))
+            let (result, _) = try await acceptBatcher.accept(.init(tenantID: principal.tenantID, send: send, idempotency: nil, now: now()))
+            return ["EnvId": result.requestId.lowercased]
+        case "BatchSendMail":
+            try principal.authorize(action: "dm:BatchSendMail", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            try gate(principal, context: context)
+            let templateName = try parameters.require("TemplateName"), listName = try parameters.require("ReceiversName")
+            let (templateID, listID) = try await batches.resolve(tenantID: principal.tenantID, template: templateName, list: listName)
+            guard let templateID else {
+                throw HeraldError(code: "InvalidTemplate.NotFound", status: 404, message: "The template \(templateName) was not found.", field: "TemplateName")
+            }
+            guard let listID else {
+                throw HeraldError(code: "InvalidReceiver.NotExists", status: 404, message: "The receivers list \(listName) was not found.", field: "ReceiversName")
+            }
+            let id = try await batches.submit(tenantID: principal.tenantID, templateID: templateID, listID: listID,
+                                              from: try parameters.require("AccountName"), tag: parameters["TagName"].flatMap { $0.isEmpty ? nil : $0 },
+                                              scheduledAt: nil, now: now(), actor: context.auditActor)
+            return ["EnvId": id.lowercased]
+        default:
+            throw HeraldError(code: "InvalidAction.NotFound", status: 404,
+                              message: "Specified api is not found, please check your url and method (Herald answers SingleSendMail and BatchSendMail).")
+        }
+    }
+
+    /// The send paths' first checks (SPEC §3): frozen account, IP protection.
+    func gate(_ principal: Principal, context: HeraldRequestContext) throws {
+        if principal.tenantStatus == .frozen { throw HeraldError.accountFrozen }
+        try IPProtectionGuard.check(client: context.clientIP, allowlist: principal.ipAllowlist)
+    }
+
+    /// `a=1&b=x%20y` (also `+` for space) as pairs, in order.
+    static func form(_ text: String) -> [(String, String)] {
+        text.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ part: Substring) -> String {
+                String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(part)
+            }
+            guard let name = parts.first, !name.isEmpty else { return nil }
+            return (decode(name), parts.count == 2 ? decode(parts[1]) : "")
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ fields: [String: String]) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(fields)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json;charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
