@@ -22,6 +22,7 @@ struct DirectMailCompat: Sendable {
     let acceptBatcher: AcceptBatcher
     let batches: BatchStore
     let database: Database
+    let grades: GradeStore
     let tenantLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
     /// How far a request's timestamp may be from our clock.
@@ -165,7 +166,7 @@ struct DirectMailCompat: Sendable {
                                                message: "Specified signature is not matched with our calculation.")
 
     /// Runs an action as the principal; answers the fields of its reply.
-    func perform(_ action: String, parameters: Parameters, principal: Principal, context: HeraldRequestContext) async throws -> [String: String] {
+    func perform(_ action: String, parameters: Parameters, principal: Principal, context: HeraldRequestContext) async throws -> [String: any Sendable] {
         switch action {
         case "SingleSendMail":
             try principal.authorize(action: "dm:SingleSendMail", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
@@ -201,9 +202,19 @@ struct DirectMailCompat: Sendable {
                                               from: try parameters.require("AccountName"), tag: parameters["TagName"].flatMap { $0.isEmpty ? nil : $0 },
                                               scheduledAt: nil, now: now(), actor: context.auditActor)
             return ["EnvId": id.lowercased]
+        case "DescAccountSummary":
+            try principal.authorize(action: "dm:DescAccountSummary", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            let account = try await grades.account(tenantID: principal.tenantID, now: now())
+            let (domains, senders, tags, templates, lists) = try await grades.resourceCounts(tenantID: principal.tenantID)
+            // UserStatus as Direct Mail numbers it: 0 normal, 1 frozen; Herald adds 4 for banned.
+            let status = ["active": 0, "frozen": 1, "banned": 4][account.status] ?? 0
+            return ["DailyQuota": account.dailyQuota, "MonthQuota": account.monthlyQuota, "QuotaLevel": account.grade,
+                    "MaxQuotaLevel": account.gradeCeiling, "DailyRemainFreeQuota": account.freeRemaining, "RemainFreeQuota": account.freeRemaining,
+                    "UserStatus": status, "Domains": domains, "MailAddresses": senders, "Tags": tags, "Templates": templates, "Receivers": lists,
+                    "EnableTimes": 0, "SmsRecord": 0, "SmsSign": 0, "SmsTemplates": 0]
         default:
             throw HeraldError(code: "InvalidAction.NotFound", status: 404,
-                              message: "Specified api is not found, please check your url and method (Herald answers SingleSendMail and BatchSendMail).")
+                              message: "Specified api is not found, please check your url and method (Herald answers SingleSendMail, BatchSendMail and DescAccountSummary).")
         }
     }
 
@@ -225,10 +236,8 @@ struct DirectMailCompat: Sendable {
         }
     }
 
-    static func json(_ status: HTTPResponse.Status, _ fields: [String: String]) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(fields)) ?? Data("{}".utf8)
+    static func json(_ status: HTTPResponse.Status, _ fields: [String: any Sendable]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json;charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -200,6 +200,22 @@ public struct GradeStore: Sendable {
                                             reason: reason, figures: figures, actor: "system", now: now)
         }
     }
+
+    /// How many domains, sender addresses, tags, templates and recipient lists the tenant has (the Direct Mail
+    /// account summary shows them with the quota).
+    public func resourceCounts(tenantID: UUID) async throws -> (domains: Int, senders: Int, tags: Int, templates: Int, lists: Int) {
+        let row = try await database.withTenant(tenantID) { connection in
+            try await connection.query("""
+                SELECT (SELECT count(*) FROM domains WHERE tenant_id = \(tenantID))::int,
+                       (SELECT count(*) FROM senders WHERE tenant_id = \(tenantID))::int,
+                       (SELECT count(*) FROM tags WHERE tenant_id = \(tenantID))::int,
+                       (SELECT count(*) FROM templates WHERE tenant_id = \(tenantID))::int,
+                       (SELECT count(*) FROM recipient_lists WHERE tenant_id = \(tenantID))::int
+                """, logger: logger).decode((Int, Int, Int, Int, Int).self).first { _ in true }
+        }
+        let counts = row ?? (0, 0, 0, 0, 0)
+        return (counts.0, counts.1, counts.2, counts.3, counts.4)
+    }
 }
 
 /// The account as its tenant sees it (`GET /v1/account`).

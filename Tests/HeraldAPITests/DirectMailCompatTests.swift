@@ -67,4 +67,92 @@ import Testing
             }
         }
     }
+
+    /// BatchSendMail by template and list names; a ReadOnly sub-user's key is refused (RAM); DescAccountSummary
+    /// shows the grade, quotas and counts; an action Herald does not answer is a clean Direct Mail error.
+    @Test func batchSendMailPoliciesAndUnknownActions() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let (tenant, token, keyID, secret) = try await SingleSendTests.sendingTenant(app, dns)
+                try await RecipientListTests.setGrade(app, tenant: tenant, 3)
+                _ = try await UnsubscribeTests.batchSetup(app, token: token)
+                let user = try #require(try await app.request(.post, "/v1/users", token: token, json: ["name": "reporting"])["id"])
+                #expect(try await app.request(.post, "/v1/users/\(user)/policies", token: token, json: ["policy": "ReadOnlyAccess"]).status == 200)
+                let key = try await app.request(.post, "/v1/users/\(user)/access-keys", token: token)
+                let readOnlyID = try #require(key["accessKeyId"]), readOnlySecret = try #require(key["accessKeySecret"])
+                let output = try await Self.sdk(app, keyID: keyID, secret: secret, algorithm: nil, """
+                    batch = models.BatchSendMailRequest(account_name="news@example.test", address_type=1, template_name="newsletter",
+                                                        receivers_name="readers")
+                    attempt(lambda: client.batch_send_mail(batch))
+                    attempt(lambda: client.batch_send_mail(models.BatchSendMailRequest(account_name="news@example.test", address_type=1,
+                                                                                       template_name="nope", receivers_name="readers")))
+                    attempt(lambda: make(sys.argv[5], sys.argv[6]).batch_send_mail(batch))
+                    attempt(lambda: client.desc_account_summary(models.DescAccountSummaryRequest()))
+                    attempt(lambda: client.query_domain_by_param(models.QueryDomainByParamRequest()))
+                    """.replacingOccurrences(of: "sys.argv[5], sys.argv[6]", with: "\"\(readOnlyID)\", \"\(readOnlySecret)\""))
+                let lines = output.split(separator: "\n").map(String.init)
+                #expect(lines.count == 5, "\(output)")
+                let taskID = try #require(lines.first.flatMap { $0.hasPrefix("ok ") ? $0 : nil }?.split(separator: "\"").dropFirst(3).first, "\(output)")
+                let task = try await app.request(.get, "/v1/tasks/\(taskID)", token: token)
+                #expect(task.status == 200 && task.body.contains("\"total\":3"), "the batch is a task like a REST one: \(task.body)")
+                #expect(lines.dropFirst().first?.hasPrefix("error InvalidTemplate.NotFound") == true, "\(output)")
+                #expect(lines.dropFirst(2).first?.hasPrefix("error Forbidden.RAM") == true, "\(output)")
+                let summary = try #require(lines.dropFirst(3).first, "\(output)")
+                #expect(summary.hasPrefix("ok ") && summary.contains("\"QuotaLevel\": 3") && summary.contains("\"Domains\": 1")
+                        && summary.contains("\"MailAddresses\": 2") && summary.contains("\"Templates\": 1") && summary.contains("\"Receivers\": 1")
+                        && summary.contains("\"UserStatus\": 0"), "\(summary)")
+                #expect(lines.dropFirst(4).first?.hasPrefix("error InvalidAction.NotFound") == true, "\(output)")
+            }
+        }
+    }
+
+    /// Hand-signed V2 requests (the signature computed here in Python, as Alibaba documents it): a replayed
+    /// nonce, a timestamp 20 minutes old, an altered parameter and an unsigned request are refused.
+    @Test func replayedNoncesOldTimestampsAndAlteredParametersAreRefused() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let (tenant, _, keyID, secret) = try await SingleSendTests.sendingTenant(app, dns)
+                let port = try #require(app.client.port)
+                let (status, output) = try await runPythonDetached("""
+                    import base64, datetime, hashlib, hmac, json, sys, urllib.error, urllib.parse, urllib.request, uuid
+                    ak, secret, port = sys.argv[1], sys.argv[2], sys.argv[3]
+                    def enc(s):
+                        return urllib.parse.quote(s, safe="~")
+                    def signed(params):
+                        canonical = "&".join(enc(k) + "=" + enc(v) for k, v in sorted(params.items()))
+                        digest = hmac.new((secret + "&").encode(), ("POST&%2F&" + enc(canonical)).encode(), hashlib.sha1).digest()
+                        return dict(params, Signature=base64.b64encode(digest).decode())
+                    def post(params):
+                        request = urllib.request.Request("http://127.0.0.1:" + port + "/", data=urllib.parse.urlencode(params).encode(),
+                                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+                        try:
+                            with urllib.request.urlopen(request) as r:
+                                return r.status, json.loads(r.read())
+                        except urllib.error.HTTPError as e:
+                            return e.code, json.loads(e.read())
+                    def base(minutes=0):
+                        stamp = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                        return {"Action": "SingleSendMail", "Version": "2015-11-23", "Format": "JSON", "AccessKeyId": ak,
+                                "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": str(uuid.uuid4()), "Timestamp": stamp,
+                                "AccountName": "app@example.test", "AddressType": "1", "ReplyToAddress": "false", "ToAddress": "ann@example.org",
+                                "Subject": "Hello 你好", "TextBody": "Hi ~ & = + %"}
+                    once = signed(base())
+                    for params in [once, once, signed(base(20)), dict(once, ToAddress="eve@example.org"),
+                                   {k: v for k, v in base().items() if k != "Signature"}]:
+                        code, body = post(params)
+                        print(code, body.get("Code", "OK"), "RequestId" in body)
+                    """, [keyID, secret, String(port)])
+                #expect(status == 0, "\(output)")
+                #expect(output == """
+                    200 OK True
+                    400 SignatureNonceUsed True
+                    400 InvalidTimeStamp.Expired True
+                    400 SignatureDoesNotMatch True
+                    400 MissingParameter True
+
+                    """, "\(output)")
+                #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 1, "only the first request sent anything")
+            }
+        }
+    }
 }
