@@ -46,12 +46,14 @@ struct DirectMailCompat: Sendable {
     }
 
     func handle(_ request: Request, context: HeraldRequestContext) async -> Response {
+        var signer: (action: String, context: HeraldRequestContext)?
         do {
             var request = request
             let body = try await request.collectBody(upTo: Self.maxBody)
             let (action, principal) = try await authenticate(request, body: Array(buffer: body), context: context)
             var scoped = context
             scoped.principal = principal
+            signer = (action, scoped)
             let reply = try await RequestScope.$context.withValue(scoped) {
                 try await perform(action, parameters: try parameters(request, body: body), principal: principal, context: scoped)
             }
@@ -59,6 +61,11 @@ struct DirectMailCompat: Sendable {
         } catch {
             let failure = HeraldError.unwrapping(error)
                 ?? HeraldError(code: "InternalError", status: 500, message: "The request processing has failed due to some unknown error.")
+            // A signed request that was refused goes to the tenant's audit log, as a refused REST change does.
+            if let (action, scoped) = signer, let principal = scoped.principal, failure.status < 500, !action.hasPrefix("Desc"), !action.hasPrefix("Query") {
+                await AuditLog.recordRefusal(database: database, tenantID: principal.tenantID, actor: scoped.auditActor, action: "dm:" + action,
+                                             resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*", code: failure.code)
+            }
             if failure.status >= 500 { context.logger.error("Direct Mail compatibility request failed", metadata: ["error": "\(error)"]) }
             return Self.json(HTTPResponse.Status(code: failure.status),
                              ["RequestId": context.requestID, "HostId": "herald", "Code": failure.code, "Message": failure.message])

@@ -97,6 +97,8 @@ import Testing
                 #expect(task.status == 200 && task.body.contains("\"total\":3"), "the batch is a task like a REST one: \(task.body)")
                 #expect(lines.dropFirst().first?.hasPrefix("error InvalidTemplate.NotFound") == true, "\(output)")
                 #expect(lines.dropFirst(2).first?.hasPrefix("error Forbidden.RAM") == true, "\(output)")
+                let audit = try await app.request(.get, "/v1/audit-log", token: token)
+                #expect(audit.body.contains("dm:BatchSendMail") && audit.body.contains("Forbidden.RAM"), "the refusal is audited: \(audit.body.prefix(800))")
                 let summary = try #require(lines.dropFirst(3).first, "\(output)")
                 #expect(summary.hasPrefix("ok ") && summary.contains("\"QuotaLevel\": 3") && summary.contains("\"Domains\": 1")
                         && summary.contains("\"MailAddresses\": 2") && summary.contains("\"Templates\": 1") && summary.contains("\"Receivers\": 1")
