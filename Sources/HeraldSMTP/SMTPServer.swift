@@ -10,6 +10,15 @@ public protocol SMTPServerDelegate: Sendable {
     func recipient(_ address: String, from: String, client: SocketAddress?) async -> SMTPReply
     /// The reply to the message's final dot: 2xx means it was taken (durably, where that matters).
     func deliver(_ envelope: SMTPServerStateMachine.Envelope, client: SocketAddress?) async -> SMTPReply
+    /// The reply to AUTH's credentials: 235 authenticates the connection as `username`.
+    func authenticate(username: String, password: String, client: SocketAddress?) async -> SMTPReply
+}
+
+extension SMTPServerDelegate {
+    /// Servers without AUTH never get here (the machine refuses AUTH first).
+    public func authenticate(username: String, password: String, client: SocketAddress?) async -> SMTPReply {
+        SMTPServerStateMachine.reply(535, (5, 7, 8), "Authentication credentials invalid")
+    }
 }
 
 /// An SMTP server on SwiftNIO: ``SMTPServerStateMachine`` per connection, driven by a channel handler,
@@ -21,6 +30,8 @@ public final class SMTPServer: Sendable {
         public var session: SMTPServerStateMachine.Settings
         /// The certificate for STARTTLS (none: STARTTLS is not offered).
         public var tls: NIOSSLContext?
+        /// TLS from the first byte (SMTPS, port 465) instead of STARTTLS; needs ``tls``.
+        public var implicitTLS = false
         /// A connection that sends nothing this long is closed (RFC 5321 §4.5.3.2.7 suggests 5 minutes).
         public var idleTimeout: TimeAmount = .minutes(5)
         public var maxConnections = 500
@@ -66,7 +77,8 @@ public final class SMTPServer: Sendable {
         let connections = NIOLockedValueBox(Connections())
         let session = {
             var session = configuration.session
-            session.tlsAvailable = configuration.tls != nil
+            session.tlsAvailable = configuration.tls != nil && !configuration.implicitTLS
+            session.startsSecured = configuration.tls != nil && configuration.implicitTLS
             return session
         }()
         let channel = try await ServerBootstrap(group: configuration.group)
@@ -96,6 +108,9 @@ public final class SMTPServer: Sendable {
                     }
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if configuration.implicitTLS, let tls = configuration.tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: configuration.idleTimeout),
                         SMTPServerHandler(settings: session, tls: configuration.tls, delegate: delegate, logger: logger),
@@ -249,6 +264,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             let delegate = self.delegate, remote = context.remoteAddress
             let from = machine.currentSender ?? ""
             ask(context: context, { await delegate.recipient(address, from: from, client: remote) }) { $0.recipientChecked($1) }
+        case .authenticate(let username, let password):
+            let delegate = self.delegate, remote = context.remoteAddress
+            ask(context: context, { await delegate.authenticate(username: username, password: password, client: remote) }) { $0.authenticated($1) }
         case .deliver(let envelope):
             let delegate = self.delegate, remote = context.remoteAddress
             ask(context: context, { await delegate.deliver(envelope, client: remote) }) { $0.delivered($1) }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The server side of an SMTP session (RFC 5321) as a pure state machine, like the client's: the channel
 /// handler feeds it lines and the answers of its delegate and performs the actions it returns. It speaks
 /// EHLO/HELO, MAIL (with SIZE), RCPT, DATA (dot-unstuffing, a size limit), RSET, NOOP, VRFY, HELP, QUIT and,
@@ -18,6 +20,14 @@ public struct SMTPServerStateMachine: Sendable {
         public var maxErrors: Int
         /// Whether STARTTLS is offered.
         public var tlsAvailable: Bool
+        /// Whether AUTH (PLAIN, LOGIN) is offered.
+        public var authAvailable = false
+        /// Whether AUTH needs TLS first (STARTTLS or implicit TLS); only tests and loopback set this off.
+        public var authRequiresTLS = true
+        /// Submission: MAIL needs AUTH first, and its address must be the authenticated one.
+        public var requireAuth = false
+        /// The connection is TLS from the start (implicit TLS, port 465).
+        public var startsSecured = false
 
         public init(hostname: String, maxMessageSize: Int = 1 << 20, maxRecipients: Int = 100, maxCommandLength: Int = 2048,
                     maxErrors: Int = 10, tlsAvailable: Bool = false) {
@@ -39,6 +49,8 @@ public struct SMTPServerStateMachine: Sendable {
         public var data: [UInt8]
         /// The EHLO/HELO name the client gave.
         public var clientName: String
+        /// Who authenticated (AUTH), if anybody.
+        public var authenticatedAs: String?
     }
 
     /// What the driver must do.
@@ -53,6 +65,8 @@ public struct SMTPServerStateMachine: Sendable {
         case deliver(Envelope)
         /// Write this reply (220), then start TLS; bytes that arrived after the STARTTLS line must be dropped.
         case startTLS(SMTPReply)
+        /// Ask the delegate whether these credentials are good and hand its answer to ``authenticated(_:)``.
+        case authenticate(username: String, password: String)
         /// Nothing to do (a data line taken in).
         case none
     }
@@ -70,6 +84,13 @@ public struct SMTPServerStateMachine: Sendable {
         case data(from: String, recipients: [String], body: [UInt8], tooBig: Bool)
         /// Waiting for the delegate's answer to the message.
         case delivering
+        /// AUTH PLAIN without an initial response: the next line is the response.
+        case authPlain
+        /// AUTH LOGIN: the next line is the user name, then the password.
+        case authLoginUser
+        case authLoginPassword(String)
+        /// Waiting for the delegate's answer to the credentials of this user.
+        case authenticating(String)
         case closed
     }
 
@@ -78,10 +99,16 @@ public struct SMTPServerStateMachine: Sendable {
     private var clientName = ""
     private var errors = 0
     public private(set) var isSecured = false
+    /// Who authenticated on this connection.
+    public private(set) var authenticatedAs: String?
 
     public init(settings: Settings) {
         self.settings = settings
+        self.isSecured = settings.startsSecured
     }
+
+    /// Whether AUTH may be used now.
+    var authOffered: Bool { settings.authAvailable && (isSecured || !settings.authRequiresTLS) }
 
     /// The greeting to send when the connection opens.
     public var greeting: SMTPReply {
@@ -91,7 +118,7 @@ public struct SMTPServerStateMachine: Sendable {
     /// Whether the machine waits for its delegate (lines that arrive meanwhile wait too).
     public var isWaiting: Bool {
         switch state {
-        case .checking, .delivering: return true
+        case .checking, .delivering, .authenticating: return true
         default: return false
         }
     }
@@ -120,7 +147,7 @@ public struct SMTPServerStateMachine: Sendable {
                     return .reply(Self.reply(552, (5, 3, 4), "Message too big (at most \(settings.maxMessageSize) bytes)"))
                 }
                 state = .delivering
-                return .deliver(Envelope(from: from, recipients: recipients, data: body, clientName: clientName))
+                return .deliver(Envelope(from: from, recipients: recipients, data: body, clientName: clientName, authenticatedAs: authenticatedAs))
             }
             let content = line.first == UInt8(ascii: ".") ? line.dropFirst() : line[...]
             if overlong || body.count + content.count + 2 > settings.maxMessageSize {
@@ -136,6 +163,12 @@ public struct SMTPServerStateMachine: Sendable {
         guard !overlong, line.count <= settings.maxCommandLength else {
             return error(Self.reply(500, (5, 5, 2), "Line too long"))
         }
+        switch state {
+        case .authPlain, .authLoginUser, .authLoginPassword:
+            return authResponse(String(decoding: line, as: UTF8.self))
+        default:
+            break
+        }
         let text = String(decoding: line, as: UTF8.self)
         let verb = text.prefix { $0 != " " }.uppercased()
         let argument = text.dropFirst(verb.count).drop { $0 == " " }
@@ -148,6 +181,7 @@ public struct SMTPServerStateMachine: Sendable {
             var lines = ["\(settings.hostname) greets \(clientName)", "PIPELINING", "SIZE \(settings.maxMessageSize)", "8BITMIME",
                          "ENHANCEDSTATUSCODES"]
             if settings.tlsAvailable && !isSecured { lines.append("STARTTLS") }
+            if authOffered { lines.append("AUTH PLAIN LOGIN") }
             return .reply(SMTPReply(code: 250, lines: lines))
         case "STARTTLS":
             guard settings.tlsAvailable, !isSecured else { return error(Self.reply(502, (5, 5, 1), "STARTTLS not available")) }
@@ -157,13 +191,44 @@ public struct SMTPServerStateMachine: Sendable {
             isSecured = true
             state = .greeted
             clientName = ""
+            authenticatedAs = nil
             return .startTLS(Self.reply(220, (2, 0, 0), "Ready to start TLS"))
+        case "AUTH":
+            guard settings.authAvailable else { return error(Self.reply(502, (5, 5, 1), "AUTH not available")) }
+            guard state == .ready, authenticatedAs == nil else {
+                return error(Self.reply(503, (5, 5, 1), authenticatedAs == nil ? "Say EHLO first, and not inside a transaction" : "Already authenticated"))
+            }
+            guard authOffered else { return error(Self.reply(538, (5, 7, 11), "Encryption required: use STARTTLS first")) }
+            let parts = argument.split(separator: " ", maxSplits: 1)
+            let initial = parts.count == 2 ? String(parts[1]) : nil
+            switch parts.first?.uppercased() {
+            case "PLAIN":
+                guard let initial else {
+                    state = .authPlain
+                    return .reply(SMTPReply(code: 334, lines: [""]))
+                }
+                return plain(initial)
+            case "LOGIN":
+                guard let initial else {
+                    state = .authLoginUser
+                    return .reply(SMTPReply(code: 334, lines: ["VXNlcm5hbWU6"]))
+                }
+                return authResponseLoginUser(initial)
+            default:
+                return error(Self.reply(504, (5, 5, 4), "Unrecognized authentication type (PLAIN and LOGIN are)"))
+            }
         case "MAIL":
             guard state == .ready else {
                 return error(Self.reply(503, (5, 5, 1), state == .greeted ? "Say EHLO first" : "Nested MAIL command"))
             }
             guard let (path, parameters) = Self.path(argument, keyword: "FROM:") else {
                 return error(Self.reply(501, (5, 5, 2), "Syntax: MAIL FROM:<address>"))
+            }
+            if settings.requireAuth {
+                guard let user = authenticatedAs else { return error(Self.reply(530, (5, 7, 0), "Authentication required")) }
+                guard path.lowercased() == user.lowercased() else {
+                    return error(Self.reply(553, (5, 7, 1), "Sender address rejected: not owned by the authenticated user \(user)"))
+                }
             }
             for parameter in parameters {
                 let pair = parameter.split(separator: "=", maxSplits: 1)
@@ -221,6 +286,55 @@ public struct SMTPServerStateMachine: Sendable {
         if reply.isPositive { recipients.append(candidate) }
         state = .transaction(from: from, recipients: recipients)
         return .reply(reply)
+    }
+
+    /// The delegate's answer about the credentials: 235 authenticates the connection.
+    public mutating func authenticated(_ reply: SMTPReply) -> Action {
+        guard case .authenticating(let user) = state else { return .none }
+        state = .ready
+        if reply.isPositive {
+            authenticatedAs = user
+            return .reply(reply)
+        }
+        return error(reply)
+    }
+
+    /// A line of an AUTH exchange.
+    private mutating func authResponse(_ line: String) -> Action {
+        let state = self.state
+        self.state = .ready
+        if line == "*" { return error(Self.reply(501, (5, 0, 0), "Authentication cancelled")) }
+        switch state {
+        case .authPlain: return plain(line)
+        case .authLoginUser: return authResponseLoginUser(line)
+        case .authLoginPassword(let user):
+            guard let password = Self.base64Text(line) else { return error(Self.reply(501, (5, 5, 2), "Cannot decode the response")) }
+            self.state = .authenticating(user)
+            return .authenticate(username: user, password: password)
+        default: return .none
+        }
+    }
+
+    private mutating func authResponseLoginUser(_ line: String) -> Action {
+        guard let user = Self.base64Text(line), !user.isEmpty else { return error(Self.reply(501, (5, 5, 2), "Cannot decode the response")) }
+        state = .authLoginPassword(user)
+        return .reply(SMTPReply(code: 334, lines: ["UGFzc3dvcmQ6"]))
+    }
+
+    /// RFC 4616: `authzid NUL authcid NUL passwd` in base64; the authorization identity, when given, must be
+    /// the authentication identity.
+    private mutating func plain(_ response: String) -> Action {
+        guard let text = Self.base64Text(response) else { return error(Self.reply(501, (5, 5, 2), "Cannot decode the response")) }
+        let parts = text.split(separator: "\0", omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[1].isEmpty, parts[0].isEmpty || parts[0] == parts[1] else {
+            return error(Self.reply(501, (5, 5, 2), "Malformed PLAIN response"))
+        }
+        state = .authenticating(String(parts[1]))
+        return .authenticate(username: String(parts[1]), password: String(parts[2]))
+    }
+
+    static func base64Text(_ text: String) -> String? {
+        Data(base64Encoded: text.trimmingCharacters(in: .whitespaces)).flatMap { String(data: $0, encoding: .utf8) }
     }
 
     /// The delegate's answer about the message: the reply to the final dot.

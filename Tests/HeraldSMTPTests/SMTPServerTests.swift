@@ -66,6 +66,41 @@ import Testing
         #expect(reply.code == 421)
     }
 
+    @Test func submissionNeedsAuthOverTLSAndItsOwnAddress() throws {
+        var settings = SMTPServerStateMachine.Settings(hostname: "smtp.test", tlsAvailable: true)
+        settings.authAvailable = true
+        settings.requireAuth = true
+        var machine = SMTPServerStateMachine(settings: settings)
+        guard case .reply(let plainEHLO) = machine.receive(line: line("EHLO c")) else { Issue.record("no EHLO reply"); return }
+        #expect(!plainEHLO.lines.contains("AUTH PLAIN LOGIN"), "no AUTH before TLS")
+        #expect(replyCode(machine.receive(line: line("AUTH PLAIN AGFAYg=="))) == 538)
+        #expect(replyCode(machine.receive(line: line("MAIL FROM:<app@example.test>"))) == 530)
+        #expect(replyCode(machine.receive(line: line("STARTTLS"))) == 220)
+        guard case .reply(let ehlo) = machine.receive(line: line("EHLO c")) else { Issue.record("no EHLO reply"); return }
+        #expect(ehlo.lines.contains("AUTH PLAIN LOGIN") && !ehlo.lines.contains("STARTTLS"))
+
+        // PLAIN with an initial response; a refusal leaves the connection unauthenticated.
+        let credentials = Data("\0app@example.test\0secret".utf8).base64EncodedString()
+        #expect(machine.receive(line: line("AUTH PLAIN " + credentials)) == .authenticate(username: "app@example.test", password: "secret"))
+        #expect(machine.isWaiting)
+        #expect(replyCode(machine.authenticated(SMTPServerStateMachine.reply(535, (5, 7, 8), "No"))) == 535)
+        #expect(machine.authenticatedAs == nil)
+
+        // LOGIN in three steps, "*" cancels.
+        #expect(machine.receive(line: line("AUTH LOGIN")) == .reply(SMTPReply(code: 334, lines: ["VXNlcm5hbWU6"])))
+        #expect(replyCode(machine.receive(line: line("*"))) == 501)
+        _ = machine.receive(line: line("AUTH LOGIN"))
+        #expect(machine.receive(line: line(Data("app@example.test".utf8).base64EncodedString())) == .reply(SMTPReply(code: 334, lines: ["UGFzc3dvcmQ6"])))
+        #expect(machine.receive(line: line(Data("secret".utf8).base64EncodedString())) == .authenticate(username: "app@example.test", password: "secret"))
+        #expect(replyCode(machine.authenticated(SMTPServerStateMachine.reply(235, (2, 7, 0), "OK"))) == 235)
+        #expect(machine.authenticatedAs == "app@example.test")
+        #expect(replyCode(machine.receive(line: line("AUTH PLAIN " + credentials))) == 503, "once per connection")
+
+        // MAIL FROM must be the authenticated address (case aside).
+        #expect(replyCode(machine.receive(line: line("MAIL FROM:<boss@example.test>"))) == 553)
+        #expect(replyCode(machine.receive(line: line("MAIL FROM:<App@Example.test>"))) == 250)
+    }
+
     @Test func repliesAreWrittenWithTheirEnhancedStatus() {
         #expect(String(decoding: SMTPServerStateMachine.reply(550, (5, 1, 1), "No such user").encoded, as: UTF8.self) == "550 5.1.1 No such user\r\n")
         #expect(String(decoding: SMTPReply(code: 250, lines: ["mx greets c", "PIPELINING"]).encoded, as: UTF8.self) == "250-mx greets c\r\n250 PIPELINING\r\n")
