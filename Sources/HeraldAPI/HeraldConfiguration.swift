@@ -102,6 +102,15 @@ public struct HeraldConfiguration: Sendable {
     /// only with `HERALD_UNSUBSCRIBE_ADDRESS`).
     public var inboundHost: String
     public var inboundPort: Int
+    /// `HERALD_SMTP_PORT` (submission with STARTTLS, e.g. 587) and `HERALD_SMTPS_PORT` (implicit TLS, e.g. 465):
+    /// the `smtp` role's submission listeners, each only when set; `HERALD_SMTP_HOST` (0.0.0.0) binds them.
+    public var smtpPort: Int?
+    public var smtpsPort: Int?
+    public var smtpHost: String
+    /// `HERALD_SMTP_MAX_SIZE`: largest submitted message in bytes (default 10 MiB).
+    public var smtpMaxSize: Int
+    /// `HERALD_SMTP_ALLOW_INSECURE_AUTH=1`: AUTH without TLS on the submission port (local tests only).
+    public var smtpAllowInsecureAuth: Bool
     /// `HERALD_SMTP_TLS_CERT` and `HERALD_SMTP_TLS_KEY` (PEM files, optional): the certificate Herald's SMTP
     /// listeners offer with STARTTLS.
     public var smtpTLS: (certificate: String, key: String)?
@@ -215,6 +224,15 @@ public struct HeraldConfiguration: Sendable {
         if let address = unsubscribeAddress {
             do { _ = try UnsubscribeMailbox.validate(address) } catch { throw Invalid(description: "HERALD_UNSUBSCRIBE_ADDRESS: \(error.message)") }
         }
+        smtpHost = string("herald.smtp.host") ?? "0.0.0.0"
+        smtpPort = try string("herald.smtp.port").map { _ throws(Invalid) in try int("herald.smtp.port", "HERALD_SMTP_PORT", default: 0, range: 0...65535) }
+        smtpsPort = try string("herald.smtps.port").map { _ throws(Invalid) in try int("herald.smtps.port", "HERALD_SMTPS_PORT", default: 0, range: 0...65535) }
+        smtpMaxSize = try int("herald.smtp.max.size", "HERALD_SMTP_MAX_SIZE", default: 10 << 20, range: 1024...(64 << 20))
+        let insecure = string("herald.smtp.allow.insecure.auth") ?? "0"
+        guard ["0", "1", "true", "false"].contains(insecure.lowercased()) else {
+            throw Invalid(description: "HERALD_SMTP_ALLOW_INSECURE_AUTH must be 1 or 0, got \"\(insecure)\".")
+        }
+        smtpAllowInsecureAuth = insecure == "1" || insecure.lowercased() == "true"
         inboundHost = string("herald.inbound.host") ?? "0.0.0.0"
         inboundPort = try int("herald.inbound.port", "HERALD_INBOUND_PORT", default: 25, range: 0...65535)
         switch (string("herald.smtp.tls.cert"), string("herald.smtp.tls.key")) {
@@ -227,6 +245,12 @@ public struct HeraldConfiguration: Sendable {
             smtpTLS = (certificate, key)
         default:
             throw Invalid(description: "HERALD_SMTP_TLS_CERT and HERALD_SMTP_TLS_KEY go together: set both (PEM files) or neither.")
+        }
+        if smtpTLS == nil, smtpsPort != nil {
+            throw Invalid(description: "HERALD_SMTPS_PORT needs HERALD_SMTP_TLS_CERT and HERALD_SMTP_TLS_KEY (implicit TLS).")
+        }
+        if smtpTLS == nil, smtpPort != nil, !smtpAllowInsecureAuth {
+            throw Invalid(description: "HERALD_SMTP_PORT needs HERALD_SMTP_TLS_CERT and HERALD_SMTP_TLS_KEY (AUTH only after STARTTLS), or HERALD_SMTP_ALLOW_INSECURE_AUTH=1 for local tests.")
         }
         do {
             dnsServer = try DNSServerAddress.resolve(configured: string("herald.dns.server"))

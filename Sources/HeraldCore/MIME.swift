@@ -91,6 +91,45 @@ public struct OutgoingMessage: Sendable {
 
 /// Encoding helpers.
 public enum MIME {
+    /// The names of a message's header fields, lower case (up to the first empty line).
+    public static func headerNames(_ message: [UInt8]) -> Set<String> {
+        var names = Set<String>()
+        var start = 0
+        while start < message.count {
+            let end = message[start...].firstIndex(of: 10) ?? message.count
+            var line = message[start..<end]
+            if line.last == 13 { line = line.dropLast() }
+            if line.isEmpty { break }
+            if let first = line.first, first != 32, first != 9, let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+                names.insert(String(decoding: line[line.startIndex..<colon], as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased())
+            }
+            start = end + 1
+        }
+        return names
+    }
+
+    /// The value of a header field (unfolded), or nil.
+    public static func headerValue(_ name: String, in message: [UInt8]) -> String? {
+        let text = String(decoding: message.prefix(64 * 1024), as: UTF8.self)
+        let head = text.components(separatedBy: "\r\n\r\n").first ?? ""
+        let unfolded = head.replacingOccurrences(of: "\r\n ", with: " ").replacingOccurrences(of: "\r\n\t", with: " ")
+        for line in unfolded.components(separatedBy: "\r\n") {
+            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name.lowercased() else { continue }
+            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return nil
+    }
+
+    /// A submitted message with `fields` added on top, each only where the message has no field of that name.
+    public static func prepending(_ fields: [(String, String)], to message: [UInt8]) -> [UInt8] {
+        let present = headerNames(message)
+        var out: [UInt8] = []
+        for (name, value) in fields where !present.contains(name.lowercased()) {
+            out.append(contentsOf: field(name, value).utf8)
+        }
+        return out + message
+    }
+
     /// `Name: value\r\n`, folded at spaces to keep lines under 78 characters where the value allows.
     public static func field(_ name: String, _ value: String) -> String {
         var lines: [String] = []

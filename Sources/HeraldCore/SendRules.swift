@@ -45,6 +45,8 @@ public struct ValidatedSend: Sendable, Equatable {
     public var headers: [(name: String, value: String)]
     /// Open and click tracking links in the HTML part; nil: as the tenant's setting says.
     public var tracking: Bool? = nil
+    /// The message as submitted over SMTP (CRLF lines), delivered as it is instead of being built from parts.
+    public var raw: [UInt8]? = nil
 
     public static func == (lhs: ValidatedSend, rhs: ValidatedSend) -> Bool {
         lhs.from == rhs.from && lhs.recipients == rhs.recipients && lhs.subject == rhs.subject && lhs.html == rhs.html && lhs.text == rhs.text
@@ -64,20 +66,7 @@ public enum SendRules {
                 throw .validation("fromAlias must be at most \(maxAlias) characters without control characters.", field: "fromAlias")
             }
         }
-        guard !request.to.isEmpty else { throw .validation("Give at least one recipient.", field: "to") }
-        guard request.to.count <= maxRecipients else {
-            throw .validation("At most \(maxRecipients) recipients per request.", field: "to")
-        }
-        var recipients: [MailAddress] = []
-        for (index, text) in request.to.enumerated() {
-            let address: MailAddress
-            do {
-                address = try MailAddress(text, field: "to[\(index)]")
-            } catch {
-                throw HeraldError(code: "InvalidToAddress", status: 400, message: "to[\(index)] is not a valid email address.", field: "to[\(index)]")
-            }
-            if !recipients.contains(address) { recipients.append(address) }
-        }
+        let recipients = try self.recipients(request.to)
         guard (1...MailTemplate.maxSubject).contains(request.subject.count) else {
             throw .validation("subject must be 1 to \(MailTemplate.maxSubject) characters.", field: "subject")
         }
@@ -98,6 +87,53 @@ public enum SendRules {
         guard headers.count <= 20 else { throw .validation("At most 20 extra headers.", field: "headers") }
         return ValidatedSend(from: from, fromAlias: request.fromAlias, recipients: recipients, subject: request.subject, html: request.html,
                              text: request.text, replyTo: replyTo, tag: request.tag, headers: headers, tracking: request.tracking)
+    }
+
+    /// Distinct recipients in the order given: at least one, at most ``maxRecipients``, each a valid address.
+    static func recipients(_ to: [String]) throws(HeraldError) -> [MailAddress] {
+        guard !to.isEmpty else { throw .validation("Give at least one recipient.", field: "to") }
+        guard to.count <= maxRecipients else {
+            throw .validation("At most \(maxRecipients) recipients per request.", field: "to")
+        }
+        var recipients: [MailAddress] = []
+        for (index, text) in to.enumerated() {
+            let address: MailAddress
+            do {
+                address = try MailAddress(text, field: "to[\(index)]")
+            } catch {
+                throw HeraldError(code: "InvalidToAddress", status: 400, message: "to[\(index)] is not a valid email address.", field: "to[\(index)]")
+            }
+            if !recipients.contains(address) { recipients.append(address) }
+        }
+        return recipients
+    }
+
+    /// A message submitted over SMTP by `from` (the authenticated sender address): the same recipient rules
+    /// as the API; its From field must name that address (no sending as somebody else, and DKIM aligns);
+    /// the Subject field, as written, is what the message's record shows; `X-Herald-Tag` tags it.
+    public static func validateSubmission(from: String, to: [String], raw: [UInt8]) throws(HeraldError) -> ValidatedSend {
+        let sender = try MailAddress(from, field: "from")
+        let recipients = try self.recipients(to)
+        guard let header = MIME.headerValue("From", in: raw), let named = headerAddress(header), (try? MailAddress(named)) == sender else {
+            throw HeraldError(code: "InvalidMailAddress.Mismatch", status: 400, message: "The From field must be \(sender), the authenticated address.",
+                              field: "From")
+        }
+        let subject = String((MIME.headerValue("Subject", in: raw) ?? "").prefix(MailTemplate.maxSubject * 4))
+        let tag = MIME.headerValue("X-Herald-Tag", in: raw)
+        if let tag { try TagName.validate(tag, field: "X-Herald-Tag") }
+        var send = ValidatedSend(from: sender, fromAlias: nil, recipients: recipients, subject: subject.isEmpty ? "(no subject)" : subject, html: nil,
+                                 text: nil, replyTo: nil, tag: tag, headers: [], tracking: false)
+        send.raw = raw
+        return send
+    }
+
+    /// The address of a From field: `Name <a@b>` or `a@b`.
+    static func headerAddress(_ value: String) -> String? {
+        if let open = value.lastIndex(of: "<"), let close = value[open...].firstIndex(of: ">") {
+            return String(value[value.index(after: open)..<close]).trimmingCharacters(in: .whitespaces)
+        }
+        let bare = value.trimmingCharacters(in: .whitespaces)
+        return bare.contains("@") && !bare.contains(" ") ? bare : nil
     }
 
     /// The quota day of `date` in `timeZone` (the day boundary is configurable; UTC by default).

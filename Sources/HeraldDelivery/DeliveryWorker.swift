@@ -207,6 +207,15 @@ public struct DeliveryWorker: Sendable {
     /// The message as it goes on the wire, DKIM-signed with its domain's active key.
     func build(_ message: ClaimedMessage, keys: [String: (selector: String, key: DKIMKeyPair)]) throws -> [UInt8] {
         let from = try MailAddress(message.from)
+        if let raw = message.raw {
+            // Submitted over SMTP: sent as submitted, with Herald's fields on top where the message has none.
+            let fields = [("X-Herald-Message-Id", message.id.uuidString.lowercased()),
+                          ("Message-ID", "<\(message.id.uuidString.lowercased())@\(from.domain)>"),
+                          ("Date", MIME.rfc5322Date(message.createdAt))] + headers(message).map { ($0.name, $0.value) }
+            let prepared = MIME.prepending(fields, to: raw)
+            guard let signing = keys["\(message.tenantID)|\(from.domain)"] else { return prepared }
+            return try DKIM.sign(prepared, domain: from.domain, selector: signing.selector, key: signing.key, at: now())
+        }
         let outgoing = OutgoingMessage(from: from, fromName: message.fromName, to: try MailAddress(message.to),
                                        replyTo: try message.replyTo.map { try MailAddress($0) }, subject: message.subject,
                                        html: message.html.map { html in

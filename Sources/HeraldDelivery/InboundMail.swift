@@ -52,9 +52,9 @@ public struct UnsubscribeMailReceiver: SMTPServerDelegate {
     }
 }
 
-/// The inbound SMTP listener (`smtp` role, `HERALD_INBOUND_PORT`) as a service: listens until shutdown,
-/// then closes its connections.
-public struct InboundSMTPService: Service {
+/// An SMTP listener of the `smtp` role (inbound on `HERALD_INBOUND_PORT`, submission on `HERALD_SMTP_PORT`
+/// and `HERALD_SMTPS_PORT`) as a service: listens until shutdown, then closes its connections.
+public struct SMTPListenerService: Service {
     let configuration: SMTPServer.Configuration
     let delegate: any SMTPServerDelegate
     let logger: Logger
@@ -67,8 +67,8 @@ public struct InboundSMTPService: Service {
 
     public func run() async throws {
         let server = try await SMTPServer.bind(configuration, delegate: delegate, logger: logger)
-        logger.info("listening for inbound SMTP", metadata: ["address": "\(configuration.host):\(server.port)",
-                                                             "starttls": "\(configuration.tls != nil)"])
+        logger.info("listening for SMTP", metadata: ["address": "\(configuration.host):\(server.port)", "auth": "\(configuration.session.authAvailable)",
+                                                     "tls": "\(configuration.tls == nil ? "none" : configuration.implicitTLS ? "implicit" : "starttls")"])
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await server.wait()

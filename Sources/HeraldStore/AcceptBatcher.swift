@@ -289,7 +289,7 @@ extension SendStore {
                                 unsubscribeLink: Bool) async throws -> [(index: Int, result: SendResult)] {
         var jobRequestIDs: [UUID] = [], senderIDs: [UUID] = [], froms: [String] = [], aliases: [String] = [], replyTos: [String] = []
         var subjects: [String] = [], htmls: [String] = [], texts: [String] = [], headers: [String] = [], tags: [String] = [], nows: [Date] = []
-        var trackings: [Bool] = []
+        var trackings: [Bool] = [], raws: [ByteBuffer] = []
         var ids: [UUID] = [], ordinals: [Int] = [], addresses: [String] = [], statuses: [String] = [], reasons: [String] = []
         var results: [(index: Int, result: SendResult)] = []
         for (ordinal, index) in admitted.enumerated() {
@@ -306,6 +306,7 @@ extension SendStore {
             tags.append(send.tag ?? "")
             nows.append(job.now)
             trackings.append(send.tracking ?? trackByDefault)
+            raws.append(ByteBuffer(bytes: send.raw ?? []))
             var messages: [SendResult.Message] = []
             for recipient in send.recipients {
                 let address = recipient.description, id = UUIDv7.make(at: job.now), reason = dropped[address]
@@ -322,16 +323,20 @@ extension SendStore {
             WITH j AS (
                 SELECT * FROM unnest(\(jobRequestIDs)::uuid[], \(senderIDs)::uuid[], \(froms)::text[], \(aliases)::text[], \(replyTos)::text[],
                                      \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[], \(tags)::text[], \(nows)::timestamptz[],
-                                     \(trackings)::bool[])
-                    WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, tracking, n)
+                                     \(trackings)::bool[], \(raws)::bytea[])
+                    WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, tracking,
+                                         raw, n)
+            ), r AS (
+                INSERT INTO message_raw (tenant_id, request_id, raw, created_at)
+                SELECT \(tenantID), j.request_id, j.raw, j.at FROM j WHERE octet_length(j.raw) > 0
             ), m AS (
                 INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, reply_to, subject,
                                       html, body_text, headers, tag, status, reason, next_attempt_at, created_at, updated_at, tracking,
-                                      unsubscribe_link)
+                                      unsubscribe_link, raw)
                 SELECT r.id, \(tenantID), j.request_id, 'trigger', 0, j.sender_id, j.from_address, nullif(j.from_name, ''), r.to_address,
                        nullif(j.reply_to, ''), j.subject, nullif(j.html, ''), nullif(j.body_text, ''), j.headers::jsonb, nullif(j.tag, ''),
                        r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at,
-                       j.tracking, \(unsubscribeLink)
+                       j.tracking, \(unsubscribeLink), octet_length(j.raw) > 0
                 FROM unnest(\(ids)::uuid[], \(ordinals)::int8[], \(addresses)::text[], \(statuses)::text[], \(reasons)::text[])
                          AS r(id, n, to_address, status, reason)
                 JOIN j USING (n)

@@ -23,6 +23,8 @@ public struct ClaimedMessage: Sendable {
     public var tracking = false
     /// A trigger message that gets the one-click unsubscribe link (the tenant's setting when it was accepted).
     public var unsubscribeLink = false
+    /// The message as submitted over SMTP, sent as it is (signed, with Herald's fields added on top).
+    public var raw: [UInt8]?
 }
 
 /// The result of one attempt.
@@ -86,16 +88,19 @@ public struct DeliveryStore: Sendable {
                 FROM due, tenants t
                 WHERE m.id = due.id AND t.id = m.tenant_id AND t.status = 'active'
                 RETURNING m.id, m.tenant_id, m.kind, m.from_address, m.from_name, m.to_address, m.reply_to, m.subject, m.html, m.body_text,
-                          m.headers::text, m.attempts, m.created_at, m.tracking, m.unsubscribe_link
+                          m.headers::text, m.attempts, m.created_at, m.tracking, m.unsubscribe_link,
+                          CASE WHEN m.raw THEN (SELECT r.raw FROM message_raw r WHERE r.tenant_id = m.tenant_id AND r.request_id = m.request_id) END
                 """, logger: logger)
             for try await row in rows {
-                let (id, tenant, kind, from, fromName, to, replyTo, subject, html, text, headers, attempts, created, tracking, unsubscribeLink) =
-                    try row.decode((UUID, UUID, String, String, String?, String, String?, String, String?, String?, String, Int, Date, Bool, Bool).self)
+                let (id, tenant, kind, from, fromName, to, replyTo, subject, html, text, headers, attempts, created, tracking, unsubscribeLink, raw) =
+                    try row.decode((UUID, UUID, String, String, String?, String, String?, String, String?, String?, String, Int, Date, Bool, Bool,
+                                    ByteBuffer?).self)
                 let pairs = (try? JSONDecoder().decode([[String]].self, from: Data(headers.utf8))) ?? []
                 claimed.append(ClaimedMessage(id: id, tenantID: tenant, kind: kind, from: from, fromName: fromName, to: to, replyTo: replyTo,
                                               subject: subject, html: html, text: text,
                                               headers: pairs.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil },
-                                              attempts: attempts, createdAt: created, tracking: tracking, unsubscribeLink: unsubscribeLink))
+                                              attempts: attempts, createdAt: created, tracking: tracking, unsubscribeLink: unsubscribeLink,
+                                              raw: raw.map { Array(buffer: $0) }))
             }
             metrics?.claimed(claimed.count)
             return claimed

@@ -129,8 +129,30 @@ struct Serve: AsyncParsableCommand {
                     Startup.fail("HERALD_SMTP_TLS_CERT / HERALD_SMTP_TLS_KEY: \(error)")
                 }
             }
-            services.append(InboundSMTPService(configuration: server, delegate: UnsubscribeMailReceiver(mailbox: mailbox, store: dependencies.unsubscribes),
+            services.append(SMTPListenerService(configuration: server, delegate: UnsubscribeMailReceiver(mailbox: mailbox, store: dependencies.unsubscribes),
                                                logger: logger))
+        }
+        if configuration.roles.contains(.smtp) {
+            let hostname = URL(string: configuration.publicURL)?.host() ?? "localhost"
+            let receiver = SubmissionReceiver(senders: dependencies.senders, identity: dependencies.identity, acceptBatcher: dependencies.acceptBatcher,
+                                              authLimiter: TokenBucketLimiter(capacity: configuration.authRatePerSecond * 3,
+                                                                              refillPerSecond: Double(configuration.authRatePerSecond)),
+                                              logger: logger)
+            for (port, implicit) in [(configuration.smtpPort, false), (configuration.smtpsPort, true)] {
+                guard let port else { continue }
+                var session = SMTPServerStateMachine.Settings(hostname: hostname, maxMessageSize: configuration.smtpMaxSize)
+                session.authAvailable = true
+                session.requireAuth = true
+                session.authRequiresTLS = !configuration.smtpAllowInsecureAuth
+                var server = SMTPServer.Configuration(host: configuration.smtpHost, port: port, session: session)
+                if let paths = configuration.smtpTLS {
+                    do { try server.loadTLS(certificatePath: paths.certificate, keyPath: paths.key) } catch {
+                        Startup.fail("HERALD_SMTP_TLS_CERT / HERALD_SMTP_TLS_KEY: \(error)")
+                    }
+                }
+                server.implicitTLS = implicit
+                services.append(SMTPListenerService(configuration: server, delegate: receiver, logger: logger))
+            }
         }
         if configuration.roles.contains(.dispatcher) {
             var settings = WebhookDispatcher.Settings()
