@@ -28,6 +28,9 @@ import Testing
         let inbound = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_UNSUBSCRIBE_ADDRESS": "unsubscribe@mx.example.com",
                                 "HERALD_INBOUND_PORT": "2525"])
         #expect(inbound.unsubscribeAddress == "unsubscribe@mx.example.com" && inbound.inboundPort == 2525 && inbound.inboundHost == "0.0.0.0")
+        #expect(configuration.smtpPort == nil && configuration.smtpsPort == nil && configuration.smtpMaxSize == 10 << 20)
+        let local = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_SMTP_PORT": "2587", "HERALD_SMTP_ALLOW_INSECURE_AUTH": "1"])
+        #expect(local.smtpPort == 2587 && local.smtpAllowInsecureAuth)
     }
 
     struct Bad: Sendable, CustomTestStringConvertible {
@@ -56,6 +59,10 @@ import Testing
         Bad(environment: base.merging(["HERALD_UNSUBSCRIBE_ADDRESS": "unsubscribe"]) { $1 }, mentions: "HERALD_UNSUBSCRIBE_ADDRESS"),
         Bad(environment: base.merging(["HERALD_UNSUBSCRIBE_ADDRESS": "please-unsubscribe-me@x.example"]) { $1 }, mentions: "HERALD_UNSUBSCRIBE_ADDRESS"),
         Bad(environment: base.merging(["HERALD_INBOUND_PORT": "smtp"]) { $1 }, mentions: "HERALD_INBOUND_PORT"),
+        Bad(environment: base.merging(["HERALD_SMTP_PORT": "587"]) { $1 }, mentions: "HERALD_SMTP_TLS_CERT"),
+        Bad(environment: base.merging(["HERALD_SMTPS_PORT": "465", "HERALD_SMTP_ALLOW_INSECURE_AUTH": "1"]) { $1 }, mentions: "HERALD_SMTPS_PORT"),
+        Bad(environment: base.merging(["HERALD_SMTP_PORT": "five-eight-seven"]) { $1 }, mentions: "HERALD_SMTP_PORT"),
+        Bad(environment: base.merging(["HERALD_SMTP_ALLOW_INSECURE_AUTH": "yes"]) { $1 }, mentions: "HERALD_SMTP_ALLOW_INSECURE_AUTH"),
         Bad(environment: base.merging(["HERALD_SMTP_TLS_CERT": "/etc/hostname"]) { $1 }, mentions: "HERALD_SMTP_TLS_KEY"),
         Bad(environment: base.merging(["HERALD_SMTP_TLS_CERT": "/nonexistent.pem", "HERALD_SMTP_TLS_KEY": "/nonexistent.key"]) { $1 },
             mentions: "HERALD_SMTP_TLS_CERT"),
