@@ -302,6 +302,20 @@ public struct DeliveryService: Service {
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<loops { group.addTask { await loop() } }
+            group.addTask { await housekeeping() }
+        }
+    }
+
+    /// Every five minutes: the submitted text of requests that are done goes.
+    func housekeeping() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(300)) }
+            guard !Task.isCancelled && !Task.isShuttingDownGracefully else { return }
+            do {
+                try await worker.store.pruneSubmitted(now: worker.now())
+            } catch {
+                worker.logger.error("pruning submitted messages failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 

@@ -107,6 +107,24 @@ public struct DeliveryStore: Sendable {
         }
     }
 
+    /// Deletes the submitted text (``ClaimedMessage/raw``) of requests none of whose messages can still be
+    /// sent (none queued, deferred, sending or paused); answers how many went. Run now and then.
+    @discardableResult
+    public func pruneSubmitted(now: Date, minimumAge: TimeInterval = 600) async throws -> Int {
+        try await database.withSystem { connection in
+            try await connection.query("""
+                WITH gone AS (
+                    DELETE FROM message_raw r
+                    WHERE r.created_at < \(now.addingTimeInterval(-minimumAge))
+                      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.request_id = r.request_id AND m.tenant_id = r.tenant_id
+                                                                  AND m.status IN ('queued', 'deferred', 'sending', 'paused'))
+                    RETURNING 1
+                )
+                SELECT count(*)::int FROM gone
+                """, logger: logger).decode(Int.self).first { _ in true } ?? 0
+        }
+    }
+
     /// Extends the lease of messages `worker` still holds (a long delivery must not let another worker
     /// take them over).
     public func renew(worker: String, ids: [UUID], now: Date, lease: Duration) async throws {

@@ -101,6 +101,10 @@ import Testing
                     #expect(delivered.data.contains("filename=\"invoice.pdf\"") && delivered.data.contains("\r\n.\r\nA line with a dot."), "as submitted")
                     #expect(delivered.data.contains("X-Herald-Message-Id: ") && delivered.data.contains("Subject: Invoice 42"))
                     try DeliveryEndToEndTests.expectDKIMVerifies(delivered.data, record: try await DeliveryEndToEndTests.dkimRecord(app, token: token))
+                    // The submitted text goes once no message of the request can still be sent.
+                    let store = DeliveryStore(database: app.dependencies.database)
+                    #expect(try await store.pruneSubmitted(now: app.clock.now()) == 0, "too young")
+                    #expect(try await store.pruneSubmitted(now: app.clock.now().addingTimeInterval(3_600)) == 1)
                     let messages = try await app.request(.get, "/v1/messages?to=ann@example.org", token: token)
                     #expect(messages.body.contains("Invoice 42") && messages.body.contains("invoices"), "\(messages.body)")
                 }
