@@ -29,3 +29,23 @@ public func runPythonDetached(_ script: String, _ arguments: [String], input: [U
         }
     }
 }
+
+/// Python lines for SMTP clients of the tests: `context`, a TLS context that takes the tests' self-signed
+/// certificates, and `connect(make)`, which calls `make` until a server that is still starting answers
+/// (two minutes at most).
+public let pythonSMTPClientPrelude = """
+    import smtplib, ssl, sys, time
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    def connect(make):
+        deadline = time.time() + 120
+        while True:
+            try:
+                return make()
+            except (OSError, smtplib.SMTPServerDisconnected):
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    """

@@ -24,13 +24,10 @@ import Testing
                                                          json: SingleSendTests.mail(to: (0..<100).map { "r\(request)-\($0)@example.org" }))
                         #expect(sent.status == 200, "\(sent.body)")
                     }
-                    let url = app.databaseURL
-                    let environment = [
-                        "DATABASE_URL": "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)",
-                        "HERALD_MASTER_KEY": Data(keyBytes).base64EncodedString(), "HERALD_ADMIN_TOKEN": TestApp.adminToken,
+                    let environment = app.serveEnvironment(masterKey: keyBytes, [
                         "HERALD_ROLES": "scheduler", "HERALD_SMARTHOST": "127.0.0.1:\(peer.port)", "HERALD_DNS_SERVER": "127.0.0.1:\(dns.port)",
-                        "HERALD_DELIVERY_LEASE": "3", "HERALD_PUBLIC_URL": "https://herald.test", "LOG_LEVEL": "warning",
-                    ]
+                        "HERALD_DELIVERY_LEASE": "3",
+                    ])
                     func delivered() async throws -> Int {
                         try await app.dependencies.database.withSystem { connection in
                             try await connection.query("SELECT count(*)::int FROM messages WHERE status = 'delivered'", logger: app.dependencies.database.logger)

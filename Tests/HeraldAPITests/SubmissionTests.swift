@@ -43,13 +43,9 @@ import Testing
                     _ = try await app.request(.post, "/v1/suppressions", token: token, json: ["address": "gone@example.org"])
                     #expect(try await app.request(.post, "/v1/tags", token: token, json: ["name": "invoices"]).status == 201)
                     try await Self.withSubmission(app) { port in
-                        let (status, output) = try await runPythonDetached("""
-                            import smtplib, ssl, sys
+                        let (status, output) = try await runPythonDetached(pythonSMTPClientPrelude + """
                             from email.message import EmailMessage
                             port = int(sys.argv[1])
-                            context = ssl.create_default_context()
-                            context.check_hostname = False
-                            context.verify_mode = ssl.CERT_NONE
                             def message(sender, subject="Invoice 42"):
                                 m = EmailMessage()
                                 m["From"] = "Acme Billing <" + sender + ">"
@@ -125,31 +121,14 @@ import Testing
                                               json: ["password": "Correct-Horse-42"]).status == 204)
                 let port = String(try await freeLocalPort())
                 try await SelfSignedCertificate.with(commonName: "smtp.herald.test") { certificate in
-                    let url = app.databaseURL
-                    let process = try HeraldProcess(["serve"], environment: [
-                        "DATABASE_URL": "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)",
-                        "HERALD_MASTER_KEY": Data(keyBytes).base64EncodedString(), "HERALD_ADMIN_TOKEN": TestApp.adminToken,
+                    let process = try HeraldProcess(["serve"], environment: app.serveEnvironment(masterKey: keyBytes, [
                         "HERALD_ROLES": "smtp", "HERALD_SMTP_HOST": "127.0.0.1", "HERALD_SMTPS_PORT": port,
                         "HERALD_SMTP_TLS_CERT": certificate.certificatePath, "HERALD_SMTP_TLS_KEY": certificate.keyPath,
-                        "HERALD_PUBLIC_URL": "https://herald.test", "LOG_LEVEL": "warning",
-                    ])
+                    ]))
                     defer { process.stop() }
-                    let (status, output) = try await runPythonDetached("""
-                        import smtplib, ssl, sys, time
+                    let (status, output) = try await runPythonDetached(pythonSMTPClientPrelude + """
                         port = int(sys.argv[1])
-                        context = ssl.create_default_context()
-                        context.check_hostname = False
-                        context.verify_mode = ssl.CERT_NONE
-                        deadline = time.time() + 120
-                        while True:
-                            try:
-                                s = smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=context)
-                                break
-                            except (OSError, smtplib.SMTPServerDisconnected):
-                                if time.time() > deadline:
-                                    raise
-                                time.sleep(0.2)
-                        with s:
+                        with connect(lambda: smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=context)) as s:
                             s.login("app@example.test", "Correct-Horse-42")
                             s.sendmail("app@example.test", ["ann@example.org"],
                                        "From: app@example.test\\r\\nTo: ann@example.org\\r\\nSubject: Over 465\\r\\n\\r\\nHello\\r\\n")

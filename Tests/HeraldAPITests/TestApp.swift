@@ -46,6 +46,17 @@ struct TestApp: Sendable {
 
     static let domainSettings = SendingDomain.Settings(spfInclude: "_spf.herald.test", returnPathMX: "bounces.herald.test")
 
+    /// The environment of a `herald serve` of the test's own on the test database, with this master key, the
+    /// public URL https://herald.test, warnings only, and `settings` on top.
+    func serveEnvironment(masterKey: [UInt8], _ settings: [String: String]) -> [String: String] {
+        let url = databaseURL
+        return [
+            "DATABASE_URL": "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)",
+            "HERALD_MASTER_KEY": Data(masterKey).base64EncodedString(), "HERALD_ADMIN_TOKEN": TestApp.adminToken,
+            "HERALD_PUBLIC_URL": "https://herald.test", "LOG_LEVEL": "warning",
+        ].merging(settings) { $1 }
+    }
+
     static func run(authRate: Int = 1000, tenantRate: Int = 100_000, dnsPort: Int = 9, masterKey: MasterKey = .random(),
                     allowPrivateWebhooks: Bool = true, linkRate: Int = 100_000, unsubscribeAddress: String? = nil, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
         try await withTestDatabase { database, url in

@@ -244,32 +244,15 @@ import Testing
             let address = try #require(app.dependencies.unsubscribeLinks.mailbox).address(for: messageID)
             let port = String(try await freeLocalPort())
             try await SelfSignedCertificate.with(commonName: "mx.herald.test") { certificate in
-                let url = app.databaseURL
-                let process = try HeraldProcess(["serve"], environment: [
-                    "DATABASE_URL": "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)",
-                    "HERALD_MASTER_KEY": Data(keyBytes).base64EncodedString(), "HERALD_ADMIN_TOKEN": TestApp.adminToken,
+                let process = try HeraldProcess(["serve"], environment: app.serveEnvironment(masterKey: keyBytes, [
                     "HERALD_ROLES": "smtp", "HERALD_UNSUBSCRIBE_ADDRESS": "unsubscribe@mx.herald.test",
                     "HERALD_INBOUND_HOST": "127.0.0.1", "HERALD_INBOUND_PORT": port,
                     "HERALD_SMTP_TLS_CERT": certificate.certificatePath, "HERALD_SMTP_TLS_KEY": certificate.keyPath,
-                    "HERALD_PUBLIC_URL": "https://herald.test", "LOG_LEVEL": "warning",
-                ])
+                ]))
                 defer { process.stop() }
-                let (status, output) = try await runPythonDetached("""
-                    import smtplib, ssl, sys, time
+                let (status, output) = try await runPythonDetached(pythonSMTPClientPrelude + """
                     port, rcpt = int(sys.argv[1]), sys.argv[2]
-                    context = ssl.create_default_context()
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-                    deadline = time.time() + 120
-                    while True:
-                        try:
-                            s = smtplib.SMTP("127.0.0.1", port, timeout=10)
-                            break
-                        except OSError:
-                            if time.time() > deadline:
-                                raise
-                            time.sleep(0.2)
-                    with s:
+                    with connect(lambda: smtplib.SMTP("127.0.0.1", port, timeout=10)) as s:
                         s.ehlo("py.test")
                         s.starttls(context=context)
                         version = s.sock.version()

@@ -345,13 +345,9 @@ func waitUntil(_ what: String, seconds: Double = 20, _ done: () async throws -> 
                 #expect(try await app.request(.post, "/v1/webhooks", token: token, json: ["url": receiver.url("/crash"), "eventTypes": ["*"]]).status == 201)
                 try receiver.scriptAlways("/crash", "slow 0.01 200")
                 try await Self.insertEvents(app, tenant: root.tenant, count: 2_000)
-                let url = app.databaseURL
-                let environment = [
-                    "DATABASE_URL": "postgres://\(url.username):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)",
-                    "HERALD_MASTER_KEY": Data(keyBytes).base64EncodedString(), "HERALD_ADMIN_TOKEN": TestApp.adminToken,
+                let environment = app.serveEnvironment(masterKey: keyBytes, [
                     "HERALD_ROLES": "dispatcher", "HERALD_WEBHOOK_ALLOW_PRIVATE": "1", "HERALD_DELIVERY_LEASE": "3",
-                    "HERALD_PUBLIC_URL": "https://herald.test", "LOG_LEVEL": "warning",
-                ]
+                ])
                 func succeeded() async throws -> Int {
                     try await app.dependencies.database.withSystem { connection in
                         try await connection.query("SELECT count(*)::int FROM webhook_deliveries WHERE status = 'succeeded'",
