@@ -173,7 +173,8 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
                                           now: dependencies.limiterClock))
     let compat = DirectMailCompat(auth: dependencies.tokens.auth,
                                   acceptBatcher: dependencies.acceptBatcher, batches: dependencies.batches, database: dependencies.database,
-                                  grades: GradeStore(database: dependencies.database), tenantLimiter: access.tenantLimiter, now: dependencies.now)
+                                  grades: GradeStore(database: dependencies.database), domains: dependencies.domains, senders: dependencies.senders,
+                                  templates: dependencies.templates, lists: dependencies.lists, tenantLimiter: access.tenantLimiter, now: dependencies.now)
     router.post("/") { request, context in await compat.handle(request, context: context) }
     try handler.registerHandlers(on: RecordingTransport(router: router, table: table), serverURL: URL(string: "/")!,
                                  configuration: Configuration(dateTranscoder: .iso8601, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),

@@ -23,6 +23,10 @@ struct DirectMailCompat: Sendable {
     let batches: BatchStore
     let database: Database
     let grades: GradeStore
+    let domains: DomainStore
+    let senders: SenderStore
+    let templates: TemplateStore
+    let lists: ListStore
     let tenantLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
     /// How far a request's timestamp may be from our clock.
@@ -219,11 +223,83 @@ struct DirectMailCompat: Sendable {
                     "MaxQuotaLevel": account.gradeCeiling, "DailyRemainFreeQuota": account.freeRemaining, "RemainFreeQuota": account.freeRemaining,
                     "UserStatus": status, "Domains": domains, "MailAddresses": senders, "Tags": tags, "Templates": templates, "Receivers": lists,
                     "EnableTimes": 0, "SmsRecord": 0, "SmsSign": 0, "SmsTemplates": 0]
+        case "QueryDomainByParam", "QueryMailAddressByParam", "QueryTagByParam", "QueryTemplateByParam", "QueryReceiverByParam":
+            try principal.authorize(action: "dm:" + action, resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            return try await query(action, parameters: parameters, tenantID: principal.tenantID)
         default:
             throw HeraldError(code: "InvalidAction.NotFound", status: 404,
-                              message: "Specified api is not found, please check your url and method (Herald answers SingleSendMail, BatchSendMail and DescAccountSummary).")
+                              message: "Specified api is not found, please check your url and method (see docs/design.md for the actions Herald answers).")
         }
     }
+
+    /// The Query…ByParam actions: the tenant's objects with Direct Mail's field names, filtered by `KeyWord`
+    /// (part of the name) and the action's status or type parameter, a page (`PageNo` from 1, `PageSize` up to
+    /// 100, 10 by default) at a time, as `{"PageNumber", "PageSize", "TotalCount", "data": {"<item>": […]}}`.
+    func query(_ action: String, parameters: Parameters, tenantID: UUID) async throws -> [String: any Sendable] {
+        let keyword = (parameters["KeyWord"] ?? "").lowercased()
+        func matches(_ name: String) -> Bool { keyword.isEmpty || name.lowercased().contains(keyword) }
+        func time(_ date: Date) -> String { Self.createTime.string(from: date) }
+        let status = parameters["Status"].flatMap(Int.init)
+        let item: String
+        var rows: [[String: any Sendable]] = []
+        switch action {
+        case "QueryDomainByParam":
+            item = "domain"
+            for domain in try await domains.list(tenantID: tenantID) where matches(domain.name) {
+                let verified = domain.status == "verified" ? 0 : 1
+                if let status, status != verified { continue }
+                let spf = domain.checks.first { $0.purpose == .spf }?.status == .ok
+                rows.append(["DomainId": domain.id.uuidString.lowercased(), "DomainName": domain.name, "DomainStatus": verified,
+                             "DomainRecord": domain.verificationToken, "SpfAuthStatus": spf ? "0" : "1", "CreateTime": time(domain.createdAt),
+                             "UtcCreateTime": Int(domain.createdAt.timeIntervalSince1970)])
+            }
+        case "QueryMailAddressByParam":
+            item = "mailAddress"
+            let type = parameters["Sendtype"].flatMap { $0.isEmpty ? nil : $0 }
+            for sender in try await senders.list(tenantID: tenantID) where matches(sender.address) && (type == nil || type == sender.type) {
+                rows.append(["MailAddressId": sender.id.uuidString.lowercased(), "AccountName": sender.address, "Sendtype": sender.type,
+                             "AccountStatus": "0", "ReplyAddress": sender.replyTo ?? "", "ReplyStatus": sender.replyToStatus == "verified" ? "0" : "1",
+                             "CreateTime": time(sender.createdAt)])
+            }
+        case "QueryTagByParam":
+            item = "tag"
+            for tag in try await senders.listTags(tenantID: tenantID) where matches(tag.name) {
+                rows.append(["TagId": tag.id.uuidString.lowercased(), "TagName": tag.name, "TagDescription": ""])
+            }
+        case "QueryTemplateByParam":
+            item = "template"
+            // TemplateStatus as Direct Mail numbers it: 0 under review, 1 approved, 2 rejected; -1 a draft.
+            let statuses = ["pending": 0, "approved": 1, "rejected": 2, "draft": -1]
+            for template in try await templates.list(tenantID: tenantID, status: nil) where matches(template.name) {
+                let number = statuses[template.status] ?? -1
+                if let status, status != number { continue }
+                rows.append(["TemplateId": template.id.uuidString.lowercased(), "TemplateName": template.name, "TemplateStatus": String(number),
+                             "TemplateType": template.kind == .batch ? 1 : 0, "TemplateComment": template.reviewReasons.joined(separator: "; "),
+                             "CreateTime": time(template.createdAt), "UtcCreatetime": Int(template.createdAt.timeIntervalSince1970)])
+            }
+        default:
+            item = "receiver"
+            for list in try await lists.list(tenantID: tenantID) where matches(list.name) {
+                rows.append(["ReceiverId": list.id.uuidString.lowercased(), "ReceiversName": list.name, "ReceiversAlias": list.alias ?? "",
+                             "Desc": list.description ?? "", "Count": list.memberCount, "ReceiversStatus": "1", "CreateTime": time(list.createdAt),
+                             "UtcCreateTime": Int(list.createdAt.timeIntervalSince1970)])
+            }
+        }
+        guard let page = Int(parameters["PageNo"] ?? "1"), page >= 1, let size = Int(parameters["PageSize"] ?? "10"), (1...100).contains(size) else {
+            throw HeraldError(code: "InvalidParameter", status: 400, message: "PageNo must be 1 or more and PageSize 1 to 100.", field: "PageSize")
+        }
+        let slice = Array(rows.dropFirst((page - 1) * size).prefix(size))
+        return ["PageNumber": page, "PageSize": size, "TotalCount": rows.count, "data": [item: slice]]
+    }
+
+    /// Direct Mail's CreateTime form, `2026-11-26T06:30Z` (UTC).
+    static let createTime: DateFormatter = {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm'Z'"
+        return formatter
+    }()
 
     /// The send paths' first checks (SPEC §3): frozen account, IP protection.
     func gate(_ principal: Principal, context: HeraldRequestContext) throws {

@@ -88,10 +88,16 @@ import Testing
                                                                                        template_name="nope", receivers_name="readers")))
                     attempt(lambda: make(sys.argv[5], sys.argv[6]).batch_send_mail(batch))
                     attempt(lambda: client.desc_account_summary(models.DescAccountSummaryRequest()))
-                    attempt(lambda: client.query_domain_by_param(models.QueryDomainByParamRequest()))
+                    attempt(lambda: client.query_task_by_param(models.QueryTaskByParamRequest()))
+                    reader = make(sys.argv[5], sys.argv[6])
+                    attempt(lambda: reader.query_domain_by_param(models.QueryDomainByParamRequest(page_no=1, page_size=10)))
+                    attempt(lambda: reader.query_mail_address_by_param(models.QueryMailAddressByParamRequest(sendtype="batch")))
+                    attempt(lambda: reader.query_template_by_param(models.QueryTemplateByParamRequest(key_word="news", status=1)))
+                    attempt(lambda: reader.query_receiver_by_param(models.QueryReceiverByParamRequest()))
+                    attempt(lambda: reader.query_tag_by_param(models.QueryTagByParamRequest(page_size=500)))
                     """.replacingOccurrences(of: "sys.argv[5], sys.argv[6]", with: "\"\(readOnlyID)\", \"\(readOnlySecret)\""))
                 let lines = output.split(separator: "\n").map(String.init)
-                #expect(lines.count == 5, "\(output)")
+                #expect(lines.count == 10, "\(output)")
                 let taskID = try #require(lines.first.flatMap { $0.hasPrefix("ok ") ? $0 : nil }?.split(separator: "\"").dropFirst(3).first, "\(output)")
                 let task = try await app.request(.get, "/v1/tasks/\(taskID)", token: token)
                 #expect(task.status == 200 && task.body.contains("\"total\":3"), "the batch is a task like a REST one: \(task.body)")
@@ -104,6 +110,21 @@ import Testing
                         && summary.contains("\"MailAddresses\": 2") && summary.contains("\"Templates\": 1") && summary.contains("\"Receivers\": 1")
                         && summary.contains("\"UserStatus\": 0"), "\(summary)")
                 #expect(lines.dropFirst(4).first?.hasPrefix("error InvalidAction.NotFound") == true, "\(output)")
+                // The query actions, as the ReadOnly user (dm:Query* is allowed), with Direct Mail's field names.
+                func body(_ index: Int) throws -> [String: Any] {
+                    let line = try #require(lines.dropFirst(index).first, "\(output)")
+                    #expect(line.hasPrefix("ok "), "\(line)")
+                    return try #require(try JSONSerialization.jsonObject(with: Data(line.dropFirst(3).utf8)) as? [String: Any])
+                }
+                func items(_ index: Int, _ key: String) throws -> [[String: Any]] {
+                    try #require((try body(index)["data"] as? [String: Any])?[key] as? [[String: Any]], "\(lines[index])")
+                }
+                #expect(try items(5, "domain").map { $0["DomainName"] as? String } == ["example.test"])
+                #expect(try items(5, "domain").first?["DomainStatus"] as? Int == 0)
+                #expect(try items(6, "mailAddress").map { $0["AccountName"] as? String } == ["news@example.test"], "only the batch sender")
+                #expect(try items(7, "template").map { $0["TemplateName"] as? String } == ["newsletter"])
+                #expect(try items(8, "receiver").first?["ReceiversName"] as? String == "readers" && items(8, "receiver").first?["Count"] as? Int == 3)
+                #expect(lines.dropFirst(9).first?.hasPrefix("error InvalidParameter") == true, "PageSize over 100: \(output)")
             }
         }
     }
