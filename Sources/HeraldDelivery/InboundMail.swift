@@ -17,6 +17,7 @@ public struct UnsubscribeMailReceiver: SMTPServerDelegate {
     let store: UnsubscribeStore
     let now: @Sendable () -> Date
     let logger: Logger
+    public var metrics: SMTPListenerMetrics?
 
     public init(mailbox: UnsubscribeMailbox, store: UnsubscribeStore, now: @escaping @Sendable () -> Date = Date.init,
                 logger: Logger = Logger(label: "herald.inbound")) {
@@ -30,6 +31,7 @@ public struct UnsubscribeMailReceiver: SMTPServerDelegate {
         if mailbox.messageID(recipient: address) != nil {
             return SMTPServerStateMachine.reply(250, (2, 1, 5), "OK")
         }
+        metrics?.unsubscribe("refused")
         if mailbox.isOurs(address) {
             return SMTPServerStateMachine.reply(550, (5, 1, 1), "No such unsubscribe address")
         }
@@ -44,8 +46,10 @@ public struct UnsubscribeMailReceiver: SMTPServerDelegate {
                 logger.info("unsubscribed by mail", metadata: ["message": "\(messageID)", "added": "\(result?.added ?? false)",
                                                               "client": "\(client?.ipAddress ?? "?")"])
             }
+            metrics?.unsubscribe("unsubscribed", count: envelope.recipients.count)
             return SMTPServerStateMachine.reply(250, (2, 0, 0), "Unsubscribed")
         } catch {
+            metrics?.unsubscribe("failed")
             logger.error("unsubscribe by mail failed", metadata: ["error": "\(error)"])
             return SMTPServerStateMachine.reply(451, (4, 3, 0), "Temporary failure, try again later")
         }

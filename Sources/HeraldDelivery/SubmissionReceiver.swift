@@ -20,6 +20,7 @@ public struct SubmissionReceiver: SMTPServerDelegate {
     let authLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
     let logger: Logger
+    public var metrics: SMTPListenerMetrics?
 
     public init(senders: SenderStore, identity: IdentityStore, acceptBatcher: AcceptBatcher, authLimiter: TokenBucketLimiter,
                 now: @escaping @Sendable () -> Date = Date.init, logger: Logger = Logger(label: "herald.submission")) {
@@ -33,12 +34,15 @@ public struct SubmissionReceiver: SMTPServerDelegate {
 
     public func authenticate(username: String, password: String, client: SocketAddress?) async -> SMTPReply {
         if case .limited = authLimiter.acquire(client?.ipAddress ?? "?") {
+            metrics?.login("limited")
             return SMTPServerStateMachine.reply(454, (4, 7, 0), "Too many login attempts, try again later")
         }
         do {
             guard let (_, _, hash) = try await senders.smtpPasswordHash(address: username), SMTPPassword.verify(password, against: hash) else {
+                metrics?.login("failed")
                 return SMTPServerStateMachine.reply(535, (5, 7, 8), "Authentication credentials invalid")
             }
+            metrics?.login("ok")
             return SMTPServerStateMachine.reply(235, (2, 7, 0), "Authentication successful")
         } catch {
             logger.error("SMTP login check failed", metadata: ["error": "\(error)"])
@@ -64,13 +68,16 @@ public struct SubmissionReceiver: SMTPServerDelegate {
             let send = try SendRules.validateSubmission(from: user, to: envelope.recipients, raw: envelope.data)
             let (result, _) = try await acceptBatcher.accept(.init(tenantID: tenantID, send: send, idempotency: nil, now: now()))
             let dropped = result.messages.filter { $0.status != "queued" }
+            metrics?.submission("accepted")
             let note = dropped.isEmpty ? "" : "; not sent to " + dropped.map { "\($0.to) (\($0.reason ?? "dropped"))" }.joined(separator: ", ")
             return SMTPServerStateMachine.reply(250, (2, 0, 0), "Queued as \(result.requestId.uuidString.lowercased())\(note)")
         } catch let error as HeraldError {
             // Refusals keep their stable code; those that may pass later (quota, rate) are temporary.
+            metrics?.submission("refused")
             let temporary = error.status == 429 || error.code.hasPrefix("Quota")
             return SMTPServerStateMachine.reply(temporary ? 452 : 554, temporary ? (4, 7, 1) : (5, 7, 1), "\(error.code): \(error.message)")
         } catch {
+            metrics?.submission("failed")
             logger.error("SMTP submission failed", metadata: ["error": "\(error)"])
             return SMTPServerStateMachine.reply(451, (4, 3, 0), "Temporary failure, try again later")
         }

@@ -238,3 +238,24 @@ public struct DeliveryMetrics: Sendable {
     /// A connection got for a delivery: new, or from the idle pool.
     public func connection(reused: Bool) { (reused ? self.reused : opened).increment() }
 }
+
+/// Counters of the `smtp` role's listeners: logins, submitted messages and unsubscribe mail, by result.
+public struct SMTPListenerMetrics: Sendable {
+    let logins: [String: Counter]
+    let submissions: [String: Counter]
+    let unsubscribes: [String: Counter]
+
+    public init(registry: PrometheusCollectorRegistry) {
+        func counters(_ name: String, _ help: String, _ results: [String]) -> [String: Counter] {
+            let descriptor = MetricNameDescriptor(metricName: name, unitName: "total", helpText: help)
+            return Dictionary(uniqueKeysWithValues: results.map { ($0, registry.makeCounter(descriptor: descriptor, labels: [("result", $0)])) })
+        }
+        logins = counters("herald_smtp_logins", "SMTP AUTH attempts by result", ["ok", "failed", "limited"])
+        submissions = counters("herald_smtp_submissions", "Messages submitted over SMTP by result", ["accepted", "refused", "failed"])
+        unsubscribes = counters("herald_inbound_unsubscribes", "Unsubscribe mail received by result", ["unsubscribed", "refused", "failed"])
+    }
+
+    public func login(_ result: String) { logins[result]?.increment() }
+    public func submission(_ result: String) { submissions[result]?.increment() }
+    public func unsubscribe(_ result: String, count: Int = 1) { unsubscribes[result]?.increment(by: Int64(count)) }
+}

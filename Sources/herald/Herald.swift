@@ -120,6 +120,7 @@ struct Serve: AsyncParsableCommand {
             services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeLinks: dependencies.unsubscribeLinks),
                                                  logger: logger))
         }
+        let smtpMetrics = configuration.roles.contains(.smtp) ? SMTPListenerMetrics(registry: registry) : nil
         if configuration.roles.contains(.smtp), let mailbox {
             let hostname = URL(string: configuration.publicURL)?.host() ?? mailbox.domain
             var server = SMTPServer.Configuration(host: configuration.inboundHost, port: configuration.inboundPort,
@@ -129,15 +130,17 @@ struct Serve: AsyncParsableCommand {
                     Startup.fail("HERALD_SMTP_TLS_CERT / HERALD_SMTP_TLS_KEY: \(error)")
                 }
             }
-            services.append(SMTPListenerService(configuration: server, delegate: UnsubscribeMailReceiver(mailbox: mailbox, store: dependencies.unsubscribes),
-                                               logger: logger))
+            var receiver = UnsubscribeMailReceiver(mailbox: mailbox, store: dependencies.unsubscribes)
+            receiver.metrics = smtpMetrics
+            services.append(SMTPListenerService(configuration: server, delegate: receiver, logger: logger))
         }
         if configuration.roles.contains(.smtp) {
             let hostname = URL(string: configuration.publicURL)?.host() ?? "localhost"
-            let receiver = SubmissionReceiver(senders: dependencies.senders, identity: dependencies.identity, acceptBatcher: dependencies.acceptBatcher,
+            var receiver = SubmissionReceiver(senders: dependencies.senders, identity: dependencies.identity, acceptBatcher: dependencies.acceptBatcher,
                                               authLimiter: TokenBucketLimiter(capacity: configuration.authRatePerSecond * 3,
                                                                               refillPerSecond: Double(configuration.authRatePerSecond)),
                                               logger: logger)
+            receiver.metrics = smtpMetrics
             for (port, implicit) in [(configuration.smtpPort, false), (configuration.smtpsPort, true)] {
                 guard let port else { continue }
                 var session = SMTPServerStateMachine.Settings(hostname: hostname, maxMessageSize: configuration.smtpMaxSize)

@@ -22,9 +22,10 @@ import Testing
             var configuration = SMTPServer.Configuration(host: "127.0.0.1", port: 0, session: session)
             try configuration.loadTLS(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
             configuration.implicitTLS = implicitTLS
-            let receiver = SubmissionReceiver(senders: app.dependencies.senders, identity: app.dependencies.identity,
+            var receiver = SubmissionReceiver(senders: app.dependencies.senders, identity: app.dependencies.identity,
                                               acceptBatcher: app.dependencies.acceptBatcher,
                                               authLimiter: TokenBucketLimiter(capacity: 100, refillPerSecond: 100), now: app.clock.now)
+            receiver.metrics = SMTPListenerMetrics(registry: app.dependencies.registry)
             let server = try await SMTPServer.bind(configuration, delegate: receiver, logger: TestDatabases.logger)
             do { try await body(server.port) } catch { server.close(); throw error }
             server.close()
@@ -101,6 +102,12 @@ import Testing
                     let store = DeliveryStore(database: app.dependencies.database)
                     #expect(try await store.pruneSubmitted(now: app.clock.now()) == 0, "too young")
                     #expect(try await store.pruneSubmitted(now: app.clock.now().addingTimeInterval(3_600)) == 1)
+                    // smtplib tries PLAIN, then LOGIN, with the wrong password: two failed logins.
+                    let metrics = try await app.request(.get, "/metrics", contentType: nil)
+                    #expect(metrics.body.contains("herald_smtp_logins_total{result=\"failed\"} 2")
+                            && metrics.body.contains("herald_smtp_logins_total{result=\"ok\"} 1")
+                            && metrics.body.contains("herald_smtp_submissions_total{result=\"accepted\"} 1")
+                            && metrics.body.contains("herald_smtp_submissions_total{result=\"refused\"} 1"), "\(metrics.body.suffix(1500))")
                     let messages = try await app.request(.get, "/v1/messages?to=ann@example.org", token: token)
                     #expect(messages.body.contains("Invoice 42") && messages.body.contains("invoices"), "\(messages.body)")
                 }
