@@ -91,33 +91,31 @@ public struct OutgoingMessage: Sendable {
 
 /// Encoding helpers.
 public enum MIME {
-    /// The names of a message's header fields, lower case (up to the first empty line).
-    public static func headerNames(_ message: [UInt8]) -> Set<String> {
-        var names = Set<String>()
+    /// A message's header fields in order, names lower case, folded values unfolded (up to the first empty
+    /// line; the body is not read).
+    public static func headerFields(_ message: [UInt8]) -> [(name: String, value: String)] {
+        var fields: [(name: String, value: String)] = []
         var start = 0
         while start < message.count {
             let end = message[start...].firstIndex(of: 10) ?? message.count
             var line = message[start..<end]
             if line.last == 13 { line = line.dropLast() }
-            if line.isEmpty { break }
-            if let first = line.first, first != 32, first != 9, let colon = line.firstIndex(of: UInt8(ascii: ":")) {
-                names.insert(String(decoding: line[line.startIndex..<colon], as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased())
-            }
             start = end + 1
+            if line.isEmpty { break }
+            if line.first == 32 || line.first == 9 {
+                // A continuation line: folding whitespace joins it to the field before.
+                if !fields.isEmpty { fields[fields.count - 1].value += " " + String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
+            } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+                let name = String(decoding: line[line.startIndex..<colon], as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased()
+                fields.append((name, String(decoding: line[line.index(after: colon)...], as: UTF8.self).trimmingCharacters(in: .whitespaces)))
+            }
         }
-        return names
+        return fields
     }
 
-    /// The value of a header field (unfolded), or nil.
-    public static func headerValue(_ name: String, in message: [UInt8]) -> String? {
-        let text = String(decoding: message.prefix(64 * 1024), as: UTF8.self)
-        let head = text.components(separatedBy: "\r\n\r\n").first ?? ""
-        let unfolded = head.replacingOccurrences(of: "\r\n ", with: " ").replacingOccurrences(of: "\r\n\t", with: " ")
-        for line in unfolded.components(separatedBy: "\r\n") {
-            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name.lowercased() else { continue }
-            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        return nil
+    /// The names of a message's header fields, lower case.
+    public static func headerNames(_ message: [UInt8]) -> Set<String> {
+        Set(headerFields(message).map(\.name))
     }
 
     /// A submitted message with `fields` added on top, each only where the message has no field of that name.

@@ -66,4 +66,14 @@ public final class TokenBucketLimiter: Sendable {
             return decision
         }
     }
+
+    /// Whether `key` has no token left now (without taking one): for counting only failures, check this
+    /// first and ``acquire(_:)`` when a failure happens.
+    public func isExhausted(_ key: String) -> Bool {
+        let time = now()
+        return buckets.withLock { buckets in
+            guard let bucket = buckets[key] else { return false }
+            return min(capacity, bucket.tokens + max(0, time - bucket.updated) * refillPerSecond) < 1
+        }
+    }
 }

@@ -114,12 +114,14 @@ public enum SendRules {
     public static func validateSubmission(from: String, to: [String], raw: [UInt8]) throws(HeraldError) -> ValidatedSend {
         let sender = try MailAddress(from, field: "from")
         let recipients = try self.recipients(to)
-        guard let header = MIME.headerValue("From", in: raw), let named = headerAddress(header), (try? MailAddress(named)) == sender else {
+        let fields = MIME.headerFields(raw)
+        func header(_ name: String) -> String? { fields.first { $0.name == name }?.value }
+        guard let from = header("from"), let named = headerAddress(from), (try? MailAddress(named)) == sender else {
             throw HeraldError(code: "InvalidMailAddress.Mismatch", status: 400, message: "The From field must be \(sender), the authenticated address.",
                               field: "From")
         }
-        let subject = String((MIME.headerValue("Subject", in: raw) ?? "").prefix(MailTemplate.maxSubject * 4))
-        let tag = MIME.headerValue("X-Herald-Tag", in: raw)
+        let subject = String((header("subject") ?? "").prefix(MailTemplate.maxSubject * 4))
+        let tag = header("x-herald-tag")
         if let tag { try TagName.validate(tag, field: "X-Herald-Tag") }
         var send = ValidatedSend(from: sender, fromAlias: nil, recipients: recipients, subject: subject.isEmpty ? "(no subject)" : subject, html: nil,
                                  text: nil, replyTo: nil, tag: tag, headers: [], tracking: false)

@@ -3,6 +3,7 @@ import HeraldCore
 import HeraldSMTP
 import HeraldStore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// SMTP submission (SPEC §3, the `smtp` role on `HERALD_SMTP_PORT` with STARTTLS and `HERALD_SMTPS_PORT`
@@ -16,11 +17,14 @@ public struct SubmissionReceiver: SMTPServerDelegate {
     let senders: SenderStore
     let identity: IdentityStore
     let acceptBatcher: AcceptBatcher
-    /// Login attempts per client address (a password guesser gets 454 after the burst).
+    /// Failed logins per client address (a password guesser gets 454 after the burst).
     let authLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
     let logger: Logger
     public var metrics: SMTPListenerMetrics?
+    /// The tenant of each address that logged in (a session's messages need not look it up again; the accept
+    /// path still checks that the sender exists and is verified).
+    let tenants = NIOLockedValueBox<[String: UUID]>([:])
 
     public init(senders: SenderStore, identity: IdentityStore, acceptBatcher: AcceptBatcher, authLimiter: TokenBucketLimiter,
                 now: @escaping @Sendable () -> Date = Date.init, logger: Logger = Logger(label: "herald.submission")) {
@@ -33,14 +37,22 @@ public struct SubmissionReceiver: SMTPServerDelegate {
     }
 
     public func authenticate(username: String, password: String, client: SocketAddress?) async -> SMTPReply {
-        if case .limited = authLimiter.acquire(client?.ipAddress ?? "?") {
+        // Only failures count (an application may open many sessions at once); an address that used up its
+        // failures is refused before the deliberately slow hash.
+        let address = client?.ipAddress ?? "?"
+        if authLimiter.isExhausted(address) {
             metrics?.login("limited")
-            return SMTPServerStateMachine.reply(454, (4, 7, 0), "Too many login attempts, try again later")
+            return SMTPServerStateMachine.reply(454, (4, 7, 0), "Too many failed logins, try again later")
         }
         do {
-            guard let (_, _, hash) = try await senders.smtpPasswordHash(address: username), SMTPPassword.verify(password, against: hash) else {
+            guard let (tenantID, _, hash) = try await senders.smtpPasswordHash(address: username), SMTPPassword.verify(password, against: hash) else {
+                _ = authLimiter.acquire(address)
                 metrics?.login("failed")
                 return SMTPServerStateMachine.reply(535, (5, 7, 8), "Authentication credentials invalid")
+            }
+            tenants.withLockedValue { cache in
+                if cache.count > 10_000 { cache.removeAll() }
+                cache[username.lowercased()] = tenantID
             }
             metrics?.login("ok")
             return SMTPServerStateMachine.reply(235, (2, 7, 0), "Authentication successful")
@@ -48,6 +60,11 @@ public struct SubmissionReceiver: SMTPServerDelegate {
             logger.error("SMTP login check failed", metadata: ["error": "\(error)"])
             return SMTPServerStateMachine.reply(454, (4, 7, 0), "Temporary authentication failure")
         }
+    }
+
+    func tenant(of user: String) async throws -> UUID? {
+        if let cached = tenants.withLockedValue({ $0[user.lowercased()] }) { return cached }
+        return try await senders.smtpPasswordHash(address: user)?.tenantID
     }
 
     public func recipient(_ address: String, from: String, client: SocketAddress?) async -> SMTPReply {
@@ -59,7 +76,7 @@ public struct SubmissionReceiver: SMTPServerDelegate {
     public func deliver(_ envelope: SMTPServerStateMachine.Envelope, client: SocketAddress?) async -> SMTPReply {
         guard let user = envelope.authenticatedAs else { return SMTPServerStateMachine.reply(530, (5, 7, 0), "Authentication required") }
         do {
-            guard let (tenantID, _, _) = try await senders.smtpPasswordHash(address: user) else {
+            guard let tenantID = try await tenant(of: user) else {
                 return SMTPServerStateMachine.reply(535, (5, 7, 8), "The sender address no longer has an SMTP password")
             }
             let protection = try await identity.ipProtection(tenantID: tenantID)

@@ -154,6 +154,8 @@ struct Serve: AsyncParsableCommand {
                     }
                 }
                 server.implicitTLS = implicit
+                // An application server may hold many sessions at once (the inbound listener keeps 20 per address).
+                server.maxConnectionsPerAddress = 200
                 services.append(SMTPListenerService(configuration: server, delegate: receiver, logger: logger))
             }
         }

@@ -107,6 +107,18 @@ import Testing
         #expect(limiter.acquire("k") == .limited(retryAfterSeconds: 1))
     }
 
+    @Test func isExhaustedLooksWithoutTaking() {
+        let time = FakeTime()
+        let limiter = TokenBucketLimiter(capacity: 2, refillPerSecond: 1, now: { time.seconds })
+        #expect(!limiter.isExhausted("k"), "an unknown key has its whole bucket")
+        _ = limiter.acquire("k")
+        #expect(!limiter.isExhausted("k") && !limiter.isExhausted("k"), "looking takes nothing")
+        _ = limiter.acquire("k")
+        #expect(limiter.isExhausted("k"))
+        time.seconds += 1
+        #expect(!limiter.isExhausted("k"), "refilled")
+    }
+
     @Test func slowRefillRoundsRetryUp() {
         let time = FakeTime()
         let limiter = TokenBucketLimiter(capacity: 1, refillPerSecond: 0.1, now: { time.seconds })
