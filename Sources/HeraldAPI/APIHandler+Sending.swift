@@ -122,6 +122,16 @@ extension APIHandler {
         return .accepted(.init(body: .json(.init(taskId: id.lowercased))))
     }
 
+    func listTasks(_ input: Operations.ListTasks.Input) async throws -> Operations.ListTasks.Output {
+        let limit = try QueryParameters.limit(input.query.limit)
+        let before = try QueryParameters.uuid(input.query.cursor, "cursor")
+        let items = try await batches.list(tenantID: try caller().tenant, status: input.query.status?.rawValue, limit: limit, before: before)
+        return .ok(.init(body: .json(.init(items: items.map { task in
+            .init(id: task.id.lowercased, status: .init(rawValue: task.status) ?? .scheduled, template: task.template, list: task.list, from: task.from,
+                  tag: task.tag, total: task.total, expanded: task.expanded, scheduledAt: task.scheduledAt, createdAt: task.createdAt)
+        }, nextCursor: items.count == limit ? items.last?.id.lowercased : nil))))
+    }
+
     func getTask(_ input: Operations.GetTask.Input) async throws -> Operations.GetTask.Output {
         let task = try await batches.get(tenantID: try caller().tenant, id: try uuidPath(input.path.id, what: "task"))
         let count = { (statuses: [String]) in statuses.reduce(0) { $0 + (task.counts[$1] ?? 0) } }

@@ -27,6 +27,7 @@ struct DirectMailCompat: Sendable {
     let senders: SenderStore
     let templates: TemplateStore
     let lists: ListStore
+    let identity: IdentityStore
     let tenantLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
     /// How far a request's timestamp may be from our clock.
@@ -223,7 +224,21 @@ struct DirectMailCompat: Sendable {
                     "MaxQuotaLevel": account.gradeCeiling, "DailyRemainFreeQuota": account.freeRemaining, "RemainFreeQuota": account.freeRemaining,
                     "UserStatus": status, "Domains": domains, "MailAddresses": senders, "Tags": tags, "Templates": templates, "Receivers": lists,
                     "EnableTimes": 0, "SmsRecord": 0, "SmsSign": 0, "SmsTemplates": 0]
-        case "QueryDomainByParam", "QueryMailAddressByParam", "QueryTagByParam", "QueryTemplateByParam", "QueryReceiverByParam":
+        case "GetIpProtection":
+            try principal.authorize(action: "dm:GetIpProtection", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            return ["IpProtection": try await identity.ipProtection(tenantID: principal.tenantID).enabled ? "on" : "off"]
+        case "UpdateIpProtection":
+            try principal.authorize(action: "dm:UpdateIpProtection", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            let value = try parameters.require("IpProtection")
+            guard value == "on" || value == "off" else {
+                throw HeraldError(code: "InvalidParameter", status: 400, message: "IpProtection must be on or off.", field: "IpProtection")
+            }
+            // The switch only; the allowlist itself is managed with PUT /v1/ip-protection.
+            let current = try await identity.ipProtection(tenantID: principal.tenantID)
+            let allowlist = try IPAllowlist.parse(enabled: value == "on", entries: current.allow)
+            _ = try await identity.setIPProtection(tenantID: principal.tenantID, allowlist: allowlist, actor: context.auditActor)
+            return [:]
+        case "QueryDomainByParam", "QueryMailAddressByParam", "QueryTagByParam", "QueryTemplateByParam", "QueryReceiverByParam", "QueryTaskByParam":
             try principal.authorize(action: "dm:" + action, resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             return try await query(action, parameters: parameters, tenantID: principal.tenantID)
         default:
@@ -276,6 +291,13 @@ struct DirectMailCompat: Sendable {
                 rows.append(["TemplateId": template.id.uuidString.lowercased(), "TemplateName": template.name, "TemplateStatus": String(number),
                              "TemplateType": template.kind == .batch ? 1 : 0, "TemplateComment": template.reviewReasons.joined(separator: "; "),
                              "CreateTime": time(template.createdAt), "UtcCreatetime": Int(template.createdAt.timeIntervalSince1970)])
+            }
+        case "QueryTaskByParam":
+            item = "task"
+            for task in try await batches.list(tenantID: tenantID, status: nil, limit: 1_000, before: nil) where matches(task.template) {
+                rows.append(["TaskId": task.id.uuidString.lowercased(), "TaskStatus": task.status, "TemplateName": task.template,
+                             "ReceiversName": task.list, "TagName": task.tag ?? "", "RequestCount": String(task.total), "AddressType": "1",
+                             "CreateTime": time(task.createdAt), "UtcCreateTime": Int(task.createdAt.timeIntervalSince1970)])
             }
         default:
             item = "receiver"

@@ -107,6 +107,7 @@ public enum OperationAccess: Sendable, Equatable {
         "removeInvalidAddress": .tenant(action: "dm:RemoveInvalidAddress", resource: "acs:dm:*:{tenantId}:*"),
         "sendBatchMail": .tenant(action: "dm:BatchSendMail", resource: "acs:dm:*:{tenantId}:*"),
         "getTask": .tenant(action: "dm:QueryTaskByParam", resource: "acs:dm:*:{tenantId}:task/{id}"),
+        "listTasks": .tenant(action: "dm:QueryTaskByParam", resource: "acs:dm:*:{tenantId}:*"),
         "adminCreateTenant": .operator,
         "adminListTenants": .operator,
         "adminGetTenant": .operator,

@@ -204,4 +204,40 @@ public struct BatchStore: Sendable {
             return TaskRecord(id: id, status: status, total: total, expanded: expanded, scheduledAt: scheduled, createdAt: created, counts: counts)
         }
     }
+
+    /// The tenant's tasks, newest first, a page at a time (`before`: the last id of the previous page),
+    /// optionally of one status, with their template and list names.
+    public func list(tenantID: UUID, status: String?, limit: Int, before: UUID?) async throws -> [TaskSummaryRecord] {
+        try await database.withTenant(tenantID) { connection in
+            var items: [TaskSummaryRecord] = []
+            for try await (id, status, template, list, from, tag, total, expanded, scheduled, created) in try await connection.query("""
+                SELECT t.id, t.status, coalesce(tp.name, ''), coalesce(l.name, ''), t.from_address, t.tag, t.total, t.expanded,
+                       t.scheduled_at, t.created_at
+                FROM tasks t
+                LEFT JOIN templates tp ON tp.tenant_id = t.tenant_id AND tp.id = t.template_id
+                LEFT JOIN recipient_lists l ON l.tenant_id = t.tenant_id AND l.id = t.list_id
+                WHERE t.tenant_id = \(tenantID) AND (\(status)::text IS NULL OR t.status = \(status))
+                  AND (\(before)::uuid IS NULL OR (t.created_at, t.id) < (SELECT created_at, id FROM tasks WHERE tenant_id = \(tenantID) AND id = \(before)))
+                ORDER BY t.created_at DESC, t.id DESC LIMIT \(limit)
+                """, logger: logger).decode((UUID, String, String, String, String, String?, Int, Int, Date, Date).self) {
+                items.append(TaskSummaryRecord(id: id, status: status, template: template, list: list, from: from, tag: tag, total: total,
+                                               expanded: expanded, scheduledAt: scheduled, createdAt: created))
+            }
+            return items
+        }
+    }
+}
+
+/// A task in a list of tasks.
+public struct TaskSummaryRecord: Sendable, Equatable {
+    public var id: UUID
+    public var status: String
+    public var template: String
+    public var list: String
+    public var from: String
+    public var tag: String?
+    public var total: Int
+    public var expanded: Int
+    public var scheduledAt: Date
+    public var createdAt: Date
 }

@@ -55,6 +55,23 @@ import Testing
 
                     let task = try await app.request(.get, "/v1/tasks/\(taskID)", token: token)
                     #expect(task["status"] == "done", "\(task.body)")
+
+                    // The task list: newest first, with names, filtered by status, a page at a time.
+                    app.clock.advance(1) // the test clock stands still otherwise: "newest" needs a later time
+                    let second = try await app.request(.post, "/v1/mail/batch", token: token, json: batch)
+                    #expect(second.status == 202, "\(second.body)")
+                    let listed = try await app.request(.get, "/v1/tasks", token: token)
+                    let items = try #require(listed.json["items"] as? [[String: Any]], "\(listed.body)")
+                    #expect(items.map { $0["id"] as? String } == [second["taskId"], taskID], "\(listed.body)")
+                    #expect(items.last?["template"] as? String == "newsletter" && items.last?["list"] as? String == "readers"
+                            && items.last?["status"] as? String == "done" && items.last?["total"] as? Int == 4)
+                    let done = try await app.request(.get, "/v1/tasks?status=done", token: token)
+                    #expect((done.json["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [taskID])
+                    let page = try await app.request(.get, "/v1/tasks?limit=1", token: token)
+                    let cursor = try #require(page.json["nextCursor"] as? String)
+                    let next = try await app.request(.get, "/v1/tasks?limit=1&cursor=\(cursor)", token: token)
+                    #expect((next.json["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [taskID])
+                    expectProblem(try await app.request(.get, "/v1/tasks?cursor=nope", token: token), 400, "Validation.Failed")
                     #expect(task.json["total"] as? Int == 4 && task.json["delivered"] as? Int == 3 && task.json["dropped"] as? Int == 1, "\(task.body)")
 
                     // Each message: personalised, escaped, and its body link is its List-Unsubscribe URL.

@@ -3947,5 +3947,86 @@ extension Components {
                 ])
             }
         }
+        /// - Remark: Generated from `#/components/schemas/TaskSummary`.
+        internal struct TaskSummary: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/status`.
+            internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case scheduled = "scheduled"
+                case expanding = "expanding"
+                case done = "done"
+            }
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/status`.
+            internal var status: Components.Schemas.TaskSummary.StatusPayload
+            /// The template name
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/template`.
+            internal var template: Swift.String
+            /// The recipient list name
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/list`.
+            internal var list: Swift.String
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/from`.
+            internal var from: Swift.String
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/tag`.
+            internal var tag: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/total`.
+            internal var total: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/expanded`.
+            internal var expanded: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/scheduledAt`.
+            internal var scheduledAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/TaskSummary/createdAt`.
+            internal var createdAt: Foundation.Date
+            /// Creates a new `TaskSummary`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - status:
+            ///   - template: The template name
+            ///   - list: The recipient list name
+            ///   - from:
+            ///   - tag:
+            ///   - total:
+            ///   - expanded:
+            ///   - scheduledAt:
+            ///   - createdAt:
+            internal init(
+                id: Swift.String,
+                status: Components.Schemas.TaskSummary.StatusPayload,
+                template: Swift.String,
+                list: Swift.String,
+                from: Swift.String,
+                tag: Swift.String? = nil,
+                total: Swift.Int,
+                expanded: Swift.Int,
+                scheduledAt: Foundation.Date,
+                createdAt: Foundation.Date
+            ) {
+                self.id = id
+                self.status = status
+                self.template = template
+                self.list = list
+                self.from = from
+                self.tag = tag
+                self.total = total
+                self.expanded = expanded
+                self.scheduledAt = scheduledAt
+                self.createdAt = createdAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case status
+                case template
+                case list
+                case from
+                case tag
+                case total
+                case expanded
+                case scheduledAt
+                case createdAt
+            }
+        }
     }
 }

@@ -420,6 +420,11 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/mail/batch`.
     /// - Remark: Generated from `#/paths//v1/mail/batch/post(sendBatchMail)`.
     func sendBatchMail(_ input: Operations.SendBatchMail.Input) async throws -> Operations.SendBatchMail.Output
+    /// Batch tasks, newest first
+    ///
+    /// - Remark: HTTP `GET /v1/tasks`.
+    /// - Remark: Generated from `#/paths//v1/tasks/get(listTasks)`.
+    func listTasks(_ input: Operations.ListTasks.Input) async throws -> Operations.ListTasks.Output
     /// Progress of a batch send
     ///
     /// - Remark: HTTP `GET /v1/tasks/{id}`.
@@ -1535,6 +1540,19 @@ extension APIProtocol {
         try await sendBatchMail(Operations.SendBatchMail.Input(
             headers: headers,
             body: body
+        ))
+    }
+    /// Batch tasks, newest first
+    ///
+    /// - Remark: HTTP `GET /v1/tasks`.
+    /// - Remark: Generated from `#/paths//v1/tasks/get(listTasks)`.
+    internal func listTasks(
+        query: Operations.ListTasks.Input.Query = .init(),
+        headers: Operations.ListTasks.Input.Headers = .init()
+    ) async throws -> Operations.ListTasks.Output {
+        try await listTasks(Operations.ListTasks.Input(
+            query: query,
+            headers: headers
         ))
     }
     /// Progress of a batch send
