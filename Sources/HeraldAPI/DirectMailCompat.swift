@@ -28,6 +28,8 @@ struct DirectMailCompat: Sendable {
     let templates: TemplateStore
     let lists: ListStore
     let identity: IdentityStore
+    let stats: StatsStore
+    let sending: SendStore
     let tenantLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
     /// How far a request's timestamp may be from our clock.
@@ -238,6 +240,48 @@ struct DirectMailCompat: Sendable {
             let allowlist = try IPAllowlist.parse(enabled: value == "on", entries: current.allow)
             _ = try await identity.setIPProtection(tenantID: principal.tenantID, allowlist: allowlist, actor: context.auditActor)
             return [:]
+        case "SenderStatisticsByTagNameAndBatchID":
+            try principal.authorize(action: "dm:QueryStatistics", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            let from = try parameters.require("StartTime"), until = try parameters.require("EndTime")
+            guard let start = StatsDay.parse(from), let end = StatsDay.parse(until), start <= end, end.timeIntervalSince(start) < 366 * 86_400 else {
+                throw HeraldError(code: "InvalidParameter", status: 400, message: "StartTime and EndTime must be days like 2026-11-01, at most a year apart.",
+                                  field: "StartTime")
+            }
+            let (items, _) = try await stats.stats(tenantID: principal.tenantID, from: from, until: until, groupBy: .day,
+                                                   sender: parameters["AccountName"].flatMap { $0.isEmpty ? nil : $0.lowercased() },
+                                                   tag: parameters["TagName"].flatMap { $0.isEmpty ? nil : $0 })
+            func percent(_ part: Int64, _ whole: Int64) -> String { whole == 0 ? "0.00%" : String(format: "%.2f%%", Double(part) * 100 / Double(whole)) }
+            let rows: [[String: any Sendable]] = items.map { day in
+                // Direct Mail's columns: requests, delivered, failed (hard bounces, spam rejections, retries given up) and
+                // unavailable (invalid addresses and dropped recipients).
+                let failed = day.hardBounces + day.spamRejections + day.failed, unavailable = day.invalid + day.dropped
+                return ["CreateTime": day.key, "requestCount": Int(day.requests), "successCount": Int(day.delivered), "faildCount": Int(failed),
+                        "unavailableCount": Int(unavailable), "succeededPercent": percent(day.delivered, day.requests),
+                        "unavailablePercent": percent(unavailable, day.requests)]
+            }
+            return ["TotalCount": rows.count, "data": ["stat": rows]]
+        case "CreateUserSuppression":
+            try principal.authorize(action: "dm:AddSuppression", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            let address = try parameters.require("Address")
+            let record = try await sending.addSuppression(tenantID: principal.tenantID, address: address, actor: context.auditActor)
+            return ["SuppressionId": record.address]
+        case "ListUserSuppression":
+            try principal.authorize(action: "dm:QuerySuppression", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            let filter = (parameters["Address"] ?? "").lowercased()
+            let rows: [[String: any Sendable]] = try await sending.listSuppressions(tenantID: principal.tenantID)
+                .filter { filter.isEmpty || $0.address.contains(filter) }
+                .map { ["SuppressionId": $0.address, "Address": $0.address, "Type": $0.source == "api" ? "user" : $0.source,
+                        "CreateTime": Int($0.createdAt.timeIntervalSince1970), "LastBounceTime": 0] }
+            let (page, size) = try Self.page(parameters)
+            return ["PageNumber": page, "PageSize": size, "TotalCount": rows.count,
+                    "Data": ["UserSuppressions": Array(rows.dropFirst((page - 1) * size).prefix(size))]]
+        case "RemoveUserSuppression":
+            try principal.authorize(action: "dm:RemoveSuppression", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            for address in try parameters.require("SuppressionIds").split(separator: ",") {
+                try await sending.removeSuppression(tenantID: principal.tenantID, address: address.trimmingCharacters(in: .whitespaces).lowercased(),
+                                                    actor: context.auditActor)
+            }
+            return [:]
         case "QueryDomainByParam", "QueryMailAddressByParam", "QueryTagByParam", "QueryTemplateByParam", "QueryReceiverByParam", "QueryTaskByParam":
             try principal.authorize(action: "dm:" + action, resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             return try await query(action, parameters: parameters, tenantID: principal.tenantID)
@@ -307,11 +351,17 @@ struct DirectMailCompat: Sendable {
                              "UtcCreateTime": Int(list.createdAt.timeIntervalSince1970)])
             }
         }
+        let (page, size) = try Self.page(parameters)
+        let slice = Array(rows.dropFirst((page - 1) * size).prefix(size))
+        return ["PageNumber": page, "PageSize": size, "TotalCount": rows.count, "data": [item: slice]]
+    }
+
+    /// `PageNo` (from 1) and `PageSize` (1 to 100, 10 by default).
+    static func page(_ parameters: Parameters) throws(HeraldError) -> (page: Int, size: Int) {
         guard let page = Int(parameters["PageNo"] ?? "1"), page >= 1, let size = Int(parameters["PageSize"] ?? "10"), (1...100).contains(size) else {
             throw HeraldError(code: "InvalidParameter", status: 400, message: "PageNo must be 1 or more and PageSize 1 to 100.", field: "PageSize")
         }
-        let slice = Array(rows.dropFirst((page - 1) * size).prefix(size))
-        return ["PageNumber": page, "PageSize": size, "TotalCount": rows.count, "data": [item: slice]]
+        return (page, size)
     }
 
     /// Direct Mail's CreateTime form, `2026-11-26T06:30Z` (UTC).

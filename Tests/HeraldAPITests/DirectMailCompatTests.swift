@@ -38,6 +38,14 @@ import Testing
         return output
     }
 
+    static func day(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter.string(from: date)
+    }
+
     @Test(arguments: [nil, "v2"] as [String?])
     func theOfficialSDKSendsSingleMail(algorithm: String?) async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
@@ -55,15 +63,28 @@ import Testing
                     attempt(lambda: wrong.single_send_mail(request))
                     stranger = make("LTAIxxxxxxxxxxxxxxxxxxxx", secret)
                     attempt(lambda: stranger.single_send_mail(request))
-                    """)
+                    attempt(lambda: client.sender_statistics_by_tag_name_and_batch_id(
+                        models.SenderStatisticsByTagNameAndBatchIDRequest(start_time="DAY", end_time="DAY", account_name="app@example.test")))
+                    attempt(lambda: client.create_user_suppression(models.CreateUserSuppressionRequest(address="Eve@Example.org")))
+                    attempt(lambda: client.list_user_suppression(models.ListUserSuppressionRequest(address="eve")))
+                    attempt(lambda: client.remove_user_suppression(models.RemoveUserSuppressionRequest(suppression_ids="eve@example.org")))
+                    attempt(lambda: client.list_user_suppression(models.ListUserSuppressionRequest()))
+                    """.replacingOccurrences(of: "DAY", with: Self.day(app.clock.now())))
                 let lines = output.split(separator: "\n").map(String.init)
-                #expect(lines.count == 4, "\(output)")
+                #expect(lines.count == 9, "\(output)")
                 #expect(lines.first?.hasPrefix("ok ") == true && lines.first?.contains("\"EnvId\"") == true
                         && lines.first?.contains("\"RequestId\"") == true, "\(output)")
                 #expect(lines.dropFirst().first?.hasPrefix("error ") == true, "an unknown sender is refused: \(output)")
                 #expect(lines.dropFirst(2).first?.hasPrefix("error SignatureDoesNotMatch") == true, "\(output)")
                 #expect(lines.dropFirst(3).first?.hasPrefix("error InvalidAccessKeyId.NotFound") == true, "\(output)")
                 #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 2, "two recipients queued, nothing else")
+                // The day's statistics (two requests, none delivered yet) and the suppression list round trip.
+                #expect(lines[4].contains("\"requestCount\": 2") && lines[4].contains("\"successCount\": 0")
+                        && lines[4].contains("\"CreateTime\": \"\(Self.day(app.clock.now()))\""), "\(lines[4])")
+                #expect(lines[5].hasPrefix("ok ") && lines[5].contains("\"SuppressionId\": \"eve@example.org\""), "\(lines[5])")
+                #expect(lines[6].contains("\"TotalCount\": 1") && lines[6].contains("\"Address\": \"eve@example.org\""), "\(lines[6])")
+                #expect(lines[7].hasPrefix("ok "), "\(lines[7])")
+                #expect(lines[8].contains("\"TotalCount\": 0"), "\(lines[8])")
             }
         }
     }
