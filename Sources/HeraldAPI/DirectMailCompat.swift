@@ -260,6 +260,49 @@ struct DirectMailCompat: Sendable {
                         "unavailablePercent": percent(unavailable, day.requests)]
             }
             return ["TotalCount": rows.count, "data": ["stat": rows]]
+        case "SenderStatisticsDetailByParam":
+            try principal.authorize(action: "dm:QueryMailByParam", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
+            // Direct Mail's status numbers: 0 delivered, 2 invalid address (hard bounce), 3 spam, 4 failed.
+            let byNumber = ["0": "delivered", "2": "bounced", "3": "spam_rejected", "4": "failed"]
+            let numbers = Dictionary(uniqueKeysWithValues: byNumber.map { ($0.value, Int($0.key) ?? 4) })
+            var status: String?
+            if let given = parameters["Status"], !given.isEmpty {
+                guard let mapped = byNumber[given] else {
+                    throw HeraldError(code: "InvalidParameter", status: 400, message: "Status must be 0, 2, 3 or 4.", field: "Status")
+                }
+                status = mapped
+            }
+            func moment(_ name: String) throws(HeraldError) -> Date? {
+                guard let text = parameters[name], !text.isEmpty else { return nil }
+                guard let date = Self.detailTime.date(from: text) ?? StatsDay.parse(text) else {
+                    throw HeraldError(code: "InvalidParameter", status: 400, message: "\(name) must look like 2026-11-26 10:00.", field: name)
+                }
+                return date
+            }
+            let length = Int(parameters["Length"] ?? "50") ?? 0
+            guard (1...100).contains(length) else {
+                throw HeraldError(code: "InvalidParameter", status: 400, message: "Length must be 1 to 100.", field: "Length")
+            }
+            var before: UUID?
+            if let next = parameters["NextStart"], !next.isEmpty {
+                guard let id = UUID(uuidString: next) else {
+                    throw HeraldError(code: "InvalidParameter", status: 400, message: "NextStart is invalid.", field: "NextStart")
+                }
+                before = id
+            }
+            let found = try await sending.searchMessages(tenantID: principal.tenantID, to: parameters["ToAddress"].flatMap { $0.isEmpty ? nil : $0 },
+                                                         status: status, from: try moment("StartTime"), until: try moment("EndTime"), limit: length,
+                                                         before: before)
+            // The sender and tag filters apply to the page found (so a page may come back shorter than Length).
+            let account = parameters["AccountName"].flatMap { $0.isEmpty ? nil : $0.lowercased() }, tag = parameters["TagName"].flatMap { $0.isEmpty ? nil : $0 }
+            let rows: [[String: any Sendable]] = found.filter { (account == nil || $0.from == account) && (tag == nil || $0.tag == tag) }.map { message in
+                ["AccountName": message.from, "ToAddress": message.to, "Status": numbers[message.status] ?? 4, "Subject": message.subject,
+                 "Message": message.lastResponse ?? "", "ErrorClassification": message.reason ?? "",
+                 "LastUpdateTime": Self.detailTime.string(from: message.updatedAt), "UtcLastUpdateTime": Int(message.updatedAt.timeIntervalSince1970)]
+            }
+            var reply: [String: any Sendable] = ["data": ["mailDetail": rows]]
+            if found.count == length, let last = found.last { reply["NextStart"] = last.id.uuidString.lowercased() }
+            return reply
         case "CreateUserSuppression":
             try principal.authorize(action: "dm:AddSuppression", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             let address = try parameters.require("Address")
@@ -363,6 +406,15 @@ struct DirectMailCompat: Sendable {
         }
         return (page, size)
     }
+
+    /// Direct Mail's detail times, `2026-11-26 10:00` (UTC).
+    static let detailTime: DateFormatter = {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return formatter
+    }()
 
     /// Direct Mail's CreateTime form, `2026-11-26T06:30Z` (UTC).
     static let createTime: DateFormatter = {

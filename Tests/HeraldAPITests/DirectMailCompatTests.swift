@@ -69,9 +69,11 @@ import Testing
                     attempt(lambda: client.list_user_suppression(models.ListUserSuppressionRequest(address="eve")))
                     attempt(lambda: client.remove_user_suppression(models.RemoveUserSuppressionRequest(suppression_ids="eve@example.org")))
                     attempt(lambda: client.list_user_suppression(models.ListUserSuppressionRequest()))
+                    attempt(lambda: client.sender_statistics_detail_by_param(models.SenderStatisticsDetailByParamRequest(to_address="ben@example.org")))
+                    attempt(lambda: client.sender_statistics_detail_by_param(models.SenderStatisticsDetailByParamRequest(status=0)))
                     """.replacingOccurrences(of: "DAY", with: Self.day(app.clock.now())))
                 let lines = output.split(separator: "\n").map(String.init)
-                #expect(lines.count == 9, "\(output)")
+                #expect(lines.count == 11, "\(output)")
                 #expect(lines.first?.hasPrefix("ok ") == true && lines.first?.contains("\"EnvId\"") == true
                         && lines.first?.contains("\"RequestId\"") == true, "\(output)")
                 #expect(lines.dropFirst().first?.hasPrefix("error ") == true, "an unknown sender is refused: \(output)")
@@ -85,6 +87,9 @@ import Testing
                 #expect(lines[6].contains("\"TotalCount\": 1") && lines[6].contains("\"Address\": \"eve@example.org\""), "\(lines[6])")
                 #expect(lines[7].hasPrefix("ok "), "\(lines[7])")
                 #expect(lines[8].contains("\"TotalCount\": 0"), "\(lines[8])")
+                #expect(lines[9].contains("\"ToAddress\": \"ben@example.org\"") && lines[9].contains("\"Subject\": \"Hello\"")
+                        && !lines[9].contains("ann@example.org"), "the detail search by recipient: \(lines[9])")
+                #expect(lines[10].hasPrefix("ok ") && !lines[10].contains("ToAddress"), "nothing delivered yet: \(lines[10])")
             }
         }
     }
