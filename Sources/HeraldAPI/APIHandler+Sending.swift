@@ -21,6 +21,7 @@ extension APIHandler {
         let send = try SendRules.validate(SingleSendRequest(
             from: body.from, fromAlias: body.fromAlias, to: body.to, subject: body.subject, html: body.html, text: body.text,
             replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:], tracking: body.clickTracking))
+        try senderRate.check(tenantID: principal.tenantID, sender: send.from.description)
         var idempotency: SendStore.Idempotency?
         if let key = input.headers.idempotencyKey {
             guard (1...128).contains(key.utf8.count), key.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
@@ -117,6 +118,7 @@ extension APIHandler {
         guard let listID = UUID(uuidString: body.listId) else {
             throw HeraldError(code: "NotFound", status: 404, message: "The recipient list was not found.", field: "listId")
         }
+        try senderRate.check(tenantID: principal.tenantID, sender: body.from)
         let id = try await batches.submit(tenantID: principal.tenantID, templateID: templateID, listID: listID, from: body.from, tag: body.tag,
                                           scheduledAt: body.scheduledAt, now: now(), actor: context.auditActor)
         return .accepted(.init(body: .json(.init(taskId: id.lowercased))))

@@ -48,6 +48,8 @@ struct APIHandler: APIProtocol {
     /// Token endpoint: attempts per client address.
     let ipLimiter: TokenBucketLimiter
     /// Public link pages (`/u/`): requests per client address.
+    /// Sends per sender address.
+    let senderRate: SenderRateLimit
     let linkLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
 

@@ -46,6 +46,8 @@ public struct APIDependencies: Sendable {
     public var accountSettings: AccountSettingsStore
     /// `/u/` requests per second per client address (`HERALD_LINK_RATE`).
     public var linkRatePerSecond: Int
+    /// Sends per second per sender address (`HERALD_SENDER_RATE`), shared by every send path of the process.
+    public var senderRate: SenderRateLimit
     /// Webhook endpoints and their delivery log.
     public var webhooks: WebhookStore
     /// The SSRF guard that webhook URLs pass at registration.
@@ -84,6 +86,7 @@ public struct APIDependencies: Sendable {
                 publicURL: String = "http://127.0.0.1:8080", systemFrom: MailAddress? = nil, sensitiveWords: [String] = [], limits: ProductLimits = ProductLimits(),
                 domainSettings: SendingDomain.Settings = .init(spfInclude: "_spf.herald.localhost"), domainRecheck: Duration = .seconds(86_400),
                 allowPrivateWebhooks: Bool = false, linkRatePerSecond: Int = 20, unsubscribeMailbox: UnsubscribeMailbox? = nil,
+                senderRatePerSecond: Int = 100,
                 now: @escaping @Sendable () -> Date = Date.init,
                 limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
         let secrets = SecretBox(masterKey: masterKey)
@@ -129,6 +132,7 @@ public struct APIDependencies: Sendable {
         self.tracking = TrackingStore(database: database)
         self.accountSettings = AccountSettingsStore(database: database)
         self.linkRatePerSecond = linkRatePerSecond
+        self.senderRate = SenderRateLimit(perSecond: senderRatePerSecond, now: limiterClock)
         self.replyToKey = replyToKey
         self.publicURL = publicURL
         self.keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: tokenLifetime + .seconds(60), now: now)
@@ -164,6 +168,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
+        senderRate: dependencies.senderRate,
         linkLimiter: TokenBucketLimiter(capacity: dependencies.linkRatePerSecond * 3, refillPerSecond: Double(dependencies.linkRatePerSecond),
                                         now: dependencies.limiterClock),
         now: dependencies.now)
@@ -175,7 +180,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
                                   acceptBatcher: dependencies.acceptBatcher, batches: dependencies.batches, database: dependencies.database,
                                   grades: GradeStore(database: dependencies.database), domains: dependencies.domains, senders: dependencies.senders,
                                   templates: dependencies.templates, lists: dependencies.lists, identity: dependencies.identity,
-                                  stats: dependencies.stats, sending: dependencies.sending, tenantLimiter: access.tenantLimiter, now: dependencies.now)
+                                  stats: dependencies.stats, sending: dependencies.sending, senderRate: dependencies.senderRate, tenantLimiter: access.tenantLimiter, now: dependencies.now)
     router.post("/") { request, context in await compat.handle(request, context: context) }
     try handler.registerHandlers(on: RecordingTransport(router: router, table: table), serverURL: URL(string: "/")!,
                                  configuration: Configuration(dateTranscoder: .iso8601, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),

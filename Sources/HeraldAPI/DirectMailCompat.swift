@@ -30,6 +30,7 @@ struct DirectMailCompat: Sendable {
     let identity: IdentityStore
     let stats: StatsStore
     let sending: SendStore
+    let senderRate: SenderRateLimit
     let tenantLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
     /// How far a request's timestamp may be from our clock.
@@ -199,12 +200,14 @@ struct DirectMailCompat: Sendable {
                 text: parameters["TextBody"].flatMap { $0.isEmpty ? nil : $0 }, replyTo: nil,
                 tag: parameters["TagName"].flatMap { $0.isEmpty ? nil : $0 }, headers: headers,
                 tracking: parameters["ClickTrace"].map { $0 == "1" }))
+            try senderRate.check(tenantID: principal.tenantID, sender: send.from.description)
             let (result, _) = try await acceptBatcher.accept(.init(tenantID: principal.tenantID, send: send, idempotency: nil, now: now()))
             return ["EnvId": result.requestId.lowercased]
         case "BatchSendMail":
             try principal.authorize(action: "dm:BatchSendMail", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             try gate(principal, context: context)
             let templateName = try parameters.require("TemplateName"), listName = try parameters.require("ReceiversName")
+            try senderRate.check(tenantID: principal.tenantID, sender: try parameters.require("AccountName"))
             let (templateID, listID) = try await batches.resolve(tenantID: principal.tenantID, template: templateName, list: listName)
             guard let templateID else {
                 throw HeraldError(code: "InvalidTemplate.NotFound", status: 404, message: "The template \(templateName) was not found.", field: "TemplateName")

@@ -54,6 +54,8 @@ public struct HeraldConfiguration: Sendable {
     public var authRatePerSecond: Int
     /// `HERALD_LINK_RATE`: public link requests (`/u/`) per second per client address and process (20, burst 3×).
     public var linkRatePerSecond: Int
+    /// `HERALD_SENDER_RATE`: sends per second per sender address and process (100, burst 2×), on every send path.
+    public var senderRatePerSecond: Int
     /// `HERALD_TENANT_RATE` API requests per second per tenant and process (500, burst 2×).
     public var tenantRatePerSecond: Int
     /// `HERALD_DNS_SERVER`: the resolver for MX lookups and domain verification (default: the first
@@ -168,6 +170,7 @@ public struct HeraldConfiguration: Sendable {
         databasePoolSize = try int("herald.db.pool.size", "HERALD_DB_POOL_SIZE", default: 20, range: 1...500)
         authRatePerSecond = try int("herald.auth.rate", "HERALD_AUTH_RATE", default: 10, range: 1...100_000)
         tenantRatePerSecond = try int("herald.tenant.rate", "HERALD_TENANT_RATE", default: 500, range: 1...10_000_000)
+        senderRatePerSecond = try int("herald.sender.rate", "HERALD_SENDER_RATE", default: 100, range: 1...10_000_000)
         linkRatePerSecond = try int("herald.link.rate", "HERALD_LINK_RATE", default: 20, range: 1...10_000_000)
         let publicHost = URL(string: publicURL)?.host() ?? ""
         let hostIsName = (try? SendingDomain.normalize(publicHost)) != nil

@@ -77,3 +77,21 @@ public final class TokenBucketLimiter: Sendable {
         }
     }
 }
+
+/// SPEC §11's limit of the send endpoints per sender address (per process): every send path (REST single and
+/// batch, SMTP submission, the Direct Mail compatibility actions) takes a token for its sender before
+/// anything is queued; without one the send is refused with `Throttling.Sender` and a retry time.
+public struct SenderRateLimit: Sendable {
+    let limiter: TokenBucketLimiter
+
+    /// `perSecond` sends per sender address, bursts of twice that.
+    public init(perSecond: Int, now: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
+        limiter = TokenBucketLimiter(capacity: perSecond * 2, refillPerSecond: Double(perSecond), now: now)
+    }
+
+    public func check(tenantID: UUID, sender: String) throws(HeraldError) {
+        if case .limited(let retryAfter) = limiter.acquire(tenantID.uuidString + "|" + sender.lowercased()) {
+            throw HeraldError(code: "Throttling.Sender", status: 429, message: "Too many sends from \(sender); retry later.", retryAfter: retryAfter)
+        }
+    }
+}

@@ -22,6 +22,8 @@ public struct SubmissionReceiver: SMTPServerDelegate {
     let now: @Sendable () -> Date
     let logger: Logger
     public var metrics: SMTPListenerMetrics?
+    /// Sends per sender address, shared with the API's send paths.
+    public var senderRate: SenderRateLimit?
     /// The tenant of each address that logged in (a session's messages need not look it up again; the accept
     /// path still checks that the sender exists and is verified).
     let tenants = NIOLockedValueBox<[String: UUID]>([:])
@@ -83,6 +85,7 @@ public struct SubmissionReceiver: SMTPServerDelegate {
             let allowlist = (try? IPAllowlist.parse(enabled: protection.enabled, entries: protection.allow)) ?? IPAllowlist(enabled: true, networks: [])
             try IPProtectionGuard.check(client: client?.ipAddress.flatMap(IPAddress.init), allowlist: allowlist)
             let send = try SendRules.validateSubmission(from: user, to: envelope.recipients, raw: envelope.data)
+            try senderRate?.check(tenantID: tenantID, sender: user)
             let (result, _) = try await acceptBatcher.accept(.init(tenantID: tenantID, send: send, idempotency: nil, now: now()))
             let dropped = result.messages.filter { $0.status != "queued" }
             metrics?.submission("accepted")

@@ -94,7 +94,7 @@ struct Serve: AsyncParsableCommand {
                                            sensitiveWords: configuration.sensitiveWords, limits: configuration.limits,
                                            domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval,
                                            allowPrivateWebhooks: configuration.webhookAllowPrivate, linkRatePerSecond: configuration.linkRatePerSecond,
-                                           unsubscribeMailbox: mailbox)
+                                           unsubscribeMailbox: mailbox, senderRatePerSecond: configuration.senderRatePerSecond)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {
             services.append(try buildApplication(dependencies, host: configuration.httpHost, port: configuration.httpPort, logger: logger))
@@ -141,6 +141,7 @@ struct Serve: AsyncParsableCommand {
                                                                               refillPerSecond: Double(configuration.authRatePerSecond)),
                                               logger: logger)
             receiver.metrics = smtpMetrics
+            receiver.senderRate = dependencies.senderRate
             for (port, implicit) in [(configuration.smtpPort, false), (configuration.smtpsPort, true)] {
                 guard let port else { continue }
                 var session = SMTPServerStateMachine.Settings(hostname: hostname, maxMessageSize: configuration.smtpMaxSize)

@@ -33,6 +33,35 @@ import Testing
             .merging(extra) { $1 }
     }
 
+    /// SPEC §11: sends are limited per sender address (here 2/s, bursts of 4), with Retry-After, and nothing
+    /// of a refused send is queued; another sender address of the same tenant has its own budget; the clock
+    /// refills it.
+    @Test func sendsAreLimitedPerSenderAddress() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port, senderRate: 2) { app in
+                let (tenant, token, _, _) = try await Self.sendingTenant(app, dns)
+                #expect(try await app.request(.post, "/v1/senders", token: token, json: ["address": "alerts@example.test", "type": "trigger"]).status == 201)
+                var statuses: [Int] = []
+                var refused: Reply?
+                for index in 0..<6 {
+                    let reply = try await app.request(.post, "/v1/mail/single", token: token, json: Self.mail(to: ["r\(index)@example.org"]))
+                    statuses.append(reply.status)
+                    if reply.status == 429 { refused = reply }
+                }
+                #expect(statuses == [200, 200, 200, 200, 429, 429], "\(statuses)")
+                let refusal = try #require(refused)
+                expectProblem(refusal, 429, "Throttling.Sender")
+                #expect(Int(refusal.headers[.retryAfter] ?? "") ?? 0 >= 1)
+                #expect(try await Self.count(app, "messages", tenant: tenant) == 4, "nothing of a refused send is queued")
+                let other = try await app.request(.post, "/v1/mail/single", token: token,
+                                                  json: Self.mail(to: ["x@example.org"]).merging(["from": "alerts@example.test"]) { $1 })
+                #expect(other.status == 200, "another sender has its own budget: \(other.body)")
+                app.clock.advance(1)
+                #expect(try await app.request(.post, "/v1/mail/single", token: token, json: Self.mail(to: ["y@example.org"])).status == 200)
+            }
+        }
+    }
+
     @Test func acceptsDropsAndRefusesLeavingNothingBehind() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in

@@ -58,7 +58,7 @@ struct TestApp: Sendable {
     }
 
     static func run(authRate: Int = 1000, tenantRate: Int = 100_000, dnsPort: Int = 9, masterKey: MasterKey = .random(),
-                    allowPrivateWebhooks: Bool = true, linkRate: Int = 100_000, unsubscribeAddress: String? = nil, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
+                    allowPrivateWebhooks: Bool = true, linkRate: Int = 100_000, unsubscribeAddress: String? = nil, senderRate: Int = 100_000, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
         try await withTestDatabase { database, url in
             let clock = TestClock()
             let registry = PrometheusCollectorRegistry()
@@ -70,6 +70,7 @@ struct TestApp: Sendable {
                                                publicURL: "https://herald.test", sensitiveWords: ["casino", "lottery"],
                                                domainSettings: domainSettings, allowPrivateWebhooks: allowPrivateWebhooks, linkRatePerSecond: linkRate,
                                                unsubscribeMailbox: try unsubscribeAddress.map { try UnsubscribeMailbox(address: $0, masterKey: masterKey) },
+                                               senderRatePerSecond: senderRate,
                                                now: clock.now,
                                                limiterClock: clock.seconds)
             let (router, routes) = try buildRouter(dependencies)
