@@ -180,7 +180,8 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
                                   acceptBatcher: dependencies.acceptBatcher, batches: dependencies.batches, database: dependencies.database,
                                   grades: GradeStore(database: dependencies.database), domains: dependencies.domains, senders: dependencies.senders,
                                   templates: dependencies.templates, lists: dependencies.lists, identity: dependencies.identity,
-                                  stats: dependencies.stats, sending: dependencies.sending, senderRate: dependencies.senderRate, tenantLimiter: access.tenantLimiter, now: dependencies.now)
+                                  stats: dependencies.stats, sending: dependencies.sending, senderRate: dependencies.senderRate,
+                                  verifier: dependencies.verifier, tenantLimiter: access.tenantLimiter, now: dependencies.now)
     router.post("/") { request, context in await compat.handle(request, context: context) }
     try handler.registerHandlers(on: RecordingTransport(router: router, table: table), serverURL: URL(string: "/")!,
                                  configuration: Configuration(dateTranscoder: .iso8601, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),

@@ -114,7 +114,7 @@ import Testing
                                                                                        template_name="nope", receivers_name="readers")))
                     attempt(lambda: make(sys.argv[5], sys.argv[6]).batch_send_mail(batch))
                     attempt(lambda: client.desc_account_summary(models.DescAccountSummaryRequest()))
-                    attempt(lambda: client.create_domain(models.CreateDomainRequest(domain_name="another.example")))
+                    attempt(lambda: client.get_suppression_list_level(models.GetSuppressionListLevelRequest()))
                     reader = make(sys.argv[5], sys.argv[6])
                     attempt(lambda: reader.query_domain_by_param(models.QueryDomainByParamRequest(page_no=1, page_size=10)))
                     attempt(lambda: reader.query_mail_address_by_param(models.QueryMailAddressByParamRequest(sendtype="batch")))
@@ -210,6 +210,54 @@ import Testing
 
                     """, "\(output)")
                 #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 1, "only the first request sent anything")
+            }
+        }
+    }
+
+    /// The management actions run on the REST services: domains (create, check through DNS, delete), sender
+    /// addresses, tags, receivers and their members (save with Direct Mail's short keys, query, delete).
+    @Test func managementActionsMapOntoTheRESTServices() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let (_, token, keyID, secret) = try await SingleSendTests.sendingTenant(app, dns)
+                let output = try await Self.sdk(app, keyID: keyID, secret: secret, algorithm: nil, """
+                    def ok(call):
+                        response = call().body.to_map()
+                        print("ok", json.dumps(response, sort_keys=True))
+                        return response
+                    domain = ok(lambda: client.create_domain(models.CreateDomainRequest(domain_name="mgmt.example")))["DomainId"]
+                    ok(lambda: client.check_domain(models.CheckDomainRequest(domain_id=domain)))
+                    sender = ok(lambda: client.create_mail_address(models.CreateMailAddressRequest(account_name="news@example.test", sendtype="batch")))["MailAddressId"]
+                    tag = ok(lambda: client.create_tag(models.CreateTagRequest(tag_name="promo")))["TagId"]
+                    receiver = ok(lambda: client.create_receiver(models.CreateReceiverRequest(receivers_name="club", receivers_alias="club@x", desc="Members")))["ReceiverId"]
+                    detail = json.dumps([{"e": "ann@example.org", "n": "Ann"}, {"e": "not-an-address"}])
+                    ok(lambda: client.save_receiver_detail(models.SaveReceiverDetailRequest(receiver_id=receiver, detail=detail)))
+                    ok(lambda: client.query_receiver_detail(models.QueryReceiverDetailRequest(receiver_id=receiver, page_size=10)))
+                    ok(lambda: client.delete_receiver_detail(models.DeleteReceiverDetailRequest(receiver_id=receiver, email="ann@example.org")))
+                    ok(lambda: client.query_receiver_detail(models.QueryReceiverDetailRequest(receiver_id=receiver)))
+                    ok(lambda: client.delete_receiver(models.DeleteReceiverRequest(receiver_id=receiver)))
+                    ok(lambda: client.delete_tag(models.DeleteTagRequest(tag_id=tag)))
+                    ok(lambda: client.delete_mail_address(models.DeleteMailAddressRequest(mail_address_id=sender)))
+                    ok(lambda: client.delete_domain(models.DeleteDomainRequest(domain_id=domain)))
+                    attempt(lambda: client.delete_domain(models.DeleteDomainRequest(domain_id=domain)))
+                    attempt(lambda: client.check_domain(models.CheckDomainRequest(domain_id="12345")))
+                    """)
+                let lines = output.split(separator: "\n").map(String.init)
+                #expect(lines.count == 15 && lines.prefix(13).allSatisfy { $0.hasPrefix("ok ") }, "\(output)")
+                guard lines.count == 15 else { return }
+                #expect(lines[1].contains("\"DomainStatus\": 1"), "no DNS records published: \(lines[1])")
+                #expect(lines[5].contains("\"SuccessCount\": 1") && lines[5].contains("\"ErrorCount\": 1"), "\(lines[5])")
+                #expect(lines[6].contains("\"Email\": \"ann@example.org\"") && lines[6].contains("NickName") && lines[6].contains("\"TotalCount\": 1"),
+                        "\(lines[6])")
+                #expect(lines[8].contains("\"TotalCount\": 0"), "\(lines[8])")
+                #expect(lines[13].hasPrefix("error NotFound") || lines[13].hasPrefix("error Domain.NotFound"), "\(lines[13])")
+                #expect(lines[14].hasPrefix("error InvalidParameter"), "\(lines[14])")
+                // The REST side agrees: only the first domain and sender are left, no tags or lists.
+                let domains = try await app.request(.get, "/v1/domains", token: token)
+                #expect(!domains.body.contains("mgmt.example"), "\(domains.body)")
+                #expect(try await app.request(.get, "/v1/lists", token: token).body.contains("\"items\":[]"))
+                #expect(try await app.request(.get, "/v1/tags", token: token).body.contains("\"items\":[]"))
+                #expect(!(try await app.request(.get, "/v1/senders", token: token).body.contains("news@example.test")))
             }
         }
     }
