@@ -52,6 +52,8 @@ public struct APIDependencies: Sendable {
     public var webhooks: WebhookStore
     /// The SSRF guard that webhook URLs pass at registration.
     public var webhookGuard: WebhookGuard
+    /// VERP return paths of delivered mail (their label comes from the domain settings).
+    public var bounceAddress: BounceAddress
     /// Unsubscribe links and List-Unsubscribe fields (https, and mailto when an address is configured).
     public var unsubscribeLinks: UnsubscribeLinks
     /// The installation's product limits (tenants may have overrides).
@@ -126,6 +128,7 @@ public struct APIDependencies: Sendable {
         self.webhookGuard = WebhookGuard(policy: WebhookTargetPolicy(allowPrivate: allowPrivateWebhooks), dns: dns)
         let unsubscribeLinks = UnsubscribeLinks(publicURL: publicURL, masterKey: masterKey, mailbox: unsubscribeMailbox)
         self.unsubscribeLinks = unsubscribeLinks
+        self.bounceAddress = BounceAddress(masterKey: masterKey, label: domainSettings.returnPathLabel)
         self.unsubscribes = UnsubscribeStore(database: database)
         self.stats = StatsStore(database: database)
         self.trackingLinks = TrackingLinks(publicURL: publicURL, masterKey: masterKey)

@@ -125,6 +125,90 @@ public struct UnsubscribeMailbox: Sendable {
     }
 }
 
+/// The VERP return path of a message (`b+<token>@<return-path label>.<sender domain>`, whose MX is Herald's
+/// inbound listener): bounces that arrive after the remote server said 250 come back to it, and the token —
+/// the message id and a 128-bit HMAC-SHA256 tag in lower-case base32, like ``UnsubscribeMailbox``'s — says
+/// which message bounced, checked without the database.
+public struct BounceAddress: Sendable {
+    let key: SymmetricKey
+    /// The label of the return-path host under each sending domain (`bounces`).
+    public let label: String
+    static let prefix = "b+"
+
+    public init(masterKey: MasterKey, label: String = "bounces") {
+        key = masterKey.derive("bounce-return-path")
+        self.label = label
+    }
+
+    /// The envelope sender for a message from `domain`.
+    public func address(for messageID: UUID, domain: String) -> String {
+        let id = ReplyToToken.bytes(messageID)
+        return Self.prefix + Base32.encode(id + tag(id)) + "@" + label + "." + domain
+    }
+
+    /// The message a bounce address names, or nil when it is not one of ours or its token is forged.
+    public func messageID(recipient: String) -> UUID? {
+        let lowered = recipient.lowercased()
+        guard let at = lowered.lastIndex(of: "@"), lowered[lowered.index(after: at)...].hasPrefix(label + "."),
+              lowered.hasPrefix(Self.prefix) else { return nil }
+        let token = lowered[lowered.index(lowered.startIndex, offsetBy: Self.prefix.count)..<at]
+        guard token.utf8.count == UnsubscribeMailbox.tokenLength, let bytes = Base32.decode(token), bytes.count == 32,
+              constantTimeEquals(bytes[16...], tag(Array(bytes[..<16]))) else { return nil }
+        return ReplyToToken.uuid(Array(bytes[..<16]))
+    }
+
+    private func tag(_ id: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: id, using: key).prefix(16))
+    }
+}
+
+/// A delivery status notification (RFC 3464) as far as Herald reads one: whether it reports a permanent
+/// failure, its status code and the remote server's words.
+public struct DeliveryReport: Sendable, Equatable {
+    /// `5.1.1`.
+    public var status: String
+    /// The remote server's reply (`550 5.1.1 …`) or, without a Diagnostic-Code, the status.
+    public var diagnostic: String
+
+    public init(status: String, diagnostic: String) {
+        self.status = status
+        self.diagnostic = diagnostic
+    }
+
+    /// The first recipient block with `Action: failed` and a 5.x.x `Status`; nil for delays, successes,
+    /// auto-replies and anything else.
+    public static func permanentFailure(in message: [UInt8]) -> DeliveryReport? {
+        let text = String(decoding: message.prefix(256 * 1024), as: UTF8.self)
+        var action: String?, status: String?, diagnostic: String?
+        func finish() -> DeliveryReport? {
+            defer { action = nil; status = nil; diagnostic = nil }
+            guard action == "failed", let status, status.hasPrefix("5.") else { return nil }
+            return DeliveryReport(status: status, diagnostic: diagnostic ?? "550 \(status)")
+        }
+        // Fields of one block are consecutive lines; an empty line ends a block. Folded lines are joined.
+        let unfolded = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n ", with: " ")
+            .replacingOccurrences(of: "\n\t", with: " ")
+        for line in unfolded.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.trimmingCharacters(in: .whitespaces).isEmpty {
+                if let report = finish() { return report }
+                continue
+            }
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].lowercased(), value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            switch name {
+            case "action": action = value.lowercased().split(separator: " ").first.map(String.init)
+            case "status": status = value.split(separator: " ").first.map(String.init)
+            case "diagnostic-code":
+                // `smtp; 550 5.1.1 <ann@example.org>: user unknown`
+                let reply = value.split(separator: ";", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? value
+                diagnostic = String(reply.prefix(1000))
+            default: break
+            }
+        }
+        return finish()
+    }
+}
+
 /// The unsubscribe links of a message: the https link (``UnsubscribeToken`` under `/u/`) for the body's
 /// `${unsubscribe}` and List-Unsubscribe, and, when the operator configured an unsubscribe address, the
 /// `mailto:` next to it.

@@ -68,6 +68,10 @@ public struct DeliveryWorker: Sendable {
     public var domainRates = DomainRateLimits(rates: [:])
     /// Makes the open and click links of messages sent with tracking (none without it).
     public var tracking: TrackingLinks?
+    /// The VERP return path (`HERALD_RETURN_PATH_MX` set): mail from a domain whose return-path MX record is
+    /// in place goes out with `b+<token>@bounces.<domain>` as its envelope sender, so that late bounces come
+    /// back to the inbound listener; other mail keeps the sender address.
+    public var returnPath: BounceAddress?
     /// Makes the unsubscribe fields of trigger mail whose tenant wants them there.
     public var unsubscribeLinks: UnsubscribeLinks?
     public var now: @Sendable () -> Date
@@ -91,10 +95,15 @@ public struct DeliveryWorker: Sendable {
         guard !claimed.isEmpty else { return 0 }
         // Signing keys, once per tenant and sending domain of the batch.
         var keys: [String: (selector: String, key: DKIMKeyPair)] = [:]
+        var looked = Set<String>(), returnPaths = Set<String>()
         for message in claimed where message.kind != "system" {
-            guard let domain = message.from.split(separator: "@").last.map(String.init), keys["\(message.tenantID)|\(domain)"] == nil else { continue }
-            if let key = try await domains.signingKey(tenantID: message.tenantID, domain: domain) { keys["\(message.tenantID)|\(domain)"] = key }
+            guard let domain = message.from.split(separator: "@").last.map(String.init) else { continue }
+            let name = "\(message.tenantID)|\(domain)"
+            guard looked.insert(name).inserted else { continue }
+            if let key = try await domains.signingKey(tenantID: message.tenantID, domain: domain) { keys[name] = key }
+            if returnPath != nil, try await domains.returnPathVerified(tenantID: message.tenantID, domain: domain) { returnPaths.insert(name) }
         }
+        let verifiedReturnPaths = returnPaths
         let groups = Dictionary(grouping: claimed) { $0.to.split(separator: "@").last.map { String($0).lowercased() } ?? "" }
         let recorder = OutcomeRecorder(store: store, claimed: Dictionary(uniqueKeysWithValues: claimed.map { ($0.id, $0) }), worker: worker, now: now,
                                        logger: logger)
@@ -118,7 +127,7 @@ public struct DeliveryWorker: Sendable {
                     await group.next()
                     running -= 1
                 }
-                group.addTask { await deliver(messages, domain: domain, keys: signingKeys, recorder: recorder) }
+                group.addTask { await deliver(messages, domain: domain, keys: signingKeys, returnPaths: verifiedReturnPaths, recorder: recorder) }
                 running += 1
             }
         }
@@ -127,7 +136,8 @@ public struct DeliveryWorker: Sendable {
     }
 
     /// Delivers one domain's messages over up to ``connectionsPerDomain`` connections at once.
-    func deliver(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)], recorder: OutcomeRecorder) async {
+    func deliver(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)], returnPaths: Set<String> = [],
+                 recorder: OutcomeRecorder) async {
         let (granted, retryAfter) = domainRates.take(domain, count: messages.count)
         if granted < messages.count {
             let until = now().addingTimeInterval(max(retryAfter, 0.05))
@@ -144,20 +154,20 @@ public struct DeliveryWorker: Sendable {
                     await group.next()
                     running -= 1
                 }
-                group.addTask { await deliverOverOneConnection(chunk, domain: domain, keys: keys, recorder: recorder) }
+                group.addTask { await deliverOverOneConnection(chunk, domain: domain, keys: keys, returnPaths: returnPaths, recorder: recorder) }
                 running += 1
             }
         }
     }
 
     func deliverOverOneConnection(_ messages: [ClaimedMessage], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)],
-                                  recorder: OutcomeRecorder) async {
+                                  returnPaths: Set<String> = [], recorder: OutcomeRecorder) async {
         var envelopes: [SMTPClientStateMachine.Envelope] = []
         var ids: [UUID] = []
         var unbuildable: [AttemptResult] = []
         for message in messages {
             do {
-                envelopes.append(.init(from: message.from, recipients: [message.to], data: try build(message, keys: keys)))
+                envelopes.append(.init(from: envelopeSender(message, returnPaths: returnPaths), recipients: [message.to], data: try build(message, keys: keys)))
                 ids.append(message.id)
             } catch {
                 unbuildable.append(AttemptResult(id: message.id, status: "bounced", response: "the message could not be built: \(error)"))
@@ -202,6 +212,13 @@ public struct DeliveryWorker: Sendable {
         guard message.unsubscribeLink, message.kind == "trigger", let unsubscribeLinks,
               !message.headers.contains(where: { $0.name.lowercased() == "list-unsubscribe" }) else { return message.headers }
         return message.headers + unsubscribeLinks.headers(tenant: message.tenantID, message: message.id, scope: "*").map { (name: $0.0, value: $0.1) }
+    }
+
+    /// The envelope sender (MAIL FROM) of a message: its VERP return path when its domain has one in place.
+    func envelopeSender(_ message: ClaimedMessage, returnPaths: Set<String>) -> String {
+        guard let returnPath, let domain = message.from.split(separator: "@").last.map(String.init),
+              returnPaths.contains("\(message.tenantID)|\(domain)") else { return message.from }
+        return returnPath.address(for: message.id, domain: domain.lowercased())
     }
 
     /// The message as it goes on the wire, DKIM-signed with its domain's active key.

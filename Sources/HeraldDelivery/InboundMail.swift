@@ -6,51 +6,69 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// What the inbound SMTP listener accepts: mail to the `mailto:` unsubscribe addresses of List-Unsubscribe
-/// (``UnsubscribeMailbox``), nothing else; Herald is no open relay. A recipient's token is checked at RCPT
-/// without the database, so a forged, altered or unknown address gets 550 and costs nothing; the message
-/// itself unsubscribes each of its recipients (the suppression and the `message.unsubscribed` event, as a
-/// click on the https link does) before the final 250, and a database failure answers 451 so that the
-/// sending server tries again. Subject and body are not read: the address is the request (RFC 2369).
-public struct UnsubscribeMailReceiver: SMTPServerDelegate {
-    let mailbox: UnsubscribeMailbox
-    let store: UnsubscribeStore
+/// What the inbound SMTP listener accepts, nothing else (Herald is no open relay):
+///
+/// - mail to the `mailto:` unsubscribe addresses of List-Unsubscribe (``UnsubscribeMailbox``): each
+///   recipient is unsubscribed (the suppression and the `message.unsubscribed` event, as a click on the https
+///   link does); subject and body are not read, the address is the request (RFC 2369);
+/// - bounces to the VERP return paths of delivered messages (``BounceAddress``): a delivery status
+///   notification reporting a permanent failure turns the delivered message into a late `bounced` (or
+///   `spam_rejected` for 5.7.x); delays, auto-replies and anything else are taken and dropped.
+///
+/// A recipient's token is checked at RCPT without the database, so a forged, altered or unknown address gets
+/// 550 and costs nothing; the work is committed before the final 250, and a database failure answers 451 so
+/// that the sending server tries again.
+public struct InboundMailReceiver: SMTPServerDelegate {
+    let mailbox: UnsubscribeMailbox?
+    let unsubscribes: UnsubscribeStore?
+    let bounces: BounceAddress?
+    let deliveries: DeliveryStore?
     let now: @Sendable () -> Date
     let logger: Logger
     public var metrics: SMTPListenerMetrics?
 
-    public init(mailbox: UnsubscribeMailbox, store: UnsubscribeStore, now: @escaping @Sendable () -> Date = Date.init,
-                logger: Logger = Logger(label: "herald.inbound")) {
+    public init(mailbox: UnsubscribeMailbox?, unsubscribes: UnsubscribeStore?, bounces: BounceAddress? = nil, deliveries: DeliveryStore? = nil,
+                now: @escaping @Sendable () -> Date = Date.init, logger: Logger = Logger(label: "herald.inbound")) {
         self.mailbox = mailbox
-        self.store = store
+        self.unsubscribes = unsubscribes
+        self.bounces = bounces
+        self.deliveries = deliveries
         self.now = now
         self.logger = logger
     }
 
     public func recipient(_ address: String, from: String, client: SocketAddress?) async -> SMTPReply {
-        if mailbox.messageID(recipient: address) != nil {
+        if mailbox?.messageID(recipient: address) != nil || bounces?.messageID(recipient: address) != nil {
             return SMTPServerStateMachine.reply(250, (2, 1, 5), "OK")
         }
         metrics?.unsubscribe("refused")
-        if mailbox.isOurs(address) {
+        if mailbox?.isOurs(address) == true {
             return SMTPServerStateMachine.reply(550, (5, 1, 1), "No such unsubscribe address")
         }
-        return SMTPServerStateMachine.reply(550, (5, 7, 1), "Relaying denied: this server only takes unsubscribe requests")
+        return SMTPServerStateMachine.reply(550, (5, 7, 1), "Relaying denied: this server only takes unsubscribe requests and bounces")
     }
 
     public func deliver(_ envelope: SMTPServerStateMachine.Envelope, client: SocketAddress?) async -> SMTPReply {
         do {
+            var unsubscribed = 0
             for recipient in envelope.recipients {
-                guard let messageID = mailbox.messageID(recipient: recipient) else { continue }
-                let result = try await store.unsubscribe(messageID: messageID, now: now())
-                logger.info("unsubscribed by mail", metadata: ["message": "\(messageID)", "added": "\(result?.added ?? false)",
-                                                              "client": "\(client?.ipAddress ?? "?")"])
+                if let mailbox, let unsubscribes, let messageID = mailbox.messageID(recipient: recipient) {
+                    let result = try await unsubscribes.unsubscribe(messageID: messageID, now: now())
+                    unsubscribed += 1
+                    logger.info("unsubscribed by mail", metadata: ["message": "\(messageID)", "added": "\(result?.added ?? false)",
+                                                                  "client": "\(client?.ipAddress ?? "?")"])
+                } else if let bounces, let deliveries, let messageID = bounces.messageID(recipient: recipient),
+                          let report = DeliveryReport.permanentFailure(in: envelope.data) {
+                    let status = report.status.hasPrefix("5.7.") ? "spam_rejected" : "bounced"
+                    let changed = try await deliveries.recordLateBounce(messageID: messageID, status: status, response: report.diagnostic, now: now())
+                    logger.info("late bounce", metadata: ["message": "\(messageID)", "status": "\(report.status)", "recorded": "\(changed)"])
+                }
             }
-            metrics?.unsubscribe("unsubscribed", count: envelope.recipients.count)
-            return SMTPServerStateMachine.reply(250, (2, 0, 0), "Unsubscribed")
+            if unsubscribed > 0 { metrics?.unsubscribe("unsubscribed", count: unsubscribed) }
+            return SMTPServerStateMachine.reply(250, (2, 0, 0), "OK")
         } catch {
             metrics?.unsubscribe("failed")
-            logger.error("unsubscribe by mail failed", metadata: ["error": "\(error)"])
+            logger.error("inbound mail failed", metadata: ["error": "\(error)"])
             return SMTPServerStateMachine.reply(451, (4, 3, 0), "Temporary failure, try again later")
         }
     }

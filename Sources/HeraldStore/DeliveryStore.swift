@@ -107,6 +107,43 @@ public struct DeliveryStore: Sendable {
         }
     }
 
+    /// A bounce that came back after the remote server had said 250 (a delivery status notification to the
+    /// message's return path): the delivered message becomes `bounced` (or `spam_rejected`), with its
+    /// `message.bounced` event (`late: true`), the day's grade figures move from delivered to the failure,
+    /// and a hard bounce counts toward the invalid-address list — one statement. Answers whether the
+    /// message changed (false when it is unknown, or was not delivered, or already recorded as bounced).
+    public func recordLateBounce(messageID: UUID, status: String, response: String, now: Date) async throws -> Bool {
+        let response = String(response.prefix(1000)), event = "message." + status, day = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
+        return try await database.withSystem { connection in
+            try await connection.query("""
+                WITH updated AS (
+                    UPDATE messages m SET status = \(status), last_response = \(response), updated_at = \(now)
+                    WHERE m.id = \(messageID) AND m.status = 'delivered' AND m.kind <> 'system'
+                    RETURNING m.tenant_id, m.id, m.to_address, m.from_address, m.tag, m.attempts
+                ), logged AS (
+                    INSERT INTO events (tenant_id, message_id, type, data, created_at)
+                    SELECT tenant_id, id, \(event), jsonb_strip_nulls(jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address,
+                                                                                          'status', \(status)::text, 'smtpResponse', \(response)::text,
+                                                                                          'attempts', attempts, 'tag', tag, 'late', true)), \(now)
+                    FROM updated
+                ), counted AS (
+                    INSERT INTO tenant_daily_stats AS d (tenant_id, day, sent, delivered, invalid, spam, updated_at)
+                    SELECT tenant_id, \(day)::date, 0, 0, CASE WHEN \(response)::text ~ '^5[0-9][0-9] 5\\.1\\.' THEN 1 ELSE 0 END,
+                           CASE WHEN \(status)::text = 'spam_rejected' THEN 1 ELSE 0 END, \(now)
+                    FROM updated
+                    ON CONFLICT (tenant_id, day) DO UPDATE SET delivered = greatest(d.delivered - 1, 0), invalid = d.invalid + EXCLUDED.invalid,
+                        spam = d.spam + EXCLUDED.spam, updated_at = EXCLUDED.updated_at
+                ), listed AS (
+                    INSERT INTO invalid_addresses AS a (tenant_id, address, hard_bounces, listed)
+                    SELECT tenant_id, to_address, 1, 1 >= \(invalidAfterHardBounces) FROM updated WHERE \(status)::text = 'bounced'
+                    ON CONFLICT (tenant_id, address) DO UPDATE SET hard_bounces = a.hard_bounces + 1,
+                        listed = a.hard_bounces + 1 >= \(invalidAfterHardBounces), updated_at = now()
+                )
+                SELECT count(*)::int FROM updated
+                """, logger: logger).decode(Int.self).first { _ in true } == 1
+        }
+    }
+
     /// Deletes the submitted text (``ClaimedMessage/raw``) of requests none of whose messages can still be
     /// sent (none queued, deferred, sending or paused); answers how many went. Run now and then.
     @discardableResult

@@ -209,6 +209,18 @@ public struct DomainStore: Sendable {
         }
     }
 
+    /// Whether the tenant's verified domain has its return-path MX record in place (the last check found it),
+    /// so that its mail may carry the VERP return path under it.
+    public func returnPathVerified(tenantID: UUID, domain: String) async throws -> Bool {
+        let checks = try await database.withTenant(tenantID) { connection in
+            try await connection.query("""
+                SELECT checks::text FROM domains WHERE tenant_id = \(tenantID) AND name = \(domain) AND status = 'verified'
+                """, logger: logger).decode(String.self).first { _ in true }
+        }
+        guard let checks, let decoded = try? JSONDecoder().decode([SendingDomain.Check].self, from: Data(checks.utf8)) else { return false }
+        return decoded.contains { $0.purpose == .returnPath && $0.status == .ok }
+    }
+
     /// The signing key of a verified domain, for DKIM (nil when the domain is not usable).
     public func signingKey(tenantID: UUID, domain: String) async throws -> (selector: String, key: DKIMKeyPair)? {
         let row = try await database.withTenant(tenantID) { connection in

@@ -116,13 +116,15 @@ struct Serve: AsyncParsableCommand {
             worker.domainRates = DomainRateLimits(rates: configuration.deliveryRates)
             worker.tracking = dependencies.trackingLinks
             worker.unsubscribeLinks = dependencies.unsubscribeLinks
+            if configuration.domainSettings.returnPathMX != nil { worker.returnPath = dependencies.bounceAddress }
             services.append(DeliveryService(worker: worker))
             services.append(TaskExpansionService(expander: TaskExpander(store: BatchStore(database: database), unsubscribeLinks: dependencies.unsubscribeLinks),
                                                  logger: logger))
         }
         let smtpMetrics = configuration.roles.contains(.smtp) ? SMTPListenerMetrics(registry: registry) : nil
-        if configuration.roles.contains(.smtp), let mailbox {
-            let hostname = URL(string: configuration.publicURL)?.host() ?? mailbox.domain
+        let takesBounces = configuration.domainSettings.returnPathMX != nil
+        if configuration.roles.contains(.smtp), mailbox != nil || takesBounces {
+            let hostname = URL(string: configuration.publicURL)?.host() ?? mailbox?.domain ?? "localhost"
             var server = SMTPServer.Configuration(host: configuration.inboundHost, port: configuration.inboundPort,
                                                   session: .init(hostname: hostname, maxMessageSize: 256 * 1024))
             if let paths = configuration.smtpTLS {
@@ -130,7 +132,9 @@ struct Serve: AsyncParsableCommand {
                     Startup.fail("HERALD_SMTP_TLS_CERT / HERALD_SMTP_TLS_KEY: \(error)")
                 }
             }
-            var receiver = UnsubscribeMailReceiver(mailbox: mailbox, store: dependencies.unsubscribes)
+            var receiver = InboundMailReceiver(mailbox: mailbox, unsubscribes: dependencies.unsubscribes,
+                                               bounces: takesBounces ? dependencies.bounceAddress : nil,
+                                               deliveries: takesBounces ? DeliveryStore(database: database) : nil)
             receiver.metrics = smtpMetrics
             services.append(SMTPListenerService(configuration: server, delegate: receiver, logger: logger))
         }

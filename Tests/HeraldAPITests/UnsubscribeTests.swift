@@ -185,7 +185,7 @@ import Testing
 
                     let mailbox = try #require(app.dependencies.unsubscribeLinks.mailbox)
                     let server = try await SMTPServer.bind(.init(host: "127.0.0.1", port: 0, session: .init(hostname: "mx.herald.test")),
-                                                           delegate: UnsubscribeMailReceiver(mailbox: mailbox, store: app.dependencies.unsubscribes,
+                                                           delegate: InboundMailReceiver(mailbox: mailbox, unsubscribes: app.dependencies.unsubscribes,
                                                                                              now: app.clock.now),
                                                            logger: TestDatabases.logger)
                     defer { server.close() }

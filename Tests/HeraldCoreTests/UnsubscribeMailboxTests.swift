@@ -72,3 +72,35 @@ import Testing
         #expect(both.token(String(link.dropFirst("https://h.test/u/".count))) == UnsubscribeToken(tenantID: tenant, messageID: message, scope: "list:x"))
     }
 }
+
+@Suite struct BounceAddressTests {
+    @Test func returnPathsNameTheirMessageAndResistForgery() throws {
+        let key = MasterKey.random()
+        let bounces = BounceAddress(masterKey: key)
+        let message = UUID()
+        let address = bounces.address(for: message, domain: "mail.example.com")
+        #expect(address.hasPrefix("b+") && address.hasSuffix("@bounces.mail.example.com"))
+        #expect(try #require(address.split(separator: "@").first).utf8.count <= 64)
+        #expect(bounces.messageID(recipient: address) == message)
+        #expect(bounces.messageID(recipient: address.uppercased()) == message)
+        var altered = Array(address)
+        altered[4] = altered[4] == "a" ? "b" : "a"
+        #expect(bounces.messageID(recipient: String(altered)) == nil)
+        #expect(bounces.messageID(recipient: address.replacingOccurrences(of: "@bounces.", with: "@other.")) == nil)
+        #expect(BounceAddress(masterKey: .random()).messageID(recipient: address) == nil)
+    }
+
+    @Test func onlyPermanentFailuresAreReported() {
+        func report(_ action: String, _ status: String, diagnostic: String? = "smtp; 550 5.1.1 <a@b.example>: user unknown") -> [UInt8] {
+            Array(("Content-Type: multipart/report; report-type=delivery-status; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\n"
+                + "Reporting-MTA: dns; mx.b.example\r\n\r\nFinal-Recipient: rfc822; a@b.example\r\nAction: \(action)\r\nStatus: \(status)\r\n"
+                + (diagnostic.map { "Diagnostic-Code: \($0)\r\n" } ?? "") + "--x--\r\n").utf8)
+        }
+        #expect(DeliveryReport.permanentFailure(in: report("failed", "5.1.1"))
+            == DeliveryReport(status: "5.1.1", diagnostic: "550 5.1.1 <a@b.example>: user unknown"))
+        #expect(DeliveryReport.permanentFailure(in: report("failed", "5.7.1", diagnostic: nil))?.diagnostic == "550 5.7.1")
+        #expect(DeliveryReport.permanentFailure(in: report("delayed", "4.4.1")) == nil)
+        #expect(DeliveryReport.permanentFailure(in: report("delivered", "2.0.0")) == nil)
+        #expect(DeliveryReport.permanentFailure(in: Array("Subject: Out of office\r\n\r\nI am away.\r\n".utf8)) == nil)
+    }
+}
