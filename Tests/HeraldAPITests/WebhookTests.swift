@@ -424,7 +424,11 @@ func waitUntil(_ what: String, seconds: Double = 20, _ done: () async throws -> 
                 #expect(metrics.body.contains("herald_webhook_attempt_duration_seconds_bucket"))
                 #expect(metrics.body.contains("herald_webhook_backlog{state=\"due\"}"))
 
-                // Retention: finished deliveries older than the cut-off go, pending ones stay.
+                // Retention: finished deliveries older than the cut-off go, pending ones stay. The receiver may
+                // have a request whose outcome is not committed yet: wait for every outcome first.
+                try await waitUntil("every outcome recorded") {
+                    try await UnsubscribeTests.count(app, "SELECT count(*)::int FROM webhook_deliveries WHERE status = 'pending'") == 0
+                }
                 try await app.dependencies.database.withSystem { connection -> Void in
                     try await connection.query("UPDATE webhook_deliveries SET created_at = now() - interval '31 days'", logger: app.dependencies.database.logger)
                 }
