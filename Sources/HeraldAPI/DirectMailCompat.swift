@@ -419,19 +419,23 @@ struct DirectMailCompat: Sendable {
             let resource = kind.flatMap { kind in object.map { "acs:dm:*:\(tenantText):\(kind)/\($0.uuidString.lowercased())" } } ?? "acs:dm:*:\(tenantText):*"
             try principal.authorize(action: "dm:" + action, resource: resource)
         }
+        /// The object the parameter names, once the signer may act on it.
+        func object(_ name: String, _ kind: String) throws(HeraldError) -> UUID {
+            let object = try id(name)
+            try authorize(kind, object)
+            return object
+        }
         switch action {
         case "CreateDomain":
             try authorize(nil, nil)
             let domain = try await domains.create(tenantID: tenant, name: try parameters.require("DomainName"), keyBits: 2048, actor: actor, now: now())
             return ["DomainId": domain.id.uuidString.lowercased()]
         case "CheckDomain":
-            let domainID = try id("DomainId")
-            try authorize("domain", domainID)
+            let domainID = try object("DomainId", "domain")
             let domain = try await verifier.verify(tenantID: tenant, id: domainID, actor: actor)
             return ["DomainStatus": domain.status == "verified" ? 0 : 1]
         case "DeleteDomain":
-            let domainID = try id("DomainId")
-            try authorize("domain", domainID)
+            let domainID = try object("DomainId", "domain")
             try await domains.delete(tenantID: tenant, id: domainID, actor: actor)
         case "CreateMailAddress":
             try authorize(nil, nil)
@@ -440,15 +444,13 @@ struct DirectMailCompat: Sendable {
             let (sender, _) = try await senders.create(tenantID: tenant, address: try parameters.require("AccountName"), type: type, replyTo: reply, actor: actor)
             return ["MailAddressId": sender.id.uuidString.lowercased()]
         case "DeleteMailAddress":
-            let senderID = try id("MailAddressId")
-            try authorize("sender", senderID)
+            let senderID = try object("MailAddressId", "sender")
             try await senders.delete(tenantID: tenant, id: senderID, actor: actor, now: now())
         case "CreateTag":
             try authorize(nil, nil)
             return ["TagId": try await senders.createTag(tenantID: tenant, name: try parameters.require("TagName"), actor: actor).id.uuidString.lowercased()]
         case "DeleteTag":
-            let tagID = try id("TagId")
-            try authorize("tag", tagID)
+            let tagID = try object("TagId", "tag")
             try await senders.deleteTag(tenantID: tenant, id: tagID, actor: actor)
         case "CreateReceiver":
             try authorize(nil, nil)
@@ -457,12 +459,10 @@ struct DirectMailCompat: Sendable {
                                               description: parameters["Desc"].flatMap { $0.isEmpty ? nil : $0 }, actor: actor)
             return ["ReceiverId": list.id.uuidString.lowercased()]
         case "DeleteReceiver":
-            let listID = try id("ReceiverId")
-            try authorize("list", listID)
+            let listID = try object("ReceiverId", "list")
             try await lists.delete(tenantID: tenant, id: listID, actor: actor)
         case "SaveReceiverDetail":
-            let listID = try id("ReceiverId")
-            try authorize("list", listID)
+            let listID = try object("ReceiverId", "list")
             // Detail: [{"e": address, "u": user name, "n": nickname, "g": gender, "b": birthday, "m": mobile}, …].
             guard let rows = try? JSONSerialization.jsonObject(with: Data(try parameters.require("Detail").utf8)) as? [[String: Any]] else {
                 throw HeraldError(code: "InvalidParameter", status: 400, message: "Detail must be a JSON array of objects with e (the address).",
@@ -482,8 +482,7 @@ struct DirectMailCompat: Sendable {
             return ["SuccessCount": result.imported, "ErrorCount": result.rejected.count,
                     "Data": ["Detail": result.rejected.map { ["Email": rows[$0.row - 1]["e"] as? String ?? "", "ErrMessage": $0.reason] as [String: any Sendable] }]]
         case "QueryReceiverDetail":
-            let listID = try id("ReceiverId")
-            try authorize("list", listID)
+            let listID = try object("ReceiverId", "list")
             let size = Int(parameters["PageSize"] ?? "10") ?? 0
             guard (1...100).contains(size) else {
                 throw HeraldError(code: "InvalidParameter", status: 400, message: "PageSize must be 1 to 100.", field: "PageSize")
@@ -500,8 +499,7 @@ struct DirectMailCompat: Sendable {
             if members.count == size, let last = members.last { reply["NextStart"] = last.address }
             return reply
         default: // DeleteReceiverDetail
-            let listID = try id("ReceiverId")
-            try authorize("list", listID)
+            let listID = try object("ReceiverId", "list")
             try await lists.deleteMember(tenantID: tenant, listID: listID, address: try parameters.require("Email").lowercased(), actor: actor)
         }
         return [:]

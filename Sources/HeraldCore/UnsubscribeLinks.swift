@@ -48,6 +48,28 @@ public enum Base32 {
     }
 }
 
+/// A message id with a 128-bit HMAC-SHA256 tag, in lower-case base32 (52 characters): short enough for an
+/// address's local part next to a few characters, unchanged by servers that change case, checked without
+/// the database. The mailto unsubscribe addresses and the VERP return paths use it, each under its own key.
+enum MessageToken {
+    static let length = 52
+
+    static func encode(_ messageID: UUID, key: SymmetricKey) -> String {
+        let id = ReplyToToken.bytes(messageID)
+        return Base32.encode(id + tag(id, key: key))
+    }
+
+    static func decode(_ token: some StringProtocol, key: SymmetricKey) -> UUID? {
+        guard token.utf8.count == length, let bytes = Base32.decode(token), bytes.count == 32,
+              constantTimeEquals(bytes[16...], tag(Array(bytes[..<16]), key: key)) else { return nil }
+        return ReplyToToken.uuid(Array(bytes[..<16]))
+    }
+
+    static func tag(_ id: [UInt8], key: SymmetricKey) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: id, using: key).prefix(16))
+    }
+}
+
 /// The `mailto:` form of List-Unsubscribe (RFC 2369, next to RFC 8058's https link): an address at the
 /// operator's inbound host whose local part carries a token, `<local>+<token>@<domain>`. The token is the
 /// message id and a 128-bit HMAC-SHA256 tag over it in lower-case base32 (52 characters), so the whole
@@ -60,7 +82,7 @@ public struct UnsubscribeMailbox: Sendable {
     let key: SymmetricKey
 
     /// Characters of the token.
-    public static let tokenLength = 52
+    public static let tokenLength = MessageToken.length
     /// RFC 5321 §4.5.3.1.1.
     static let maxLocalPart = 64
 
@@ -91,8 +113,7 @@ public struct UnsubscribeMailbox: Sendable {
 
     /// The address that unsubscribes the recipient of `messageID`.
     public func address(for messageID: UUID) -> String {
-        let id = ReplyToToken.bytes(messageID)
-        return "\(localPart)+\(Base32.encode(id + tag(id)))@\(domain)"
+        "\(localPart)+\(MessageToken.encode(messageID, key: key))@\(domain)"
     }
 
     /// The `mailto:` URI of List-Unsubscribe.
@@ -108,10 +129,7 @@ public struct UnsubscribeMailbox: Sendable {
         let prefix = localPart + "+"
         let local = lowered[..<at]
         guard local.hasPrefix(prefix) else { return nil }
-        let token = local.dropFirst(prefix.count)
-        guard token.utf8.count == Self.tokenLength, let bytes = Base32.decode(token), bytes.count == 32,
-              constantTimeEquals(bytes[16...], tag(Array(bytes[..<16]))) else { return nil }
-        return ReplyToToken.uuid(Array(bytes[..<16]))
+        return MessageToken.decode(local.dropFirst(prefix.count), key: key)
     }
 
     /// Whether `recipient` is at this mailbox's address at all (with or without a token).
@@ -120,9 +138,6 @@ public struct UnsubscribeMailbox: Sendable {
         return lowered.hasSuffix("@" + domain) && (lowered.hasPrefix(localPart + "+") || lowered.hasPrefix(localPart + "@"))
     }
 
-    private func tag(_ id: [UInt8]) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: id, using: key).prefix(16))
-    }
 }
 
 /// The VERP return path of a message (`b+<token>@<return-path label>.<sender domain>`, whose MX is Herald's
@@ -142,8 +157,7 @@ public struct BounceAddress: Sendable {
 
     /// The envelope sender for a message from `domain`.
     public func address(for messageID: UUID, domain: String) -> String {
-        let id = ReplyToToken.bytes(messageID)
-        return Self.prefix + Base32.encode(id + tag(id)) + "@" + label + "." + domain
+        Self.prefix + MessageToken.encode(messageID, key: key) + "@" + label + "." + domain
     }
 
     /// The message a bounce address names, or nil when it is not one of ours or its token is forged.
@@ -151,14 +165,7 @@ public struct BounceAddress: Sendable {
         let lowered = recipient.lowercased()
         guard let at = lowered.lastIndex(of: "@"), lowered[lowered.index(after: at)...].hasPrefix(label + "."),
               lowered.hasPrefix(Self.prefix) else { return nil }
-        let token = lowered[lowered.index(lowered.startIndex, offsetBy: Self.prefix.count)..<at]
-        guard token.utf8.count == UnsubscribeMailbox.tokenLength, let bytes = Base32.decode(token), bytes.count == 32,
-              constantTimeEquals(bytes[16...], tag(Array(bytes[..<16]))) else { return nil }
-        return ReplyToToken.uuid(Array(bytes[..<16]))
-    }
-
-    private func tag(_ id: [UInt8]) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: id, using: key).prefix(16))
+        return MessageToken.decode(lowered[lowered.index(lowered.startIndex, offsetBy: Self.prefix.count)..<at], key: key)
     }
 }
 
