@@ -40,6 +40,9 @@ public enum SendingDomain {
         case dmarc
         /// MX of the return-path (bounce) host, when the operator configured one (checked, not required).
         case returnPath = "return_path"
+        /// SPF of the return-path host (the envelope sender's domain once the return path is used, so SPF is
+        /// evaluated there); the return path is used only when both of its records are in place.
+        case returnPathSPF = "return_path_spf"
     }
 
     /// The check result of one record.
@@ -142,6 +145,8 @@ public enum SendingDomain {
         records.append(Record(purpose: .dmarc, type: "TXT", host: "_dmarc.\(domain)", value: "v=DMARC1; p=none; rua=mailto:dmarc-reports@\(domain)"))
         if let mx = settings.returnPathMX {
             records.append(Record(purpose: .returnPath, type: "MX", host: "\(settings.returnPathLabel).\(domain)", value: "10 \(mx)"))
+            records.append(Record(purpose: .returnPathSPF, type: "TXT", host: "\(settings.returnPathLabel).\(domain)",
+                                  value: "v=spf1 include:\(settings.spfInclude) -all"))
         }
         return records
     }
@@ -153,7 +158,7 @@ public enum SendingDomain {
         case .ownership:
             if found.isEmpty { return .missing }
             return found.contains(record.value) ? .ok : .mismatch
-        case .spf:
+        case .spf, .returnPathSPF:
             // RFC 7208 §4.5: exactly one SPF record; it must include ours (other mechanisms may stay).
             let spf = found.filter { $0.lowercased().hasPrefix("v=spf1") }
             if spf.isEmpty { return .missing }

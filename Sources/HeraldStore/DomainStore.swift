@@ -209,7 +209,7 @@ public struct DomainStore: Sendable {
         }
     }
 
-    /// Whether the tenant's verified domain has its return-path MX record in place (the last check found it),
+    /// Whether the tenant's verified domain has its return-path MX and SPF records in place (the last check found them),
     /// so that its mail may carry the VERP return path under it.
     public func returnPathVerified(tenantID: UUID, domain: String) async throws -> Bool {
         let checks = try await database.withTenant(tenantID) { connection in
@@ -218,7 +218,7 @@ public struct DomainStore: Sendable {
                 """, logger: logger).decode(String.self).first { _ in true }
         }
         guard let checks, let decoded = try? JSONDecoder().decode([SendingDomain.Check].self, from: Data(checks.utf8)) else { return false }
-        return decoded.contains { $0.purpose == .returnPath && $0.status == .ok }
+        return decoded.contains { $0.purpose == .returnPath && $0.status == .ok } && decoded.contains { $0.purpose == .returnPathSPF && $0.status == .ok }
     }
 
     /// The signing key of a verified domain, for DKIM (nil when the domain is not usable).

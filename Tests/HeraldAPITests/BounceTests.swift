@@ -102,6 +102,18 @@ import Testing
                     #expect(try await UnsubscribeTests.count(app, """
                         SELECT hard_bounces FROM invalid_addresses WHERE tenant_id = '\(tenant)' AND address = 'ann@example.org'
                         """) == 1)
+
+                    // Without the return path's SPF record, mail keeps the sender as its envelope sender (SPF must
+                    // pass where it is evaluated).
+                    let domains = try await app.request(.get, "/v1/domains", token: token)
+                    let domain = try #require((domains.json["items"] as? [[String: Any]])?.first)
+                    let records = try #require(domain["records"] as? [[String: Any]])
+                    try dns.setZone(DomainTests.zone(publishing: records) { $0["purpose"] as? String == "return_path_spf" })
+                    let checked = try await app.request(.post, "/v1/domains/\(domain["id"] as? String ?? "")/verify", token: token)
+                    #expect(checked.body.contains("\"return_path_spf\"") && checked["status"] == "verified", "\(checked.body)")
+                    #expect(try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["cy@example.org"])).status == 200)
+                    #expect(try await worker.runOnce() == 1)
+                    #expect(peer.received.last?.from == "app@example.test", "\(peer.received.last?.from ?? "")")
                 }
             }
         }

@@ -44,7 +44,7 @@ import Testing
                 #expect(created["name"] == "mail.example.test" && created["status"] == "pending")
                 let id = created["id"] ?? ""
                 let records = Self.records(created)
-                #expect(records.map { $0["purpose"] as? String ?? "" } == ["ownership", "spf", "dkim", "dmarc", "return_path"])
+                #expect(records.map { $0["purpose"] as? String ?? "" } == ["ownership", "spf", "dkim", "dmarc", "return_path", "return_path_spf"])
                 #expect(records.allSatisfy { $0["status"] as? String == "pending" })
                 #expect(records[1]["value"] as? String == "v=spf1 include:_spf.herald.test -all")
                 #expect(records[4]["host"] as? String == "bounces.mail.example.test" && records[4]["value"] as? String == "10 bounces.herald.test")

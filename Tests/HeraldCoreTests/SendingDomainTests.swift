@@ -22,8 +22,9 @@ import _CryptoExtras
                                             dkim: [.init(selector: "s1", publicKeyBase64: "KEY1"), .init(selector: "s2", publicKeyBase64: "KEY2")],
                                             settings: Self.settings)
         #expect(records.map(\.host) == ["_herald.example.com", "example.com", "s1._domainkey.example.com", "s2._domainkey.example.com",
-                                        "_dmarc.example.com", "bounces.example.com"])
-        #expect(records.map(\.isRequired) == [true, true, true, true, false, false])
+                                        "_dmarc.example.com", "bounces.example.com", "bounces.example.com"])
+        #expect(records.map(\.isRequired) == [true, true, true, true, false, false, false])
+        #expect(records.last?.value == "v=spf1 include:_spf.herald.test -all", "the return path's own SPF")
         #expect(records[0].value == "herald-verification=tok")
         #expect(records[2].value == "v=DKIM1; k=rsa; p=KEY1")
         #expect(records[5].type == "MX" && records[5].value == "10 mx.herald.test")
@@ -62,6 +63,9 @@ import _CryptoExtras
         Case(purpose: .returnPath, found: [], expected: .missing),
         Case(purpose: .returnPath, found: ["5 MX.herald.test"], expected: .ok),
         Case(purpose: .returnPath, found: ["10 mx.elsewhere.test"], expected: .mismatch),
+        Case(purpose: .returnPathSPF, found: [], expected: .missing),
+        Case(purpose: .returnPathSPF, found: ["v=spf1 include:_spf.herald.test -all"], expected: .ok),
+        Case(purpose: .returnPathSPF, found: ["v=spf1 -all"], expected: .mismatch),
     ]
 
     @Test(arguments: cases)

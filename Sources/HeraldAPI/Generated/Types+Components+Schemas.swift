@@ -1235,6 +1235,7 @@ extension Components {
                 case dkim = "dkim"
                 case dmarc = "dmarc"
                 case returnPath = "return_path"
+                case returnPathSpf = "return_path_spf"
             }
             /// - Remark: Generated from `#/components/schemas/DomainRecord/purpose`.
             internal var purpose: Components.Schemas.DomainRecord.PurposePayload
