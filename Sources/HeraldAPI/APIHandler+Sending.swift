@@ -10,8 +10,7 @@ extension APIHandler {
     func sendGate() throws -> (HeraldRequestContext, Principal) {
         let context = try RequestScope.current()
         let principal = try context.requirePrincipal()
-        if principal.tenantStatus == .frozen { throw HeraldError.accountFrozen }
-        try IPProtectionGuard.check(client: context.clientIP, allowlist: principal.ipAllowlist)
+        try principal.checkMaySend(from: context.clientIP)
         return (context, principal)
     }
 
@@ -104,6 +103,16 @@ extension Components.Schemas.MessageSummary {
         self.init(id: message.id.lowercased, from: message.from, to: message.to, subject: message.subject, tag: message.tag,
                   status: .init(rawValue: message.status) ?? .queued, reason: message.reason, attempts: message.attempts,
                   lastResponse: message.lastResponse, createdAt: message.createdAt, updatedAt: message.updatedAt)
+    }
+}
+
+extension Principal {
+    /// The first checks of every send path of a signed-in caller (REST and the Direct Mail compatibility
+    /// endpoint): the account is not frozen (checked again when accepting), and the tenant's IP protection
+    /// lets `client` send.
+    func checkMaySend(from client: IPAddress?) throws(HeraldError) {
+        if tenantStatus == .frozen { throw HeraldError.accountFrozen }
+        try IPProtectionGuard.check(client: client, allowlist: ipAllowlist)
     }
 }
 

@@ -46,6 +46,9 @@ struct DirectMailCompat: Sendable {
 
         subscript(_ name: String) -> String? { all.last { $0.0 == name }?.1 }
 
+        /// The parameter, or nil when it is absent or empty (the SDKs send empty optional fields).
+        func optional(_ name: String) -> String? { self[name].flatMap { $0.isEmpty ? nil : $0 } }
+
         func require(_ name: String) throws(HeraldError) -> String {
             guard let value = self[name], !value.isEmpty else {
                 throw HeraldError(code: "MissingParameter", status: 400, message: "The parameter \(name) is required.", field: name)
@@ -59,12 +62,13 @@ struct DirectMailCompat: Sendable {
         do {
             var request = request
             let body = try await request.collectBody(upTo: Self.maxBody)
-            let (action, principal) = try await authenticate(request, body: Array(buffer: body), context: context)
+            let parameters = try parameters(request, body: body)
+            let (action, principal) = try await authenticate(request, parameters: parameters, body: Array(buffer: body))
             var scoped = context
             scoped.principal = principal
             signer = (action, scoped)
             let reply = try await RequestScope.$context.withValue(scoped) {
-                try await perform(action, parameters: try parameters(request, body: body), principal: principal, context: scoped)
+                try await perform(action, parameters: parameters, principal: principal, context: scoped)
             }
             return Self.json(.ok, reply.merging(["RequestId": context.requestID]) { $1 })
         } catch {
@@ -72,8 +76,8 @@ struct DirectMailCompat: Sendable {
                 ?? HeraldError(code: "InternalError", status: 500, message: "The request processing has failed due to some unknown error.")
             // A signed request that was refused goes to the tenant's audit log, as a refused REST change does.
             if let (action, scoped) = signer, let principal = scoped.principal, failure.status < 500, !action.hasPrefix("Desc"), !action.hasPrefix("Query") {
-                await AuditLog.recordRefusal(database: database, tenantID: principal.tenantID, actor: scoped.auditActor, action: "dm:" + action,
-                                             resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*", code: failure.code)
+                await AuditLog.recordRefusal(database: database, tenantID: principal.tenantID, actor: scoped.auditActor,
+                                             action: Self.tenantActions[action] ?? "dm:" + action, resource: principal.tenantResource, code: failure.code)
             }
             if failure.status >= 500 { context.logger.error("Direct Mail compatibility request failed", metadata: ["error": "\(error)"]) }
             return Self.json(HTTPResponse.Status(code: failure.status),
@@ -94,8 +98,7 @@ struct DirectMailCompat: Sendable {
     }
 
     /// Checks the signature, the timestamp and the nonce; answers the action and the signer.
-    func authenticate(_ request: Request, body: [UInt8], context: HeraldRequestContext) async throws -> (String, Principal) {
-        let parameters = try parameters(request, body: ByteBuffer(bytes: body))
+    func authenticate(_ request: Request, parameters: Parameters, body: [UInt8]) async throws -> (String, Principal) {
         let keyID: String, nonce: String, timestamp: String, action: String, version: String
         let check: @Sendable (String) -> Bool
         if let header = request.headers[.authorization], header.hasPrefix("ACS3-") {
@@ -181,32 +184,43 @@ struct DirectMailCompat: Sendable {
     static let signatureMismatch = HeraldError(code: "SignatureDoesNotMatch", status: 400,
                                                message: "Specified signature is not matched with our calculation.")
 
+    /// The RAM action of each action on the whole tenant (the management actions on one object authorize in
+    /// ``manage(_:parameters:principal:actor:)``); the same names as the REST routes'.
+    static let tenantActions: [String: String] = [
+        "SingleSendMail": "dm:SingleSendMail", "BatchSendMail": "dm:BatchSendMail", "DescAccountSummary": "dm:DescAccountSummary",
+        "GetIpProtection": "dm:GetIpProtection", "UpdateIpProtection": "dm:UpdateIpProtection",
+        "SenderStatisticsByTagNameAndBatchID": "dm:QueryStatistics", "SenderStatisticsDetailByParam": "dm:QueryMailByParam",
+        "CreateUserSuppression": "dm:AddSuppression", "ListUserSuppression": "dm:QuerySuppression", "RemoveUserSuppression": "dm:RemoveSuppression",
+        "QueryDomainByParam": "dm:QueryDomainByParam", "QueryMailAddressByParam": "dm:QueryMailAddressByParam",
+        "QueryTagByParam": "dm:QueryTagByParam", "QueryTemplateByParam": "dm:QueryTemplateByParam",
+        "QueryReceiverByParam": "dm:QueryReceiverByParam", "QueryTaskByParam": "dm:QueryTaskByParam",
+    ]
+
     /// Runs an action as the principal; answers the fields of its reply.
     func perform(_ action: String, parameters: Parameters, principal: Principal, context: HeraldRequestContext) async throws -> [String: any Sendable] {
+        if let ram = Self.tenantActions[action] { try principal.authorize(action: ram, resource: principal.tenantResource) }
         switch action {
         case "SingleSendMail":
-            try principal.authorize(action: "dm:SingleSendMail", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
-            try gate(principal, context: context)
+            try principal.checkMaySend(from: context.clientIP)
             let to = try parameters.require("ToAddress").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             var headers: [String: String] = [:]
-            if let text = parameters["Headers"], !text.isEmpty {
+            if let text = parameters.optional("Headers") {
                 guard let decoded = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)) else {
                     throw HeraldError(code: "InvalidHeaders.Malformed", status: 400, message: "Headers must be a JSON object of strings.", field: "Headers")
                 }
                 headers = decoded
             }
             let send = try SendRules.validate(SingleSendRequest(
-                from: try parameters.require("AccountName"), fromAlias: parameters["FromAlias"].flatMap { $0.isEmpty ? nil : $0 }, to: to,
-                subject: try parameters.require("Subject"), html: parameters["HtmlBody"].flatMap { $0.isEmpty ? nil : $0 },
-                text: parameters["TextBody"].flatMap { $0.isEmpty ? nil : $0 }, replyTo: nil,
-                tag: parameters["TagName"].flatMap { $0.isEmpty ? nil : $0 }, headers: headers,
+                from: try parameters.require("AccountName"), fromAlias: parameters.optional("FromAlias"), to: to,
+                subject: try parameters.require("Subject"), html: parameters.optional("HtmlBody"),
+                text: parameters.optional("TextBody"), replyTo: nil,
+                tag: parameters.optional("TagName"), headers: headers,
                 tracking: parameters["ClickTrace"].map { $0 == "1" }))
             try senderRate.check(tenantID: principal.tenantID, sender: send.from.description)
             let (result, _) = try await acceptBatcher.accept(.init(tenantID: principal.tenantID, send: send, idempotency: nil, now: now()))
             return ["EnvId": result.requestId.lowercased]
         case "BatchSendMail":
-            try principal.authorize(action: "dm:BatchSendMail", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
-            try gate(principal, context: context)
+            try principal.checkMaySend(from: context.clientIP)
             let templateName = try parameters.require("TemplateName"), listName = try parameters.require("ReceiversName")
             try senderRate.check(tenantID: principal.tenantID, sender: try parameters.require("AccountName"))
             let (templateID, listID) = try await batches.resolve(tenantID: principal.tenantID, template: templateName, list: listName)
@@ -217,11 +231,10 @@ struct DirectMailCompat: Sendable {
                 throw HeraldError(code: "InvalidReceiver.NotExists", status: 404, message: "The receivers list \(listName) was not found.", field: "ReceiversName")
             }
             let id = try await batches.submit(tenantID: principal.tenantID, templateID: templateID, listID: listID,
-                                              from: try parameters.require("AccountName"), tag: parameters["TagName"].flatMap { $0.isEmpty ? nil : $0 },
+                                              from: try parameters.require("AccountName"), tag: parameters.optional("TagName"),
                                               scheduledAt: nil, now: now(), actor: context.auditActor)
             return ["EnvId": id.lowercased]
         case "DescAccountSummary":
-            try principal.authorize(action: "dm:DescAccountSummary", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             let account = try await grades.account(tenantID: principal.tenantID, now: now())
             let (domains, senders, tags, templates, lists) = try await grades.resourceCounts(tenantID: principal.tenantID)
             // UserStatus as Direct Mail numbers it: 0 normal, 1 frozen; Herald adds 4 for banned.
@@ -231,10 +244,8 @@ struct DirectMailCompat: Sendable {
                     "UserStatus": status, "Domains": domains, "MailAddresses": senders, "Tags": tags, "Templates": templates, "Receivers": lists,
                     "EnableTimes": 0, "SmsRecord": 0, "SmsSign": 0, "SmsTemplates": 0]
         case "GetIpProtection":
-            try principal.authorize(action: "dm:GetIpProtection", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             return ["IpProtection": try await identity.ipProtection(tenantID: principal.tenantID).enabled ? "on" : "off"]
         case "UpdateIpProtection":
-            try principal.authorize(action: "dm:UpdateIpProtection", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             let value = try parameters.require("IpProtection")
             guard value == "on" || value == "off" else {
                 throw HeraldError(code: "InvalidParameter", status: 400, message: "IpProtection must be on or off.", field: "IpProtection")
@@ -245,15 +256,14 @@ struct DirectMailCompat: Sendable {
             _ = try await identity.setIPProtection(tenantID: principal.tenantID, allowlist: allowlist, actor: context.auditActor)
             return [:]
         case "SenderStatisticsByTagNameAndBatchID":
-            try principal.authorize(action: "dm:QueryStatistics", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             let from = try parameters.require("StartTime"), until = try parameters.require("EndTime")
             guard let start = StatsDay.parse(from), let end = StatsDay.parse(until), start <= end, end.timeIntervalSince(start) < 366 * 86_400 else {
                 throw HeraldError(code: "InvalidParameter", status: 400, message: "StartTime and EndTime must be days like 2026-11-01, at most a year apart.",
                                   field: "StartTime")
             }
             let (items, _) = try await stats.stats(tenantID: principal.tenantID, from: from, until: until, groupBy: .day,
-                                                   sender: parameters["AccountName"].flatMap { $0.isEmpty ? nil : $0.lowercased() },
-                                                   tag: parameters["TagName"].flatMap { $0.isEmpty ? nil : $0 })
+                                                   sender: parameters.optional("AccountName")?.lowercased(),
+                                                   tag: parameters.optional("TagName"))
             func percent(_ part: Int64, _ whole: Int64) -> String { whole == 0 ? "0.00%" : String(format: "%.2f%%", Double(part) * 100 / Double(whole)) }
             let rows: [[String: any Sendable]] = items.map { day in
                 // Direct Mail's columns: requests, delivered, failed (hard bounces, spam rejections, retries given up) and
@@ -265,19 +275,18 @@ struct DirectMailCompat: Sendable {
             }
             return ["TotalCount": rows.count, "data": ["stat": rows]]
         case "SenderStatisticsDetailByParam":
-            try principal.authorize(action: "dm:QueryMailByParam", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             // Direct Mail's status numbers: 0 delivered, 2 invalid address (hard bounce), 3 spam, 4 failed.
             let byNumber = ["0": "delivered", "2": "bounced", "3": "spam_rejected", "4": "failed"]
             let numbers = Dictionary(uniqueKeysWithValues: byNumber.map { ($0.value, Int($0.key) ?? 4) })
             var status: String?
-            if let given = parameters["Status"], !given.isEmpty {
+            if let given = parameters.optional("Status") {
                 guard let mapped = byNumber[given] else {
                     throw HeraldError(code: "InvalidParameter", status: 400, message: "Status must be 0, 2, 3 or 4.", field: "Status")
                 }
                 status = mapped
             }
             func moment(_ name: String) throws(HeraldError) -> Date? {
-                guard let text = parameters[name], !text.isEmpty else { return nil }
+                guard let text = parameters.optional(name) else { return nil }
                 guard let date = Self.detailTime.date(from: text) ?? StatsDay.parse(text) else {
                     throw HeraldError(code: "InvalidParameter", status: 400, message: "\(name) must look like 2026-11-26 10:00.", field: name)
                 }
@@ -288,17 +297,17 @@ struct DirectMailCompat: Sendable {
                 throw HeraldError(code: "InvalidParameter", status: 400, message: "Length must be 1 to 100.", field: "Length")
             }
             var before: UUID?
-            if let next = parameters["NextStart"], !next.isEmpty {
+            if let next = parameters.optional("NextStart") {
                 guard let id = UUID(uuidString: next) else {
                     throw HeraldError(code: "InvalidParameter", status: 400, message: "NextStart is invalid.", field: "NextStart")
                 }
                 before = id
             }
-            let found = try await sending.searchMessages(tenantID: principal.tenantID, to: parameters["ToAddress"].flatMap { $0.isEmpty ? nil : $0 },
+            let found = try await sending.searchMessages(tenantID: principal.tenantID, to: parameters.optional("ToAddress"),
                                                          status: status, from: try moment("StartTime"), until: try moment("EndTime"), limit: length,
                                                          before: before)
             // The sender and tag filters apply to the page found (so a page may come back shorter than Length).
-            let account = parameters["AccountName"].flatMap { $0.isEmpty ? nil : $0.lowercased() }, tag = parameters["TagName"].flatMap { $0.isEmpty ? nil : $0 }
+            let account = parameters.optional("AccountName")?.lowercased(), tag = parameters.optional("TagName")
             let rows: [[String: any Sendable]] = found.filter { (account == nil || $0.from == account) && (tag == nil || $0.tag == tag) }.map { message in
                 ["AccountName": message.from, "ToAddress": message.to, "Status": numbers[message.status] ?? 4, "Subject": message.subject,
                  "Message": message.lastResponse ?? "", "ErrorClassification": message.reason ?? "",
@@ -308,12 +317,10 @@ struct DirectMailCompat: Sendable {
             if found.count == length, let last = found.last { reply["NextStart"] = last.id.uuidString.lowercased() }
             return reply
         case "CreateUserSuppression":
-            try principal.authorize(action: "dm:AddSuppression", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             let address = try parameters.require("Address")
             let record = try await sending.addSuppression(tenantID: principal.tenantID, address: address, actor: context.auditActor)
             return ["SuppressionId": record.address]
         case "ListUserSuppression":
-            try principal.authorize(action: "dm:QuerySuppression", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             let filter = (parameters["Address"] ?? "").lowercased()
             let rows: [[String: any Sendable]] = try await sending.listSuppressions(tenantID: principal.tenantID)
                 .filter { filter.isEmpty || $0.address.contains(filter) }
@@ -323,7 +330,6 @@ struct DirectMailCompat: Sendable {
             return ["PageNumber": page, "PageSize": size, "TotalCount": rows.count,
                     "Data": ["UserSuppressions": Array(rows.dropFirst((page - 1) * size).prefix(size))]]
         case "RemoveUserSuppression":
-            try principal.authorize(action: "dm:RemoveSuppression", resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             for address in try parameters.require("SuppressionIds").split(separator: ",") {
                 try await sending.removeSuppression(tenantID: principal.tenantID, address: address.trimmingCharacters(in: .whitespaces).lowercased(),
                                                     actor: context.auditActor)
@@ -333,7 +339,6 @@ struct DirectMailCompat: Sendable {
              "CreateReceiver", "DeleteReceiver", "SaveReceiverDetail", "QueryReceiverDetail", "DeleteReceiverDetail":
             return try await manage(action, parameters: parameters, principal: principal, actor: context.auditActor)
         case "QueryDomainByParam", "QueryMailAddressByParam", "QueryTagByParam", "QueryTemplateByParam", "QueryReceiverByParam", "QueryTaskByParam":
-            try principal.authorize(action: "dm:" + action, resource: "acs:dm:*:\(principal.tenantID.uuidString.lowercased()):*")
             return try await query(action, parameters: parameters, tenantID: principal.tenantID)
         default:
             throw HeraldError(code: "InvalidAction.NotFound", status: 404,
@@ -364,7 +369,7 @@ struct DirectMailCompat: Sendable {
             }
         case "QueryMailAddressByParam":
             item = "mailAddress"
-            let type = parameters["Sendtype"].flatMap { $0.isEmpty ? nil : $0 }
+            let type = parameters.optional("Sendtype")
             for sender in try await senders.list(tenantID: tenantID) where matches(sender.address) && (type == nil || type == sender.type) {
                 rows.append(["MailAddressId": sender.id.uuidString.lowercased(), "AccountName": sender.address, "Sendtype": sender.type,
                              "AccountStatus": "0", "ReplyAddress": sender.replyTo ?? "", "ReplyStatus": sender.replyToStatus == "verified" ? "0" : "1",
@@ -408,7 +413,7 @@ struct DirectMailCompat: Sendable {
 
     /// The management actions, on the services of their REST routes and under the same RAM actions.
     func manage(_ action: String, parameters: Parameters, principal: Principal, actor: AuditActor) async throws -> [String: any Sendable] {
-        let tenant = principal.tenantID, tenantText = tenant.uuidString.lowercased()
+        let tenant = principal.tenantID
         func id(_ name: String) throws(HeraldError) -> UUID {
             guard let id = UUID(uuidString: try parameters.require(name)) else {
                 throw HeraldError(code: "InvalidParameter", status: 400, message: "\(name) is not a valid id.", field: name)
@@ -416,7 +421,7 @@ struct DirectMailCompat: Sendable {
             return id
         }
         func authorize(_ kind: String?, _ object: UUID?) throws(HeraldError) {
-            let resource = kind.flatMap { kind in object.map { "acs:dm:*:\(tenantText):\(kind)/\($0.uuidString.lowercased())" } } ?? "acs:dm:*:\(tenantText):*"
+            let resource = kind.flatMap { kind in object.map { principal.resource(kind, $0.uuidString.lowercased()) } } ?? principal.tenantResource
             try principal.authorize(action: "dm:" + action, resource: resource)
         }
         /// The object the parameter names, once the signer may act on it.
@@ -440,7 +445,7 @@ struct DirectMailCompat: Sendable {
         case "CreateMailAddress":
             try authorize(nil, nil)
             let type = try parameters.require("Sendtype")
-            let reply = parameters["ReplyAddress"].flatMap { $0.isEmpty ? nil : $0 }
+            let reply = parameters.optional("ReplyAddress")
             let (sender, _) = try await senders.create(tenantID: tenant, address: try parameters.require("AccountName"), type: type, replyTo: reply, actor: actor)
             return ["MailAddressId": sender.id.uuidString.lowercased()]
         case "DeleteMailAddress":
@@ -455,8 +460,8 @@ struct DirectMailCompat: Sendable {
         case "CreateReceiver":
             try authorize(nil, nil)
             let list = try await lists.create(tenantID: tenant, name: try parameters.require("ReceiversName"),
-                                              alias: parameters["ReceiversAlias"].flatMap { $0.isEmpty ? nil : $0 },
-                                              description: parameters["Desc"].flatMap { $0.isEmpty ? nil : $0 }, actor: actor)
+                                              alias: parameters.optional("ReceiversAlias"),
+                                              description: parameters.optional("Desc"), actor: actor)
             return ["ReceiverId": list.id.uuidString.lowercased()]
         case "DeleteReceiver":
             let listID = try object("ReceiverId", "list")
@@ -489,7 +494,7 @@ struct DirectMailCompat: Sendable {
             }
             let list = try await lists.get(tenantID: tenant, id: listID)
             let members = try await lists.members(tenantID: tenant, listID: listID, limit: size,
-                                                  after: parameters["NextStart"].flatMap { $0.isEmpty ? nil : $0 })
+                                                  after: parameters.optional("NextStart"))
             let rows: [[String: any Sendable]] = members.map { member in
                 let data = (try? JSONSerialization.data(withJSONObject: member.variables, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
                 return ["Email": member.address, "Data": data ?? "{}", "CreateTime": Self.detailTime.string(from: member.createdAt),
@@ -513,28 +518,15 @@ struct DirectMailCompat: Sendable {
         return (page, size)
     }
 
-    /// Direct Mail's detail times, `2026-11-26 10:00` (UTC).
-    static let detailTime: DateFormatter = {
+    /// Direct Mail's detail times, `2026-11-26 10:00`, and CreateTime form, `2026-11-26T06:30Z` (UTC).
+    static let detailTime = utcFormatter("yyyy-MM-dd HH:mm"), createTime = utcFormatter("yyyy-MM-dd'T'HH:mm'Z'")
+
+    static func utcFormatter(_ format: String) -> DateFormatter {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        formatter.dateFormat = format
         return formatter
-    }()
-
-    /// Direct Mail's CreateTime form, `2026-11-26T06:30Z` (UTC).
-    static let createTime: DateFormatter = {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm'Z'"
-        return formatter
-    }()
-
-    /// The send paths' first checks (SPEC §3): frozen account, IP protection.
-    func gate(_ principal: Principal, context: HeraldRequestContext) throws {
-        if principal.tenantStatus == .frozen { throw HeraldError.accountFrozen }
-        try IPProtectionGuard.check(client: context.clientIP, allowlist: principal.ipAllowlist)
     }
 
     /// `a=1&b=x%20y` (also `+` for space) as pairs, in order.

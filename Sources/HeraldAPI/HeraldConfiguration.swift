@@ -228,8 +228,9 @@ public struct HeraldConfiguration: Sendable {
             do { _ = try UnsubscribeMailbox.validate(address) } catch { throw Invalid(description: "HERALD_UNSUBSCRIBE_ADDRESS: \(error.message)") }
         }
         smtpHost = string("herald.smtp.host") ?? "0.0.0.0"
-        smtpPort = try string("herald.smtp.port").map { _ throws(Invalid) in try int("herald.smtp.port", "HERALD_SMTP_PORT", default: 0, range: 0...65535) }
-        smtpsPort = try string("herald.smtps.port").map { _ throws(Invalid) in try int("herald.smtps.port", "HERALD_SMTPS_PORT", default: 0, range: 0...65535) }
+        // Each submission listener only when its port is set.
+        smtpPort = string("herald.smtp.port") == nil ? nil : try int("herald.smtp.port", "HERALD_SMTP_PORT", default: 0, range: 0...65535)
+        smtpsPort = string("herald.smtps.port") == nil ? nil : try int("herald.smtps.port", "HERALD_SMTPS_PORT", default: 0, range: 0...65535)
         smtpMaxSize = try int("herald.smtp.max.size", "HERALD_SMTP_MAX_SIZE", default: 10 << 20, range: 1024...(64 << 20))
         let insecure = string("herald.smtp.allow.insecure.auth") ?? "0"
         guard ["0", "1", "true", "false"].contains(insecure.lowercased()) else {

@@ -11,6 +11,8 @@ import Foundation
 ///   lower-cased and sorted, their names, the body's SHA-256 in hex), and the signature is
 ///   hex(HMAC-SHA256(secret, "ACS3-HMAC-SHA256\n" + hex(SHA-256(canonical request)))).
 public enum AlibabaSignature {
+    static let upperHex = Array("0123456789ABCDEF".utf8)
+
     /// RFC 3986 percent-encoding: unreserved characters stay, every other UTF-8 byte becomes `%XX`.
     public static func percentEncode(_ text: String) -> String {
         var out = ""
@@ -21,7 +23,9 @@ public enum AlibabaSignature {
                  UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             default:
-                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+                out.unicodeScalars.append("%")
+                out.unicodeScalars.append(Unicode.Scalar(upperHex[Int(byte >> 4)]))
+                out.unicodeScalars.append(Unicode.Scalar(upperHex[Int(byte & 15)]))
             }
         }
         return out
@@ -94,16 +98,6 @@ public enum AlibabaSignature {
 
     /// `2026-11-26T06:30:00Z` (the SDKs' timestamps; fractional seconds tolerated).
     public static func timestamp(_ text: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
-    }
-}
-
-extension String {
-    func leftPadded(to length: Int) -> String {
-        count >= length ? self : String(repeating: "0", count: length - count) + self
+        (try? Date(text, strategy: .iso8601)) ?? (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
     }
 }

@@ -113,14 +113,9 @@ public enum MIME {
         return fields
     }
 
-    /// The names of a message's header fields, lower case.
-    public static func headerNames(_ message: [UInt8]) -> Set<String> {
-        Set(headerFields(message).map(\.name))
-    }
-
     /// A submitted message with `fields` added on top, each only where the message has no field of that name.
     public static func prepending(_ fields: [(String, String)], to message: [UInt8]) -> [UInt8] {
-        let present = headerNames(message)
+        let present = Set(headerFields(message).map(\.name))
         var out: [UInt8] = []
         for (name, value) in fields where !present.contains(name.lowercased()) {
             out.append(contentsOf: field(name, value).utf8)

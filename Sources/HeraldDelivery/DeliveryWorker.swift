@@ -100,8 +100,9 @@ public struct DeliveryWorker: Sendable {
             guard let domain = message.from.split(separator: "@").last.map(String.init) else { continue }
             let name = "\(message.tenantID)|\(domain)"
             guard looked.insert(name).inserted else { continue }
-            if let key = try await domains.signingKey(tenantID: message.tenantID, domain: domain) { keys[name] = key }
-            if returnPath != nil, try await domains.returnPathVerified(tenantID: message.tenantID, domain: domain) { returnPaths.insert(name) }
+            let (key, verifiedReturnPath) = try await domains.sending(tenantID: message.tenantID, domain: domain)
+            if let key { keys[name] = key }
+            if returnPath != nil, verifiedReturnPath { returnPaths.insert(name) }
         }
         let verifiedReturnPaths = returnPaths
         let groups = Dictionary(grouping: claimed) { $0.to.split(separator: "@").last.map { String($0).lowercased() } ?? "" }

@@ -209,29 +209,30 @@ public struct DomainStore: Sendable {
         }
     }
 
-    /// Whether the tenant's verified domain has its return-path MX and SPF records in place (the last check found them),
-    /// so that its mail may carry the VERP return path under it.
-    public func returnPathVerified(tenantID: UUID, domain: String) async throws -> Bool {
-        let checks = try await database.withTenant(tenantID) { connection in
-            try await connection.query("""
-                SELECT checks::text FROM domains WHERE tenant_id = \(tenantID) AND name = \(domain) AND status = 'verified'
-                """, logger: logger).decode(String.self).first { _ in true }
-        }
-        guard let checks, let decoded = try? JSONDecoder().decode([SendingDomain.Check].self, from: Data(checks.utf8)) else { return false }
-        return decoded.contains { $0.purpose == .returnPath && $0.status == .ok } && decoded.contains { $0.purpose == .returnPathSPF && $0.status == .ok }
-    }
-
     /// The signing key of a verified domain, for DKIM (nil when the domain is not usable).
     public func signingKey(tenantID: UUID, domain: String) async throws -> (selector: String, key: DKIMKeyPair)? {
+        try await sending(tenantID: tenantID, domain: domain).key
+    }
+
+    /// What the delivery worker needs of a sending domain, in one read: the active DKIM key of the verified
+    /// domain (nil when the domain is not usable), and whether its return-path MX and SPF records were both
+    /// found at the last check, so that its mail may carry the VERP return path under it.
+    public func sending(tenantID: UUID, domain: String) async throws -> (key: (selector: String, key: DKIMKeyPair)?, returnPath: Bool) {
         let row = try await database.withTenant(tenantID) { connection in
             try await connection.query("""
-                SELECT k.id, k.selector, k.private_key FROM dkim_keys k JOIN domains d ON d.id = k.domain_id
-                WHERE d.tenant_id = \(tenantID) AND d.name = \(domain) AND d.status = 'verified' AND k.state = 'active'
-                """, logger: logger).decode((UUID, String, ByteBuffer).self).first { _ in true }
+                SELECT k.id, k.selector, k.private_key, d.checks::text FROM domains d
+                LEFT JOIN dkim_keys k ON k.domain_id = d.id AND k.state = 'active'
+                WHERE d.tenant_id = \(tenantID) AND d.name = \(domain) AND d.status = 'verified'
+                """, logger: logger).decode((UUID?, String?, ByteBuffer?, String).self).first { _ in true }
         }
-        guard let (id, selector, sealed) = row else { return nil }
+        guard let (id, selector, sealed, checksJSON) = row else { return (nil, false) }
+        let checks = (try? JSONDecoder().decode([SendingDomain.Check].self, from: Data(checksJSON.utf8))) ?? []
+        let returnPath = [SendingDomain.Purpose.returnPath, .returnPathSPF].allSatisfy { purpose in
+            checks.contains { $0.purpose == purpose && $0.status == .ok }
+        }
+        guard let id, let selector, let sealed else { return (nil, returnPath) }
         let der = try secrets.open(Array(buffer: sealed), context: "dkim_key:\(id.uuidString.lowercased())")
-        return (selector, try DKIMKeyPair(der: der))
+        return ((selector, try DKIMKeyPair(der: der)), returnPath)
     }
 
     // MARK: Loading

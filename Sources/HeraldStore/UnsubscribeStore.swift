@@ -31,7 +31,7 @@ public struct UnsubscribeStore: Sendable {
     }
 
     /// Unsubscribes the recipient of a message named by a `mailto:` unsubscribe address, with the scope its
-    /// https link has (`herald_unsubscribe_message`, migration 0019): the tenant, the address and whether
+    /// https link has (`herald_unsubscribe_message`, migration 0019): the address and whether
     /// this call added it; nil when the message does not exist.
     public func unsubscribe(messageID: UUID, now: Date) async throws -> (address: String, added: Bool)? {
         let row = try await database.client.query("""

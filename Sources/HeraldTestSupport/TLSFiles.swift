@@ -1,6 +1,6 @@
 import Foundation
 
-/// A throw-away self-signed certificate (P-256, made by the openssl command) in a temporary directory.
+/// A throw-away self-signed certificate (P-256) in a temporary directory.
 public struct SelfSignedCertificate: Sendable {
     public let directory: String
     public var certificatePath: String { directory + "/cert.pem" }
@@ -11,13 +11,26 @@ public struct SelfSignedCertificate: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Made with the `cryptography` package, which ops/test installs (a fresh Debian has no openssl command).
         let (status, output) = try await runPythonDetached("""
-            import subprocess, sys
+            import datetime, sys
+            from cryptography import x509
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import ec
+            from cryptography.x509.oid import NameOID
             d, name = sys.argv[1], sys.argv[2]
-            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
-                            "-subj", "/CN=" + name, "-keyout", d + "/key.pem", "-out", d + "/cert.pem"], check=True, capture_output=True)
+            key = ec.generate_private_key(ec.SECP256R1())
+            subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+            now = datetime.datetime.now(datetime.timezone.utc)
+            cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+                    .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                    .not_valid_after(now + datetime.timedelta(days=1))
+                    .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False).sign(key, hashes.SHA256()))
+            open(d + "/key.pem", "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                               serialization.NoEncryption()))
+            open(d + "/cert.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
             """, [directory, commonName])
-        guard status == 0 else { throw TestSupportError("openssl could not make a certificate: \(output)") }
+        guard status == 0 else { throw TestSupportError("could not make a certificate: \(output)") }
         return try await body(SelfSignedCertificate(directory: directory))
     }
 }
