@@ -94,6 +94,12 @@ struct DirectMailCompat: Sendable {
             }
             all += Self.form(String(buffer: body))
         }
+        // Text that PostgreSQL cannot store (NUL) or that has no place in a name or header (control
+        // characters) is refused here, for every action, before it can reach a shared transaction.
+        for (name, value) in all {
+            try TextRules.checkLine(name, field: "parameter name")
+            try TextRules.checkBody(value, field: name) // single-line fields (Subject, FromAlias…) get the send path's own checks
+        }
         return Parameters(all: all)
     }
 

@@ -58,3 +58,14 @@ extension HeraldError {
         }
     }
 }
+
+extension QuotaAllocation {
+    /// Admits as many of `count` messages as the day and the month have room for, and answers how many
+    /// (a batch task's members beyond its reservation: what fits goes, the rest is dropped).
+    public mutating func admitUpTo(_ count: Int) -> Int {
+        let room = max(0, min(daily - usedToday, daily * 30 - usedEarlierThisMonth - usedToday))
+        let granted = min(max(count, 0), room)
+        usedToday += granted
+        return granted
+    }
+}

@@ -70,6 +70,9 @@ public enum SendRules {
         guard (1...MailTemplate.maxSubject).contains(request.subject.count) else {
             throw .validation("subject must be 1 to \(MailTemplate.maxSubject) characters.", field: "subject")
         }
+        try TextRules.checkLine(request.subject, field: "subject")
+        if let html = request.html { try TextRules.checkBody(html, field: "html") }
+        if let text = request.text { try TextRules.checkBody(text, field: "text") }
         guard (request.html?.isEmpty == false) || (request.text?.isEmpty == false) else {
             throw .validation("Give html, text or both.", field: "html")
         }
@@ -82,6 +85,7 @@ public enum SendRules {
         var headers: [(name: String, value: String)] = []
         for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
             try OutgoingMessage.validateExtraHeader(name: name, value: value, field: "headers.\(name)")
+            try TextRules.checkLine(value, field: "headers.\(name)")
             headers.append((name, value))
         }
         guard headers.count <= 20 else { throw .validation("At most 20 extra headers.", field: "headers") }

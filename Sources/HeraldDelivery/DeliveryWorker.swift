@@ -207,10 +207,11 @@ public struct DeliveryWorker: Sendable {
         }
     }
 
-    /// The message's extra header fields, with RFC 8058 one-click unsubscribe (tenant-wide scope) on trigger
-    /// mail whose tenant asked for it (batch mail has its own from the expansion).
+    /// The message's extra header fields, with RFC 8058 one-click unsubscribe (tenant-wide scope) on mail
+    /// accepted with `unsubscribeLink` (trigger mail whose tenant asked for it, single sends from a batch-type
+    /// sender); batch tasks' messages have theirs, with the list's scope, from the expansion.
     func headers(_ message: ClaimedMessage) -> [(name: String, value: String)] {
-        guard message.unsubscribeLink, message.kind == "trigger", let unsubscribeLinks,
+        guard message.unsubscribeLink, message.kind != "system", let unsubscribeLinks,
               !message.headers.contains(where: { $0.name.lowercased() == "list-unsubscribe" }) else { return message.headers }
         return message.headers + unsubscribeLinks.headers(tenant: message.tenantID, message: message.id, scope: "*").map { (name: $0.0, value: $0.1) }
     }
@@ -229,7 +230,8 @@ public struct DeliveryWorker: Sendable {
             // Submitted over SMTP: sent as submitted, with Herald's fields on top where the message has none.
             let fields = [("X-Herald-Message-Id", message.id.uuidString.lowercased()),
                           ("Message-ID", "<\(message.id.uuidString.lowercased())@\(from.domain)>"),
-                          ("Date", MIME.rfc5322Date(message.createdAt))] + headers(message).map { ($0.name, $0.value) }
+                          ("Date", MIME.rfc5322Date(message.createdAt))] + (message.replyTo.map { [("Reply-To", "<\($0)>")] } ?? [])
+                + headers(message).map { ($0.name, $0.value) }
             let prepared = MIME.prepending(fields, to: raw)
             guard let signing = keys["\(message.tenantID)|\(from.domain)"] else { return prepared }
             return try DKIM.sign(prepared, domain: from.domain, selector: signing.selector, key: signing.key, at: now())

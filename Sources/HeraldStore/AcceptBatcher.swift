@@ -83,29 +83,50 @@ public actor AcceptBatcher {
 extension SendStore {
     typealias AcceptOutcome = Result<(SendResult, Bool), any Error>
 
-    /// Accepts `jobs` in one transaction and answers one outcome per job: the result, or the refusal of
-    /// that job alone (quota, unknown sender, idempotency conflict…), which writes nothing. Jobs are taken
-    /// per tenant and quota day, in a fixed order, and each tenant's locks (Idempotency-Keys in key order,
-    /// then the quota row) in a fixed order too, so two processes' batches cannot deadlock. If the
-    /// transaction itself fails (the database went away), every job gets that error.
+    /// Accepts `jobs` and answers one outcome per job: the result, or the refusal of that job alone (quota,
+    /// unknown sender, idempotency conflict…), which writes nothing. They share one transaction; if the
+    /// database refuses a statement of it (a value it cannot store, a deadlock), no job's failure is
+    /// allowed to fail another's: the jobs are split in halves and each half tried again on its own, down
+    /// to the one job the database refuses, which fails alone. A transaction that fails for any other
+    /// reason (the database went away) gives every job that error.
     func acceptBatch(_ jobs: [AcceptBatcher.Job]) async -> [AcceptOutcome] {
-        let groups = Dictionary(grouping: jobs.indices) { index in
-            GroupKey(tenant: jobs[index].tenantID, day: SendRules.quotaDay(jobs[index].now, timeZone: quotaTimeZone).day)
-        }
         do {
-            let outcomes = try await database.transaction { connection in
-                var outcomes = [AcceptOutcome?](repeating: nil, count: jobs.count)
-                for key in groups.keys.sorted() {
-                    let indices = groups[key]!
-                    let answered = try await acceptTenantJobs(on: connection, tenantID: key.tenant, jobs: indices.map { jobs[$0] })
-                    for (index, outcome) in zip(indices, answered) { outcomes[index] = outcome }
-                }
-                return outcomes
-            }
-            return outcomes.map { $0 ?? .failure(HeraldError(code: "Internal", status: 500, message: "A send was not answered.")) }
+            return try await acceptTogether(jobs)
+        } catch let error as PSQLError where error.serverInfo != nil && jobs.count > 1 {
+            logger.warning("a shared accept transaction failed; retrying its requests apart", metadata: ["jobs": "\(jobs.count)", "error": "\(error)"])
+            let middle = jobs.count / 2
+            return await acceptBatch(Array(jobs[..<middle])) + acceptBatch(Array(jobs[middle...]))
         } catch {
             return jobs.map { _ in .failure(error) }
         }
+    }
+
+    /// Accepts `jobs` in one transaction. Jobs are taken per tenant and quota day, in a fixed order, and
+    /// each tenant's locks (Idempotency-Keys in key order, then the quota row) in a fixed order too, so two
+    /// processes' batches cannot deadlock.
+    private func acceptTogether(_ jobs: [AcceptBatcher.Job]) async throws -> [AcceptOutcome] {
+        let groups = Dictionary(grouping: jobs.indices) { index in
+            GroupKey(tenant: jobs[index].tenantID, day: SendRules.quotaDay(jobs[index].now, timeZone: quotaTimeZone).day)
+        }
+        let outcomes = try await database.transaction { connection in
+            var outcomes = [AcceptOutcome?](repeating: nil, count: jobs.count)
+            for key in groups.keys.sorted() {
+                let indices = groups[key]!
+                let answered = try await acceptTenantJobs(on: connection, tenantID: key.tenant, jobs: indices.map { jobs[$0] })
+                for (index, outcome) in zip(indices, answered) { outcomes[index] = outcome }
+            }
+            return outcomes
+        }
+        return outcomes.map { $0 ?? .failure(HeraldError(code: "Internal", status: 500, message: "A send was not answered.")) }
+    }
+
+    /// A sender address as the accept path needs it.
+    struct AcceptedSender {
+        var id: UUID
+        var kind: MailKind
+        var replyTo: String?
+        var replyToStatus: String
+        var domainStatus: String
     }
 
     struct GroupKey: Hashable, Comparable {
@@ -141,12 +162,13 @@ extension SendStore {
 
         // 3. Senders and tags of all the jobs, one query each.
         let froms = Array(Set(open.map { jobs[$0].send.from.description }))
-        var senders: [String: (id: UUID, domainStatus: String)] = [:]
-        for try await (address, id, domainStatus) in try await connection.query("""
-            SELECT s.address, s.id, d.status FROM senders s JOIN domains d ON d.id = s.domain_id
+        var senders: [String: AcceptedSender] = [:]
+        for try await (address, id, type, replyTo, replyToStatus, domainStatus) in try await connection.query("""
+            SELECT s.address, s.id, s.type, s.reply_to, s.reply_to_status, d.status FROM senders s JOIN domains d ON d.id = s.domain_id
             WHERE s.tenant_id = \(tenantID) AND s.address = ANY(\(froms)::text[])
-            """, logger: logger).decode((String, UUID, String).self) {
-            senders[address] = (id, domainStatus)
+            """, logger: logger).decode((String, UUID, String, String?, String, String).self) {
+            senders[address] = AcceptedSender(id: id, kind: MailKind(rawValue: type) ?? .trigger, replyTo: replyTo, replyToStatus: replyToStatus,
+                                              domainStatus: domainStatus)
         }
         let tagNames = Array(Set(open.compactMap { jobs[$0].send.tag }))
         var knownTags = Set<String>()
@@ -156,34 +178,51 @@ extension SendStore {
                 knownTags.insert(name)
             }
         }
+        var replyTos: [Int: String] = [:]
         for index in open {
             let send = jobs[index].send
-            if let sender = senders[send.from.description] {
-                if sender.domainStatus != "verified" { outcomes[index] = .failure(HeraldError.domainNotVerified(send.from)) }
-            } else {
-                outcomes[index] = .failure(HeraldError.senderNotFound(send.from))
-            }
-            if outcomes[index] == nil, let tag = send.tag, !knownTags.contains(tag) {
-                outcomes[index] = .failure(HeraldError.unknownTag(tag))
+            do {
+                guard let sender = senders[send.from.description] else { throw HeraldError.senderNotFound(send.from) }
+                guard sender.domainStatus == "verified" else { throw HeraldError.domainNotVerified(send.from) }
+                if let tag = send.tag, !knownTags.contains(tag) { throw HeraldError.unknownTag(tag) }
+                replyTos[index] = try ReplyToRule.resolve(requested: send.replyTo, senderReplyTo: sender.replyTo, status: sender.replyToStatus)
+            } catch let error as HeraldError {
+                outcomes[index] = .failure(error)
             }
         }
 
-        // 4. Suppressed and invalid recipients are dropped, the others go on.
+        // 4. Suppressed and invalid recipients are dropped (by the rules of the sender's kind of mail), the others go on.
         let checked = jobs.indices.filter { outcomes[$0] == nil }
         let addresses = Array(Set(checked.flatMap { jobs[$0].send.recipients.map(\.description) }))
-        var dropped: [String: String] = [:]
+        var suppressions: [String: [DropRules.Suppression]] = [:]
+        var invalid = Set<String>()
         if !addresses.isEmpty {
-            for try await (address, reason) in try await connection.query("""
-                SELECT address, 'suppressed' FROM suppressions WHERE tenant_id = \(tenantID) AND scope = '*' AND source <> 'unsubscribe' AND address = ANY(\(addresses)::text[])
+            for try await (address, scope, source) in try await connection.query("""
+                SELECT address, scope, source FROM suppressions WHERE tenant_id = \(tenantID) AND address = ANY(\(addresses)::text[])
                 UNION ALL
-                SELECT address, 'invalid_address' FROM invalid_addresses WHERE tenant_id = \(tenantID) AND listed AND address = ANY(\(addresses)::text[])
-                """, logger: logger).decode((String, String).self) {
-                dropped[address] = dropped[address] ?? reason
+                SELECT address, NULL, NULL FROM invalid_addresses WHERE tenant_id = \(tenantID) AND listed AND address = ANY(\(addresses)::text[])
+                """, logger: logger).decode((String, String?, String?).self) {
+                if let scope, let source {
+                    suppressions[address, default: []].append(.init(scope: scope, source: source))
+                } else {
+                    invalid.insert(address)
+                }
+            }
+        }
+        var dropped: [Int: [String: String]] = [:]
+        for index in checked {
+            let send = jobs[index].send, kind = senders[send.from.description]!.kind
+            for recipient in send.recipients {
+                let address = recipient.description
+                if let reason = DropRules.reason(kind: kind, listID: nil, tag: send.tag, suppressions: suppressions[address] ?? [],
+                                                 invalid: invalid.contains(address)) {
+                    dropped[index, default: [:]][address] = reason
+                }
             }
         }
 
         // 5. Quota: the day's row locked once for all the jobs, shared out in arrival order.
-        let needs = jobs.map { job in job.send.recipients.count(where: { dropped[$0.description] == nil }) }
+        let needs = jobs.indices.map { index in jobs[index].send.recipients.count(where: { dropped[index]?[$0.description] == nil }) }
         var admitted = checked
         if checked.contains(where: { needs[$0] > 0 }) {
             let (day, monthStart) = SendRules.quotaDay(jobs[checked[0]].now, timeZone: quotaTimeZone)
@@ -202,7 +241,8 @@ extension SendStore {
         var results: [(index: Int, result: SendResult)] = []
         if !admitted.isEmpty {
             results = try await insertMessages(connection, tenantID: tenantID, jobs: jobs, admitted: admitted, requestIDs: requestIDs,
-                                               senders: senders, dropped: dropped, trackByDefault: trackByDefault, unsubscribeLink: unsubscribeLink)
+                                               senders: senders, replyTos: replyTos, dropped: dropped, trackByDefault: trackByDefault,
+                                               unsubscribeLink: unsubscribeLink)
             for (index, result) in results { outcomes[index] = .success((result, false)) }
         }
 
@@ -285,20 +325,25 @@ extension SendStore {
     /// The per-request values travel once per job and are joined to the per-recipient ones by ordinal.
     /// Arrays of optionals do not bind, so "none" travels as "" and becomes NULL in SQL.
     private func insertMessages(_ connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job], admitted: [Int], requestIDs: [UUID],
-                                senders: [String: (id: UUID, domainStatus: String)], dropped: [String: String], trackByDefault: Bool,
+                                senders: [String: AcceptedSender], replyTos: [Int: String], dropped: [Int: [String: String]], trackByDefault: Bool,
                                 unsubscribeLink: Bool) async throws -> [(index: Int, result: SendResult)] {
-        var jobRequestIDs: [UUID] = [], senderIDs: [UUID] = [], froms: [String] = [], aliases: [String] = [], replyTos: [String] = []
+        var jobRequestIDs: [UUID] = [], senderIDs: [UUID] = [], froms: [String] = [], aliases: [String] = [], replyToAddresses: [String] = []
         var subjects: [String] = [], htmls: [String] = [], texts: [String] = [], headers: [String] = [], tags: [String] = [], nows: [Date] = []
-        var trackings: [Bool] = [], raws: [ByteBuffer] = []
+        var trackings: [Bool] = [], raws: [ByteBuffer] = [], kinds: [String] = [], priorities: [Int] = [], unsubscribes: [Bool] = []
         var ids: [UUID] = [], ordinals: [Int] = [], addresses: [String] = [], statuses: [String] = [], reasons: [String] = []
         var results: [(index: Int, result: SendResult)] = []
         for (ordinal, index) in admitted.enumerated() {
             let job = jobs[index], send = job.send
             jobRequestIDs.append(requestIDs[index])
-            senderIDs.append(senders[send.from.description]!.id)
+            let sender = senders[send.from.description]!
+            senderIDs.append(sender.id)
+            kinds.append(sender.kind.rawValue)
+            priorities.append(sender.kind.priority)
+            // Batch mail always carries the one-click unsubscribe fields; trigger mail when the tenant asks.
+            unsubscribes.append(sender.kind == .batch || unsubscribeLink)
             froms.append(send.from.description)
             aliases.append(send.fromAlias ?? "")
-            replyTos.append(send.replyTo?.description ?? "")
+            replyToAddresses.append(replyTos[index] ?? "")
             subjects.append(send.subject)
             htmls.append(send.html ?? "")
             texts.append(send.text ?? "")
@@ -309,7 +354,7 @@ extension SendStore {
             raws.append(ByteBuffer(bytes: send.raw ?? []))
             var messages: [SendResult.Message] = []
             for recipient in send.recipients {
-                let address = recipient.description, id = UUIDv7.make(at: job.now), reason = dropped[address]
+                let address = recipient.description, id = UUIDv7.make(at: job.now), reason = dropped[index]?[address]
                 ids.append(id)
                 ordinals.append(ordinal + 1)
                 addresses.append(address)
@@ -321,11 +366,11 @@ extension SendStore {
         }
         try await connection.query("""
             WITH j AS (
-                SELECT * FROM unnest(\(jobRequestIDs)::uuid[], \(senderIDs)::uuid[], \(froms)::text[], \(aliases)::text[], \(replyTos)::text[],
+                SELECT * FROM unnest(\(jobRequestIDs)::uuid[], \(senderIDs)::uuid[], \(froms)::text[], \(aliases)::text[], \(replyToAddresses)::text[],
                                      \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[], \(tags)::text[], \(nows)::timestamptz[],
-                                     \(trackings)::bool[], \(raws)::bytea[])
+                                     \(trackings)::bool[], \(raws)::bytea[], \(kinds)::text[], \(priorities)::int4[], \(unsubscribes)::bool[])
                     WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, tracking,
-                                         raw, n)
+                                         raw, kind, priority, unsubscribe_link, n)
             ), r AS (
                 INSERT INTO message_raw (tenant_id, request_id, raw, created_at)
                 SELECT \(tenantID), j.request_id, j.raw, j.at FROM j WHERE octet_length(j.raw) > 0
@@ -333,10 +378,10 @@ extension SendStore {
                 INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, reply_to, subject,
                                       html, body_text, headers, tag, status, reason, next_attempt_at, created_at, updated_at, tracking,
                                       unsubscribe_link, raw)
-                SELECT r.id, \(tenantID), j.request_id, 'trigger', 0, j.sender_id, j.from_address, nullif(j.from_name, ''), r.to_address,
+                SELECT r.id, \(tenantID), j.request_id, j.kind, j.priority, j.sender_id, j.from_address, nullif(j.from_name, ''), r.to_address,
                        nullif(j.reply_to, ''), j.subject, nullif(j.html, ''), nullif(j.body_text, ''), j.headers::jsonb, nullif(j.tag, ''),
                        r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at,
-                       j.tracking, \(unsubscribeLink), octet_length(j.raw) > 0
+                       j.tracking, j.unsubscribe_link, octet_length(j.raw) > 0
                 FROM unnest(\(ids)::uuid[], \(ordinals)::int8[], \(addresses)::text[], \(statuses)::text[], \(reasons)::text[])
                          AS r(id, n, to_address, status, reason)
                 JOIN j USING (n)

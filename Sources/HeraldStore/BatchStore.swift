@@ -15,15 +15,21 @@ public struct TaskRecord: Sendable, Equatable {
     public var counts: [String: Int]
 }
 
-/// A claimed task ready to expand.
+/// A claimed task ready to expand, with the approved content it was submitted with (read once).
 public struct TaskClaim: Sendable {
     public var id: UUID
     public var tenantID: UUID
+    public var subject: String
+    public var html: String?
+    public var text: String?
 }
 
-/// Batch sends (BatchSendMail): submission checks everything and reserves the quota for the whole list;
-/// expansion writes one message per member in chunks, each chunk in one transaction together with the
-/// task's resume point, so a crash resumes where it stopped and never doubles a recipient.
+/// Batch sends (BatchSendMail): submission checks everything, keeps the approved template's content with
+/// the task and reserves the quota for the whole list; expansion writes one message per member in chunks,
+/// each chunk in one transaction together with the task's resume point, so a crash resumes where it
+/// stopped and never doubles a recipient. Members beyond the reservation (the list grew after the
+/// submission) are reserved from the day's quota as they come; what does not fit is dropped with reason
+/// `quota_exceeded`, so a day's mail never passes the day's quota.
 public struct BatchStore: Sendable {
     let database: Database
     public var quotaTimeZone = TimeZone(identifier: "UTC")!
@@ -52,9 +58,11 @@ public struct BatchStore: Sendable {
                                   field: "from")
             }
             guard domainStatus == "verified" else { throw HeraldError.domainNotVerified(from) }
-            let template = try await connection.query("SELECT status, kind FROM templates WHERE tenant_id = \(tenantID) AND id = \(templateID)",
-                                                      logger: logger).decode((String, String).self).first { _ in true }
-            guard let (templateStatus, kind) = template else {
+            // The content is read with its status, in one row: the task keeps exactly the approved version.
+            let template = try await connection.query("""
+                SELECT status, kind, subject, html, body_text FROM templates WHERE tenant_id = \(tenantID) AND id = \(templateID)
+                """, logger: logger).decode((String, String, String, String?, String?).self).first { _ in true }
+            guard let (templateStatus, kind, subject, html, text) = template else {
                 throw HeraldError(code: "InvalidTemplate.NotFound", status: 400, message: "No such template.", field: "templateId")
             }
             guard templateStatus == "approved" else {
@@ -76,9 +84,10 @@ public struct BatchStore: Sendable {
             // The whole list is reserved now: the send is refused whole rather than cut short later.
             try await SendStore.reserveQuota(connection, tenantID: tenantID, grade: grade, count: members, day: day, monthStart: monthStart, logger: logger)
             try await connection.query("""
-                INSERT INTO tasks (id, tenant_id, template_id, list_id, sender_id, from_address, tag, status, total, scheduled_at, created_at, updated_at)
-                VALUES (\(id), \(tenantID), \(templateID), \(listID), \(senderID), \(from.description), \(tag), 'scheduled', \(members),
-                        \(scheduledAt ?? now), \(now), \(now))
+                INSERT INTO tasks (id, tenant_id, template_id, list_id, sender_id, from_address, tag, status, total, reserved, scheduled_at, created_at,
+                                   updated_at, subject, html, body_text)
+                VALUES (\(id), \(tenantID), \(templateID), \(listID), \(senderID), \(from.description), \(tag), 'scheduled', \(members), \(members),
+                        \(scheduledAt ?? now), \(now), \(now), \(subject), \(html), \(text))
                 """, logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:BatchSendMail",
                                       resource: ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: "task",
@@ -88,16 +97,21 @@ public struct BatchStore: Sendable {
         }
     }
 
-    /// Claims one due task (any tenant), leased.
+    /// Claims one due task (any tenant), leased. The due row is picked once (a materialized CTE): a
+    /// `LIMIT 1 … SKIP LOCKED` subquery joined to the table may be rescanned by the planner and lock a
+    /// further row each time, claiming several tasks of which only the first would be expanded.
     public func claim(now: Date, lease: Duration) async throws -> TaskClaim? {
         let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
         return try await database.withSystem { connection in
             try await connection.query("""
+                WITH due AS MATERIALIZED (
+                    SELECT id FROM tasks WHERE status <> 'done' AND scheduled_at <= \(now) AND (locked_until IS NULL OR locked_until < \(now))
+                    ORDER BY scheduled_at LIMIT 1 FOR UPDATE SKIP LOCKED
+                )
                 UPDATE tasks t SET status = 'expanding', locked_until = \(until), updated_at = \(now)
-                FROM (SELECT id FROM tasks WHERE status <> 'done' AND scheduled_at <= \(now) AND (locked_until IS NULL OR locked_until < \(now))
-                      ORDER BY scheduled_at LIMIT 1 FOR UPDATE SKIP LOCKED) due
-                WHERE t.id = due.id RETURNING t.id, t.tenant_id
-                """, logger: logger).decode((UUID, UUID).self).first { _ in true }.map { TaskClaim(id: $0.0, tenantID: $0.1) }
+                FROM due WHERE t.id = due.id RETURNING t.id, t.tenant_id, t.subject, t.html, t.body_text
+                """, logger: logger).decode((UUID, UUID, String, String?, String?).self).first { _ in true }
+                .map { TaskClaim(id: $0.0, tenantID: $0.1, subject: $0.2, html: $0.3, text: $0.4) }
         }
     }
 
@@ -117,11 +131,10 @@ public struct BatchStore: Sendable {
                             unsubscribeLinks: UnsubscribeLinks) async throws -> Bool {
         try await database.withTenant(task.tenantID) { connection in
             let row = try await connection.query("""
-                SELECT t.template_id, t.list_id, t.from_address, t.tag, t.last_address, t.status, tp.subject, tp.html, tp.body_text
-                FROM tasks t JOIN templates tp ON tp.id = t.template_id
-                WHERE t.tenant_id = \(task.tenantID) AND t.id = \(task.id) FOR UPDATE OF t
-                """, logger: logger).decode((UUID, UUID, String, String?, String?, String, String, String?, String?).self).first { _ in true }
-            guard let (_, listID, from, tag, lastAddress, status, subject, html, text) = row, status != "done" else { return true }
+                SELECT t.list_id, t.from_address, t.tag, t.last_address, t.status, t.reserved, t.queued, t.created_at
+                FROM tasks t WHERE t.tenant_id = \(task.tenantID) AND t.id = \(task.id) FOR UPDATE OF t
+                """, logger: logger).decode((UUID, String, String?, String?, String, Int, Int, Date).self).first { _ in true }
+            guard let (listID, from, tag, lastAddress, status, reservedBefore, queuedBefore, createdAt) = row, status != "done" else { return true }
             var members: [(String, String)] = []
             for try await member in try await connection.query("""
                 SELECT address, variables::text FROM list_members
@@ -131,15 +144,35 @@ public struct BatchStore: Sendable {
                 members.append(member)
             }
             let addresses = members.map(\.0)
-            var dropped: [String: String] = [:]
-            for try await (address, reason) in try await connection.query("""
-                SELECT address, CASE WHEN source = 'unsubscribe' THEN 'unsubscribed' ELSE 'suppressed' END FROM suppressions
-                WHERE tenant_id = \(task.tenantID) AND address = ANY(\(addresses)::text[])
-                  AND scope IN ('*', \("list:" + listID.uuidString.lowercased()), \("tag:" + (tag ?? "")))
+            var suppressions: [String: [DropRules.Suppression]] = [:]
+            var invalid = Set<String>()
+            for try await (address, scope, source) in try await connection.query("""
+                SELECT address, scope, source FROM suppressions WHERE tenant_id = \(task.tenantID) AND address = ANY(\(addresses)::text[])
                 UNION ALL
-                SELECT address, 'invalid_address' FROM invalid_addresses WHERE tenant_id = \(task.tenantID) AND listed AND address = ANY(\(addresses)::text[])
-                """, logger: logger).decode((String, String).self) {
-                dropped[address] = dropped[address] ?? reason
+                SELECT address, NULL, NULL FROM invalid_addresses WHERE tenant_id = \(task.tenantID) AND listed AND address = ANY(\(addresses)::text[])
+                """, logger: logger).decode((String, String?, String?).self) {
+                if let scope, let source { suppressions[address, default: []].append(.init(scope: scope, source: source)) } else { invalid.insert(address) }
+            }
+            var dropped: [String: String] = [:]
+            for address in addresses {
+                dropped[address] = DropRules.reason(kind: .batch, listID: listID, tag: tag, suppressions: suppressions[address] ?? [],
+                                                    invalid: invalid.contains(address))
+            }
+            // Quota: the members to send take the task's reservation first; beyond it (the list grew since the
+            // submission) they take what the day has left, and the rest are dropped.
+            let sendable = addresses.filter { dropped[$0] == nil }
+            var reserved = reservedBefore
+            let beyond = max(0, queuedBefore + sendable.count - reserved)
+            if beyond > 0 {
+                let grade = try await connection.query("SELECT grade FROM tenants WHERE id = \(task.tenantID)", logger: logger)
+                    .decode(Int.self).first { _ in true } ?? 1
+                let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
+                var quota = try await SendStore.lockQuota(connection, tenantID: task.tenantID, daily: GradeQuota.daily(grade: grade), day: day,
+                                                          monthStart: monthStart, logger: logger)
+                let granted = quota.admitUpTo(beyond)
+                if granted > 0 { try await SendStore.storeQuota(connection, tenantID: task.tenantID, quota: quota, day: day, logger: logger) }
+                reserved += granted
+                for address in sendable.suffix(beyond - granted) { dropped[address] = "quota_exceeded" }
             }
             var ids: [UUID] = [], tos: [String] = [], subjects: [String] = [], htmls: [String] = [], texts: [String] = [], headers: [String] = []
             var statuses: [String] = [], reasons: [String] = []
@@ -148,7 +181,7 @@ public struct BatchStore: Sendable {
                 let id = UUIDv7.make(at: now)
                 let variables = (try? JSONDecoder().decode([String: String].self, from: Data(variablesJSON.utf8))) ?? [:]
                 let link = unsubscribeLinks.url(tenant: task.tenantID, message: id, scope: scope)
-                let rendered = MailTemplate.render(subject: subject, html: html, text: text, variables: variables, unsubscribeURL: link)
+                let rendered = MailTemplate.render(subject: task.subject, html: task.html, text: task.text, variables: variables, unsubscribeURL: link)
                 ids.append(id)
                 tos.append(address)
                 subjects.append(String(rendered.subject.prefix(MailTemplate.maxSubject * 4)))
@@ -164,8 +197,8 @@ public struct BatchStore: Sendable {
                 try await connection.query("""
                     INSERT INTO messages (id, tenant_id, request_id, task_id, kind, priority, from_address, to_address, subject, html, body_text, headers,
                                           tag, status, reason, next_attempt_at, created_at, updated_at, tracking)
-                    SELECT i, \(task.tenantID), \(task.id), \(task.id), 'batch', 1, \(from), a, su, nullif(h, ''), nullif(b, ''), hd::jsonb, \(tag), s,
-                           nullif(r, ''), CASE WHEN s = 'queued' THEN \(now) END, \(now), \(now),
+                    SELECT i, \(task.tenantID), \(task.id), \(task.id), 'batch', \(MailKind.batch.priority), \(from), a, su, nullif(h, ''), nullif(b, ''),
+                           hd::jsonb, \(tag), s, nullif(r, ''), CASE WHEN s = 'queued' THEN \(now) END, \(now), \(now),
                            (SELECT track_opens_clicks FROM tenants WHERE id = \(task.tenantID))
                     FROM unnest(\(ids)::uuid[], \(tos)::text[], \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[],
                                 \(statuses)::text[], \(reasons)::text[]) AS u(i, a, su, h, b, hd, s, r)
@@ -178,10 +211,22 @@ public struct BatchStore: Sendable {
                     FROM unnest(\(ids)::uuid[], \(tos)::text[], \(statuses)::text[], \(reasons)::text[]) AS u(i, a, s, r)
                     """, logger: logger)
             }
+            let queued = queuedBefore + statuses.count(where: { $0 == "queued" })
             let done = members.count < chunk
+            if done && reserved > queued {
+                // The list shrank: the part of the reservation no message took goes back to the day it was
+                // taken from, when that is still today.
+                let (today, _) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
+                if SendRules.quotaDay(createdAt, timeZone: quotaTimeZone).day == today {
+                    try await connection.query("""
+                        UPDATE quota_usage SET used = greatest(used - \(reserved - queued), 0) WHERE tenant_id = \(task.tenantID) AND day = \(today)::date
+                        """, logger: logger)
+                    reserved = queued
+                }
+            }
             try await connection.query("""
                 UPDATE tasks SET expanded = expanded + \(members.count), last_address = coalesce(\(addresses.last), last_address),
-                       status = \(done ? "done" : "expanding"), updated_at = \(now)
+                       status = \(done ? "done" : "expanding"), reserved = \(reserved), queued = \(queued), updated_at = \(now)
                 WHERE tenant_id = \(task.tenantID) AND id = \(task.id)
                 """, logger: logger)
             return done

@@ -196,7 +196,8 @@ import Testing
                                 "Subject": "Hello 你好", "TextBody": "Hi ~ & = + %"}
                     once = signed(base())
                     for params in [once, once, signed(base(20)), dict(once, ToAddress="eve@example.org"),
-                                   {k: v for k, v in base().items() if k != "Signature"}]:
+                                   {k: v for k, v in base().items() if k != "Signature"},
+                                   signed(dict(base(), Subject="x\\x00")), signed(dict(base(), TagName="a\\x00b"))]:
                         code, body = post(params)
                         print(code, body.get("Code", "OK"), "RequestId" in body)
                     """, [keyID, secret, String(port)])
@@ -207,6 +208,8 @@ import Testing
                     400 InvalidTimeStamp.Expired True
                     400 SignatureDoesNotMatch True
                     400 MissingParameter True
+                    400 Validation.Failed True
+                    400 Validation.Failed True
 
                     """, "\(output)")
                 #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 1, "only the first request sent anything")
