@@ -23,4 +23,22 @@ This table is generated from `OpenAPI/openapi.yaml` (`x-dm-action`, `x-dm-resour
 print("\n".join(rows))
 print("""
 Public routes (`/healthz`, `/readyz`, `/metrics`, `/openapi.yaml`, `/.well-known/jwks.json`, `POST /v1/auth/token`)
-need no token; operator routes under `/admin/v1` need `HERALD_ADMIN_TOKEN` and are audited with the operator as actor.""")
+need no token; operator routes under `/admin/v1` need `HERALD_ADMIN_TOKEN` and are audited with the operator as actor.
+
+## Resource names and rules beyond the table
+
+- **Canonical names.** `{id}` in a resource is the object's id as Herald stores and shows it, a lower-case
+  UUID, however the request writes it (upper case, percent-encoded); addresses and domain names are
+  case-folded; a policy name keeps its case. The REST routes and the Direct Mail compatibility endpoint
+  (`POST /`, whose `DomainId`, `MailAddressId`, `TagId` and `ReceiverId` name the same objects) build
+  resource names with the same function. `Resource` patterns in policies match without regard to case,
+  so a `Deny` written with an upper-case id holds too.
+- **Sends.** `dm:SingleSendMail` and `dm:BatchSendMail` (REST `POST /v1/mail/single`, `POST /v1/mail/batch`
+  and the compatibility endpoint's `SingleSendMail`, `BatchSendMail`) need the `Allow` on the tenant
+  (`acs:dm:*:<tenantId>:*`) and are also checked against the sender address,
+  `acs:dm:*:<tenantId>:sender/<senderId>`, and its domain, `acs:dm:*:<tenantId>:domain/<domainId>`: a `Deny`
+  on either refuses the send (403 `Forbidden.RAM`) and nothing is queued.
+- **The root user.** Only the root user manages the root user: a sub-user gets 403 `Forbidden.RootUser`,
+  whatever its policies allow, when it creates, lists or deletes the root user's AccessKeys, attaches or
+  detaches the root user's policies, or updates or deletes the root user. Reading the root user
+  (`GET /v1/users/{id}`, its policies) is an ordinary `dm:GetUser` / `dm:ListPoliciesForUser`.""")

@@ -27,32 +27,51 @@ extension APIHandler {
         guard case .json(let body) = input.body, body.name != nil || body.enabled != nil else {
             throw HeraldError.validation("Give name and/or enabled.")
         }
+        try await guardRootUser(id)
         let (tenant, actor) = try caller()
         return .ok(.init(body: .json(.init(try await identity.updateUser(tenantID: tenant, id: id, name: body.name, enabled: body.enabled, actor: actor)))))
     }
 
     func deleteUser(_ input: Operations.DeleteUser.Input) async throws -> Operations.DeleteUser.Output {
+        let id = try uuidPath(input.path.id, what: "user")
+        try await guardRootUser(id)
         let (tenant, actor) = try caller()
-        try await identity.deleteUser(tenantID: tenant, id: try uuidPath(input.path.id, what: "user"), actor: actor)
+        try await identity.deleteUser(tenantID: tenant, id: id, actor: actor)
         return .noContent(.init())
+    }
+
+    /// Refuses a sub-user acting on the root user, whatever its policies allow (``RootUserRule``). Which
+    /// user is root never changes (the root user cannot be deleted), so reading it before the change is
+    /// enough; the root caller and a user acting on itself need no read.
+    func guardRootUser(_ userID: UUID) async throws {
+        let principal = try RequestScope.current().requirePrincipal()
+        guard !principal.isRoot, principal.userID != userID else { return }
+        let target = try await identity.getUser(tenantID: principal.tenantID, id: userID)
+        try RootUserRule.check(callerIsRoot: principal.isRoot, targetIsRoot: target.root)
     }
 
     // MARK: AccessKeys
 
     func createAccessKey(_ input: Operations.CreateAccessKey.Input) async throws -> Operations.CreateAccessKey.Output {
+        let userID = try uuidPath(input.path.id, what: "user")
+        try await guardRootUser(userID)
         let (tenant, actor) = try caller()
-        let (key, secret) = try await identity.createAccessKey(tenantID: tenant, userID: try uuidPath(input.path.id, what: "user"), actor: actor)
+        let (key, secret) = try await identity.createAccessKey(tenantID: tenant, userID: userID, actor: actor)
         return .created(.init(body: .json(.init(accessKeyId: key.accessKeyId, accessKeySecret: secret, userId: key.userId.lowercased, createdAt: key.createdAt))))
     }
 
     func listAccessKeys(_ input: Operations.ListAccessKeys.Input) async throws -> Operations.ListAccessKeys.Output {
-        let keys = try await identity.listAccessKeys(tenantID: try caller().tenant, userID: try uuidPath(input.path.id, what: "user"))
+        let userID = try uuidPath(input.path.id, what: "user")
+        try await guardRootUser(userID)
+        let keys = try await identity.listAccessKeys(tenantID: try caller().tenant, userID: userID)
         return .ok(.init(body: .json(.init(items: keys.map(Components.Schemas.AccessKey.init)))))
     }
 
     func deleteAccessKey(_ input: Operations.DeleteAccessKey.Input) async throws -> Operations.DeleteAccessKey.Output {
+        let userID = try uuidPath(input.path.id, what: "user")
+        try await guardRootUser(userID)
         let (tenant, actor) = try caller()
-        try await identity.deleteAccessKey(tenantID: tenant, userID: try uuidPath(input.path.id, what: "user"), keyID: input.path.accessKeyId, actor: actor)
+        try await identity.deleteAccessKey(tenantID: tenant, userID: userID, keyID: input.path.accessKeyId, actor: actor)
         return .noContent(.init())
     }
 
@@ -66,13 +85,16 @@ extension APIHandler {
     func attachPolicyToUser(_ input: Operations.AttachPolicyToUser.Input) async throws -> Operations.AttachPolicyToUser.Output {
         let id = try uuidPath(input.path.id, what: "user")
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send policy.") }
+        try await guardRootUser(id)
         let (tenant, actor) = try caller()
         return .ok(.init(body: .json(.init(try await identity.attachPolicy(tenantID: tenant, userID: id, name: body.policy, actor: actor)))))
     }
 
     func detachPolicyFromUser(_ input: Operations.DetachPolicyFromUser.Input) async throws -> Operations.DetachPolicyFromUser.Output {
+        let userID = try uuidPath(input.path.id, what: "user")
+        try await guardRootUser(userID)
         let (tenant, actor) = try caller()
-        try await identity.detachPolicy(tenantID: tenant, userID: try uuidPath(input.path.id, what: "user"), name: input.path.policyName, actor: actor)
+        try await identity.detachPolicy(tenantID: tenant, userID: userID, name: input.path.policyName, actor: actor)
         return .noContent(.init())
     }
 

@@ -20,6 +20,7 @@ extension APIHandler {
         let send = try SendRules.validate(SingleSendRequest(
             from: body.from, fromAlias: body.fromAlias, to: body.to, subject: body.subject, html: body.html, text: body.text,
             replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:], tracking: body.clickTracking))
+        try await senders.authorizeSend(principal, action: "dm:SingleSendMail", from: send.from.description)
         try senderRate.check(tenantID: principal.tenantID, sender: send.from.description)
         var idempotency: SendStore.Idempotency?
         if let key = input.headers.idempotencyKey {
@@ -116,6 +117,15 @@ extension Principal {
     }
 }
 
+extension SenderStore {
+    /// The RAM check of a send against its sender address and the sender's domain, beyond the tenant-wide
+    /// check of the route (``Principal/authorizeSend(action:sender:)``): one read, for sub-users only.
+    func authorizeSend(_ principal: Principal, action: String, from address: String) async throws {
+        guard !principal.isRoot else { return }
+        try principal.authorizeSend(action: action, sender: try await resourceIDs(tenantID: principal.tenantID, address: address))
+    }
+}
+
 /// Batch sends.
 extension APIHandler {
     func sendBatchMail(_ input: Operations.SendBatchMail.Input) async throws -> Operations.SendBatchMail.Output {
@@ -127,6 +137,7 @@ extension APIHandler {
         guard let listID = UUID(uuidString: body.listId) else {
             throw HeraldError(code: "NotFound", status: 404, message: "The recipient list was not found.", field: "listId")
         }
+        try await senders.authorizeSend(principal, action: "dm:BatchSendMail", from: body.from)
         try senderRate.check(tenantID: principal.tenantID, sender: body.from)
         let id = try await batches.submit(tenantID: principal.tenantID, templateID: templateID, listID: listID, from: body.from, tag: body.tag,
                                           scheduledAt: body.scheduledAt, now: now(), actor: context.auditActor)

@@ -222,12 +222,14 @@ struct DirectMailCompat: Sendable {
                 text: parameters.optional("TextBody"), replyTo: nil,
                 tag: parameters.optional("TagName"), headers: headers,
                 tracking: parameters["ClickTrace"].map { $0 == "1" }))
+            try await senders.authorizeSend(principal, action: "dm:SingleSendMail", from: send.from.description)
             try senderRate.check(tenantID: principal.tenantID, sender: send.from.description)
             let (result, _) = try await acceptBatcher.accept(.init(tenantID: principal.tenantID, send: send, idempotency: nil, now: now()))
             return ["EnvId": result.requestId.lowercased]
         case "BatchSendMail":
             try principal.checkMaySend(from: context.clientIP)
             let templateName = try parameters.require("TemplateName"), listName = try parameters.require("ReceiversName")
+            try await senders.authorizeSend(principal, action: "dm:BatchSendMail", from: try parameters.require("AccountName"))
             try senderRate.check(tenantID: principal.tenantID, sender: try parameters.require("AccountName"))
             let (templateID, listID) = try await batches.resolve(tenantID: principal.tenantID, template: templateName, list: listName)
             guard let templateID else {

@@ -71,6 +71,8 @@ public struct HeraldConfiguration: Sendable {
     /// `HERALD_SYSTEM_FROM`: the sender of Herald's own mail (reply-to confirmations); default
     /// `no-reply@` + the host of `HERALD_PUBLIC_URL`.
     public var systemFrom: MailAddress?
+    /// `HERALD_REPLY_TO_CONFIRMATIONS`: reply-to confirmation mails per hour, per sender address and per tenant (5).
+    public var replyToConfirmationsPerHour: Int
     /// `HERALD_LIMITS` (`domains=5,senders=10,…`) over SPEC's defaults: the installation's product limits.
     public var limits: ProductLimits
     /// `HERALD_DOMAIN_RECHECK`: seconds between re-verifications of a verified domain (default one day).
@@ -172,6 +174,7 @@ public struct HeraldConfiguration: Sendable {
         tenantRatePerSecond = try int("herald.tenant.rate", "HERALD_TENANT_RATE", default: 500, range: 1...10_000_000)
         senderRatePerSecond = try int("herald.sender.rate", "HERALD_SENDER_RATE", default: 100, range: 1...10_000_000)
         linkRatePerSecond = try int("herald.link.rate", "HERALD_LINK_RATE", default: 20, range: 1...10_000_000)
+        replyToConfirmationsPerHour = try int("herald.reply.to.confirmations", "HERALD_REPLY_TO_CONFIRMATIONS", default: 5, range: 0...10_000)
         let publicHost = URL(string: publicURL)?.host() ?? ""
         let hostIsName = (try? SendingDomain.normalize(publicHost)) != nil
         let spfInclude = string("herald.spf.include") ?? "_spf.\(hostIsName ? publicHost : "herald.localhost")"

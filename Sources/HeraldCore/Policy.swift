@@ -116,14 +116,27 @@ public enum PolicyDecision: Sendable, Equatable {
 }
 
 /// Evaluates RAM policies: explicit Deny wins, then any Allow, else denied.
+///
+/// Resource patterns match case-insensitively: every object name in a resource is case-insensitive (ids,
+/// addresses, domain names; see ``ResourceName/canonicalName(kind:_:)``), so a Deny written with an
+/// upper-case id, as `UUID().uuidString` prints it, still matches.
 public enum PolicyEvaluator {
     /// The decision for `action` on `resource` under `policies`.
     public static func evaluate(action: String, resource: String, policies: [PolicyDocument]) -> PolicyDecision {
+        evaluate(action: action, resources: [resource], policies: policies)
+    }
+
+    /// The decision for `action` on a request that touches every one of `resources` (a send touches the
+    /// tenant, its sender address and the sender's domain): a Deny that matches any of them wins, else an
+    /// Allow that matches any of them allows.
+    public static func evaluate(action: String, resources: [String], policies: [PolicyDocument]) -> PolicyDecision {
         var allowed = false
         for policy in policies {
             for statement in policy.statements {
                 let actionMatches = statement.actions.contains { Glob.matches(pattern: $0, value: action, caseInsensitive: true) }
-                guard actionMatches, statement.resources.contains(where: { Glob.matches(pattern: $0, value: resource, caseInsensitive: false) }) else { continue }
+                guard actionMatches, statement.resources.contains(where: { pattern in
+                    resources.contains { Glob.matches(pattern: pattern, value: $0, caseInsensitive: true) }
+                }) else { continue }
                 if statement.effect == .deny { return .explicitDeny }
                 allowed = true
             }
@@ -182,22 +195,40 @@ public enum BuiltinPolicy: String, CaseIterable, Sendable {
     }
 }
 
-/// Builds resource names in the `acs:dm:*:<tenant>:<kind>/<name>` form.
+/// Builds resource names in the `acs:dm:*:<tenant>:<kind>/<name>` form, always from canonical values, so
+/// that the same object has one resource name however a request spells it (REST path, Direct Mail
+/// compatibility parameter, audit log).
 public enum ResourceName {
-    /// One object of a tenant.
+    /// One object of a tenant; `name` is made canonical (``canonicalName(kind:_:)``).
     public static func tenantResource(tenantID: String, kind: String, name: String) -> String {
-        "acs:dm:*:\(tenantID):\(kind)/\(name)"
+        "acs:dm:*:\(tenantID.lowercased()):\(kind)/\(canonicalName(kind: kind, name))"
     }
 
     /// Every object of a tenant.
     public static func tenantWildcard(tenantID: String) -> String {
-        "acs:dm:*:\(tenantID):*"
+        "acs:dm:*:\(tenantID.lowercased()):*"
+    }
+
+    /// The one spelling of an object's name in a resource: an id as the lower-case UUID Herald stores
+    /// (whatever case or form the caller wrote it in), an address or domain name case-folded, a policy name
+    /// as it is (policy names are the only case-sensitive names). Wildcard characters are replaced, so a
+    /// name cannot widen its own resource.
+    public static func canonicalName(kind: String, _ name: some StringProtocol) -> String {
+        let text = String(name)
+        let folded: String
+        if let id = UUID(uuidString: text) {
+            folded = id.uuidString.lowercased()
+        } else {
+            folded = kind == "policy" ? text : text.lowercased()
+        }
+        return folded.replacingOccurrences(of: "*", with: "_").replacingOccurrences(of: "?", with: "_")
     }
 
     /// Fills an operation's `x-dm-resource` template (`acs:dm:*:{tenantId}:user/{id}`): `{tenantId}` becomes
     /// the caller's tenant and every other `{name}` the path parameter of that name (`*` when absent).
-    /// Wildcard characters in a parameter are kept literal by replacing them, so a path cannot widen its
-    /// own resource.
+    /// Parameters arrive as written in the path: they are percent-decoded (as the handler decodes them) and
+    /// made canonical for the kind before the placeholder, so `/v1/domains/<ID>` and `/v1/domains/%36…` name
+    /// the same resource as `/v1/domains/<id>`.
     public static func expand(template: String, tenantID: String, parameters: [String: Substring]) -> String {
         var result = ""
         var rest = template[...]
@@ -205,14 +236,54 @@ public enum ResourceName {
             result += rest[..<open]
             let name = String(rest[rest.index(after: open)..<close])
             if name == "tenantId" {
-                result += tenantID
+                result += tenantID.lowercased()
             } else if let value = parameters[name] {
-                result += value.replacingOccurrences(of: "*", with: "_").replacingOccurrences(of: "?", with: "_")
+                result += canonicalName(kind: kind(before: result), String(value).removingPercentEncoding ?? String(value))
             } else {
                 result += "*"
             }
             rest = rest[rest.index(after: close)...]
         }
         return result + rest
+    }
+
+    /// The kind a placeholder names: what is between the last `:` and the `/` before it (`user` in `…:user/`).
+    private static func kind(before placeholder: String) -> String {
+        guard placeholder.hasSuffix("/") else { return "" }
+        let path = placeholder.dropLast()
+        return String(path[(path.lastIndex(of: ":").map(path.index(after:)) ?? path.startIndex)...])
+    }
+}
+
+/// Only the root user manages the root user: a sub-user, whatever its policies allow, may not create, list
+/// or delete the root user's AccessKeys, attach or detach its policies, or change or delete it, because
+/// the root user is allowed everything and a key of its own would escape every Deny.
+public enum RootUserRule {
+    /// The refusal a sub-user gets for acting on the root user.
+    public static let refusal = HeraldError(code: "Forbidden.RootUser", status: 403,
+                                            message: "Only the root user can manage the root user, its AccessKeys and its policies.")
+
+    /// Throws ``refusal`` when a caller that is not root acts on the root user.
+    public static func check(callerIsRoot: Bool, targetIsRoot: Bool) throws(HeraldError) {
+        if targetIsRoot && !callerIsRoot { throw refusal }
+    }
+}
+
+extension Principal {
+    /// The RAM decision for a send (`dm:SingleSendMail`, `dm:BatchSendMail`): the action on the tenant, on the
+    /// sender address (`sender/<id>`) and on its domain (`domain/<id>`); a Deny on either refuses it.
+    /// `sender` is nil when the address is not one of the tenant's senders (the send is refused for that
+    /// later, with its own code).
+    public func authorizeSend(action: String, sender: (id: UUID, domainID: UUID)?) throws(HeraldError) {
+        if isRoot { return }
+        var resources = [tenantResource]
+        if let sender {
+            resources.append(resource("sender", sender.id.uuidString))
+            resources.append(resource("domain", sender.domainID.uuidString))
+        }
+        guard PolicyEvaluator.evaluate(action: action, resources: resources, policies: policies) != .allow else { return }
+        // Name the resource a Deny matched, so the tenant sees which of its statements refused the send.
+        let denied = resources.first { PolicyEvaluator.evaluate(action: action, resource: $0, policies: policies) == .explicitDeny }
+        throw .forbiddenRAM(action: action, resource: denied ?? tenantResource)
     }
 }

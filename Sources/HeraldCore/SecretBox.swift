@@ -78,16 +78,20 @@ public struct SecretBox: Sendable {
     }
 }
 
-/// Comparison whose running time does not depend on where two byte strings differ.
+/// Comparison whose running time does not depend on the contents of two byte strings, only on their lengths.
+///
+/// The lengths are compared at full width: folding them into a byte would make, for example, an empty
+/// input equal to 256 zero bytes. Every byte of the longer input is visited, so neither a different length
+/// nor a common prefix ends the loop early.
 public func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
-    var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+    let countA = a.count, countB = b.count
+    var diff = UInt(bitPattern: countA ^ countB)
     var ia = a.makeIterator()
     var ib = b.makeIterator()
-    // Walk the longer length so timing depends only on lengths.
-    for _ in 0..<max(a.count, b.count) {
+    for _ in 0..<max(countA, countB) {
         let x = ia.next() ?? 0
         let y = ib.next() ?? 0
-        diff |= x ^ y
+        diff |= UInt(x ^ y)
     }
     return diff == 0
 }

@@ -26,6 +26,8 @@ public struct SenderStore: Sendable {
     /// Builds the confirmation mail a pending reply-to address receives; queued in the same transaction
     /// as the change. Without it no mail is queued (tests of other parts).
     public var confirmations: ReplyToConfirmationMail?
+    /// How many confirmation mails a sender and a tenant may cause an hour (`HERALD_REPLY_TO_CONFIRMATIONS`).
+    public var confirmationLimit = ReplyToConfirmationLimit()
 
     public init(database: Database) {
         self.database = database
@@ -88,6 +90,16 @@ public struct SenderStore: Sendable {
         try await database.withTenant(tenantID) { connection in
             guard let sender = try await load(connection, tenantID: tenantID, id: id) else { throw HeraldError.notFound("sender") }
             return sender
+        }
+    }
+
+    /// The ids that name a sender address and its domain in RAM resources (`sender/<id>`, `domain/<id>`), or
+    /// nil when the address is not one of the tenant's senders.
+    public func resourceIDs(tenantID: UUID, address: String) async throws -> (id: UUID, domainID: UUID)? {
+        try await database.withTenant(tenantID) { connection in
+            try await connection.query("""
+                SELECT id, domain_id FROM senders WHERE tenant_id = \(tenantID) AND address = \(address.lowercased())
+                """, logger: logger).decode((UUID, UUID).self).first { _ in true }.map { (id: $0.0, domainID: $0.1) }
         }
     }
 
@@ -191,18 +203,35 @@ public struct SenderStore: Sendable {
         }
     }
 
-    /// Queues the confirmation mail for a pending reply-to (Herald's own mail: no quota, no tenant event).
+    /// Queues the confirmation mail for a pending reply-to (Herald's own mail: no quota, no tenant event),
+    /// within ``confirmationLimit``: beyond it the whole change is refused (429, nothing stored or queued).
+    /// The count is of the confirmation mails themselves (system messages carrying the sender's id), so it
+    /// holds across processes and restarts; a per-tenant lock makes concurrent requests count one by one.
     private func queueConfirmation(_ connection: PostgresConnection, tenantID: UUID, senderID: UUID, nonce: String?) async throws {
         guard let confirmations, let nonce else { return }
         let row = try await connection.query("SELECT address, reply_to FROM senders WHERE tenant_id = \(tenantID) AND id = \(senderID)", logger: logger)
             .decode((String, String?).self).first { _ in true }
         guard let (sender, replyToAddress) = row, let replyTo = replyToAddress else { return }
         let now = Date()
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtext('reply-to-confirmations:' || \(tenantID.uuidString)))", logger: logger)
+        let since = now.addingTimeInterval(-confirmationLimit.window)
+        func recent(sender: UUID?, limit: Int) async throws -> [Date] {
+            var times: [Date] = []
+            for try await time in try await connection.query("""
+                SELECT created_at FROM messages
+                WHERE tenant_id = \(tenantID) AND kind = 'system' AND sender_id IS NOT NULL AND (\(sender)::uuid IS NULL OR sender_id = \(sender))
+                      AND created_at > \(since)
+                ORDER BY created_at DESC LIMIT \(max(limit, 0))
+                """, logger: logger).decode(Date.self) { times.append(time) }
+            return times
+        }
+        try confirmationLimit.check(senderRecent: try await recent(sender: senderID, limit: confirmationLimit.perSender),
+                                    tenantRecent: try await recent(sender: nil, limit: confirmationLimit.perTenant), now: now)
         let mail = confirmations.content(tenantID: tenantID, senderID: senderID, sender: sender, replyTo: replyTo, nonce: nonce, now: now)
         try await connection.query("""
-            INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, from_name, to_address, subject, html, body_text,
+            INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, subject, html, body_text,
                                   status, next_attempt_at, created_at, updated_at)
-            VALUES (\(UUIDv7.make(at: now)), \(tenantID), \(UUIDv7.make(at: now)), 'system', 0, \(confirmations.from.description), 'Herald',
+            VALUES (\(UUIDv7.make(at: now)), \(tenantID), \(UUIDv7.make(at: now)), 'system', 0, \(senderID), \(confirmations.from.description), 'Herald',
                     \(replyTo), \(mail.subject), \(mail.html), \(mail.text), 'queued', \(now), \(now), \(now))
             """, logger: logger)
     }

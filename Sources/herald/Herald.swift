@@ -86,7 +86,7 @@ struct Serve: AsyncParsableCommand {
         do {
             mailbox = try configuration.unsubscribeAddress.map { address throws(HeraldError) in try UnsubscribeMailbox(address: address, masterKey: masterKey) }
         } catch { Startup.fail("HERALD_UNSUBSCRIBE_ADDRESS: \(error.message)") }
-        let dependencies = APIDependencies(database: database, masterKey: masterKey, adminToken: adminToken,
+        var dependencies = APIDependencies(database: database, masterKey: masterKey, adminToken: adminToken,
                                            tokenLifetime: configuration.tokenLifetime, trustedProxies: configuration.trustedProxies,
                                            authRatePerSecond: configuration.authRatePerSecond,
                                            tenantRatePerSecond: configuration.tenantRatePerSecond, registry: registry,
@@ -95,6 +95,8 @@ struct Serve: AsyncParsableCommand {
                                            domainSettings: configuration.domainSettings, domainRecheck: configuration.domainRecheckInterval,
                                            allowPrivateWebhooks: configuration.webhookAllowPrivate, linkRatePerSecond: configuration.linkRatePerSecond,
                                            unsubscribeMailbox: mailbox, senderRatePerSecond: configuration.senderRatePerSecond)
+        dependencies.senders.confirmationLimit = ReplyToConfirmationLimit(perSender: configuration.replyToConfirmationsPerHour,
+                                                                          perTenant: configuration.replyToConfirmationsPerHour)
         var services: [any Service] = [client]
         if configuration.roles.contains(.api) {
             services.append(try buildApplication(dependencies, host: configuration.httpHost, port: configuration.httpPort, logger: logger))

@@ -114,6 +114,71 @@ import Testing
         }
     }
 
+    /// Reply-to confirmations are Herald's own mail to an address the tenant names, outside its quota: at most 5 an
+    /// hour per sender and per tenant (HERALD_REPLY_TO_CONFIRMATIONS), counted in the database; beyond that the
+    /// change is refused whole with 429 Throttling.ReplyToConfirmation and Retry-After.
+    @Test func replyToConfirmationsAreLimitedPerSenderAndTenant() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let root = try await app.createTenant("Acme")
+                let token = try await app.token(root.keyID, root.secret)
+                let tenantID = try #require(UUID(uuidString: root.tenant))
+                _ = try await Self.verifiedDomain(app, dns, token: token, name: "mail.example.test")
+                func confirmations() async throws -> Int { try await SingleSendTests.count(app, "messages", tenant: root.tenant) }
+
+                // Sender a: created with a reply-to (1), changed twice (3); sender b: created with one (4), resent once (5).
+                let a = try await app.request(.post, "/v1/senders", token: token,
+                                              json: ["address": "a@mail.example.test", "type": "trigger", "replyTo": "r0@example.org"])
+                #expect(a.status == 201, "\(a.body)")
+                let aID = try #require(a["id"])
+                for index in 1...2 {
+                    #expect(try await app.request(.patch, "/v1/senders/\(aID)", token: token, json: ["replyTo": "r\(index)@example.org"]).status == 200)
+                }
+                let b = try await app.request(.post, "/v1/senders", token: token,
+                                              json: ["address": "b@mail.example.test", "type": "batch", "replyTo": "rb@example.org"])
+                #expect(b.status == 201, "\(b.body)")
+                let bID = try #require(b["id"])
+                #expect(try await app.request(.post, "/v1/senders/\(bID)/reply-to/confirm", token: token).status == 200)
+                #expect(try await confirmations() == 5)
+
+                // The tenant's allowance is used up: b's next one (only its third) is refused, as are a's and a new sender's.
+                let refused = try await app.request(.patch, "/v1/senders/\(bID)", token: token, json: ["replyTo": "other@example.org"])
+                expectProblem(refused, 429, "Throttling.ReplyToConfirmation")
+                let retryAfter = try #require(refused.headers[.retryAfter].flatMap { Int($0) })
+                #expect((3590...3600).contains(retryAfter), "the oldest confirmation leaves the hour in about an hour: \(retryAfter)")
+                expectProblem(try await app.request(.post, "/v1/senders/\(aID)/reply-to/confirm", token: token), 429, "Throttling.ReplyToConfirmation")
+                expectProblem(try await app.request(.post, "/v1/senders", token: token,
+                                                    json: ["address": "c@mail.example.test", "type": "trigger", "replyTo": "rc@example.org"]),
+                              429, "Throttling.ReplyToConfirmation")
+                // Nothing of a refused change is kept: b still waits for rb@, c does not exist, no sixth mail was queued.
+                #expect(try await app.request(.get, "/v1/senders/\(bID)", token: token)["replyTo"] == "rb@example.org")
+                #expect((try await app.request(.get, "/v1/senders", token: token).json["items"] as? [[String: Any]])?.count == 2)
+                #expect(try await confirmations() == 5)
+                // Changes that send no confirmation still work.
+                #expect(try await app.request(.patch, "/v1/senders/\(aID)", token: token, json: ["replyTo": NSNull()]).status == 200)
+                let c = try await app.request(.post, "/v1/senders", token: token, json: ["address": "c@mail.example.test", "type": "trigger"])
+                #expect(c.status == 201, "\(c.body)")
+                let cID = try #require(UUID(uuidString: c["id"] ?? ""))
+
+                // The count is in the database: another store (as in another process, or after a restart) sees it. With a
+                // larger tenant allowance, the per-sender one holds: two for c, and none for a, which had three this hour.
+                var store = app.dependencies.senders
+                store.confirmationLimit = ReplyToConfirmationLimit(perSender: 2, perTenant: 100)
+                for index in 1...2 { _ = try await store.setReplyTo(tenantID: tenantID, id: cID, replyTo: "c\(index)@example.org", actor: .cli) }
+                await #expect(throws: HeraldError.self) {
+                    _ = try await store.setReplyTo(tenantID: tenantID, id: cID, replyTo: "c3@example.org", actor: .cli)
+                }
+                do {
+                    _ = try await store.setReplyTo(tenantID: tenantID, id: try #require(UUID(uuidString: aID)), replyTo: "r3@example.org", actor: .cli)
+                    Issue.record("a's fourth confirmation this hour went out")
+                } catch let error as HeraldError {
+                    #expect(error.code == "Throttling.ReplyToConfirmation" && error.status == 429 && (error.retryAfter ?? 0) > 0)
+                }
+                #expect(try await confirmations() == 7)
+            }
+        }
+    }
+
     @Test func senderLimitsMonthlyDeletionsAndTags() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in

@@ -30,8 +30,13 @@ import Testing
         Case(name: "question mark one char", policies: [doc([(.allow, ["dm:Get?ser"], ["*"])])], action: "dm:GetUser", resource: "*", expected: .allow),
         Case(name: "question mark not zero chars", policies: [doc([(.allow, ["dm:GetU?ser"], ["*"])])], action: "dm:GetUser", resource: "*", expected: .implicitDeny),
         Case(name: "actions case-insensitive", policies: [doc([(.allow, ["DM:getuser"], ["*"])])], action: "dm:GetUser", resource: "*", expected: .allow),
-        Case(name: "resources case-sensitive", policies: [doc([(.allow, ["dm:*"], [tenant + "domain/A.example"])])], action: "dm:GetDomain",
-             resource: tenant + "domain/a.example", expected: .implicitDeny),
+        // Every name in a resource is case-insensitive (ids, addresses, domain names), so patterns match without case:
+        // a Deny written with an upper-case id, as Swift's UUID().uuidString prints it, must still hold.
+        Case(name: "resources case-insensitive", policies: [doc([(.allow, ["dm:*"], [tenant + "domain/A.example"])])], action: "dm:GetDomain",
+             resource: tenant + "domain/a.example", expected: .allow),
+        Case(name: "upper-case deny matches the canonical id",
+             policies: [doc([(.allow, ["dm:*"], ["*"]), (.deny, ["dm:*"], [tenant + "domain/0192F0C4-0000-7000-8000-0000000000AB"])])],
+             action: "dm:DeleteDomain", resource: tenant + "domain/0192f0c4-0000-7000-8000-0000000000ab", expected: .explicitDeny),
         Case(name: "resource wildcard spans separators", policies: [doc([(.allow, ["dm:*"], ["acs:dm:*:t1:*"])])], action: "dm:GetDomain",
              resource: tenant + "domain/x/y", expected: .allow),
         Case(name: "resource of another tenant", policies: [doc([(.allow, ["dm:*"], ["acs:dm:*:t1:*"])])], action: "dm:GetDomain",
@@ -121,5 +126,87 @@ import Testing
         // A parameter cannot smuggle wildcards into its own resource name.
         #expect(ResourceName.expand(template: "acs:dm:*:{tenantId}:policy/{policyName}", tenantID: tenant, parameters: ["policyName": "a*?"])
                 == "acs:dm:*:\(tenant):policy/a__")
+        // Nor by percent-encoding them.
+        #expect(ResourceName.expand(template: "acs:dm:*:{tenantId}:policy/{policyName}", tenantID: tenant, parameters: ["policyName": "a%2A"])
+                == "acs:dm:*:\(tenant):policy/a_")
+    }
+
+    /// A path parameter names its object canonically however it is written: an id in upper case or
+    /// percent-encoded is the stored lower-case id; a policy name keeps its case (the only case-sensitive name).
+    @Test func resourceNamesAreBuiltFromCanonicalValues() {
+        let tenant = "0192f0c4-0000-7000-8000-000000000001"
+        let id = "0192f0c4-0000-7000-8000-0000000000ab"
+        let expected = "acs:dm:*:\(tenant):domain/\(id)"
+        for written in [id, id.uppercased(), "%30" + id.dropFirst(), "0192F0C4-0000-7000-8000-0000000000aB", "%30" + id.uppercased().dropFirst()] {
+            #expect(ResourceName.expand(template: "acs:dm:*:{tenantId}:domain/{id}", tenantID: tenant, parameters: ["id": Substring(written)])
+                    == expected, "\(written)")
+        }
+        #expect(ResourceName.expand(template: "acs:dm:*:{tenantId}:domain/{id}", tenantID: tenant.uppercased(), parameters: ["id": Substring(id)])
+                == expected)
+        // The Direct Mail compatibility endpoint and the stores name objects through the same function.
+        #expect(ResourceName.tenantResource(tenantID: tenant, kind: "domain", name: id.uppercased()) == expected)
+        #expect(ResourceName.canonicalName(kind: "sender", "News@Mail.Example.TEST") == "news@mail.example.test")
+        #expect(ResourceName.canonicalName(kind: "policy", "NoDeletes") == "NoDeletes")
+        #expect(ResourceName.expand(template: "acs:dm:*:{tenantId}:policy/{policyName}", tenantID: tenant, parameters: ["policyName": "No%44eletes"])
+                == "acs:dm:*:\(tenant):policy/NoDeletes")
+    }
+
+    /// A send touches the tenant, its sender and the sender's domain: a Deny on any of them refuses it.
+    @Test func sendsAreCheckedAgainstSenderAndDomain() throws {
+        let tenantID = UUID(), senderID = UUID(), domainID = UUID(), otherID = UUID()
+        let t = tenantID.uuidString.lowercased()
+        func principal(_ statements: [(PolicyEffect, [String], [String])], root: Bool = false) -> Principal {
+            Principal(tenantID: tenantID, tenantStatus: .active, userID: UUID(), isRoot: root, accessKeyID: "LTAI", policies: [PolicyEvaluatorTests.doc(statements)])
+        }
+        let allowAll: (PolicyEffect, [String], [String]) = (.allow, ["dm:*"], ["*"])
+        let sender = (id: senderID, domainID: domainID)
+        try principal([allowAll]).authorizeSend(action: "dm:SingleSendMail", sender: sender)
+        let senderResource = "acs:dm:*:\(t):sender/\(senderID.uuidString.lowercased())"
+        let domainResource = "acs:dm:*:\(t):domain/\(domainID.uuidString.lowercased())"
+        for (denied, named) in [("acs:dm:*:\(t):sender/\(senderID.uuidString)", senderResource), (domainResource, domainResource),
+                                ("acs:dm:*:\(t):domain/*", domainResource)] {
+            let user = principal([allowAll, (.deny, ["dm:*SendMail"], [denied])])
+            #expect(throws: HeraldError.forbiddenRAM(action: "dm:BatchSendMail", resource: named)) {
+                try user.authorizeSend(action: "dm:BatchSendMail", sender: sender)
+            }
+            // The root user is allowed everything.
+            try principal([(.deny, ["*"], ["*"])], root: true).authorizeSend(action: "dm:BatchSendMail", sender: sender)
+        }
+        // A Deny on another sender or domain does not apply; an unknown sender is checked on the tenant only.
+        try principal([allowAll, (.deny, ["dm:*"], ["acs:dm:*:\(t):sender/\(otherID)", "acs:dm:*:\(t):domain/\(otherID)"])])
+            .authorizeSend(action: "dm:SingleSendMail", sender: sender)
+        try principal([allowAll, (.deny, ["dm:*"], ["acs:dm:*:\(t):sender/*"])]).authorizeSend(action: "dm:SingleSendMail", sender: nil)
+        #expect(throws: HeraldError.self) { try principal([]).authorizeSend(action: "dm:SingleSendMail", sender: sender) }
+    }
+
+    @Test func onlyTheRootUserActsOnTheRootUser() throws {
+        try RootUserRule.check(callerIsRoot: true, targetIsRoot: true)
+        try RootUserRule.check(callerIsRoot: false, targetIsRoot: false)
+        try RootUserRule.check(callerIsRoot: true, targetIsRoot: false)
+        #expect(throws: RootUserRule.refusal) { try RootUserRule.check(callerIsRoot: false, targetIsRoot: true) }
+        #expect(RootUserRule.refusal.status == 403 && RootUserRule.refusal.code == "Forbidden.RootUser")
+    }
+
+    /// Reply-to confirmations: at most the allowance per sender and per tenant in a sliding hour; Retry-After
+    /// says when the oldest confirmation of the allowance leaves the window.
+    @Test func replyToConfirmationLimit() throws {
+        let limit = ReplyToConfirmationLimit(perSender: 2, perTenant: 3)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        func ago(_ seconds: TimeInterval...) -> [Date] { seconds.map { now.addingTimeInterval(-$0) } }
+        try limit.check(senderRecent: [], tenantRecent: [], now: now)
+        try limit.check(senderRecent: ago(10), tenantRecent: ago(10, 20), now: now)
+        // Older than the hour does not count.
+        try limit.check(senderRecent: ago(10, 3600), tenantRecent: ago(10, 3600, 4000), now: now)
+        func refusal(_ sender: [Date], _ tenant: [Date]) -> HeraldError? {
+            do { try limit.check(senderRecent: sender, tenantRecent: tenant, now: now); return nil } catch { return error }
+        }
+        let bySender = try #require(refusal(ago(100, 600), ago(100, 600)))
+        #expect(bySender.code == "Throttling.ReplyToConfirmation" && bySender.status == 429)
+        #expect(bySender.retryAfter == 3000, "the second newest (600 s ago) leaves the window in 3000 s")
+        let byTenant = try #require(refusal(ago(5), ago(5, 50, 3599.5)))
+        #expect(byTenant.retryAfter == 1)
+        #expect(refusal([], [])?.retryAfter == nil)
+        let closed = ReplyToConfirmationLimit(perSender: 0, perTenant: 5)
+        #expect(throws: HeraldError.self) { try closed.check(senderRecent: [], tenantRecent: [], now: now) }
     }
 }
