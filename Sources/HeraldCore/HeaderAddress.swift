@@ -189,6 +189,7 @@ public enum HeaderAddressParser {
         mutating func addressList() throws(HeaderAddressError) -> [HeaderAddress] {
             var addresses: [HeaderAddress] = []
             while true {
+                comments = [] // the comments before an entry are its own
                 try skipCFWS()
                 guard current != nil, current != "," else { throw fail(addresses.isEmpty ? "no address" : "an empty list element") }
                 addresses.append(try address())
@@ -219,6 +220,7 @@ public enum HeaderAddressParser {
                 if current != ";" {
                     while true {
                         members.append(try mailbox())
+                        comments = []
                         try skipCFWS()
                         guard current == "," else { break }
                         position += 1
@@ -247,31 +249,35 @@ public enum HeaderAddressParser {
         }
 
         mutating func addrSpecMailbox() throws(HeaderAddressError) -> HeaderMailbox {
-            comments = []
             let address = try addrSpec()
             try skipCFWS()
             defer { comments = [] }
             return HeaderMailbox(displayName: nil, address: address, comments: comments)
         }
 
-        /// Words (atoms and quoted strings) with the obsolete dots between them; nil when there is none.
+        /// Words (atoms and quoted strings) with the obsolete dots between them, one space where white space or
+        /// comments separated them (an encoded word with a dot stays whole); nil when there is none.
         mutating func phrase() throws(HeaderAddressError) -> String? {
-            comments = []
-            var words: [String] = []
+            var name = ""
+            var empty = true
             while true {
+                let before = position
                 try skipCFWS()
+                if !empty && position > before { name += " " }
                 if current == "\"" {
-                    words.append(try quotedString())
+                    name += try quotedString()
                 } else if let atom = atom() {
-                    words.append(atom)
-                } else if current == ".", !words.isEmpty {
+                    name += atom
+                } else if current == ".", !empty {
                     position += 1
-                    words[words.count - 1] += "."
+                    name += "."
+                    continue
                 } else {
                     break
                 }
+                empty = false
             }
-            return words.isEmpty ? nil : words.joined(separator: " ")
+            return empty ? nil : name.trimmingCharacters(in: .whitespaces)
         }
 
         mutating func angleAddress(displayName: String?) throws(HeaderAddressError) -> HeaderMailbox {

@@ -95,9 +95,12 @@ public final class PasswordHasher: @unchecked Sendable { // the mutable state is
         queue.append(job)
         if started < threads && started < running + queue.count {
             started += 1
-            let thread = Thread { [self] in work() }
-            thread.name = "herald-password-hash-\(started)"
-            thread.start()
+            let name = "scrypt-\(started)" // Linux keeps at most 15 bytes of a thread's name
+            // Named from inside: on Linux a name set before start() does not reach the thread.
+            Thread { [self] in
+                Thread.current.name = name
+                work()
+            }.start()
         }
         condition.signal()
         condition.unlock()

@@ -34,7 +34,7 @@ public struct SubmittedHeader: Sendable {
             let end = newline.map { $0 + 1 } ?? message.count
             var line = message[start..<(newline ?? message.count)]
             if line.last == 13 { line = line.dropLast() }
-            if line.isEmpty { return }
+            if line.isEmpty { break }
             if line.first == 32 || line.first == 9 {
                 guard !fields.isEmpty else {
                     throw Self.malformed("The header section starts with a continuation line.")
