@@ -12,8 +12,10 @@ import Testing
 
 /// SMTP submission end to end: Python's smtplib logs in over STARTTLS with a sender address and its SMTP
 /// password and submits a message with an attachment; it is queued through the API's accept path and
-/// delivered as submitted, DKIM-signed (checked by dkimpy), to the SMTP peer.
-@Suite struct SubmissionTests {
+/// delivered as submitted, DKIM-signed (checked by dkimpy), to the SMTP peer. One test at a time, with
+/// patient clients: every login runs scrypt on a pool of one thread per core, and a debug build's scrypt takes
+/// seconds on a busy machine, so parallel tests would queue their logins behind each other's.
+@Suite(.serialized) struct SubmissionTests {
     static func withSubmission(_ app: TestApp, implicitTLS: Bool = false, configure: @escaping @Sendable (inout SubmissionReceiver) -> Void = { _ in },
                                _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
         try await SelfSignedCertificate.with(commonName: "smtp.herald.test") { certificate in
@@ -58,7 +60,7 @@ import Testing
                                 m.set_content("Your invoice is attached.\\n.\\nA line with a dot.")
                                 m.add_attachment(b"%PDF-1.4 fake pdf " * 200, maintype="application", subtype="pdf", filename="invoice.pdf")
                                 return m
-                            with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+                            with smtplib.SMTP("127.0.0.1", port, timeout=60) as s:
                                 s.ehlo("app.test")
                                 print("auth before tls:", "auth" in s.esmtp_features)
                                 print("mail before auth:", s.mail("app@example.test")[0])
@@ -137,7 +139,7 @@ import Testing
                     defer { process.stop() }
                     let (status, output) = try await runPythonDetached(pythonSMTPClientPrelude + """
                         port = int(sys.argv[1])
-                        with connect(lambda: smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=context)) as s:
+                        with connect(lambda: smtplib.SMTP_SSL("127.0.0.1", port, timeout=60, context=context)) as s:
                             s.login("app@example.test", "Correct-Horse-42")
                             s.sendmail("app@example.test", ["ann@example.org"],
                                        "From: app@example.test\\r\\nTo: ann@example.org\\r\\nSubject: Over 465\\r\\n\\r\\nHello\\r\\n")
@@ -179,7 +181,7 @@ import Testing
                                     print(name, "accepted")
                                 except smtplib.SMTPDataError as e:
                                     print(name, e.smtp_code, e.smtp_error.decode())
-                            with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+                            with smtplib.SMTP("127.0.0.1", port, timeout=60) as s:
                                 s.starttls(context=context)
                                 s.login("app@example.test", "Correct-Horse-42")
                                 send(s, "From: ceo@bank.example (<app@example.test>)", "comment")
@@ -222,7 +224,7 @@ import Testing
                     let (status, output) = try await runPythonDetached(pythonSMTPClientPrelude + """
                         port = int(sys.argv[1])
                         def login(source, user, password):
-                            with smtplib.SMTP("127.0.0.1", port, timeout=10, source_address=(source, 0)) as s:
+                            with smtplib.SMTP("127.0.0.1", port, timeout=60, source_address=(source, 0)) as s:
                                 s.starttls(context=context)
                                 s.ehlo("app.test")
                                 try:
@@ -264,7 +266,7 @@ import Testing
                         import os
                         port, directory = int(sys.argv[1]), sys.argv[2]
                         message = "From: app@example.test\\r\\nTo: ann@example.org\\r\\nSubject: Hi\\r\\n\\r\\nHello\\r\\n"
-                        s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+                        s = smtplib.SMTP("127.0.0.1", port, timeout=60)
                         s.starttls(context=context)
                         s.login("app@example.test", "Correct-Horse-42")
                         s.sendmail("app@example.test", ["ann@example.org"], message)
@@ -288,7 +290,7 @@ import Testing
                             deadline = time.time() + 60
                             while not os.path.exists(os.path.join(directory, name + "-done")) and time.time() < deadline:
                                 time.sleep(0.05)
-                        t = smtplib.SMTP("127.0.0.1", port, timeout=10)
+                        t = smtplib.SMTP("127.0.0.1", port, timeout=60)
                         t.starttls(context=context)
                         t.login("app@example.test", "Battery-Staple-43")
                         t.sendmail("app@example.test", ["ann@example.org"], message)
