@@ -39,8 +39,7 @@ extension APIHandler {
         try SMTPPassword.validate(body.password)
         let (tenant, actor) = try caller()
         let id = try uuidPath(input.path.id, what: "sender")
-        let hash = try SMTPPassword.hash(body.password)
-        try await senders.setSMTPPasswordHash(tenantID: tenant, id: id, hash: hash, actor: actor)
+        try await senders.setSMTPPassword(tenantID: tenant, id: id, password: body.password, actor: actor)
         return .noContent(.init())
     }
 

@@ -115,6 +115,12 @@ public struct HeraldConfiguration: Sendable {
     public var smtpMaxSize: Int
     /// `HERALD_SMTP_ALLOW_INSECURE_AUTH=1`: AUTH without TLS on the submission port (local tests only).
     public var smtpAllowInsecureAuth: Bool
+    /// `HERALD_SMTP_MAX_UNAUTHENTICATED`: connections per client address that have not logged in (default 20).
+    public var smtpMaxUnauthenticated: Int
+    /// `HERALD_SMTP_AUTH_USER_FAILURES` failed logins per user name within `HERALD_SMTP_AUTH_USER_WINDOW`
+    /// seconds (default 10 in 600), from any client address, before its logins are refused for a while.
+    public var smtpAuthUserFailures: Int
+    public var smtpAuthUserWindow: Int
     /// `HERALD_SMTP_TLS_CERT` and `HERALD_SMTP_TLS_KEY` (PEM files, optional): the certificate Herald's SMTP
     /// listeners offer with STARTTLS.
     public var smtpTLS: (certificate: String, key: String)?
@@ -240,6 +246,9 @@ public struct HeraldConfiguration: Sendable {
             throw Invalid(description: "HERALD_SMTP_ALLOW_INSECURE_AUTH must be 1 or 0, got \"\(insecure)\".")
         }
         smtpAllowInsecureAuth = insecure == "1" || insecure.lowercased() == "true"
+        smtpMaxUnauthenticated = try int("herald.smtp.max.unauthenticated", "HERALD_SMTP_MAX_UNAUTHENTICATED", default: 20, range: 1...10_000)
+        smtpAuthUserFailures = try int("herald.smtp.auth.user.failures", "HERALD_SMTP_AUTH_USER_FAILURES", default: 10, range: 1...100_000)
+        smtpAuthUserWindow = try int("herald.smtp.auth.user.window", "HERALD_SMTP_AUTH_USER_WINDOW", default: 600, range: 1...86_400)
         inboundHost = string("herald.inbound.host") ?? "0.0.0.0"
         inboundPort = try int("herald.inbound.port", "HERALD_INBOUND_PORT", default: 25, range: 0...65535)
         switch (string("herald.smtp.tls.cert"), string("herald.smtp.tls.key")) {

@@ -21,6 +21,12 @@ extension SMTPPassword {
         return "scrypt$\(logN)$\(blockSize)$\(parallelism)$\(Data(salt).base64EncodedString())$\(digest)"
     }
 
+    /// A short digest of a stored hash: what an SMTP session keeps of the password it logged in with, to notice
+    /// at its next MAIL that the password was changed or cleared (every new hash has a new salt).
+    public static func fingerprint(of stored: String) -> String {
+        SHA256.hash(data: Array(stored.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// Whether `password` matches a stored hash (constant-time comparison; a malformed hash never matches).
     public static func verify(_ password: String, against stored: String) -> Bool {
         let parts = stored.split(separator: "$")
@@ -31,6 +37,88 @@ extension SMTPPassword {
             return false
         }
         return constantTimeEquals(Array(candidate.utf8), Array(stored.utf8))
+    }
+}
+
+extension SMTPPassword {
+    /// A well-formed hash that no password matches (its digest is zeros): an unknown user name is checked
+    /// against it, so that it costs the same scrypt run as a wrong password and answers alike.
+    public static let unknownUserHash = "scrypt$\(logN)$\(blockSize)$\(parallelism)$\(Data(count: 16).base64EncodedString())$\(Data(count: 32).base64EncodedString())"
+}
+
+/// A bounded pool of threads that run scrypt, so that a login or a password change never occupies an event
+/// loop or the shared executor for tens of milliseconds (and 32 MiB), and at most ``threads`` hashes run at
+/// once however many logins arrive: the others wait in a queue (a blocked wait, not a spin). Threads start
+/// on first use and live as long as the pool.
+public final class PasswordHasher: @unchecked Sendable { // the mutable state is guarded by `condition`
+    /// The process's pool, one thread per core.
+    public static let shared = PasswordHasher(threads: ProcessInfo.processInfo.activeProcessorCount)
+
+    /// How many hashes may run at once.
+    public let threads: Int
+    private let condition = NSCondition()
+    private var queue: [@Sendable () -> Void] = []
+    private var started = 0
+    private var running = 0
+    private var peak = 0
+
+    public init(threads: Int) {
+        self.threads = max(1, threads)
+    }
+
+    /// The most hashes that ran at the same time so far (for tests and metrics).
+    public var peakConcurrency: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return peak
+    }
+
+    /// `SMTPPassword.hash` on the pool.
+    public func hash(_ password: String) async throws -> String {
+        try await run { Result { try SMTPPassword.hash(password) } }.get()
+    }
+
+    /// `SMTPPassword.verify` on the pool.
+    public func verify(_ password: String, against stored: String) async -> Bool {
+        await run { SMTPPassword.verify(password, against: stored) }
+    }
+
+    /// Runs `work` on one of the pool's threads and returns its result.
+    public func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            enqueue { continuation.resume(returning: work()) }
+        }
+    }
+
+    private func enqueue(_ job: @escaping @Sendable () -> Void) {
+        condition.lock()
+        queue.append(job)
+        if started < threads && started < running + queue.count {
+            started += 1
+            let name = "scrypt-\(started)" // Linux keeps at most 15 bytes of a thread's name
+            // Named from inside: on Linux a name set before start() does not reach the thread.
+            Thread { [self] in
+                Thread.current.name = name
+                work()
+            }.start()
+        }
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while queue.isEmpty { condition.wait() }
+            let job = queue.removeFirst()
+            running += 1
+            peak = max(peak, running)
+            condition.unlock()
+            job()
+            condition.lock()
+            running -= 1
+            condition.unlock()
+        }
     }
 }
 

@@ -113,33 +113,56 @@ public enum SendRules {
     }
 
     /// A message submitted over SMTP by `from` (the authenticated sender address): the same recipient rules
-    /// as the API; its From field must name that address (no sending as somebody else, and DKIM aligns);
-    /// the Subject field, as written, is what the message's record shows; `X-Herald-Tag` tags it.
+    /// as the API; a header section without control characters, in UTF-8, each single field (From, Subject,
+    /// …) at most once; exactly one From field naming exactly one mailbox, the authenticated address, with no
+    /// other domain's address in its display name or comments (no sending as somebody else, and DKIM
+    /// aligns); a Sender field, if any, the same; Reply-To a valid address list. The Subject field, as
+    /// written, is what the message's record shows; `X-Herald-Tag` tags it. Bcc and X-Herald-Message-Id
+    /// fields are removed from what is stored and delivered.
     public static func validateSubmission(from: String, to: [String], raw: [UInt8]) throws(HeraldError) -> ValidatedSend {
         let sender = try MailAddress(from, field: "from")
         let recipients = try self.recipients(to)
-        let fields = MIME.headerFields(raw)
-        func header(_ name: String) -> String? { fields.first { $0.name == name }?.value }
-        guard let from = header("from"), let named = headerAddress(from), (try? MailAddress(named)) == sender else {
-            throw HeraldError(code: "InvalidMailAddress.Mismatch", status: 400, message: "The From field must be \(sender), the authenticated address.",
-                              field: "From")
+        let header = try SubmittedHeader(raw)
+        for name in SubmittedHeader.singleFields where header.values(name).count > 1 {
+            throw HeraldError(code: "InvalidHeader.Duplicate", status: 400, message: "The message has more than one \(name) field.", field: name)
         }
-        let subject = String((header("subject") ?? "").prefix(MailTemplate.maxSubject * 4))
-        let tag = header("x-herald-tag")
+        guard let from = header.values("from").first else {
+            throw HeraldError(code: "InvalidHeader.Missing", status: 400, message: "The message has no From field.", field: "From")
+        }
+        try checkOwnMailbox(from, field: "From", sender: sender)
+        if let field = header.values("sender").first { try checkOwnMailbox(field, field: "Sender", sender: sender) }
+        if let replyTo = header.values("reply-to").first {
+            do { _ = try HeaderAddressParser.parse(replyTo) } catch {
+                throw HeraldError(code: "InvalidHeader.Malformed", status: 400, message: "The Reply-To field is not an address list: \(error.reason).",
+                                  field: "Reply-To")
+            }
+        }
+        let subject = String((header.values("subject").first ?? "").prefix(MailTemplate.maxSubject * 4))
+        let tag = header.values("x-herald-tag").first
         if let tag { try TagName.validate(tag, field: "X-Herald-Tag") }
         var send = ValidatedSend(from: sender, fromAlias: nil, recipients: recipients, subject: subject.isEmpty ? "(no subject)" : subject, html: nil,
                                  text: nil, replyTo: nil, tag: tag, headers: [], tracking: false)
-        send.raw = raw
+        send.raw = header.removingForbiddenFields(from: raw)
         return send
     }
 
-    /// The address of a From field: `Name <a@b>` or `a@b`.
-    static func headerAddress(_ value: String) -> String? {
-        if let open = value.lastIndex(of: "<"), let close = value[open...].firstIndex(of: ">") {
-            return String(value[value.index(after: open)..<close]).trimmingCharacters(in: .whitespaces)
+    /// A From or Sender field of a submission: one mailbox, `sender` itself, and no address of another domain
+    /// in what a reader is shown beside it.
+    static func checkOwnMailbox(_ value: String, field: String, sender: MailAddress) throws(HeraldError) {
+        func mismatch(_ detail: String) -> HeraldError {
+            HeraldError(code: "InvalidMailAddress.Mismatch", status: 400, message: "The \(field) field must be \(sender), the authenticated address, \(detail).",
+                        field: field)
         }
-        let bare = value.trimmingCharacters(in: .whitespaces)
-        return bare.contains("@") && !bare.contains(" ") ? bare : nil
+        let addresses: [HeaderAddress]
+        do { addresses = try HeaderAddressParser.parse(value) } catch {
+            throw HeraldError(code: "InvalidHeader.Malformed", status: 400, message: "The \(field) field is not a valid address: \(error.reason).", field: field)
+        }
+        guard addresses.count == 1, case .mailbox(let mailbox) = addresses[0] else { throw mismatch("alone (one mailbox, no group)") }
+        guard (try? MailAddress(mailbox.address)) == sender else { throw mismatch("not \(mailbox.address)") }
+        for text in [mailbox.displayName].compactMap({ $0 }) + mailbox.comments {
+            guard let domains = HeaderAddressParser.addressDomains(in: text) else { throw mismatch("with a display name that can be checked (not UTF-16)") }
+            if domains.contains(where: { $0 != sender.domain }) { throw mismatch("without another domain's address in its display name") }
+        }
     }
 
     /// The quota day of `date` in `timeZone` (the day boundary is configurable; UTC by default).

@@ -3,7 +3,6 @@ import HeraldCore
 import HeraldSMTP
 import HeraldStore
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 
 /// SMTP submission (SPEC §3, the `smtp` role on `HERALD_SMTP_PORT` with STARTTLS and `HERALD_SMTPS_PORT`
@@ -19,14 +18,14 @@ public struct SubmissionReceiver: SMTPServerDelegate {
     let acceptBatcher: AcceptBatcher
     /// Failed logins per client address (a password guesser gets 454 after the burst).
     let authLimiter: TokenBucketLimiter
+    /// Failed logins per user name (the sender address), whatever the client address: a botnet guessing one
+    /// sender's password from many addresses gets 454 too. 10 per 10 minutes unless configured.
+    public var userAuthLimiter = TokenBucketLimiter(capacity: 10, refillPerSecond: 10.0 / 600)
     let now: @Sendable () -> Date
     let logger: Logger
     public var metrics: SMTPListenerMetrics?
     /// Sends per sender address, shared with the API's send paths.
     public var senderRate: SenderRateLimit?
-    /// The tenant of each address that logged in (a session's messages need not look it up again; the accept
-    /// path still checks that the sender exists and is verified).
-    let tenants = NIOLockedValueBox<[String: UUID]>([:])
 
     public init(senders: SenderStore, identity: IdentityStore, acceptBatcher: AcceptBatcher, authLimiter: TokenBucketLimiter,
                 now: @escaping @Sendable () -> Date = Date.init, logger: Logger = Logger(label: "herald.submission")) {
@@ -38,36 +37,75 @@ public struct SubmissionReceiver: SMTPServerDelegate {
         self.logger = logger
     }
 
-    public func authenticate(username: String, password: String, client: SocketAddress?) async -> SMTPReply {
-        // Only failures count (an application may open many sessions at once); an address that used up its
-        // failures is refused before the deliberately slow hash.
-        let address = client?.ipAddress ?? "?"
-        if authLimiter.isExhausted(address) {
-            metrics?.login("limited")
-            return SMTPServerStateMachine.reply(454, (4, 7, 0), "Too many failed logins, try again later")
+    /// What a session keeps of its login: the tenant, the sender, and a fingerprint of the password hash it
+    /// matched, so that each MAIL can see whether the password is still the same.
+    struct Credential {
+        var tenantID: UUID
+        var senderID: UUID
+        var fingerprint: String
+
+        var encoded: String { "\(tenantID.uuidString)|\(senderID.uuidString)|\(fingerprint)" }
+
+        init(tenantID: UUID, senderID: UUID, fingerprint: String) {
+            self.tenantID = tenantID
+            self.senderID = senderID
+            self.fingerprint = fingerprint
         }
-        do {
-            guard let (tenantID, _, hash) = try await senders.smtpPasswordHash(address: username), SMTPPassword.verify(password, against: hash) else {
-                _ = authLimiter.acquire(address)
-                metrics?.login("failed")
-                return SMTPServerStateMachine.reply(535, (5, 7, 8), "Authentication credentials invalid")
-            }
-            tenants.withLockedValue { cache in
-                if cache.count > 10_000 { cache.removeAll() }
-                cache[username.lowercased()] = tenantID
-            }
-            metrics?.login("ok")
-            return SMTPServerStateMachine.reply(235, (2, 7, 0), "Authentication successful")
-        } catch {
-            logger.error("SMTP login check failed", metadata: ["error": "\(error)"])
-            return SMTPServerStateMachine.reply(454, (4, 7, 0), "Temporary authentication failure")
+
+        init?(_ text: String) {
+            let parts = text.split(separator: "|")
+            guard parts.count == 3, let tenant = UUID(uuidString: String(parts[0])), let sender = UUID(uuidString: String(parts[1])) else { return nil }
+            self.init(tenantID: tenant, senderID: sender, fingerprint: String(parts[2]))
         }
     }
 
-    func tenant(of user: String) async throws -> UUID? {
-        if let cached = tenants.withLockedValue({ $0[user.lowercased()] }) { return cached }
-        return try await senders.smtpPasswordHash(address: user)?.tenantID
+    public func authenticate(username: String, password: String, client: SocketAddress?) async -> SMTPReply {
+        await login(username: username, password: password, client: client).reply
     }
+
+    public func login(username: String, password: String, client: SocketAddress?) async -> SMTPLogin {
+        // Only failures count (an application may open many sessions at once); a client address or a user name
+        // that used up its failures is refused before the deliberately slow hash.
+        let address = client?.ipAddress ?? "?"
+        let user = username.lowercased()
+        if authLimiter.isExhausted(address) || userAuthLimiter.isExhausted(user) {
+            metrics?.login("limited")
+            return SMTPLogin(reply: SMTPServerStateMachine.reply(454, (4, 7, 0), "Too many failed logins, try again later"))
+        }
+        do {
+            let stored = try await senders.smtpPasswordHash(address: username)
+            // An unknown user name is hashed against a dummy too: the same time, the same answer as a wrong password.
+            let matches = await senders.passwordHasher.verify(password, against: stored?.hash ?? SMTPPassword.unknownUserHash)
+            guard let (tenantID, senderID, hash) = stored, matches else {
+                _ = authLimiter.acquire(address)
+                _ = userAuthLimiter.acquire(user)
+                metrics?.login("failed")
+                return SMTPLogin(reply: SMTPServerStateMachine.reply(535, (5, 7, 8), "Authentication credentials invalid"))
+            }
+            metrics?.login("ok")
+            return SMTPLogin(reply: SMTPServerStateMachine.reply(235, (2, 7, 0), "Authentication successful"),
+                             credential: Credential(tenantID: tenantID, senderID: senderID, fingerprint: SMTPPassword.fingerprint(of: hash)).encoded)
+        } catch {
+            logger.error("SMTP login check failed", metadata: ["error": "\(error)"])
+            return SMTPLogin(reply: SMTPServerStateMachine.reply(454, (4, 7, 0), "Temporary authentication failure"))
+        }
+    }
+
+    /// A session's login holds while its sender exists with the password it logged in with.
+    public func sender(_ address: String, authenticatedAs user: String, credential: String, client: SocketAddress?) async -> SMTPReply {
+        guard let credential = Credential(credential) else { return Self.loginEnded }
+        do {
+            guard let hash = try await senders.smtpPasswordHash(tenantID: credential.tenantID, senderID: credential.senderID),
+                  SMTPPassword.fingerprint(of: hash) == credential.fingerprint else { return Self.loginEnded }
+            return SMTPServerStateMachine.reply(250, (2, 1, 0), "OK")
+        } catch {
+            logger.error("SMTP login recheck failed", metadata: ["error": "\(error)"])
+            return SMTPServerStateMachine.reply(451, (4, 3, 0), "Temporary failure, try again later")
+        }
+    }
+
+    /// The answer to MAIL when the password changed, was cleared or the sender was deleted since the login.
+    static let loginEnded = SMTPServerStateMachine.reply(535, (5, 7, 8), "The SMTP password changed since this session logged in; log in again")
 
     public func recipient(_ address: String, from: String, client: SocketAddress?) async -> SMTPReply {
         (try? MailAddress(address)) == nil
@@ -76,11 +114,11 @@ public struct SubmissionReceiver: SMTPServerDelegate {
     }
 
     public func deliver(_ envelope: SMTPServerStateMachine.Envelope, client: SocketAddress?) async -> SMTPReply {
-        guard let user = envelope.authenticatedAs else { return SMTPServerStateMachine.reply(530, (5, 7, 0), "Authentication required") }
+        guard let user = envelope.authenticatedAs, let credential = envelope.credential.flatMap(Credential.init) else {
+            return SMTPServerStateMachine.reply(530, (5, 7, 0), "Authentication required")
+        }
+        let tenantID = credential.tenantID
         do {
-            guard let tenantID = try await tenant(of: user) else {
-                return SMTPServerStateMachine.reply(535, (5, 7, 8), "The sender address no longer has an SMTP password")
-            }
             let protection = try await identity.ipProtection(tenantID: tenantID)
             let allowlist = (try? IPAllowlist.parse(enabled: protection.enabled, entries: protection.allow)) ?? IPAllowlist(enabled: true, networks: [])
             try IPProtectionGuard.check(client: client?.ipAddress.flatMap(IPAddress.init), allowlist: allowlist)

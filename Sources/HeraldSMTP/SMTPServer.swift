@@ -12,6 +12,22 @@ public protocol SMTPServerDelegate: Sendable {
     func deliver(_ envelope: SMTPServerStateMachine.Envelope, client: SocketAddress?) async -> SMTPReply
     /// The reply to AUTH's credentials: 235 authenticates the connection as `username`.
     func authenticate(username: String, password: String, client: SocketAddress?) async -> SMTPReply
+    /// AUTH's answer with what the session keeps of it: a credential makes each MAIL ask ``sender(_:authenticatedAs:credential:client:)``.
+    func login(username: String, password: String, client: SocketAddress?) async -> SMTPLogin
+    /// The reply to MAIL FROM after a login with a credential: 2xx goes on; 421 or 535 (the login no longer
+    /// holds: password changed, sender gone) ends the session.
+    func sender(_ address: String, authenticatedAs user: String, credential: String, client: SocketAddress?) async -> SMTPReply
+}
+
+/// The answer to AUTH: the reply, and for a 235 what the session hands back at each MAIL.
+public struct SMTPLogin: Sendable, Hashable {
+    public var reply: SMTPReply
+    public var credential: String?
+
+    public init(reply: SMTPReply, credential: String? = nil) {
+        self.reply = reply
+        self.credential = credential
+    }
 }
 
 extension SMTPServerDelegate {
@@ -19,10 +35,21 @@ extension SMTPServerDelegate {
     public func authenticate(username: String, password: String, client: SocketAddress?) async -> SMTPReply {
         SMTPServerStateMachine.reply(535, (5, 7, 8), "Authentication credentials invalid")
     }
+
+    /// ``authenticate(username:password:client:)`` without a credential.
+    public func login(username: String, password: String, client: SocketAddress?) async -> SMTPLogin {
+        SMTPLogin(reply: await authenticate(username: username, password: password, client: client))
+    }
+
+    /// Every MAIL goes on.
+    public func sender(_ address: String, authenticatedAs user: String, credential: String, client: SocketAddress?) async -> SMTPReply {
+        SMTPServerStateMachine.reply(250, (2, 1, 0), "OK")
+    }
 }
 
 /// An SMTP server on SwiftNIO: ``SMTPServerStateMachine`` per connection, driven by a channel handler,
-/// with a cap on connections (in all and per client address), an idle timeout and optional STARTTLS.
+/// with a cap on connections (in all, per client address, and per client address before AUTH), an idle
+/// timeout and optional STARTTLS.
 public final class SMTPServer: Sendable {
     public struct Configuration: Sendable {
         public var host: String
@@ -36,6 +63,9 @@ public final class SMTPServer: Sendable {
         public var idleTimeout: TimeAmount = .minutes(5)
         public var maxConnections = 500
         public var maxConnectionsPerAddress = 20
+        /// Connections per client address that have not authenticated (yet): kept small, so that a few
+        /// addresses cannot hold every connection open without a password.
+        public var maxUnauthenticatedPerAddress = 20
         public var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
         public init(host: String, port: Int, session: SMTPServerStateMachine.Settings, tls: NIOSSLContext? = nil) {
@@ -58,7 +88,17 @@ public final class SMTPServer: Sendable {
     struct Connections {
         var open: [ObjectIdentifier: any Channel] = [:]
         var perAddress: [String: Int] = [:]
+        /// Connections that have not authenticated, and their number per client address.
+        var unauthenticated: Set<ObjectIdentifier> = []
+        var unauthenticatedPerAddress: [String: Int] = [:]
         var closed = false
+
+        /// A connection that authenticated, or closed, no longer counts as unauthenticated.
+        mutating func leaveUnauthenticated(_ id: ObjectIdentifier, address: String) {
+            guard unauthenticated.remove(id) != nil else { return }
+            unauthenticatedPerAddress[address, default: 1] -= 1
+            if unauthenticatedPerAddress[address] == 0 { unauthenticatedPerAddress[address] = nil }
+        }
     }
 
     let channel: any Channel
@@ -87,11 +127,15 @@ public final class SMTPServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let address = channel.remoteAddress?.ipAddress ?? "?"
+                let id = ObjectIdentifier(channel)
                 let admitted = connections.withLockedValue { state -> Bool in
                     guard !state.closed, state.open.count < configuration.maxConnections,
-                          state.perAddress[address, default: 0] < configuration.maxConnectionsPerAddress else { return false }
-                    state.open[ObjectIdentifier(channel)] = channel
+                          state.perAddress[address, default: 0] < configuration.maxConnectionsPerAddress,
+                          state.unauthenticatedPerAddress[address, default: 0] < configuration.maxUnauthenticatedPerAddress else { return false }
+                    state.open[id] = channel
                     state.perAddress[address, default: 0] += 1
+                    state.unauthenticated.insert(id)
+                    state.unauthenticatedPerAddress[address, default: 0] += 1
                     return true
                 }
                 guard admitted else {
@@ -102,7 +146,8 @@ public final class SMTPServer: Sendable {
                 }
                 channel.closeFuture.whenComplete { _ in
                     connections.withLockedValue { state in
-                        state.open[ObjectIdentifier(channel)] = nil
+                        state.leaveUnauthenticated(id, address: address)
+                        state.open[id] = nil
                         state.perAddress[address, default: 1] -= 1
                         if state.perAddress[address] == 0 { state.perAddress[address] = nil }
                     }
@@ -113,7 +158,9 @@ public final class SMTPServer: Sendable {
                     }
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: configuration.idleTimeout),
-                        SMTPServerHandler(settings: session, tls: configuration.tls, delegate: delegate, logger: logger),
+                        SMTPServerHandler(settings: session, tls: configuration.tls, delegate: delegate, logger: logger) {
+                            connections.withLockedValue { $0.leaveUnauthenticated(id, address: address) }
+                        },
                     ])
                 }
             }
@@ -171,12 +218,16 @@ final class SMTPServerHandler: ChannelInboundHandler {
     private var discarding = false
     private var closing = false
     private var unflushed = false
+    /// Told once, when the connection authenticates (it then leaves the cap on unauthenticated connections).
+    private var onAuthenticated: (@Sendable () -> Void)?
     /// Longest DATA line taken whole (RFC 5321 says 1,000 with the CRLF; real mail exceeds it).
     static let maxDataLine = 65_536
     /// Bytes a client may send ahead while the delegate is being asked.
     static let maxBuffered = 1 << 20
 
-    init(settings: SMTPServerStateMachine.Settings, tls: NIOSSLContext?, delegate: any SMTPServerDelegate, logger: Logger) {
+    init(settings: SMTPServerStateMachine.Settings, tls: NIOSSLContext?, delegate: any SMTPServerDelegate, logger: Logger,
+         onAuthenticated: (@Sendable () -> Void)? = nil) {
+        self.onAuthenticated = onAuthenticated
         self.machine = SMTPServerStateMachine(settings: settings)
         self.tls = tls
         self.delegate = delegate
@@ -266,7 +317,15 @@ final class SMTPServerHandler: ChannelInboundHandler {
             ask(context: context, { await delegate.recipient(address, from: from, client: remote) }) { $0.recipientChecked($1) }
         case .authenticate(let username, let password):
             let delegate = self.delegate, remote = context.remoteAddress
-            ask(context: context, { await delegate.authenticate(username: username, password: password, client: remote) }) { $0.authenticated($1) }
+            ask(context: context, { await delegate.login(username: username, password: password, client: remote) }) {
+                $0.authenticated($1.reply, credential: $1.credential)
+            }
+        case .checkSender(let address):
+            let delegate = self.delegate, remote = context.remoteAddress
+            let user = machine.authenticatedAs ?? "", credential = machine.credential ?? ""
+            ask(context: context, { await delegate.sender(address, authenticatedAs: user, credential: credential, client: remote) }) {
+                $0.senderChecked($1)
+            }
         case .deliver(let envelope):
             let delegate = self.delegate, remote = context.remoteAddress
             ask(context: context, { await delegate.deliver(envelope, client: remote) }) { $0.delivered($1) }
@@ -288,8 +347,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     /// Asks the delegate off the event loop; its answer goes to the machine, and the lines that waited are taken.
-    private func ask(context: ChannelHandlerContext, _ question: @escaping @Sendable () async -> SMTPReply,
-                     then answer: @escaping @Sendable (inout SMTPServerStateMachine, SMTPReply) -> SMTPServerStateMachine.Action) {
+    private func ask<Answer: Sendable>(context: ChannelHandlerContext, _ question: @escaping @Sendable () async -> Answer,
+                                       then answer: @escaping @Sendable (inout SMTPServerStateMachine, Answer) -> SMTPServerStateMachine.Action) {
         flush(context: context)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let future = context.eventLoop.makeFutureWithTask(question)
@@ -297,6 +356,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
             let (handler, context) = bound.value
             guard !handler.closing else { return }
             handler.perform(answer(&handler.machine, reply), context: context)
+            if handler.machine.authenticatedAs != nil, let onAuthenticated = handler.onAuthenticated {
+                handler.onAuthenticated = nil
+                onAuthenticated()
+            }
             handler.process(context: context)
         }
     }

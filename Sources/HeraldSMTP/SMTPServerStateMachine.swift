@@ -51,6 +51,8 @@ public struct SMTPServerStateMachine: Sendable {
         public var clientName: String
         /// Who authenticated (AUTH), if anybody.
         public var authenticatedAs: String?
+        /// What the delegate's answer to AUTH carried (e.g. which sender and password), if anything.
+        public var credential: String? = nil
     }
 
     /// What the driver must do.
@@ -65,8 +67,11 @@ public struct SMTPServerStateMachine: Sendable {
         case deliver(Envelope)
         /// Write this reply (220), then start TLS; bytes that arrived after the STARTTLS line must be dropped.
         case startTLS(SMTPReply)
-        /// Ask the delegate whether these credentials are good and hand its answer to ``authenticated(_:)``.
+        /// Ask the delegate whether these credentials are good and hand its answer to ``authenticated(_:credential:)``.
         case authenticate(username: String, password: String)
+        /// Ask the delegate whether the login still holds for MAIL FROM this address and hand its answer to
+        /// ``senderChecked(_:)`` (only for a login whose answer carried a credential).
+        case checkSender(String)
         /// Nothing to do (a data line taken in).
         case none
     }
@@ -91,6 +96,8 @@ public struct SMTPServerStateMachine: Sendable {
         case authLoginPassword(String)
         /// Waiting for the delegate's answer to the credentials of this user.
         case authenticating(String)
+        /// Asking the delegate whether the login still holds for this MAIL.
+        case checkingSender(String)
         case closed
     }
 
@@ -101,6 +108,8 @@ public struct SMTPServerStateMachine: Sendable {
     public private(set) var isSecured = false
     /// Who authenticated on this connection.
     public private(set) var authenticatedAs: String?
+    /// What the delegate's answer to AUTH carried; with one, each MAIL asks the delegate first.
+    public private(set) var credential: String?
 
     public init(settings: Settings) {
         self.settings = settings
@@ -118,7 +127,7 @@ public struct SMTPServerStateMachine: Sendable {
     /// Whether the machine waits for its delegate (lines that arrive meanwhile wait too).
     public var isWaiting: Bool {
         switch state {
-        case .checking, .delivering, .authenticating: return true
+        case .checking, .delivering, .authenticating, .checkingSender: return true
         default: return false
         }
     }
@@ -147,7 +156,8 @@ public struct SMTPServerStateMachine: Sendable {
                     return .reply(Self.reply(552, (5, 3, 4), "Message too big (at most \(settings.maxMessageSize) bytes)"))
                 }
                 state = .delivering
-                return .deliver(Envelope(from: from, recipients: recipients, data: body, clientName: clientName, authenticatedAs: authenticatedAs))
+                return .deliver(Envelope(from: from, recipients: recipients, data: body, clientName: clientName, authenticatedAs: authenticatedAs,
+                                         credential: credential))
             }
             let content = line.first == UInt8(ascii: ".") ? line.dropFirst() : line[...]
             if overlong || body.count + content.count + 2 > settings.maxMessageSize {
@@ -192,6 +202,7 @@ public struct SMTPServerStateMachine: Sendable {
             state = .greeted
             clientName = ""
             authenticatedAs = nil
+            credential = nil
             return .startTLS(Self.reply(220, (2, 0, 0), "Ready to start TLS"))
         case "AUTH":
             guard settings.authAvailable else { return error(Self.reply(502, (5, 5, 1), "AUTH not available")) }
@@ -238,6 +249,11 @@ public struct SMTPServerStateMachine: Sendable {
                         return .reply(Self.reply(552, (5, 3, 4), "Message too big (at most \(settings.maxMessageSize) bytes)"))
                     }
                 }
+            }
+            if authenticatedAs != nil, credential != nil {
+                // The password may have changed since the login (or the sender gone): the delegate looks.
+                state = .checkingSender(path)
+                return .checkSender(path)
             }
             state = .transaction(from: path, recipients: [])
             return .reply(Self.reply(250, (2, 1, 0), "OK"))
@@ -288,14 +304,34 @@ public struct SMTPServerStateMachine: Sendable {
         return .reply(reply)
     }
 
-    /// The delegate's answer about the credentials: 235 authenticates the connection.
-    public mutating func authenticated(_ reply: SMTPReply) -> Action {
+    /// The delegate's answer about the credentials: 235 authenticates the connection; `credential` is kept
+    /// for the checks at each MAIL.
+    public mutating func authenticated(_ reply: SMTPReply, credential: String? = nil) -> Action {
         guard case .authenticating(let user) = state else { return .none }
         state = .ready
         if reply.isPositive {
             authenticatedAs = user
+            self.credential = credential
             return .reply(reply)
         }
+        return error(reply)
+    }
+
+    /// The delegate's answer about MAIL after a login: 2xx opens the transaction; 421 or 535 (the login no
+    /// longer holds) ends the session; another refusal leaves it where it was.
+    public mutating func senderChecked(_ reply: SMTPReply) -> Action {
+        guard case .checkingSender(let from) = state else { return .none }
+        if reply.isPositive {
+            state = .transaction(from: from, recipients: [])
+            return .reply(reply)
+        }
+        if reply.code == 421 || reply.code == 535 {
+            state = .closed
+            authenticatedAs = nil
+            credential = nil
+            return .replyAndClose(reply)
+        }
+        state = .ready
         return error(reply)
     }
 

@@ -28,6 +28,8 @@ public struct SenderStore: Sendable {
     public var confirmations: ReplyToConfirmationMail?
     /// How many confirmation mails a sender and a tenant may cause an hour (`HERALD_REPLY_TO_CONFIRMATIONS`).
     public var confirmationLimit = ReplyToConfirmationLimit()
+    /// Where SMTP passwords are hashed and checked: a bounded thread pool, never the caller's thread.
+    public var passwordHasher = PasswordHasher.shared
 
     public init(database: Database) {
         self.database = database
@@ -159,6 +161,13 @@ public struct SenderStore: Sendable {
         }
     }
 
+    /// Hashes an SMTP password on ``passwordHasher`` (outside the transaction: it is slow on purpose) and stores it.
+    /// The new hash also ends the SMTP sessions that logged in with the old one (their next MAIL is refused).
+    public func setSMTPPassword(tenantID: UUID, id: UUID, password: String, actor: AuditActor) async throws {
+        let hash = try await passwordHasher.hash(password)
+        try await setSMTPPasswordHash(tenantID: tenantID, id: id, hash: hash, actor: actor)
+    }
+
     /// Stores an SMTP password hash (computed by the caller, outside the transaction: it is slow on purpose).
     public func setSMTPPasswordHash(tenantID: UUID, id: UUID, hash: String, actor: AuditActor) async throws {
         try await database.withTenant(tenantID) { connection in
@@ -177,6 +186,15 @@ public struct SenderStore: Sendable {
             try await connection.query("""
                 SELECT tenant_id, id, smtp_password_hash FROM senders WHERE address = \(address.lowercased()) AND smtp_password_hash IS NOT NULL
                 """, logger: logger).decode((UUID, UUID, String).self).first { _ in true }
+        }
+    }
+
+    /// The stored SMTP password hash of a sender now (by primary key: one cheap read per MAIL of an SMTP
+    /// session, to notice a changed or cleared password or a deleted sender).
+    public func smtpPasswordHash(tenantID: UUID, senderID: UUID) async throws -> String? {
+        try await database.withTenant(tenantID) { connection in
+            try await connection.query("SELECT smtp_password_hash FROM senders WHERE tenant_id = \(tenantID) AND id = \(senderID)", logger: logger)
+                .decode(String?.self).first { _ in true } ?? nil
         }
     }
 

@@ -148,6 +148,8 @@ struct Serve: AsyncParsableCommand {
                                               logger: logger)
             receiver.metrics = smtpMetrics
             receiver.senderRate = dependencies.senderRate
+            receiver.userAuthLimiter = TokenBucketLimiter(capacity: configuration.smtpAuthUserFailures,
+                                                          refillPerSecond: Double(configuration.smtpAuthUserFailures) / Double(configuration.smtpAuthUserWindow))
             for (port, implicit) in [(configuration.smtpPort, false), (configuration.smtpsPort, true)] {
                 guard let port else { continue }
                 var session = SMTPServerStateMachine.Settings(hostname: hostname, maxMessageSize: configuration.smtpMaxSize)
@@ -163,6 +165,8 @@ struct Serve: AsyncParsableCommand {
                 server.implicitTLS = implicit
                 // An application server may hold many sessions at once (the inbound listener keeps 20 per address).
                 server.maxConnectionsPerAddress = 200
+                // …but only a few of them before AUTH, so that a few addresses cannot take every connection.
+                server.maxUnauthenticatedPerAddress = configuration.smtpMaxUnauthenticated
                 services.append(SMTPListenerService(configuration: server, delegate: receiver, logger: logger))
             }
         }

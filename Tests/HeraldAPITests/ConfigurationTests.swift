@@ -31,6 +31,10 @@ import Testing
         #expect(configuration.smtpPort == nil && configuration.smtpsPort == nil && configuration.smtpMaxSize == 10 << 20)
         let local = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_SMTP_PORT": "2587", "HERALD_SMTP_ALLOW_INSECURE_AUTH": "1"])
         #expect(local.smtpPort == 2587 && local.smtpAllowInsecureAuth)
+        #expect(configuration.smtpMaxUnauthenticated == 20 && configuration.smtpAuthUserFailures == 10 && configuration.smtpAuthUserWindow == 600)
+        let guarded = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_SMTP_MAX_UNAUTHENTICATED": "5",
+                                "HERALD_SMTP_AUTH_USER_FAILURES": "3", "HERALD_SMTP_AUTH_USER_WINDOW": "60"])
+        #expect(guarded.smtpMaxUnauthenticated == 5 && guarded.smtpAuthUserFailures == 3 && guarded.smtpAuthUserWindow == 60)
     }
 
     struct Bad: Sendable, CustomTestStringConvertible {
@@ -63,6 +67,8 @@ import Testing
         Bad(environment: base.merging(["HERALD_SMTPS_PORT": "465", "HERALD_SMTP_ALLOW_INSECURE_AUTH": "1"]) { $1 }, mentions: "HERALD_SMTPS_PORT"),
         Bad(environment: base.merging(["HERALD_SMTP_PORT": "five-eight-seven"]) { $1 }, mentions: "HERALD_SMTP_PORT"),
         Bad(environment: base.merging(["HERALD_SMTP_ALLOW_INSECURE_AUTH": "yes"]) { $1 }, mentions: "HERALD_SMTP_ALLOW_INSECURE_AUTH"),
+        Bad(environment: base.merging(["HERALD_SMTP_MAX_UNAUTHENTICATED": "0"]) { $1 }, mentions: "HERALD_SMTP_MAX_UNAUTHENTICATED"),
+        Bad(environment: base.merging(["HERALD_SMTP_AUTH_USER_FAILURES": "many"]) { $1 }, mentions: "HERALD_SMTP_AUTH_USER_FAILURES"),
         Bad(environment: base.merging(["HERALD_SMTP_TLS_CERT": "/etc/hostname"]) { $1 }, mentions: "HERALD_SMTP_TLS_KEY"),
         Bad(environment: base.merging(["HERALD_SMTP_TLS_CERT": "/nonexistent.pem", "HERALD_SMTP_TLS_KEY": "/nonexistent.key"]) { $1 },
             mentions: "HERALD_SMTP_TLS_CERT"),

@@ -12,9 +12,12 @@ import Testing
 
 /// SMTP submission end to end: Python's smtplib logs in over STARTTLS with a sender address and its SMTP
 /// password and submits a message with an attachment; it is queued through the API's accept path and
-/// delivered as submitted, DKIM-signed (checked by dkimpy), to the SMTP peer.
-@Suite struct SubmissionTests {
-    static func withSubmission(_ app: TestApp, implicitTLS: Bool = false, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+/// delivered as submitted, DKIM-signed (checked by dkimpy), to the SMTP peer. One test at a time, with
+/// patient clients: every login runs scrypt on a pool of one thread per core, and a debug build's scrypt takes
+/// seconds on a busy machine, so parallel tests would queue their logins behind each other's.
+@Suite(.serialized) struct SubmissionTests {
+    static func withSubmission(_ app: TestApp, implicitTLS: Bool = false, configure: @escaping @Sendable (inout SubmissionReceiver) -> Void = { _ in },
+                               _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
         try await SelfSignedCertificate.with(commonName: "smtp.herald.test") { certificate in
             var session = SMTPServerStateMachine.Settings(hostname: "smtp.herald.test", maxMessageSize: 1 << 20)
             session.authAvailable = true
@@ -26,6 +29,7 @@ import Testing
                                               acceptBatcher: app.dependencies.acceptBatcher,
                                               authLimiter: TokenBucketLimiter(capacity: 100, refillPerSecond: 100), now: app.clock.now)
             receiver.metrics = SMTPListenerMetrics(registry: app.dependencies.registry)
+            configure(&receiver)
             let server = try await SMTPServer.bind(configuration, delegate: receiver, logger: TestDatabases.logger)
             do { try await body(server.port) } catch { server.close(); throw error }
             server.close()
@@ -56,7 +60,7 @@ import Testing
                                 m.set_content("Your invoice is attached.\\n.\\nA line with a dot.")
                                 m.add_attachment(b"%PDF-1.4 fake pdf " * 200, maintype="application", subtype="pdf", filename="invoice.pdf")
                                 return m
-                            with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+                            with smtplib.SMTP("127.0.0.1", port, timeout=60) as s:
                                 s.ehlo("app.test")
                                 print("auth before tls:", "auth" in s.esmtp_features)
                                 print("mail before auth:", s.mail("app@example.test")[0])
@@ -135,7 +139,7 @@ import Testing
                     defer { process.stop() }
                     let (status, output) = try await runPythonDetached(pythonSMTPClientPrelude + """
                         port = int(sys.argv[1])
-                        with connect(lambda: smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=context)) as s:
+                        with connect(lambda: smtplib.SMTP_SSL("127.0.0.1", port, timeout=60, context=context)) as s:
                             s.login("app@example.test", "Correct-Horse-42")
                             s.sendmail("app@example.test", ["ann@example.org"],
                                        "From: app@example.test\\r\\nTo: ann@example.org\\r\\nSubject: Over 465\\r\\n\\r\\nHello\\r\\n")
@@ -145,6 +149,177 @@ import Testing
                     #expect(output.contains("sent over TLSv1."), "\(output)")
                 }
                 #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 1)
+            }
+        }
+    }
+
+    /// A tenant with a sender address `app@example.test` whose SMTP password is Correct-Horse-42.
+    static func submittingTenant(_ app: TestApp, _ dns: DNSTestServer) async throws -> (tenant: String, token: String, senderID: String) {
+        let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+        let senders = try await app.request(.get, "/v1/senders", token: token)
+        let senderID = try #require((senders.json["items"] as? [[String: Any]])?.first?["id"] as? String)
+        #expect(try await app.request(.put, "/v1/senders/\(senderID)/smtp-password", token: token, json: ["password": "Correct-Horse-42"]).status == 204)
+        return (tenant, token, senderID)
+    }
+
+    /// The From check as mail programs read the field (RFC 5322 address lists): every known bypass is refused
+    /// with 554 and a stable code, a NUL in a header field is refused before the database (where it used to
+    /// abort the accept transaction shared with other tenants), and the one good message is delivered
+    /// without the Bcc and the forged X-Herald-Message-Id its client put in.
+    @Test func submittedHeadersAreCheckedAndCleaned() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let (tenant, _, _) = try await Self.submittingTenant(app, dns)
+                    try await Self.withSubmission(app) { port in
+                        let (status, output) = try await runPythonDetached(pythonSMTPClientPrelude + """
+                            port = int(sys.argv[1])
+                            def send(s, head, name):
+                                text = head + "\\r\\nTo: ann@example.org\\r\\nSubject: Hi\\r\\n\\r\\nHello\\r\\n"
+                                try:
+                                    s.sendmail("app@example.test", ["ann@example.org"], text.encode())
+                                    print(name, "accepted")
+                                except smtplib.SMTPDataError as e:
+                                    print(name, e.smtp_code, e.smtp_error.decode())
+                            with smtplib.SMTP("127.0.0.1", port, timeout=60) as s:
+                                s.starttls(context=context)
+                                s.login("app@example.test", "Correct-Horse-42")
+                                send(s, "From: ceo@bank.example (<app@example.test>)", "comment")
+                                send(s, "From: ceo@bank.example, <app@example.test>", "list")
+                                send(s, "From: app@example.test\\r\\nFrom: ceo@bank.example", "second field")
+                                send(s, "From: \\"ceo@bank.example\\" <app@example.test>", "display name")
+                                send(s, "From: app@example.test\\r\\nX-Note: nul\\0", "nul")
+                                send(s, "From: Acme <app@example.test>\\r\\nBcc: boss@example.org,\\r\\n spy@example.org\\r\\n"
+                                        "X-Herald-Message-Id: 00000000-0000-0000-0000-000000000000", "clean")
+                            """, [String(port)])
+                        #expect(status == 0, "\(output)")
+                        #expect(output.contains("comment 554 5.7.1 InvalidMailAddress.Mismatch"), "\(output)")
+                        #expect(output.contains("list 554 5.7.1 InvalidMailAddress.Mismatch"), "\(output)")
+                        #expect(output.contains("second field 554 5.7.1 InvalidHeader.Duplicate"), "\(output)")
+                        #expect(output.contains("display name 554 5.7.1 InvalidMailAddress.Mismatch"), "\(output)")
+                        #expect(output.contains("nul 554 5.7.1 Validation.Failed: The X-Note field contains a control character."), "\(output)")
+                        #expect(output.contains("clean accepted"), "\(output)")
+                    }
+                    #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 1, "only the clean message was queued")
+                    let worker = try app.deliveryWorker(dns: dns, smtp: peer)
+                    #expect(try await worker.runOnce() == 1)
+                    let delivered = try #require(peer.received.first)
+                    let ids = delivered.data.components(separatedBy: "\r\n").filter { $0.lowercased().hasPrefix("x-herald-message-id:") }
+                    #expect(ids.count == 1 && !ids[0].contains("00000000-0000"), "Herald's own id only: \(ids)")
+                    #expect(!delivered.data.lowercased().contains("bcc:") && !delivered.data.contains("spy@example.org"), "\(delivered.data)")
+                    #expect(delivered.to == ["ann@example.org"])
+                }
+            }
+        }
+    }
+
+    /// Failed logins are limited per user name whatever the client address (here 4 failures: smtplib tries
+    /// PLAIN then LOGIN, two per wrong login, from 127.0.0.2 and .3); then even the right password from a
+    /// third address gets 454. An unknown user name gets the very answer of a wrong password.
+    @Test func loginFailuresAreLimitedPerUserName() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                _ = try await Self.submittingTenant(app, dns)
+                try await Self.withSubmission(app, configure: { $0.userAuthLimiter = TokenBucketLimiter(capacity: 4, refillPerSecond: 4.0 / 600) }) { port in
+                    let (status, output) = try await runPythonDetached(pythonSMTPClientPrelude + """
+                        port = int(sys.argv[1])
+                        def login(source, user, password):
+                            with smtplib.SMTP("127.0.0.1", port, timeout=60, source_address=(source, 0)) as s:
+                                s.starttls(context=context)
+                                s.ehlo("app.test")
+                                try:
+                                    s.login(user, password)
+                                    return "235"
+                                except smtplib.SMTPAuthenticationError as e:
+                                    return str(e.smtp_code) + " " + e.smtp_error.decode()
+                        wrong = login("127.0.0.2", "app@example.test", "Wrong-Horse-42")
+                        unknown = login("127.0.0.5", "nobody@example.test", "Wrong-Horse-42")
+                        print("wrong:", wrong)
+                        print("unknown answers alike:", wrong == unknown)
+                        print("second address:", login("127.0.0.3", "app@example.test", "Wrong-Horse-42"))
+                        print("third address, right password:", login("127.0.0.4", "app@example.test", "Correct-Horse-42"))
+                        print("another user:", login("127.0.0.4", "nobody@example.test", "Wrong-Horse-42"))
+                        """, [String(port)])
+                    #expect(status == 0, "\(output)")
+                    #expect(output.contains("wrong: 535 5.7.8 Authentication credentials invalid"), "\(output)")
+                    #expect(output.contains("unknown answers alike: True"), "\(output)")
+                    #expect(output.contains("second address: 535"), "\(output)")
+                    #expect(output.contains("third address, right password: 454 4.7.0 Too many failed logins"), "\(output)")
+                    #expect(output.contains("another user: 535"), "the limit is the user name's, not the address's: \(output)")
+                }
+            }
+        }
+    }
+
+    /// A password change over REST ends the SMTP sessions that logged in with the old password: their next
+    /// MAIL gets 535 and the connection closes; a new login with the new password works, until the sender is
+    /// deleted.
+    @Test func aPasswordChangeEndsOpenSessions() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let (tenant, token, senderID) = try await Self.submittingTenant(app, dns)
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-submission-\(UUID().uuidString)")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(at: directory) }
+                try await Self.withSubmission(app) { port in
+                    async let run = runPythonDetached(pythonSMTPClientPrelude + """
+                        import os
+                        port, directory = int(sys.argv[1]), sys.argv[2]
+                        message = "From: app@example.test\\r\\nTo: ann@example.org\\r\\nSubject: Hi\\r\\n\\r\\nHello\\r\\n"
+                        s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+                        s.starttls(context=context)
+                        s.login("app@example.test", "Correct-Horse-42")
+                        s.sendmail("app@example.test", ["ann@example.org"], message)
+                        print("before the change: sent")
+                        open(os.path.join(directory, "logged-in"), "w").close()
+                        deadline = time.time() + 60
+                        while not os.path.exists(os.path.join(directory, "changed")) and time.time() < deadline:
+                            time.sleep(0.05)
+                        try:
+                            s.sendmail("app@example.test", ["ann@example.org"], message)
+                            print("after the change: sent")
+                        except smtplib.SMTPSenderRefused as e:
+                            print("after the change:", e.smtp_code, e.smtp_error.decode())
+                        try:
+                            s.noop()
+                            print("still open")
+                        except smtplib.SMTPServerDisconnected:
+                            print("closed")
+                        def wait(name):
+                            open(os.path.join(directory, name), "w").close()
+                            deadline = time.time() + 60
+                            while not os.path.exists(os.path.join(directory, name + "-done")) and time.time() < deadline:
+                                time.sleep(0.05)
+                        t = smtplib.SMTP("127.0.0.1", port, timeout=60)
+                        t.starttls(context=context)
+                        t.login("app@example.test", "Battery-Staple-43")
+                        t.sendmail("app@example.test", ["ann@example.org"], message)
+                        print("new password: sent")
+                        wait("relogged")
+                        try:
+                            t.sendmail("app@example.test", ["ann@example.org"], message)
+                            print("after deletion: sent")
+                        except smtplib.SMTPSenderRefused as e:
+                            print("after deletion:", e.smtp_code)
+                        """, [String(port), directory.path])
+                    let marker = directory.appendingPathComponent("logged-in").path
+                    for _ in 0..<1200 where !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(50)) }
+                    #expect(try await app.request(.put, "/v1/senders/\(senderID)/smtp-password", token: token,
+                                                  json: ["password": "Battery-Staple-43"]).status == 204)
+                    _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("changed").path, contents: nil)
+                    let relogged = directory.appendingPathComponent("relogged").path
+                    for _ in 0..<1200 where !FileManager.default.fileExists(atPath: relogged) { try await Task.sleep(for: .milliseconds(50)) }
+                    #expect(try await app.request(.delete, "/v1/senders/\(senderID)", token: token).status == 204)
+                    _ = FileManager.default.createFile(atPath: relogged + "-done", contents: nil)
+                    let (status, output) = try await run
+                    #expect(status == 0, "\(output)")
+                    #expect(output.contains("before the change: sent"), "\(output)")
+                    #expect(output.contains("after the change: 535 5.7.8 The SMTP password changed"), "\(output)")
+                    #expect(output.contains("closed"), "\(output)")
+                    #expect(output.contains("new password: sent"), "\(output)")
+                    #expect(output.contains("after deletion: 535"), "a deleted sender's sessions end too: \(output)")
+                }
+                #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 2)
             }
         }
     }
