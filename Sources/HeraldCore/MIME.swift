@@ -103,8 +103,13 @@ public enum MIME {
             start = end + 1
             if line.isEmpty { break }
             if line.first == 32 || line.first == 9 {
-                // A continuation line: folding whitespace joins it to the field before.
-                if !fields.isEmpty { fields[fields.count - 1].value += " " + String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
+                // A continuation line: folding whitespace joins it to the field before, with one space, and only
+                // between words (an empty first line or a blank continuation must leave no space at either end).
+                let continuation = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                if !fields.isEmpty, !continuation.isEmpty {
+                    let last = fields.count - 1
+                    fields[last].value += (fields[last].value.isEmpty ? "" : " ") + continuation
+                }
             } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
                 let name = String(decoding: line[line.startIndex..<colon], as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased()
                 fields.append((name, String(decoding: line[line.index(after: colon)...], as: UTF8.self).trimmingCharacters(in: .whitespaces)))

@@ -66,6 +66,8 @@ public enum SMTPProtocolError: Error, Hashable, Sendable {
     case inconsistentCodes
     /// A reply line longer than allowed (RFC 5321 §4.5.3.1.5 says 512; we allow some slack).
     case lineTooLong
+    /// A reply of more lines than allowed (a server that never ends its reply must not fill our memory).
+    case tooManyLines
     /// The server said something we did not ask for, or the conversation went out of order.
     case unexpectedReply(SMTPReply)
 }
@@ -75,8 +77,10 @@ public enum SMTPProtocolError: Error, Hashable, Sendable {
 public struct SMTPReplyParser: Sendable {
     private var buffer: [UInt8] = []
     private var pending: [(Int, Substring)] = []
-    /// Longest accepted line.
+    /// Longest accepted line (its bytes before the LF), however the bytes were read.
     public var maxLineLength = 4096
+    /// Most lines in one reply (RFC 5321 sets no limit; EHLO replies have a dozen or two).
+    public var maxLines = 1000
 
     public init() {}
 
@@ -97,6 +101,8 @@ public struct SMTPReplyParser: Sendable {
     /// reading where the protocol changes (after the 220 to STARTTLS, the rest is not for this parser).
     public mutating func next() throws(SMTPProtocolError) -> SMTPReply? {
         while let newline = buffer.firstIndex(of: 10) {
+            // A line that came whole in one read is held to the limit too, not only one still arriving.
+            guard newline <= maxLineLength else { throw .lineTooLong }
             var line = buffer[..<newline]
             if line.last == 13 { line = line.dropLast() }
             let text = String(decoding: line, as: UTF8.self)
@@ -114,6 +120,7 @@ public struct SMTPReplyParser: Sendable {
         let separator = bytes.count > 3 ? bytes[3] : 32
         guard separator == 32 || separator == UInt8(ascii: "-") else { throw .malformedReply(line) }
         if let first = pending.first, first.0 != code { throw .inconsistentCodes }
+        guard pending.count < maxLines else { throw .tooManyLines }
         let text = line.dropFirst(min(4, line.count))
         pending.append((code, text))
         guard separator == 32 else { return nil }

@@ -185,6 +185,10 @@ public struct SMTPServerStateMachine: Sendable {
         switch verb {
         case "EHLO", "HELO":
             guard !argument.isEmpty else { return error(Self.reply(501, (5, 5, 4), "\(verb) needs a domain")) }
+            // The name is echoed in the reply: a control character (a bare CR) there would end a reply line early.
+            guard !argument.unicodeScalars.contains(where: { $0.value < 32 || $0.value == 127 }) else {
+                return error(Self.reply(501, (5, 5, 2), "\(verb) argument has control characters"))
+            }
             clientName = String(argument.prefix { $0 != " " })
             state = .ready
             guard verb == "EHLO" else { return .reply(Self.reply(250, nil, settings.hostname)) }
