@@ -20,9 +20,11 @@ import Testing
                     let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
                     try await RecipientListTests.setGrade(app, tenant: tenant, 4)
                     // The shape: 20 requests of 100 recipients (default), or, with HERALD_CRASH_SINGLE=1, 2,000 requests
-                    // of one recipient each; HERALD_CRASH_LEASE sets the lease (default 3 s) — for running it in a loop.
+                    // of one recipient each; HERALD_CRASH_LEASE sets the lease (default 3 s) and HERALD_CRASH_KILL_AT how many
+                    // messages the peer has when the first process is killed (default 400) — for running it in a loop.
                     let shape = ProcessInfo.processInfo.environment
                     let single = shape["HERALD_CRASH_SINGLE"] == "1", lease = shape["HERALD_CRASH_LEASE"] ?? "3"
+                    let killAt = shape["HERALD_CRASH_KILL_AT"].flatMap { Int($0) } ?? 400
                     if single {
                         try await withThrowingTaskGroup(of: Void.self) { group in
                             for worker in 0..<16 {
@@ -69,7 +71,7 @@ import Testing
                             try await connection.query("SELECT DISTINCT locked_by FROM messages WHERE status = 'sending'", logger: app.dependencies.database.logger)
                                 .collect().map { try $0.decode(String.self) }
                         })
-                        return peer.receivedCount >= 400 || !first.isRunning
+                        return peer.receivedCount >= killAt || !first.isRunning
                     }
                     #expect(holders.count >= 2, "the delivery loops claim under names of their own: \(holders)")
                     #expect(first.isRunning, "\(first.output)")
