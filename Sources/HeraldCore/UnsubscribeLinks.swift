@@ -170,34 +170,63 @@ public struct BounceAddress: Sendable {
 }
 
 /// A delivery status notification (RFC 3464) as far as Herald reads one: whether it reports a permanent
-/// failure, its status code and the remote server's words.
+/// failure, for which recipient, its status code and the remote server's words.
 public struct DeliveryReport: Sendable, Equatable {
     /// `5.1.1`.
     public var status: String
     /// The remote server's reply (`550 5.1.1 …`) or, without a Diagnostic-Code, the status.
     public var diagnostic: String
+    /// The addresses the recipient block names: its `Final-Recipient` and, when there is one, its
+    /// `Original-Recipient` (the address as the sender gave it, before any forwarding rewrote it).
+    public var recipients: [String]
 
-    public init(status: String, diagnostic: String) {
+    public init(status: String, diagnostic: String, recipients: [String] = []) {
         self.status = status
         self.diagnostic = diagnostic
+        self.recipients = recipients
     }
 
     /// The first recipient block with `Action: failed` and a 5.x.x `Status`; nil for delays, successes,
     /// auto-replies and anything else.
     public static func permanentFailure(in message: [UInt8]) -> DeliveryReport? {
+        permanentFailures(in: message).first
+    }
+
+    /// The permanent failure the report gives for `recipient` (the message's own recipient): a report that
+    /// arrives at a message's return path but names someone else (forwarded, forged, or about another
+    /// message) says nothing about this message, so it is nil.
+    public static func permanentFailure(in message: [UInt8], for recipient: String) -> DeliveryReport? {
+        permanentFailures(in: message).first { $0.names(recipient) }
+    }
+
+    /// Whether the block is about `address`: its Final- or Original-Recipient is that address, the domain
+    /// compared without regard to case (RFC 5321 §2.4; the local part is the receiving server's to interpret,
+    /// so it must match as written).
+    public func names(_ address: String) -> Bool {
+        recipients.contains { Self.sameAddress($0, address) }
+    }
+
+    static func sameAddress(_ a: String, _ b: String) -> Bool {
+        guard let atA = a.lastIndex(of: "@"), let atB = b.lastIndex(of: "@") else { return false }
+        return a[..<atA] == b[..<atB] && a[a.index(after: atA)...].lowercased() == b[b.index(after: atB)...].lowercased()
+    }
+
+    /// Every recipient block with `Action: failed` and a 5.x.x `Status`, in order.
+    public static func permanentFailures(in message: [UInt8]) -> [DeliveryReport] {
         let text = String(decoding: message.prefix(256 * 1024), as: UTF8.self)
-        var action: String?, status: String?, diagnostic: String?
-        func finish() -> DeliveryReport? {
-            defer { action = nil; status = nil; diagnostic = nil }
-            guard action == "failed", let status, status.hasPrefix("5.") else { return nil }
-            return DeliveryReport(status: status, diagnostic: diagnostic ?? "550 \(status)")
+        var reports: [DeliveryReport] = []
+        var action: String?, status: String?, diagnostic: String?, recipients: [String] = []
+        func finish() {
+            defer { action = nil; status = nil; diagnostic = nil; recipients = [] }
+            guard action == "failed", let status, status.hasPrefix("5.") else { return }
+            reports.append(DeliveryReport(status: status, diagnostic: diagnostic ?? "550 \(status)", recipients: recipients))
         }
         // Fields of one block are consecutive lines; an empty line ends a block. Folded lines are joined.
         let unfolded = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n ", with: " ")
             .replacingOccurrences(of: "\n\t", with: " ")
         for line in unfolded.split(separator: "\n", omittingEmptySubsequences: false) {
             if line.trimmingCharacters(in: .whitespaces).isEmpty {
-                if let report = finish() { return report }
+                finish()
                 continue
             }
             guard let colon = line.firstIndex(of: ":") else { continue }
@@ -205,6 +234,11 @@ public struct DeliveryReport: Sendable, Equatable {
             switch name {
             case "action": action = value.lowercased().split(separator: " ").first.map(String.init)
             case "status": status = value.split(separator: " ").first.map(String.init)
+            case "final-recipient", "original-recipient":
+                // `rfc822; ann@example.org` (some servers put the address in angle brackets).
+                let address = value.split(separator: ";", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? value
+                let bare = address.hasPrefix("<") && address.hasSuffix(">") ? String(address.dropFirst().dropLast()) : address
+                if !bare.isEmpty { recipients.append(bare) }
             case "diagnostic-code":
                 // `smtp; 550 5.1.1 <ann@example.org>: user unknown`
                 let reply = value.split(separator: ";", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? value
@@ -212,7 +246,8 @@ public struct DeliveryReport: Sendable, Equatable {
             default: break
             }
         }
-        return finish()
+        finish()
+        return reports
     }
 }
 

@@ -321,8 +321,19 @@ public struct DeliveryService: Service {
 
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<loops { group.addTask { await loop() } }
+            for worker in loopWorkers { group.addTask { await loop(worker) } }
             group.addTask { await housekeeping() }
+        }
+    }
+
+    /// One worker per loop, each with its own name (`<process worker>/<n>`): a claim's `locked_by` names the
+    /// loop that holds it, so a loop whose lease ran out (and whose messages another loop of the same process
+    /// claimed again) can neither renew nor record them — one name for both would let it.
+    var loopWorkers: [DeliveryWorker] {
+        (0..<loops).map { index in
+            var worker = self.worker
+            worker.worker = "\(self.worker.worker)/\(index)"
+            return worker
         }
     }
 
@@ -339,7 +350,7 @@ public struct DeliveryService: Service {
         }
     }
 
-    func loop() async {
+    func loop(_ worker: DeliveryWorker) async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let attempted: Int
             do {

@@ -57,11 +57,8 @@ public struct InboundMailReceiver: SMTPServerDelegate {
                     unsubscribed += 1
                     logger.info("unsubscribed by mail", metadata: ["message": "\(messageID)", "added": "\(result?.added ?? false)",
                                                                   "client": "\(client?.ipAddress ?? "?")"])
-                } else if let bounces, let deliveries, let messageID = bounces.messageID(recipient: recipient),
-                          let report = DeliveryReport.permanentFailure(in: envelope.data) {
-                    let status = report.status.hasPrefix("5.7.") ? "spam_rejected" : "bounced"
-                    let changed = try await deliveries.recordLateBounce(messageID: messageID, status: status, response: report.diagnostic, now: now())
-                    logger.info("late bounce", metadata: ["message": "\(messageID)", "status": "\(report.status)", "recorded": "\(changed)"])
+                } else if let bounces, let deliveries, let messageID = bounces.messageID(recipient: recipient) {
+                    try await lateBounce(envelope.data, messageID: messageID, deliveries: deliveries, client: client)
                 }
             }
             if unsubscribed > 0 { metrics?.unsubscribe("unsubscribed", count: unsubscribed) }
@@ -71,6 +68,26 @@ public struct InboundMailReceiver: SMTPServerDelegate {
             logger.error("inbound mail failed", metadata: ["error": "\(error)"])
             return SMTPServerStateMachine.reply(451, (4, 3, 0), "Temporary failure, try again later")
         }
+    }
+}
+
+extension InboundMailReceiver {
+    /// A report that came back to a delivered message's return path changes the message only when it is about
+    /// that message's recipient: the return path names the message, but the report's Final- or
+    /// Original-Recipient must name its `to` address too (a report about someone else — forwarded mail, a
+    /// forgery by whoever saw the return path — changes nothing and is logged).
+    func lateBounce(_ data: [UInt8], messageID: UUID, deliveries: DeliveryStore, client: SocketAddress?) async throws {
+        let failures = DeliveryReport.permanentFailures(in: data)
+        guard !failures.isEmpty, let to = try await deliveries.deliveredRecipient(messageID: messageID) else { return }
+        guard let report = failures.first(where: { $0.names(to) }) else {
+            logger.warning("late bounce for another recipient ignored", metadata: [
+                "message": "\(messageID)", "named": "\(failures.flatMap(\.recipients).joined(separator: ", "))", "client": "\(client?.ipAddress ?? "?")",
+            ])
+            return
+        }
+        let status = report.status.hasPrefix("5.7.") ? "spam_rejected" : "bounced"
+        let changed = try await deliveries.recordLateBounce(messageID: messageID, recipient: to, status: status, response: report.diagnostic, now: now())
+        logger.info("late bounce", metadata: ["message": "\(messageID)", "status": "\(report.status)", "recorded": "\(changed)"])
     }
 }
 

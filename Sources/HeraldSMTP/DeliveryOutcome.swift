@@ -9,9 +9,14 @@ public enum DeliveryOutcome: Hashable, Sendable {
     /// 5.7.x, or a rejection whose wording is about spam, policy or reputation.
     case spamRejected(SMTPReply)
 
-    /// The class of a failed reply.
+    /// The class of a reply to the end of the data (or of a failed reply): only a 2xx is a delivery; a 3xx
+    /// there is out of step with the conversation and is tried again, never taken for a delivery.
     public static func classify(_ reply: SMTPReply) -> DeliveryOutcome {
-        if reply.isPositive { return .delivered(reply) }
+        switch reply.kind {
+        case .completion: return .delivered(reply)
+        case .intermediate, .other: return .softFailure("unexpected reply: \(reply)")
+        case .failure: break
+        }
         if reply.isTransient { return .softFailure(reply.description) }
         if reply.enhanced?.statusClass == 5 && reply.enhanced?.subject == 7 { return .spamRejected(reply) }
         let text = reply.lines.joined(separator: " ").lowercased()

@@ -133,6 +133,7 @@ public struct SMTPClientStateMachine: Sendable {
             return readyActions()
         case .startTLS:
             guard reply.code == 220 else {
+                guard reply.kind == .failure else { return failAll("protocol error: \(reply) in reply to STARTTLS", permanent: nil) }
                 // Opportunistic: a refused STARTTLS leaves the session in clear text.
                 state = .ready
                 return readyActions()
@@ -221,18 +222,31 @@ public struct SMTPClientStateMachine: Sendable {
         return [.send(line("MAIL FROM:<\(envelope.from)>\(size)"))]
     }
 
+    /// One reply inside a transaction, strictly by the step it answers: only a 2xx to the end of the data
+    /// delivers. A reply of the wrong kind for its step (a 2xx to DATA, a 3xx to MAIL, RCPT or the end of the
+    /// data, a 354 anywhere but after DATA) means the replies and the commands are out of step — crediting
+    /// it to this message could mark as delivered a message whose data never went out — so the session ends
+    /// and what it had not finished is a soft failure (tried again later).
     private mutating func handle(_ reply: SMTPReply, expected: Expect, transaction: inout Transaction) -> [Action] {
         var actions: [Action] = []
         switch expected {
         case .mail:
-            if reply.code != 250 { transaction.mailFailure = reply }
+            switch reply.kind {
+            case .completion: break
+            case .failure: transaction.mailFailure = reply
+            case .intermediate, .other: return protocolError(reply, step: "MAIL")
+            }
             if !pipelining {
                 if transaction.mailFailure != nil { return abort(transaction) }
                 transaction.expecting = [.rcpt(0)]
                 actions.append(.send(line("RCPT TO:<\(transaction.envelope.recipients[0])>")))
             }
         case .rcpt(let index):
-            if reply.code != 250 && reply.code != 251 { transaction.outcomes[index] = DeliveryOutcome.classify(reply) }
+            switch reply.kind {
+            case .completion: break
+            case .failure: transaction.outcomes[index] = DeliveryOutcome.classify(reply)
+            case .intermediate, .other: return protocolError(reply, step: "RCPT")
+            }
             if !pipelining {
                 if index + 1 < transaction.envelope.recipients.count {
                     transaction.expecting = [.rcpt(index + 1)]
@@ -251,18 +265,21 @@ public struct SMTPClientStateMachine: Sendable {
                 transaction.dataSent = accepted
                 // With no recipient accepted, the data is replaced by an empty message the server will refuse.
                 actions.append(.send(accepted ? SMTPData.encode(transaction.envelope.data) : line(".")))
-            } else {
+            } else if reply.kind == .failure {
                 if transaction.mailFailure == nil {
                     for index in transaction.outcomes.indices where transaction.outcomes[index] == nil {
                         transaction.outcomes[index] = DeliveryOutcome.classify(reply)
                     }
                 }
                 return abort(transaction)
+            } else {
+                return protocolError(reply, step: "DATA")
             }
         case .dataEnd:
+            guard reply.kind == .completion || reply.kind == .failure else { return protocolError(reply, step: "the end of the data") }
             guard transaction.dataSent else { return abort(transaction) }
             for index in transaction.outcomes.indices where transaction.outcomes[index] == nil {
-                transaction.outcomes[index] = DeliveryOutcome.classify(reply)
+                transaction.outcomes[index] = reply.kind == .completion ? .delivered(reply) : DeliveryOutcome.classify(reply)
             }
             state = .ready
             return [.finished(envelope: transaction.index, outcomes: transaction.outcomes.map { $0! })] + readyActions()
@@ -271,9 +288,15 @@ public struct SMTPClientStateMachine: Sendable {
         return actions
     }
 
+    /// A reply that does not belong to the command it came after: the session ends, softly.
+    private mutating func protocolError(_ reply: SMTPReply, step: String) -> [Action] {
+        failAll("protocol error: \(reply) in reply to \(step)", permanent: nil)
+    }
+
     /// Ends a transaction that did not deliver: every recipient without an outcome gets the MAIL refusal
     /// (or a soft failure), then RSET.
     private mutating func abort(_ transaction: Transaction) -> [Action] {
+        // `mailFailure` is only ever a 4xx or 5xx, so this never makes a delivery.
         let fallback: DeliveryOutcome = transaction.mailFailure.map(DeliveryOutcome.classify) ?? .softFailure("transaction aborted")
         let outcomes = transaction.outcomes.map { $0 ?? fallback }
         state = .rset

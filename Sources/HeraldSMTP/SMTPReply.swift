@@ -13,9 +13,35 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
         self.lines = lines
     }
 
+    /// 2xx or 3xx (a server delegate's "yes"; a client tells them apart with ``kind``).
     public var isPositive: Bool { (200..<400).contains(code) }
+    /// 4xx: try again later.
     public var isTransient: Bool { (400..<500).contains(code) }
+    /// 5xx: do not try again.
     public var isPermanent: Bool { (500..<600).contains(code) }
+
+    /// What a reply says about the command it answers (RFC 5321 §4.2.1), for a client that must tell a
+    /// finished command from an intermediate one.
+    public enum Kind: Hashable, Sendable {
+        /// 2xx: done.
+        case completion
+        /// 3xx: go on (354 after DATA).
+        case intermediate
+        /// 4xx or 5xx.
+        case failure
+        /// Anything else (1xx, or a code no server should send).
+        case other
+    }
+
+    /// The reply's ``Kind``.
+    public var kind: Kind {
+        switch code {
+        case 200..<300: .completion
+        case 300..<400: .intermediate
+        case 400..<600: .failure
+        default: .other
+        }
+    }
 
     /// `250 2.0.0 OK …` on one line, for logs and events.
     public var description: String {

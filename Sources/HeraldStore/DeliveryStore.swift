@@ -111,14 +111,15 @@ public struct DeliveryStore: Sendable {
     /// message's return path): the delivered message becomes `bounced` (or `spam_rejected`), with its
     /// `message.bounced` event (`late: true`), the day's grade figures move from delivered to the failure,
     /// and a hard bounce counts toward the invalid-address list — one statement. Answers whether the
-    /// message changed (false when it is unknown, or was not delivered, or already recorded as bounced).
-    public func recordLateBounce(messageID: UUID, status: String, response: String, now: Date) async throws -> Bool {
+    /// message changed (false when it is unknown, or was not delivered, or already recorded as bounced, or its
+    /// recipient is not `recipient`, the address the report was matched against).
+    public func recordLateBounce(messageID: UUID, recipient: String, status: String, response: String, now: Date) async throws -> Bool {
         let response = String(response.prefix(1000)), event = "message." + status, day = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
         return try await database.withSystem { connection in
             try await connection.query("""
                 WITH updated AS (
                     UPDATE messages m SET status = \(status), last_response = \(response), updated_at = \(now)
-                    WHERE m.id = \(messageID) AND m.status = 'delivered' AND m.kind <> 'system'
+                    WHERE m.id = \(messageID) AND m.status = 'delivered' AND m.kind <> 'system' AND m.to_address = \(recipient)
                     RETURNING m.tenant_id, m.id, m.to_address, m.from_address, m.tag, m.attempts
                 ), logged AS (
                     INSERT INTO events (tenant_id, message_id, type, data, created_at)
@@ -141,6 +142,16 @@ public struct DeliveryStore: Sendable {
                 )
                 SELECT count(*)::int FROM updated
                 """, logger: logger).decode(Int.self).first { _ in true } == 1
+        }
+    }
+
+    /// The recipient of a delivered message (nil when the message is unknown or not delivered), for
+    /// checking that a late bounce to its return path is about it.
+    public func deliveredRecipient(messageID: UUID) async throws -> String? {
+        try await database.withSystem { connection in
+            try await connection.query("""
+                SELECT to_address FROM messages WHERE id = \(messageID) AND status = 'delivered' AND kind <> 'system'
+                """, logger: logger).decode(String.self).first { _ in true }
         }
     }
 

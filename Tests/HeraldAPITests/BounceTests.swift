@@ -12,8 +12,9 @@ import Testing
 
 /// Late bounces through the VERP return path: with the return-path MX of the sender's domain in place, mail
 /// goes out with `b+<token>@bounces.<domain>` as its envelope sender; a delivery status notification sent
-/// there later turns the delivered message into a bounce (event, invalid-address count); delays,
-/// auto-replies and forged return paths change nothing.
+/// there later turns the delivered message into a bounce (event, invalid-address count) when it is about the
+/// message's recipient; delays, auto-replies, forged return paths and reports about another recipient change
+/// nothing.
 @Suite struct BounceTests {
     static let dsn = """
         From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r
@@ -83,19 +84,24 @@ import Testing
                             [ben, report(to: ben, recipient: "ben@example.org", action: "delayed", status: "4.4.1")],
                             [ben, "From: ben@example.org\r\nSubject: Auto: out of office\r\n\r\nI am away.\r\n"],
                             [String(forged), report(to: String(forged), recipient: "ann@example.org", action: "failed", status: "5.1.1")],
-                            [ann, report(to: ann, recipient: "ann@example.org", action: "failed", status: "5.1.1")],
+                            // To ben's return path, but about another recipient: it changes neither ben's message nor ann's.
+                            [ben, report(to: ben, recipient: "ann@example.org", action: "failed", status: "5.1.1")],
+                            [ben, report(to: ben, recipient: "ben@other.example", action: "failed", status: "5.1.1")],
+                            // The recipient's domain in another case is the same recipient.
+                            [ann, report(to: ann, recipient: "ann@Example.ORG", action: "failed", status: "5.1.1")],
                             [ann, report(to: ann, recipient: "ann@example.org", action: "failed", status: "5.1.1")],
                         ]), as: UTF8.self)])
                     #expect(status == 0, "\(output)")
-                    #expect(output == "taken\ntaken\nrefused 550\ntaken\ntaken\n", "\(output)")
+                    #expect(output == "taken\ntaken\nrefused 550\ntaken\ntaken\ntaken\ntaken\n", "\(output)")
 
                     let messages = try await app.request(.get, "/v1/messages", token: token)
                     let items = try #require(messages.json["items"] as? [[String: Any]])
                     let byRecipient = Dictionary(uniqueKeysWithValues: items.map { ($0["to"] as? String ?? "", $0) })
                     #expect(byRecipient["ann@example.org"]?["status"] as? String == "bounced", "\(messages.body)")
-                    #expect((byRecipient["ann@example.org"]?["lastResponse"] as? String)?.hasPrefix("550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown") == true,
-                            "\(messages.body)")
-                    #expect(byRecipient["ben@example.org"]?["status"] as? String == "delivered", "a delay and an auto-reply change nothing")
+                    #expect((byRecipient["ann@example.org"]?["lastResponse"] as? String)?.lowercased()
+                        .hasPrefix("550 5.1.1 <ann@example.org>: recipient address rejected: user unknown") == true, "\(messages.body)")
+                    #expect(byRecipient["ben@example.org"]?["status"] as? String == "delivered",
+                            "a delay, an auto-reply and reports about other recipients change nothing")
                     #expect(try await UnsubscribeTests.count(app, """
                         SELECT count(*)::int FROM events WHERE type = 'message.bounced' AND (data->>'late')::boolean AND data->>'to' = 'ann@example.org'
                         """) == 1, "one event, though the report came twice")

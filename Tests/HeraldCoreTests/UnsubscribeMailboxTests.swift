@@ -97,10 +97,17 @@ import Testing
                 + (diagnostic.map { "Diagnostic-Code: \($0)\r\n" } ?? "") + "--x--\r\n").utf8)
         }
         #expect(DeliveryReport.permanentFailure(in: report("failed", "5.1.1"))
-            == DeliveryReport(status: "5.1.1", diagnostic: "550 5.1.1 <a@b.example>: user unknown"))
+            == DeliveryReport(status: "5.1.1", diagnostic: "550 5.1.1 <a@b.example>: user unknown", recipients: ["a@b.example"]))
         #expect(DeliveryReport.permanentFailure(in: report("failed", "5.7.1", diagnostic: nil))?.diagnostic == "550 5.7.1")
         #expect(DeliveryReport.permanentFailure(in: report("delayed", "4.4.1")) == nil)
         #expect(DeliveryReport.permanentFailure(in: report("delivered", "2.0.0")) == nil)
         #expect(DeliveryReport.permanentFailure(in: Array("Subject: Out of office\r\n\r\nI am away.\r\n".utf8)) == nil)
+        // A report is about the recipient it names (Final- or Original-Recipient), the domain in any case.
+        #expect(DeliveryReport.permanentFailure(in: report("failed", "5.1.1"), for: "a@B.Example")?.status == "5.1.1")
+        #expect(DeliveryReport.permanentFailure(in: report("failed", "5.1.1"), for: "c@b.example") == nil)
+        #expect(DeliveryReport.permanentFailure(in: report("failed", "5.1.1"), for: "a@c.example") == nil)
+        let forwarded = Array(String(decoding: report("failed", "5.1.1"), as: UTF8.self)
+            .replacingOccurrences(of: "Final-Recipient: rfc822; a@b.example", with: "Final-Recipient: rfc822; <z@elsewhere.example>\r\nOriginal-Recipient: rfc822;a@b.example").utf8)
+        #expect(DeliveryReport.permanentFailure(in: forwarded, for: "a@b.example")?.recipients == ["z@elsewhere.example", "a@b.example"])
     }
 }

@@ -147,4 +147,73 @@ import Testing
         #expect(Self.finished(data) == [0: ["bounced", "bounced"]])
         #expect(Self.sent(data) == "RSET\r\n")
     }
+
+    /// Replies out of step with the commands (an extra or lost reply, one left over from an earlier
+    /// transaction) never deliver a message: only a 2xx to the end of the data does; any reply of the wrong
+    /// kind for its step ends the session with a soft failure, and no data goes out after it.
+    @Test func repliesOfTheWrongKindForTheirStepNeverDeliver() {
+        let one = SMTPClientStateMachine.Envelope(from: "news@example.test", recipients: ["a@example.org"], data: Array("Subject: hi\r\n\r\nhi\r\n".utf8))
+        /// A session past EHLO (with PIPELINING or not) with `one` sent as far as its first command.
+        func session(pipelining: Bool) -> SMTPClientStateMachine {
+            var machine = SMTPClientStateMachine(hostname: "herald.test", tlsAvailable: false)
+            _ = machine.enqueue(one)
+            _ = machine.received(Self.r("220 mx"))
+            _ = machine.received(Self.r(pipelining ? "250-mx|250 PIPELINING" : "250 mx"))
+            return machine
+        }
+        func expectSoftEnd(_ actions: [SMTPClientStateMachine.Action], _ what: Comment) {
+            #expect(Self.finished(actions) == [0: ["deferred"]], what)
+            #expect(actions.last == .close, what)
+            #expect(Self.sent(actions).isEmpty, what)
+        }
+
+        // A 250 where the 354 to DATA belongs (the 250 of an earlier command): the data was never sent.
+        var stepwise = session(pipelining: false)
+        _ = stepwise.received(Self.r("250 ok"))
+        #expect(Self.sent(stepwise.received(Self.r("250 ok"))) == "DATA\r\n")
+        expectSoftEnd(stepwise.received(Self.r("250 2.0.0 queued")), "2xx to DATA")
+
+        // The same under pipelining.
+        var pipelined = session(pipelining: true)
+        _ = pipelined.received(Self.r("250 ok"))
+        _ = pipelined.received(Self.r("250 ok"))
+        expectSoftEnd(pipelined.received(Self.r("250 2.0.0 queued")), "2xx to DATA, pipelined")
+
+        // A 354 where a RCPT reply was expected.
+        var early = session(pipelining: true)
+        _ = early.received(Self.r("250 ok"))
+        expectSoftEnd(early.received(Self.r("354 go ahead")), "3xx to RCPT")
+
+        // A 354 to MAIL (it used to become the MAIL "failure" given to every recipient, and 3xx counted as delivered).
+        var mail = session(pipelining: false)
+        expectSoftEnd(mail.received(Self.r("354 go ahead")), "3xx to MAIL")
+
+        // A 3xx to the end of the data.
+        var end = session(pipelining: false)
+        _ = end.received(Self.r("250 ok"))
+        _ = end.received(Self.r("250 ok"))
+        #expect(Self.sent(end.received(Self.r("354 go"))).hasSuffix("\r\n.\r\n"))
+        expectSoftEnd(end.received(Self.r("354 go on")), "3xx to the end of the data")
+
+        // A 2xx other than 250 to MAIL and RCPT is a completion (RFC 5321 §4.2.1), and the 2xx to the data's end delivers.
+        var fine = session(pipelining: false)
+        _ = fine.received(Self.r("251 ok"))
+        _ = fine.received(Self.r("251 2.1.5 will forward"))
+        _ = fine.received(Self.r("354 go"))
+        #expect(Self.finished(fine.received(Self.r("250 2.0.0 queued"))) == [0: ["delivered"]])
+
+        // A reply to an idle session (nothing asked) ends it; the next message is not sent over it.
+        var idle = session(pipelining: false)
+        _ = idle.received(Self.r("250 ok"))
+        _ = idle.received(Self.r("250 ok"))
+        _ = idle.received(Self.r("354 go"))
+        _ = idle.received(Self.r("250 queued"))
+        #expect(idle.isIdle)
+        #expect(idle.received(Self.r("250 stray")) == [.close])
+        let next = idle.enqueue(one)
+        #expect(Self.sent(next.actions).isEmpty)
+
+        // The outcome of a 3xx is never a delivery.
+        #expect(DeliveryOutcome.classify(Self.r("354 go ahead")).messageStatus == "deferred")
+    }
 }

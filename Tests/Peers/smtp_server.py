@@ -7,6 +7,9 @@ appends it to --record as a JSON line {"from", "to": [...], "data"}. --script na
 {"busy@example.org": ["450 4.2.1 Mailbox busy", "250 OK"], "nobody@example.org": ["550 5.1.1 No such user"]};
 a recipient not in the script (or past the end of its list) gets 250. "drop" as a reply closes the
 connection; "slow <seconds> <reply>" answers <reply> after a pause. Runs until its standard input closes.
+With HERALD_SINK_TRANSACTIONS=<file> in its environment it also appends every command it reads and every
+reply it sends, per connection, as JSON lines {"session", "in" | "out"} (for finding out, when a client
+credits a reply to the wrong command, what the conversation really was).
 """
 import argparse, asyncio, json, os, sys, threading
 from aiosmtpd.controller import Controller
@@ -82,7 +85,40 @@ def tls_context():
 TLS = tls_context() if args.tls or args.broken_tls else None
 
 
+TRANSACTIONS = open(os.environ["HERALD_SINK_TRANSACTIONS"], "a", buffering=1) if os.environ.get("HERALD_SINK_TRANSACTIONS") else None
+
+
+def trace(session, direction, text):
+    if TRANSACTIONS is not None:
+        with lock:
+            TRANSACTIONS.write(json.dumps({"session": session, direction: text}) + "\n")
+
+
 class CountingSMTP(SMTP):
+    async def push(self, status):
+        trace(getattr(self, "serial", 0), "out", status if isinstance(status, str) else status.decode("utf-8", "replace"))
+        return await super().push(status)
+
+    async def smtp_MAIL(self, arg):
+        trace(self.serial, "in", f"MAIL {arg}")
+        return await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg):
+        trace(self.serial, "in", f"RCPT {arg}")
+        return await super().smtp_RCPT(arg)
+
+    async def smtp_DATA(self, arg):
+        trace(self.serial, "in", "DATA")
+        return await super().smtp_DATA(arg)
+
+    async def smtp_RSET(self, arg):
+        trace(self.serial, "in", "RSET")
+        return await super().smtp_RSET(arg)
+
+    async def smtp_QUIT(self, arg):
+        trace(self.serial, "in", "QUIT")
+        return await super().smtp_QUIT(arg)
+
     def connection_made(self, transport):
         with lock:
             sessions["serial"] += 1
