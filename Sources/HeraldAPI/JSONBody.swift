@@ -78,7 +78,7 @@ struct RequestBodyMiddleware: RouterMiddleware {
         let rules = Self.rules(for: request.uri.path, default: context.maxUploadSize)
         if rules.body == .own { return try await next(request, context) }
         // Path parameters and query values reach queries too (an address, a filter): the same rule as body text.
-        try Self.checkTarget(request.uri)
+        try Self.checkTarget(path: request.uri.path, query: request.uri.query)
         guard request.method == .post || request.method == .put || request.method == .patch else { return try await next(request, context) }
         var request = request
         let buffer: ByteBuffer
@@ -112,9 +112,9 @@ struct RequestBodyMiddleware: RouterMiddleware {
 
 extension RequestBodyMiddleware {
     /// Refuses a request target whose path or query, percent-decoded, holds a NUL, a control character or broken UTF-8.
-    static func checkTarget(_ uri: URI) throws(HeraldError) {
-        try JSONTextCheck.validate(percentEncoded: Substring(uri.path), field: "path")
-        guard let query = uri.query, !query.isEmpty else { return }
+    static func checkTarget(path: String, query: String?) throws(HeraldError) {
+        try JSONTextCheck.validate(percentEncoded: Substring(path), field: "path")
+        guard let query, !query.isEmpty else { return }
         for item in query.split(separator: "&") {
             let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(parts[0])

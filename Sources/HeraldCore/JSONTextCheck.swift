@@ -9,8 +9,11 @@
 public enum JSONTextCheck {
     /// Checks every string (keys and values, at any depth) of a JSON document.
     public static func validate(json bytes: some Collection<UInt8>) throws(HeraldError) {
-        let finding: Finding? = bytes.withContiguousStorageIfAvailable { buffer in Scanner(buffer).run() }
-            ?? Array(bytes).withUnsafeBufferPointer { buffer in Scanner(buffer).run() }
+        func scan(_ buffer: UnsafeBufferPointer<UInt8>) -> Finding? {
+            var scanner = Scanner(buffer)
+            return scanner.run()
+        }
+        let finding: Finding? = bytes.withContiguousStorageIfAvailable(scan) ?? Array(bytes).withUnsafeBufferPointer(scan)
         if let finding {
             throw .validation("\(finding.path ?? "The body") contains \(finding.what), which is not allowed in text.", field: finding.path)
         }

@@ -24,6 +24,12 @@ import Testing
 
     static let placeholder = "SWEEP-PLACEHOLDER-7f3a"
 
+    /// Defects the sweep finds in code other engineers own at the time of writing (operationId and field), recorded as
+    /// known issues so that the rest of the sweep still guards everything else; the fix removes its line.
+    static let knownIssues: [String: Comment] = [
+        "updatePolicy description": "PUT /v1/policies/{name} stores a description longer than its maxLength of 1,024 (createPolicy refuses it); APIHandler+Identity.swift",
+    ]
+
     /// `body` as JSON text with the string at `field` replaced by `jsonText` (raw JSON, so that it can hold what a
     /// Swift string cannot, such as a lone surrogate escape); also answers the field's concrete path.
     static func mutated(_ body: Any, _ field: ContractOperation.Field, jsonText: String) throws -> (text: String, field: String) {
@@ -141,9 +147,24 @@ import Testing
                     let reply = try await app.request(HTTPRequest.Method(sweep.operation.method)!, sweep.path, token: token, raw: sweep.body)
                     let label = "\(sweep.operation) \(sweep.what)"
                     #expect(reply.status < 500, "\(label): \(reply.status) \(reply.body.prefix(300))")
+                    // The import reports bad rows in its 200 answer and keeps the good ones (SPEC §2): a row refused
+                    // there, with nothing imported, is a refusal.
+                    if sweep.operation.operationId == "importRecipients", reply.status == 200, reply.json["imported"] as? Int == 0 {
+                        let after = try await state()
+                        #expect(changedTables(before, after).isEmpty, "\(label) imported nothing but wrote \(changedTables(before, after))")
+                        before = after
+                        continue
+                    }
                     guard reply.status >= 400 else {
-                        #expect(!sweep.mustRefuse, "\(label) was accepted: \(reply.status) \(reply.body.prefix(300))")
-                        accepted.append(label)
+                        if sweep.mustRefuse {
+                            if let known = Self.knownIssues[sweep.what.split(separator: ":").first.map { "\(sweep.operation.operationId) \($0)" } ?? ""] {
+                                withKnownIssue(known) { Issue.record("\(label) was accepted: \(reply.status)") }
+                            } else {
+                                Issue.record("\(label) was accepted: \(reply.status) \(reply.body.prefix(300))")
+                            }
+                        } else if sweep.what.hasSuffix("characters") {
+                            accepted.append(label)
+                        }
                         before = try await state()
                         continue
                     }
@@ -155,7 +176,7 @@ import Testing
                     before = after
                 }
                 let elapsed = ContinuousClock.now - started
-                print("bad-input sweep: \(cases.count) requests in \(elapsed); accepted without a limit in the contract: \(accepted.filter { $0.contains("characters") })")
+                print("bad-input sweep: \(cases.count) requests in \(elapsed); accepted (fields without a maxLength in the contract): \(accepted)")
                 #expect(cases.count > 200, "the sweep generated only \(cases.count) requests")
             }
         }

@@ -1,5 +1,7 @@
 import Foundation
 import HTTPTypes
+import HeraldAPI
+import HeraldStore
 import HeraldTestSupport
 import PostgresNIO
 import Testing
@@ -186,17 +188,19 @@ func tenantFingerprint(_ app: TestApp, tenant: String, except: Set<String> = ["a
     let id = try #require(UUID(uuidString: tenant)).uuidString.lowercased()
     let logger = app.dependencies.database.logger
     return try await app.dependencies.database.withSystem { connection in
-        let tables = try await connection.query("""
-            SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t USING (table_schema, table_name)
+        let rows: PostgresRowSequence = try await connection.query(PostgresQuery(unsafeSQL: """
+            SELECT c.table_name::text FROM information_schema.columns c JOIN information_schema.tables t USING (table_schema, table_name)
             WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id' AND t.table_type = 'BASE TABLE' ORDER BY 1
-            """, logger: logger).decode(String.self).collect().filter { !except.contains($0) }
+            """), logger: logger)
+        var tables: [String] = []
+        for try await table in rows.decode(String.self) where !except.contains(table) { tables.append(table) }
         // The id is a parsed UUID, so writing it into the statement is safe.
         let parts = tables.map { table in
             "SELECT '\(table)', count(*)::text || ':' || coalesce(md5(string_agg(md5(t::text), ',' ORDER BY md5(t::text))), '') FROM \(table) t WHERE tenant_id = '\(id)'"
         } + ["SELECT 'tenants', md5(t::text) FROM tenants t WHERE id = '\(id)'"]
         var digests: [String: String] = [:]
-        for try await (table, digest) in try await connection.query(PostgresQuery(unsafeSQL: parts.joined(separator: " UNION ALL ")), logger: logger)
-            .decode((String, String).self) {
+        let digestRows: PostgresRowSequence = try await connection.query(PostgresQuery(unsafeSQL: parts.joined(separator: " UNION ALL ")), logger: logger)
+        for try await (table, digest) in digestRows.decode((String, String).self) {
             digests[table] = digest
         }
         return digests
@@ -222,8 +226,8 @@ struct TenantObjects: Sendable {
     static func create(_ app: TestApp, _ dns: DNSTestServer, name: String) async throws -> TenantObjects {
         let (tenant, token, keyID, secret) = try await SingleSendTests.sendingTenant(app, dns, name: name)
         var ids: [String: String] = ["tenants": tenant]
-        func created(_ method: HTTPRequest.Method = .post, _ path: String, _ json: Any? = nil, _ key: String = "id") async throws -> String {
-            let reply = try await app.request(method, path, token: token, json: json)
+        func created(_ path: String, _ json: Any? = nil, _ key: String = "id") async throws -> String {
+            let reply = try await app.request(.post, path, token: token, json: json)
             guard (200..<300).contains(reply.status), let value = reply[key] else { throw ContractError(message: "\(path): \(reply.status) \(reply.body)") }
             return value
         }
@@ -261,7 +265,7 @@ struct TenantObjects: Sendable {
         return TenantObjects(tenant: tenant, token: token, keyID: keyID, secret: secret, ids: ids)
     }
 
-    static let policyDocument: [String: Any] = ["Version": "1", "Statement": [["Effect": "Allow", "Action": ["dm:Get*"], "Resource": ["*"]]]]
+    static var policyDocument: [String: Any] { ["Version": "1", "Statement": [["Effect": "Allow", "Action": ["dm:Get*"], "Resource": ["*"]]]] }
 
     /// The value of a path parameter of `operation`: the id of this tenant's object of the collection the path names,
     /// or nil when there is none.

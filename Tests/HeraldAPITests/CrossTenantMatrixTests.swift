@@ -31,7 +31,9 @@ import Testing
                     for operation in try ContractOperation.all() where operation.method == "GET" && operation.access == "tenant" {
                         guard case .success(let path) = operation.filledPath({ a.value(of: $0, in: operation) }) else { continue }
                         let reply = try await app.request(.get, path, token: a.token)
-                        seen[path] = "\(reply.status) \(reply.body)"
+                        // The request id differs from one call to the next; everything else must not.
+                        let body = reply.body.replacingOccurrences(of: #""requestId":"[A-Za-z0-9._-]*""#, with: "", options: .regularExpression)
+                        seen[path] = "\(reply.status) \(body)"
                     }
                     return seen
                 }

@@ -66,7 +66,7 @@ import Testing
         #expect(Self.refusal(clean) == nil)
         let elapsed = ContinuousClock.now - start
         #expect(elapsed < .seconds(2), "\(elapsed) for \(clean.utf8.count) bytes")
-        let dirty = String(clean.dropLast(3)) + #"\u0000"}}]"#
+        let dirty = String(clean.dropLast(4)) + #"\u0000"}}]"#
         #expect(Self.refusal(dirty)?.field == "[59999].variables.code")
     }
 
