@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
 import HeraldTestSupport
+import HummingbirdTesting
+import NIOCore
 import Testing
 
 /// SPEC §10: bad input gets a problem+json refusal with a stable code, never a 500, and changes nothing. Every
@@ -179,6 +181,27 @@ import Testing
                 print("bad-input sweep: \(cases.count) requests in \(elapsed); accepted (fields without a maxLength in the contract): \(accepted)")
                 #expect(cases.count > 200, "the sweep generated only \(cases.count) requests")
             }
+        }
+    }
+
+    /// A CSV import with a NUL or with bytes that are not UTF-8 is refused whole, and the list is untouched.
+    @Test func csvImportsWithNULOrBrokenUTF8AreRefused() async throws {
+        try await TestApp.run { app in
+            let (tenant, token) = try await app.rootToken()
+            let list = try await app.request(.post, "/v1/lists", token: token, json: ["name": "readers"])
+            let path = "/v1/lists/\(list["id"] ?? "")/recipients"
+            let before = try await tenantFingerprint(app, tenant: tenant)
+            for bytes in [Array("address,name\nann@example.org,A\u{0}nn\n".utf8), Array("address,name\nann@example.org,".utf8) + [0xC3, 0x28, 0x0A]] {
+                let response = try await app.client.execute(uri: path, method: .post,
+                                                            headers: [.authorization: "Bearer \(token)", .contentType: "text/csv"],
+                                                            body: ByteBuffer(bytes: bytes))
+                let reply = Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: response.body))
+                expectProblem(reply, 400, "Validation.Failed")
+                #expect(reply["field"] == "body")
+            }
+            #expect(changedTables(before, try await tenantFingerprint(app, tenant: tenant)).isEmpty)
+            let fine = try await app.request(.post, path, token: token, raw: "address,name\nann@example.org,Ann\n", contentType: "text/csv")
+            #expect(fine.status == 200 && fine.json["imported"] as? Int == 1, "\(fine.body)")
         }
     }
 }
