@@ -31,7 +31,7 @@ extension APIHandler {
     func adminSetTenantGrade(_ input: Operations.AdminSetTenantGrade.Input) async throws -> Operations.AdminSetTenantGrade.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send grade.") }
         let id = try uuidPath(input.path.id, what: "tenant")
-        try await grades.setGrade(tenantID: id, grade: body.grade, reason: body.reason, actor: try RequestScope.current().auditActor, now: now())
+        try await grades.setGrade(tenantID: id, grade: body.grade, reason: try OperatorReason.validate(body.reason), actor: try RequestScope.current().auditActor, now: now())
         guard let tenant = try await tenants.get(id) else { throw HeraldError.notFound("tenant") }
         return .ok(.init(body: .json(.init(tenant))))
     }

@@ -44,6 +44,8 @@ extension APIHandler {
             }
         case .csv(let body):
             let bytes = try await [UInt8](collecting: body, upTo: Self.maxImportBody)
+            // NUL or broken UTF-8 would abort the import's transaction in PostgreSQL (or be stored repaired).
+            try JSONTextCheck.validate(text: bytes)
             (candidates, rejected) = try RecipientImport.fromCSV(bytes)
         }
         let result = try await lists.importMembers(tenantID: tenant, listID: listID, candidates: candidates, rejected: rejected, actor: actor)

@@ -46,7 +46,8 @@ extension APIHandler {
     }
 
     private func changeTenant(_ id: String, _ change: TenantStore.StatusChange, reason: String?) async throws -> Components.Schemas.Tenant {
-        let tenant = try await tenants.change(try uuidPath(id, what: "tenant"), change, reason: reason, actor: try RequestScope.current().auditActor)
+        let tenant = try await tenants.change(try uuidPath(id, what: "tenant"), change, reason: try OperatorReason.validate(reason),
+                                              actor: try RequestScope.current().auditActor)
         return .init(tenant)
     }
 }

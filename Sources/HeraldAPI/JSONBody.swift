@@ -45,7 +45,7 @@ enum JSONBody {
 /// Checks request bodies before any handler sees them: larger than the route allows → 413, a non-empty
 /// body of a media type the route does not take → 415. The body is collected here (bounded), so handlers
 /// never stream an unbounded request. Every route takes JSON up to the context's limit; the list import
-/// also takes `text/csv`, up to 8 MiB.
+/// also takes `text/csv`, up to 8 MiB. Every JSON body's strings pass ``JSONTextCheck`` here.
 struct RequestBodyMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
 
@@ -75,10 +75,12 @@ struct RequestBodyMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method == .post || request.method == .put || request.method == .patch else { return try await next(request, context) }
-        var request = request
         let rules = Self.rules(for: request.uri.path, default: context.maxUploadSize)
         if rules.body == .own { return try await next(request, context) }
+        // Path parameters and query values reach queries too (an address, a filter): the same rule as body text.
+        try Self.checkTarget(path: request.uri.path, query: request.uri.query)
+        guard request.method == .post || request.method == .put || request.method == .patch else { return try await next(request, context) }
+        var request = request
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: rules.limit)
@@ -100,8 +102,26 @@ struct RequestBodyMiddleware: RouterMiddleware {
                 throw HeraldError(code: "UnsupportedMediaType", status: 415,
                                   message: rules.body == .jsonOrCSV ? "Send the body as application/json or text/csv." : "Send the body as application/json.")
             }
+            // Every JSON body, of every route (tenant, operator and public), is checked here once for text the
+            // database must not see (NUL, lone surrogates, control characters), before any decoder or handler runs.
+            if mediaType != "text/csv" { try JSONTextCheck.validate(json: buffer.readableBytesView) }
         }
         return try await next(request, context)
+    }
+}
+
+extension RequestBodyMiddleware {
+    /// Refuses a request target whose path or query, percent-decoded, holds a NUL, a control character or broken UTF-8.
+    static func checkTarget(path: String, query: String?) throws(HeraldError) {
+        try JSONTextCheck.validate(percentEncoded: Substring(path), field: "path")
+        guard let query, !query.isEmpty else { return }
+        for item in query.split(separator: "&") {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0])
+            // The name is checked as the value's field label would be shown: only a clean name is echoed back.
+            try JSONTextCheck.validate(percentEncoded: parts[0], field: "query")
+            if parts.count == 2 { try JSONTextCheck.validate(percentEncoded: parts[1], field: name.removingPercentEncoding ?? name) }
+        }
     }
 }
 

@@ -151,9 +151,12 @@ public struct ListStore: Sendable {
                     """, logger: logger)
             }
             let added = accepted.count - accepted.filter { existing.contains($0.address) }.count
-            try await connection.query("""
-                UPDATE recipient_lists SET member_count = member_count + \(added), updated_at = now() WHERE tenant_id = \(tenantID) AND id = \(listID)
-                """, logger: logger)
+            // An import whose every row was refused changed nothing, so the list's updated_at stays as it was.
+            if !accepted.isEmpty {
+                try await connection.query("""
+                    UPDATE recipient_lists SET member_count = member_count + \(added), updated_at = now() WHERE tenant_id = \(tenantID) AND id = \(listID)
+                    """, logger: logger)
+            }
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:SaveReceiverDetail",
                                       resource: Self.resource(tenantID, listID),
                                       detail: ["imported": String(accepted.count), "rejected": String(rejected.count)])
