@@ -255,6 +255,9 @@ public struct IdentityStore: Sendable {
 
     /// Replaces a custom policy's document (and description); attached users are affected on their next request.
     public func updatePolicy(tenantID: UUID, name: String, description: String?, document: PolicyDocument, actor: AuditActor) async throws -> PolicyRecord {
+        if let description, description.count > 1024 {
+            throw HeraldError.validation("description must be at most 1024 characters.", field: "description")
+        }
         if BuiltinPolicy(rawValue: name) != nil { throw HeraldError.conflict("Policy.BuiltIn", "Built-in policies cannot be changed.") }
         let json = try Self.encode(document)
         return try await database.withTenant(tenantID) { connection in
