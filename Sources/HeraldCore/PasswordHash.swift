@@ -56,6 +56,8 @@ public final class PasswordHasher: @unchecked Sendable { // the mutable state is
 
     /// How many hashes may run at once.
     public let threads: Int
+    /// Set in the thread dictionary of the pool's threads (a thread's name is not reliable on Linux).
+    public static let threadMark = "herald.password-hasher"
     private let condition = NSCondition()
     private var queue: [@Sendable () -> Void] = []
     private var started = 0
@@ -99,6 +101,7 @@ public final class PasswordHasher: @unchecked Sendable { // the mutable state is
             // Named from inside: on Linux a name set before start() does not reach the thread.
             Thread { [self] in
                 Thread.current.name = name
+                Thread.current.threadDictionary[Self.threadMark] = true
                 work()
             }.start()
         }
