@@ -120,6 +120,23 @@ extension SendStore {
         return outcomes.map { $0 ?? .failure(HeraldError(code: "Internal", status: 500, message: "A send was not answered.")) }
     }
 
+    /// What ``DropRules`` needs of `addresses`: each one's suppressions (scope and source) and which are on the
+    /// invalid-address list — one statement, for the accept path and batch expansion alike.
+    static func dropFacts(_ connection: PostgresConnection, tenantID: UUID, addresses: [String],
+                          logger: Logger) async throws -> (suppressions: [String: [DropRules.Suppression]], invalid: Set<String>) {
+        var suppressions: [String: [DropRules.Suppression]] = [:]
+        var invalid = Set<String>()
+        guard !addresses.isEmpty else { return (suppressions, invalid) }
+        for try await (address, scope, source) in try await connection.query("""
+            SELECT address, scope, source FROM suppressions WHERE tenant_id = \(tenantID) AND address = ANY(\(addresses)::text[])
+            UNION ALL
+            SELECT address, NULL, NULL FROM invalid_addresses WHERE tenant_id = \(tenantID) AND listed AND address = ANY(\(addresses)::text[])
+            """, logger: logger).decode((String, String?, String?).self) {
+            if let scope, let source { suppressions[address, default: []].append(.init(scope: scope, source: source)) } else { invalid.insert(address) }
+        }
+        return (suppressions, invalid)
+    }
+
     /// A sender address as the accept path needs it.
     struct AcceptedSender {
         var id: UUID
@@ -194,21 +211,7 @@ extension SendStore {
         // 4. Suppressed and invalid recipients are dropped (by the rules of the sender's kind of mail), the others go on.
         let checked = jobs.indices.filter { outcomes[$0] == nil }
         let addresses = Array(Set(checked.flatMap { jobs[$0].send.recipients.map(\.description) }))
-        var suppressions: [String: [DropRules.Suppression]] = [:]
-        var invalid = Set<String>()
-        if !addresses.isEmpty {
-            for try await (address, scope, source) in try await connection.query("""
-                SELECT address, scope, source FROM suppressions WHERE tenant_id = \(tenantID) AND address = ANY(\(addresses)::text[])
-                UNION ALL
-                SELECT address, NULL, NULL FROM invalid_addresses WHERE tenant_id = \(tenantID) AND listed AND address = ANY(\(addresses)::text[])
-                """, logger: logger).decode((String, String?, String?).self) {
-                if let scope, let source {
-                    suppressions[address, default: []].append(.init(scope: scope, source: source))
-                } else {
-                    invalid.insert(address)
-                }
-            }
-        }
+        let (suppressions, invalid) = try await Self.dropFacts(connection, tenantID: tenantID, addresses: addresses, logger: logger)
         var dropped: [Int: [String: String]] = [:]
         for index in checked {
             let send = jobs[index].send, kind = senders[send.from.description]!.kind

@@ -144,15 +144,7 @@ public struct BatchStore: Sendable {
                 members.append(member)
             }
             let addresses = members.map(\.0)
-            var suppressions: [String: [DropRules.Suppression]] = [:]
-            var invalid = Set<String>()
-            for try await (address, scope, source) in try await connection.query("""
-                SELECT address, scope, source FROM suppressions WHERE tenant_id = \(task.tenantID) AND address = ANY(\(addresses)::text[])
-                UNION ALL
-                SELECT address, NULL, NULL FROM invalid_addresses WHERE tenant_id = \(task.tenantID) AND listed AND address = ANY(\(addresses)::text[])
-                """, logger: logger).decode((String, String?, String?).self) {
-                if let scope, let source { suppressions[address, default: []].append(.init(scope: scope, source: source)) } else { invalid.insert(address) }
-            }
+            let (suppressions, invalid) = try await SendStore.dropFacts(connection, tenantID: task.tenantID, addresses: addresses, logger: logger)
             var dropped: [String: String] = [:]
             for address in addresses {
                 dropped[address] = DropRules.reason(kind: .batch, listID: listID, tag: tag, suppressions: suppressions[address] ?? [],
