@@ -73,10 +73,19 @@ public struct SubmissionReceiver: SMTPServerDelegate {
             return SMTPLogin(reply: SMTPServerStateMachine.reply(454, (4, 7, 0), "Too many failed logins, try again later"))
         }
         do {
-            let stored = try await senders.smtpPasswordHash(address: username)
-            // An unknown user name is hashed against a dummy too: the same time, the same answer as a wrong password.
-            let matches = await senders.passwordHasher.verify(password, against: stored?.hash ?? SMTPPassword.unknownUserHash)
-            guard let (tenantID, senderID, hash) = stored, matches else {
+            // The address may be a sender of more than one tenant (each on its own verified domain): the password
+            // says which. An unknown user name is hashed against a dummy too: the same time, the same answer as a
+            // wrong password.
+            let candidates = try await senders.smtpLoginCandidates(address: username)
+            var stored: (tenantID: UUID, senderID: UUID, hash: String)?
+            if candidates.isEmpty {
+                _ = await senders.passwordHasher.verify(password, against: SMTPPassword.unknownUserHash)
+            }
+            for candidate in candidates where await senders.passwordHasher.verify(password, against: candidate.hash) {
+                stored = candidate
+                break
+            }
+            guard let (tenantID, senderID, hash) = stored else {
                 _ = authLimiter.acquire(address)
                 _ = userAuthLimiter.acquire(user)
                 metrics?.login("failed")

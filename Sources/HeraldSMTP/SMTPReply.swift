@@ -164,3 +164,16 @@ public struct SMTPReplyParser: Sendable {
         return SMTPReply(code: code, enhanced: enhanced, lines: lines)
     }
 }
+
+extension SMTPReply {
+    /// The reply as the server writes it: `250-…` lines and a last `250 …` line, the enhanced status on each.
+    public var encoded: [UInt8] {
+        var out: [UInt8] = []
+        let status = enhanced.map { "\($0) " } ?? ""
+        for (index, line) in lines.enumerated() {
+            out.append(contentsOf: "\(code)\(index == lines.count - 1 ? " " : "-")\(index == 0 || code != 250 ? status : "")\(line)\r\n".utf8)
+        }
+        if lines.isEmpty { out.append(contentsOf: "\(code) \(status)\r\n".utf8) }
+        return out
+    }
+}

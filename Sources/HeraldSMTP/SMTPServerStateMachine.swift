@@ -101,15 +101,15 @@ public struct SMTPServerStateMachine: Sendable {
         case closed
     }
 
-    private(set) var state: State = .greeted
+    var state: State = .greeted
     public let settings: Settings
-    private var clientName = ""
-    private var errors = 0
+    var clientName = ""
+    var errors = 0
     public private(set) var isSecured = false
     /// Who authenticated on this connection.
-    public private(set) var authenticatedAs: String?
+    public internal(set) var authenticatedAs: String?
     /// What the delegate's answer to AUTH carried; with one, each MAIL asks the delegate first.
-    public private(set) var credential: String?
+    public internal(set) var credential: String?
 
     public init(settings: Settings) {
         self.settings = settings
@@ -209,29 +209,7 @@ public struct SMTPServerStateMachine: Sendable {
             credential = nil
             return .startTLS(Self.reply(220, (2, 0, 0), "Ready to start TLS"))
         case "AUTH":
-            guard settings.authAvailable else { return error(Self.reply(502, (5, 5, 1), "AUTH not available")) }
-            guard state == .ready, authenticatedAs == nil else {
-                return error(Self.reply(503, (5, 5, 1), authenticatedAs == nil ? "Say EHLO first, and not inside a transaction" : "Already authenticated"))
-            }
-            guard authOffered else { return error(Self.reply(538, (5, 7, 11), "Encryption required: use STARTTLS first")) }
-            let parts = argument.split(separator: " ", maxSplits: 1)
-            let initial = parts.count == 2 ? String(parts[1]) : nil
-            switch parts.first?.uppercased() {
-            case "PLAIN":
-                guard let initial else {
-                    state = .authPlain
-                    return .reply(SMTPReply(code: 334, lines: [""]))
-                }
-                return plain(initial)
-            case "LOGIN":
-                guard let initial else {
-                    state = .authLoginUser
-                    return .reply(SMTPReply(code: 334, lines: ["VXNlcm5hbWU6"]))
-                }
-                return authResponseLoginUser(initial)
-            default:
-                return error(Self.reply(504, (5, 5, 4), "Unrecognized authentication type (PLAIN and LOGIN are)"))
-            }
+            return auth(argument)
         case "MAIL":
             guard state == .ready else {
                 return error(Self.reply(503, (5, 5, 1), state == .greeted ? "Say EHLO first" : "Nested MAIL command"))
@@ -308,19 +286,6 @@ public struct SMTPServerStateMachine: Sendable {
         return .reply(reply)
     }
 
-    /// The delegate's answer about the credentials: 235 authenticates the connection; `credential` is kept
-    /// for the checks at each MAIL.
-    public mutating func authenticated(_ reply: SMTPReply, credential: String? = nil) -> Action {
-        guard case .authenticating(let user) = state else { return .none }
-        state = .ready
-        if reply.isPositive {
-            authenticatedAs = user
-            self.credential = credential
-            return .reply(reply)
-        }
-        return error(reply)
-    }
-
     /// The delegate's answer about MAIL after a login: 2xx opens the transaction; 421 or 535 (the login no
     /// longer holds) ends the session; another refusal leaves it where it was.
     public mutating func senderChecked(_ reply: SMTPReply) -> Action {
@@ -339,44 +304,6 @@ public struct SMTPServerStateMachine: Sendable {
         return error(reply)
     }
 
-    /// A line of an AUTH exchange.
-    private mutating func authResponse(_ line: String) -> Action {
-        let state = self.state
-        self.state = .ready
-        if line == "*" { return error(Self.reply(501, (5, 0, 0), "Authentication cancelled")) }
-        switch state {
-        case .authPlain: return plain(line)
-        case .authLoginUser: return authResponseLoginUser(line)
-        case .authLoginPassword(let user):
-            guard let password = Self.base64Text(line) else { return error(Self.reply(501, (5, 5, 2), "Cannot decode the response")) }
-            self.state = .authenticating(user)
-            return .authenticate(username: user, password: password)
-        default: return .none
-        }
-    }
-
-    private mutating func authResponseLoginUser(_ line: String) -> Action {
-        guard let user = Self.base64Text(line), !user.isEmpty else { return error(Self.reply(501, (5, 5, 2), "Cannot decode the response")) }
-        state = .authLoginPassword(user)
-        return .reply(SMTPReply(code: 334, lines: ["UGFzc3dvcmQ6"]))
-    }
-
-    /// RFC 4616: `authzid NUL authcid NUL passwd` in base64; the authorization identity, when given, must be
-    /// the authentication identity.
-    private mutating func plain(_ response: String) -> Action {
-        guard let text = Self.base64Text(response) else { return error(Self.reply(501, (5, 5, 2), "Cannot decode the response")) }
-        let parts = text.split(separator: "\0", omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[1].isEmpty, parts[0].isEmpty || parts[0] == parts[1] else {
-            return error(Self.reply(501, (5, 5, 2), "Malformed PLAIN response"))
-        }
-        state = .authenticating(String(parts[1]))
-        return .authenticate(username: String(parts[1]), password: String(parts[2]))
-    }
-
-    static func base64Text(_ text: String) -> String? {
-        Data(base64Encoded: text.trimmingCharacters(in: .whitespaces)).flatMap { String(data: $0, encoding: .utf8) }
-    }
-
     /// The delegate's answer about the message: the reply to the final dot.
     public mutating func delivered(_ reply: SMTPReply) -> Action {
         guard state == .delivering else { return .none }
@@ -390,7 +317,7 @@ public struct SMTPServerStateMachine: Sendable {
         return .replyAndClose(Self.reply(421, (4, 4, 2), "\(settings.hostname) Timeout, closing connection"))
     }
 
-    private mutating func error(_ reply: SMTPReply) -> Action {
+    mutating func error(_ reply: SMTPReply) -> Action {
         errors += 1
         guard errors < settings.maxErrors else {
             state = .closed
@@ -415,18 +342,5 @@ public struct SMTPServerStateMachine: Sendable {
     /// A one-line reply with an optional enhanced status.
     public static func reply(_ code: Int, _ enhanced: (Int, Int, Int)?, _ text: String) -> SMTPReply {
         SMTPReply(code: code, enhanced: enhanced.map { EnhancedStatus(statusClass: $0.0, subject: $0.1, detail: $0.2) }, lines: [text])
-    }
-}
-
-extension SMTPReply {
-    /// The reply as the server writes it: `250-…` lines and a last `250 …` line, the enhanced status on each.
-    public var encoded: [UInt8] {
-        var out: [UInt8] = []
-        let status = enhanced.map { "\($0) " } ?? ""
-        for (index, line) in lines.enumerated() {
-            out.append(contentsOf: "\(code)\(index == lines.count - 1 ? " " : "-")\(index == 0 || code != 250 ? status : "")\(line)\r\n".utf8)
-        }
-        if lines.isEmpty { out.append(contentsOf: "\(code) \(status)\r\n".utf8) }
-        return out
     }
 }

@@ -180,12 +180,20 @@ public struct SenderStore: Sendable {
         }
     }
 
-    /// The stored SMTP password hash of an address (for SMTP AUTH), across tenants.
-    public func smtpPasswordHash(address: String) async throws -> (tenantID: UUID, senderID: UUID, hash: String)? {
+    /// The senders an SMTP login as `address` may be (for SMTP AUTH), across tenants: those with a password
+    /// whose domain is verified, oldest first, at most `limit`. The address is unique only within a tenant,
+    /// and a tenant may register a sender on a domain it does not own: such an unverified claim must not
+    /// stand in the way of the domain's owner logging in (the login tries each candidate's password).
+    public func smtpLoginCandidates(address: String, limit: Int = 3) async throws -> [(tenantID: UUID, senderID: UUID, hash: String)] {
         try await database.withSystem { connection in
-            try await connection.query("""
-                SELECT tenant_id, id, smtp_password_hash FROM senders WHERE address = \(address.lowercased()) AND smtp_password_hash IS NOT NULL
-                """, logger: logger).decode((UUID, UUID, String).self).first { _ in true }
+            var candidates: [(tenantID: UUID, senderID: UUID, hash: String)] = []
+            let rows = try await connection.query("""
+                SELECT s.tenant_id, s.id, s.smtp_password_hash FROM senders s JOIN domains d ON d.id = s.domain_id AND d.tenant_id = s.tenant_id
+                WHERE s.address = \(address.lowercased()) AND s.smtp_password_hash IS NOT NULL AND d.status IN ('verified', 'failing')
+                ORDER BY s.created_at, s.id LIMIT \(limit)
+                """, logger: logger)
+            for try await (tenant, sender, hash) in rows.decode((UUID, UUID, String).self) { candidates.append((tenant, sender, hash)) }
+            return candidates
         }
     }
 

@@ -92,7 +92,7 @@ import Testing
                               400, "Validation.Failed")
                 #expect(try await app.request(.put, "/v1/senders/\(senderID)/smtp-password", token: token, json: ["password": "Correct-Horse-42"]).status == 204)
                 #expect(try await app.request(.get, "/v1/senders/\(senderID)", token: token).json["smtpPasswordSet"] as? Bool == true)
-                let hash = try #require(try await app.dependencies.senders.smtpPasswordHash(address: "NEWS@mail.example.test"))
+                let hash = try #require(try await app.dependencies.senders.smtpLoginCandidates(address: "NEWS@mail.example.test").first)
                 #expect(hash.hash.hasPrefix("scrypt$15$8$1$") && !hash.hash.contains("Correct-Horse-42"))
                 #expect(SMTPPassword.verify("Correct-Horse-42", against: hash.hash))
                 #expect(!SMTPPassword.verify("Correct-Horse-43", against: hash.hash))

@@ -251,6 +251,32 @@ import Testing
         }
     }
 
+    /// A sender address is unique only within a tenant: two tenants that each verified the domain (two accounts
+    /// of one company, or the domain's former and present owner) may both have it, each with its own SMTP
+    /// password. A login is the tenant whose password it carries; the other tenant's row is not in the way.
+    @Test func aSharedSenderAddressLogsInToTheTenantWhosePasswordItCarries() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let (first, _, _) = try await Self.submittingTenant(app, dns)
+                let (second, token, _, _) = try await SingleSendTests.sendingTenant(app, dns, name: "Other")
+                let senders = try await app.request(.get, "/v1/senders", token: token)
+                let senderID = try #require((senders.json["items"] as? [[String: Any]])?.first?["id"] as? String)
+                #expect(try await app.request(.put, "/v1/senders/\(senderID)/smtp-password", token: token, json: ["password": "Other-Horse-43"]).status == 204)
+                let receiver = SubmissionReceiver(senders: app.dependencies.senders, identity: app.dependencies.identity,
+                                                  acceptBatcher: app.dependencies.acceptBatcher,
+                                                  authLimiter: TokenBucketLimiter(capacity: 100, refillPerSecond: 100), now: app.clock.now)
+                func tenant(_ password: String) async -> String? {
+                    let login = await receiver.login(username: "app@example.test", password: password, client: nil)
+                    guard login.reply.code == 235 else { return nil }
+                    return login.credential?.split(separator: "|").first.map { $0.lowercased() } // tenant|sender|fingerprint
+                }
+                #expect(await tenant("Correct-Horse-42") == first.lowercased())
+                #expect(await tenant("Other-Horse-43") == second.lowercased())
+                #expect(await tenant("Wrong-Horse-44") == nil)
+            }
+        }
+    }
+
     /// A password change over REST ends the SMTP sessions that logged in with the old password: their next
     /// MAIL gets 535 and the connection closes; a new login with the new password works, until the sender is
     /// deleted.
