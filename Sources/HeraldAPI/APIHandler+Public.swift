@@ -11,7 +11,7 @@ extension APIHandler {
     }
 
     func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
-        guard await database.ping() else { throw HeraldError(code: "Unavailable", status: 503, message: "The database is not reachable.") }
+        guard await database.ping() else { throw HeraldError(code: "Unavailable", kind: .unavailable, message: "The database is not reachable.") }
         return .ok(.init(body: .json(.init(status: .ok))))
     }
 

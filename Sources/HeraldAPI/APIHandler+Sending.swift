@@ -132,10 +132,10 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send templateId, listId and from.") }
         let (context, principal) = try sendGate()
         guard let templateID = UUID(uuidString: body.templateId) else {
-            throw HeraldError(code: "InvalidTemplate.NotFound", status: 400, message: "No such template.", field: "templateId")
+            throw HeraldError(code: "InvalidTemplate.NotFound", kind: .invalid, message: "No such template.", field: "templateId")
         }
         guard let listID = UUID(uuidString: body.listId) else {
-            throw HeraldError(code: "NotFound", status: 404, message: "The recipient list was not found.", field: "listId")
+            throw HeraldError(code: "NotFound", kind: .notFound, message: "The recipient list was not found.", field: "listId")
         }
         try await senders.authorizeSend(principal, action: "dm:BatchSendMail", from: body.from)
         try senderRate.check(tenantID: principal.tenantID, sender: body.from)

@@ -89,7 +89,7 @@ struct AccessMiddleware: ServerMiddleware {
                    next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?))
         async throws -> (HTTPResponse, HTTPBody?) {
         guard let access = OperationAccess.table[operationID] else {
-            throw HeraldError(code: "Internal", status: 500, message: "Operation \(operationID) has no access rule.")
+            throw HeraldError(code: "Internal", kind: .internal, message: "Operation \(operationID) has no access rule.")
         }
         switch access {
         case .open:

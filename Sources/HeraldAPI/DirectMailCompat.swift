@@ -51,7 +51,7 @@ struct DirectMailCompat: Sendable {
 
         func require(_ name: String) throws(HeraldError) -> String {
             guard let value = self[name], !value.isEmpty else {
-                throw HeraldError(code: "MissingParameter", status: 400, message: "The parameter \(name) is required.", field: name)
+                throw HeraldError(code: "MissingParameter", kind: .invalid, message: "The parameter \(name) is required.", field: name)
             }
             return value
         }
@@ -73,14 +73,14 @@ struct DirectMailCompat: Sendable {
             return Self.json(.ok, reply.merging(["RequestId": context.requestID]) { $1 })
         } catch {
             let failure = HeraldError.unwrapping(error)
-                ?? HeraldError(code: "InternalError", status: 500, message: "The request processing has failed due to some unknown error.")
+                ?? HeraldError(code: "InternalError", kind: .internal, message: "The request processing has failed due to some unknown error.")
             // A signed request that was refused goes to the tenant's audit log, as a refused REST change does.
-            if let (action, scoped) = signer, let principal = scoped.principal, failure.status < 500, !action.hasPrefix("Desc"), !action.hasPrefix("Query") {
+            if let (action, scoped) = signer, let principal = scoped.principal, !failure.kind.isServerFault, !action.hasPrefix("Desc"), !action.hasPrefix("Query") {
                 await AuditLog.recordRefusal(database: database, tenantID: principal.tenantID, actor: scoped.auditActor,
                                              action: Self.tenantActions[action] ?? "dm:" + action, resource: principal.tenantResource, code: failure.code)
             }
-            if failure.status >= 500 { context.logger.error("Direct Mail compatibility request failed", metadata: ["error": "\(error)"]) }
-            return Self.json(HTTPResponse.Status(code: failure.status),
+            if failure.kind.isServerFault { context.logger.error("Direct Mail compatibility request failed", metadata: ["error": "\(error)"]) }
+            return Self.json(HTTPResponse.Status(code: failure.kind.httpStatus),
                              ["RequestId": context.requestID, "HostId": "herald", "Code": failure.code, "Message": failure.message])
         }
     }
@@ -90,7 +90,7 @@ struct DirectMailCompat: Sendable {
         let type = request.headers[.contentType]?.lowercased() ?? ""
         if body.readableBytes > 0 {
             guard type.hasPrefix("application/x-www-form-urlencoded") else {
-                throw HeraldError(code: "UnsupportedMediaType", status: 415, message: "Send the parameters as application/x-www-form-urlencoded.")
+                throw HeraldError(code: "UnsupportedMediaType", kind: .unsupportedMediaType, message: "Send the parameters as application/x-www-form-urlencoded.")
             }
             all += Self.form(String(buffer: body))
         }
@@ -109,11 +109,11 @@ struct DirectMailCompat: Sendable {
         let check: @Sendable (String) -> Bool
         if let header = request.headers[.authorization], header.hasPrefix("ACS3-") {
             guard let authorization = AlibabaSignature.V3Authorization(header) else {
-                throw HeraldError(code: "IncompleteSignature", status: 400, message: "The Authorization header is malformed.")
+                throw HeraldError(code: "IncompleteSignature", kind: .invalid, message: "The Authorization header is malformed.")
             }
             func acs(_ name: String) throws(HeraldError) -> String {
                 guard let field = HTTPField.Name(name), let value = request.headers[field], !value.isEmpty else {
-                    throw HeraldError(code: "MissingParameter", status: 400, message: "The header \(name) is required.", field: name)
+                    throw HeraldError(code: "MissingParameter", kind: .invalid, message: "The header \(name) is required.", field: name)
                 }
                 return value
             }
@@ -144,7 +144,7 @@ struct DirectMailCompat: Sendable {
             }
         } else {
             guard let signature = parameters["Signature"] else {
-                throw HeraldError(code: "MissingParameter", status: 400, message: "The request is not signed (Signature or Authorization).",
+                throw HeraldError(code: "MissingParameter", kind: .invalid, message: "The request is not signed (Signature or Authorization).",
                                   field: "Signature")
             }
             keyID = try parameters.require("AccessKeyId")
@@ -153,7 +153,7 @@ struct DirectMailCompat: Sendable {
             action = try parameters.require("Action")
             version = try parameters.require("Version")
             guard (parameters["SignatureMethod"] ?? "HMAC-SHA1") == "HMAC-SHA1" else {
-                throw HeraldError(code: "InvalidParameter", status: 400, message: "SignatureMethod must be HMAC-SHA1.", field: "SignatureMethod")
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "SignatureMethod must be HMAC-SHA1.", field: "SignatureMethod")
             }
             let unsigned = parameters.all.filter { $0.0 != "Signature" }, method = request.method.rawValue
             check = { secret in
@@ -161,33 +161,33 @@ struct DirectMailCompat: Sendable {
             }
         }
         guard version == Self.version else {
-            throw HeraldError(code: "InvalidVersion", status: 400, message: "Specified parameter Version is not valid: use 2015-11-23.", field: "Version")
+            throw HeraldError(code: "InvalidVersion", kind: .invalid, message: "Specified parameter Version is not valid: use 2015-11-23.", field: "Version")
         }
         guard let date = AlibabaSignature.timestamp(timestamp) else {
-            throw HeraldError(code: "InvalidTimeStamp.Format", status: 400, message: "Specified time stamp is not in ISO 8601 UTC form.")
+            throw HeraldError(code: "InvalidTimeStamp.Format", kind: .invalid, message: "Specified time stamp is not in ISO 8601 UTC form.")
         }
         guard abs(date.timeIntervalSince(now())) <= Self.window else {
-            throw HeraldError(code: "InvalidTimeStamp.Expired", status: 400, message: "Specified time stamp or date value is expired (15 minutes).")
+            throw HeraldError(code: "InvalidTimeStamp.Expired", kind: .invalid, message: "Specified time stamp or date value is expired (15 minutes).")
         }
         guard nonce.utf8.count <= 128 else {
-            throw HeraldError(code: "InvalidParameter", status: 400, message: "The signature nonce is too long.", field: "SignatureNonce")
+            throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "The signature nonce is too long.", field: "SignatureNonce")
         }
         guard let (owner, secret) = try await auth.signingSecret(accessKeyID: keyID) else {
-            throw HeraldError(code: "InvalidAccessKeyId.NotFound", status: 404, message: "Specified access key is not found.")
+            throw HeraldError(code: "InvalidAccessKeyId.NotFound", kind: .notFound, message: "Specified access key is not found.")
         }
         guard check(secret) else { throw Self.signatureMismatch }
         guard try await auth.useNonce(nonce, owner: owner, accessKeyID: keyID, now: now()) else {
-            throw HeraldError(code: "SignatureNonceUsed", status: 400, message: "Specified signature nonce was used already.")
+            throw HeraldError(code: "SignatureNonceUsed", kind: .invalid, message: "Specified signature nonce was used already.")
         }
         guard let principal = try await auth.principal(tenantID: owner.tenantID, userID: owner.userID, accessKeyID: keyID) else {
-            throw HeraldError(code: "InvalidAccessKeyId.NotFound", status: 404, message: "Specified access key is not found.")
+            throw HeraldError(code: "InvalidAccessKeyId.NotFound", kind: .notFound, message: "Specified access key is not found.")
         }
         if principal.tenantStatus == .banned { throw HeraldError.accountBanned }
         if case .limited(let retryAfter) = tenantLimiter.acquire(principal.tenantID.uuidString) { throw HeraldError.rateLimited(retryAfter: retryAfter) }
         return (action, principal)
     }
 
-    static let signatureMismatch = HeraldError(code: "SignatureDoesNotMatch", status: 400,
+    static let signatureMismatch = HeraldError(code: "SignatureDoesNotMatch", kind: .invalid,
                                                message: "Specified signature is not matched with our calculation.")
 
     /// The RAM action of each action on the whole tenant (the management actions on one object authorize in
@@ -212,7 +212,7 @@ struct DirectMailCompat: Sendable {
             var headers: [String: String] = [:]
             if let text = parameters.optional("Headers") {
                 guard let decoded = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)) else {
-                    throw HeraldError(code: "InvalidHeaders.Malformed", status: 400, message: "Headers must be a JSON object of strings.", field: "Headers")
+                    throw HeraldError(code: "InvalidHeaders.Malformed", kind: .invalid, message: "Headers must be a JSON object of strings.", field: "Headers")
                 }
                 headers = decoded
             }
@@ -233,10 +233,10 @@ struct DirectMailCompat: Sendable {
             try senderRate.check(tenantID: principal.tenantID, sender: try parameters.require("AccountName"))
             let (templateID, listID) = try await batches.resolve(tenantID: principal.tenantID, template: templateName, list: listName)
             guard let templateID else {
-                throw HeraldError(code: "InvalidTemplate.NotFound", status: 404, message: "The template \(templateName) was not found.", field: "TemplateName")
+                throw HeraldError(code: "InvalidTemplate.NotFound", kind: .notFound, message: "The template \(templateName) was not found.", field: "TemplateName")
             }
             guard let listID else {
-                throw HeraldError(code: "InvalidReceiver.NotExists", status: 404, message: "The receivers list \(listName) was not found.", field: "ReceiversName")
+                throw HeraldError(code: "InvalidReceiver.NotExists", kind: .notFound, message: "The receivers list \(listName) was not found.", field: "ReceiversName")
             }
             let id = try await batches.submit(tenantID: principal.tenantID, templateID: templateID, listID: listID,
                                               from: try parameters.require("AccountName"), tag: parameters.optional("TagName"),
@@ -256,7 +256,7 @@ struct DirectMailCompat: Sendable {
         case "UpdateIpProtection":
             let value = try parameters.require("IpProtection")
             guard value == "on" || value == "off" else {
-                throw HeraldError(code: "InvalidParameter", status: 400, message: "IpProtection must be on or off.", field: "IpProtection")
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "IpProtection must be on or off.", field: "IpProtection")
             }
             // The switch only; the allowlist itself is managed with PUT /v1/ip-protection.
             let current = try await identity.ipProtection(tenantID: principal.tenantID)
@@ -266,7 +266,7 @@ struct DirectMailCompat: Sendable {
         case "SenderStatisticsByTagNameAndBatchID":
             let from = try parameters.require("StartTime"), until = try parameters.require("EndTime")
             guard let start = StatsDay.parse(from), let end = StatsDay.parse(until), start <= end, end.timeIntervalSince(start) < 366 * 86_400 else {
-                throw HeraldError(code: "InvalidParameter", status: 400, message: "StartTime and EndTime must be days like 2026-11-01, at most a year apart.",
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "StartTime and EndTime must be days like 2026-11-01, at most a year apart.",
                                   field: "StartTime")
             }
             let (items, _) = try await stats.stats(tenantID: principal.tenantID, from: from, until: until, groupBy: .day,
@@ -289,25 +289,25 @@ struct DirectMailCompat: Sendable {
             var status: String?
             if let given = parameters.optional("Status") {
                 guard let mapped = byNumber[given] else {
-                    throw HeraldError(code: "InvalidParameter", status: 400, message: "Status must be 0, 2, 3 or 4.", field: "Status")
+                    throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "Status must be 0, 2, 3 or 4.", field: "Status")
                 }
                 status = mapped
             }
             func moment(_ name: String) throws(HeraldError) -> Date? {
                 guard let text = parameters.optional(name) else { return nil }
                 guard let date = Self.detailTime.date(from: text) ?? StatsDay.parse(text) else {
-                    throw HeraldError(code: "InvalidParameter", status: 400, message: "\(name) must look like 2026-11-26 10:00.", field: name)
+                    throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "\(name) must look like 2026-11-26 10:00.", field: name)
                 }
                 return date
             }
             let length = Int(parameters["Length"] ?? "50") ?? 0
             guard (1...100).contains(length) else {
-                throw HeraldError(code: "InvalidParameter", status: 400, message: "Length must be 1 to 100.", field: "Length")
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "Length must be 1 to 100.", field: "Length")
             }
             var before: UUID?
             if let next = parameters.optional("NextStart") {
                 guard let id = UUID(uuidString: next) else {
-                    throw HeraldError(code: "InvalidParameter", status: 400, message: "NextStart is invalid.", field: "NextStart")
+                    throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "NextStart is invalid.", field: "NextStart")
                 }
                 before = id
             }
@@ -349,7 +349,7 @@ struct DirectMailCompat: Sendable {
         case "QueryDomainByParam", "QueryMailAddressByParam", "QueryTagByParam", "QueryTemplateByParam", "QueryReceiverByParam", "QueryTaskByParam":
             return try await query(action, parameters: parameters, tenantID: principal.tenantID)
         default:
-            throw HeraldError(code: "InvalidAction.NotFound", status: 404,
+            throw HeraldError(code: "InvalidAction.NotFound", kind: .notFound,
                               message: "Specified api is not found, please check your url and method (see docs/design.md for the actions Herald answers).")
         }
     }
@@ -424,7 +424,7 @@ struct DirectMailCompat: Sendable {
         let tenant = principal.tenantID
         func id(_ name: String) throws(HeraldError) -> UUID {
             guard let id = UUID(uuidString: try parameters.require(name)) else {
-                throw HeraldError(code: "InvalidParameter", status: 400, message: "\(name) is not a valid id.", field: name)
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "\(name) is not a valid id.", field: name)
             }
             return id
         }
@@ -478,7 +478,7 @@ struct DirectMailCompat: Sendable {
             let listID = try object("ReceiverId", "list")
             // Detail: [{"e": address, "u": user name, "n": nickname, "g": gender, "b": birthday, "m": mobile}, …].
             guard let rows = try? JSONSerialization.jsonObject(with: Data(try parameters.require("Detail").utf8)) as? [[String: Any]] else {
-                throw HeraldError(code: "InvalidParameter", status: 400, message: "Detail must be a JSON array of objects with e (the address).",
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "Detail must be a JSON array of objects with e (the address).",
                                   field: "Detail")
             }
             let names = ["u": "UserName", "n": "NickName", "g": "Gender", "b": "Birthday", "m": "Mobile"]
@@ -498,7 +498,7 @@ struct DirectMailCompat: Sendable {
             let listID = try object("ReceiverId", "list")
             let size = Int(parameters["PageSize"] ?? "10") ?? 0
             guard (1...100).contains(size) else {
-                throw HeraldError(code: "InvalidParameter", status: 400, message: "PageSize must be 1 to 100.", field: "PageSize")
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "PageSize must be 1 to 100.", field: "PageSize")
             }
             let list = try await lists.get(tenantID: tenant, id: listID)
             let members = try await lists.members(tenantID: tenant, listID: listID, limit: size,
@@ -521,7 +521,7 @@ struct DirectMailCompat: Sendable {
     /// `PageNo` (from 1) and `PageSize` (1 to 100, 10 by default).
     static func page(_ parameters: Parameters) throws(HeraldError) -> (page: Int, size: Int) {
         guard let page = Int(parameters["PageNo"] ?? "1"), page >= 1, let size = Int(parameters["PageSize"] ?? "10"), (1...100).contains(size) else {
-            throw HeraldError(code: "InvalidParameter", status: 400, message: "PageNo must be 1 or more and PageSize 1 to 100.", field: "PageSize")
+            throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "PageNo must be 1 or more and PageSize 1 to 100.", field: "PageSize")
         }
         return (page, size)
     }

@@ -85,7 +85,7 @@ struct RequestBodyMiddleware: RouterMiddleware {
         do {
             buffer = try await request.collectBody(upTo: rules.limit)
         } catch {
-            throw HeraldError(code: "PayloadTooLarge", status: 413, message: "The request body is larger than \(rules.limit) bytes.")
+            throw HeraldError(code: "PayloadTooLarge", kind: .tooLarge, message: "The request body is larger than \(rules.limit) bytes.")
         }
         if buffer.readableBytes == 0 || rules.body == .ignored {
             // No body: the generated decoder then sees an absent optional body (or a missing required one),
@@ -99,7 +99,7 @@ struct RequestBodyMiddleware: RouterMiddleware {
             let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
             guard mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
                     || (rules.body == .jsonOrCSV && mediaType == "text/csv") else {
-                throw HeraldError(code: "UnsupportedMediaType", status: 415,
+                throw HeraldError(code: "UnsupportedMediaType", kind: .unsupportedMediaType,
                                   message: rules.body == .jsonOrCSV ? "Send the body as application/json or text/csv." : "Send the body as application/json.")
             }
             // Every JSON body, of every route (tenant, operator and public), is checked here once for text the

@@ -58,6 +58,8 @@ struct ProblemMiddleware: RouterMiddleware {
     func render(_ error: any Error, request: Request, context: Context) -> Response {
         var headers: HTTPFields = [:]
         let herald: HeraldError
+        // An HTTP error of the server itself keeps its own status (whatever kind it is rendered as).
+        var passedThrough: Int?
         switch error {
         case _ where HeraldError.unwrapping(error) != nil:
             herald = HeraldError.unwrapping(error)!
@@ -66,26 +68,28 @@ struct ProblemMiddleware: RouterMiddleware {
             if allowed.isEmpty {
                 herald = .notFound("route \(request.uri.path)")
             } else {
-                herald = HeraldError(code: "MethodNotAllowed", status: 405, message: "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", ")).")
+                herald = HeraldError(code: "MethodNotAllowed", kind: .methodNotAllowed, message: "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", ")).")
                 headers[.allow] = allowed.joined(separator: ", ")
             }
         case let error as HTTPError where error.status == .contentTooLarge:
-            herald = HeraldError(code: "PayloadTooLarge", status: 413, message: "The request body is too large.")
+            herald = HeraldError(code: "PayloadTooLarge", kind: .tooLarge, message: "The request body is too large.")
         case let error as HTTPError where (400..<500).contains(error.status.code):
-            herald = HeraldError(code: "HTTP.\(error.status.code)", status: error.status.code, message: error.body ?? error.status.reasonPhrase)
+            herald = HeraldError(code: "HTTP.\(error.status.code)", kind: .invalid, message: error.body ?? error.status.reasonPhrase)
+            passedThrough = error.status.code
         default:
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
-            herald = HeraldError(code: "Internal", status: 500, message: "An internal error occurred; quote the request id when reporting it.")
+            herald = HeraldError(code: "Internal", kind: .internal, message: "An internal error occurred; quote the request id when reporting it.")
         }
         if let retryAfter = herald.retryAfter {
             headers[.retryAfter] = String(retryAfter)
             headers[.rateLimitRemaining] = "0"
             headers[.rateLimitReset] = String(retryAfter)
         }
-        if herald.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
+        if herald.kind == .unauthenticated { headers[.wwwAuthenticate] = "Bearer" }
         headers[.contentType] = "application/problem+json"
-        let status = HTTPResponse.Status(code: herald.status, reasonPhrase: Self.reasonPhrases[herald.status] ?? "Error")
-        let problem = Problem(type: "/problems/\(herald.code)", title: status.reasonPhrase, status: herald.status,
+        let code = passedThrough ?? herald.kind.httpStatus
+        let status = HTTPResponse.Status(code: code, reasonPhrase: Self.reasonPhrases[code] ?? "Error")
+        let problem = Problem(type: "/problems/\(herald.code)", title: status.reasonPhrase, status: code,
                               detail: herald.message, code: herald.code, requestId: context.requestID, field: herald.field)
         let body = (try? JSONBody.encoder.encode(problem)) ?? Data()
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -100,7 +104,7 @@ enum RequestScope {
 
     /// The current request's context; every operation runs behind ``ProblemMiddleware``, so a missing one is a bug.
     static func current() throws(HeraldError) -> HeraldRequestContext {
-        guard let context else { throw HeraldError(code: "Internal", status: 500, message: "No request context.") }
+        guard let context else { throw HeraldError(code: "Internal", kind: .internal, message: "No request context.") }
         return context
     }
 
@@ -128,8 +132,8 @@ extension HeraldError {
                 return JSONBody.describe(decoding)
             }
             switch error.httpStatus.code {
-            case 415: return HeraldError(code: "UnsupportedMediaType", status: 415, message: "Send the body as application/json.")
-            case 406: return HeraldError(code: "NotAcceptable", status: 406, message: error.causeDescription)
+            case 415: return HeraldError(code: "UnsupportedMediaType", kind: .unsupportedMediaType, message: "Send the body as application/json.")
+            case 406: return HeraldError(code: "NotAcceptable", kind: .notAcceptable, message: error.causeDescription)
             case 400..<500: return .validation(error.causeDescription)
             default: return nil
             }
@@ -190,4 +194,24 @@ extension HTTPField.Name {
     static let rateLimitLimit = HTTPField.Name("RateLimit-Limit")!
     static let rateLimitRemaining = HTTPField.Name("RateLimit-Remaining")!
     static let rateLimitReset = HTTPField.Name("RateLimit-Reset")!
+}
+
+extension HeraldError.Kind {
+    /// The HTTP status the API answers an error of this kind with (the one place it is chosen).
+    var httpStatus: Int {
+        switch self {
+        case .invalid: 400
+        case .unauthenticated: 401
+        case .forbidden: 403
+        case .notFound: 404
+        case .methodNotAllowed: 405
+        case .notAcceptable: 406
+        case .conflict: 409
+        case .tooLarge: 413
+        case .unsupportedMediaType: 415
+        case .throttled: 429
+        case .internal: 500
+        case .unavailable: 503
+        }
+    }
 }

@@ -55,7 +55,7 @@ public enum ReplyToRule {
         let verified = status == "verified" ? senderReplyTo.flatMap { try? MailAddress($0) } : nil
         guard let requested else { return verified?.description }
         guard requested == verified else {
-            throw HeraldError(code: "InvalidReplyAddress.NotVerified", status: 400,
+            throw HeraldError(code: "InvalidReplyAddress.NotVerified", kind: .invalid,
                               message: "replyTo must be the sender's confirmed reply-to address; confirm \(requested) on the sender first.",
                               field: "replyTo")
         }

@@ -260,7 +260,7 @@ public enum ResourceName {
 /// the root user is allowed everything and a key of its own would escape every Deny.
 public enum RootUserRule {
     /// The refusal a sub-user gets for acting on the root user.
-    public static let refusal = HeraldError(code: "Forbidden.RootUser", status: 403,
+    public static let refusal = HeraldError(code: "Forbidden.RootUser", kind: .forbidden,
                                             message: "Only the root user can manage the root user, its AccessKeys and its policies.")
 
     /// Throws ``refusal`` when a caller that is not root acts on the root user.

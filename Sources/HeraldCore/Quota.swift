@@ -52,9 +52,9 @@ extension HeraldError {
     public static func quotaExceeded(_ refusal: QuotaAllocation.Refusal, count: Int) -> HeraldError {
         switch refusal {
         case .daily(let daily):
-            HeraldError(code: "Quota.Exceeded", status: 429, message: "This request needs \(count) of today's quota of \(daily), which is not left.")
+            HeraldError(code: "Quota.Exceeded", kind: .throttled, message: "This request needs \(count) of today's quota of \(daily), which is not left.")
         case .monthly(let monthly):
-            HeraldError(code: "Quota.Exceeded", status: 429, message: "This request would pass the monthly quota of \(monthly).")
+            HeraldError(code: "Quota.Exceeded", kind: .throttled, message: "This request would pass the monthly quota of \(monthly).")
         }
     }
 }

@@ -32,7 +32,7 @@ public struct ReplyToConfirmationLimit: Sendable, Equatable {
             wait = max(wait, freedAt.timeIntervalSince(now))
         }
         guard wait > 0 else { return }
-        throw HeraldError(code: "Throttling.ReplyToConfirmation", status: 429,
+        throw HeraldError(code: "Throttling.ReplyToConfirmation", kind: .throttled,
                           message: "Too many reply-to confirmation mails: at most \(perSender) an hour per sender address and \(perTenant) per account.",
                           retryAfter: max(1, Int(wait.rounded(.up))))
     }

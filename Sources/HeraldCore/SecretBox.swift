@@ -8,7 +8,7 @@ public struct MasterKey: Sendable {
     /// Parses the base64 form used in configuration; exactly 32 bytes are required.
     public init(base64: String) throws(HeraldError) {
         guard let data = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
-            throw HeraldError(code: "Config.Invalid", status: 500, message: "HERALD_MASTER_KEY must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`).")
+            throw HeraldError(code: "Config.Invalid", kind: .internal, message: "HERALD_MASTER_KEY must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`).")
         }
         self.key = SymmetricKey(data: data)
     }
@@ -62,7 +62,7 @@ public struct SecretBox: Sendable {
 
     /// Decrypts what `seal` produced with the same context; any tampering or a different master key fails.
     public func open(_ blob: [UInt8], context: String) throws(HeraldError) -> [UInt8] {
-        let failure = HeraldError(code: "Secret.Undecryptable", status: 500, message: "A stored secret could not be decrypted (wrong HERALD_MASTER_KEY?).")
+        let failure = HeraldError(code: "Secret.Undecryptable", kind: .internal, message: "A stored secret could not be decrypted (wrong HERALD_MASTER_KEY?).")
         guard blob.count > 6, blob[0] == Self.version, Array(blob[1..<5]) == kekID else { throw failure }
         let wrappedLength = Int(blob[5])
         guard blob.count > 6 + wrappedLength else { throw failure }

@@ -105,7 +105,7 @@ public enum SendRules {
             do {
                 address = try MailAddress(text, field: "to[\(index)]")
             } catch {
-                throw HeraldError(code: "InvalidToAddress", status: 400, message: "to[\(index)] is not a valid email address.", field: "to[\(index)]")
+                throw HeraldError(code: "InvalidToAddress", kind: .invalid, message: "to[\(index)] is not a valid email address.", field: "to[\(index)]")
             }
             if !recipients.contains(address) { recipients.append(address) }
         }
@@ -124,16 +124,16 @@ public enum SendRules {
         let recipients = try self.recipients(to)
         let header = try SubmittedHeader(raw)
         for name in SubmittedHeader.singleFields where header.values(name).count > 1 {
-            throw HeraldError(code: "InvalidHeader.Duplicate", status: 400, message: "The message has more than one \(name) field.", field: name)
+            throw HeraldError(code: "InvalidHeader.Duplicate", kind: .invalid, message: "The message has more than one \(name) field.", field: name)
         }
         guard let from = header.values("from").first else {
-            throw HeraldError(code: "InvalidHeader.Missing", status: 400, message: "The message has no From field.", field: "From")
+            throw HeraldError(code: "InvalidHeader.Missing", kind: .invalid, message: "The message has no From field.", field: "From")
         }
         try checkOwnMailbox(from, field: "From", sender: sender)
         if let field = header.values("sender").first { try checkOwnMailbox(field, field: "Sender", sender: sender) }
         if let replyTo = header.values("reply-to").first {
             do { _ = try HeaderAddressParser.parse(replyTo) } catch {
-                throw HeraldError(code: "InvalidHeader.Malformed", status: 400, message: "The Reply-To field is not an address list: \(error.reason).",
+                throw HeraldError(code: "InvalidHeader.Malformed", kind: .invalid, message: "The Reply-To field is not an address list: \(error.reason).",
                                   field: "Reply-To")
             }
         }
@@ -150,12 +150,12 @@ public enum SendRules {
     /// in what a reader is shown beside it.
     static func checkOwnMailbox(_ value: String, field: String, sender: MailAddress) throws(HeraldError) {
         func mismatch(_ detail: String) -> HeraldError {
-            HeraldError(code: "InvalidMailAddress.Mismatch", status: 400, message: "The \(field) field must be \(sender), the authenticated address, \(detail).",
+            HeraldError(code: "InvalidMailAddress.Mismatch", kind: .invalid, message: "The \(field) field must be \(sender), the authenticated address, \(detail).",
                         field: field)
         }
         let addresses: [HeaderAddress]
         do { addresses = try HeaderAddressParser.parse(value) } catch {
-            throw HeraldError(code: "InvalidHeader.Malformed", status: 400, message: "The \(field) field is not a valid address: \(error.reason).", field: field)
+            throw HeraldError(code: "InvalidHeader.Malformed", kind: .invalid, message: "The \(field) field is not a valid address: \(error.reason).", field: field)
         }
         guard addresses.count == 1, case .mailbox(let mailbox) = addresses[0] else { throw mismatch("alone (one mailbox, no group)") }
         guard (try? MailAddress(mailbox.address)) == sender else { throw mismatch("not \(mailbox.address)") }

@@ -224,7 +224,7 @@ public struct DKIMKeyPair: Sendable {
         do {
             return DKIMKeyPair(privateKey: try _RSA.Signing.PrivateKey(unsafeKeySize: .init(bitCount: bits)))
         } catch {
-            throw HeraldError(code: "Internal", status: 500, message: "Could not generate an RSA key.")
+            throw HeraldError(code: "Internal", kind: .internal, message: "Could not generate an RSA key.")
         }
     }
 

@@ -83,7 +83,7 @@ public struct SubmittedHeader: Sendable {
     }
 
     static func malformed(_ message: String) -> HeraldError {
-        HeraldError(code: "InvalidHeader.Malformed", status: 400, message: message, field: "header")
+        HeraldError(code: "InvalidHeader.Malformed", kind: .invalid, message: message, field: "header")
     }
 
     /// Refuses control characters (TAB aside) and bytes that are not UTF-8 in one line of a field.

@@ -95,7 +95,7 @@ public struct UnsubscribeMailbox: Sendable {
     /// `_`; no `+`, which separates the token) short enough for the token, and a domain name.
     public static func validate(_ address: String) throws(HeraldError) -> (localPart: String, domain: String) {
         func invalid(_ why: String) -> HeraldError {
-            HeraldError(code: "Config.UnsubscribeAddress", status: 400, message: "The unsubscribe address \"\(address)\" \(why).")
+            HeraldError(code: "Config.UnsubscribeAddress", kind: .invalid, message: "The unsubscribe address \"\(address)\" \(why).")
         }
         let parts = address.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty else { throw invalid("must look like unsubscribe@mail.example.com") }

@@ -141,7 +141,7 @@ public struct SubmissionReceiver: SMTPServerDelegate {
         } catch let error as HeraldError {
             // Refusals keep their stable code; those that may pass later (quota, rate) are temporary.
             metrics?.submission("refused")
-            let temporary = error.status == 429 || error.code.hasPrefix("Quota")
+            let temporary = error.kind == .throttled || error.code.hasPrefix("Quota")
             return SMTPServerStateMachine.reply(temporary ? 452 : 554, temporary ? (4, 7, 1) : (5, 7, 1), "\(error.code): \(error.message)")
         } catch {
             metrics?.submission("failed")

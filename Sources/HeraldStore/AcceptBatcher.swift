@@ -117,7 +117,7 @@ extension SendStore {
             }
             return outcomes
         }
-        return outcomes.map { $0 ?? .failure(HeraldError(code: "Internal", status: 500, message: "A send was not answered.")) }
+        return outcomes.map { $0 ?? .failure(HeraldError(code: "Internal", kind: .internal, message: "A send was not answered.")) }
     }
 
     /// What ``DropRules`` needs of `addresses`: each one's suppressions (scope and source) and which are on the

@@ -54,7 +54,7 @@ public struct BatchStore: Sendable {
                 """, logger: logger).decode((UUID, String, String).self).first { _ in true }
             guard let (senderID, senderType, domainStatus) = sender else { throw HeraldError.senderNotFound(from) }
             guard senderType == "batch" else {
-                throw HeraldError(code: "Sender.WrongType", status: 400, message: "Batch mail needs a sender of type batch; \(from) is a trigger sender.",
+                throw HeraldError(code: "Sender.WrongType", kind: .invalid, message: "Batch mail needs a sender of type batch; \(from) is a trigger sender.",
                                   field: "from")
             }
             guard domainStatus == "verified" else { throw HeraldError.domainNotVerified(from) }
@@ -63,18 +63,18 @@ public struct BatchStore: Sendable {
                 SELECT status, kind, subject, html, body_text FROM templates WHERE tenant_id = \(tenantID) AND id = \(templateID)
                 """, logger: logger).decode((String, String, String, String?, String?).self).first { _ in true }
             guard let (templateStatus, kind, subject, html, text) = template else {
-                throw HeraldError(code: "InvalidTemplate.NotFound", status: 400, message: "No such template.", field: "templateId")
+                throw HeraldError(code: "InvalidTemplate.NotFound", kind: .invalid, message: "No such template.", field: "templateId")
             }
             guard templateStatus == "approved" else {
-                throw HeraldError(code: "Template.NotApproved", status: 409, message: "The template is \(templateStatus); only approved templates can be sent.",
+                throw HeraldError(code: "Template.NotApproved", kind: .conflict, message: "The template is \(templateStatus); only approved templates can be sent.",
                                   field: "templateId")
             }
             guard kind == "batch" else {
-                throw HeraldError(code: "Template.WrongType", status: 400, message: "Batch mail needs a batch template (with ${unsubscribe}).", field: "templateId")
+                throw HeraldError(code: "Template.WrongType", kind: .invalid, message: "Batch mail needs a batch template (with ${unsubscribe}).", field: "templateId")
             }
             let members = try await connection.query("SELECT member_count FROM recipient_lists WHERE tenant_id = \(tenantID) AND id = \(listID)",
                                                      logger: logger).decode(Int.self).first { _ in true }
-            guard let members else { throw HeraldError(code: "NotFound", status: 404, message: "The recipient list was not found.", field: "listId") }
+            guard let members else { throw HeraldError(code: "NotFound", kind: .notFound, message: "The recipient list was not found.", field: "listId") }
             guard members > 0 else { throw HeraldError.validation("The recipient list is empty.", field: "listId") }
             if let tag {
                 let known = try await connection.query("SELECT 1 FROM tags WHERE tenant_id = \(tenantID) AND name = \(tag)", logger: logger)

@@ -22,7 +22,7 @@ public struct DatabaseURL: Sendable, Equatable {
     /// Parses the URL; a malformed one is a configuration error naming the problem.
     public init(_ string: String) throws(HeraldError) {
         func invalid(_ why: String) -> HeraldError {
-            HeraldError(code: "Config.Invalid", status: 500, message: "DATABASE_URL is invalid: \(why)")
+            HeraldError(code: "Config.Invalid", kind: .internal, message: "DATABASE_URL is invalid: \(why)")
         }
         guard let components = URLComponents(string: string), let scheme = components.scheme,
               scheme == "postgres" || scheme == "postgresql" else {

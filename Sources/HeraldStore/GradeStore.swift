@@ -269,7 +269,7 @@ extension GradeStore {
                 .decode(Int.self).first { _ in true }
             guard let grade else { throw HeraldError.notFound("account") }
             guard ceiling >= grade else {
-                throw HeraldError(code: "Grade.CeilingBelowGrade", status: 409, message: "The ceiling cannot be below the current grade \(grade).",
+                throw HeraldError(code: "Grade.CeilingBelowGrade", kind: .conflict, message: "The ceiling cannot be below the current grade \(grade).",
                                   field: "gradeCeiling")
             }
             try await connection.query("UPDATE tenants SET grade_ceiling = \(ceiling), updated_at = \(now) WHERE id = \(tenantID)", logger: database.logger)

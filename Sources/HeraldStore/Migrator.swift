@@ -30,19 +30,19 @@ public struct Migration: Sendable, Equatable {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory)
         } catch {
-            throw HeraldError(code: "Migration.Missing", status: 500, message: "Cannot read migrations directory \(directory) (set HERALD_MIGRATIONS_DIR).")
+            throw HeraldError(code: "Migration.Missing", kind: .internal, message: "Cannot read migrations directory \(directory) (set HERALD_MIGRATIONS_DIR).")
         }
         var migrations: [Migration] = []
         for file in names.sorted() where file.hasSuffix(".sql") {
             guard let text = try? String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8) else {
-                throw HeraldError(code: "Migration.Unreadable", status: 500, message: "Cannot read migration \(file).")
+                throw HeraldError(code: "Migration.Unreadable", kind: .internal, message: "Cannot read migration \(file).")
             }
             let migration = Migration(fileName: file, sql: text)
             guard !migration.version.isEmpty else {
-                throw HeraldError(code: "Migration.BadName", status: 500, message: "Migration \(file) must start with a number, e.g. 0002_domains.sql.")
+                throw HeraldError(code: "Migration.BadName", kind: .internal, message: "Migration \(file) must start with a number, e.g. 0002_domains.sql.")
             }
             if let clash = migrations.first(where: { $0.version == migration.version }) {
-                throw HeraldError(code: "Migration.BadName", status: 500, message: "Migrations \(clash.name) and \(migration.name) share version \(migration.version).")
+                throw HeraldError(code: "Migration.BadName", kind: .internal, message: "Migrations \(clash.name) and \(migration.name) share version \(migration.version).")
             }
             migrations.append(migration)
         }
@@ -101,7 +101,7 @@ public struct Migrator: Sendable {
         for migration in migrations {
             if let existing = recorded[migration.version] {
                 guard existing.checksum == migration.checksum else {
-                    throw HeraldError(code: "Migration.Modified", status: 500,
+                    throw HeraldError(code: "Migration.Modified", kind: .internal,
                                       message: "Migration \(migration.name) was changed after it was applied (checksum \(existing.checksum.prefix(12)) recorded, \(migration.checksum.prefix(12)) now). Add a new migration instead.")
                 }
                 continue
@@ -117,7 +117,7 @@ public struct Migrator: Sendable {
                 try await connection.query("COMMIT", logger: logger)
             } catch {
                 _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw HeraldError(code: "Migration.Failed", status: 500, message: "Migration \(migration.name) failed: \(String(reflecting: error))")
+                throw HeraldError(code: "Migration.Failed", kind: .internal, message: "Migration \(migration.name) failed: \(String(reflecting: error))")
             }
             logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
             appliedNow.append(migration.name)

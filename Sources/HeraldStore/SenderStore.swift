@@ -63,7 +63,7 @@ public struct SenderStore: Sendable {
                 SELECT id, status FROM domains WHERE tenant_id = \(tenantID) AND name = \(address.domain)
                 """, logger: logger).decode((UUID, String).self).first { _ in true }
             guard let (domainID, status) = domain, status == "verified" else {
-                throw HeraldError(code: "Domain.NotVerified", status: 409,
+                throw HeraldError(code: "Domain.NotVerified", kind: .conflict,
                                   message: "\(address.domain) is not a verified sending domain of this account; register and verify it first.",
                                   field: "address")
             }

@@ -98,7 +98,7 @@ public final class SigningKeyRing: Sendable {
     public func currentKey() async throws -> TokenSigningKey {
         if let key = state.withLock({ $0.current }) { return key }
         try await refresh()
-        guard let key = state.withLock({ $0.current }) else { throw HeraldError(code: "Internal", status: 500, message: "No signing key.") }
+        guard let key = state.withLock({ $0.current }) else { throw HeraldError(code: "Internal", kind: .internal, message: "No signing key.") }
         return key
     }
 

@@ -29,7 +29,7 @@ public actor TestDatabases {
     /// The server's URL (the `herald` maintenance database).
     public static func baseURL() throws -> DatabaseURL {
         guard let text = ProcessInfo.processInfo.environment["HERALD_TEST_DATABASE_URL"] else {
-            throw HeraldError(code: "Test.NoDatabase", status: 500,
+            throw HeraldError(code: "Test.NoDatabase", kind: .internal,
                               message: "HERALD_TEST_DATABASE_URL is not set: run the tests through ops/test, which starts PostgreSQL.")
         }
         return try DatabaseURL(text)

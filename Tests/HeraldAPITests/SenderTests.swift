@@ -172,7 +172,7 @@ import Testing
                     _ = try await store.setReplyTo(tenantID: tenantID, id: try #require(UUID(uuidString: aID)), replyTo: "r3@example.org", actor: .cli)
                     Issue.record("a's fourth confirmation this hour went out")
                 } catch let error as HeraldError {
-                    #expect(error.code == "Throttling.ReplyToConfirmation" && error.status == 429 && (error.retryAfter ?? 0) > 0)
+                    #expect(error.code == "Throttling.ReplyToConfirmation" && error.kind == .throttled && (error.retryAfter ?? 0) > 0)
                 }
                 #expect(try await confirmations() == 7)
             }

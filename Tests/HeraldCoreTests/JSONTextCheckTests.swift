@@ -36,7 +36,7 @@ import Testing
         for (json, field) in cases {
             let error = Self.refusal(json)
             #expect(error?.code == "Validation.Failed", "\(json)")
-            #expect(error?.status == 400, "\(json)")
+            #expect(error?.kind == .invalid, "\(json)")
             #expect(error?.field == field, "\(json): \(String(describing: error))")
         }
     }

@@ -184,7 +184,7 @@ import Testing
         try RootUserRule.check(callerIsRoot: false, targetIsRoot: false)
         try RootUserRule.check(callerIsRoot: true, targetIsRoot: false)
         #expect(throws: RootUserRule.refusal) { try RootUserRule.check(callerIsRoot: false, targetIsRoot: true) }
-        #expect(RootUserRule.refusal.status == 403 && RootUserRule.refusal.code == "Forbidden.RootUser")
+        #expect(RootUserRule.refusal.kind == .forbidden && RootUserRule.refusal.code == "Forbidden.RootUser")
     }
 
     /// Reply-to confirmations: at most the allowance per sender and per tenant in a sliding hour; Retry-After
@@ -201,7 +201,7 @@ import Testing
             do { try limit.check(senderRecent: sender, tenantRecent: tenant, now: now); return nil } catch { return error }
         }
         let bySender = try #require(refusal(ago(100, 600), ago(100, 600)))
-        #expect(bySender.code == "Throttling.ReplyToConfirmation" && bySender.status == 429)
+        #expect(bySender.code == "Throttling.ReplyToConfirmation" && bySender.kind == .throttled)
         #expect(bySender.retryAfter == 3000, "the second newest (600 s ago) leaves the window in 3000 s")
         let byTenant = try #require(refusal(ago(5), ago(5, 50, 3599.5)))
         #expect(byTenant.retryAfter == 1)

@@ -117,7 +117,7 @@ import Testing
     func refusesWithAStableCode(_ refused: Case) throws {
         let error = try #require(Self.refusal(Self.message(refused.lines + ["To: ann@example.org"])))
         #expect(error.code == refused.code && error.field == refused.field, "\(error)")
-        #expect(error.status == 400)
+        #expect(error.kind == .invalid)
     }
 
     @Test func refusesHeadersThatAreNotUTF8() throws {
