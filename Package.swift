@@ -108,6 +108,7 @@ let package = Package(
                 "HeraldCore",
                 "HeraldStore",
                 "HeraldDNS",
+                "HeraldDelivery",
                 "HeraldWebhooks",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,37 +1,36 @@
 import Foundation
 import HeraldCore
+import HeraldDelivery
 import HeraldStore
 import OpenAPIRuntime
 
 /// The accept path of sends, and the suppression list.
 extension APIHandler {
-    /// The first checks of every send path, in SPEC §3's order: account status (frozen is checked again
-    /// in the accepting transaction), then the tenant's IP protection (read with the principal).
-    func sendGate() throws -> (HeraldRequestContext, Principal) {
+    /// The one accept road of every send (``AcceptService``), on this handler's stores.
+    var accept: AcceptService {
+        AcceptService(batcher: acceptBatcher, senders: senders, identity: identity, batches: batches, senderRate: senderRate, now: now)
+    }
+
+    /// The caller of a send: the signed-in principal on the request's client address.
+    func sendCaller() throws -> (HeraldRequestContext, SendRequest.Caller) {
         let context = try RequestScope.current()
-        let principal = try context.requirePrincipal()
-        try principal.checkMaySend(from: context.clientIP)
-        return (context, principal)
+        return (context, .principal(try context.requirePrincipal(), client: context.clientIP))
     }
 
     func sendSingleMail(_ input: Operations.SendSingleMail.Input) async throws -> Operations.SendSingleMail.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send from, to, subject and html and/or text.") }
-        let (_, principal) = try sendGate()
-        let send = try SendRules.validate(SingleSendRequest(
-            from: body.from, fromAlias: body.fromAlias, to: body.to, subject: body.subject, html: body.html, text: body.text,
-            replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:], tracking: body.clickTracking))
-        try await senders.authorizeSend(principal, action: "dm:SingleSendMail", from: send.from.description)
-        try senderRate.check(tenantID: principal.tenantID, sender: send.from.description)
+        let (_, caller) = try sendCaller()
         var idempotency: SendStore.Idempotency?
         if let key = input.headers.idempotencyKey {
-            guard (1...128).contains(key.utf8.count), key.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
-                throw HeraldError.validation("Idempotency-Key must be 1 to 128 printable ASCII characters.", field: "Idempotency-Key")
-            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
             idempotency = .init(key: key, bodyHash: SendStore.bodyHash(Array(try encoder.encode(body))))
         }
-        let (result, _) = try await acceptBatcher.accept(.init(tenantID: principal.tenantID, send: send, idempotency: idempotency, now: now()))
+        let answer = try await accept.accept(SendRequest(caller: caller, content: .message(SingleSendRequest(
+            from: body.from, fromAlias: body.fromAlias, to: body.to, subject: body.subject, html: body.html, text: body.text,
+            replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:], tracking: body.clickTracking)),
+            idempotency: idempotency))
+        guard let result = answer.result else { throw HeraldError(code: "Internal", kind: .internal, message: "A send was not answered.") }
         return .ok(.init(body: .json(.init(requestId: result.requestId.lowercased, messages: result.messages.map { message in
             .init(id: message.id.lowercased, to: message.to, status: message.status == "queued" ? .queued : .dropped,
                   reason: message.reason.flatMap { .init(rawValue: $0) })
@@ -107,40 +106,16 @@ extension Components.Schemas.MessageSummary {
     }
 }
 
-extension Principal {
-    /// The first checks of every send path of a signed-in caller (REST and the Direct Mail compatibility
-    /// endpoint): the account is not frozen (checked again when accepting), and the tenant's IP protection
-    /// lets `client` send.
-    func checkMaySend(from client: IPAddress?) throws(HeraldError) {
-        if tenantStatus == .frozen { throw HeraldError.accountFrozen }
-        try IPProtectionGuard.check(client: client, allowlist: ipAllowlist)
-    }
-}
-
-extension SenderStore {
-    /// The RAM check of a send against its sender address and the sender's domain, beyond the tenant-wide
-    /// check of the route (``Principal/authorizeSend(action:sender:)``): one read, for sub-users only.
-    func authorizeSend(_ principal: Principal, action: String, from address: String) async throws {
-        guard !principal.isRoot else { return }
-        try principal.authorizeSend(action: action, sender: try await resourceIDs(tenantID: principal.tenantID, address: address))
-    }
-}
-
 /// Batch sends.
 extension APIHandler {
     func sendBatchMail(_ input: Operations.SendBatchMail.Input) async throws -> Operations.SendBatchMail.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send templateId, listId and from.") }
-        let (context, principal) = try sendGate()
-        guard let templateID = UUID(uuidString: body.templateId) else {
-            throw HeraldError(code: "InvalidTemplate.NotFound", kind: .invalid, message: "No such template.", field: "templateId")
-        }
-        guard let listID = UUID(uuidString: body.listId) else {
-            throw HeraldError(code: "NotFound", kind: .notFound, message: "The recipient list was not found.", field: "listId")
-        }
-        try await senders.authorizeSend(principal, action: "dm:BatchSendMail", from: body.from)
-        try senderRate.check(tenantID: principal.tenantID, sender: body.from)
-        let id = try await batches.submit(tenantID: principal.tenantID, templateID: templateID, listID: listID, from: body.from, tag: body.tag,
-                                          scheduledAt: body.scheduledAt, now: now(), actor: context.auditActor)
+        let (context, caller) = try sendCaller()
+        let answer = try await accept.accept(SendRequest(
+            caller: caller, content: .template(.ids(template: body.templateId, list: body.listId), from: body.from, tag: body.tag,
+                                               scheduledAt: body.scheduledAt),
+            actor: context.auditActor))
+        guard case .task(let id) = answer else { throw HeraldError(code: "Internal", kind: .internal, message: "A batch send was not answered.") }
         return .accepted(.init(body: .json(.init(taskId: id.lowercased))))
     }
 

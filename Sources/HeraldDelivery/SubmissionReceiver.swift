@@ -8,7 +8,7 @@ import NIOCore
 /// SMTP submission (SPEC §3, the `smtp` role on `HERALD_SMTP_PORT` with STARTTLS and `HERALD_SMTPS_PORT`
 /// with implicit TLS): a tenant's application logs in with a sender address and its SMTP password
 /// (`PUT /v1/senders/{id}/smtp-password`), `MAIL FROM` must be that address (the state machine enforces it),
-/// and each message goes through the same accept path as `POST /v1/mail/single`: account status, IP
+/// and each message goes through the same accept road as `POST /v1/mail/single` (``AcceptService``): account status, IP
 /// protection (the SMTP client's address), sender verified and of the trigger type, recipient syntax,
 /// quota, suppressions. It is stored as submitted (attachments and all) and delivered DKIM-signed; the
 /// reply to the final dot comes after the commit, so a 250 means the message is durably queued.
@@ -113,6 +113,11 @@ public struct SubmissionReceiver: SMTPServerDelegate {
         }
     }
 
+    /// The one accept road of every send, as an SMTP session takes it (no batch sends).
+    var accept: AcceptService {
+        AcceptService(batcher: acceptBatcher, senders: senders, identity: identity, batches: nil, senderRate: senderRate, now: now)
+    }
+
     /// The answer to MAIL when the password changed, was cleared or the sender was deleted since the login.
     static let loginEnded = SMTPServerStateMachine.reply(535, (5, 7, 8), "The SMTP password changed since this session logged in; log in again")
 
@@ -126,14 +131,10 @@ public struct SubmissionReceiver: SMTPServerDelegate {
         guard let user = envelope.authenticatedAs, let credential = envelope.credential.flatMap(Credential.init) else {
             return SMTPServerStateMachine.reply(530, (5, 7, 0), "Authentication required")
         }
-        let tenantID = credential.tenantID
         do {
-            let protection = try await identity.ipProtection(tenantID: tenantID)
-            let allowlist = (try? IPAllowlist.parse(enabled: protection.enabled, entries: protection.allow)) ?? IPAllowlist(enabled: true, networks: [])
-            try IPProtectionGuard.check(client: client?.ipAddress.flatMap(IPAddress.init), allowlist: allowlist)
-            let send = try SendRules.validateSubmission(from: user, to: envelope.recipients, raw: envelope.data)
-            try senderRate?.check(tenantID: tenantID, sender: user)
-            let (result, _) = try await acceptBatcher.accept(.init(tenantID: tenantID, send: send, idempotency: nil, now: now()))
+            let caller = SendRequest.Caller.submission(tenantID: credential.tenantID, client: client?.ipAddress.flatMap(IPAddress.init))
+            let answer = try await accept.accept(SendRequest(caller: caller, content: .submission(from: user, to: envelope.recipients, raw: envelope.data)))
+            guard let result = answer.result else { throw HeraldError(code: "Internal", kind: .internal, message: "A submission was not answered.") }
             let dropped = result.messages.filter { $0.status != "queued" }
             metrics?.submission("accepted")
             let note = dropped.isEmpty ? "" : "; not sent to " + dropped.map { "\($0.to) (\($0.reason ?? "dropped"))" }.joined(separator: ", ")

@@ -48,41 +48,15 @@ public struct BatchStore: Sendable {
         let id = UUIDv7.make(at: now)
         let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
         return try await database.withTenant(tenantID) { connection in
-            let grade = try await SendStore.sendingGrade(connection, tenantID: tenantID, logger: logger)
-            let sender = try await connection.query("""
-                SELECT s.id, s.type, d.status FROM senders s JOIN domains d ON d.id = s.domain_id WHERE s.tenant_id = \(tenantID) AND s.address = \(from.description)
-                """, logger: logger).decode((UUID, String, String).self).first { _ in true }
-            guard let (senderID, senderType, domainStatus) = sender else { throw HeraldError.senderNotFound(from) }
-            guard senderType == "batch" else {
-                throw HeraldError(code: "Sender.WrongType", kind: .invalid, message: "Batch mail needs a sender of type batch; \(from) is a trigger sender.",
-                                  field: "from")
-            }
-            guard domainStatus == "verified" else { throw HeraldError.domainNotVerified(from) }
-            // The content is read with its status, in one row: the task keeps exactly the approved version.
-            let template = try await connection.query("""
-                SELECT status, kind, subject, html, body_text FROM templates WHERE tenant_id = \(tenantID) AND id = \(templateID)
-                """, logger: logger).decode((String, String, String, String?, String?).self).first { _ in true }
-            guard let (templateStatus, kind, subject, html, text) = template else {
-                throw HeraldError(code: "InvalidTemplate.NotFound", kind: .invalid, message: "No such template.", field: "templateId")
-            }
-            guard templateStatus == "approved" else {
-                throw HeraldError(code: "Template.NotApproved", kind: .conflict, message: "The template is \(templateStatus); only approved templates can be sent.",
-                                  field: "templateId")
-            }
-            guard kind == "batch" else {
-                throw HeraldError(code: "Template.WrongType", kind: .invalid, message: "Batch mail needs a batch template (with ${unsubscribe}).", field: "templateId")
-            }
-            let members = try await connection.query("SELECT member_count FROM recipient_lists WHERE tenant_id = \(tenantID) AND id = \(listID)",
-                                                     logger: logger).decode(Int.self).first { _ in true }
-            guard let members else { throw HeraldError(code: "NotFound", kind: .notFound, message: "The recipient list was not found.", field: "listId") }
-            guard members > 0 else { throw HeraldError.validation("The recipient list is empty.", field: "listId") }
-            if let tag {
-                let known = try await connection.query("SELECT 1 FROM tags WHERE tenant_id = \(tenantID) AND name = \(tag)", logger: logger)
-                    .decode(Int.self).first { _ in true }
-                guard known != nil else { throw HeraldError.unknownTag(tag) }
-            }
-            // The whole list is reserved now: the send is refused whole rather than cut short later.
-            try await SendStore.reserveQuota(connection, tenantID: tenantID, grade: grade, count: members, day: day, monthStart: monthStart, logger: logger)
+            let facts = try await Self.submitFacts(connection, tenantID: tenantID, from: from, templateID: templateID, listID: listID, tag: tag,
+                                                   logger: logger)
+            let submission = try BatchDecision.check(from: from, tag: tag, facts: facts)
+            let (members, senderID) = (submission.members, submission.senderID)
+            let (subject, html, text) = (submission.template.subject, submission.template.html, submission.template.text)
+            var quota = try await SendStore.lockQuota(connection, tenantID: tenantID, daily: facts.tenant?.dailyQuota ?? 0, day: day,
+                                                      monthStart: monthStart, logger: logger)
+            try BatchDecision.reserve(submission, quota: &quota)
+            try await SendStore.storeQuota(connection, tenantID: tenantID, quota: quota, day: day, logger: logger)
             try await connection.query("""
                 INSERT INTO tasks (id, tenant_id, template_id, list_id, sender_id, from_address, tag, status, total, reserved, scheduled_at, created_at,
                                    updated_at, subject, html, body_text)
@@ -95,6 +69,32 @@ public struct BatchStore: Sendable {
                                       detail: ["members": String(members)])
             return id
         }
+    }
+
+    /// What ``BatchDecision/check(from:tag:facts:)`` needs, in one statement: the tenant, the sender and its
+    /// domain, the template with its content (read with its status, in one row: the task keeps exactly the
+    /// approved version), the list's size and whether the tag exists.
+    static func submitFacts(_ connection: PostgresConnection, tenantID: UUID, from: MailAddress, templateID: UUID, listID: UUID, tag: String?,
+                            logger: Logger) async throws -> BatchSubmitFacts {
+        let row = try await connection.query("""
+            SELECT t.status, t.grade, t.track_opens_clicks, t.trigger_unsubscribe_link, s.id, s.type, d.status,
+                   tp.status, tp.kind, tp.subject, tp.html, tp.body_text, l.member_count,
+                   (\(tag)::text IS NULL OR EXISTS (SELECT 1 FROM tags WHERE tenant_id = t.id AND name = \(tag)))
+            FROM tenants t
+            LEFT JOIN senders s ON s.tenant_id = t.id AND s.address = \(from.description)
+            LEFT JOIN domains d ON d.id = s.domain_id
+            LEFT JOIN templates tp ON tp.tenant_id = t.id AND tp.id = \(templateID)
+            LEFT JOIN recipient_lists l ON l.tenant_id = t.id AND l.id = \(listID)
+            WHERE t.id = \(tenantID)
+            """, logger: logger).decode((String, Int, Bool, Bool, UUID?, String?, String?, String?, String?, String?, String?, String?, Int?, Bool).self)
+            .first { _ in true }
+        guard let row else { return BatchSubmitFacts(tenant: nil, sender: nil, template: nil, listMembers: nil, tagKnown: false) }
+        let (status, grade, track, unsubscribe, senderID, senderType, domainStatus, templateStatus, kind, subject, html, text, members, tagKnown) = row
+        let sender = senderID.map { AcceptSenderFacts(id: $0, type: senderType ?? "", replyTo: nil, replyToStatus: "none", domainStatus: domainStatus ?? "") }
+        var template: BatchSubmitFacts.Template?
+        if let templateStatus, let kind, let subject { template = .init(status: templateStatus, kind: kind, subject: subject, html: html, text: text) }
+        return BatchSubmitFacts(tenant: AcceptTenantFacts(status: status, grade: grade, trackByDefault: track, triggerUnsubscribeLink: unsubscribe),
+                                sender: sender, template: template, listMembers: members, tagKnown: tagKnown)
     }
 
     /// Claims one due task (any tenant), leased. The due row is picked once (a materialized CTE): a
@@ -145,26 +145,21 @@ public struct BatchStore: Sendable {
             }
             let addresses = members.map(\.0)
             let (suppressions, invalid) = try await SendStore.dropFacts(connection, tenantID: task.tenantID, addresses: addresses, logger: logger)
-            var dropped: [String: String] = [:]
-            for address in addresses {
-                dropped[address] = DropRules.reason(kind: .batch, listID: listID, tag: tag, suppressions: suppressions[address] ?? [],
-                                                    invalid: invalid.contains(address))
-            }
+            var dropped = BatchDecision.drops(addresses, listID: listID, tag: tag, suppressions: suppressions, invalid: invalid)
             // Quota: the members to send take the task's reservation first; beyond it (the list grew since the
             // submission) they take what the day has left, and the rest are dropped.
             let sendable = addresses.filter { dropped[$0] == nil }
             var reserved = reservedBefore
-            let beyond = max(0, queuedBefore + sendable.count - reserved)
+            let beyond = BatchDecision.beyondReservation(sendable: sendable.count, queuedBefore: queuedBefore, reserved: reserved)
             if beyond > 0 {
                 let grade = try await connection.query("SELECT grade FROM tenants WHERE id = \(task.tenantID)", logger: logger)
                     .decode(Int.self).first { _ in true } ?? 1
                 let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
                 var quota = try await SendStore.lockQuota(connection, tenantID: task.tenantID, daily: GradeQuota.daily(grade: grade), day: day,
                                                           monthStart: monthStart, logger: logger)
-                let granted = quota.admitUpTo(beyond)
+                let granted = BatchDecision.admitBeyond(sendable, beyond: beyond, quota: &quota, dropped: &dropped)
                 if granted > 0 { try await SendStore.storeQuota(connection, tenantID: task.tenantID, quota: quota, day: day, logger: logger) }
                 reserved += granted
-                for address in sendable.suffix(beyond - granted) { dropped[address] = "quota_exceeded" }
             }
             var ids: [UUID] = [], tos: [String] = [], subjects: [String] = [], htmls: [String] = [], texts: [String] = [], headers: [String] = []
             var statuses: [String] = [], reasons: [String] = []
@@ -205,16 +200,15 @@ public struct BatchStore: Sendable {
             }
             let queued = queuedBefore + statuses.count(where: { $0 == "queued" })
             let done = members.count < chunk
-            if done && reserved > queued {
-                // The list shrank: the part of the reservation no message took goes back to the day it was
-                // taken from, when that is still today.
-                let (today, _) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
-                if SendRules.quotaDay(createdAt, timeZone: quotaTimeZone).day == today {
-                    try await connection.query("""
-                        UPDATE quota_usage SET used = greatest(used - \(reserved - queued), 0) WHERE tenant_id = \(task.tenantID) AND day = \(today)::date
-                        """, logger: logger)
-                    reserved = queued
-                }
+            // The list shrank: the part of the reservation no message took goes back to the day it was taken from.
+            let (today, _) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
+            let unused = BatchDecision.unusedReservation(done: done, reserved: reserved, queued: queued,
+                                                         submittedDay: SendRules.quotaDay(createdAt, timeZone: quotaTimeZone).day, today: today)
+            if unused > 0 {
+                try await connection.query("""
+                    UPDATE quota_usage SET used = greatest(used - \(unused), 0) WHERE tenant_id = \(task.tenantID) AND day = \(today)::date
+                    """, logger: logger)
+                reserved -= unused
             }
             try await connection.query("""
                 UPDATE tasks SET expanded = expanded + \(members.count), last_address = coalesce(\(addresses.last), last_address),

@@ -17,9 +17,9 @@ public struct SendResult: Sendable, Equatable, Codable {
     public var messages: [Message]
 }
 
-/// The accept path: everything a send needs checked against the database, then one transaction that
-/// writes a message row per recipient, their `accepted`/`dropped` events (the outbox) and the quota
-/// counter — or nothing at all.
+/// The accept path's store: the facts a send is decided on (``AcceptDecision``), read in one transaction
+/// that then writes a message row per recipient, their `accepted`/`dropped` events (the outbox) and the
+/// quota counter as decided — or nothing at all (see SendStore+Accept.swift).
 public struct SendStore: Sendable {
     let database: Database
     /// The day boundary of quotas.
@@ -48,25 +48,6 @@ public struct SendStore: Sendable {
     /// concurrent requests; both run the same set-based code.)
     public func acceptSingle(tenantID: UUID, send: ValidatedSend, idempotency: Idempotency?, now: Date) async throws -> (SendResult, replayed: Bool) {
         try await acceptBatch([.init(tenantID: tenantID, send: send, idempotency: idempotency, now: now)])[0].get()
-    }
-
-    /// The tenant's grade, after refusing a frozen or banned account (inside the sending transaction).
-    static func sendingGrade(_ connection: PostgresConnection, tenantID: UUID, logger: Logger) async throws -> Int {
-        let tenant = try await connection.query("SELECT status, grade FROM tenants WHERE id = \(tenantID)", logger: logger)
-            .decode((String, Int).self).first { _ in true }
-        guard let (status, grade) = tenant else { throw HeraldError.notFound("tenant") }
-        if status == "frozen" { throw HeraldError.accountFrozen }
-        if status == "banned" { throw HeraldError.accountBanned }
-        return grade
-    }
-
-    /// Reserves `count` of the day's quota for one request, or throws `Quota.Exceeded`.
-    static func reserveQuota(_ connection: PostgresConnection, tenantID: UUID, grade: Int, count: Int, day: String, monthStart: String,
-                             logger: Logger) async throws {
-        var quota = try await lockQuota(connection, tenantID: tenantID, daily: GradeQuota.daily(grade: grade), day: day, monthStart: monthStart,
-                                        logger: logger)
-        if let refusal = quota.admit(count) { throw HeraldError.quotaExceeded(refusal, count: count) }
-        try await storeQuota(connection, tenantID: tenantID, quota: quota, day: day, logger: logger)
     }
 
     /// Locks the tenant's quota row of `day` (creating it) until the transaction ends, and reads what is

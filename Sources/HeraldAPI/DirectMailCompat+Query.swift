@@ -1,0 +1,138 @@
+import Foundation
+import HeraldCore
+import HeraldStore
+
+/// The read actions of the compatibility endpoint: statistics, the mail detail, and the Query…ByParam lists.
+extension DirectMailCompat {
+    /// SenderStatisticsByTagNameAndBatchID (per day) and SenderStatisticsDetailByParam (per message).
+    func statistics(_ action: String, parameters: Parameters, principal: Principal) async throws -> [String: any Sendable] {
+        switch action {
+        case "SenderStatisticsByTagNameAndBatchID":
+            let from = try parameters.require("StartTime"), until = try parameters.require("EndTime")
+            guard let start = StatsDay.parse(from), let end = StatsDay.parse(until), start <= end, end.timeIntervalSince(start) < 366 * 86_400 else {
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "StartTime and EndTime must be days like 2026-11-01, at most a year apart.",
+                                  field: "StartTime")
+            }
+            let (items, _) = try await stats.stats(tenantID: principal.tenantID, from: from, until: until, groupBy: .day,
+                                                   sender: parameters.optional("AccountName")?.lowercased(),
+                                                   tag: parameters.optional("TagName"))
+            func percent(_ part: Int64, _ whole: Int64) -> String { whole == 0 ? "0.00%" : String(format: "%.2f%%", Double(part) * 100 / Double(whole)) }
+            let rows: [[String: any Sendable]] = items.map { day in
+                // Direct Mail's columns: requests, delivered, failed (hard bounces, spam rejections, retries given up) and
+                // unavailable (invalid addresses and dropped recipients).
+                let failed = day.hardBounces + day.spamRejections + day.failed, unavailable = day.invalid + day.dropped
+                return ["CreateTime": day.key, "requestCount": Int(day.requests), "successCount": Int(day.delivered), "faildCount": Int(failed),
+                        "unavailableCount": Int(unavailable), "succeededPercent": percent(day.delivered, day.requests),
+                        "unavailablePercent": percent(unavailable, day.requests)]
+            }
+            return ["TotalCount": rows.count, "data": ["stat": rows]]
+        default: // SenderStatisticsDetailByParam
+            // Direct Mail's status numbers: 0 delivered, 2 invalid address (hard bounce), 3 spam, 4 failed.
+            let byNumber = ["0": "delivered", "2": "bounced", "3": "spam_rejected", "4": "failed"]
+            let numbers = Dictionary(uniqueKeysWithValues: byNumber.map { ($0.value, Int($0.key) ?? 4) })
+            var status: String?
+            if let given = parameters.optional("Status") {
+                guard let mapped = byNumber[given] else {
+                    throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "Status must be 0, 2, 3 or 4.", field: "Status")
+                }
+                status = mapped
+            }
+            func moment(_ name: String) throws(HeraldError) -> Date? {
+                guard let text = parameters.optional(name) else { return nil }
+                guard let date = Self.detailTime.date(from: text) ?? StatsDay.parse(text) else {
+                    throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "\(name) must look like 2026-11-26 10:00.", field: name)
+                }
+                return date
+            }
+            let length = Int(parameters["Length"] ?? "50") ?? 0
+            guard (1...100).contains(length) else {
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "Length must be 1 to 100.", field: "Length")
+            }
+            var before: UUID?
+            if let next = parameters.optional("NextStart") {
+                guard let id = UUID(uuidString: next) else {
+                    throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "NextStart is invalid.", field: "NextStart")
+                }
+                before = id
+            }
+            let found = try await sending.searchMessages(tenantID: principal.tenantID, to: parameters.optional("ToAddress"),
+                                                         status: status, from: try moment("StartTime"), until: try moment("EndTime"), limit: length,
+                                                         before: before)
+            // The sender and tag filters apply to the page found (so a page may come back shorter than Length).
+            let account = parameters.optional("AccountName")?.lowercased(), tag = parameters.optional("TagName")
+            let rows: [[String: any Sendable]] = found.filter { (account == nil || $0.from == account) && (tag == nil || $0.tag == tag) }.map { message in
+                ["AccountName": message.from, "ToAddress": message.to, "Status": numbers[message.status] ?? 4, "Subject": message.subject,
+                 "Message": message.lastResponse ?? "", "ErrorClassification": message.reason ?? "",
+                 "LastUpdateTime": Self.detailTime.string(from: message.updatedAt), "UtcLastUpdateTime": Int(message.updatedAt.timeIntervalSince1970)]
+            }
+            var reply: [String: any Sendable] = ["data": ["mailDetail": rows]]
+            if found.count == length, let last = found.last { reply["NextStart"] = last.id.uuidString.lowercased() }
+            return reply
+        }
+    }
+
+    /// The Query…ByParam actions: the tenant's objects with Direct Mail's field names, filtered by `KeyWord`
+    /// (part of the name) and the action's status or type parameter, a page (`PageNo` from 1, `PageSize` up to
+    /// 100, 10 by default) at a time, as `{"PageNumber", "PageSize", "TotalCount", "data": {"<item>": […]}}`.
+    func query(_ action: String, parameters: Parameters, tenantID: UUID) async throws -> [String: any Sendable] {
+        let keyword = (parameters["KeyWord"] ?? "").lowercased()
+        func matches(_ name: String) -> Bool { keyword.isEmpty || name.lowercased().contains(keyword) }
+        func time(_ date: Date) -> String { Self.createTime.string(from: date) }
+        let status = parameters["Status"].flatMap(Int.init)
+        let item: String
+        var rows: [[String: any Sendable]] = []
+        switch action {
+        case "QueryDomainByParam":
+            item = "domain"
+            for domain in try await domains.list(tenantID: tenantID) where matches(domain.name) {
+                let verified = domain.status == "verified" ? 0 : 1
+                if let status, status != verified { continue }
+                let spf = domain.checks.first { $0.purpose == .spf }?.status == .ok
+                rows.append(["DomainId": domain.id.uuidString.lowercased(), "DomainName": domain.name, "DomainStatus": verified,
+                             "DomainRecord": domain.verificationToken, "SpfAuthStatus": spf ? "0" : "1", "CreateTime": time(domain.createdAt),
+                             "UtcCreateTime": Int(domain.createdAt.timeIntervalSince1970)])
+            }
+        case "QueryMailAddressByParam":
+            item = "mailAddress"
+            let type = parameters.optional("Sendtype")
+            for sender in try await senders.list(tenantID: tenantID) where matches(sender.address) && (type == nil || type == sender.type) {
+                rows.append(["MailAddressId": sender.id.uuidString.lowercased(), "AccountName": sender.address, "Sendtype": sender.type,
+                             "AccountStatus": "0", "ReplyAddress": sender.replyTo ?? "", "ReplyStatus": sender.replyToStatus == "verified" ? "0" : "1",
+                             "CreateTime": time(sender.createdAt)])
+            }
+        case "QueryTagByParam":
+            item = "tag"
+            for tag in try await senders.listTags(tenantID: tenantID) where matches(tag.name) {
+                rows.append(["TagId": tag.id.uuidString.lowercased(), "TagName": tag.name, "TagDescription": ""])
+            }
+        case "QueryTemplateByParam":
+            item = "template"
+            // TemplateStatus as Direct Mail numbers it: 0 under review, 1 approved, 2 rejected; -1 a draft.
+            let statuses = ["pending": 0, "approved": 1, "rejected": 2, "draft": -1]
+            for template in try await templates.list(tenantID: tenantID, status: nil) where matches(template.name) {
+                let number = statuses[template.status] ?? -1
+                if let status, status != number { continue }
+                rows.append(["TemplateId": template.id.uuidString.lowercased(), "TemplateName": template.name, "TemplateStatus": String(number),
+                             "TemplateType": template.kind == .batch ? 1 : 0, "TemplateComment": template.reviewReasons.joined(separator: "; "),
+                             "CreateTime": time(template.createdAt), "UtcCreatetime": Int(template.createdAt.timeIntervalSince1970)])
+            }
+        case "QueryTaskByParam":
+            item = "task"
+            for task in try await batches.list(tenantID: tenantID, status: nil, limit: 1_000, before: nil) where matches(task.template) {
+                rows.append(["TaskId": task.id.uuidString.lowercased(), "TaskStatus": task.status, "TemplateName": task.template,
+                             "ReceiversName": task.list, "TagName": task.tag ?? "", "RequestCount": String(task.total), "AddressType": "1",
+                             "CreateTime": time(task.createdAt), "UtcCreateTime": Int(task.createdAt.timeIntervalSince1970)])
+            }
+        default:
+            item = "receiver"
+            for list in try await lists.list(tenantID: tenantID) where matches(list.name) {
+                rows.append(["ReceiverId": list.id.uuidString.lowercased(), "ReceiversName": list.name, "ReceiversAlias": list.alias ?? "",
+                             "Desc": list.description ?? "", "Count": list.memberCount, "ReceiversStatus": "1", "CreateTime": time(list.createdAt),
+                             "UtcCreateTime": Int(list.createdAt.timeIntervalSince1970)])
+            }
+        }
+        let (page, size) = try Self.page(parameters)
+        let slice = Array(rows.dropFirst((page - 1) * size).prefix(size))
+        return ["PageNumber": page, "PageSize": size, "TotalCount": rows.count, "data": [item: slice]]
+    }
+}
