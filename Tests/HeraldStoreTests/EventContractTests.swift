@@ -19,17 +19,17 @@ import Testing
             #expect(types == [EventType.allCases.map(\.rawValue)])
             // The constraints use them: a status or an event type outside the vocabulary is refused.
             let tenant = UUID()
-            try await database.withSystem { connection in
-                try await connection.query("INSERT INTO tenants (id, name) VALUES (\(tenant), 'vocabulary')", logger: database.logger)
+            try await database.withSystem { connection -> Void in
+                _ = try await connection.query("INSERT INTO tenants (id, name) VALUES (\(tenant), 'vocabulary')", logger: database.logger)
             }
             await #expect(throws: PSQLError.self) {
-                try await database.withSystem { connection in
-                    try await connection.query("INSERT INTO events (tenant_id, type) VALUES (\(tenant), 'message.lost')", logger: database.logger)
+                try await database.withSystem { connection -> Void in
+                    _ = try await connection.query("INSERT INTO events (tenant_id, type) VALUES (\(tenant), 'message.lost')", logger: database.logger)
                 }
             }
             await #expect(throws: PSQLError.self) {
-                try await database.withSystem { connection in
-                    try await connection.query("""
+                try await database.withSystem { connection -> Void in
+                    _ = try await connection.query("""
                         INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, status)
                         VALUES (gen_random_uuid(), \(tenant), gen_random_uuid(), 'trigger', 0, 'a@example.com', 'b@example.net', 's', 'lost')
                         """, logger: database.logger)
@@ -42,7 +42,7 @@ import Testing
         try await withTestDatabase { database, _ in
             let tenant = UUID(), now = Date()
             let ids = (0..<7).map { _ in UUID() }
-            try await database.withSystem { connection in
+            try await database.withSystem { connection -> Void in
                 try await connection.query("INSERT INTO tenants (id, name) VALUES (\(tenant), 'contract')", logger: database.logger)
                 try await connection.query("""
                     INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, tag, status, next_attempt_at)
@@ -65,7 +65,7 @@ import Testing
             try await database.client.query("SELECT herald_track(\(tenant), \(ids[0]), NULL, \(now))", logger: database.logger)
             try await database.client.query("SELECT herald_track(\(tenant), \(ids[0]), 'https://example.com/a', \(now))", logger: database.logger)
             try await database.client.query("SELECT * FROM herald_unsubscribe(\(tenant), \(ids[0]), '*', \(now))", logger: database.logger)
-            try await database.withSystem { connection in
+            try await database.withSystem { connection -> Void in
                 for change in ["promoted", "frozen", "unfrozen", "banned"] {
                     try await AccountChanges.record(connection, logger: database.logger, tenantID: tenant, change: change, from: 2, to: 3,
                                                     reason: "contract", figures: change == "promoted" ? DayFigures(day: 20_000, sent: 10, delivered: 9, invalid: 1, spam: 0) : nil,
