@@ -43,9 +43,7 @@ public enum WebhookSignature {
 
 /// Event types a webhook endpoint can ask for (API.md); `*` means all of them.
 public enum WebhookEventTypes {
-    public static let all = ["message.accepted", "message.dropped", "message.deferred", "message.delivered", "message.bounced",
-                             "message.spam_rejected", "message.failed", "message.opened", "message.clicked", "message.unsubscribed",
-                             "account.grade_changed", "account.frozen", "account.unfrozen", "account.banned", "webhook.disabled"]
+    public static let all = EventType.subscribable.map(\.rawValue)
 
     /// Checks a filter: `["*"]` or a non-empty list of known types, without duplicates.
     public static func validate(_ types: [String]) throws(HeraldError) -> [String] {

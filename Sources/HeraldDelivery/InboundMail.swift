@@ -85,8 +85,8 @@ extension InboundMailReceiver {
             ])
             return
         }
-        let status = report.status.hasPrefix("5.7.") ? "spam_rejected" : "bounced"
-        let changed = try await deliveries.recordLateBounce(messageID: messageID, recipient: to, status: status, response: report.diagnostic, now: now())
+        let result: DeliveryResult = report.status.hasPrefix("5.7.") ? .spamRejected : .bounced(response: report.diagnostic)
+        let changed = try await deliveries.recordLateBounce(messageID: messageID, recipient: to, result: result, response: report.diagnostic, now: now())
         logger.info("late bounce", metadata: ["message": "\(messageID)", "status": "\(report.status)", "recorded": "\(changed)"])
     }
 }

@@ -25,7 +25,7 @@ public struct SMTPClientStateMachine: Sendable {
         /// Start TLS on the connection, then call ``tlsEstablished()`` (or ``tlsFailed()``).
         case startTLS
         /// A message is finished: one outcome per recipient, in envelope order.
-        case finished(envelope: Int, outcomes: [DeliveryOutcome])
+        case finished(envelope: Int, outcomes: [SMTPOutcome])
         /// Close the connection.
         case close
     }
@@ -40,7 +40,7 @@ public struct SMTPClientStateMachine: Sendable {
     struct Transaction: Hashable, Sendable {
         var index: Int
         var envelope: Envelope
-        var outcomes: [DeliveryOutcome?]
+        var outcomes: [SMTPOutcome?]
         var expecting: [Expect]
         var mailFailure: SMTPReply?
         var dataSent = false
@@ -244,7 +244,7 @@ public struct SMTPClientStateMachine: Sendable {
         case .rcpt(let index):
             switch reply.kind {
             case .completion: break
-            case .failure: transaction.outcomes[index] = DeliveryOutcome.classify(reply)
+            case .failure: transaction.outcomes[index] = SMTPOutcome.classify(reply)
             case .intermediate, .other: return protocolError(reply, step: "RCPT")
             }
             if !pipelining {
@@ -268,7 +268,7 @@ public struct SMTPClientStateMachine: Sendable {
             } else if reply.kind == .failure {
                 if transaction.mailFailure == nil {
                     for index in transaction.outcomes.indices where transaction.outcomes[index] == nil {
-                        transaction.outcomes[index] = DeliveryOutcome.classify(reply)
+                        transaction.outcomes[index] = SMTPOutcome.classify(reply)
                     }
                 }
                 return abort(transaction)
@@ -279,7 +279,7 @@ public struct SMTPClientStateMachine: Sendable {
             guard reply.kind == .completion || reply.kind == .failure else { return protocolError(reply, step: "the end of the data") }
             guard transaction.dataSent else { return abort(transaction) }
             for index in transaction.outcomes.indices where transaction.outcomes[index] == nil {
-                transaction.outcomes[index] = reply.kind == .completion ? .delivered(reply) : DeliveryOutcome.classify(reply)
+                transaction.outcomes[index] = reply.kind == .completion ? .delivered(reply) : SMTPOutcome.classify(reply)
             }
             state = .ready
             return [.finished(envelope: transaction.index, outcomes: transaction.outcomes.map { $0! })] + readyActions()
@@ -297,7 +297,7 @@ public struct SMTPClientStateMachine: Sendable {
     /// (or a soft failure), then RSET.
     private mutating func abort(_ transaction: Transaction) -> [Action] {
         // `mailFailure` is only ever a 4xx or 5xx, so this never makes a delivery.
-        let fallback: DeliveryOutcome = transaction.mailFailure.map(DeliveryOutcome.classify) ?? .softFailure("transaction aborted")
+        let fallback: SMTPOutcome = transaction.mailFailure.map(SMTPOutcome.classify) ?? .softFailure("transaction aborted")
         let outcomes = transaction.outcomes.map { $0 ?? fallback }
         state = .rset
         return [.finished(envelope: transaction.index, outcomes: outcomes), .send(line("RSET"))]
@@ -307,7 +307,7 @@ public struct SMTPClientStateMachine: Sendable {
     /// the session permanently, soft otherwise), and the connection closes.
     private mutating func failAll(_ reason: String, permanent: SMTPReply?) -> [Action] {
         var actions: [Action] = []
-        let outcome: DeliveryOutcome = permanent.map(DeliveryOutcome.classify) ?? .softFailure(reason)
+        let outcome: SMTPOutcome = permanent.map(SMTPOutcome.classify) ?? .softFailure(reason)
         if case .transaction(let transaction) = state {
             actions.append(.finished(envelope: transaction.index, outcomes: transaction.outcomes.map { $0 ?? outcome }))
         }

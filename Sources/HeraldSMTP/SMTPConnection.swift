@@ -30,7 +30,7 @@ public struct SMTPDelivery: Sendable {
     }
 
     /// Delivers `envelopes` to `host:port`.
-    public func deliver(_ envelopes: [SMTPClientStateMachine.Envelope], host: String, port: Int) async -> [[DeliveryOutcome]] {
+    public func deliver(_ envelopes: [SMTPClientStateMachine.Envelope], host: String, port: Int) async -> [[SMTPOutcome]] {
         await attempt(envelopes, host: host, port: port).outcomes
     }
 
@@ -42,7 +42,7 @@ public struct SMTPDelivery: Sendable {
     /// anything is replaced by a new one; a STARTTLS handshake that fails is followed by a plaintext
     /// connection, as between MTAs (RFC 3207 §4.1 leaves it to the client).
     public func attempt(_ envelopes: [SMTPClientStateMachine.Envelope], host: String, port: Int,
-                        finished: @escaping @Sendable (Int, [DeliveryOutcome]) async -> Void = { _, _ in }) async -> (outcomes: [[DeliveryOutcome]], connected: Bool) {
+                        finished: @escaping @Sendable (Int, [SMTPOutcome]) async -> Void = { _, _ in }) async -> (outcomes: [[SMTPOutcome]], connected: Bool) {
         let destination = "\(host):\(port)\(startTLS ? "" : "/plain")"
         func connect(_ configuration: SMTPDelivery) async throws -> SMTPSession {
             let session = try await SMTPSession.connect(host: host, port: port, configuration: configuration)
@@ -51,7 +51,7 @@ public struct SMTPDelivery: Sendable {
         }
         let idle = await pool.acquire(destination)
         var session: SMTPSession?
-        var outcomes: [[DeliveryOutcome]]
+        var outcomes: [[SMTPOutcome]]
         do {
             let first: SMTPSession
             if let idle { first = idle } else { first = try await connect(self) }

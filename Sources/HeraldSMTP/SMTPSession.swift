@@ -39,8 +39,8 @@ public final class SMTPSession: Sendable {
 
     struct Request: Sendable {
         var envelopes: [SMTPClientStateMachine.Envelope]
-        var finished: @Sendable (Int, [DeliveryOutcome]) async -> Void
-        var continuation: CheckedContinuation<[[DeliveryOutcome]], Never>
+        var finished: @Sendable (Int, [SMTPOutcome]) async -> Void
+        var continuation: CheckedContinuation<[[SMTPOutcome]], Never>
     }
 
     private let status = Mutex(Status())
@@ -83,7 +83,7 @@ public final class SMTPSession: Sendable {
     /// connection failed are only in the answer). On a session that has ended every envelope is a soft
     /// failure.
     public func send(_ envelopes: [SMTPClientStateMachine.Envelope],
-                     finished: @escaping @Sendable (Int, [DeliveryOutcome]) async -> Void = { _, _ in }) async -> [[DeliveryOutcome]] {
+                     finished: @escaping @Sendable (Int, [SMTPOutcome]) async -> Void = { _, _ in }) async -> [[SMTPOutcome]] {
         guard !envelopes.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
             let request = Request(envelopes: envelopes, finished: finished, continuation: continuation)
@@ -102,7 +102,7 @@ public final class SMTPSession: Sendable {
 
     private struct Pending {
         var request: Request
-        var outcomes: [[DeliveryOutcome]?]
+        var outcomes: [[SMTPOutcome]?]
         var left: Int
     }
 

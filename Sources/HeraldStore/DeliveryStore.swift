@@ -27,36 +27,13 @@ public struct ClaimedMessage: Sendable {
     public var raw: [UInt8]?
 }
 
-/// The result of one attempt.
-public struct AttemptResult: Sendable {
-    public var id: UUID
-    /// delivered, deferred, bounced or spam_rejected; or released: not attempted (a rate limit), back to
-    /// the queue until `notBefore`, without counting an attempt or writing an event.
-    public var status: String
-    public var response: String
-    public var notBefore: Date?
-
-    public init(id: UUID, status: String, response: String, notBefore: Date? = nil) {
-        self.id = id
-        self.status = status
-        self.response = response
-        self.notBefore = notBefore
-    }
-
-    /// A message handed back unattempted, to be claimed again at `notBefore`.
-    public static func released(_ id: UUID, until notBefore: Date, reason: String) -> AttemptResult {
-        AttemptResult(id: id, status: "released", response: reason, notBefore: notBefore)
-    }
-}
-
 /// The queue's worker side: claim due messages in batches (`FOR UPDATE SKIP LOCKED`, leased, so
 /// several processes share the queue and a dead worker's rows come back), and record attempts in one
 /// transaction per batch with their events. No connection is held while mail is being sent.
 public struct DeliveryStore: Sendable {
     let database: Database
-    public var retry = RetryPolicy()
     /// Hard bounces after which an address joins the tenant's invalid-address list.
-    public var invalidAfterHardBounces = 2
+    public var invalidAfterHardBounces = InvalidAddressRule.listedAfterHardBounces
     /// The day boundary of the daily figures (the quota's).
     public var quotaTimeZone = TimeZone(identifier: "UTC")!
     /// Counters, when a registry is attached.
@@ -113,8 +90,11 @@ public struct DeliveryStore: Sendable {
     /// and a hard bounce counts toward the invalid-address list — one statement. Answers whether the
     /// message changed (false when it is unknown, or was not delivered, or already recorded as bounced, or its
     /// recipient is not `recipient`, the address the report was matched against).
-    public func recordLateBounce(messageID: UUID, recipient: String, status: String, response: String, now: Date) async throws -> Bool {
-        let response = String(response.prefix(1000)), event = "message." + status, day = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
+    public func recordLateBounce(messageID: UUID, recipient: String, result: DeliveryResult, response: String, now: Date) async throws -> Bool {
+        let response = String(response.prefix(1000)), day = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
+        guard let event = result.event, result == .spamRejected || result.status == .bounced else { return false }
+        let status = result.status.rawValue, invalid = result.isInvalidAddress ? 1 : 0, spam = result == .spamRejected ? 1 : 0
+        let listed = result.status == .bounced
         return try await database.withSystem { connection in
             try await connection.query("""
                 WITH updated AS (
@@ -123,20 +103,19 @@ public struct DeliveryStore: Sendable {
                     RETURNING m.tenant_id, m.id, m.to_address, m.from_address, m.tag, m.attempts
                 ), logged AS (
                     INSERT INTO events (tenant_id, message_id, type, data, created_at)
-                    SELECT tenant_id, id, \(event), jsonb_strip_nulls(jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address,
-                                                                                          'status', \(status)::text, 'smtpResponse', \(response)::text,
-                                                                                          'attempts', attempts, 'tag', tag, 'late', true)), \(now)
+                    SELECT tenant_id, id, \(event.rawValue), herald_message_event(id, to_address, from_address, tag, p_status => \(status)::text,
+                                                                                p_smtp_response => \(response)::text, p_attempts => attempts,
+                                                                                p_late => true), \(now)
                     FROM updated
                 ), counted AS (
                     INSERT INTO tenant_daily_stats AS d (tenant_id, day, sent, delivered, invalid, spam, updated_at)
-                    SELECT tenant_id, \(day)::date, 0, 0, CASE WHEN \(response)::text ~ '^5[0-9][0-9] 5\\.1\\.' THEN 1 ELSE 0 END,
-                           CASE WHEN \(status)::text = 'spam_rejected' THEN 1 ELSE 0 END, \(now)
+                    SELECT tenant_id, \(day)::date, 0, 0, \(invalid)::int, \(spam)::int, \(now)
                     FROM updated
                     ON CONFLICT (tenant_id, day) DO UPDATE SET delivered = greatest(d.delivered - 1, 0), invalid = d.invalid + EXCLUDED.invalid,
                         spam = d.spam + EXCLUDED.spam, updated_at = EXCLUDED.updated_at
                 ), listed AS (
                     INSERT INTO invalid_addresses AS a (tenant_id, address, hard_bounces, listed)
-                    SELECT tenant_id, to_address, 1, 1 >= \(invalidAfterHardBounces) FROM updated WHERE \(status)::text = 'bounced'
+                    SELECT tenant_id, to_address, 1, 1 >= \(invalidAfterHardBounces) FROM updated WHERE \(listed)
                     ON CONFLICT (tenant_id, address) DO UPDATE SET hard_bounces = a.hard_bounces + 1,
                         listed = a.hard_bounces + 1 >= \(invalidAfterHardBounces), updated_at = now()
                 )
@@ -185,55 +164,43 @@ public struct DeliveryStore: Sendable {
         }
     }
 
-    /// Records attempts: status, retry time or final state, an event each, and hard bounces counted
-    /// toward the invalid-address list — one transaction. Only rows `worker` still holds change: a result
-    /// that comes after its lease was lost (and the message was claimed again) writes nothing.
-    public func record(_ results: [AttemptResult], claimed: [UUID: ClaimedMessage], worker: String, now: Date) async throws {
-        guard !results.isEmpty else { return }
-        let byID = claimed
-        var ids: [UUID] = [], statuses: [String] = [], responses: [String] = [], next: [Date] = [], events: [String] = []
-        for result in results {
-            guard let message = byID[result.id] else { continue }
-            var status = result.status
-            var retryAt = now
-            if status == "released" {
-                status = "queued"
-                retryAt = result.notBefore ?? now
-            } else if status == "deferred" {
-                if let at = retry.nextAttempt(attempts: message.attempts, acceptedAt: message.createdAt, now: now) {
-                    retryAt = at
-                } else {
-                    status = "failed"
-                }
-            }
-            ids.append(result.id)
-            statuses.append(status)
-            responses.append(String(result.response.prefix(1000)))
-            next.append(retryAt)
-            events.append("message." + status)
+    /// Records attempts as the worker decided them (``DeliveryAttempt``): status, next attempt time, an
+    /// event each, the day's grade figures and hard bounces counted toward the invalid-address list — one
+    /// transaction; it decides nothing. Only rows `worker` still holds change: a result that comes after its
+    /// lease was lost (and the message was claimed again) writes nothing.
+    public func record(_ attempts: [DeliveryAttempt], worker: String, now: Date) async throws {
+        guard !attempts.isEmpty else { return }
+        var ids: [UUID] = [], statuses: [String] = [], responses: [String] = [], next: [Date] = [], events: [String] = [], invalid: [Bool] = []
+        for attempt in attempts {
+            ids.append(attempt.messageID)
+            statuses.append(attempt.result.status.rawValue)
+            responses.append(String(attempt.response.prefix(1000)))
+            next.append(attempt.result.nextAttemptAt ?? now)
+            events.append(attempt.result.event?.rawValue ?? "")
+            invalid.append(attempt.result.isInvalidAddress)
         }
         let day = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
         try await database.withSystem { connection in
             _ = try await connection.query("""
                 WITH updated AS (
                     UPDATE messages m SET status = u.s, locked_by = NULL, locked_until = NULL, updated_at = \(now),
-                           last_response = CASE WHEN u.s = 'queued' THEN m.last_response ELSE u.r END,
-                           attempts = CASE WHEN u.s = 'queued' THEN m.attempts - 1 ELSE m.attempts END,
+                           last_response = CASE WHEN u.e = '' THEN m.last_response ELSE u.r END,
+                           attempts = CASE WHEN u.e = '' THEN m.attempts - 1 ELSE m.attempts END,
                            next_attempt_at = CASE WHEN u.s IN ('deferred', 'queued') THEN u.n END
-                    FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(next)::timestamptz[], \(events)::text[]) AS u(i, s, r, n, e)
+                    FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(next)::timestamptz[], \(events)::text[], \(invalid)::bool[])
+                         AS u(i, s, r, n, e, v)
                     WHERE m.id = u.i AND m.status = 'sending' AND m.locked_by = \(worker)
-                    RETURNING m.tenant_id, m.id, m.kind, m.to_address, m.from_address, m.tag, m.attempts, u.s, u.r, u.e
+                    RETURNING m.tenant_id, m.id, m.kind, m.to_address, m.from_address, m.tag, m.attempts, u.s, u.r, u.e, u.v
                 ), logged AS (
                     INSERT INTO events (tenant_id, message_id, type, data, created_at)
-                    SELECT tenant_id, id, e, jsonb_strip_nulls(jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address, 'status', s,
-                                                                                  'smtpResponse', r, 'attempts', attempts, 'tag', tag)), \(now)
-                    FROM updated WHERE kind <> 'system' AND s <> 'queued'
+                    SELECT tenant_id, id, e, herald_message_event(id, to_address, from_address, tag, p_status => s, p_smtp_response => r,
+                                                                  p_attempts => attempts), \(now)
+                    FROM updated WHERE kind <> 'system' AND e <> ''
                 ), counted AS (
                     -- The day's figures of each tenant for its credit grade (final outcomes only), in tenant
                     -- order so that concurrent recorders lock the rows in one order.
                     INSERT INTO tenant_daily_stats AS d (tenant_id, day, sent, delivered, invalid, spam, updated_at)
-                    SELECT tenant_id, \(day)::date, count(*), count(*) FILTER (WHERE s = 'delivered'),
-                           count(*) FILTER (WHERE s = 'bounced' AND r ~ '^5[0-9][0-9] 5\\.1\\.'),
+                    SELECT tenant_id, \(day)::date, count(*), count(*) FILTER (WHERE s = 'delivered'), count(*) FILTER (WHERE v),
                            count(*) FILTER (WHERE s = 'spam_rejected'), \(now)
                     FROM updated WHERE kind <> 'system' AND s IN ('delivered', 'bounced', 'spam_rejected', 'failed')
                     GROUP BY tenant_id ORDER BY tenant_id
@@ -249,7 +216,7 @@ public struct DeliveryStore: Sendable {
                     listed = a.hard_bounces + EXCLUDED.hard_bounces >= \(invalidAfterHardBounces), updated_at = now()
                 """, logger: logger)
         }
-        metrics?.recorded(results.map(\.status))
+        metrics?.recorded(attempts.map(\.result.name))
     }
 }
 
@@ -266,7 +233,9 @@ public struct DeliveryMetrics: Sendable {
                                                          helpText: "Messages claimed for delivery"))
         let outcome = MetricNameDescriptor(metricName: "herald_delivery_outcomes", unitName: "total", helpText: "Delivery attempts by outcome")
         var outcomes: [String: Counter] = [:]
-        for status in ["delivered", "deferred", "bounced", "spam_rejected", "failed", "released"] {
+        let results: [DeliveryResult] = [.delivered, .deferred(until: .distantFuture), .bounced(invalid: false), .spamRejected, .failed,
+                                         .released(until: .distantFuture)]
+        for status in results.map(\.name) {
             outcomes[status] = registry.makeCounter(descriptor: outcome, labels: [("status", status)])
         }
         self.outcomes = outcomes

@@ -11,12 +11,7 @@ enum AccountChanges {
     static func record(_ connection: PostgresConnection, logger: Logger, tenantID: UUID, change: String, from: Int, to: Int, reason: String,
                        figures: DayFigures?, actor: String, now: Date) async throws {
         let figuresJSON = figures.map { String(decoding: (try? JSONEncoder().encode(GradeFiguresBody($0))) ?? Data("{}".utf8), as: UTF8.self) } ?? "{}"
-        let type = switch change {
-        case "frozen": "account.frozen"
-        case "unfrozen": "account.unfrozen"
-        case "banned": "account.banned"
-        default: "account.grade_changed"
-        }
+        let type = EventType.account(change: change).rawValue
         try await connection.query("""
             WITH history AS (
                 INSERT INTO grade_history (tenant_id, change, from_grade, to_grade, reason, figures, actor, created_at)
@@ -50,11 +45,11 @@ enum AccountChanges {
             WITH dropped AS (
                 UPDATE messages SET status = 'dropped', reason = 'account_banned', next_attempt_at = NULL, updated_at = \(now)
                 WHERE tenant_id = \(tenantID) AND status IN ('queued', 'deferred', 'paused')
-                RETURNING id, to_address, from_address, tag
+                RETURNING id, to_address, from_address, tag, status, reason
             )
             INSERT INTO events (tenant_id, message_id, type, data, created_at)
-            SELECT \(tenantID), id, 'message.dropped', jsonb_strip_nulls(jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address,
-                                                                                            'status', 'dropped', 'reason', 'account_banned', 'tag', tag)), \(now)
+            SELECT \(tenantID), id, \(EventType.messageDropped.rawValue),
+                   herald_message_event(id, to_address, from_address, tag, p_status => status, p_reason => reason), \(now)
             FROM dropped
             """, logger: logger)
     }

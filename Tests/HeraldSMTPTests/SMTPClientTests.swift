@@ -28,12 +28,12 @@ import Testing
         func reply(_ code: Int, _ enhanced: (Int, Int, Int)?, _ text: String) -> SMTPReply {
             SMTPReply(code: code, enhanced: enhanced.map { EnhancedStatus(statusClass: $0.0, subject: $0.1, detail: $0.2) }, lines: [text])
         }
-        #expect(DeliveryOutcome.classify(reply(250, (2, 0, 0), "ok")).messageStatus == "delivered")
-        #expect(DeliveryOutcome.classify(reply(451, (4, 7, 1), "try later")).messageStatus == "deferred")
-        #expect(DeliveryOutcome.classify(reply(550, (5, 1, 1), "user unknown")).messageStatus == "bounced")
-        #expect(DeliveryOutcome.classify(reply(550, (5, 7, 1), "rejected")).messageStatus == "spam_rejected")
-        #expect(DeliveryOutcome.classify(reply(554, nil, "Message rejected as spam")).messageStatus == "spam_rejected")
-        #expect(DeliveryOutcome.classify(reply(550, nil, "Blocked - see https://rbl.example")).messageStatus == "spam_rejected")
+        #expect(SMTPOutcome.classify(reply(250, (2, 0, 0), "ok")).messageStatus == "delivered")
+        #expect(SMTPOutcome.classify(reply(451, (4, 7, 1), "try later")).messageStatus == "deferred")
+        #expect(SMTPOutcome.classify(reply(550, (5, 1, 1), "user unknown")).messageStatus == "bounced")
+        #expect(SMTPOutcome.classify(reply(550, (5, 7, 1), "rejected")).messageStatus == "spam_rejected")
+        #expect(SMTPOutcome.classify(reply(554, nil, "Message rejected as spam")).messageStatus == "spam_rejected")
+        #expect(SMTPOutcome.classify(reply(550, nil, "Blocked - see https://rbl.example")).messageStatus == "spam_rejected")
     }
 
     @Test func dotStuffing() {
@@ -214,6 +214,6 @@ import Testing
         #expect(Self.sent(next.actions).isEmpty)
 
         // The outcome of a 3xx is never a delivery.
-        #expect(DeliveryOutcome.classify(Self.r("354 go ahead")).messageStatus == "deferred")
+        #expect(SMTPOutcome.classify(Self.r("354 go ahead")).messageStatus == "deferred")
     }
 }

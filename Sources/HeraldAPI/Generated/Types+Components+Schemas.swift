@@ -3781,6 +3781,474 @@ extension Components {
                 case attemptLog
             }
         }
+        /// The body of every webhook POST (signed as Standard Webhooks): the event type, when it happened and its data. The data of each type has the schema named in x-herald-event-data, with the fields listed there also required.
+        ///
+        /// - Remark: Generated from `#/components/schemas/WebhookEvent`.
+        internal struct WebhookEvent: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WebhookEvent/type`.
+            internal enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case message_accepted = "message.accepted"
+                case message_dropped = "message.dropped"
+                case message_deferred = "message.deferred"
+                case message_delivered = "message.delivered"
+                case message_bounced = "message.bounced"
+                case message_spamRejected = "message.spam_rejected"
+                case message_failed = "message.failed"
+                case message_opened = "message.opened"
+                case message_clicked = "message.clicked"
+                case message_unsubscribed = "message.unsubscribed"
+                case account_gradeChanged = "account.grade_changed"
+                case account_frozen = "account.frozen"
+                case account_unfrozen = "account.unfrozen"
+                case account_banned = "account.banned"
+                case webhook_disabled = "webhook.disabled"
+                case webhook_test = "webhook.test"
+            }
+            /// - Remark: Generated from `#/components/schemas/WebhookEvent/type`.
+            internal var _type: Components.Schemas.WebhookEvent._TypePayload
+            /// - Remark: Generated from `#/components/schemas/WebhookEvent/timestamp`.
+            internal var timestamp: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/WebhookEvent/data`.
+            internal struct DataPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                internal var additionalProperties: OpenAPIRuntime.OpenAPIObjectContainer
+                /// Creates a new `DataPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                internal init(additionalProperties: OpenAPIRuntime.OpenAPIObjectContainer = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                internal init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                internal func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WebhookEvent/data`.
+            internal var data: Components.Schemas.WebhookEvent.DataPayload
+            /// Creates a new `WebhookEvent`.
+            ///
+            /// - Parameters:
+            ///   - _type:
+            ///   - timestamp:
+            ///   - data:
+            internal init(
+                _type: Components.Schemas.WebhookEvent._TypePayload,
+                timestamp: Foundation.Date,
+                data: Components.Schemas.WebhookEvent.DataPayload
+            ) {
+                self._type = _type
+                self.timestamp = timestamp
+                self.data = data
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case _type = "type"
+                case timestamp
+                case data
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self._type = try container.decode(
+                    Components.Schemas.WebhookEvent._TypePayload.self,
+                    forKey: ._type
+                )
+                self.timestamp = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .timestamp
+                )
+                self.data = try container.decode(
+                    Components.Schemas.WebhookEvent.DataPayload.self,
+                    forKey: .data
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "type",
+                    "timestamp",
+                    "data"
+                ])
+            }
+        }
+        /// The data of a message.* event, written by one function (herald_message_event, migration 0024). Absent values are left out, never null.
+        ///
+        /// - Remark: Generated from `#/components/schemas/MessageEventData`.
+        internal struct MessageEventData: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/messageId`.
+            internal var messageId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/to`.
+            internal var to: Swift.String
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/from`.
+            internal var from: Swift.String
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/tag`.
+            internal var tag: Swift.String?
+            /// The message's status after the event (queued for message.accepted)
+            ///
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/status`.
+            internal enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case queued = "queued"
+                case dropped = "dropped"
+                case deferred = "deferred"
+                case delivered = "delivered"
+                case bounced = "bounced"
+                case spamRejected = "spam_rejected"
+                case failed = "failed"
+            }
+            /// The message's status after the event (queued for message.accepted)
+            ///
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/status`.
+            internal var status: Components.Schemas.MessageEventData.StatusPayload?
+            /// Why a message was dropped
+            ///
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/reason`.
+            internal var reason: Swift.String?
+            /// The receiving server's reply (or why there was none), at most 1,000 characters
+            ///
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/smtpResponse`.
+            internal var smtpResponse: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/attempts`.
+            internal var attempts: Swift.Int?
+            /// A bounce that came back after the message was delivered
+            ///
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/late`.
+            internal var late: Swift.Bool?
+            /// The batch task the message came from
+            ///
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/taskId`.
+            internal var taskId: Swift.String?
+            /// What the recipient unsubscribed from (* for the whole tenant)
+            ///
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/scope`.
+            internal var scope: Swift.String?
+            /// The first open or click of the message
+            ///
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/first`.
+            internal var first: Swift.Bool?
+            /// The clicked link
+            ///
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/url`.
+            internal var url: Swift.String?
+            /// Creates a new `MessageEventData`.
+            ///
+            /// - Parameters:
+            ///   - messageId:
+            ///   - to:
+            ///   - from:
+            ///   - tag:
+            ///   - status: The message's status after the event (queued for message.accepted)
+            ///   - reason: Why a message was dropped
+            ///   - smtpResponse: The receiving server's reply (or why there was none), at most 1,000 characters
+            ///   - attempts:
+            ///   - late: A bounce that came back after the message was delivered
+            ///   - taskId: The batch task the message came from
+            ///   - scope: What the recipient unsubscribed from (* for the whole tenant)
+            ///   - first: The first open or click of the message
+            ///   - url: The clicked link
+            internal init(
+                messageId: Swift.String,
+                to: Swift.String,
+                from: Swift.String,
+                tag: Swift.String? = nil,
+                status: Components.Schemas.MessageEventData.StatusPayload? = nil,
+                reason: Swift.String? = nil,
+                smtpResponse: Swift.String? = nil,
+                attempts: Swift.Int? = nil,
+                late: Swift.Bool? = nil,
+                taskId: Swift.String? = nil,
+                scope: Swift.String? = nil,
+                first: Swift.Bool? = nil,
+                url: Swift.String? = nil
+            ) {
+                self.messageId = messageId
+                self.to = to
+                self.from = from
+                self.tag = tag
+                self.status = status
+                self.reason = reason
+                self.smtpResponse = smtpResponse
+                self.attempts = attempts
+                self.late = late
+                self.taskId = taskId
+                self.scope = scope
+                self.first = first
+                self.url = url
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case messageId
+                case to
+                case from
+                case tag
+                case status
+                case reason
+                case smtpResponse
+                case attempts
+                case late
+                case taskId
+                case scope
+                case first
+                case url
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.messageId = try container.decode(
+                    Swift.String.self,
+                    forKey: .messageId
+                )
+                self.to = try container.decode(
+                    Swift.String.self,
+                    forKey: .to
+                )
+                self.from = try container.decode(
+                    Swift.String.self,
+                    forKey: .from
+                )
+                self.tag = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .tag
+                )
+                self.status = try container.decodeIfPresent(
+                    Components.Schemas.MessageEventData.StatusPayload.self,
+                    forKey: .status
+                )
+                self.reason = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .reason
+                )
+                self.smtpResponse = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .smtpResponse
+                )
+                self.attempts = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .attempts
+                )
+                self.late = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .late
+                )
+                self.taskId = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .taskId
+                )
+                self.scope = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .scope
+                )
+                self.first = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .first
+                )
+                self.url = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .url
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "messageId",
+                    "to",
+                    "from",
+                    "tag",
+                    "status",
+                    "reason",
+                    "smtpResponse",
+                    "attempts",
+                    "late",
+                    "taskId",
+                    "scope",
+                    "first",
+                    "url"
+                ])
+            }
+        }
+        /// The data of an account.* event
+        ///
+        /// - Remark: Generated from `#/components/schemas/AccountEventData`.
+        internal struct AccountEventData: Codable, Hashable, Sendable {
+            /// The credit grade before
+            ///
+            /// - Remark: Generated from `#/components/schemas/AccountEventData/from`.
+            internal var from: Swift.Int
+            /// The credit grade after
+            ///
+            /// - Remark: Generated from `#/components/schemas/AccountEventData/to`.
+            internal var to: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/AccountEventData/reason`.
+            internal var reason: Swift.String
+            /// The day's figures the decision was made on (empty when an operator decided)
+            ///
+            /// - Remark: Generated from `#/components/schemas/AccountEventData/figures`.
+            internal struct FiguresPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                internal var additionalProperties: OpenAPIRuntime.OpenAPIObjectContainer
+                /// Creates a new `FiguresPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                internal init(additionalProperties: OpenAPIRuntime.OpenAPIObjectContainer = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                internal init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                internal func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// The day's figures the decision was made on (empty when an operator decided)
+            ///
+            /// - Remark: Generated from `#/components/schemas/AccountEventData/figures`.
+            internal var figures: Components.Schemas.AccountEventData.FiguresPayload
+            /// Creates a new `AccountEventData`.
+            ///
+            /// - Parameters:
+            ///   - from: The credit grade before
+            ///   - to: The credit grade after
+            ///   - reason:
+            ///   - figures: The day's figures the decision was made on (empty when an operator decided)
+            internal init(
+                from: Swift.Int,
+                to: Swift.Int,
+                reason: Swift.String,
+                figures: Components.Schemas.AccountEventData.FiguresPayload
+            ) {
+                self.from = from
+                self.to = to
+                self.reason = reason
+                self.figures = figures
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case from
+                case to
+                case reason
+                case figures
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.from = try container.decode(
+                    Swift.Int.self,
+                    forKey: .from
+                )
+                self.to = try container.decode(
+                    Swift.Int.self,
+                    forKey: .to
+                )
+                self.reason = try container.decode(
+                    Swift.String.self,
+                    forKey: .reason
+                )
+                self.figures = try container.decode(
+                    Components.Schemas.AccountEventData.FiguresPayload.self,
+                    forKey: .figures
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "from",
+                    "to",
+                    "reason",
+                    "figures"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/WebhookDisabledEventData`.
+        internal struct WebhookDisabledEventData: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WebhookDisabledEventData/webhookId`.
+            internal var webhookId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WebhookDisabledEventData/url`.
+            internal var url: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WebhookDisabledEventData/reason`.
+            internal enum ReasonPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case gone = "gone"
+                case failing = "failing"
+            }
+            /// - Remark: Generated from `#/components/schemas/WebhookDisabledEventData/reason`.
+            internal var reason: Components.Schemas.WebhookDisabledEventData.ReasonPayload
+            /// - Remark: Generated from `#/components/schemas/WebhookDisabledEventData/failingSince`.
+            internal var failingSince: Foundation.Date?
+            /// Creates a new `WebhookDisabledEventData`.
+            ///
+            /// - Parameters:
+            ///   - webhookId:
+            ///   - url:
+            ///   - reason:
+            ///   - failingSince:
+            internal init(
+                webhookId: Swift.String,
+                url: Swift.String,
+                reason: Components.Schemas.WebhookDisabledEventData.ReasonPayload,
+                failingSince: Foundation.Date? = nil
+            ) {
+                self.webhookId = webhookId
+                self.url = url
+                self.reason = reason
+                self.failingSince = failingSince
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case webhookId
+                case url
+                case reason
+                case failingSince
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.webhookId = try container.decode(
+                    Swift.String.self,
+                    forKey: .webhookId
+                )
+                self.url = try container.decode(
+                    Swift.String.self,
+                    forKey: .url
+                )
+                self.reason = try container.decode(
+                    Components.Schemas.WebhookDisabledEventData.ReasonPayload.self,
+                    forKey: .reason
+                )
+                self.failingSince = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .failingSince
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "webhookId",
+                    "url",
+                    "reason",
+                    "failingSince"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/WebhookTestEventData`.
+        internal struct WebhookTestEventData: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WebhookTestEventData/webhookId`.
+            internal var webhookId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WebhookTestEventData/message`.
+            internal var message: Swift.String
+            /// Creates a new `WebhookTestEventData`.
+            ///
+            /// - Parameters:
+            ///   - webhookId:
+            ///   - message:
+            internal init(
+                webhookId: Swift.String,
+                message: Swift.String
+            ) {
+                self.webhookId = webhookId
+                self.message = message
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case webhookId
+                case message
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.webhookId = try container.decode(
+                    Swift.String.self,
+                    forKey: .webhookId
+                )
+                self.message = try container.decode(
+                    Swift.String.self,
+                    forKey: .message
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "webhookId",
+                    "message"
+                ])
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/StatsRow`.
         internal struct StatsRow: Codable, Hashable, Sendable {
             /// The day (YYYY-MM-DD), sender address or tag ("" for untagged mail); "total" for the total

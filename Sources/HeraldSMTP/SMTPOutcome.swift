@@ -1,5 +1,7 @@
-/// What one delivery attempt to one recipient came to (SPEC §4 result classes).
-public enum DeliveryOutcome: Hashable, Sendable {
+/// What the SMTP conversation said about one recipient of one envelope: the class of the server's answer
+/// (SPEC §4 result classes), nothing more. HeraldDelivery turns it into a `DeliveryResult` (HeraldCore),
+/// once, with the retry time and the invalid-address rule; this module knows neither.
+public enum SMTPOutcome: Hashable, Sendable {
     /// 2xx after the data: the next hop has it.
     case delivered(SMTPReply)
     /// 4xx, a dropped connection or a timeout: try again later.
@@ -11,7 +13,7 @@ public enum DeliveryOutcome: Hashable, Sendable {
 
     /// The class of a reply to the end of the data (or of a failed reply): only a 2xx is a delivery; a 3xx
     /// there is out of step with the conversation and is tried again, never taken for a delivery.
-    public static func classify(_ reply: SMTPReply) -> DeliveryOutcome {
+    public static func classify(_ reply: SMTPReply) -> SMTPOutcome {
         switch reply.kind {
         case .completion: return .delivered(reply)
         case .intermediate, .other: return .softFailure("unexpected reply: \(reply)")
@@ -25,13 +27,11 @@ public enum DeliveryOutcome: Hashable, Sendable {
         return .hardFailure(reply)
     }
 
-    /// The status a message takes for this outcome.
-    public var messageStatus: String {
+    /// What the server said (or why there was no answer), as logs and events show it.
+    public var response: String {
         switch self {
-        case .delivered: "delivered"
-        case .softFailure: "deferred"
-        case .hardFailure: "bounced"
-        case .spamRejected: "spam_rejected"
+        case .delivered(let reply), .hardFailure(let reply), .spamRejected(let reply): reply.description
+        case .softFailure(let reason): reason
         }
     }
 }
