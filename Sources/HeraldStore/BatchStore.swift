@@ -192,9 +192,8 @@ public struct BatchStore: Sendable {
                     """, logger: logger)
                 try await connection.query("""
                     INSERT INTO events (tenant_id, message_id, type, data, created_at)
-                    SELECT \(task.tenantID), i, CASE WHEN s = 'queued' THEN 'message.accepted' ELSE 'message.dropped' END,
-                           jsonb_strip_nulls(jsonb_build_object('messageId', i, 'to', a, 'from', \(from), 'status', s, 'reason', nullif(r, ''),
-                                                                'taskId', \(task.id), 'tag', \(tag)::text)), \(now)
+                    SELECT \(task.tenantID), i, CASE WHEN s = 'queued' THEN \(EventType.messageAccepted.rawValue) ELSE \(EventType.messageDropped.rawValue) END,
+                           herald_message_event(i, a, \(from), \(tag)::text, p_status => s, p_reason => nullif(r, ''), p_task => \(task.id)), \(now)
                     FROM unnest(\(ids)::uuid[], \(tos)::text[], \(statuses)::text[], \(reasons)::text[]) AS u(i, a, s, r)
                     """, logger: logger)
             }

@@ -145,9 +145,8 @@ extension SendStore {
                 RETURNING id, to_address, from_address, status, reason, tag, created_at
             )
             INSERT INTO events (tenant_id, message_id, type, data, created_at)
-            SELECT \(tenantID), id, CASE WHEN status = 'queued' THEN 'message.accepted' ELSE 'message.dropped' END,
-                   jsonb_strip_nulls(jsonb_build_object('messageId', id, 'to', to_address, 'from', from_address, 'status', status, 'reason', reason,
-                                                        'tag', tag)),
+            SELECT \(tenantID), id, CASE WHEN status = 'queued' THEN \(EventType.messageAccepted.rawValue) ELSE \(EventType.messageDropped.rawValue) END,
+                   herald_message_event(id, to_address, from_address, tag, p_status => status, p_reason => reason),
                    created_at
             FROM m
             """, logger: logger)
