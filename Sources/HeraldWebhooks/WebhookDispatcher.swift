@@ -1,12 +1,7 @@
-import AsyncHTTPClient
 import Foundation
 import HeraldCore
 import HeraldStore
 import Logging
-import NIOCore
-import NIOHTTP1
-import NIOPosix
-import Prometheus
 import ServiceLifecycle
 
 /// The dispatcher's recorder: every attempt's outcome is committed (a delivery is attempted once per
