@@ -164,16 +164,16 @@ func waitUntil(_ what: String, seconds: Double = 20, _ done: () async throws -> 
     /// The guard runs again when the dispatcher connects: a name that resolved to a public address at
     /// registration and now resolves to loopback is not contacted.
     @Test func theGuardRunsAgainAtConnectTime() async throws {
-        try await DNSTestServer.with(zone: ["hooks.example": [["A", "93.184.216.34", 1]]]) { dns in
+        try await DNSTestServer.with(zone: ["hooks.example": [["A", "93.184.216.34", 60]]]) { dns in
             try await TestApp.run(dnsPort: dns.port, allowPrivateWebhooks: false) { app in
                 let root = try await app.createTenant("Rebind")
                 let token = try await app.token(root.keyID, root.secret)
                 let hook = try await app.request(.post, "/v1/webhooks", token: token, json: ["url": "https://hooks.example/in", "eventTypes": ["*"]])
                 #expect(hook.status == 201, "\(hook.body)")
-                try dns.setZone(["hooks.example": [["A", "127.0.0.1", 1]]])
-                // Past the registration answer's TTL (1 s) on the clock the DNS cache reads: the next lookup asks
-                // the server again.
-                app.clock.advance(1.2)
+                try dns.setZone(["hooks.example": [["A", "127.0.0.1", 60]]])
+                // The registration's answer is cached for its TTL (60 s) on the test's clock, which the DNS cache reads:
+                // past it, the dispatcher's lookup asks the server again, at once.
+                app.clock.advance(61)
                 try await Self.insertEvents(app, tenant: root.tenant, count: 1)
                 try await app.withDispatcher {
                     try await waitUntil("the refused attempt") {
