@@ -27,6 +27,7 @@ public actor SMTPConnectionPool {
     /// Sleeps until that time (``elapsed``) on the pool's clock.
     let sleepUntil: @Sendable (Duration) async throws -> Void
 
+    /// A pool with these caps; idle time is read from `clock` (the continuous clock, unless a test moves its own).
     public init<C: Clock<Duration>>(maxPerDestination: Int = 10, maxIdlePerDestination: Int = 4, idleTimeout: Duration = .seconds(5),
                                     clock: C = ContinuousClock(), observe: @escaping @Sendable (_ reused: Bool) -> Void = { _ in }) {
         self.maxPerDestination = max(1, maxPerDestination)

@@ -5,10 +5,14 @@ import Synchronization
 public final class ManualClock: Clock, Sendable {
     /// A point on the manual clock: the time since it was made.
     public struct Instant: InstantProtocol {
+        /// Time since the clock was made.
         public var offset: Duration
 
+        /// This point moved by `duration`.
         public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        /// The time from this point to `other`.
         public func duration(to other: Instant) -> Duration { other.offset - offset }
+        /// Earlier than.
         public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
 
@@ -28,11 +32,15 @@ public final class ManualClock: Clock, Sendable {
 
     private let state = Mutex(State())
 
+    /// A clock at zero, with no one asleep.
     public init() {}
 
+    /// Where the test has moved the clock to.
     public var now: Instant { state.withLock { $0.now } }
+    /// Any duration can be slept: the clock moves only by ``advance(by:)``.
     public var minimumResolution: Duration { .zero }
 
+    /// Suspends until ``advance(by:)`` reaches `deadline` (at once if it has); throws when cancelled.
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = state.withLock { state in
             state.nextID += 1

@@ -1,3 +1,4 @@
+import Foundation
 import HeraldStore
 import Testing
 
@@ -111,6 +112,29 @@ import Testing
         await committer.add(4)
         await #expect(throws: Failed(group: [2, 3])) { try await committer.finish() }
         #expect(await committed.groups == [[1], [4]])
+    }
+
+    /// The delivery worker's shape: outcomes keyed by message id, any error, the claimed messages still
+    /// without an outcome (whose leases are renewed) asked for by id.
+    @Test func keyedByIDWithAnyErrorAsTheDeliveryWorkerRecords() async throws {
+        struct Result: Sendable, Equatable {
+            var id: UUID
+            var status: String
+        }
+        struct StoreDown: Error {}
+        let claimed = [UUID(), UUID(), UUID()]
+        let committed = Committed<Result>()
+        let committer = GroupCommitter<Result, UUID, any Error>(key: \.id) { group in
+            if group.contains(where: { $0.status == "unwritable" }) { throw StoreDown() }
+            await committed.append(group)
+        }
+        await committer.add([Result(id: claimed[0], status: "delivered"), Result(id: claimed[0], status: "deferred")])
+        #expect(Set(await committer.unseen(among: claimed)) == Set(claimed[1...]))
+        try await committer.finish()
+        await committer.add([Result(id: claimed[1], status: "unwritable")])
+        await #expect(throws: StoreDown.self) { try await committer.finish() }
+        #expect(await committer.unseen(among: claimed) == [claimed[2]])
+        #expect(await committed.groups == [[Result(id: claimed[0], status: "delivered")]])
     }
 
     @Test func finishWaitsForEveryCommitItStarted() async throws {
