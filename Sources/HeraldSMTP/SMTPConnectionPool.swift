@@ -2,7 +2,7 @@
 /// at most ``maxPerDestination`` in use at once — a delivery beyond that waits for a free slot — and up to
 /// ``maxIdlePerDestination`` kept open between deliveries for ``idleTimeout``, so that the next messages
 /// for the same server reuse a connection instead of paying for TCP, the greeting, EHLO and STARTTLS
-/// again.
+/// again. Idle time is read from an injected clock (tests move it by hand).
 public actor SMTPConnectionPool {
     /// Connections in use to one destination at once.
     public let maxPerDestination: Int
@@ -11,7 +11,8 @@ public actor SMTPConnectionPool {
     /// How long an idle connection is kept (zero: none are kept).
     public let idleTimeout: Duration
 
-    private var idle: [String: [(session: SMTPSession, since: ContinuousClock.Instant)]] = [:]
+    /// Idle connections by destination, each with the time it became idle (``elapsed``).
+    private var idle: [String: [(session: SMTPSession, since: Duration)]] = [:]
     private var inUse: [String: Int] = [:]
     private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
     private var sweeper: Task<Void, Never>?
@@ -21,13 +22,21 @@ public actor SMTPConnectionPool {
 
     /// Told of every connection handed out: reused from the idle ones, or opened (metrics).
     let observe: @Sendable (_ reused: Bool) -> Void
+    /// Time on the pool's clock since the pool was made.
+    let elapsed: @Sendable () -> Duration
+    /// Sleeps until that time (``elapsed``) on the pool's clock.
+    let sleepUntil: @Sendable (Duration) async throws -> Void
 
-    public init(maxPerDestination: Int = 10, maxIdlePerDestination: Int = 4, idleTimeout: Duration = .seconds(5),
-                observe: @escaping @Sendable (_ reused: Bool) -> Void = { _ in }) {
+    /// A pool with these caps; idle time is read from `clock` (the continuous clock, unless a test moves its own).
+    public init<C: Clock<Duration>>(maxPerDestination: Int = 10, maxIdlePerDestination: Int = 4, idleTimeout: Duration = .seconds(5),
+                                    clock: C = ContinuousClock(), observe: @escaping @Sendable (_ reused: Bool) -> Void = { _ in }) {
         self.maxPerDestination = max(1, maxPerDestination)
         self.maxIdlePerDestination = max(0, maxIdlePerDestination)
         self.idleTimeout = idleTimeout
         self.observe = observe
+        let origin = clock.now
+        elapsed = { origin.duration(to: clock.now) }
+        sleepUntil = { try await clock.sleep(until: origin.advanced(by: $0), tolerance: nil) }
     }
 
     /// Waits for a slot to `destination`, then answers an idle open connection to it, if there is one.
@@ -59,7 +68,7 @@ public actor SMTPConnectionPool {
         inUse[destination, default: 1] -= 1
         if let session {
             if session.isOpen, idleTimeout > .zero, idle[destination, default: []].count < maxIdlePerDestination {
-                idle[destination, default: []].append((session, .now))
+                idle[destination, default: []].append((session, elapsed()))
                 scheduleSweep()
             } else {
                 session.quit()
@@ -80,11 +89,16 @@ public actor SMTPConnectionPool {
         sweeper = nil
     }
 
+    /// The connections kept idle now (tests).
+    var idleSessions: [SMTPSession] {
+        idle.values.flatMap { $0.map(\.session) }
+    }
+
     /// Quits connections idle for longer than the timeout, and forgets the ones the server closed.
     private func sweep() {
-        let now = ContinuousClock.now
+        let now = elapsed()
         for (destination, sessions) in idle {
-            var kept: [(session: SMTPSession, since: ContinuousClock.Instant)] = []
+            var kept: [(session: SMTPSession, since: Duration)] = []
             for entry in sessions {
                 if entry.session.isOpen && now - entry.since < idleTimeout { kept.append(entry) } else { entry.session.quit() }
             }
@@ -92,20 +106,26 @@ public actor SMTPConnectionPool {
         }
     }
 
+    /// Sweeps whenever the oldest idle connection reaches the timeout, until none is left idle. The
+    /// deadline comes from the connection's own idle time, so a sweeper that starts late does not sleep
+    /// past it.
     private func scheduleSweep() {
         guard sweeper == nil else { return }
-        sweeper = Task { [idleTimeout] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: idleTimeout)
-                if self.sweepAndCheck() { break }
+        sweeper = Task { [sleepUntil] in
+            while !Task.isCancelled, let deadline = self.nextExpiry() {
+                try? await sleepUntil(deadline)
+                if Task.isCancelled { break }
+                self.sweep()
             }
         }
     }
 
-    /// One timed sweep; answers whether nothing is idle any more (the sweeper stops).
-    private func sweepAndCheck() -> Bool {
-        sweep()
-        if idle.isEmpty { sweeper = nil }
-        return idle.isEmpty
+    /// When the oldest idle connection times out; nil when none is idle (the sweeper stops).
+    private func nextExpiry() -> Duration? {
+        guard let oldest = idle.values.lazy.flatMap({ $0 }).map(\.since).min() else {
+            sweeper = nil
+            return nil
+        }
+        return oldest + idleTimeout
     }
 }

@@ -66,7 +66,8 @@ struct TestApp: Sendable {
             database.metrics = DatabaseMetrics(registry: registry, poolSize: 4)
             let dependencies = APIDependencies(database: database, masterKey: masterKey, adminToken: adminToken,
                                                authRatePerSecond: authRate, tenantRatePerSecond: tenantRate, registry: registry,
-                                               dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dnsPort), timeout: .seconds(1), attempts: 2),
+                                               dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dnsPort), timeout: .seconds(1), attempts: 2,
+                                                              cache: DNSCache(now: clock.now)),
                                                publicURL: "https://herald.test", sensitiveWords: ["casino", "lottery"],
                                                domainSettings: domainSettings, allowPrivateWebhooks: allowPrivateWebhooks, linkRatePerSecond: linkRate,
                                                unsubscribeMailbox: try unsubscribeAddress.map { try UnsubscribeMailbox(address: $0, masterKey: masterKey) },

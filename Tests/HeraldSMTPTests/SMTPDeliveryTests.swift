@@ -1,6 +1,6 @@
 import Foundation
 import HeraldCore
-import HeraldSMTP
+@testable import HeraldSMTP
 import HeraldTestSupport
 import Testing
 
@@ -82,13 +82,26 @@ import Testing
         }
     }
 
+    /// Waits until `done` answers true, checking every 10 ms; fails the test after `seconds`.
+    static func waitUntil(_ what: String, seconds: Double = 20, _ done: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if try await done() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("timed out waiting for \(what)")
+        throw TestSupportError("timed out waiting for \(what)")
+    }
+
     static func envelope(_ to: String) -> SMTPClientStateMachine.Envelope {
         .init(from: "a@example.test", recipients: [to], data: Array("Subject: hello \(to)\r\n\r\nbody\r\n".utf8))
     }
 
     @Test func connectionsAreReusedCappedAndClosedWhenIdle() async throws {
         try await SMTPTestServer.with { peer in
-            let pool = SMTPConnectionPool(maxPerDestination: 2, maxIdlePerDestination: 2, idleTimeout: .milliseconds(1500))
+            // Idle time on a clock of the test's: nothing times out until the test moves it.
+            let clock = ManualClock()
+            let pool = SMTPConnectionPool(maxPerDestination: 2, maxIdlePerDestination: 2, idleTimeout: .milliseconds(1500), clock: clock)
             let delivery = SMTPDelivery(hostname: "herald.test", pool: pool)
             // One after another: the same connection every time (RSET-free: each transaction ended well).
             for index in 0..<3 {
@@ -116,8 +129,13 @@ import Testing
             #expect(parallel.allSatisfy { $0.open <= 2 }, "\(parallel.map(\.open))")
             #expect(await pool.opened <= 2)
 
-            // Past the idle timeout the pool has said QUIT: a new connection.
-            try await Task.sleep(for: .seconds(3.5))
+            // Past the idle timeout the pool has said QUIT: a new connection. The pool's sweeper wakes when the clock
+            // passes the timeout; the idle connections are gone once each server has answered QUIT and closed.
+            let idle = await pool.idleSessions
+            #expect(!idle.isEmpty)
+            clock.advance(by: .seconds(2))
+            try await Self.waitUntil("the idle connections closed") { idle.allSatisfy { !$0.isOpen } }
+            #expect(await pool.idleSessions.isEmpty)
             let before = await pool.opened
             _ = await delivery.deliver([Self.envelope("later@example.org")], host: "127.0.0.1", port: peer.port)
             #expect(await pool.opened == before + 1)
