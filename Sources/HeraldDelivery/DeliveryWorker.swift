@@ -56,7 +56,8 @@ public struct DeliveryWorker: Sendable {
     public func runOnce() async throws -> Int {
         let claimed = try await store.claim(worker: worker, limit: batchSize, now: now(), lease: lease)
         guard !claimed.isEmpty else { return 0 }
-        let recorder = OutcomeRecorder(store: store, claimed: Set(claimed.map(\.id)), worker: worker, now: now, logger: logger)
+        let recorder = OutcomeRecorder.outcomes(store: store, worker: worker, now: now, logger: logger)
+        let claimedIDs = claimed.map(\.id)
         // Addresses are parsed here, once; a message whose addresses do not parse cannot be built.
         var mails: [OutgoingMail] = []
         var unbuildable: [DeliveryAttempt] = []
@@ -85,7 +86,7 @@ public struct DeliveryWorker: Sendable {
                 try? await Task.sleep(for: lease / 3)
                 guard !Task.isCancelled else { break }
                 do {
-                    try await store.renew(worker: worker, ids: await recorder.unrecorded(), now: now(), lease: lease)
+                    try await store.renew(worker: worker, ids: await recorder.unseen(among: claimedIDs), now: now(), lease: lease)
                 } catch {
                     logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
                 }
