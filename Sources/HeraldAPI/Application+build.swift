@@ -1,7 +1,6 @@
 import Crypto
 import Foundation
 import HeraldCore
-import HeraldDNS
 import HeraldStore
 import HeraldWebhooks
 import Hummingbird
@@ -9,7 +8,7 @@ import Logging
 import OpenAPIRuntime
 import Prometheus
 
-/// Everything the HTTP application needs, built by the composition root and injected.
+/// Everything the HTTP application needs, built by the composition root (HeraldServer's `HeraldServices`) and injected.
 public struct APIDependencies: Sendable {
     /// The database.
     public var database: Database
@@ -39,8 +38,11 @@ public struct APIDependencies: Sendable {
     public var unsubscribes: UnsubscribeStore
     /// Sending statistics.
     public var stats: StatsStore
+    /// Credit grades (the compatibility endpoint reads a tenant's quota from them).
+    public var grades: GradeStore
     /// Open and click tracking: the links and their records.
     public var trackingLinks: TrackingLinks
+    /// Open and click records.
     public var tracking: TrackingStore
     /// Tracking and unsubscribe-link settings of accounts.
     public var accountSettings: AccountSettingsStore
@@ -81,70 +83,51 @@ public struct APIDependencies: Sendable {
     /// Monotonic seconds for the rate limiters.
     public var limiterClock: @Sendable () -> Double
 
-    /// Builds the dependencies from a database and master key.
-    public init(database: Database, masterKey: MasterKey, adminToken: String, tokenLifetime: Duration = .seconds(900),
-                trustedProxies: [IPNetwork] = [], authRatePerSecond: Int = 10, tenantRatePerSecond: Int = 500,
-                registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), dns: DNSClient,
-                publicURL: String = "http://127.0.0.1:8080", systemFrom: MailAddress? = nil, sensitiveWords: [String] = [], limits: ProductLimits = ProductLimits(),
-                domainSettings: SendingDomain.Settings = .init(spfInclude: "_spf.herald.localhost"), domainRecheck: Duration = .seconds(86_400),
-                allowPrivateWebhooks: Bool = false, linkRatePerSecond: Int = 20, unsubscribeMailbox: UnsubscribeMailbox? = nil,
-                senderRatePerSecond: Int = 100,
-                now: @escaping @Sendable () -> Date = Date.init,
-                limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
-        let secrets = SecretBox(masterKey: masterKey)
+    /// Collects what the HTTP application needs; the composition root (`HeraldServices` in HeraldServer)
+    /// builds each piece once and shares it with the other roles.
+    public init(database: Database, tenants: TenantStore, identity: IdentityStore, domains: DomainStore, verifier: DomainVerifier,
+                domainSettings: SendingDomain.Settings, senders: SenderStore, templates: TemplateStore, lists: ListStore,
+                sending: SendStore, batches: BatchStore, acceptBatcher: AcceptBatcher, unsubscribes: UnsubscribeStore, stats: StatsStore,
+                trackingLinks: TrackingLinks, tracking: TrackingStore, accountSettings: AccountSettingsStore, grades: GradeStore,
+                webhooks: WebhookStore, webhookGuard: WebhookGuard, bounceAddress: BounceAddress, unsubscribeLinks: UnsubscribeLinks,
+                productLimits: ProductLimits, replyToKey: SymmetricKey, publicURL: String, tokens: TokenService, keys: SigningKeyRing,
+                registry: PrometheusCollectorRegistry, senderRate: SenderRateLimit, adminToken: String, trustedProxies: [IPNetwork],
+                authRatePerSecond: Int, tenantRatePerSecond: Int, linkRatePerSecond: Int,
+                now: @escaping @Sendable () -> Date, limiterClock: @escaping @Sendable () -> Double) {
         self.database = database
-        self.tenants = TenantStore(database: database, secrets: secrets)
-        let tenantLimits = TenantLimits(defaults: limits)
-        self.productLimits = limits
-        var identity = IdentityStore(database: database, secrets: secrets)
-        identity.limits = tenantLimits
+        self.tenants = tenants
         self.identity = identity
-        var domains = DomainStore(database: database, secrets: secrets)
-        domains.recheckInterval = domainRecheck
-        domains.limits = tenantLimits
         self.domains = domains
-        self.verifier = DomainVerifier(domains: domains, dns: dns, settings: domainSettings, now: now)
+        self.verifier = verifier
         self.domainSettings = domainSettings
-        var senders = SenderStore(database: database)
-        senders.limits = tenantLimits
-        let replyToKey = masterKey.derive("reply-to-confirmation")
-        // Herald's own mail (reply-to confirmations) comes from HERALD_SYSTEM_FROM.
-        let defaultFrom = try? MailAddress("no-reply@" + ((URL(string: publicURL)?.host()).flatMap { try? SendingDomain.normalize($0) } ?? "herald.localhost"))
-        if let from = systemFrom ?? defaultFrom {
-            senders.confirmations = ReplyToConfirmationMail(key: SymmetricKeyBox(replyToKey), publicURL: publicURL, from: from)
-        }
         self.senders = senders
-        var templates = TemplateStore(database: database)
-        templates.sensitiveWords = sensitiveWords
-        templates.limits = tenantLimits
         self.templates = templates
-        var lists = ListStore(database: database)
-        lists.limits = tenantLimits
         self.lists = lists
-        self.sending = SendStore(database: database)
-        self.batches = BatchStore(database: database)
-        self.acceptBatcher = AcceptBatcher(store: self.sending)
-        self.webhooks = WebhookStore(database: database, secrets: secrets)
-        self.webhookGuard = WebhookGuard(policy: WebhookTargetPolicy(allowPrivate: allowPrivateWebhooks), dns: dns)
-        let unsubscribeLinks = UnsubscribeLinks(publicURL: publicURL, masterKey: masterKey, mailbox: unsubscribeMailbox)
+        self.sending = sending
+        self.batches = batches
+        self.acceptBatcher = acceptBatcher
+        self.unsubscribes = unsubscribes
+        self.stats = stats
+        self.trackingLinks = trackingLinks
+        self.tracking = tracking
+        self.accountSettings = accountSettings
+        self.grades = grades
+        self.webhooks = webhooks
+        self.webhookGuard = webhookGuard
+        self.bounceAddress = bounceAddress
         self.unsubscribeLinks = unsubscribeLinks
-        self.bounceAddress = BounceAddress(masterKey: masterKey, label: domainSettings.returnPathLabel)
-        self.unsubscribes = UnsubscribeStore(database: database)
-        self.stats = StatsStore(database: database)
-        self.trackingLinks = TrackingLinks(publicURL: publicURL, masterKey: masterKey)
-        self.tracking = TrackingStore(database: database)
-        self.accountSettings = AccountSettingsStore(database: database)
-        self.linkRatePerSecond = linkRatePerSecond
-        self.senderRate = SenderRateLimit(perSecond: senderRatePerSecond, now: limiterClock)
+        self.productLimits = productLimits
         self.replyToKey = replyToKey
         self.publicURL = publicURL
-        self.keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: tokenLifetime + .seconds(60), now: now)
-        self.tokens = TokenService(auth: AuthStore(database: database, secrets: secrets), keys: keys, lifetime: tokenLifetime, now: now)
+        self.tokens = tokens
+        self.keys = keys
         self.registry = registry
+        self.senderRate = senderRate
         self.adminToken = adminToken
         self.trustedProxies = trustedProxies
         self.authRatePerSecond = authRatePerSecond
         self.tenantRatePerSecond = tenantRatePerSecond
+        self.linkRatePerSecond = linkRatePerSecond
         self.now = now
         self.limiterClock = limiterClock
     }
@@ -181,7 +164,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
                                           now: dependencies.limiterClock))
     let compat = DirectMailCompat(auth: dependencies.tokens.auth,
                                   acceptBatcher: dependencies.acceptBatcher, batches: dependencies.batches, database: dependencies.database,
-                                  grades: GradeStore(database: dependencies.database), domains: dependencies.domains, senders: dependencies.senders,
+                                  grades: dependencies.grades, domains: dependencies.domains, senders: dependencies.senders,
                                   templates: dependencies.templates, lists: dependencies.lists, identity: dependencies.identity,
                                   stats: dependencies.stats, sending: dependencies.sending, senderRate: dependencies.senderRate,
                                   verifier: dependencies.verifier, tenantLimiter: access.tenantLimiter, now: dependencies.now)

@@ -3,7 +3,6 @@ import HeraldCore
 import HeraldDNS
 import HeraldStore
 import Logging
-import ServiceLifecycle
 
 /// Checks a domain's records in DNS and stores what it found. The database is not touched while the
 /// lookups run: the domain is read in one transaction, looked up with no connection held, and the
@@ -65,30 +64,5 @@ public struct DomainVerifier: Sendable {
             _ = try? await verify(tenantID: tenantID, id: id, actor: actor)
         }
         return due.count
-    }
-}
-
-/// Runs ``DomainVerifier/recheckDue(limit:)`` every `interval` until shutdown.
-public struct DomainRecheckService: Service {
-    let verifier: DomainVerifier
-    let interval: Duration
-    let logger: Logger
-
-    public init(verifier: DomainVerifier, interval: Duration = .seconds(60), logger: Logger) {
-        self.verifier = verifier
-        self.interval = interval
-        self.logger = logger
-    }
-
-    public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let checked = try await verifier.recheckDue()
-                if checked > 0 { logger.info("re-verified sending domains", metadata: ["count": "\(checked)"]) }
-            } catch {
-                logger.error("domain re-verification failed", metadata: ["error": "\(error)"])
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
     }
 }

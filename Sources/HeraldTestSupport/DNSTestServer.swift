@@ -51,3 +51,24 @@ public struct TestSupportError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension DNSTestServer {
+    /// The zone a tenant would publish for the DNS `records` Herald lists for a domain (TXT values split
+    /// into 255-byte strings), leaving out those `skip` picks.
+    public static func zone(publishing records: [[String: Any]], except skip: (([String: Any]) -> Bool)? = nil) -> [String: Any] {
+        var zone: [String: [[Any]]] = [:]
+        for record in records where !(skip?(record) ?? false) {
+            let host = record["host"] as? String ?? "", value = record["value"] as? String ?? ""
+            if record["type"] as? String == "MX" {
+                let parts = value.split(separator: " ")
+                zone[host, default: []].append(["MX", [Int(parts[0]) ?? 10, String(parts[1])], 60])
+            } else {
+                var chunks: [String] = []
+                var rest = Substring(value)
+                while !rest.isEmpty { chunks.append(String(rest.prefix(255))); rest = rest.dropFirst(255) }
+                zone[host, default: []].append(["TXT", chunks, 60])
+            }
+        }
+        return zone
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -41,7 +42,7 @@ import Testing
     @Test func controlCharactersInASendAreRefusedWithTheirField() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                let (tenant, token, _, _) = try await app.sendingTenant(dns)
                 let cases: [([String: Any], String)] = [
                     (["subject": "x\u{0}"], "subject"),
                     (["subject": "line\r\nBcc: victim@example.org"], "subject"),
@@ -51,13 +52,13 @@ import Testing
                     (["headers": ["X-Campaign": "a\u{0}"]], "headers.X-Campaign"),
                 ]
                 for (extra, field) in cases {
-                    let reply = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["ann@example.org"], extra: extra))
+                    let reply = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["ann@example.org"], extra: extra))
                     #expect(reply.status == 400 && reply.code == "Validation.Failed", "\(extra): \(reply.body)")
                     #expect(reply["field"] == field, "\(extra): \(reply.body)")
                 }
-                #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 0)
+                #expect(try await app.count("messages", tenant: tenant) == 0)
                 let fine = try await app.request(.post, "/v1/mail/single", token: token,
-                                                 json: SingleSendTests.mail(to: ["ann@example.org"], extra: ["text": "tab\there\r\nand a line"]))
+                                                 json: TestApp.mail(to: ["ann@example.org"], extra: ["text": "tab\there\r\nand a line"]))
                 #expect(fine.status == 200, "\(fine.body)")
             }
         }
@@ -69,8 +70,8 @@ import Testing
     @Test func onePoisonedRequestFailsAloneInTheSharedTransaction() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let a = try await SingleSendTests.sendingTenant(app, dns, name: "A")
-                let b = try await SingleSendTests.sendingTenant(app, dns, name: "B")
+                let a = try await app.sendingTenant(dns, name: "A")
+                let b = try await app.sendingTenant(dns, name: "B")
                 let good = try SendRules.validate(SingleSendRequest(from: "app@example.test", to: ["ann@example.org"], subject: "Hi", text: "Hello"))
                 var poisoned = good
                 poisoned.subject = "x\u{0}"
@@ -89,8 +90,8 @@ import Testing
                     return results
                 }
                 #expect(results.filter { !$0.value }.map(\.key) == [17], "only the poisoned request fails: \(results.filter { !$0.value })")
-                let (countA, countB) = (try await SingleSendTests.count(app, "messages", tenant: a.tenant),
-                                        try await SingleSendTests.count(app, "messages", tenant: b.tenant))
+                let (countA, countB) = (try await app.count("messages", tenant: a.tenant),
+                                        try await app.count("messages", tenant: b.tenant))
                 #expect(countA == 20 && countB == 19, "\(countA) and \(countB) messages")
             }
         }
@@ -169,12 +170,12 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
                     let unconfirmed = try await app.request(.post, "/v1/mail/single", token: token,
-                                                            json: SingleSendTests.mail(to: ["ann@example.org"], extra: ["replyTo": "attacker@evil.example"]))
+                                                            json: TestApp.mail(to: ["ann@example.org"], extra: ["replyTo": "attacker@evil.example"]))
                     expectProblem(unconfirmed, 400, "InvalidReplyAddress.NotVerified")
                     #expect(unconfirmed["field"] == "replyTo")
-                    #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 0)
+                    #expect(try await app.count("messages", tenant: tenant) == 0)
 
                     // The sender's reply-to, confirmed (the link flow is SenderTests'; here it is set below the API).
                     let tenantID = try #require(UUID(uuidString: tenant))
@@ -182,12 +183,12 @@ import Testing
                         UPDATE senders SET reply_to = 'help@example.test', reply_to_status = 'verified' WHERE tenant_id = \(tenantID)
                         """)
                     let asked = try await app.request(.post, "/v1/mail/single", token: token,
-                                                      json: SingleSendTests.mail(to: ["ann@example.org"], extra: ["replyTo": "HELP@example.test"]))
+                                                      json: TestApp.mail(to: ["ann@example.org"], extra: ["replyTo": "HELP@example.test"]))
                     #expect(asked.status == 200, "\(asked.body)")
-                    let implied = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["ben@example.org"]))
+                    let implied = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["ben@example.org"]))
                     #expect(implied.status == 200, "\(implied.body)")
                     expectProblem(try await app.request(.post, "/v1/mail/single", token: token,
-                                                        json: SingleSendTests.mail(to: ["cy@example.org"], extra: ["replyTo": "other@example.test"])),
+                                                        json: TestApp.mail(to: ["cy@example.org"], extra: ["replyTo": "other@example.test"])),
                                   400, "InvalidReplyAddress.NotVerified")
                     let worker = try app.deliveryWorker(dns: dns, smtp: peer)
                     #expect(try await worker.runOnce() == 2)
@@ -209,18 +210,18 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
                     #expect(try await app.request(.post, "/v1/senders", token: token, json: ["address": "news@example.test", "type": "batch"]).status == 201)
                     let tenantID = try #require(UUID(uuidString: tenant))
                     try await Self.system(app, """
                         INSERT INTO suppressions (tenant_id, address, scope, source) VALUES (\(tenantID), 'gone@example.org', '*', 'unsubscribe')
                         """)
                     let batchMail = try await app.request(.post, "/v1/mail/single", token: token,
-                                                          json: SingleSendTests.mail(to: ["ann@example.org", "gone@example.org"], extra: ["from": "news@example.test"]))
+                                                          json: TestApp.mail(to: ["ann@example.org", "gone@example.org"], extra: ["from": "news@example.test"]))
                     #expect(batchMail.status == 200, "\(batchMail.body)")
                     let statuses = (batchMail.json["messages"] as? [[String: Any]] ?? []).map { "\($0["to"] ?? "") \($0["status"] ?? "") \($0["reason"] ?? "-")" }
                     #expect(statuses == ["ann@example.org queued -", "gone@example.org dropped unsubscribed"], "\(batchMail.body)")
-                    let trigger = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["gone@example.org"]))
+                    let trigger = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["gone@example.org"]))
                     #expect((trigger.json["messages"] as? [[String: Any]])?.first?["status"] as? String == "queued", "\(trigger.body)")
                     let kinds = try await Self.strings(app, "SELECT from_address || ' ' || kind || ' ' || priority FROM messages WHERE status = 'queued' ORDER BY from_address")
                     #expect(kinds == ["app@example.test trigger 0", "news@example.test batch 1"])
@@ -245,8 +246,8 @@ import Testing
 
     /// A tenant with a batch sender, an approved batch template, a list of `members` and one scheduled task.
     static func scheduledTask(_ app: TestApp, _ dns: DNSTestServer, members: [String], grade: Int = 3) async throws -> (Task, String, String) {
-        let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
-        try await RecipientListTests.setGrade(app, tenant: tenant, grade)
+        let (tenant, token, _, _) = try await app.sendingTenant(dns)
+        try await app.setGrade(tenant: tenant, grade)
         #expect(try await app.request(.post, "/v1/senders", token: token, json: ["address": "news@example.test", "type": "batch"]).status == 201)
         let template = try await app.request(.post, "/v1/templates", token: token, json: [
             "name": "newsletter", "subject": "News for ${name}", "type": "batch",

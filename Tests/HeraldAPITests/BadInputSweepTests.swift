@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HeraldAppTestSupport
 import HeraldTestSupport
 import HummingbirdTesting
 import NIOCore

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -15,8 +16,8 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
-                    try await RecipientListTests.setGrade(app, tenant: tenant, 3)
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
+                    try await app.setGrade(tenant: tenant, 3)
                     let batchSender = try await app.request(.post, "/v1/senders", token: token, json: ["address": "news@example.test", "type": "batch"])
                     #expect(batchSender.status == 201)
                     let template = try await app.request(.post, "/v1/templates", token: token, json: [

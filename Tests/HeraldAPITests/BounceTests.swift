@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -45,8 +46,8 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
-                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["ann@example.org", "ben@example.org"]))
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["ann@example.org", "ben@example.org"]))
                     #expect(sent.status == 200, "\(sent.body)")
                     var worker = try app.deliveryWorker(dns: dns, smtp: peer)
                     worker.returnPath = app.dependencies.bounceAddress
@@ -102,10 +103,10 @@ import Testing
                         .hasPrefix("550 5.1.1 <ann@example.org>: recipient address rejected: user unknown") == true, "\(messages.body)")
                     #expect(byRecipient["ben@example.org"]?["status"] as? String == "delivered",
                             "a delay, an auto-reply and reports about other recipients change nothing")
-                    #expect(try await UnsubscribeTests.count(app, """
+                    #expect(try await app.count("""
                         SELECT count(*)::int FROM events WHERE type = 'message.bounced' AND (data->>'late')::boolean AND data->>'to' = 'ann@example.org'
                         """) == 1, "one event, though the report came twice")
-                    #expect(try await UnsubscribeTests.count(app, """
+                    #expect(try await app.count("""
                         SELECT hard_bounces FROM invalid_addresses WHERE tenant_id = '\(tenant)' AND address = 'ann@example.org'
                         """) == 1)
 
@@ -114,10 +115,10 @@ import Testing
                     let domains = try await app.request(.get, "/v1/domains", token: token)
                     let domain = try #require((domains.json["items"] as? [[String: Any]])?.first)
                     let records = try #require(domain["records"] as? [[String: Any]])
-                    try dns.setZone(DomainTests.zone(publishing: records) { $0["purpose"] as? String == "return_path_spf" })
+                    try dns.setZone(DNSTestServer.zone(publishing: records) { $0["purpose"] as? String == "return_path_spf" })
                     let checked = try await app.request(.post, "/v1/domains/\(domain["id"] as? String ?? "")/verify", token: token)
                     #expect(checked.body.contains("\"return_path_spf\"") && checked["status"] == "verified", "\(checked.body)")
-                    #expect(try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["cy@example.org"])).status == 200)
+                    #expect(try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["cy@example.org"])).status == 200)
                     #expect(try await worker.runOnce() == 1)
                     #expect(peer.received.last?.from == "app@example.test", "\(peer.received.last?.from ?? "")")
                 }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldStore
 import HeraldTestSupport
 import PostgresNIO
@@ -224,7 +225,7 @@ struct TenantObjects: Sendable {
     var ids: [String: String]
 
     static func create(_ app: TestApp, _ dns: DNSTestServer, name: String) async throws -> TenantObjects {
-        let (tenant, token, keyID, secret) = try await SingleSendTests.sendingTenant(app, dns, name: name)
+        let (tenant, token, keyID, secret) = try await app.sendingTenant(dns, name: name)
         var ids: [String: String] = ["tenants": tenant]
         func created(_ path: String, _ json: Any? = nil, _ key: String = "id") async throws -> String {
             let reply = try await app.request(.post, path, token: token, json: json)
@@ -259,7 +260,7 @@ struct TenantObjects: Sendable {
                                            logger: app.dependencies.database.logger)
         }
         ids["invalid-addresses"] = "dead@example.org"
-        let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["bob@example.org"]))
+        let sent = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["bob@example.org"]))
         ids["messages"] = try #require((sent.json["messages"] as? [[String: Any]])?.first?["id"] as? String, "\(sent.body)")
         ids["tasks"] = try await created("/v1/mail/batch", ["templateId": template, "listId": list, "from": "news@example.test"], "taskId")
         return TenantObjects(tenant: tenant, token: token, keyID: keyID, secret: secret, ids: ids)

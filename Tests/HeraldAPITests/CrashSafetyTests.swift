@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldStore
 import HeraldTestSupport
@@ -17,8 +18,8 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port, masterKey: MasterKey(bytes: keyBytes)) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
-                    try await RecipientListTests.setGrade(app, tenant: tenant, 4)
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
+                    try await app.setGrade(tenant: tenant, 4)
                     // The shape: 20 requests of 100 recipients (default), or, with HERALD_CRASH_SINGLE=1, 2,000 requests
                     // of one recipient each; HERALD_CRASH_LEASE sets the lease (default 3 s) and HERALD_CRASH_KILL_AT how many
                     // messages the peer has when the first process is killed (default 400) — for running it in a loop.
@@ -30,7 +31,7 @@ import Testing
                             for worker in 0..<16 {
                                 group.addTask {
                                     for index in stride(from: worker, to: 2_000, by: 16) {
-                                        let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["r\(index)@example.org"]))
+                                        let sent = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["r\(index)@example.org"]))
                                         #expect(sent.status == 200, "\(sent.body)")
                                     }
                                 }
@@ -40,7 +41,7 @@ import Testing
                     } else {
                         for request in 0..<20 {
                             let sent = try await app.request(.post, "/v1/mail/single", token: token,
-                                                             json: SingleSendTests.mail(to: (0..<100).map { "r\(request)-\($0)@example.org" }))
+                                                             json: TestApp.mail(to: (0..<100).map { "r\(request)-\($0)@example.org" }))
                             #expect(sent.status == 200, "\(sent.body)")
                         }
                     }
@@ -54,19 +55,11 @@ import Testing
                                 .decode(Int.self).first { _ in true } ?? 0
                         }
                     }
-                    func waitFor(_ what: String, seconds: Double, _ done: () async throws -> Bool) async throws {
-                        let deadline = Date().addingTimeInterval(seconds)
-                        while try await !done() {
-                            guard Date() < deadline else { throw TestSupportError("timed out waiting for \(what)") }
-                            try await Task.sleep(for: .milliseconds(50))
-                        }
-                    }
-
                     // Who holds the claims while the first process delivers: each of its delivery loops under its own
                     // name, so that a loop whose lease ran out cannot record what the other loop claimed again.
                     var holders = Set<String>()
                     let first = try HeraldProcess(["serve"], environment: environment)
-                    try await waitFor("the first deliveries", seconds: 120) {
+                    try await waitUntil("the first deliveries", seconds: 120) {
                         holders.formUnion(try await app.dependencies.database.withSystem { connection in
                             try await connection.query("SELECT DISTINCT locked_by FROM messages WHERE status = 'sending'", logger: app.dependencies.database.logger)
                                 .collect().map { try $0.decode(String.self) }
@@ -82,7 +75,7 @@ import Testing
 
                     let second = try HeraldProcess(["serve"], environment: environment)
                     defer { second.stop() }
-                    try await waitFor("every message delivered", seconds: 240) { try await delivered() == 2_000 || !second.isRunning }
+                    try await waitUntil("every message delivered", seconds: 240) { try await delivered() == 2_000 || !second.isRunning }
                     #expect(second.isRunning, "\(second.output)")
                     second.stop()
 

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldTestSupport
@@ -50,7 +51,7 @@ import Testing
     func theOfficialSDKSendsSingleMail(algorithm: String?) async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let (tenant, _, keyID, secret) = try await SingleSendTests.sendingTenant(app, dns)
+                let (tenant, _, keyID, secret) = try await app.sendingTenant(dns)
                 let output = try await Self.sdk(app, keyID: keyID, secret: secret, algorithm: algorithm, """
                     request = models.SingleSendMailRequest(account_name="app@example.test", address_type=1, reply_to_address=False,
                                                            to_address="ann@example.org,ben@example.org", subject="Hello",
@@ -79,7 +80,7 @@ import Testing
                 #expect(lines.dropFirst().first?.hasPrefix("error ") == true, "an unknown sender is refused: \(output)")
                 #expect(lines.dropFirst(2).first?.hasPrefix("error SignatureDoesNotMatch") == true, "\(output)")
                 #expect(lines.dropFirst(3).first?.hasPrefix("error InvalidAccessKeyId.NotFound") == true, "\(output)")
-                #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 2, "two recipients queued, nothing else")
+                #expect(try await app.count("messages", tenant: tenant) == 2, "two recipients queued, nothing else")
                 // The day's statistics (two requests, none delivered yet) and the suppression list round trip.
                 #expect(lines[4].contains("\"requestCount\": 2") && lines[4].contains("\"successCount\": 0")
                         && lines[4].contains("\"CreateTime\": \"\(Self.day(app.clock.now()))\""), "\(lines[4])")
@@ -99,8 +100,8 @@ import Testing
     @Test func batchSendMailPoliciesAndUnknownActions() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let (tenant, token, keyID, secret) = try await SingleSendTests.sendingTenant(app, dns)
-                try await RecipientListTests.setGrade(app, tenant: tenant, 3)
+                let (tenant, token, keyID, secret) = try await app.sendingTenant(dns)
+                try await app.setGrade(tenant: tenant, 3)
                 _ = try await UnsubscribeTests.batchSetup(app, token: token)
                 let user = try #require(try await app.request(.post, "/v1/users", token: token, json: ["name": "reporting"])["id"])
                 #expect(try await app.request(.post, "/v1/users/\(user)/policies", token: token, json: ["policy": "ReadOnlyAccess"]).status == 200)
@@ -169,7 +170,7 @@ import Testing
     @Test func replayedNoncesOldTimestampsAndAlteredParametersAreRefused() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let (tenant, _, keyID, secret) = try await SingleSendTests.sendingTenant(app, dns)
+                let (tenant, _, keyID, secret) = try await app.sendingTenant(dns)
                 let port = try #require(app.client.port)
                 let (status, output) = try await runPythonDetached("""
                     import base64, datetime, hashlib, hmac, json, sys, urllib.error, urllib.parse, urllib.request, uuid
@@ -212,7 +213,7 @@ import Testing
                     400 Validation.Failed True
 
                     """, "\(output)")
-                #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 1, "only the first request sent anything")
+                #expect(try await app.count("messages", tenant: tenant) == 1, "only the first request sent anything")
             }
         }
     }
@@ -222,7 +223,7 @@ import Testing
     @Test func managementActionsMapOntoTheRESTServices() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let (_, token, keyID, secret) = try await SingleSendTests.sendingTenant(app, dns)
+                let (_, token, keyID, secret) = try await app.sendingTenant(dns)
                 let output = try await Self.sdk(app, keyID: keyID, secret: secret, algorithm: nil, """
                     def ok(call):
                         response = call().body.to_map()

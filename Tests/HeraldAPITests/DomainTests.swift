@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldStore
 import HeraldTestSupport
@@ -8,24 +9,6 @@ import Testing
 
 /// Sending domains end to end, against a real DNS server on 127.0.0.1 (dnslib) with real packets.
 @Suite struct DomainTests {
-    /// The zone a tenant would publish for `records` (TXT values split into 255-byte strings).
-    static func zone(publishing records: [[String: Any]], except skip: (([String: Any]) -> Bool)? = nil) -> [String: Any] {
-        var zone: [String: [[Any]]] = [:]
-        for record in records where !(skip?(record) ?? false) {
-            let host = record["host"] as? String ?? "", value = record["value"] as? String ?? ""
-            if record["type"] as? String == "MX" {
-                let parts = value.split(separator: " ")
-                zone[host, default: []].append(["MX", [Int(parts[0]) ?? 10, String(parts[1])], 60])
-            } else {
-                var chunks: [String] = []
-                var rest = Substring(value)
-                while !rest.isEmpty { chunks.append(String(rest.prefix(255))); rest = rest.dropFirst(255) }
-                zone[host, default: []].append(["TXT", chunks, 60])
-            }
-        }
-        return zone
-    }
-
     static func records(_ reply: Reply) -> [[String: Any]] { reply.json["records"] as? [[String: Any]] ?? [] }
 
     static func statuses(_ reply: Reply) -> [String: String] {
@@ -65,7 +48,7 @@ import Testing
                 #expect(Set(Self.statuses(unpublished).values) == ["missing"], "\(unpublished.body)")
 
                 // Publish exactly what was returned: verified.
-                try dns.setZone(Self.zone(publishing: records))
+                try dns.setZone(DNSTestServer.zone(publishing: records))
                 let verified = try await app.request(.post, "/v1/domains/\(id)/verify", token: token)
                 #expect(verified["status"] == "verified", "\(verified.body)")
                 #expect(Set(Self.statuses(verified).values) == ["ok"], "\(verified.body)")
@@ -76,13 +59,13 @@ import Testing
                 #expect(signing?.key.bits == 2048)
 
                 // The DKIM record disappears: mismatch/missing reported, the domain is no longer usable.
-                try dns.setZone(Self.zone(publishing: records, except: { $0["purpose"] as? String == "dkim" }))
+                try dns.setZone(DNSTestServer.zone(publishing: records, except: { $0["purpose"] as? String == "dkim" }))
                 let broken = try await app.request(.post, "/v1/domains/\(id)/verify", token: token)
                 #expect(broken["status"] == "failing", "\(broken.body)")
                 #expect(Self.statuses(broken).first { $0.key.hasPrefix("dkim") }?.value == "missing")
                 #expect(try await app.dependencies.domains.signingKey(tenantID: tenantID, domain: "mail.example.test") == nil)
                 // A wrong key at the selector is a mismatch, and says what was found.
-                try dns.setZone(Self.zone(publishing: records.map { record in
+                try dns.setZone(DNSTestServer.zone(publishing: records.map { record in
                     var record = record
                     if record["purpose"] as? String == "dkim" { record["value"] = "v=DKIM1; k=rsa; p=AAAA" }
                     return record
@@ -93,7 +76,7 @@ import Testing
                 #expect((dkimCheck?["found"] as? [String]) == ["v=DKIM1; k=rsa; p=AAAA"])
 
                 // Rotation: the old key signs until the new record verifies, then retires.
-                try dns.setZone(Self.zone(publishing: records))
+                try dns.setZone(DNSTestServer.zone(publishing: records))
                 #expect(try await app.request(.post, "/v1/domains/\(id)/verify", token: token)["status"] == "verified")
                 let rotating = try await app.request(.post, "/v1/domains/\(id)/dkim/rotate", token: token, json: ["dkimKeyBits": 1024])
                 #expect(rotating.status == 200, "\(rotating.body)")
@@ -104,7 +87,7 @@ import Testing
                 let stillOld = try await app.request(.post, "/v1/domains/\(id)/verify", token: token)
                 #expect(stillOld["status"] == "verified")
                 #expect(Self.statuses(stillOld)["dkim:\(newSelector)"] == "missing")
-                try dns.setZone(Self.zone(publishing: Self.records(stillOld)))
+                try dns.setZone(DNSTestServer.zone(publishing: Self.records(stillOld)))
                 let rotated = try await app.request(.post, "/v1/domains/\(id)/verify", token: token)
                 let rotatedKeys = rotated.json["dkimKeys"] as? [[String: Any]] ?? []
                 #expect(rotatedKeys.map { $0["state"] as? String ?? "" } == ["retired", "active"], "\(rotated.body)")

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HeraldAppTestSupport
 import HeraldCore
 import Hummingbird
 import Testing

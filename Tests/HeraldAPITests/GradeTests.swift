@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDelivery
 import HeraldStore
@@ -48,10 +49,10 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
                     try peer.script(["gone@example.org": ["550 5.1.1 No such user"], "spam@example.org": ["550 5.7.1 Message rejected as spam"],
                                      "busy@example.org": ["450 4.2.1 Busy"]])
-                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(
                         to: ["ok@example.org", "gone@example.org", "spam@example.org", "busy@example.org"]))
                     #expect(sent.status == 200, "\(sent.body)")
                     #expect(try await app.deliveryWorker(dns: dns, smtp: peer).runOnce() == 4)
@@ -72,7 +73,7 @@ import Testing
                 let registry = PrometheusCollectorRegistry()
                 var grades = GradeStore(database: app.dependencies.database)
                 grades.metrics = GradeMetrics(registry: registry)
-                let (good, goodToken, _, _) = try await SingleSendTests.sendingTenant(app, dns, name: "Good")
+                let (good, goodToken, _, _) = try await app.sendingTenant(dns, name: "Good")
                 let (bad, badToken) = try await app.rootToken("Bad")
                 let goodID = try #require(UUID(uuidString: good)), badID = try #require(UUID(uuidString: bad))
 
@@ -110,12 +111,12 @@ import Testing
                 let data = try #require(event.first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
                 #expect(data["from"] as? Int == 2 && data["to"] as? Int == 3 && (data["figures"] as? [String: Any])?["sent"] as? Int == 1_500)
                 // The quota follows the grade at once: 5,000 a day at grade 3.
-                let big = try await app.request(.post, "/v1/mail/single", token: goodToken, json: SingleSendTests.mail(
+                let big = try await app.request(.post, "/v1/mail/single", token: goodToken, json: TestApp.mail(
                     to: (0..<100).map { "q\($0)@example.org" }))
                 #expect(big.status == 200)
 
                 // The frozen tenant: refused, its mail paused and not claimed.
-                expectProblem(try await app.request(.post, "/v1/mail/single", token: badToken, json: SingleSendTests.mail(to: ["a@example.org"])),
+                expectProblem(try await app.request(.post, "/v1/mail/single", token: badToken, json: TestApp.mail(to: ["a@example.org"])),
                               403, "Account.Frozen")
                 func statuses() async throws -> [String] {
                     try await Self.query(app, "SELECT status FROM messages WHERE tenant_id = \(badID)", as: String.self)
@@ -144,10 +145,10 @@ import Testing
     @Test func theAccountItsCeilingItsHistoryAndTheOperatorsGrade() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                let (tenant, token, _, _) = try await app.sendingTenant(dns)
                 let (_, other) = try await app.rootToken("Other")
                 let id = try #require(UUID(uuidString: tenant))
-                _ = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["a@example.org", "b@example.org"]))
+                _ = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["a@example.org", "b@example.org"]))
                 let account = try await app.request(.get, "/v1/account", token: token)
                 #expect(account.status == 200, "\(account.body)")
                 #expect(account.json["grade"] as? Int == 2 && account.json["gradeCeiling"] as? Int == 10 && account["status"] == "active")
@@ -158,10 +159,10 @@ import Testing
                 // The ceiling: 9–16, never below the grade.
                 expectProblem(try await app.request(.put, "/v1/account/grade-ceiling", token: token, json: ["gradeCeiling": 8]), 400, "Validation.Failed")
                 #expect(try await app.request(.put, "/v1/account/grade-ceiling", token: token, json: ["gradeCeiling": 12]).json["gradeCeiling"] as? Int == 12)
-                try await RecipientListTests.setGrade(app, tenant: tenant, 11)
+                try await app.setGrade(tenant: tenant, 11)
                 expectProblem(try await app.request(.put, "/v1/account/grade-ceiling", token: token, json: ["gradeCeiling": 10]), 409,
                               "Grade.CeilingBelowGrade")
-                try await RecipientListTests.setGrade(app, tenant: tenant, 2)
+                try await app.setGrade(tenant: tenant, 2)
 
                 // A promotion shows in the history with its reason and figures.
                 try await Self.setFigures(app, tenant: id, sent: 1_500, delivered: 1_500)
@@ -240,9 +241,9 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (good, goodToken, _, _) = try await SingleSendTests.sendingTenant(app, dns, name: "Good")
+                    let (good, goodToken, _, _) = try await app.sendingTenant(dns, name: "Good")
                     let (bad, badToken) = try await app.rootToken("Bad")
-                    _ = try await SenderTests.verifiedDomain(app, dns, token: badToken, name: "bad.example.test")
+                    _ = try await app.verifiedDomain(dns, token: badToken, name: "bad.example.test")
                     _ = try await app.request(.post, "/v1/senders", token: badToken, json: ["address": "app@bad.example.test", "type": "trigger"])
                     // A fifth of Bad's recipients do not exist.
                     var script: [String: [String]] = [:]
@@ -250,7 +251,7 @@ import Testing
                     try peer.script(script)
                     for batch in 0..<15 {
                         let sent = try await app.request(.post, "/v1/mail/single", token: goodToken,
-                                                         json: SingleSendTests.mail(to: (0..<100).map { "g\(batch)-\($0)@example.org" }))
+                                                         json: TestApp.mail(to: (0..<100).map { "g\(batch)-\($0)@example.org" }))
                         #expect(sent.status == 200, "\(sent.body)")
                     }
                     for batch in 0..<4 {

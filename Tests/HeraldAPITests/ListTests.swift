@@ -1,25 +1,18 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldStore
 import PostgresNIO
 import Testing
 
 @Suite struct RecipientListTests {
-    /// Sets a tenant's grade directly (the operator's grade endpoint comes with the credit-grade issue).
-    static func setGrade(_ app: TestApp, tenant: String, _ grade: Int) async throws {
-        let id = try #require(UUID(uuidString: tenant))
-        _ = try await app.dependencies.database.withSystem { connection in
-            try await connection.query("UPDATE tenants SET grade = \(grade) WHERE id = \(id)", logger: app.dependencies.database.logger)
-        }
-    }
-
     @Test func csvImportOfTenThousandRowsWithBadOnesCapacityAndIsolation() async throws {
         try await TestApp.run { app in
             let (tenant, token) = try await app.rootToken()
             let (_, other) = try await app.rootToken("Other")
-            try await Self.setGrade(app, tenant: tenant, 5)
+            try await app.setGrade(tenant: tenant, 5)
             let list = try await app.request(.post, "/v1/lists", token: token, json: ["name": "newsletter", "alias": "News", "description": "Weekly"])
             #expect(list.status == 201, "\(list.body)")
             let id = list["id"] ?? ""

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldTestSupport
 import Testing
@@ -55,13 +56,13 @@ import Testing
     @Test func sendsAreCheckedAgainstTheSenderAndItsDomain() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let (tenant, root, _, _) = try await SingleSendTests.sendingTenant(app, dns)
-                try await RecipientListTests.setGrade(app, tenant: tenant, 3)
+                let (tenant, root, _, _) = try await app.sendingTenant(dns)
+                try await app.setGrade(tenant: tenant, 3)
                 let (batch, _) = try await UnsubscribeTests.batchSetup(app, token: root)
                 let senders = try #require(try await app.request(.get, "/v1/senders", token: root).json["items"] as? [[String: Any]])
                 let app_ = try #require(senders.first { $0["address"] as? String == "app@example.test" })
                 let senderID = try #require(app_["id"] as? String), domainID = try #require(app_["domainId"] as? String)
-                let send = SingleSendTests.mail(to: ["ann@example.org"])
+                let send = TestApp.mail(to: ["ann@example.org"])
 
                 let senderDenied = try await Self.subUser(app, root: root, name: "no-app-sender", statements: [
                     Self.allowAll, ["Effect": "Deny", "Action": "dm:SingleSendMail", "Resource": "acs:dm:*:\(tenant):sender/\(senderID)"],
@@ -75,13 +76,13 @@ import Testing
                 expectProblem(try await app.request(.post, "/v1/mail/single", token: senderDenied.token, json: send), 403, "Forbidden.RAM")
                 expectProblem(try await app.request(.post, "/v1/mail/single", token: domainDenied.token, json: send), 403, "Forbidden.RAM")
                 expectProblem(try await app.request(.post, "/v1/mail/batch", token: domainDenied.token, json: batch), 403, "Forbidden.RAM")
-                #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 0)
-                #expect(try await SingleSendTests.count(app, "tasks", tenant: tenant) == 0)
+                #expect(try await app.count("messages", tenant: tenant) == 0)
+                #expect(try await app.count("tasks", tenant: tenant) == 0)
                 // The sender Deny is on app@ only: the same user's batch from news@ goes.
                 #expect(try await app.request(.post, "/v1/mail/batch", token: senderDenied.token, json: batch).status == 202)
                 let sent = try await app.request(.post, "/v1/mail/single", token: allowed.token, json: send)
                 #expect(sent.status == 200, "a Deny on another sender does not apply: \(sent.body)")
-                #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 1)
+                #expect(try await app.count("messages", tenant: tenant) == 1)
 
                 // The compatibility endpoint's SingleSendMail and BatchSendMail, signed with the sub-users' keys.
                 let output = try await DirectMailCompatTests.sdk(app, keyID: senderDenied.keyID, secret: senderDenied.secret, algorithm: nil, """
@@ -100,8 +101,8 @@ import Testing
                 #expect(lines.count == 4, "\(output)")
                 for line in lines.prefix(3) { #expect(line.hasPrefix("error Forbidden.RAM"), "\(output)") }
                 #expect(lines.last?.hasPrefix("ok ") == true, "\(output)")
-                #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 2, "only the allowed user's sends were queued")
-                #expect(try await SingleSendTests.count(app, "tasks", tenant: tenant) == 1)
+                #expect(try await app.count("messages", tenant: tenant) == 2, "only the allowed user's sends were queued")
+                #expect(try await app.count("tasks", tenant: tenant) == 1)
             }
         }
     }

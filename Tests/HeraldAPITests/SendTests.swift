@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldStore
 import HeraldTestSupport
@@ -8,43 +9,18 @@ import PostgresNIO
 import Testing
 
 @Suite struct SingleSendTests {
-    /// A tenant with a verified domain and a trigger sender `app@example.test`; answers (tenant, token).
-    static func sendingTenant(_ app: TestApp, _ dns: DNSTestServer, name: String = "Acme")
-        async throws -> (tenant: String, token: String, keyID: String, secret: String) {
-        let root = try await app.createTenant(name)
-        let token = try await app.token(root.keyID, root.secret)
-        _ = try await SenderTests.verifiedDomain(app, dns, token: token, name: "example.test")
-        let sender = try await app.request(.post, "/v1/senders", token: token, json: ["address": "app@example.test", "type": "trigger"])
-        #expect(sender.status == 201, "\(sender.body)")
-        return (root.tenant, token, root.keyID, root.secret)
-    }
-
-    /// Counts rows of a tenant table, bypassing the API.
-    static func count(_ app: TestApp, _ table: String, tenant: String) async throws -> Int {
-        let id = try #require(UUID(uuidString: tenant))
-        return try await app.dependencies.database.withSystem { connection in
-            try await connection.query("SELECT count(*)::int FROM \(unescaped: table) WHERE tenant_id = \(id)", logger: app.dependencies.database.logger)
-                .decode(Int.self).first { _ in true } ?? -1
-        }
-    }
-
-    static func mail(to: [String], subject: String = "Your code", extra: [String: Any] = [:]) -> [String: Any] {
-        ["from": "app@example.test", "to": to, "subject": subject, "text": "Code: 123456", "html": "<p>Code: <b>123456</b></p>"]
-            .merging(extra) { $1 }
-    }
-
     /// SPEC §11: sends are limited per sender address (here 2/s, bursts of 4), with Retry-After, and nothing
     /// of a refused send is queued; another sender address of the same tenant has its own budget; the clock
     /// refills it.
     @Test func sendsAreLimitedPerSenderAddress() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port, senderRate: 2) { app in
-                let (tenant, token, _, _) = try await Self.sendingTenant(app, dns)
+                let (tenant, token, _, _) = try await app.sendingTenant(dns)
                 #expect(try await app.request(.post, "/v1/senders", token: token, json: ["address": "alerts@example.test", "type": "trigger"]).status == 201)
                 var statuses: [Int] = []
                 var refused: Reply?
                 for index in 0..<6 {
-                    let reply = try await app.request(.post, "/v1/mail/single", token: token, json: Self.mail(to: ["r\(index)@example.org"]))
+                    let reply = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["r\(index)@example.org"]))
                     statuses.append(reply.status)
                     if reply.status == 429 { refused = reply }
                 }
@@ -52,12 +28,12 @@ import Testing
                 let refusal = try #require(refused)
                 expectProblem(refusal, 429, "Throttling.Sender")
                 #expect(Int(refusal.headers[.retryAfter] ?? "") ?? 0 >= 1)
-                #expect(try await Self.count(app, "messages", tenant: tenant) == 4, "nothing of a refused send is queued")
+                #expect(try await app.count("messages", tenant: tenant) == 4, "nothing of a refused send is queued")
                 let other = try await app.request(.post, "/v1/mail/single", token: token,
-                                                  json: Self.mail(to: ["x@example.org"]).merging(["from": "alerts@example.test"]) { $1 })
+                                                  json: TestApp.mail(to: ["x@example.org"]).merging(["from": "alerts@example.test"]) { $1 })
                 #expect(other.status == 200, "another sender has its own budget: \(other.body)")
                 app.clock.advance(1)
-                #expect(try await app.request(.post, "/v1/mail/single", token: token, json: Self.mail(to: ["y@example.org"])).status == 200)
+                #expect(try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["y@example.org"])).status == 200)
             }
         }
     }
@@ -65,20 +41,20 @@ import Testing
     @Test func acceptsDropsAndRefusesLeavingNothingBehind() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let (tenant, token, _, _) = try await Self.sendingTenant(app, dns)
+                let (tenant, token, _, _) = try await app.sendingTenant(dns)
                 #expect(try await app.request(.post, "/v1/suppressions", token: token, json: ["address": "Gone@Example.org"]).status == 201)
                 #expect(try await app.request(.post, "/v1/tags", token: token, json: ["name": "otp"]).status == 201)
 
                 let sent = try await app.request(.post, "/v1/mail/single", token: token,
-                                                 json: Self.mail(to: ["a@example.org", "gone@example.org", "B@example.org", "a@example.org"],
+                                                 json: TestApp.mail(to: ["a@example.org", "gone@example.org", "B@example.org", "a@example.org"],
                                                                  extra: ["tag": "otp", "fromAlias": "Acme", "headers": ["X-Campaign": "q4"]]))
                 #expect(sent.status == 200, "\(sent.body)")
                 let messages = sent.json["messages"] as? [[String: Any]] ?? []
                 #expect(messages.map { $0["to"] as? String } == ["a@example.org", "gone@example.org", "b@example.org"])
                 #expect(messages.map { $0["status"] as? String } == ["queued", "dropped", "queued"])
                 #expect(messages[1]["reason"] as? String == "suppressed")
-                #expect(try await Self.count(app, "messages", tenant: tenant) == 3)
-                #expect(try await Self.count(app, "events", tenant: tenant) == 3)
+                #expect(try await app.count("messages", tenant: tenant) == 3)
+                #expect(try await app.count("events", tenant: tenant) == 3)
                 let id = try #require(UUID(uuidString: tenant))
                 let used = try await app.dependencies.database.withSystem { connection in
                     try await connection.query("SELECT used FROM quota_usage WHERE tenant_id = \(id)", logger: app.dependencies.database.logger)
@@ -88,15 +64,15 @@ import Testing
 
                 // Every refusal: its code, its field, and no row written.
                 let refusals: [([String: Any], Int, String, String?)] = [
-                    (Self.mail(to: (0...100).map { "r\($0)@example.org" }), 400, "Validation.Failed", "to"),
-                    (Self.mail(to: ["ok@example.org", "not an address"]), 400, "InvalidToAddress", "to[1]"),
-                    (Self.mail(to: ["ok@example.org"], subject: String(repeating: "s", count: 101)), 400, "Validation.Failed", "subject"),
-                    (Self.mail(to: ["ok@example.org"], extra: ["html": String(repeating: "x", count: 81 * 1024)]), 400, "Validation.Failed", "html"),
-                    (Self.mail(to: ["ok@example.org"], extra: ["from": "nobody@example.test"]), 400, "InvalidMailAddress.NotFound", "from"),
-                    (Self.mail(to: ["ok@example.org"], extra: ["tag": "unknown"]), 400, "Validation.Failed", "tag"),
-                    (Self.mail(to: ["ok@example.org"], extra: ["headers": ["Bcc": "x@example.org"]]), 400, "Validation.Failed", "headers.Bcc"),
-                    (Self.mail(to: ["ok@example.org"], extra: ["fromAlias": String(repeating: "a", count: 16)]), 400, "Validation.Failed", "fromAlias"),
-                    (Self.mail(to: []), 400, "Validation.Failed", "to"),
+                    (TestApp.mail(to: (0...100).map { "r\($0)@example.org" }), 400, "Validation.Failed", "to"),
+                    (TestApp.mail(to: ["ok@example.org", "not an address"]), 400, "InvalidToAddress", "to[1]"),
+                    (TestApp.mail(to: ["ok@example.org"], subject: String(repeating: "s", count: 101)), 400, "Validation.Failed", "subject"),
+                    (TestApp.mail(to: ["ok@example.org"], extra: ["html": String(repeating: "x", count: 81 * 1024)]), 400, "Validation.Failed", "html"),
+                    (TestApp.mail(to: ["ok@example.org"], extra: ["from": "nobody@example.test"]), 400, "InvalidMailAddress.NotFound", "from"),
+                    (TestApp.mail(to: ["ok@example.org"], extra: ["tag": "unknown"]), 400, "Validation.Failed", "tag"),
+                    (TestApp.mail(to: ["ok@example.org"], extra: ["headers": ["Bcc": "x@example.org"]]), 400, "Validation.Failed", "headers.Bcc"),
+                    (TestApp.mail(to: ["ok@example.org"], extra: ["fromAlias": String(repeating: "a", count: 16)]), 400, "Validation.Failed", "fromAlias"),
+                    (TestApp.mail(to: []), 400, "Validation.Failed", "to"),
                 ]
                 for (body, status, code, field) in refusals {
                     let reply = try await app.request(.post, "/v1/mail/single", token: token, json: body)
@@ -105,16 +81,16 @@ import Testing
                 }
                 // IP protection and a frozen account.
                 _ = try await app.request(.put, "/v1/ip-protection", token: token, json: ["enabled": true, "allow": ["203.0.113.0/24"]])
-                expectProblem(try await app.request(.post, "/v1/mail/single", token: token, json: Self.mail(to: ["ok@example.org"])),
+                expectProblem(try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["ok@example.org"])),
                               403, "IpProtection.Denied")
                 _ = try await app.request(.put, "/v1/ip-protection", token: token, json: ["enabled": false, "allow": [String]()])
                 _ = try await app.admin(.post, "/admin/v1/tenants/\(tenant)/freeze")
-                expectProblem(try await app.request(.post, "/v1/mail/single", token: token, json: Self.mail(to: ["ok@example.org"])), 403, "Account.Frozen")
+                expectProblem(try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["ok@example.org"])), 403, "Account.Frozen")
                 _ = try await app.admin(.post, "/admin/v1/tenants/\(tenant)/unfreeze")
-                #expect(try await Self.count(app, "messages", tenant: tenant) == 3)
+                #expect(try await app.count("messages", tenant: tenant) == 3)
                 // The three messages' events, and the account's frozen and unfrozen.
-                #expect(try await Self.count(app, "events", tenant: tenant) == 5)
-                #expect(try await app.request(.post, "/v1/mail/single", token: token, json: Self.mail(to: ["ok@example.org"])).status == 200)
+                #expect(try await app.count("events", tenant: tenant) == 5)
+                #expect(try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["ok@example.org"])).status == 200)
             }
         }
     }
@@ -122,9 +98,9 @@ import Testing
     @Test func idempotencyAndQuotaHoldUnderConcurrency() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let (tenant, token, keyID, secret) = try await Self.sendingTenant(app, dns)
+                let (tenant, token, keyID, secret) = try await app.sendingTenant(dns)
                 let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "order-42"]
-                let body = String(decoding: try JSONSerialization.data(withJSONObject: Self.mail(to: ["x@example.org", "y@example.org"])), as: UTF8.self)
+                let body = String(decoding: try JSONSerialization.data(withJSONObject: TestApp.mail(to: ["x@example.org", "y@example.org"])), as: UTF8.self)
                 // 32 concurrent requests with one key create one set of messages and all answer the same.
                 let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
                     for _ in 0..<32 { group.addTask { try await app.request(.post, "/v1/mail/single", token: token, raw: body, headers: key) } }
@@ -132,8 +108,8 @@ import Testing
                 }
                 #expect(replies.allSatisfy { $0.status == 200 }, "\(replies.map(\.status))")
                 #expect(Set(replies.map { $0["requestId"] ?? "" }).count == 1)
-                #expect(try await Self.count(app, "messages", tenant: tenant) == 2)
-                expectProblem(try await app.request(.post, "/v1/mail/single", token: token, json: Self.mail(to: ["z@example.org"]), headers: key),
+                #expect(try await app.count("messages", tenant: tenant) == 2)
+                expectProblem(try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["z@example.org"]), headers: key),
                               409, "Idempotency.Conflict")
                 // The same straight at the store, where the 32 surely run at once on separate connections.
                 let tenantID = try #require(UUID(uuidString: tenant))
@@ -148,21 +124,21 @@ import Testing
                     return try await group.reduce(into: Set<UUID>()) { $0.insert($1) }
                 }
                 #expect(direct.count == 1)
-                #expect(try await Self.count(app, "messages", tenant: tenant) == 3)
+                #expect(try await app.count("messages", tenant: tenant) == 3)
                 // A day later the key is free again (and the day's quota is new).
                 app.clock.advance(86_401)
                 let token2 = try await app.token(keyID, secret)
-                let again = try await app.request(.post, "/v1/mail/single", token: token2, json: Self.mail(to: ["z@example.org"]), headers: key)
+                let again = try await app.request(.post, "/v1/mail/single", token: token2, json: TestApp.mail(to: ["z@example.org"]), headers: key)
                 #expect(again.status == 200 && again["requestId"] != replies[0]["requestId"], "\(again.body)")
 
                 // Quota: grade 1 allows 200 a day; 32 concurrent sends of 10 never pass it.
                 app.clock.advance(86_401)
                 let token3 = try await app.token(keyID, secret)
-                try await RecipientListTests.setGrade(app, tenant: tenant, 1)
+                try await app.setGrade(tenant: tenant, 1)
                 let results = try await withThrowingTaskGroup(of: Reply.self) { group in
                     for index in 0..<32 {
                         let to = (0..<10).map { "q\(index)-\($0)@example.org" }
-                        let raw = String(decoding: try JSONSerialization.data(withJSONObject: Self.mail(to: to)), as: UTF8.self)
+                        let raw = String(decoding: try JSONSerialization.data(withJSONObject: TestApp.mail(to: to)), as: UTF8.self)
                         group.addTask { try await app.request(.post, "/v1/mail/single", token: token3, raw: raw) }
                     }
                     return try await group.reduce(into: [Reply]()) { $0.append($1) }

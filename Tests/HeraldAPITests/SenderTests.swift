@@ -2,6 +2,7 @@ import Foundation
 import Crypto
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldStore
 import HeraldTestSupport
@@ -9,15 +10,6 @@ import PostgresNIO
 import Testing
 
 @Suite struct SenderTests {
-    /// Registers `name`, publishes its records in the test DNS server and verifies it.
-    static func verifiedDomain(_ app: TestApp, _ dns: DNSTestServer, token: String, name: String) async throws -> String {
-        let created = try await app.request(.post, "/v1/domains", token: token, json: ["name": name, "dkimKeyBits": 1024])
-        try dns.setZone(DomainTests.zone(publishing: DomainTests.records(created)))
-        let verified = try await app.request(.post, "/v1/domains/\(created["id"] ?? "")/verify", token: token)
-        #expect(verified["status"] == "verified", "\(verified.body)")
-        return created["id"] ?? ""
-    }
-
     @Test func sendersOnVerifiedDomainsReplyToAndPasswords() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
@@ -33,7 +25,7 @@ import Testing
                 expectProblem(try await app.request(.post, "/v1/senders", token: token, json: ["address": "a@pending.test", "type": "trigger"]),
                               409, "Domain.NotVerified")
 
-                let domainID = try await Self.verifiedDomain(app, dns, token: token, name: "mail.example.test")
+                let domainID = try await app.verifiedDomain(dns, token: token, name: "mail.example.test")
                 let created = try await app.request(.post, "/v1/senders", token: token,
                                                     json: ["address": "News@Mail.Example.test", "type": "batch", "replyTo": "support@example.org"])
                 #expect(created.status == 201, "\(created.body)")
@@ -123,8 +115,8 @@ import Testing
                 let root = try await app.createTenant("Acme")
                 let token = try await app.token(root.keyID, root.secret)
                 let tenantID = try #require(UUID(uuidString: root.tenant))
-                _ = try await Self.verifiedDomain(app, dns, token: token, name: "mail.example.test")
-                func confirmations() async throws -> Int { try await SingleSendTests.count(app, "messages", tenant: root.tenant) }
+                _ = try await app.verifiedDomain(dns, token: token, name: "mail.example.test")
+                func confirmations() async throws -> Int { try await app.count("messages", tenant: root.tenant) }
 
                 // Sender a: created with a reply-to (1), changed twice (3); sender b: created with one (4), resent once (5).
                 let a = try await app.request(.post, "/v1/senders", token: token,
@@ -185,7 +177,7 @@ import Testing
                 let root = try await app.createTenant("Acme")
                 var token = try await app.token(root.keyID, root.secret)
                 let (_, other) = try await app.rootToken("Other")
-                _ = try await Self.verifiedDomain(app, dns, token: token, name: "example.test")
+                _ = try await app.verifiedDomain(dns, token: token, name: "example.test")
                 var ids: [String] = []
                 for index in 1...10 {
                     let reply = try await app.request(.post, "/v1/senders", token: token, json: ["address": "s\(index)@example.test", "type": "trigger"])

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -16,12 +17,12 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
                     #expect(try await app.request(.post, "/v1/tags", token: token, json: ["name": "otp"]).status == 201)
                     #expect(try await app.request(.post, "/v1/suppressions", token: token, json: ["address": "gone@example.org"]).status == 201)
                     try peer.script(["busy@example.org": ["450 4.2.1 Mailbox busy"], "bad@example.org": ["550 5.1.1 No such user"],
                                      "spam@example.org": ["550 5.7.1 Message rejected as spam"]])
-                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(
                         to: ["ok@example.org", "busy@example.org", "bad@example.org", "spam@example.org", "gone@example.org"], extra: ["tag": "otp"]))
                     #expect(sent.status == 200, "\(sent.body)")
                     let worker = try app.deliveryWorker(dns: dns, smtp: peer)

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -40,7 +41,7 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
                     let senders = try await app.request(.get, "/v1/senders", token: token)
                     let senderID = try #require((senders.json["items"] as? [[String: Any]])?.first?["id"] as? String)
                     #expect(try await app.request(.put, "/v1/senders/\(senderID)/smtp-password", token: token,
@@ -94,14 +95,14 @@ import Testing
                         #expect(output.contains("other From field: 554 5.7.1 InvalidMailAddress.Mismatch"), "\(output)")
                         #expect(output.contains("sent: 250 2.0.0 Queued as ") && output.contains("not sent to gone@example.org (suppressed)"), "\(output)")
                     }
-                    #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 2, "Ann queued, the suppressed address dropped")
+                    #expect(try await app.count("messages", tenant: tenant) == 2, "Ann queued, the suppressed address dropped")
                     let worker = try app.deliveryWorker(dns: dns, smtp: peer)
                     #expect(try await worker.runOnce() == 1)
                     let delivered = try #require(peer.received.first)
                     #expect(delivered.to == ["ann@example.org"])
                     #expect(delivered.data.contains("filename=\"invoice.pdf\"") && delivered.data.contains("\r\n.\r\nA line with a dot."), "as submitted")
                     #expect(delivered.data.contains("X-Herald-Message-Id: ") && delivered.data.contains("Subject: Invoice 42"))
-                    try DeliveryEndToEndTests.expectDKIMVerifies(delivered.data, record: try await DeliveryEndToEndTests.dkimRecord(app, token: token))
+                    try expectDKIMVerifies(delivered.data, record: try await app.dkimRecord(token: token))
                     // The submitted text goes once no message of the request can still be sent.
                     let store = DeliveryStore(database: app.dependencies.database)
                     #expect(try await store.pruneSubmitted(now: app.clock.now()) == 0, "too young")
@@ -125,7 +126,7 @@ import Testing
         let keyBytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port, masterKey: MasterKey(bytes: keyBytes)) { app in
-                let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                let (tenant, token, _, _) = try await app.sendingTenant(dns)
                 let senders = try await app.request(.get, "/v1/senders", token: token)
                 let senderID = try #require((senders.json["items"] as? [[String: Any]])?.first?["id"] as? String)
                 #expect(try await app.request(.put, "/v1/senders/\(senderID)/smtp-password", token: token,
@@ -148,14 +149,14 @@ import Testing
                     #expect(status == 0, "\(output)\n\(process.output)")
                     #expect(output.contains("sent over TLSv1."), "\(output)")
                 }
-                #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 1)
+                #expect(try await app.count("messages", tenant: tenant) == 1)
             }
         }
     }
 
     /// A tenant with a sender address `app@example.test` whose SMTP password is Correct-Horse-42.
     static func submittingTenant(_ app: TestApp, _ dns: DNSTestServer) async throws -> (tenant: String, token: String, senderID: String) {
-        let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+        let (tenant, token, _, _) = try await app.sendingTenant(dns)
         let senders = try await app.request(.get, "/v1/senders", token: token)
         let senderID = try #require((senders.json["items"] as? [[String: Any]])?.first?["id"] as? String)
         #expect(try await app.request(.put, "/v1/senders/\(senderID)/smtp-password", token: token, json: ["password": "Correct-Horse-42"]).status == 204)
@@ -200,7 +201,7 @@ import Testing
                         #expect(output.contains("nul 554 5.7.1 Validation.Failed: The X-Note field contains a control character."), "\(output)")
                         #expect(output.contains("clean accepted"), "\(output)")
                     }
-                    #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 1, "only the clean message was queued")
+                    #expect(try await app.count("messages", tenant: tenant) == 1, "only the clean message was queued")
                     let worker = try app.deliveryWorker(dns: dns, smtp: peer)
                     #expect(try await worker.runOnce() == 1)
                     let delivered = try #require(peer.received.first)
@@ -258,7 +259,7 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
                 let (first, _, _) = try await Self.submittingTenant(app, dns)
-                let (second, token, _, _) = try await SingleSendTests.sendingTenant(app, dns, name: "Other")
+                let (second, token, _, _) = try await app.sendingTenant(dns, name: "Other")
                 let senders = try await app.request(.get, "/v1/senders", token: token)
                 let senderID = try #require((senders.json["items"] as? [[String: Any]])?.first?["id"] as? String)
                 #expect(try await app.request(.put, "/v1/senders/\(senderID)/smtp-password", token: token, json: ["password": "Other-Horse-43"]).status == 204)
@@ -345,7 +346,7 @@ import Testing
                     #expect(output.contains("new password: sent"), "\(output)")
                     #expect(output.contains("after deletion: 535"), "a deleted sender's sessions end too: \(output)")
                 }
-                #expect(try await SingleSendTests.count(app, "messages", tenant: tenant) == 2)
+                #expect(try await app.count("messages", tenant: tenant) == 2)
             }
         }
     }

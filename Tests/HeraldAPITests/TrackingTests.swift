@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -26,12 +27,12 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (_, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let (_, token, _, _) = try await app.sendingTenant(dns)
                     let html = "<html><body><p>Hi</p><a href=\"https://example.org/offer?a=1&amp;b=2\">Offer</a> <a href=\"https://example.org/help\">Help</a></body></html>"
-                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(
                         to: ["ann@example.org"], extra: ["html": html, "clickTracking": true]))
                     #expect(sent.status == 200, "\(sent.body)")
-                    let untracked = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                    let untracked = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(
                         to: ["ben@example.org"], extra: ["html": html]))
                     #expect(untracked.status == 200)
                     #expect(try await app.deliveryWorker(dns: dns, smtp: peer).runOnce() == 2)
@@ -78,7 +79,7 @@ import Testing
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
                     let initial = try await app.request(.get, "/v1/account/settings", token: token)
                     #expect(initial.json["trackOpensAndClicks"] as? Bool == false && initial.json["unsubscribeLinkInTriggerMail"] as? Bool == false)
                     let set = try await app.request(.put, "/v1/account/settings", token: token,
@@ -89,9 +90,9 @@ import Testing
 
                     let html = "<html><body><a href=\"https://example.org/x\">x</a></body></html>"
                     #expect(try await app.request(.post, "/v1/mail/single", token: token,
-                                                  json: SingleSendTests.mail(to: ["ann@example.org"], extra: ["html": html])).status == 200)
+                                                  json: TestApp.mail(to: ["ann@example.org"], extra: ["html": html])).status == 200)
                     #expect(try await app.request(.post, "/v1/mail/single", token: token,
-                                                  json: SingleSendTests.mail(to: ["ben@example.org"], extra: ["html": html, "clickTracking": false])).status == 200)
+                                                  json: TestApp.mail(to: ["ben@example.org"], extra: ["html": html, "clickTracking": false])).status == 200)
                     let worker = try app.deliveryWorker(dns: dns, smtp: peer)
                     #expect(try await worker.runOnce() == 2)
                     let ann = try #require(peer.received.first { $0.to == ["ann@example.org"] }).data
@@ -100,17 +101,17 @@ import Testing
                     #expect(ann.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"))
                     let path = try UnsubscribeTests.linkPath(ann)
                     #expect(try await app.request(.post, path, raw: UnsubscribeTests.oneClick, contentType: "application/x-www-form-urlencoded").status == 200)
-                    #expect(try await UnsubscribeTests.count(app, """
+                    #expect(try await app.count("""
                         SELECT count(*)::int FROM suppressions WHERE address = 'ann@example.org' AND scope = '*' AND source = 'unsubscribe'
                         """) == 1)
 
                     // Trigger mail still goes to Ann; batch mail does not.
-                    let again = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["ann@example.org"]))
+                    let again = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["ann@example.org"]))
                     #expect(again.body.contains("\"queued\""), "\(again.body)")
-                    try await RecipientListTests.setGrade(app, tenant: tenant, 3)
+                    try await app.setGrade(tenant: tenant, 3)
                     let (batch, _) = try await UnsubscribeTests.batchSetup(app, token: token)
                     let taskID = try await UnsubscribeTests.runBatch(app, token: token, batch: batch)
-                    #expect(try await UnsubscribeTests.count(app, """
+                    #expect(try await app.count("""
                         SELECT count(*)::int FROM messages WHERE task_id = '\(taskID)' AND to_address = 'ann@example.org' AND reason = 'unsubscribed'
                         """) == 1)
                 }

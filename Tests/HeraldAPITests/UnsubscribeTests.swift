@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -43,13 +44,13 @@ import Testing
     /// A sending tenant at grade 3 whose batch to the three readers has been delivered to `peer`.
     static func deliveredBatch(_ app: TestApp, _ dns: DNSTestServer, _ peer: SMTPTestServer) async throws
         -> (token: String, batch: [String: Any], listID: String, worker: DeliveryWorker, dkim: String) {
-        let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
-        try await RecipientListTests.setGrade(app, tenant: tenant, 3)
+        let (tenant, token, _, _) = try await app.sendingTenant(dns)
+        try await app.setGrade(tenant: tenant, 3)
         let (batch, listID) = try await Self.batchSetup(app, token: token)
         _ = try await Self.runBatch(app, token: token, batch: batch)
         let worker = try app.deliveryWorker(dns: dns, smtp: peer)
         #expect(try await worker.runOnce() == 3)
-        return (token, batch, listID, worker, try await DeliveryEndToEndTests.dkimRecord(app, token: token))
+        return (token, batch, listID, worker, try await app.dkimRecord(token: token))
     }
 
     /// A delivered message of the tenant, written straight into the table.
@@ -72,12 +73,6 @@ import Testing
         return String(url.dropFirst("https://herald.test".count))
     }
 
-    static func count(_ app: TestApp, _ sql: String) async throws -> Int {
-        try await app.dependencies.database.withSystem { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: app.dependencies.database.logger).decode(Int.self).first { _ in true } ?? -1
-        }
-    }
-
     /// A batch to a 3-member list arrives with both headers (DKIM-verified by dkimpy) and the same link in the
     /// body; the one-click POST unsubscribes that reader (suppression with the list's scope, source
     /// unsubscribe, a message.unsubscribed event), idempotently; the next batch drops them as
@@ -96,7 +91,7 @@ import Testing
                         // Both fields are among the signed ones.
                         let unfolded = message.data.replacingOccurrences(of: "\r\n\t", with: "").replacingOccurrences(of: "\r\n ", with: "")
                         #expect(unfolded.contains("list-unsubscribe:list-unsubscribe-post:"), "\(unfolded.prefix(600))")
-                        try DeliveryEndToEndTests.expectDKIMVerifies(message.data, record: dkimValue)
+                        try expectDKIMVerifies(message.data, record: dkimValue)
                         if message.to == ["ann@example.org"] { annPath = path }
                     }
                     #expect(!annPath.isEmpty)
@@ -108,26 +103,26 @@ import Testing
                     let chinese = try await app.request(.get, annPath, contentType: nil, headers: [.acceptLanguage: "zh-CN,zh;q=0.9,en;q=0.8"])
                     #expect(chinese.body.contains("lang=\"zh-CN\"") && chinese.body.contains("退订"))
                     #expect(try await app.request(.head, annPath, contentType: nil).status == 200)
-                    #expect(try await Self.count(app, "SELECT count(*)::int FROM suppressions") == 0)
+                    #expect(try await app.count("SELECT count(*)::int FROM suppressions") == 0)
 
                     // One click, twice: one suppression, one event.
                     for _ in 0..<2 {
                         let done = try await app.request(.post, annPath, raw: Self.oneClick, contentType: "application/x-www-form-urlencoded")
                         #expect(done.status == 200 && done.body.contains("a**@example.org"), "\(done.body)")
                     }
-                    #expect(try await Self.count(app, """
+                    #expect(try await app.count("""
                         SELECT count(*)::int FROM suppressions WHERE address = 'ann@example.org' AND source = 'unsubscribe' AND scope = 'list:\(listID.lowercased())'
                         """) == 1)
-                    #expect(try await Self.count(app, "SELECT count(*)::int FROM events WHERE type = 'message.unsubscribed' AND data->>'to' = 'ann@example.org'") == 1)
+                    #expect(try await app.count("SELECT count(*)::int FROM events WHERE type = 'message.unsubscribed' AND data->>'to' = 'ann@example.org'") == 1)
                     let listed = try await app.request(.get, "/v1/suppressions", token: token)
                     #expect(listed.body.contains("ann@example.org"), "\(listed.body)")
 
                     // The next batch drops Ann (unsubscribed); a trigger send still reaches her.
                     let taskID = try await Self.runBatch(app, token: token, batch: batch)
-                    #expect(try await Self.count(app, """
+                    #expect(try await app.count("""
                         SELECT count(*)::int FROM messages WHERE task_id = '\(taskID)' AND to_address = 'ann@example.org' AND status = 'dropped' AND reason = 'unsubscribed'
                         """) == 1)
-                    let trigger = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["ann@example.org"]))
+                    let trigger = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["ann@example.org"]))
                     #expect(trigger.status == 200 && trigger.body.contains("\"queued\""), "\(trigger.body)")
                     #expect(try await worker.runOnce() == 3)
                     #expect(peer.received.filter { $0.to == ["ann@example.org"] }.count == 2)
@@ -178,7 +173,7 @@ import Testing
                         #expect(address.hasPrefix("unsubscribe+") && address.hasSuffix("@mx.herald.test"))
                         #expect(address.split(separator: "@").first.map { $0.utf8.count } ?? 99 <= 64)
                         _ = try Self.linkPath(message.data)
-                        try DeliveryEndToEndTests.expectDKIMVerifies(message.data, record: dkimValue)
+                        try expectDKIMVerifies(message.data, record: dkimValue)
                         addresses[message.to.first ?? ""] = address
                     }
                     let ann = try #require(addresses["ann@example.org"])
@@ -197,34 +192,34 @@ import Testing
                     #expect(try await Self.mailUnsubscribe(port: server.port, from: "ann@example.org", to: String(altered)).hasPrefix("550 5.1.1"))
                     #expect(try await Self.mailUnsubscribe(port: server.port, from: "ann@example.org", to: "unsubscribe@mx.herald.test").hasPrefix("550 5.1.1"))
                     #expect(try await Self.mailUnsubscribe(port: server.port, from: "x@example.org", to: "someone@example.org").hasPrefix("550 5.7.1"))
-                    #expect(try await Self.count(app, "SELECT count(*)::int FROM suppressions") == 0)
+                    #expect(try await app.count("SELECT count(*)::int FROM suppressions") == 0)
 
                     // The real address, twice (the second in upper case): one suppression with the list's scope, one event.
                     #expect(try await Self.mailUnsubscribe(port: server.port, from: "ann@example.org", to: ann) == "sent")
                     #expect(try await Self.mailUnsubscribe(port: server.port, from: "ann@example.org", to: ann.uppercased()) == "sent")
-                    #expect(try await Self.count(app, """
+                    #expect(try await app.count("""
                         SELECT count(*)::int FROM suppressions WHERE address = 'ann@example.org' AND source = 'unsubscribe' AND scope = 'list:\(listID.lowercased())'
                         """) == 1)
-                    #expect(try await Self.count(app, "SELECT count(*)::int FROM suppressions") == 1)
-                    #expect(try await Self.count(app, "SELECT count(*)::int FROM events WHERE type = 'message.unsubscribed' AND data->>'to' = 'ann@example.org'") == 1)
+                    #expect(try await app.count("SELECT count(*)::int FROM suppressions") == 1)
+                    #expect(try await app.count("SELECT count(*)::int FROM events WHERE type = 'message.unsubscribed' AND data->>'to' = 'ann@example.org'") == 1)
 
                     // The next batch drops Ann as unsubscribed.
                     let taskID = try await Self.runBatch(app, token: token, batch: batch)
-                    #expect(try await Self.count(app, """
+                    #expect(try await app.count("""
                         SELECT count(*)::int FROM messages WHERE task_id = '\(taskID)' AND to_address = 'ann@example.org' AND status = 'dropped' AND reason = 'unsubscribed'
                         """) == 1)
                     #expect(try await worker.runOnce() == 2)
 
                     // Trigger mail, when the tenant asks for the fields there too: the mailto leaves the whole tenant.
                     #expect(try await app.request(.put, "/v1/account/settings", token: token, json: ["trackOpensAndClicks": false, "unsubscribeLinkInTriggerMail": true]).status == 200)
-                    let trigger = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["cy@example.org"]))
+                    let trigger = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["cy@example.org"]))
                     #expect(trigger.status == 200, "\(trigger.body)")
                     #expect(try await worker.runOnce() == 1)
                     let triggerMessage = try #require(peer.received.last)
                     #expect(triggerMessage.to == ["cy@example.org"])
                     let cy = try Self.mailtoAddress(triggerMessage.data)
                     #expect(try await Self.mailUnsubscribe(port: server.port, from: "cy@example.org", to: cy) == "sent")
-                    #expect(try await Self.count(app, """
+                    #expect(try await app.count("""
                         SELECT count(*)::int FROM suppressions WHERE address = 'cy@example.org' AND source = 'unsubscribe' AND scope = '*'
                         """) == 1)
                 }
@@ -261,7 +256,7 @@ import Testing
                     """, [port, address])
                 #expect(status == 0, "\(output)\n\(process.output)")
                 #expect(output.contains("sent over TLSv1."), "\(output)")
-                #expect(try await Self.count(app, """
+                #expect(try await app.count("""
                     SELECT count(*)::int FROM suppressions WHERE address = 'dee@example.org' AND source = 'unsubscribe' AND scope = '*'
                     """) == 1)
             }
@@ -306,8 +301,8 @@ import Testing
                 statuses[reply.status, default: 0] += 1
             }
             #expect(statuses.keys.allSatisfy { $0 == 404 }, "\(statuses)")
-            #expect(try await Self.count(app, "SELECT count(*)::int FROM suppressions") == 0)
-            #expect(try await Self.count(app, "SELECT count(*)::int FROM events") == 0)
+            #expect(try await app.count("SELECT count(*)::int FROM suppressions") == 0)
+            #expect(try await app.count("SELECT count(*)::int FROM events") == 0)
         }
     }
 

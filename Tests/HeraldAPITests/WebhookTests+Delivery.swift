@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -24,7 +25,7 @@ extension WebhookTests {
             try await SMTPTestServer.with { smtp in
                 try await WebhookTestServer.with { receiver in
                     try await TestApp.run(dnsPort: dns.port) { app in
-                        let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                        let (tenant, token, _, _) = try await app.sendingTenant(dns)
                         let hook = try await app.request(.post, "/v1/webhooks", token: token, json: ["url": receiver.url("/all"), "eventTypes": ["*"]])
                         #expect(hook.status == 201, "\(hook.body)")
                         let flaky = try await app.request(.post, "/v1/webhooks", token: token,
@@ -32,14 +33,14 @@ extension WebhookTests {
                         try receiver.script(["/flaky": ["500", "500"]])
                         let secret = try #require(hook["secret"])
                         let sent = try await app.request(.post, "/v1/mail/single", token: token,
-                                                         json: SingleSendTests.mail(to: ["a@example.org", "b@example.org", "c@example.org"]))
+                                                         json: TestApp.mail(to: ["a@example.org", "b@example.org", "c@example.org"]))
                         #expect(sent.status == 200, "\(sent.body)")
                         #expect(try await app.deliveryWorker(dns: dns, smtp: smtp).runOnce() == 3)
                         try await app.withDispatcher {
                             try await waitUntil("six events at /all and three at /flaky, recorded") {
                                 guard receiver.received(path: "/all").count >= 6, receiver.received(path: "/flaky").filter({ $0.status == 200 }).count >= 3
                                 else { return false }
-                                return try await UnsubscribeTests.count(app, "SELECT count(*)::int FROM webhook_deliveries WHERE status = 'succeeded'") == 9
+                                return try await app.count("SELECT count(*)::int FROM webhook_deliveries WHERE status = 'succeeded'") == 9
                             }
                         }
                         let all = receiver.received(path: "/all")
@@ -186,7 +187,7 @@ extension WebhookTests {
                 // Retention: finished deliveries older than the cut-off go, pending ones stay. The receiver may
                 // have a request whose outcome is not committed yet: wait for every outcome first.
                 try await waitUntil("every outcome recorded") {
-                    try await UnsubscribeTests.count(app, "SELECT count(*)::int FROM webhook_deliveries WHERE status = 'pending'") == 0
+                    try await app.count("SELECT count(*)::int FROM webhook_deliveries WHERE status = 'pending'") == 0
                 }
                 try await app.dependencies.database.withSystem { connection -> Void in
                     try await connection.query("UPDATE webhook_deliveries SET created_at = now() - interval '31 days'", logger: app.dependencies.database.logger)
@@ -194,7 +195,7 @@ extension WebhookTests {
                 try await Self.insertEvents(app, tenant: root.tenant, count: 1)
                 let pruned = try await app.dependencies.webhooks.prune(before: Date().addingTimeInterval(-30 * 86_400))
                 #expect(pruned == signed.count + 1)
-                #expect(try await SingleSendTests.count(app, "webhook_deliveries", tenant: root.tenant) == 1)
+                #expect(try await app.count("webhook_deliveries", tenant: root.tenant) == 1)
             }
         }
     }

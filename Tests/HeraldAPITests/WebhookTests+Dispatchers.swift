@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -67,7 +68,7 @@ extension WebhookTests {
                             // last claimer until that one's request was answered, so whatever was sent twice has
                             // arrived; the dispatchers stop before the requests are counted.
                             try await waitUntil("every delivery recorded, none held") {
-                                try await UnsubscribeTests.count(app, """
+                                try await app.count("""
                                     SELECT count(*)::int FROM webhook_deliveries WHERE status <> 'succeeded' OR locked_by IS NOT NULL
                                     """) == 0
                             }

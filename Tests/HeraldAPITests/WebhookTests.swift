@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -31,17 +32,6 @@ extension TestApp {
             throw error
         }
     }
-}
-
-/// Waits until `done` answers true, checking every 50 ms; fails the test after `seconds`.
-func waitUntil(_ what: String, seconds: Double = 20, _ done: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try await done() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("timed out waiting for \(what)")
-    throw TestSupportError("timed out waiting for \(what)")
 }
 
 @Suite struct WebhookTests {
@@ -103,7 +93,7 @@ func waitUntil(_ what: String, seconds: Double = 20, _ done: () async throws -> 
                 let refused = try await app.request(.post, "/v1/webhooks", token: token, json: body)
                 #expect(refused.status == 400 && refused.code == "Validation.Failed" && refused["field"] == field, "\(refused.body)")
             }
-            #expect(try await SingleSendTests.count(app, "webhook_endpoints", tenant: root.tenant) == 1)
+            #expect(try await app.count("webhook_endpoints", tenant: root.tenant) == 1)
 
             let updated = try await app.request(.patch, "/v1/webhooks/\(id)", token: token, json: ["eventTypes": ["*"], "enabled": false])
             #expect(updated.status == 200 && updated.json["enabled"] as? Bool == false && updated["disabledReason"] == "tenant", "\(updated.body)")
@@ -139,7 +129,7 @@ func waitUntil(_ what: String, seconds: Double = 20, _ done: () async throws -> 
                     let refused = try await app.request(.post, "/v1/webhooks", token: token, json: ["url": url, "eventTypes": ["*"]])
                     #expect(refused.status == 400 && refused.code == "Validation.Failed" && refused["field"] == "url", "\(url): \(refused.body)")
                 }
-                #expect(try await SingleSendTests.count(app, "webhook_endpoints", tenant: root.tenant) == 0)
+                #expect(try await app.count("webhook_endpoints", tenant: root.tenant) == 0)
                 let allowed = try await app.request(.post, "/v1/webhooks", token: token, json: ["url": "https://public.example/hook", "eventTypes": ["*"]])
                 #expect(allowed.status == 201, "\(allowed.body)")
                 // The same guard runs when the URL changes.

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HeraldAPI
+import HeraldAppTestSupport
 import HeraldCore
 import HeraldDNS
 import HeraldDelivery
@@ -15,33 +16,16 @@ import Testing
 
 /// Accept → queue → worker → a real SMTP server (aiosmtpd), with DKIM checked by dkimpy.
 @Suite struct DeliveryEndToEndTests {
-    /// The DKIM TXT record value the tenant's (first) domain publishes.
-    static func dkimRecord(_ app: TestApp, token: String) async throws -> String {
-        let domain = try await app.request(.get, "/v1/domains", token: token)
-        return ((domain.json["items"] as? [[String: Any]])?.first?["records"] as? [[String: Any]])?
-            .first { $0["purpose"] as? String == "dkim" }?["value"] as? String ?? ""
-    }
-
-    /// The message's DKIM signature verifies with dkimpy (an independent verifier) fed `record`.
-    static func expectDKIMVerifies(_ data: String, record: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let (status, output) = try runPython("""
-            import sys, dkim
-            record = sys.argv[1].encode()
-            print("ok" if dkim.verify(sys.stdin.buffer.read(), dnsfunc=lambda name, timeout=5: record) else "fail")
-            """, [record], input: Array(data.utf8))
-        #expect(status == 0 && output == "ok\n", "\(output)", sourceLocation: sourceLocation)
-    }
-
     @Test func sendDeliverRetryBounceAndInvalidList() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
-                    let dkimValue = try await Self.dkimRecord(app, token: token)
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
+                    let dkimValue = try await app.dkimRecord(token: token)
                     try peer.script(["busy@example.org": ["450 4.2.1 Mailbox busy"], "nobody@example.org": ["550 5.1.1 No such user"]])
                     let worker = try app.deliveryWorker(dns: dns, smtp: peer)
 
-                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(
                         to: ["jane@example.org", "busy@example.org", "nobody@example.org"], extra: ["fromAlias": "Acme"]))
                     #expect(sent.status == 200, "\(sent.body)")
                     #expect(try await worker.runOnce() == 3)
@@ -52,7 +36,7 @@ import Testing
                     #expect(received.count == 1 && received.first?.to == ["jane@example.org"])
                     let data = try #require(received.first?.data)
                     #expect(data.contains("X-Herald-Message-Id: ") && data.contains("From: \"Acme\" <app@example.test>"))
-                    try Self.expectDKIMVerifies(data, record: dkimValue)
+                    try expectDKIMVerifies(data, record: dkimValue)
 
                     // The events tell each story; the busy one is retried a bit later and delivered.
                     let tenantID = try #require(UUID(uuidString: tenant))
@@ -83,9 +67,9 @@ import Testing
 
                     // A second hard bounce lists the address as invalid; the next send drops it.
                     try peer.script(["nobody@example.org": ["550 5.1.1 No such user", "550 5.1.1 No such user"]])
-                    _ = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["nobody@example.org"]))
+                    _ = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["nobody@example.org"]))
                     #expect(try await worker.runOnce() == 1)
-                    let third = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["nobody@example.org"]))
+                    let third = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["nobody@example.org"]))
                     #expect((third.json["messages"] as? [[String: Any]])?.first?["reason"] as? String == "invalid_address", "\(third.body)")
 
                     // The read side: a message with its events, search, the invalid list.
@@ -105,24 +89,11 @@ import Testing
                     let invalid = try await app.request(.get, "/v1/invalid-addresses", token: token)
                     #expect((invalid.json["items"] as? [[String: Any]])?.first?["listed"] as? Bool == true)
                     #expect(try await app.request(.delete, "/v1/invalid-addresses/nobody@example.org", token: token).status == 204)
-                    let fourth = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(to: ["nobody@example.org"]))
+                    let fourth = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["nobody@example.org"]))
                     #expect((fourth.json["messages"] as? [[String: Any]])?.first?["status"] as? String == "queued")
                 }
             }
         }
-    }
-}
-
-extension TestApp {
-    /// A delivery worker on this app's database and clock that sends everything to `smtp`.
-    func deliveryWorker(dns: DNSTestServer, smtp: SMTPTestServer) throws -> DeliveryWorker {
-        var worker = DeliveryWorker(store: DeliveryStore(database: dependencies.database), domains: dependencies.domains,
-                       router: MailRouter(dns: DNSClient(server: try SocketAddress(ipAddress: "127.0.0.1", port: dns.port)),
-                                          smarthost: ("127.0.0.1", smtp.port)),
-                       smtp: SMTPDelivery(hostname: "herald.test"), worker: "test-worker", now: clock.now)
-        worker.tracking = dependencies.trackingLinks
-        worker.unsubscribeLinks = dependencies.unsubscribeLinks
-        return worker
     }
 }
 
@@ -133,8 +104,8 @@ extension TestApp {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (tenant, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
-                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                    let (tenant, token, _, _) = try await app.sendingTenant(dns)
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(
                         to: ["a@example.org", "b@example.org", "c@example.org", "d@other.example"]))
                     #expect(sent.status == 200, "\(sent.body)")
                     let seconds = Mutex<Double>(0)
@@ -163,7 +134,7 @@ extension TestApp {
                     _ = try await worker.runOnce()
                     #expect(peer.received.count == 4)
                     // Being put back wrote no event: accepted and delivered, four each.
-                    #expect(try await SingleSendTests.count(app, "events", tenant: tenant) == 8)
+                    #expect(try await app.count("events", tenant: tenant) == 8)
                 }
             }
         }
@@ -175,9 +146,9 @@ extension TestApp {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let (_, token, _, _) = try await SingleSendTests.sendingTenant(app, dns)
+                    let (_, token, _, _) = try await app.sendingTenant(dns)
                     try peer.script(["nobody@example.org": ["550 5.1.1 No such user"]])
-                    _ = try await app.request(.post, "/v1/mail/single", token: token, json: SingleSendTests.mail(
+                    _ = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(
                         to: ["a@example.org", "b@example.org", "nobody@example.org"]))
                     let registry = PrometheusCollectorRegistry()
                     let metrics = DeliveryMetrics(registry: registry)
@@ -204,7 +175,7 @@ extension TestApp {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
-                    let a = try await SingleSendTests.sendingTenant(app, dns, name: "A")
+                    let a = try await app.sendingTenant(dns, name: "A")
                     let aID = try #require(UUID(uuidString: a.tenant))
                     // A's backlog, queued earlier than B's mail (straight into the queue, as an expanded batch would be).
                     let earlier = app.clock.now().addingTimeInterval(-60)
@@ -218,7 +189,7 @@ extension TestApp {
                             """, logger: app.dependencies.database.logger)
                     }
                     let b = try await app.rootToken("B")
-                    _ = try await SenderTests.verifiedDomain(app, dns, token: b.token, name: "b.example.test")
+                    _ = try await app.verifiedDomain(dns, token: b.token, name: "b.example.test")
                     _ = try await app.request(.post, "/v1/senders", token: b.token, json: ["address": "otp@b.example.test", "type": "trigger"])
                     let reset = try await app.request(.post, "/v1/mail/single", token: b.token, json: [
                         "from": "otp@b.example.test", "to": ["user@example.org"], "subject": "Password reset", "text": "code 1234",

@@ -2,8 +2,9 @@ import Configuration
 import Foundation
 import HeraldCore
 import HeraldDNS
-import NIOCore
 import HeraldStore
+import Logging
+import NIOCore
 
 /// Herald's settings, read from the environment through swift-configuration and validated at start:
 /// a missing or malformed value is one clear error line, never a crash.
@@ -30,6 +31,8 @@ public struct HeraldConfiguration: Sendable {
 
     /// `DATABASE_URL`.
     public var databaseURL: DatabaseURL
+    /// `LOG_LEVEL`: trace, debug, info, notice, warning, error or critical (info).
+    public var logLevel: Logger.Level
     /// `HERALD_HTTP_PORT` (8080).
     public var httpPort: Int
     /// `HERALD_HTTP_HOST` (0.0.0.0).
@@ -141,6 +144,14 @@ public struct HeraldConfiguration: Sendable {
             throw Invalid(description: "DATABASE_URL is required, e.g. postgres://herald:secret@127.0.0.1:5432/herald (ops/run sets it up).")
         }
         do { databaseURL = try DatabaseURL(url) } catch { throw Invalid(description: error.message) }
+        if let level = string("log.level") {
+            guard let parsed = Logger.Level(rawValue: level) else {
+                throw Invalid(description: "LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical, got \"\(level)\".")
+            }
+            logLevel = parsed
+        } else {
+            logLevel = .info
+        }
         httpPort = try int("herald.http.port", "HERALD_HTTP_PORT", default: 8080, range: 0...65535)
         httpHost = string("herald.http.host") ?? "0.0.0.0"
         publicURL = string("herald.public.url") ?? "http://127.0.0.1:\(httpPort)"
@@ -283,7 +294,7 @@ public struct HeraldConfiguration: Sendable {
         return masterKey
     }
 
-    /// The admin token, or a clear error when serving the API without one.
+    /// The admin token, or a clear error when serving the API without one (only the `api` role needs it).
     public func requireAdminToken() throws(Invalid) -> String {
         guard let adminToken else {
             throw Invalid(description: "HERALD_ADMIN_TOKEN is required to serve the API (the operator's bearer token); ops/run generates one into .data/.")

@@ -1,8 +1,11 @@
 import Configuration
 import Foundation
-import HeraldAPI
 import HeraldCore
+import HeraldServer
+import HeraldStore
+import Logging
 import NIOCore
+import PostgresNIO
 import Testing
 
 @Suite struct ConfigurationTests {
@@ -72,6 +75,7 @@ import Testing
         Bad(environment: base.merging(["HERALD_SMTP_TLS_CERT": "/etc/hostname"]) { $1 }, mentions: "HERALD_SMTP_TLS_KEY"),
         Bad(environment: base.merging(["HERALD_SMTP_TLS_CERT": "/nonexistent.pem", "HERALD_SMTP_TLS_KEY": "/nonexistent.key"]) { $1 },
             mentions: "HERALD_SMTP_TLS_CERT"),
+        Bad(environment: base.merging(["LOG_LEVEL": "loud"]) { $1 }, mentions: "LOG_LEVEL"),
     ]
 
     @Test(arguments: bad)
@@ -83,6 +87,23 @@ import Testing
             #expect(error.description.contains(bad.mentions), "\(error.description)")
             #expect(!error.description.contains("\n"))
         }
+    }
+
+    @Test func logLevelIsAConfigurationValue() throws {
+        #expect(try load(Self.base).logLevel == .info)
+        #expect(try load(Self.base.merging(["LOG_LEVEL": "warning"]) { $1 }).logLevel == .warning)
+    }
+
+    /// The services are built without an admin token; only the `api` role asks for it.
+    @Test func theAdminTokenIsRequiredByTheAPIRoleOnly() throws {
+        let configuration = try load(Self.base.merging(["HERALD_ROLES": "scheduler,dispatcher,grader"]) { $1 })
+        let client = PostgresClient(configuration: try configuration.databaseURL.clientConfiguration(maximumConnections: 1),
+                                    backgroundLogger: Logger(label: "test"))
+        let services = try HeraldServices(configuration: configuration, database: Database(client: client, logger: Logger(label: "test")),
+                                          masterKey: .random(), logger: Logger(label: "test"))
+        #expect(try services.services(for: configuration.roles).count == 5)
+        #expect(throws: HeraldConfiguration.Invalid.self) { try services.apiDependencies() }
+        #expect(throws: HeraldConfiguration.Invalid.self) { try services.services(for: [.api]) }
     }
 
     @Test func missingSecretsAreClearErrorsWhenNeeded() throws {

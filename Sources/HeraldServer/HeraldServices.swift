@@ -1,0 +1,165 @@
+import Crypto
+import Foundation
+import HeraldAPI
+import HeraldCore
+import HeraldDNS
+import HeraldStore
+import HeraldWebhooks
+import Logging
+import Prometheus
+
+/// What every role of a process shares, built once from the configuration: the database, the metrics
+/// registry, the DNS client, every store and the link signers. Each role (``HeraldServices/services(for:worker:)``)
+/// takes what it needs from here and adds only what it alone runs; `herald serve`, `herald admin` and the
+/// end-to-end tests all build through this one initialiser.
+public struct HeraldServices: Sendable {
+    /// The validated settings these services were built from.
+    public let configuration: HeraldConfiguration
+    /// The process's logger.
+    public let logger: Logger
+    /// The database (its pool is the caller's to run).
+    public let database: Database
+    /// Metrics served at /metrics; every role registers its own there.
+    public let registry: PrometheusCollectorRegistry
+    /// The one resolver of the process: domain verification, the webhook guard, MX lookups.
+    public let dns: DNSClient
+    /// The clock.
+    public let now: @Sendable () -> Date
+    /// Monotonic seconds for the rate limiters.
+    public let limiterClock: @Sendable () -> Double
+
+    /// Tenants (operator).
+    public let tenants: TenantStore
+    /// Users, keys, policies, IP protection.
+    public let identity: IdentityStore
+    /// Sending domains.
+    public let domains: DomainStore
+    /// DNS checks of sending domains (the API on request, the scheduler role's recheck when due).
+    public let verifier: DomainVerifier
+    /// Sender addresses and tags.
+    public let senders: SenderStore
+    /// Templates and their review.
+    public let templates: TemplateStore
+    /// Recipient lists.
+    public let lists: ListStore
+    /// The accept path and suppressions.
+    public let sending: SendStore
+    /// Batch sends and their expansion.
+    public let batches: BatchStore
+    /// Concurrent sends of every path share transactions.
+    public let acceptBatcher: AcceptBatcher
+    /// The public unsubscribe links and unsubscribes received by mail.
+    public let unsubscribes: UnsubscribeStore
+    /// Sending statistics.
+    public let stats: StatsStore
+    /// Open and click records.
+    public let tracking: TrackingStore
+    /// Tracking and unsubscribe-link settings of accounts.
+    public let accountSettings: AccountSettingsStore
+    /// Webhook endpoints and their delivery log.
+    public let webhooks: WebhookStore
+    /// Claims, results and bounces of deliveries (metrics are added by the scheduler role).
+    public let deliveries: DeliveryStore
+    /// Credit grades (metrics are added by the grader role).
+    public let grades: GradeStore
+    /// Token signing keys.
+    public let keys: SigningKeyRing
+    /// Token issue and verification.
+    public let tokens: TokenService
+
+    /// The SSRF guard of webhook URLs, at registration and again at connect time.
+    public let webhookGuard: WebhookGuard
+    /// Open and click tracking links.
+    public let trackingLinks: TrackingLinks
+    /// Unsubscribe links and List-Unsubscribe fields (https, and mailto when an address is configured).
+    public let unsubscribeLinks: UnsubscribeLinks
+    /// The mailbox that receives unsubscribe mail (`HERALD_UNSUBSCRIBE_ADDRESS`), if any.
+    public let unsubscribeMailbox: UnsubscribeMailbox?
+    /// VERP return paths of delivered mail and the bounces that come back to them.
+    public let bounceAddress: BounceAddress
+    /// Sends per second per sender address, shared by every send path of the process.
+    public let senderRate: SenderRateLimit
+    /// Signs reply-to confirmation links.
+    public let replyToKey: SymmetricKey
+
+    /// Builds every shared service over `database` (whose metrics go to the new registry).
+    /// - Parameters:
+    ///   - dns: the resolver; by default one for `HERALD_DNS_SERVER`.
+    ///   - now: the clock, injected so tests can move it.
+    ///   - limiterClock: monotonic seconds for the rate limiters.
+    public init(configuration: HeraldConfiguration, database: Database, masterKey: MasterKey, logger: Logger, dns: DNSClient? = nil,
+                now: @escaping @Sendable () -> Date = Date.init,
+                limiterClock: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) throws(HeraldConfiguration.Invalid) {
+        self.configuration = configuration
+        self.logger = logger
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        var database = database
+        database.metrics = DatabaseMetrics(registry: registry, poolSize: configuration.databasePoolSize)
+        self.database = database
+        let dns = dns ?? DNSClient(server: configuration.dnsServer, logger: logger)
+        self.dns = dns
+        self.now = now
+        self.limiterClock = limiterClock
+        do {
+            unsubscribeMailbox = try configuration.unsubscribeAddress.map { address throws(HeraldError) in
+                try UnsubscribeMailbox(address: address, masterKey: masterKey)
+            }
+        } catch {
+            throw HeraldConfiguration.Invalid(description: "HERALD_UNSUBSCRIBE_ADDRESS: \(error.message)")
+        }
+
+        let secrets = SecretBox(masterKey: masterKey)
+        let tenantLimits = TenantLimits(defaults: configuration.limits)
+        tenants = TenantStore(database: database, secrets: secrets)
+        var identity = IdentityStore(database: database, secrets: secrets)
+        identity.limits = tenantLimits
+        self.identity = identity
+        var domains = DomainStore(database: database, secrets: secrets)
+        domains.recheckInterval = configuration.domainRecheckInterval
+        domains.limits = tenantLimits
+        self.domains = domains
+        verifier = DomainVerifier(domains: domains, dns: dns, settings: configuration.domainSettings, now: now)
+        var senders = SenderStore(database: database)
+        senders.limits = tenantLimits
+        senders.confirmationLimit = ReplyToConfirmationLimit(perSender: configuration.replyToConfirmationsPerHour,
+                                                             perTenant: configuration.replyToConfirmationsPerHour)
+        let replyToKey = masterKey.derive("reply-to-confirmation")
+        self.replyToKey = replyToKey
+        // Herald's own mail (reply-to confirmations) comes from HERALD_SYSTEM_FROM, by default no-reply@ the public host.
+        let publicURL = configuration.publicURL
+        let defaultFrom = try? MailAddress("no-reply@" + ((URL(string: publicURL)?.host()).flatMap { try? SendingDomain.normalize($0) } ?? "herald.localhost"))
+        if let from = configuration.systemFrom ?? defaultFrom {
+            senders.confirmations = ReplyToConfirmationMail(key: SymmetricKeyBox(replyToKey), publicURL: publicURL, from: from)
+        }
+        self.senders = senders
+        var templates = TemplateStore(database: database)
+        templates.sensitiveWords = configuration.sensitiveWords
+        templates.limits = tenantLimits
+        self.templates = templates
+        var lists = ListStore(database: database)
+        lists.limits = tenantLimits
+        self.lists = lists
+        sending = SendStore(database: database)
+        batches = BatchStore(database: database)
+        acceptBatcher = AcceptBatcher(store: sending)
+        unsubscribes = UnsubscribeStore(database: database)
+        stats = StatsStore(database: database)
+        tracking = TrackingStore(database: database)
+        accountSettings = AccountSettingsStore(database: database)
+        webhooks = WebhookStore(database: database, secrets: secrets)
+        deliveries = DeliveryStore(database: database)
+        grades = GradeStore(database: database)
+        keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: configuration.tokenLifetime + .seconds(60), now: now)
+        tokens = TokenService(auth: AuthStore(database: database, secrets: secrets), keys: keys, lifetime: configuration.tokenLifetime, now: now)
+
+        webhookGuard = WebhookGuard(policy: WebhookTargetPolicy(allowPrivate: configuration.webhookAllowPrivate), dns: dns)
+        trackingLinks = TrackingLinks(publicURL: publicURL, masterKey: masterKey)
+        unsubscribeLinks = UnsubscribeLinks(publicURL: publicURL, masterKey: masterKey, mailbox: unsubscribeMailbox)
+        bounceAddress = BounceAddress(masterKey: masterKey, label: configuration.domainSettings.returnPathLabel)
+        senderRate = SenderRateLimit(perSecond: configuration.senderRatePerSecond, now: limiterClock)
+    }
+
+    /// The host name Herald gives in SMTP greetings and Message-Ids: the host of `HERALD_PUBLIC_URL`.
+    var hostname: String? { URL(string: configuration.publicURL)?.host() }
+}
