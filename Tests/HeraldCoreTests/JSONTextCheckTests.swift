@@ -57,15 +57,14 @@ import Testing
         }
     }
 
-    /// One pass, no parse: a large body (an 8 MiB import's worth) is checked quickly, and a NUL at its very end is found.
-    @Test func largeBodiesAreOneLinearPass() throws {
+    /// A large body (a 60,000-member import, ~5 MB) is read to its end: the last value's NUL is found and named.
+    /// How fast is not asserted here (speed lives in `ops/bench`, not in timed unit tests, which fail on a
+    /// loaded machine); the check is one pass over the bytes by construction.
+    @Test func largeBodiesAreCheckedToTheEnd() throws {
         var rows: [String] = []
         for index in 0..<60_000 { rows.append(#"{"address":"user\#(index)@example.org","variables":{"name":"Name \#(index)","code":"\u00e9\#(index)"}}"#) }
         let clean = "[" + rows.joined(separator: ",") + "]"
-        let start = ContinuousClock.now
         #expect(Self.refusal(clean) == nil)
-        let elapsed = ContinuousClock.now - start
-        #expect(elapsed < .seconds(2), "\(elapsed) for \(clean.utf8.count) bytes")
         let dirty = String(clean.dropLast(4)) + #"\u0000"}}]"#
         #expect(Self.refusal(dirty)?.field == "[59999].variables.code")
     }
