@@ -40,7 +40,7 @@ public func fuzzMailHeader(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         fuzzCheck(fields.contains { $0.name == "from" }, "accepted without a From field")
         if strict { checkIssue14Rules(fields: fields, raw: raw) }
     } catch {
-        fuzzCheck(!error.code.isEmpty && (400..<500).contains(error.status), "refused with \(error.status) \(error.code)")
+        fuzzCheck(!error.code.isEmpty && !error.kind.isServerFault, "refused as \(error.kind) \(error.code)")
     }
 
     if let report = DeliveryReport.permanentFailure(in: raw) {

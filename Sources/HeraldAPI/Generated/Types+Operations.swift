@@ -893,7 +893,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/auth/token/post(createToken)/responses/403`.
             ///
@@ -1218,7 +1218,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/get(listUsers)/responses/403`.
             ///
@@ -1458,7 +1458,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/post(createUser)/responses/403`.
             ///
@@ -1751,7 +1751,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/{id}/get(getUser)/responses/403`.
             ///
@@ -2030,7 +2030,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/{id}/patch(updateUser)/responses/403`.
             ///
@@ -2322,7 +2322,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/{id}/delete(deleteUser)/responses/403`.
             ///
@@ -2601,7 +2601,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/{id}/access-keys/get(listAccessKeys)/responses/403`.
             ///
@@ -2848,7 +2848,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/{id}/access-keys/post(createAccessKey)/responses/403`.
             ///
@@ -3101,7 +3101,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/{id}/access-keys/{accessKeyId}/delete(deleteAccessKey)/responses/403`.
             ///
@@ -3357,7 +3357,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/{id}/policies/get(listPoliciesForUser)/responses/403`.
             ///
@@ -3636,7 +3636,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/{id}/policies/post(attachPolicyToUser)/responses/403`.
             ///
@@ -3912,7 +3912,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/users/{id}/policies/{policyName}/delete(detachPolicyFromUser)/responses/403`.
             ///
@@ -4150,7 +4150,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/policies/get(listPolicies)/responses/403`.
             ///
@@ -4390,7 +4390,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/policies/post(createPolicy)/responses/403`.
             ///
@@ -4683,7 +4683,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/policies/{policyName}/get(getPolicy)/responses/403`.
             ///
@@ -4962,7 +4962,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/policies/{policyName}/put(updatePolicy)/responses/403`.
             ///
@@ -5254,7 +5254,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/policies/{policyName}/delete(deletePolicy)/responses/403`.
             ///
@@ -5500,7 +5500,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/ip-protection/get(getIpProtection)/responses/403`.
             ///
@@ -5740,7 +5740,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/ip-protection/put(updateIpProtection)/responses/403`.
             ///
@@ -5992,7 +5992,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/ip-protection/check/post(checkIpProtection)/responses/403`.
             ///
@@ -6198,7 +6198,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/account/get(getAccount)/responses/403`.
             ///
@@ -6484,7 +6484,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/account/grade-ceiling/put(updateGradeCeiling)/responses/403`.
             ///
@@ -6713,7 +6713,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/account/grade-history/get(listGradeHistory)/responses/403`.
             ///
@@ -7012,7 +7012,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/audit-log/get(listAuditLog)/responses/403`.
             ///
@@ -9296,7 +9296,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/domains/get(listDomains)/responses/403`.
             ///
@@ -9536,7 +9536,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/domains/post(createDomain)/responses/403`.
             ///
@@ -9829,7 +9829,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/domains/{id}/get(getDomain)/responses/403`.
             ///
@@ -10052,7 +10052,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/domains/{id}/delete(deleteDomain)/responses/403`.
             ///
@@ -10316,7 +10316,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/domains/{id}/verify/post(verifyDomain)/responses/403`.
             ///
@@ -10595,7 +10595,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/domains/{id}/dkim/rotate/post(rotateDomainDkim)/responses/403`.
             ///
@@ -10908,7 +10908,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/senders/get(listSenders)/responses/403`.
             ///
@@ -11148,7 +11148,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/senders/post(createSender)/responses/403`.
             ///
@@ -11441,7 +11441,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/senders/{id}/get(getSender)/responses/403`.
             ///
@@ -11720,7 +11720,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/senders/{id}/patch(updateSender)/responses/403`.
             ///
@@ -11989,7 +11989,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/senders/{id}/delete(deleteSender)/responses/403`.
             ///
@@ -12261,7 +12261,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/senders/{id}/smtp-password/put(setSenderSmtpPassword)/responses/403`.
             ///
@@ -12548,7 +12548,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/senders/{id}/reply-to/confirm/post(resendReplyToConfirmation)/responses/403`.
             ///
@@ -12815,7 +12815,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/tags/get(listTags)/responses/403`.
             ///
@@ -13055,7 +13055,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/tags/post(createTag)/responses/403`.
             ///
@@ -13324,7 +13324,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/tags/{id}/delete(deleteTag)/responses/403`.
             ///
@@ -13831,7 +13831,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/templates/get(listTemplates)/responses/403`.
             ///
@@ -14071,7 +14071,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/templates/post(createTemplate)/responses/403`.
             ///
@@ -14364,7 +14364,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/templates/{id}/get(getTemplate)/responses/403`.
             ///
@@ -14643,7 +14643,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/templates/{id}/put(updateTemplate)/responses/403`.
             ///
@@ -14935,7 +14935,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/templates/{id}/delete(deleteTemplate)/responses/403`.
             ///
@@ -15176,7 +15176,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/templates/{id}/submit/post(submitTemplate)/responses/403`.
             ///
@@ -15455,7 +15455,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/templates/{id}/preview/post(previewTemplate)/responses/403`.
             ///
@@ -16565,7 +16565,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/lists/get(listLists)/responses/403`.
             ///
@@ -16805,7 +16805,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/lists/post(createList)/responses/403`.
             ///
@@ -17098,7 +17098,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/lists/{id}/get(getList)/responses/403`.
             ///
@@ -17321,7 +17321,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/lists/{id}/delete(deleteList)/responses/403`.
             ///
@@ -17631,7 +17631,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/get(listRecipients)/responses/403`.
             ///
@@ -17912,7 +17912,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/post(importRecipients)/responses/403`.
             ///
@@ -18205,7 +18205,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/export/get(exportRecipients)/responses/403`.
             ///
@@ -18435,7 +18435,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/lists/{id}/recipients/{address}/delete(deleteRecipient)/responses/403`.
             ///
@@ -19181,7 +19181,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/mail/single/post(sendSingleMail)/responses/403`.
             ///
@@ -19471,7 +19471,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/suppressions/get(listSuppressions)/responses/403`.
             ///
@@ -19711,7 +19711,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/suppressions/post(addSuppression)/responses/403`.
             ///
@@ -19957,7 +19957,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/suppressions/{address}/delete(removeSuppression)/responses/403`.
             ///
@@ -20282,7 +20282,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/messages/get(searchMessages)/responses/403`.
             ///
@@ -20506,7 +20506,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/messages/{id}/get(getMessage)/responses/403`.
             ///
@@ -20750,7 +20750,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/invalid-addresses/get(listInvalidAddresses)/responses/403`.
             ///
@@ -20950,7 +20950,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/invalid-addresses/{address}/delete(removeInvalidAddress)/responses/403`.
             ///
@@ -21222,7 +21222,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/mail/batch/post(sendBatchMail)/responses/403`.
             ///
@@ -21602,7 +21602,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/tasks/get(listTasks)/responses/403`.
             ///
@@ -21826,7 +21826,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/tasks/{id}/get(getTask)/responses/403`.
             ///
@@ -22070,7 +22070,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/webhooks/get(listWebhooks)/responses/403`.
             ///
@@ -22312,7 +22312,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/webhooks/post(createWebhook)/responses/403`.
             ///
@@ -22605,7 +22605,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/webhooks/{id}/get(getWebhook)/responses/403`.
             ///
@@ -22886,7 +22886,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/webhooks/{id}/patch(updateWebhook)/responses/403`.
             ///
@@ -23178,7 +23178,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/webhooks/{id}/delete(deleteWebhook)/responses/403`.
             ///
@@ -23419,7 +23419,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/webhooks/{id}/rotate-secret/post(rotateWebhookSecret)/responses/403`.
             ///
@@ -23751,7 +23751,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/webhooks/{id}/deliveries/get(listWebhookDeliveries)/responses/403`.
             ///
@@ -24005,7 +24005,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/webhooks/{id}/deliveries/{did}/retry/post(retryWebhookDelivery)/responses/403`.
             ///
@@ -24275,7 +24275,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/webhooks/{id}/test/post(testWebhook)/responses/403`.
             ///
@@ -25397,7 +25397,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/stats/get(getStats)/responses/403`.
             ///
@@ -26106,7 +26106,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/account/settings/get(getAccountSettings)/responses/403`.
             ///
@@ -26348,7 +26348,7 @@ internal enum Operations {
                     }
                 }
             }
-            /// Forbidden.RAM (a policy denies the action), Account.Banned, IpProtection.Denied
+            /// Forbidden.RAM (a policy denies the action), Forbidden.RootUser (only the root user manages the root user), Account.Banned, IpProtection.Denied
             ///
             /// - Remark: Generated from `#/paths//v1/account/settings/put(updateAccountSettings)/responses/403`.
             ///
