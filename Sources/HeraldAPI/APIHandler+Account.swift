@@ -39,7 +39,7 @@ extension APIHandler {
 
 extension Components.Schemas.Account {
     init(_ record: AccountRecord) {
-        self.init(grade: record.grade, gradeCeiling: record.gradeCeiling, status: .init(rawValue: record.status) ?? .active,
+        self.init(grade: record.grade, gradeCeiling: record.gradeCeiling, status: .init(rawValue: record.status.rawValue) ?? .active,
                   dailyQuota: record.dailyQuota, dailyUsed: record.dailyUsed, dailyRemaining: record.dailyRemaining,
                   monthlyQuota: record.monthlyQuota, monthlyUsed: record.monthlyUsed, freeRemaining: record.freeRemaining)
     }

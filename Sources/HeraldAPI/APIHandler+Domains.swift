@@ -44,7 +44,7 @@ extension APIHandler {
 extension Components.Schemas.Domain {
     init(_ domain: HeraldStore.DomainRecord, settings: SendingDomain.Settings) {
         self.init(
-            id: domain.id.lowercased, name: domain.name, status: StatusPayload(rawValue: domain.status) ?? .pending,
+            id: domain.id.lowercased, name: domain.name, status: StatusPayload(rawValue: domain.status.rawValue) ?? .pending,
             records: domain.records(settings: settings).map { record, check in
                 Components.Schemas.DomainRecord(
                     purpose: .init(rawValue: record.purpose.rawValue) ?? .ownership, _type: .init(rawValue: record.type) ?? .txt,

@@ -9,7 +9,7 @@ extension APIHandler {
     func createSender(_ input: Operations.CreateSender.Input) async throws -> Operations.CreateSender.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send address and type.") }
         let (tenant, actor) = try caller()
-        let (sender, _) = try await senders.create(tenantID: tenant, address: body.address, type: body._type.rawValue, replyTo: body.replyTo, actor: actor)
+        let (sender, _) = try await senders.create(tenantID: tenant, address: body.address, type: body._type == .batch ? .batch : .trigger, replyTo: body.replyTo, actor: actor)
         return .created(.init(body: .json(.init(sender))))
     }
 
@@ -95,9 +95,9 @@ extension APIHandler {
 
 extension Components.Schemas.Sender {
     init(_ sender: HeraldStore.SenderRecord) {
-        self.init(id: sender.id.lowercased, address: sender.address, _type: sender.type == "batch" ? .batch : .trigger,
+        self.init(id: sender.id.lowercased, address: sender.address, _type: sender.type == .batch ? .batch : .trigger,
                   domainId: sender.domainID.lowercased, replyTo: sender.replyTo,
-                  replyToStatus: .init(rawValue: sender.replyToStatus) ?? .none, smtpPasswordSet: sender.smtpPasswordSet,
+                  replyToStatus: .init(rawValue: sender.replyToStatus.rawValue) ?? .none, smtpPasswordSet: sender.smtpPasswordSet,
                   createdAt: sender.createdAt, updatedAt: sender.updatedAt)
     }
 }

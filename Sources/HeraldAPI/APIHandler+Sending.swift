@@ -6,10 +6,6 @@ import OpenAPIRuntime
 
 /// The accept path of sends, and the suppression list.
 extension APIHandler {
-    /// The one accept road of every send (``AcceptService``), on this handler's stores.
-    var accept: AcceptService {
-        AcceptService(batcher: acceptBatcher, senders: senders, identity: identity, batches: batches, senderRate: senderRate, now: now)
-    }
 
     /// The caller of a send: the signed-in principal on the request's client address.
     func sendCaller() throws -> (HeraldRequestContext, SendRequest.Caller) {
@@ -32,7 +28,7 @@ extension APIHandler {
             idempotency: idempotency))
         guard let result = answer.result else { throw HeraldError(code: "Internal", kind: .internal, message: "A send was not answered.") }
         return .ok(.init(body: .json(.init(requestId: result.requestId.lowercased, messages: result.messages.map { message in
-            .init(id: message.id.lowercased, to: message.to, status: message.status == "queued" ? .queued : .dropped,
+            .init(id: message.id.lowercased, to: message.to, status: message.status == .queued ? .queued : .dropped,
                   reason: message.reason.flatMap { .init(rawValue: $0) })
         }))))
     }
@@ -67,7 +63,7 @@ extension APIHandler {
         let (message, events) = try await sending.message(tenantID: try caller().tenant, id: try uuidPath(input.path.id, what: "message"))
         let decoder = JSONDecoder()
         return .ok(.init(body: .json(.init(message: .init(message), events: try events.map { event in
-            .init(_type: event.type, at: event.at,
+            .init(_type: event.type.rawValue, at: event.at,
                   data: .init(additionalProperties: try decoder.decode(OpenAPIObjectContainer.self, from: Data(event.dataJSON.utf8))))
         }))))
     }
@@ -78,7 +74,7 @@ extension APIHandler {
             guard let id = UUID(uuidString: text) else { throw HeraldError.validation("cursor is invalid.", field: "cursor") }
             return id
         }
-        let items = try await sending.searchMessages(tenantID: try caller().tenant, to: input.query.to, status: input.query.status?.rawValue,
+        let items = try await sending.searchMessages(tenantID: try caller().tenant, to: input.query.to, status: input.query.status.flatMap { MessageStatus(rawValue: $0.rawValue) },
                                                      from: input.query.from, until: input.query.until, limit: limit, before: before)
         return .ok(.init(body: .json(.init(items: items.map(Components.Schemas.MessageSummary.init),
                                            nextCursor: items.count == limit ? items.last?.id.lowercased : nil))))
@@ -101,7 +97,7 @@ extension APIHandler {
 extension Components.Schemas.MessageSummary {
     init(_ message: MessageSummaryRecord) {
         self.init(id: message.id.lowercased, from: message.from, to: message.to, subject: message.subject, tag: message.tag,
-                  status: .init(rawValue: message.status) ?? .queued, reason: message.reason, attempts: message.attempts,
+                  status: .init(rawValue: message.status.rawValue) ?? .queued, reason: message.reason, attempts: message.attempts,
                   lastResponse: message.lastResponse, createdAt: message.createdAt, updatedAt: message.updatedAt)
     }
 }

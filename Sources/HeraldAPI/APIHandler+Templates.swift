@@ -15,7 +15,7 @@ extension APIHandler {
     }
 
     func listTemplates(_ input: Operations.ListTemplates.Input) async throws -> Operations.ListTemplates.Output {
-        let items = try await templates.list(tenantID: try caller().tenant, status: input.query.status?.rawValue)
+        let items = try await templates.list(tenantID: try caller().tenant, status: input.query.status.flatMap { MailTemplate.Status(rawValue: $0.rawValue) })
         return .ok(.init(body: .json(.init(items: items.map(Components.Schemas.Template.init)))))
     }
 
@@ -76,7 +76,7 @@ extension Components.Schemas.Template {
     init(_ template: TemplateRecord) {
         self.init(id: template.id.lowercased, tenantId: template.tenantID.lowercased, name: template.name,
                   _type: template.kind == .batch ? .batch : .trigger, subject: template.subject, html: template.html, text: template.text,
-                  variables: template.variables, status: .init(rawValue: template.status) ?? .draft, reviewReasons: template.reviewReasons,
+                  variables: template.variables, status: .init(rawValue: template.status.rawValue) ?? .draft, reviewReasons: template.reviewReasons,
                   submittedAt: template.submittedAt, reviewedAt: template.reviewedAt, createdAt: template.createdAt, updatedAt: template.updatedAt)
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HeraldCore
+import HeraldDelivery
 import HeraldStore
 import HeraldWebhooks
 import OpenAPIRuntime
@@ -25,8 +26,8 @@ struct APIHandler: APIProtocol {
     let lists: ListStore
     let sending: SendStore
     let batches: BatchStore
-    /// Group commit of the accept path.
-    let acceptBatcher: AcceptBatcher
+    /// The one accept road of every send.
+    let accept: AcceptService
     let webhooks: WebhookStore
     let webhookGuard: WebhookGuard
     let unsubscribes: UnsubscribeStore
@@ -48,8 +49,6 @@ struct APIHandler: APIProtocol {
     /// Token endpoint: attempts per client address.
     let ipLimiter: TokenBucketLimiter
     /// Public link pages (`/u/`): requests per client address.
-    /// Sends per sender address.
-    let senderRate: SenderRateLimit
     let linkLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
 

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HeraldCore
+import HeraldDelivery
 import HeraldStore
 import HeraldWebhooks
 import Hummingbird
@@ -32,8 +33,8 @@ public struct APIDependencies: Sendable {
     public var sending: SendStore
     /// Batch sends.
     public var batches: BatchStore
-    /// Concurrent single sends share transactions.
-    public var acceptBatcher: AcceptBatcher
+    /// The one accept road of every send (REST, the compatibility endpoint, SMTP submission).
+    public var accept: AcceptService
     /// The public unsubscribe links.
     public var unsubscribes: UnsubscribeStore
     /// Sending statistics.
@@ -48,8 +49,6 @@ public struct APIDependencies: Sendable {
     public var accountSettings: AccountSettingsStore
     /// `/u/` requests per second per client address (`HERALD_LINK_RATE`).
     public var linkRatePerSecond: Int
-    /// Sends per second per sender address (`HERALD_SENDER_RATE`), shared by every send path of the process.
-    public var senderRate: SenderRateLimit
     /// Webhook endpoints and their delivery log.
     public var webhooks: WebhookStore
     /// The SSRF guard that webhook URLs pass at registration.
@@ -87,11 +86,11 @@ public struct APIDependencies: Sendable {
     /// builds each piece once and shares it with the other roles.
     public init(database: Database, tenants: TenantStore, identity: IdentityStore, domains: DomainStore, verifier: DomainVerifier,
                 domainSettings: SendingDomain.Settings, senders: SenderStore, templates: TemplateStore, lists: ListStore,
-                sending: SendStore, batches: BatchStore, acceptBatcher: AcceptBatcher, unsubscribes: UnsubscribeStore, stats: StatsStore,
+                sending: SendStore, batches: BatchStore, accept: AcceptService, unsubscribes: UnsubscribeStore, stats: StatsStore,
                 trackingLinks: TrackingLinks, tracking: TrackingStore, accountSettings: AccountSettingsStore, grades: GradeStore,
                 webhooks: WebhookStore, webhookGuard: WebhookGuard, bounceAddress: BounceAddress, unsubscribeLinks: UnsubscribeLinks,
                 productLimits: ProductLimits, replyToKey: SymmetricKey, publicURL: String, tokens: TokenService, keys: SigningKeyRing,
-                registry: PrometheusCollectorRegistry, senderRate: SenderRateLimit, adminToken: String, trustedProxies: [IPNetwork],
+                registry: PrometheusCollectorRegistry, adminToken: String, trustedProxies: [IPNetwork],
                 authRatePerSecond: Int, tenantRatePerSecond: Int, linkRatePerSecond: Int,
                 now: @escaping @Sendable () -> Date, limiterClock: @escaping @Sendable () -> Double) {
         self.database = database
@@ -105,7 +104,7 @@ public struct APIDependencies: Sendable {
         self.lists = lists
         self.sending = sending
         self.batches = batches
-        self.acceptBatcher = acceptBatcher
+        self.accept = accept
         self.unsubscribes = unsubscribes
         self.stats = stats
         self.trackingLinks = trackingLinks
@@ -122,7 +121,6 @@ public struct APIDependencies: Sendable {
         self.tokens = tokens
         self.keys = keys
         self.registry = registry
-        self.senderRate = senderRate
         self.adminToken = adminToken
         self.trustedProxies = trustedProxies
         self.authRatePerSecond = authRatePerSecond
@@ -147,14 +145,13 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
-        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, acceptBatcher: dependencies.acceptBatcher,
+        domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, sending: dependencies.sending, batches: dependencies.batches, accept: dependencies.accept,
         webhooks: dependencies.webhooks, webhookGuard: dependencies.webhookGuard, unsubscribes: dependencies.unsubscribes, stats: dependencies.stats,
         trackingLinks: dependencies.trackingLinks, tracking: dependencies.tracking, accountSettings: dependencies.accountSettings,
         unsubscribeLinks: dependencies.unsubscribeLinks, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
         ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
-        senderRate: dependencies.senderRate,
         linkLimiter: TokenBucketLimiter(capacity: dependencies.linkRatePerSecond * 3, refillPerSecond: Double(dependencies.linkRatePerSecond),
                                         now: dependencies.limiterClock),
         now: dependencies.now)
@@ -163,10 +160,10 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         tenantLimiter: TokenBucketLimiter(capacity: dependencies.tenantRatePerSecond * 2, refillPerSecond: Double(dependencies.tenantRatePerSecond),
                                           now: dependencies.limiterClock))
     let compat = DirectMailCompat(auth: dependencies.tokens.auth,
-                                  acceptBatcher: dependencies.acceptBatcher, batches: dependencies.batches, database: dependencies.database,
+                                  accept: dependencies.accept, batches: dependencies.batches, database: dependencies.database,
                                   grades: dependencies.grades, domains: dependencies.domains, senders: dependencies.senders,
                                   templates: dependencies.templates, lists: dependencies.lists, identity: dependencies.identity,
-                                  stats: dependencies.stats, sending: dependencies.sending, senderRate: dependencies.senderRate,
+                                  stats: dependencies.stats, sending: dependencies.sending,
                                   verifier: dependencies.verifier, tenantLimiter: access.tenantLimiter, now: dependencies.now)
     router.post("/") { request, context in await compat.handle(request, context: context) }
     try handler.registerHandlers(on: RecordingTransport(router: router, table: table), serverURL: URL(string: "/")!,

@@ -12,7 +12,7 @@ extension DirectMailCompat {
             let account = try await grades.account(tenantID: principal.tenantID, now: now())
             let (domains, senders, tags, templates, lists) = try await grades.resourceCounts(tenantID: principal.tenantID)
             // UserStatus as Direct Mail numbers it: 0 normal, 1 frozen; Herald adds 4 for banned.
-            let status = ["active": 0, "frozen": 1, "banned": 4][account.status] ?? 0
+            let status = [TenantStatus.active: 0, .frozen: 1, .banned: 4][account.status] ?? 0
             return ["DailyQuota": account.dailyQuota, "MonthQuota": account.monthlyQuota, "QuotaLevel": account.grade,
                     "MaxQuotaLevel": account.gradeCeiling, "DailyRemainFreeQuota": account.freeRemaining, "RemainFreeQuota": account.freeRemaining,
                     "UserStatus": status, "Domains": domains, "MailAddresses": senders, "Tags": tags, "Templates": templates, "Receivers": lists,

@@ -32,13 +32,15 @@ extension DirectMailCompat {
         case "CheckDomain":
             let domainID = try object("DomainId", "domain")
             let domain = try await verifier.verify(tenantID: tenant, id: domainID, actor: actor)
-            return ["DomainStatus": domain.status == "verified" ? 0 : 1]
+            return ["DomainStatus": domain.status == .verified ? 0 : 1]
         case "DeleteDomain":
             let domainID = try object("DomainId", "domain")
             try await domains.delete(tenantID: tenant, id: domainID, actor: actor)
         case "CreateMailAddress":
             try authorize(nil, nil)
-            let type = try parameters.require("Sendtype")
+            guard let type = MailKind(rawValue: try parameters.require("Sendtype")) else {
+                throw HeraldError.validation("Sendtype must be trigger or batch.", field: "Sendtype")
+            }
             let reply = parameters.optional("ReplyAddress")
             let (sender, _) = try await senders.create(tenantID: tenant, address: try parameters.require("AccountName"), type: type, replyTo: reply, actor: actor)
             return ["MailAddressId": sender.id.uuidString.lowercased()]

@@ -28,9 +28,9 @@ extension DirectMailCompat {
             return ["TotalCount": rows.count, "data": ["stat": rows]]
         default: // SenderStatisticsDetailByParam
             // Direct Mail's status numbers: 0 delivered, 2 invalid address (hard bounce), 3 spam, 4 failed.
-            let byNumber = ["0": "delivered", "2": "bounced", "3": "spam_rejected", "4": "failed"]
+            let byNumber: [String: MessageStatus] = ["0": .delivered, "2": .bounced, "3": .spamRejected, "4": .failed]
             let numbers = Dictionary(uniqueKeysWithValues: byNumber.map { ($0.value, Int($0.key) ?? 4) })
-            var status: String?
+            var status: MessageStatus?
             if let given = parameters.optional("Status") {
                 guard let mapped = byNumber[given] else {
                     throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "Status must be 0, 2, 3 or 4.", field: "Status")
@@ -85,7 +85,7 @@ extension DirectMailCompat {
         case "QueryDomainByParam":
             item = "domain"
             for domain in try await domains.list(tenantID: tenantID) where matches(domain.name) {
-                let verified = domain.status == "verified" ? 0 : 1
+                let verified = domain.status == .verified ? 0 : 1
                 if let status, status != verified { continue }
                 let spf = domain.checks.first { $0.purpose == .spf }?.status == .ok
                 rows.append(["DomainId": domain.id.uuidString.lowercased(), "DomainName": domain.name, "DomainStatus": verified,
@@ -95,9 +95,9 @@ extension DirectMailCompat {
         case "QueryMailAddressByParam":
             item = "mailAddress"
             let type = parameters.optional("Sendtype")
-            for sender in try await senders.list(tenantID: tenantID) where matches(sender.address) && (type == nil || type == sender.type) {
-                rows.append(["MailAddressId": sender.id.uuidString.lowercased(), "AccountName": sender.address, "Sendtype": sender.type,
-                             "AccountStatus": "0", "ReplyAddress": sender.replyTo ?? "", "ReplyStatus": sender.replyToStatus == "verified" ? "0" : "1",
+            for sender in try await senders.list(tenantID: tenantID) where matches(sender.address) && (type == nil || type == sender.type.rawValue) {
+                rows.append(["MailAddressId": sender.id.uuidString.lowercased(), "AccountName": sender.address, "Sendtype": sender.type.rawValue,
+                             "AccountStatus": "0", "ReplyAddress": sender.replyTo ?? "", "ReplyStatus": sender.replyToStatus == .verified ? "0" : "1",
                              "CreateTime": time(sender.createdAt)])
             }
         case "QueryTagByParam":
@@ -108,7 +108,7 @@ extension DirectMailCompat {
         case "QueryTemplateByParam":
             item = "template"
             // TemplateStatus as Direct Mail numbers it: 0 under review, 1 approved, 2 rejected; -1 a draft.
-            let statuses = ["pending": 0, "approved": 1, "rejected": 2, "draft": -1]
+            let statuses: [MailTemplate.Status: Int] = [.pending: 0, .approved: 1, .rejected: 2, .draft: -1]
             for template in try await templates.list(tenantID: tenantID, status: nil) where matches(template.name) {
                 let number = statuses[template.status] ?? -1
                 if let status, status != number { continue }

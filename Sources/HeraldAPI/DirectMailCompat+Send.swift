@@ -5,10 +5,6 @@ import HeraldStore
 
 /// The send actions of the compatibility endpoint, on the one accept road of every send (``AcceptService``).
 extension DirectMailCompat {
-    /// The accept road on this endpoint's stores.
-    var accept: AcceptService {
-        AcceptService(batcher: acceptBatcher, senders: senders, identity: identity, batches: batches, senderRate: senderRate, now: now)
-    }
 
     /// SingleSendMail (the parts of one message to up to 100 comma-separated addresses) and BatchSendMail (a
     /// template to a receivers list, both by name); both answer the `EnvId`.

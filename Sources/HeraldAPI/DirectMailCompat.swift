@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import HeraldCore
+import HeraldDelivery
 import HeraldStore
 import Hummingbird
 import Logging
@@ -19,7 +20,8 @@ import NIOCore
 /// shape: `{"RequestId", …}` and `{"RequestId", "HostId", "Code", "Message"}`.
 struct DirectMailCompat: Sendable {
     let auth: AuthStore
-    let acceptBatcher: AcceptBatcher
+    /// The one accept road of every send.
+    let accept: AcceptService
     let batches: BatchStore
     let database: Database
     let grades: GradeStore
@@ -30,7 +32,6 @@ struct DirectMailCompat: Sendable {
     let identity: IdentityStore
     let stats: StatsStore
     let sending: SendStore
-    let senderRate: SenderRateLimit
     let verifier: DomainVerifier
     let tenantLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date

@@ -2,8 +2,7 @@ import Foundation
 
 /// What the accept decision knows of the sending tenant, read in the accepting transaction.
 public struct AcceptTenantFacts: Sendable, Equatable {
-    /// `active`, `frozen` or `banned`.
-    public var status: String
+    public var status: TenantStatus
     /// The credit grade (sets the daily quota).
     public var grade: Int
     /// Open and click tracking when a send does not say.
@@ -11,7 +10,7 @@ public struct AcceptTenantFacts: Sendable, Equatable {
     /// Whether trigger mail carries the one-click unsubscribe fields too.
     public var triggerUnsubscribeLink: Bool
 
-    public init(status: String, grade: Int, trackByDefault: Bool, triggerUnsubscribeLink: Bool) {
+    public init(status: TenantStatus, grade: Int, trackByDefault: Bool, triggerUnsubscribeLink: Bool) {
         self.status = status
         self.grade = grade
         self.trackByDefault = trackByDefault
@@ -25,24 +24,22 @@ public struct AcceptTenantFacts: Sendable, Equatable {
 /// What the accept decision knows of a sender address, read in the accepting transaction.
 public struct AcceptSenderFacts: Sendable, Equatable {
     public var id: UUID
-    /// The sender's type as stored (`trigger` or `batch`).
-    public var type: String
+    /// The sender's type, which is the kind of mail it sends: a batch-type sender sends batch mail whatever
+    /// path it uses.
+    public var kind: MailKind
     public var replyTo: String?
-    /// The reply-to confirmation status (`none`, `pending`, `verified`).
-    public var replyToStatus: String
+    /// Whether the reply-to address is confirmed.
+    public var replyToStatus: ReplyToStatus
     /// The status of the sender's domain.
-    public var domainStatus: String
+    public var domainStatus: SendingDomain.Status
 
-    public init(id: UUID, type: String, replyTo: String?, replyToStatus: String, domainStatus: String) {
+    public init(id: UUID, kind: MailKind, replyTo: String?, replyToStatus: ReplyToStatus, domainStatus: SendingDomain.Status) {
         self.id = id
-        self.type = type
+        self.kind = kind
         self.replyTo = replyTo
         self.replyToStatus = replyToStatus
         self.domainStatus = domainStatus
     }
-
-    /// The kind of mail the sender sends: a batch-type sender sends batch mail whatever path it uses.
-    public var kind: MailKind { MailKind(rawValue: type) ?? .trigger }
 }
 
 /// How an accepted send is written: one message per recipient, queued or dropped with its reason.
@@ -84,9 +81,9 @@ public enum AcceptDecision {
     public static func tenantRefusal(_ tenant: AcceptTenantFacts?) -> HeraldError? {
         guard let tenant else { return .notFound("tenant") }
         switch tenant.status {
-        case "banned": return .accountBanned
-        case "frozen": return .accountFrozen
-        default: return nil
+        case .banned: return .accountBanned
+        case .frozen: return .accountFrozen
+        case .active: return nil
         }
     }
 
@@ -96,7 +93,7 @@ public enum AcceptDecision {
         sends.map { send in
             do throws(HeraldError) {
                 guard let sender = senders[send.from.description] else { throw .senderNotFound(send.from) }
-                guard sender.domainStatus == "verified" else { throw .domainNotVerified(send.from) }
+                guard sender.domainStatus == .verified else { throw .domainNotVerified(send.from) }
                 if let tag = send.tag, !knownTags.contains(tag) { throw .unknownTag(tag) }
                 let replyTo = try ReplyToRule.resolve(requested: send.replyTo, senderReplyTo: sender.replyTo, status: sender.replyToStatus)
                 let kind = sender.kind

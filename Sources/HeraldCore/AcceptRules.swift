@@ -2,7 +2,7 @@ import Foundation
 
 /// The two kinds of mail (SPEC §2): trigger (transactional) and batch (marketing). A batch-type sender
 /// sends batch mail whatever path it uses, so the unsubscribe rules and priority of batch mail apply.
-public enum MailKind: String, Sendable, Equatable {
+public enum MailKind: String, Sendable, Hashable, Codable, CaseIterable {
     case trigger
     case batch
 
@@ -45,14 +45,24 @@ public enum DropRules {
     }
 }
 
+/// Where a sender's reply-to address stands (`senders.reply_to_status`).
+public enum ReplyToStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The sender has no reply-to address.
+    case none
+    /// The confirmation mail went out; the link was not followed yet.
+    case pending
+    /// The link was followed: the address is the sender's.
+    case verified
+}
+
 /// The Reply-To of a sender's mail: only an address the sender proved it reads (the reply-to confirmation
 /// link) — anything else would let a tenant route replies to an address nobody confirmed.
 public enum ReplyToRule {
     /// The Reply-To for a send that asked for `requested` from a sender whose reply-to is `senderReplyTo`
-    /// with confirmation status `status` (`none`, `pending`, `verified`): the asked-for address must be the
-    /// sender's verified one; with none asked for, the verified one is used (or none).
-    public static func resolve(requested: MailAddress?, senderReplyTo: String?, status: String) throws(HeraldError) -> String? {
-        let verified = status == "verified" ? senderReplyTo.flatMap { try? MailAddress($0) } : nil
+    /// with confirmation status `status`: the asked-for address must be the sender's verified one; with none
+    /// asked for, the verified one is used (or none).
+    public static func resolve(requested: MailAddress?, senderReplyTo: String?, status: ReplyToStatus) throws(HeraldError) -> String? {
+        let verified = status == .verified ? senderReplyTo.flatMap { try? MailAddress($0) } : nil
         guard let requested else { return verified?.description }
         guard requested == verified else {
             throw HeraldError(code: "InvalidReplyAddress.NotVerified", kind: .invalid,

@@ -4,13 +4,13 @@ import Foundation
 public struct BatchSubmitFacts: Sendable, Equatable {
     /// The template's review status, kind and content, as the task keeps it.
     public struct Template: Sendable, Equatable {
-        public var status: String
-        public var kind: String
+        public var status: MailTemplate.Status
+        public var kind: MailKind
         public var subject: String
         public var html: String?
         public var text: String?
 
-        public init(status: String, kind: String, subject: String, html: String?, text: String?) {
+        public init(status: MailTemplate.Status, kind: MailKind, subject: String, html: String?, text: String?) {
             self.status = status
             self.kind = kind
             self.subject = subject
@@ -57,15 +57,15 @@ public enum BatchDecision {
             throw HeraldError(code: "Sender.WrongType", kind: .invalid, message: "Batch mail needs a sender of type batch; \(from) is a trigger sender.",
                               field: "from")
         }
-        guard sender.domainStatus == "verified" else { throw .domainNotVerified(from) }
+        guard sender.domainStatus == .verified else { throw .domainNotVerified(from) }
         guard let template = facts.template else {
             throw HeraldError(code: "InvalidTemplate.NotFound", kind: .invalid, message: "No such template.", field: "templateId")
         }
-        guard template.status == "approved" else {
+        guard template.status == .approved else {
             throw HeraldError(code: "Template.NotApproved", kind: .conflict, message: "The template is \(template.status); only approved templates can be sent.",
                               field: "templateId")
         }
-        guard template.kind == "batch" else {
+        guard template.kind == .batch else {
             throw HeraldError(code: "Template.WrongType", kind: .invalid, message: "Batch mail needs a batch template (with ${unsubscribe}).", field: "templateId")
         }
         guard let members = facts.listMembers else {

@@ -1,7 +1,7 @@
 /// Where a message stands in its life (the `messages.status` column). The database holds the same list in
 /// one place, `herald_message_statuses()` (migration 0024), which the column's CHECK constraint uses; a
 /// test keeps the two equal.
-public enum MessageStatus: String, CaseIterable, Hashable, Sendable {
+public enum MessageStatus: String, CaseIterable, Hashable, Codable, Sendable {
     /// Accepted, waiting for its first attempt (or handed back unattempted).
     case queued
     /// Soft-failed, waiting for its next attempt.
@@ -64,14 +64,49 @@ public enum EventType: String, CaseIterable, Hashable, Sendable {
     /// Whether the event is about one message (its payload is built by `herald_message_event`).
     public var isMessageEvent: Bool { rawValue.hasPrefix("message.") }
 
-    /// The event of a change in an account's standing (`grade_history.change`: promoted, demoted, set,
-    /// frozen, unfrozen, banned).
-    public static func account(change: String) -> EventType {
-        switch change {
-        case "frozen": .accountFrozen
-        case "unfrozen": .accountUnfrozen
-        case "banned": .accountBanned
-        default: .accountGradeChanged
+}
+
+/// What a message is (`messages.kind`): the kind of mail of its sender, or Herald's own mail on a tenant's
+/// behalf (reply-to confirmations), which the tenant's reads, statistics, events and links never show.
+public enum MessageKind: String, CaseIterable, Hashable, Sendable {
+    case trigger
+    case batch
+    case system
+
+    public init(_ kind: MailKind) {
+        switch kind {
+        case .trigger: self = .trigger
+        case .batch: self = .batch
+        }
+    }
+}
+
+/// A change in an account's standing (`grade_history.change`), by the grader or the operator.
+public enum GradeChange: String, CaseIterable, Hashable, Sendable {
+    case promoted
+    case demoted
+    /// Set by the operator.
+    case set
+    case frozen
+    case unfrozen
+    case banned
+
+    /// The change of an account that becomes `status` by the operator's hand (active again: unfrozen).
+    public init(becoming status: TenantStatus) {
+        switch status {
+        case .active: self = .unfrozen
+        case .frozen: self = .frozen
+        case .banned: self = .banned
+        }
+    }
+
+    /// The event the tenant's webhooks get.
+    public var event: EventType {
+        switch self {
+        case .frozen: .accountFrozen
+        case .unfrozen: .accountUnfrozen
+        case .banned: .accountBanned
+        case .promoted, .demoted, .set: .accountGradeChanged
         }
     }
 }

@@ -45,6 +45,17 @@ public enum SendingDomain {
         case returnPathSPF = "return_path_spf"
     }
 
+    /// Where a domain stands (`domains.status`): mail is sent only from a verified domain, and a failing
+    /// one (verified once, its records broken since) keeps its senders' SMTP logins.
+    public enum Status: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Not verified yet.
+        case pending
+        /// Its required records are published.
+        case verified
+        /// Verified once; a recheck found a required record missing.
+        case failing
+    }
+
     /// The check result of one record.
     public enum RecordStatus: String, Codable, Sendable {
         /// Not checked yet.

@@ -100,10 +100,16 @@ public enum MailTemplate {
         return Rendered(subject: oneLine, html: html.map { fill($0, escape: escapeHTML) }, text: text.map { fill($0) { $0 } })
     }
 
-    /// What a template is for: batch templates must carry the unsubscribe link.
-    public enum Kind: String, Codable, Sendable {
-        case trigger
-        case batch
+    /// Where a template stands in its review (SPEC §2; `templates.status`): only approved templates send.
+    public enum Status: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Being written; not submitted.
+        case draft
+        /// Submitted; the automatic checks passed; waiting for the operator.
+        case pending
+        /// Approved by the operator: it can be sent.
+        case approved
+        /// Refused by the automatic checks or the operator (the reasons say why); edit and submit again.
+        case rejected
     }
 
     /// Checks a template's shape (names the field): subject 1–100 characters, at least one body part, parts
@@ -124,7 +130,7 @@ public enum MailTemplate {
 
     /// The automatic checks of a submission (SPEC §2): sensitive words (case-insensitive, anywhere),
     /// and for batch templates the unsubscribe placeholder in every body part. Empty when it may go to review.
-    public static func contentProblems(kind: Kind, subject: String, html: String?, text: String?, sensitiveWords: [String]) -> [String] {
+    public static func contentProblems(kind: MailKind, subject: String, html: String?, text: String?, sensitiveWords: [String]) -> [String] {
         var problems: [String] = []
         let haystack = [subject, html ?? "", text ?? ""].joined(separator: "\n").lowercased()
         let found = sensitiveWords.filter { !$0.isEmpty && haystack.contains($0.lowercased()) }

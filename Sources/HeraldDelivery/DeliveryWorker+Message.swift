@@ -26,7 +26,7 @@ extension DeliveryWorker {
     /// accepted with `unsubscribeLink` (trigger mail whose tenant asked for it, single sends from a batch-type
     /// sender); batch tasks' messages have theirs, with the list's scope, from the expansion.
     func headers(_ message: ClaimedMessage) -> [(name: String, value: String)] {
-        guard message.unsubscribeLink, message.kind != "system", let unsubscribeLinks,
+        guard message.unsubscribeLink, message.kind != .system, let unsubscribeLinks,
               !message.headers.contains(where: { $0.name.lowercased() == "list-unsubscribe" }) else { return message.headers }
         return message.headers + unsubscribeLinks.headers(tenant: message.tenantID, message: message.id, scope: "*").map { (name: $0.0, value: $0.1) }
     }

@@ -72,7 +72,7 @@ public struct DeliveryWorker: Sendable {
         // Signing keys, once per tenant and sending domain of the batch.
         var keys: [String: (selector: String, key: DKIMKeyPair)] = [:]
         var looked = Set<String>(), returnPaths = Set<String>()
-        for mail in mails where mail.message.kind != "system" {
+        for mail in mails where mail.message.kind != .system {
             guard looked.insert(mail.sendingDomain).inserted else { continue }
             let (key, verifiedReturnPath) = try await domains.sending(tenantID: mail.message.tenantID, domain: mail.from.domain)
             if let key { keys[mail.sendingDomain] = key }

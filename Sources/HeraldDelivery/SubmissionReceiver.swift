@@ -14,26 +14,21 @@ import NIOCore
 /// reply to the final dot comes after the commit, so a 250 means the message is durably queued.
 public struct SubmissionReceiver: SMTPServerDelegate {
     let senders: SenderStore
-    let identity: IdentityStore
-    let acceptBatcher: AcceptBatcher
+    /// The one accept road of every send (the same service the API's send paths use).
+    let accept: AcceptService
     /// Failed logins per client address (a password guesser gets 454 after the burst).
     let authLimiter: TokenBucketLimiter
     /// Failed logins per user name (the sender address), whatever the client address: a botnet guessing one
     /// sender's password from many addresses gets 454 too. 10 per 10 minutes unless configured.
     public var userAuthLimiter = TokenBucketLimiter(capacity: 10, refillPerSecond: 10.0 / 600)
-    let now: @Sendable () -> Date
     let logger: Logger
     public var metrics: SMTPListenerMetrics?
-    /// Sends per sender address, shared with the API's send paths.
-    public var senderRate: SenderRateLimit?
 
-    public init(senders: SenderStore, identity: IdentityStore, acceptBatcher: AcceptBatcher, authLimiter: TokenBucketLimiter,
-                now: @escaping @Sendable () -> Date = Date.init, logger: Logger = Logger(label: "herald.submission")) {
+    public init(senders: SenderStore, accept: AcceptService, authLimiter: TokenBucketLimiter,
+                logger: Logger = Logger(label: "herald.submission")) {
         self.senders = senders
-        self.identity = identity
-        self.acceptBatcher = acceptBatcher
+        self.accept = accept
         self.authLimiter = authLimiter
-        self.now = now
         self.logger = logger
     }
 
@@ -113,11 +108,6 @@ public struct SubmissionReceiver: SMTPServerDelegate {
         }
     }
 
-    /// The one accept road of every send, as an SMTP session takes it (no batch sends).
-    var accept: AcceptService {
-        AcceptService(batcher: acceptBatcher, senders: senders, identity: identity, batches: nil, senderRate: senderRate, now: now)
-    }
-
     /// The answer to MAIL when the password changed, was cleared or the sender was deleted since the login.
     static let loginEnded = SMTPServerStateMachine.reply(535, (5, 7, 8), "The SMTP password changed since this session logged in; log in again")
 
@@ -135,7 +125,7 @@ public struct SubmissionReceiver: SMTPServerDelegate {
             let caller = SendRequest.Caller.submission(tenantID: credential.tenantID, client: client?.ipAddress.flatMap(IPAddress.init))
             let answer = try await accept.accept(SendRequest(caller: caller, content: .submission(from: user, to: envelope.recipients, raw: envelope.data)))
             guard let result = answer.result else { throw HeraldError(code: "Internal", kind: .internal, message: "A submission was not answered.") }
-            let dropped = result.messages.filter { $0.status != "queued" }
+            let dropped = result.messages.filter { $0.status != .queued }
             metrics?.submission("accepted")
             let note = dropped.isEmpty ? "" : "; not sent to " + dropped.map { "\($0.to) (\($0.reason ?? "dropped"))" }.joined(separator: ", ")
             return SMTPServerStateMachine.reply(250, (2, 0, 0), "Queued as \(result.requestId.uuidString.lowercased())\(note)")

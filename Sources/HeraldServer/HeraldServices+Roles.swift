@@ -27,11 +27,11 @@ extension HeraldServices {
     public func apiDependencies() throws(HeraldConfiguration.Invalid) -> APIDependencies {
         APIDependencies(database: database, tenants: tenants, identity: identity, domains: domains, verifier: verifier,
                         domainSettings: configuration.domainSettings, senders: senders, templates: templates, lists: lists,
-                        sending: sending, batches: batches, acceptBatcher: acceptBatcher, unsubscribes: unsubscribes, stats: stats,
+                        sending: sending, batches: batches, accept: accept, unsubscribes: unsubscribes, stats: stats,
                         trackingLinks: trackingLinks, tracking: tracking, accountSettings: accountSettings, grades: grades,
                         webhooks: webhooks, webhookGuard: webhookGuard, bounceAddress: bounceAddress, unsubscribeLinks: unsubscribeLinks,
                         productLimits: configuration.limits, replyToKey: replyToKey, publicURL: configuration.publicURL, tokens: tokens,
-                        keys: keys, registry: registry, senderRate: senderRate, adminToken: try configuration.requireAdminToken(),
+                        keys: keys, registry: registry, adminToken: try configuration.requireAdminToken(),
                         trustedProxies: configuration.trustedProxies, authRatePerSecond: configuration.authRatePerSecond,
                         tenantRatePerSecond: configuration.tenantRatePerSecond, linkRatePerSecond: configuration.linkRatePerSecond,
                         now: now, limiterClock: limiterClock)
@@ -79,12 +79,11 @@ extension HeraldServices {
             receiver.metrics = metrics
             services.append(SMTPListenerService(configuration: server, delegate: receiver, logger: logger))
         }
-        var receiver = SubmissionReceiver(senders: senders, identity: identity, acceptBatcher: acceptBatcher,
+        var receiver = SubmissionReceiver(senders: senders, accept: accept,
                                           authLimiter: TokenBucketLimiter(capacity: configuration.authRatePerSecond * 3,
                                                                           refillPerSecond: Double(configuration.authRatePerSecond)),
                                           logger: logger)
         receiver.metrics = metrics
-        receiver.senderRate = senderRate
         receiver.userAuthLimiter = TokenBucketLimiter(capacity: configuration.smtpAuthUserFailures,
                                                       refillPerSecond: Double(configuration.smtpAuthUserFailures) / Double(configuration.smtpAuthUserWindow))
         for (port, implicit) in [(configuration.smtpPort, false), (configuration.smtpsPort, true)] {

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HeraldAPI
 import HeraldCore
+import HeraldDelivery
 import HeraldDNS
 import HeraldStore
 import HeraldWebhooks
@@ -46,8 +47,9 @@ public struct HeraldServices: Sendable {
     public let sending: SendStore
     /// Batch sends and their expansion.
     public let batches: BatchStore
-    /// Concurrent sends of every path share transactions.
-    public let acceptBatcher: AcceptBatcher
+    /// The one accept road of every send (REST, the compatibility endpoint, SMTP submission): its concurrent
+    /// sends share transactions, and its sender rate is shared by every path of the process.
+    public let accept: AcceptService
     /// The public unsubscribe links and unsubscribes received by mail.
     public let unsubscribes: UnsubscribeStore
     /// Sending statistics.
@@ -77,8 +79,6 @@ public struct HeraldServices: Sendable {
     public let unsubscribeMailbox: UnsubscribeMailbox?
     /// VERP return paths of delivered mail and the bounces that come back to them.
     public let bounceAddress: BounceAddress
-    /// Sends per second per sender address, shared by every send path of the process.
-    public let senderRate: SenderRateLimit
     /// Signs reply-to confirmation links.
     public let replyToKey: SymmetricKey
 
@@ -142,7 +142,6 @@ public struct HeraldServices: Sendable {
         self.lists = lists
         sending = SendStore(database: database)
         batches = BatchStore(database: database)
-        acceptBatcher = AcceptBatcher(store: sending)
         unsubscribes = UnsubscribeStore(database: database)
         stats = StatsStore(database: database)
         tracking = TrackingStore(database: database)
@@ -157,7 +156,8 @@ public struct HeraldServices: Sendable {
         trackingLinks = TrackingLinks(publicURL: publicURL, masterKey: masterKey)
         unsubscribeLinks = UnsubscribeLinks(publicURL: publicURL, masterKey: masterKey, mailbox: unsubscribeMailbox)
         bounceAddress = BounceAddress(masterKey: masterKey, label: configuration.domainSettings.returnPathLabel)
-        senderRate = SenderRateLimit(perSecond: configuration.senderRatePerSecond, now: limiterClock)
+        accept = AcceptService(batcher: AcceptBatcher(store: sending), senders: senders, identity: identity, batches: batches,
+                               senderRate: SenderRateLimit(perSecond: configuration.senderRatePerSecond, now: limiterClock), now: now)
     }
 
     /// The host name Herald gives in SMTP greetings and Message-Ids: the host of `HERALD_PUBLIC_URL`.

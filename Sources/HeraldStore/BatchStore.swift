@@ -90,10 +90,14 @@ public struct BatchStore: Sendable {
             .first { _ in true }
         guard let row else { return BatchSubmitFacts(tenant: nil, sender: nil, template: nil, listMembers: nil, tagKnown: false) }
         let (status, grade, track, unsubscribe, senderID, senderType, domainStatus, templateStatus, kind, subject, html, text, members, tagKnown) = row
-        let sender = senderID.map { AcceptSenderFacts(id: $0, type: senderType ?? "", replyTo: nil, replyToStatus: "none", domainStatus: domainStatus ?? "") }
+        let sender = try senderID.map { id in
+            AcceptSenderFacts(id: id, kind: try .stored(senderType ?? ""), replyTo: nil, replyToStatus: .none, domainStatus: try .stored(domainStatus ?? ""))
+        }
         var template: BatchSubmitFacts.Template?
-        if let templateStatus, let kind, let subject { template = .init(status: templateStatus, kind: kind, subject: subject, html: html, text: text) }
-        return BatchSubmitFacts(tenant: AcceptTenantFacts(status: status, grade: grade, trackByDefault: track, triggerUnsubscribeLink: unsubscribe),
+        if let templateStatus, let kind, let subject {
+            template = .init(status: try .stored(templateStatus), kind: try .stored(kind), subject: subject, html: html, text: text)
+        }
+        return BatchSubmitFacts(tenant: AcceptTenantFacts(status: try .stored(status), grade: grade, trackByDefault: track, triggerUnsubscribeLink: unsubscribe),
                                 sender: sender, template: template, listMembers: members, tagKnown: tagKnown)
     }
 

@@ -8,7 +8,7 @@ import Prometheus
 public struct ClaimedMessage: Sendable {
     public var id: UUID
     public var tenantID: UUID
-    public var kind: String
+    public var kind: MessageKind
     public var from: String
     public var fromName: String?
     public var to: String
@@ -73,7 +73,7 @@ public struct DeliveryStore: Sendable {
                     try row.decode((UUID, UUID, String, String, String?, String, String?, String, String?, String?, String, Int, Date, Bool, Bool,
                                     ByteBuffer?).self)
                 let pairs = (try? JSONDecoder().decode([[String]].self, from: Data(headers.utf8))) ?? []
-                claimed.append(ClaimedMessage(id: id, tenantID: tenant, kind: kind, from: from, fromName: fromName, to: to, replyTo: replyTo,
+                claimed.append(ClaimedMessage(id: id, tenantID: tenant, kind: try .stored(kind), from: from, fromName: fromName, to: to, replyTo: replyTo,
                                               subject: subject, html: html, text: text,
                                               headers: pairs.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil },
                                               attempts: attempts, createdAt: created, tracking: tracking, unsubscribeLink: unsubscribeLink,

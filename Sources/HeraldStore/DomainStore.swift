@@ -17,8 +17,7 @@ public struct DKIMKeyInfo: Sendable, Equatable {
 public struct DomainRecord: Sendable, Equatable {
     public var id: UUID
     public var name: String
-    /// pending, verified or failing.
-    public var status: String
+    public var status: SendingDomain.Status
     public var verificationToken: String
     public var checks: [SendingDomain.Check]
     public var keys: [DKIMKeyInfo]
@@ -159,30 +158,27 @@ public struct DomainStore: Sendable {
     public func saveChecks(tenantID: UUID, id: UUID, checks: [SendingDomain.Check], actor: AuditActor, now: Date) async throws -> DomainRecord {
         try await database.withTenant(tenantID) { connection in
             guard let domain = try await load(connection, tenantID: tenantID, ids: [id], lock: true).first else { throw HeraldError.notFound("domain") }
-            func ok(_ purpose: SendingDomain.Purpose, selector: String? = nil) -> Bool {
-                checks.contains { $0.purpose == purpose && $0.selector == selector && $0.status == .ok }
-            }
-            let active = domain.keys.first { $0.state == "active" }
-            let usable = ok(.ownership) && ok(.spf) && active.map { ok(.dkim, selector: $0.selector) } == true
-            let status = usable ? "verified" : (domain.status == "pending" ? "pending" : "failing")
+            let verdict = SendingDomain.verdict(checks, current: domain.status, activeSelector: domain.keys.first { $0.state == "active" }?.selector,
+                                                pendingSelector: domain.keys.first { $0.state == "pending" }?.selector)
+            let status = verdict.status
             let checksJSON = String(decoding: try JSONEncoder().encode(checks), as: UTF8.self)
-            let next = status == "pending" ? nil : now.addingTimeInterval(TimeInterval(recheckInterval.components.seconds))
+            let next = status == .pending ? nil : now.addingTimeInterval(TimeInterval(recheckInterval.components.seconds))
             try await connection.query("""
-                UPDATE domains SET status = \(status), checks = \(checksJSON)::jsonb, last_checked_at = \(now), updated_at = \(now),
-                       verified_at = CASE WHEN \(status) = 'verified' THEN coalesce(verified_at, \(now)) ELSE verified_at END,
+                UPDATE domains SET status = \(status.rawValue), checks = \(checksJSON)::jsonb, last_checked_at = \(now), updated_at = \(now),
+                       verified_at = CASE WHEN \(status == .verified) THEN coalesce(verified_at, \(now)) ELSE verified_at END,
                        next_check_at = \(next)
                 WHERE tenant_id = \(tenantID) AND id = \(id)
                 """, logger: logger)
-            var detail = ["status": status]
-            if let pending = domain.keys.first(where: { $0.state == "pending" }), ok(.dkim, selector: pending.selector), usable || active == nil {
+            var detail = ["status": status.rawValue]
+            if let selector = verdict.activate {
                 try await connection.query("""
                     UPDATE dkim_keys SET state = 'retired', retired_at = \(now) WHERE tenant_id = \(tenantID) AND domain_id = \(id) AND state = 'active'
                     """, logger: logger)
                 try await connection.query("""
                     UPDATE dkim_keys SET state = 'active', activated_at = \(now)
-                    WHERE tenant_id = \(tenantID) AND domain_id = \(id) AND selector = \(pending.selector)
+                    WHERE tenant_id = \(tenantID) AND domain_id = \(id) AND selector = \(selector)
                     """, logger: logger)
-                detail["dkimActivated"] = pending.selector
+                detail["dkimActivated"] = selector
             }
             if status != domain.status || detail["dkimActivated"] != nil || actor.type != .system {
                 try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:CheckDomain",
@@ -245,7 +241,7 @@ public struct DomainStore: Sendable {
             """, logger: logger)
         for try await (id, name, status, token, checks, created, verified, checked) in rows.decode((UUID, String, String, String, String, Date, Date?, Date?).self) {
             let decoded = (try? JSONDecoder().decode([SendingDomain.Check].self, from: Data(checks.utf8))) ?? []
-            domains.append(DomainRecord(id: id, name: name, status: status, verificationToken: token, checks: decoded, keys: [],
+            domains.append(DomainRecord(id: id, name: name, status: try .stored(status), verificationToken: token, checks: decoded, keys: [],
                                         createdAt: created, verifiedAt: verified, lastCheckedAt: checked))
         }
         guard !domains.isEmpty else { return [] }

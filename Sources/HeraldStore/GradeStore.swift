@@ -8,14 +8,14 @@ import Prometheus
 /// its reason and figures, the `account.*` event in the outbox, and the account's queued mail —
 /// paused when it is frozen, queued again when it is unfrozen, dropped (with events) when it is banned.
 enum AccountChanges {
-    static func record(_ connection: PostgresConnection, logger: Logger, tenantID: UUID, change: String, from: Int, to: Int, reason: String,
+    static func record(_ connection: PostgresConnection, logger: Logger, tenantID: UUID, change: GradeChange, from: Int, to: Int, reason: String,
                        figures: DayFigures?, actor: String, now: Date) async throws {
         let figuresJSON = figures.map { String(decoding: (try? JSONEncoder().encode(GradeFiguresBody($0))) ?? Data("{}".utf8), as: UTF8.self) } ?? "{}"
-        let type = EventType.account(change: change).rawValue
+        let type = change.event.rawValue
         try await connection.query("""
             WITH history AS (
                 INSERT INTO grade_history (tenant_id, change, from_grade, to_grade, reason, figures, actor, created_at)
-                VALUES (\(tenantID), \(change), \(from), \(to), \(reason), \(figuresJSON)::jsonb, \(actor), \(now))
+                VALUES (\(tenantID), \(change.rawValue), \(from), \(to), \(reason), \(figuresJSON)::jsonb, \(actor), \(now))
             )
             INSERT INTO events (tenant_id, type, data, created_at)
             VALUES (\(tenantID), \(type), jsonb_build_object('from', \(from)::int, 'to', \(to)::int, 'reason', \(reason)::text,
@@ -179,19 +179,19 @@ public struct GradeStore: Sendable {
                 UPDATE tenants SET grade = \(to), promotions_day = \(today)::date, promotions_count = \(standing.promotionsToday + 1), updated_at = \(now)
                 WHERE id = \(id)
                 """, logger: logger)
-            try await AccountChanges.record(connection, logger: logger, tenantID: id, change: "promoted", from: standing.grade, to: to, reason: reason,
+            try await AccountChanges.record(connection, logger: logger, tenantID: id, change: .promoted, from: standing.grade, to: to, reason: reason,
                                             figures: figures, actor: "system", now: now)
         case .demote(let to, let reason, let figures):
             try await connection.query("UPDATE tenants SET grade = \(to), demoted_day = \(today)::date, updated_at = \(now) WHERE id = \(id)",
                                        logger: logger)
-            try await AccountChanges.record(connection, logger: logger, tenantID: id, change: "demoted", from: standing.grade, to: to, reason: reason,
+            try await AccountChanges.record(connection, logger: logger, tenantID: id, change: .demoted, from: standing.grade, to: to, reason: reason,
                                             figures: figures, actor: "system", now: now)
         case .freeze(let reason, let figures):
             try await connection.query("""
                 UPDATE tenants SET status = 'frozen', freeze_count = freeze_count + 1, updated_at = \(now) WHERE id = \(id)
                 """, logger: logger)
             try await AccountChanges.pauseMail(connection, logger: logger, tenantID: id, now: now)
-            try await AccountChanges.record(connection, logger: logger, tenantID: id, change: "frozen", from: standing.grade, to: standing.grade,
+            try await AccountChanges.record(connection, logger: logger, tenantID: id, change: .frozen, from: standing.grade, to: standing.grade,
                                             reason: reason, figures: figures, actor: "system", now: now)
         }
     }
@@ -217,7 +217,7 @@ public struct GradeStore: Sendable {
 public struct AccountRecord: Sendable, Equatable {
     public var grade: Int
     public var gradeCeiling: Int
-    public var status: String
+    public var status: TenantStatus
     public var dailyQuota: Int
     public var dailyUsed: Int
     public var monthlyUsed: Int
@@ -251,7 +251,7 @@ extension GradeStore {
                 FROM tenants t WHERE t.id = \(tenantID)
                 """, logger: database.logger).decode((Int, Int, String, Int, Int).self).first { _ in true }
             guard let (grade, ceiling, status, used, monthly) = row else { throw HeraldError.notFound("account") }
-            return AccountRecord(grade: grade, gradeCeiling: ceiling, status: status, dailyQuota: GradeQuota.daily(grade: grade, table: quotas),
+            return AccountRecord(grade: grade, gradeCeiling: ceiling, status: try .stored(status), dailyQuota: GradeQuota.daily(grade: grade, table: quotas),
                                  dailyUsed: used, monthlyUsed: monthly)
         }
     }
@@ -298,7 +298,7 @@ extension GradeStore {
                 SELECT grade::int, status, coalesce(manual_grade_day = \(today)::date, false) FROM tenants WHERE id = \(tenantID) FOR UPDATE
                 """, logger: database.logger).decode((Int, String, Bool).self).first { _ in true }
             guard let (current, status, changedToday) = row else { throw HeraldError.notFound("tenant") }
-            guard status != "banned" else { throw HeraldError.conflict("Tenant.Banned", "The tenant is banned; a ban is final.") }
+            guard try TenantStatus.stored(status) != .banned else { throw HeraldError.conflict("Tenant.Banned", "The tenant is banned; a ban is final.") }
             guard !changedToday else {
                 throw HeraldError.conflict("Grade.ManualLimit", "This tenant's grade was already set by hand today; once a day at most.")
             }
@@ -307,7 +307,7 @@ extension GradeStore {
                 UPDATE tenants SET grade = \(grade), manual_grade_day = \(today)::date, updated_at = \(now) WHERE id = \(tenantID)
                 """, logger: database.logger)
             let why = reason.map { String($0.prefix(500)) } ?? "set by the operator"
-            try await AccountChanges.record(connection, logger: database.logger, tenantID: tenantID, change: "set", from: current, to: grade,
+            try await AccountChanges.record(connection, logger: database.logger, tenantID: tenantID, change: .set, from: current, to: grade,
                                             reason: why, figures: nil, actor: "operator", now: now)
             try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor, action: "admin:SetTenantGrade",
                                       resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),

@@ -10,7 +10,7 @@ public struct MessageSummaryRecord: Sendable, Equatable {
     public var to: String
     public var subject: String
     public var tag: String?
-    public var status: String
+    public var status: MessageStatus
     public var reason: String?
     public var attempts: Int
     public var lastResponse: String?
@@ -20,7 +20,7 @@ public struct MessageSummaryRecord: Sendable, Equatable {
 
 /// An event of a message.
 public struct MessageEventRecord: Sendable, Equatable {
-    public var type: String
+    public var type: EventType
     public var at: Date
     /// The event's data as JSON text.
     public var dataJSON: String
@@ -43,7 +43,7 @@ extension SendStore {
         for try await row in rows {
             let (id, from, to, subject, tag, status, reason, attempts, response, created, updated) =
                 try row.decode((UUID, String, String, String, String?, String, String?, Int, String?, Date, Date).self)
-            result.append(MessageSummaryRecord(id: id, from: from, to: to, subject: subject, tag: tag, status: status, reason: reason,
+            result.append(MessageSummaryRecord(id: id, from: from, to: to, subject: subject, tag: tag, status: try .stored(status), reason: reason,
                                                attempts: attempts, lastResponse: response, createdAt: created, updatedAt: updated))
         }
         return result
@@ -59,20 +59,20 @@ extension SendStore {
             for try await (type, at, data) in try await connection.query("""
                 SELECT type, created_at, data::text FROM events WHERE tenant_id = \(tenantID) AND message_id = \(id) ORDER BY id
                 """, logger: database.logger).decode((String, Date, String).self) {
-                events.append(MessageEventRecord(type: type, at: at, dataJSON: data))
+                events.append(MessageEventRecord(type: try .stored(type), at: at, dataJSON: data))
             }
             return (message, events)
         }
     }
 
     /// Messages newest first (ids are time-ordered), filtered; `before` is the previous page's last id.
-    public func searchMessages(tenantID: UUID, to: String?, status: String?, from: Date?, until: Date?, limit: Int, before: UUID?) async throws -> [MessageSummaryRecord] {
+    public func searchMessages(tenantID: UUID, to: String?, status: MessageStatus?, from: Date?, until: Date?, limit: Int, before: UUID?) async throws -> [MessageSummaryRecord] {
         try await database.withTenant(tenantID) { connection in
             try await Self.summaries(try await connection.query("""
                 SELECT \(unescaped: Self.summaryColumns) FROM messages
                 WHERE tenant_id = \(tenantID) AND kind <> 'system'
                   AND (\(to?.lowercased())::text IS NULL OR to_address = \(to?.lowercased()))
-                  AND (\(status)::text IS NULL OR status = \(status))
+                  AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
                   AND (\(from)::timestamptz IS NULL OR created_at >= \(from))
                   AND (\(until)::timestamptz IS NULL OR created_at < \(until))
                   AND (\(before)::uuid IS NULL OR id < \(before))

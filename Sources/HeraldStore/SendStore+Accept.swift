@@ -114,7 +114,7 @@ extension SendStore {
         try await connection.query("""
             SELECT status, grade, track_opens_clicks, trigger_unsubscribe_link FROM tenants WHERE id = \(tenantID)
             """, logger: logger).decode((String, Int, Bool, Bool).self).first { _ in true }
-            .map { AcceptTenantFacts(status: $0.0, grade: $0.1, trackByDefault: $0.2, triggerUnsubscribeLink: $0.3) }
+            .map { AcceptTenantFacts(status: try .stored($0.0), grade: $0.1, trackByDefault: $0.2, triggerUnsubscribeLink: $0.3) }
     }
 
     /// The senders the sends name (with their domain's status) and which of their tags exist: one query each.
@@ -127,7 +127,8 @@ extension SendStore {
                 SELECT s.address, s.id, s.type, s.reply_to, s.reply_to_status, d.status FROM senders s JOIN domains d ON d.id = s.domain_id
                 WHERE s.tenant_id = \(tenantID) AND s.address = ANY(\(froms)::text[])
                 """, logger: logger).decode((String, UUID, String, String?, String, String).self) {
-                senders[address] = AcceptSenderFacts(id: id, type: type, replyTo: replyTo, replyToStatus: replyToStatus, domainStatus: domainStatus)
+                senders[address] = AcceptSenderFacts(id: id, kind: try .stored(type), replyTo: replyTo, replyToStatus: try .stored(replyToStatus),
+                                                     domainStatus: try .stored(domainStatus))
             }
         }
         let tagNames = Array(Set(sends.compactMap(\.tag)))

@@ -112,9 +112,10 @@ extension SendStore {
                 ids.append(id)
                 ordinals.append(ordinal + 1)
                 addresses.append(address)
-                statuses.append(reason == nil ? "queued" : "dropped")
+                let status: MessageStatus = reason == nil ? .queued : .dropped
+                statuses.append(status.rawValue)
                 reasons.append(reason ?? "")
-                messages.append(.init(id: id, to: address, status: reason == nil ? "queued" : "dropped", reason: reason))
+                messages.append(.init(id: id, to: address, status: status, reason: reason))
             }
             results.append((index, SendResult(requestId: requestIDs[index], messages: messages)))
         }

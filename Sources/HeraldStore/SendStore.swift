@@ -10,7 +10,7 @@ public struct SendResult: Sendable, Equatable, Codable {
         public var id: UUID
         public var to: String
         /// queued or dropped.
-        public var status: String
+        public var status: MessageStatus
         public var reason: String?
     }
     public var requestId: UUID

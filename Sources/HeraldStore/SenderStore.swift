@@ -7,12 +7,11 @@ import PostgresNIO
 public struct SenderRecord: Sendable, Equatable {
     public var id: UUID
     public var address: String
-    /// trigger or batch.
-    public var type: String
+    /// The kind of mail it sends.
+    public var type: MailKind
     public var domainID: UUID
     public var replyTo: String?
-    /// none, pending or verified.
-    public var replyToStatus: String
+    public var replyToStatus: ReplyToStatus
     public var smtpPasswordSet: Bool
     public var createdAt: Date
     public var updatedAt: Date
@@ -45,9 +44,8 @@ public struct SenderStore: Sendable {
 
     /// Creates a sender on one of the tenant's verified domains. A reply-to address starts `pending`;
     /// the returned nonce goes into its confirmation link.
-    public func create(tenantID: UUID, address: String, type: String, replyTo: String?, actor: AuditActor) async throws -> (SenderRecord, nonce: String?) {
+    public func create(tenantID: UUID, address: String, type: MailKind, replyTo: String?, actor: AuditActor) async throws -> (SenderRecord, nonce: String?) {
         let address = try MailAddress(address)
-        guard type == "trigger" || type == "batch" else { throw HeraldError.validation("type must be trigger or batch.", field: "type") }
         let reply = try replyTo.map { try MailAddress($0, field: "replyTo") }
         let id = UUIDv7.make()
         let nonce = reply == nil ? nil : Self.newNonce()
@@ -62,7 +60,7 @@ public struct SenderStore: Sendable {
             let domain = try await connection.query("""
                 SELECT id, status FROM domains WHERE tenant_id = \(tenantID) AND name = \(address.domain)
                 """, logger: logger).decode((UUID, String).self).first { _ in true }
-            guard let (domainID, status) = domain, status == "verified" else {
+            guard let (domainID, status) = domain, status == SendingDomain.Status.verified.rawValue else {
                 throw HeraldError(code: "Domain.NotVerified", kind: .conflict,
                                   message: "\(address.domain) is not a verified sending domain of this account; register and verify it first.",
                                   field: "address")
@@ -70,14 +68,14 @@ public struct SenderStore: Sendable {
             do {
                 try await connection.query("""
                     INSERT INTO senders (id, tenant_id, domain_id, address, type, reply_to, reply_to_status, reply_to_nonce)
-                    VALUES (\(id), \(tenantID), \(domainID), \(address.description), \(type), \(reply?.description),
-                            \(reply == nil ? "none" : "pending"), \(nonce))
+                    VALUES (\(id), \(tenantID), \(domainID), \(address.description), \(type.rawValue), \(reply?.description),
+                            \((reply == nil ? ReplyToStatus.none : .pending).rawValue), \(nonce))
                     """, logger: logger)
             } catch where error.isUniqueViolation() {
                 throw HeraldError.conflict("Sender.AlreadyExists", "The sender address \(address) already exists.")
             }
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:CreateMailAddress",
-                                      resource: Self.resource(tenantID, "sender", id), detail: ["address": address.description, "type": type])
+                                      resource: Self.resource(tenantID, "sender", id), detail: ["address": address.description, "type": type.rawValue])
             try await queueConfirmation(connection, tenantID: tenantID, senderID: id, nonce: nonce)
             return try await load(connection, tenantID: tenantID, id: id)!
         }
@@ -111,7 +109,7 @@ public struct SenderStore: Sendable {
         let nonce = reply == nil ? nil : Self.newNonce()
         let sender = try await database.withTenant(tenantID) { connection in
             let updated = try await connection.query("""
-                UPDATE senders SET reply_to = \(reply?.description), reply_to_status = \(reply == nil ? "none" : "pending"),
+                UPDATE senders SET reply_to = \(reply?.description), reply_to_status = \((reply == nil ? ReplyToStatus.none : .pending).rawValue),
                        reply_to_nonce = \(nonce), updated_at = now()
                 WHERE tenant_id = \(tenantID) AND id = \(id) RETURNING id
                 """, logger: logger).decode(UUID.self).first { _ in true }
@@ -131,7 +129,7 @@ public struct SenderStore: Sendable {
             let status = try await connection.query("SELECT reply_to_status FROM senders WHERE tenant_id = \(tenantID) AND id = \(id) FOR UPDATE",
                                                     logger: logger).decode(String.self).first { _ in true }
             guard let status else { throw HeraldError.notFound("sender") }
-            guard status == "pending" else {
+            guard try ReplyToStatus.stored(status) == .pending else {
                 throw HeraldError.conflict("Sender.NoPendingReplyTo", "This sender has no reply-to address waiting for confirmation.")
             }
             try await connection.query("UPDATE senders SET reply_to_nonce = \(nonce), updated_at = now() WHERE tenant_id = \(tenantID) AND id = \(id)",
@@ -322,7 +320,7 @@ public struct SenderStore: Sendable {
             """, logger: logger)
         for try await (id, address, type, domain, replyTo, status, password, created, updated)
             in rows.decode((UUID, String, String, UUID, String?, String, Bool, Date, Date).self) {
-            senders.append(SenderRecord(id: id, address: address, type: type, domainID: domain, replyTo: replyTo, replyToStatus: status,
+            senders.append(SenderRecord(id: id, address: address, type: try .stored(type), domainID: domain, replyTo: replyTo, replyToStatus: try .stored(status),
                                         smtpPasswordSet: password, createdAt: created, updatedAt: updated))
         }
         return senders

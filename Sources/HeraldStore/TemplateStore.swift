@@ -8,13 +8,12 @@ public struct TemplateRecord: Sendable, Equatable, Codable {
     public var id: UUID
     public var tenantID: UUID
     public var name: String
-    public var kind: MailTemplate.Kind
+    public var kind: MailKind
     public var subject: String
     public var html: String?
     public var text: String?
     public var variables: [String]
-    /// draft, pending, approved or rejected.
-    public var status: String
+    public var status: MailTemplate.Status
     public var reviewReasons: [String]
     public var submittedAt: Date?
     public var reviewedAt: Date?
@@ -25,12 +24,12 @@ public struct TemplateRecord: Sendable, Equatable, Codable {
 /// The editable content of a template.
 public struct TemplateContent: Sendable {
     public var name: String
-    public var kind: MailTemplate.Kind
+    public var kind: MailKind
     public var subject: String
     public var html: String?
     public var text: String?
 
-    public init(name: String, kind: MailTemplate.Kind, subject: String, html: String?, text: String?) {
+    public init(name: String, kind: MailKind, subject: String, html: String?, text: String?) {
         self.name = name
         self.kind = kind
         self.subject = subject
@@ -95,26 +94,21 @@ public struct TemplateStore: Sendable {
             let current = try await connection.query("SELECT status FROM templates WHERE tenant_id = \(tenantID) AND id = \(id) FOR UPDATE",
                                                       logger: logger).decode(String.self).first { _ in true }
             guard let current else { throw HeraldError.notFound("template") }
-            // Back to review when it had been submitted; rejected at once if the new content fails the checks.
-            let status: String
-            switch current {
-            case "approved", "pending": status = problems.isEmpty ? "pending" : "rejected"
-            default: status = "draft"
-            }
+            let status = MailTemplate.statusAfterEdit(try .stored(current), problems: problems)
             do {
                 try await connection.query("""
                     UPDATE templates SET name = \(content.name), kind = \(content.kind.rawValue), subject = \(content.subject), html = \(content.html),
-                           body_text = \(content.text), variables = \(variables), status = \(status),
-                           review_reasons = \(status == "rejected" ? problems : []),
-                           submitted_at = CASE WHEN \(status) = 'pending' THEN \(now) ELSE submitted_at END,
-                           reviewed_at = CASE WHEN \(status) = 'rejected' THEN \(now) ELSE NULL END, updated_at = \(now)
+                           body_text = \(content.text), variables = \(variables), status = \(status.rawValue),
+                           review_reasons = \(status == .rejected ? problems : []),
+                           submitted_at = CASE WHEN \(status == .pending) THEN \(now) ELSE submitted_at END,
+                           reviewed_at = CASE WHEN \(status == .rejected) THEN \(now) ELSE NULL END, updated_at = \(now)
                     WHERE tenant_id = \(tenantID) AND id = \(id)
                     """, logger: logger)
             } catch where error.isUniqueViolation() {
                 throw HeraldError.conflict("Template.AlreadyExists", "A template named \(content.name) already exists.")
             }
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:UpdateTemplate",
-                                      resource: Self.resource(tenantID, id), detail: ["status": status])
+                                      resource: Self.resource(tenantID, id), detail: ["status": status.rawValue])
             return try await load(connection, tenantID: tenantID, ids: [id])[0]
         }
     }
@@ -124,22 +118,21 @@ public struct TemplateStore: Sendable {
     public func submit(tenantID: UUID, id: UUID, actor: AuditActor, now: Date) async throws -> TemplateRecord {
         try await database.withTenant(tenantID) { connection in
             guard let template = try await load(connection, tenantID: tenantID, ids: [id], lock: true).first else { throw HeraldError.notFound("template") }
-            guard template.status == "draft" || template.status == "rejected" else { return template }
             let problems = MailTemplate.contentProblems(kind: template.kind, subject: template.subject, html: template.html, text: template.text,
                                                         sensitiveWords: sensitiveWords)
-            let status = problems.isEmpty ? "pending" : "rejected"
+            guard let status = MailTemplate.statusAfterSubmit(template.status, problems: problems) else { return template }
             try await connection.query("""
-                UPDATE templates SET status = \(status), review_reasons = \(problems), submitted_at = \(now),
-                       reviewed_at = CASE WHEN \(status) = 'rejected' THEN \(now) ELSE NULL END, updated_at = \(now)
+                UPDATE templates SET status = \(status.rawValue), review_reasons = \(problems), submitted_at = \(now),
+                       reviewed_at = CASE WHEN \(status == .rejected) THEN \(now) ELSE NULL END, updated_at = \(now)
                 WHERE tenant_id = \(tenantID) AND id = \(id)
                 """, logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:SubmitTemplate",
-                                      resource: Self.resource(tenantID, id), detail: ["status": status])
+                                      resource: Self.resource(tenantID, id), detail: ["status": status.rawValue])
             return try await load(connection, tenantID: tenantID, ids: [id])[0]
         }
     }
 
-    public func list(tenantID: UUID, status: String?) async throws -> [TemplateRecord] {
+    public func list(tenantID: UUID, status: MailTemplate.Status?) async throws -> [TemplateRecord] {
         try await database.withTenant(tenantID) { connection in
             try await load(connection, tenantID: tenantID, ids: nil, status: status)
         }
@@ -167,7 +160,7 @@ public struct TemplateStore: Sendable {
     /// Templates waiting for review, oldest submission first, across tenants.
     public func pending(limit: Int) async throws -> [TemplateRecord] {
         try await database.withSystem { connection in
-            try await load(connection, tenantID: nil, ids: nil, status: "pending", limit: limit)
+            try await load(connection, tenantID: nil, ids: nil, status: .pending, limit: limit)
         }
     }
 
@@ -184,12 +177,9 @@ public struct TemplateStore: Sendable {
         guard let tenantID else { throw HeraldError.notFound("template") }
         return try await database.withTenant(tenantID) { connection in
             guard let template = try await load(connection, tenantID: tenantID, ids: [id], lock: true).first else { throw HeraldError.notFound("template") }
-            guard template.status == "pending" else {
-                throw HeraldError.conflict("Template.NotPending", "Only a template waiting for review can be approved or rejected (it is \(template.status)).")
-            }
-            let status = approve ? "approved" : "rejected"
+            let status = try MailTemplate.statusAfterReview(template.status, approve: approve)
             try await connection.query("""
-                UPDATE templates SET status = \(status), review_reasons = \(approve ? [] : [reason ?? ""]), reviewed_at = \(now), updated_at = \(now)
+                UPDATE templates SET status = \(status.rawValue), review_reasons = \(approve ? [] : [reason ?? ""]), reviewed_at = \(now), updated_at = \(now)
                 WHERE tenant_id = \(tenantID) AND id = \(id)
                 """, logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor,
@@ -201,21 +191,21 @@ public struct TemplateStore: Sendable {
 
     // MARK: Loading
 
-    private func load(_ connection: PostgresConnection, tenantID: UUID?, ids: [UUID]?, status: String? = nil, limit: Int = 1000,
+    private func load(_ connection: PostgresConnection, tenantID: UUID?, ids: [UUID]?, status: MailTemplate.Status? = nil, limit: Int = 1000,
                       lock: Bool = false) async throws -> [TemplateRecord] {
         var templates: [TemplateRecord] = []
         let rows = try await connection.query("""
             SELECT id, tenant_id, name, kind, subject, html, body_text, variables, status, review_reasons, submitted_at, reviewed_at, created_at, updated_at
             FROM templates
             WHERE (\(tenantID)::uuid IS NULL OR tenant_id = \(tenantID)) AND (\(ids)::uuid[] IS NULL OR id = ANY(\(ids)::uuid[]))
-              AND (\(status)::text IS NULL OR status = \(status))
-            ORDER BY \(unescaped: status == "pending" && tenantID == nil ? "submitted_at" : "name") LIMIT \(limit) \(unescaped: lock ? "FOR UPDATE" : "")
+              AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
+            ORDER BY \(unescaped: status == .pending && tenantID == nil ? "submitted_at" : "name") LIMIT \(limit) \(unescaped: lock ? "FOR UPDATE" : "")
             """, logger: logger)
         for try await row in rows {
             let (id, tenant, name, kind, subject, html, text, variables, status, reasons, submitted, reviewed, created, updated) =
                 try row.decode((UUID, UUID, String, String, String, String?, String?, [String], String, [String], Date?, Date?, Date, Date).self)
-            templates.append(TemplateRecord(id: id, tenantID: tenant, name: name, kind: MailTemplate.Kind(rawValue: kind) ?? .trigger, subject: subject,
-                                            html: html, text: text, variables: variables, status: status, reviewReasons: reasons,
+            templates.append(TemplateRecord(id: id, tenantID: tenant, name: name, kind: try .stored(kind), subject: subject,
+                                            html: html, text: text, variables: variables, status: try .stored(status), reviewReasons: reasons,
                                             submittedAt: submitted, reviewedAt: reviewed, createdAt: created, updatedAt: updated))
         }
         return templates

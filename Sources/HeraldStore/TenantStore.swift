@@ -130,7 +130,7 @@ public struct TenantStore: Sendable {
                 case .banned: try await AccountChanges.dropMail(connection, logger: database.logger, tenantID: id, now: now)
                 }
                 try await AccountChanges.record(connection, logger: database.logger, tenantID: id,
-                                                change: target == .active ? "unfrozen" : target.rawValue, from: grade, to: grade, reason: why,
+                                                change: GradeChange(becoming: target), from: grade, to: grade, reason: why,
                                                 figures: nil, actor: "operator", now: now)
                 var detail = ["from": current.rawValue, "to": target.rawValue]
                 if let reason { detail["reason"] = String(reason.prefix(500)) }

@@ -39,12 +39,12 @@ import Testing
                 // The confirmation link: forged, altered or stale links are 404 pages and change nothing.
                 let key = app.dependencies.replyToKey
                 let stored = try await app.dependencies.senders.get(tenantID: tenantID, id: senderID)
-                #expect(stored.replyToStatus == "pending")
+                #expect(stored.replyToStatus == .pending)
                 expectHTML(try await app.request(.get, "/r/not-a-token"), 404)
                 let forged = ReplyToToken(tenantID: tenantID, senderID: senderID, nonce: "guess", expires: Date().addingTimeInterval(3600))
                 expectHTML(try await app.request(.get, "/r/\(forged.encode(key: key))"), 404)
                 expectHTML(try await app.request(.get, "/r/\(forged.encode(key: .init(size: .bits256)))"), 404)
-                #expect(try await app.dependencies.senders.get(tenantID: tenantID, id: senderID).replyToStatus == "pending")
+                #expect(try await app.dependencies.senders.get(tenantID: tenantID, id: senderID).replyToStatus == .pending)
 
                 // The confirmation mail was queued with the sender, to the reply-to address; its link confirms, once or twice.
                 let queued = try await app.dependencies.database.withSystem { connection in

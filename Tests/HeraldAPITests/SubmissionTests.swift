@@ -26,9 +26,8 @@ import Testing
             var configuration = SMTPServer.Configuration(host: "127.0.0.1", port: 0, session: session)
             try configuration.loadTLS(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
             configuration.implicitTLS = implicitTLS
-            var receiver = SubmissionReceiver(senders: app.dependencies.senders, identity: app.dependencies.identity,
-                                              acceptBatcher: app.dependencies.acceptBatcher,
-                                              authLimiter: TokenBucketLimiter(capacity: 100, refillPerSecond: 100), now: app.clock.now)
+            var receiver = SubmissionReceiver(senders: app.dependencies.senders, accept: app.dependencies.accept,
+                                              authLimiter: TokenBucketLimiter(capacity: 100, refillPerSecond: 100))
             receiver.metrics = SMTPListenerMetrics(registry: app.dependencies.registry)
             configure(&receiver)
             let server = try await SMTPServer.bind(configuration, delegate: receiver, logger: TestDatabases.logger)
@@ -263,9 +262,8 @@ import Testing
                 let senders = try await app.request(.get, "/v1/senders", token: token)
                 let senderID = try #require((senders.json["items"] as? [[String: Any]])?.first?["id"] as? String)
                 #expect(try await app.request(.put, "/v1/senders/\(senderID)/smtp-password", token: token, json: ["password": "Other-Horse-43"]).status == 204)
-                let receiver = SubmissionReceiver(senders: app.dependencies.senders, identity: app.dependencies.identity,
-                                                  acceptBatcher: app.dependencies.acceptBatcher,
-                                                  authLimiter: TokenBucketLimiter(capacity: 100, refillPerSecond: 100), now: app.clock.now)
+                let receiver = SubmissionReceiver(senders: app.dependencies.senders, accept: app.dependencies.accept,
+                                                  authLimiter: TokenBucketLimiter(capacity: 100, refillPerSecond: 100))
                 func tenant(_ password: String) async -> String? {
                     let login = await receiver.login(username: "app@example.test", password: password, client: nil)
                     guard login.reply.code == 235 else { return nil }

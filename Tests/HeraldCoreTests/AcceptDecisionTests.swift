@@ -4,12 +4,12 @@ import Testing
 
 /// The accept decision of every send path, without PostgreSQL: facts in, verdicts and quota out.
 @Suite struct AcceptDecisionTests {
-    static let active = AcceptTenantFacts(status: "active", grade: 1, trackByDefault: true, triggerUnsubscribeLink: false)
+    static let active = AcceptTenantFacts(status: .active, grade: 1, trackByDefault: true, triggerUnsubscribeLink: false)
     static let triggerID = UUID(), batchID = UUID()
     static let senders: [String: AcceptSenderFacts] = [
-        "app@example.test": .init(id: triggerID, type: "trigger", replyTo: "help@example.test", replyToStatus: "verified", domainStatus: "verified"),
-        "news@example.test": .init(id: batchID, type: "batch", replyTo: nil, replyToStatus: "none", domainStatus: "verified"),
-        "old@gone.test": .init(id: UUID(), type: "trigger", replyTo: nil, replyToStatus: "none", domainStatus: "pending"),
+        "app@example.test": .init(id: triggerID, kind: .trigger, replyTo: "help@example.test", replyToStatus: .verified, domainStatus: .verified),
+        "news@example.test": .init(id: batchID, kind: .batch, replyTo: nil, replyToStatus: .none, domainStatus: .verified),
+        "old@gone.test": .init(id: UUID(), kind: .trigger, replyTo: nil, replyToStatus: .none, domainStatus: .pending),
     ]
 
     static func send(from: String = "app@example.test", to: [String] = ["ann@example.org"], tag: String? = nil, replyTo: String? = nil,
@@ -31,9 +31,9 @@ import Testing
         let sends = [try Self.send(), try Self.send(to: ["ben@example.org"])]
         #expect(Self.decide(sends, tenant: nil).verdicts.map(Self.code) == ["NotFound", "NotFound"])
         var frozen = Self.active
-        frozen.status = "frozen"
+        frozen.status = .frozen
         #expect(Self.decide(sends, tenant: frozen).verdicts.map(Self.code) == ["Account.Frozen", "Account.Frozen"])
-        frozen.status = "banned"
+        frozen.status = .banned
         let (verdicts, quota) = Self.decide(sends, tenant: frozen)
         #expect(verdicts.map(Self.code) == ["Account.Banned", "Account.Banned"])
         #expect(quota.usedToday == 0, "a refused send takes no quota")
@@ -118,14 +118,14 @@ import Testing
 
     @Test func aBatchSubmissionIsCheckedInOrderAndReservesTheWholeList() throws {
         let from = try MailAddress("news@example.test")
-        let approved = BatchSubmitFacts.Template(status: "approved", kind: "batch", subject: "S", html: "<p>${unsubscribe}</p>", text: nil)
+        let approved = BatchSubmitFacts.Template(status: .approved, kind: .batch, subject: "S", html: "<p>${unsubscribe}</p>", text: nil)
         let good = BatchSubmitFacts(tenant: Self.active, sender: Self.senders["news@example.test"], template: approved, listMembers: 150, tagKnown: true)
         func code(_ facts: BatchSubmitFacts, tag: String? = nil) -> String? {
             do { _ = try BatchDecision.check(from: from, tag: tag, facts: facts); return nil } catch { return error.code }
         }
         #expect(code(good) == nil)
         var facts = good
-        facts.tenant?.status = "frozen"
+        facts.tenant?.status = .frozen
         #expect(code(facts) == "Account.Frozen")
         facts = good
         facts.sender = Self.senders["app@example.test"]
@@ -134,10 +134,10 @@ import Testing
         facts.sender = nil
         #expect(code(facts) == "InvalidMailAddress.NotFound")
         facts = good
-        facts.template?.status = "pending"
+        facts.template?.status = .pending
         #expect(code(facts) == "Template.NotApproved")
         facts = good
-        facts.template?.kind = "trigger"
+        facts.template?.kind = .trigger
         #expect(code(facts) == "Template.WrongType")
         facts = good
         facts.listMembers = nil

@@ -51,10 +51,10 @@ import Testing
 
     @Test func replyToIsOnlyTheSendersConfirmedAddress() throws {
         let help = try MailAddress("help@example.test")
-        #expect(try ReplyToRule.resolve(requested: nil, senderReplyTo: "help@example.test", status: "verified") == "help@example.test")
-        #expect(try ReplyToRule.resolve(requested: nil, senderReplyTo: "help@example.test", status: "pending") == nil)
-        #expect(try ReplyToRule.resolve(requested: help, senderReplyTo: "HELP@example.test", status: "verified") == "help@example.test")
-        #expect(throws: HeraldError.self) { try ReplyToRule.resolve(requested: help, senderReplyTo: "help@example.test", status: "pending") }
-        #expect(throws: HeraldError.self) { try ReplyToRule.resolve(requested: try MailAddress("x@evil.example"), senderReplyTo: nil, status: "none") }
+        #expect(try ReplyToRule.resolve(requested: nil, senderReplyTo: "help@example.test", status: .verified) == "help@example.test")
+        #expect(try ReplyToRule.resolve(requested: nil, senderReplyTo: "help@example.test", status: .pending) == nil)
+        #expect(try ReplyToRule.resolve(requested: help, senderReplyTo: "HELP@example.test", status: .verified) == "help@example.test")
+        #expect(throws: HeraldError.self) { try ReplyToRule.resolve(requested: help, senderReplyTo: "help@example.test", status: .pending) }
+        #expect(throws: HeraldError.self) { try ReplyToRule.resolve(requested: try MailAddress("x@evil.example"), senderReplyTo: nil, status: .none) }
     }
 }

@@ -54,7 +54,7 @@ import Testing
                 == ["queued", "deferred", "sending", "delivered", "bounced", "spam_rejected", "failed", "dropped", "paused"])
         #expect(EventType.subscribable.count == EventType.allCases.count - 1 && !EventType.subscribable.contains(.webhookTest))
         #expect(EventType.allCases.filter(\.isMessageEvent).count == 10)
-        #expect(EventType.account(change: "frozen") == .accountFrozen && EventType.account(change: "promoted") == .accountGradeChanged)
+        #expect(GradeChange.frozen.event == .accountFrozen && GradeChange.promoted.event == .accountGradeChanged && GradeChange(becoming: .active) == .unfrozen)
         #expect(WebhookEventTypes.all.first == "message.accepted" && WebhookEventTypes.all.last == "webhook.disabled")
     }
 }

@@ -6,8 +6,9 @@ import Testing
 @testable import HeraldStore
 
 /// The vocabulary and the event payloads as the database holds them: the SQL lists of message statuses and
-/// event types are the Swift enums, and every message and account event, written through the store's own
-/// statements (and the one payload writer, `herald_message_event`), matches its schema in the contract
+/// event types are the Swift enums, and every event type (message, account and webhook events), written
+/// through the store's own statements (and the one payload writer of message events, `herald_message_event`),
+/// matches its schema in the contract
 /// (`components.schemas.WebhookEvent` of OpenAPI/openapi.yaml).
 @Suite struct EventContractTests {
     @Test func sqlVocabularyIsTheSwiftOne() async throws {
@@ -38,7 +39,7 @@ import Testing
         }
     }
 
-    @Test func everyMessageAndAccountEventMatchesTheContract() async throws {
+    @Test func everyEventMatchesTheContract() async throws {
         try await withTestDatabase { database, _ in
             let tenant = UUID(), now = Date()
             let ids = (0..<7).map { _ in UUID() }
@@ -66,9 +67,9 @@ import Testing
             try await database.client.query("SELECT herald_track(\(tenant), \(ids[0]), 'https://example.com/a', \(now))", logger: database.logger)
             try await database.client.query("SELECT * FROM herald_unsubscribe(\(tenant), \(ids[0]), '*', \(now))", logger: database.logger)
             try await database.withSystem { connection -> Void in
-                for change in ["promoted", "frozen", "unfrozen", "banned"] {
+                for change in GradeChange.allCases {
                     try await AccountChanges.record(connection, logger: database.logger, tenantID: tenant, change: change, from: 2, to: 3,
-                                                    reason: "contract", figures: change == "promoted" ? DayFigures(day: 20_000, sent: 10, delivered: 9, invalid: 1, spam: 0) : nil,
+                                                    reason: "contract", figures: change == .promoted ? DayFigures(day: 20_000, sent: 10, delivered: 9, invalid: 1, spam: 0) : nil,
                                                     actor: "test", now: now)
                 }
                 try await AccountChanges.dropMail(connection, logger: database.logger, tenantID: tenant, now: now)
@@ -82,6 +83,14 @@ import Testing
                                                  p_reason => 'suppressed', p_task => \(UUID())), \(now))
                     """, logger: database.logger)
             }
+            // Webhook events: a test event, and an endpoint disabled because it answered 410 Gone.
+            let webhooks = WebhookStore(database: database, secrets: SecretBox(masterKey: MasterKey(bytes: Array(repeating: 5, count: 32))))
+            let (endpoint, _) = try await webhooks.create(tenantID: tenant, url: "https://hooks.example.com/herald", eventTypes: ["message.delivered"],
+                                                          enabled: true, actor: AuditActor(type: .system), now: now)
+            let test = try await webhooks.test(tenantID: tenant, endpointID: endpoint.id, now: now)
+            #expect(try await webhooks.claim(worker: "contract", limit: 10, excluding: [], now: now, lease: .seconds(60)).map(\.id) == [test.id])
+            try await webhooks.record([WebhookAttemptOutcome(id: test.id, endpointID: endpoint.id, attemptedAt: now, httpStatus: 410, error: nil,
+                                                             latencyMs: 3, response: "gone", decision: .gone)], worker: "contract", now: now)
             let bodies = try await database.withSystem { connection in
                 try await connection.query("""
                     SELECT json_build_object('type', type, 'timestamp', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
@@ -90,7 +99,7 @@ import Testing
                     """, logger: database.logger).decode(String.self).collectAll()
             }
             let written = Set(bodies.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.compactMap { $0["type"] as? String })
-            let expected = Set(EventType.allCases.filter { $0.rawValue.hasPrefix("message.") || $0.rawValue.hasPrefix("account.") }.map(\.rawValue))
+            let expected = Set(EventType.allCases.map(\.rawValue))
             #expect(written == expected, "not written: \(expected.subtracting(written).sorted())")
             let (status, output) = try runPython(Self.validator, [TestDatabases.repositoryRoot + "/OpenAPI/openapi.yaml"],
                                                  input: Array(bodies.joined(separator: "\n").utf8))
