@@ -9,7 +9,8 @@ import Synchronization
 
 /// Issues tokens for AccessKeys and turns bearer tokens back into principals.
 public struct TokenService: Sendable {
-    let auth: AuthStore
+    /// AccessKeys, nonces and principals (with the process's principal cache).
+    public let auth: AuthStore
     let keys: SigningKeyRing
     /// Token lifetime (SPEC: 15 minutes).
     let lifetime: Duration

@@ -38,6 +38,11 @@ extension SendingDomain {
     public struct Verdict: Sendable, Equatable {
         public var status: Status
         public var activate: String?
+
+        public init(status: Status, activate: String?) {
+            self.status = status
+            self.activate = activate
+        }
     }
 
     /// Verified when ownership, SPF and the signing key's DKIM record are ok; failing when a domain verified

@@ -31,6 +31,13 @@ public struct HeraldConfiguration: Sendable {
 
     /// `DATABASE_URL`.
     public var databaseURL: DatabaseURL
+    /// `HERALD_DIRECT_DATABASE_URL` (`DATABASE_URL`): the same database without a pooler in between, for
+    /// the one session that must last (the principal cache's `LISTEN`) when `DATABASE_URL` is a pgbouncer.
+    public var directDatabaseURL: DatabaseURL
+    /// `HERALD_PRINCIPAL_CACHE_TTL` seconds (60; 0 turns the cache off): the longest the `api` role serves a
+    /// caller's user, keys, policies and IP protection from memory. Every change drops them at once anyway
+    /// (LISTEN/NOTIFY); this bounds what a lost notification could cost.
+    public var principalCacheLifetime: Duration
     /// `LOG_LEVEL`: trace, debug, info, notice, warning, error or critical (info).
     public var logLevel: Logger.Level
     /// `HERALD_HTTP_PORT` (8080).
@@ -144,6 +151,11 @@ public struct HeraldConfiguration: Sendable {
             throw Invalid(description: "DATABASE_URL is required, e.g. postgres://herald:secret@127.0.0.1:5432/herald (ops/run sets it up).")
         }
         do { databaseURL = try DatabaseURL(url) } catch { throw Invalid(description: error.message) }
+        if let direct = string("herald.direct.database.url", secret: true) {
+            do { directDatabaseURL = try DatabaseURL(direct) } catch { throw Invalid(description: "HERALD_DIRECT_DATABASE_URL: " + error.message) }
+        } else {
+            directDatabaseURL = databaseURL
+        }
         if let level = string("log.level") {
             guard let parsed = Logger.Level(rawValue: level) else {
                 throw Invalid(description: "LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical, got \"\(level)\".")
@@ -187,6 +199,7 @@ public struct HeraldConfiguration: Sendable {
         }
         migrationsDirectory = string("herald.migrations.dir") ?? "Migrations"
         databasePoolSize = try int("herald.db.pool.size", "HERALD_DB_POOL_SIZE", default: 20, range: 1...500)
+        principalCacheLifetime = .seconds(try int("herald.principal.cache.ttl", "HERALD_PRINCIPAL_CACHE_TTL", default: 60, range: 0...3600))
         authRatePerSecond = try int("herald.auth.rate", "HERALD_AUTH_RATE", default: 10, range: 1...100_000)
         tenantRatePerSecond = try int("herald.tenant.rate", "HERALD_TENANT_RATE", default: 500, range: 1...10_000_000)
         senderRatePerSecond = try int("herald.sender.rate", "HERALD_SENDER_RATE", default: 100, range: 1...10_000_000)

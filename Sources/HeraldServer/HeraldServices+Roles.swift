@@ -15,7 +15,7 @@ extension HeraldServices {
     /// ``HeraldConfiguration/Invalid``.
     public func services(for roles: Set<HeraldConfiguration.Role>) throws -> [any Service] {
         var services: [any Service] = []
-        if roles.contains(.api) { services.append(try api()) }
+        if roles.contains(.api) { services += try api() }
         if roles.contains(.scheduler) { services += scheduler() }
         if roles.contains(.smtp) { services += try smtp() }
         if roles.contains(.dispatcher) { services.append(dispatcher()) }
@@ -37,11 +37,21 @@ extension HeraldServices {
                         now: now, limiterClock: limiterClock)
     }
 
-    /// `api`: the REST API, public pages and the compatibility endpoint on `HERALD_HTTP_HOST:HERALD_HTTP_PORT`.
-    public func api() throws -> any Service {
+    /// `api`: the REST API, public pages and the compatibility endpoint on `HERALD_HTTP_HOST:HERALD_HTTP_PORT`, and
+    /// the listener that keeps its principal cache truthful.
+    public func api() throws -> [any Service] {
         let application = try buildApplication(try apiDependencies(), host: configuration.httpHost, port: configuration.httpPort, logger: logger)
         logger.info("serving HTTP", metadata: ["url": "http://\(configuration.httpHost):\(configuration.httpPort)"])
-        return application
+        guard let listener = try principalChangeListener() else { return [application] }
+        return [application, PrincipalChangeService(listener: listener)]
+    }
+
+    /// The listener of the principal cache on its own direct connection, or nil when the cache is off.
+    public func principalChangeListener() throws -> PrincipalChangeListener? {
+        guard let cache = tokens.auth.principals else { return nil }
+        do { return try PrincipalChangeListener(cache: cache, url: configuration.directDatabaseURL, logger: logger) } catch {
+            throw HeraldConfiguration.Invalid(description: "HERALD_DIRECT_DATABASE_URL: cannot set up TLS: \(error)")
+        }
     }
 
     /// `scheduler` (`worker` names it on the rows it leases): delivery (claim, sign, send, record), batch expansion and the re-verification of domains.

@@ -150,7 +150,11 @@ public struct HeraldServices: Sendable {
         deliveries = DeliveryStore(database: database)
         grades = GradeStore(database: database)
         keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: configuration.tokenLifetime + .seconds(60), now: now)
-        tokens = TokenService(auth: AuthStore(database: database, secrets: secrets), keys: keys, lifetime: configuration.tokenLifetime, now: now)
+        var auth = AuthStore(database: database, secrets: secrets)
+        if configuration.principalCacheLifetime > .zero {
+            auth.principals = PrincipalCache(maxAge: configuration.principalCacheLifetime, metrics: PrincipalCacheMetrics(registry: registry))
+        }
+        tokens = TokenService(auth: auth, keys: keys, lifetime: configuration.tokenLifetime, now: now)
 
         webhookGuard = WebhookGuard(policy: WebhookTargetPolicy(allowPrivate: configuration.webhookAllowPrivate), dns: dns)
         trackingLinks = TrackingLinks(publicURL: publicURL, masterKey: masterKey)

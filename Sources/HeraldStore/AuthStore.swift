@@ -8,6 +8,9 @@ import PostgresNIO
 public struct AuthStore: Sendable {
     let database: Database
     let secrets: SecretBox
+    /// Principals kept in the process while their changes are heard (the `api` role runs its listener);
+    /// nil: every lookup reads the database.
+    public var principals: PrincipalCache?
 
     /// Creates the store.
     public init(database: Database, secrets: SecretBox) {
@@ -84,8 +87,18 @@ public struct AuthStore: Sendable {
     private static let decoy = SecretBox(masterKey: .random()).seal(Array(repeating: 0, count: 30), context: "access_key:decoy")
 
     /// Resolves a verified token's claims to the current principal, or nil when the user, key or tenant is gone
-    /// or the user is disabled: this is why disabling a user or deleting a key takes effect at once.
+    /// or the user is disabled: this is why disabling a user or deleting a key takes effect at once. With a
+    /// live ``principals`` cache, from memory (every change to a principal drops it there at once).
     public func principal(tenantID: UUID, userID: UUID, accessKeyID: String) async throws -> Principal? {
+        guard let principals else { return try await loadPrincipal(tenantID: tenantID, userID: userID, accessKeyID: accessKeyID) }
+        let (cached, ticket) = principals.lookup(tenantID: tenantID, userID: userID, accessKeyID: accessKeyID)
+        if let cached { return cached }
+        let principal = try await loadPrincipal(tenantID: tenantID, userID: userID, accessKeyID: accessKeyID)
+        if let principal, let ticket { principals.store(principal, ticket: ticket) }
+        return principal
+    }
+
+    func loadPrincipal(tenantID: UUID, userID: UUID, accessKeyID: String) async throws -> Principal? {
         // One statement outside an explicit transaction: herald_principal sets the RLS tenant itself
         // (transaction-local, so it ends with the statement). This runs on every request.
         let row = try await database.client.query(

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import NIOSSL
 import PostgresNIO
 
 /// A parsed `DATABASE_URL` (`postgres://user:password@host:port/database?sslmode=disable&host=/socket/dir`).
@@ -54,6 +55,15 @@ public struct DatabaseURL: Sendable, Equatable {
         var copy = self
         copy.database = database
         return copy
+    }
+
+    /// The configuration of one direct connection to this URL (the principal cache's `LISTEN`).
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        if let socketDirectory {
+            return .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: username, password: password, database: database)
+        }
+        return .init(host: host, port: port, username: username, password: password, database: database,
+                     tls: requireTLS ? .require(try NIOSSLContext(configuration: .clientDefault)) : .disable)
     }
 
     /// PostgresNIO client configuration for this URL.

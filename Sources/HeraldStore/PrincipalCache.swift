@@ -1,0 +1,234 @@
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+import Prometheus
+import Synchronization
+
+/// Principals as they are now, kept in the process so that an authenticated request needs no database
+/// round trip for its caller, and dropped the moment PostgreSQL says they changed.
+///
+/// Every change to what a principal holds (user enabled, key deleted, policies, IP protection, account
+/// status) notifies the channel `herald_principal` with the tenant's id (migration 0025), and
+/// ``PrincipalChangeListener`` drops that tenant's entries when the notification arrives. The cache serves
+/// only while the listener's connection is up (``isLive``): when it is lost, every entry goes and lookups
+/// read the database until a new `LISTEN` is in place, so a lost notification can never leave a stale grant.
+///
+/// A lookup that missed reads the database and stores what it read only if no change to that tenant was
+/// announced meanwhile (``Ticket``): a read that raced a change is used once and not kept.
+public final class PrincipalCache: Sendable {
+    struct Key: Hashable {
+        var tenantID: UUID
+        var userID: UUID
+        var accessKeyID: String
+    }
+
+    struct Entry {
+        var principal: Principal
+        var storedAt: ContinuousClock.Instant
+    }
+
+    struct State {
+        var live = false
+        /// Raised when everything is dropped (the listener connected or was lost).
+        var epoch: UInt64 = 0
+        /// Raised for a tenant when its principals changed (entries kept only for tenants seen since the
+        /// last full drop).
+        var tenantEpochs: [UUID: UInt64] = [:]
+        var entries: [Key: Entry] = [:]
+    }
+
+    /// What a lookup that missed saw before it read the database; its result is kept only if nothing
+    /// changed since.
+    public struct Ticket: Sendable {
+        let epoch: UInt64
+        let tenantEpoch: UInt64
+    }
+
+    private let state = Mutex(State())
+    /// The longest an entry is served, notifications or not.
+    let maxAge: Duration
+    /// The most entries kept; past that the cache starts again empty.
+    let capacity: Int
+    let metrics: PrincipalCacheMetrics?
+
+    public init(maxAge: Duration = .seconds(60), capacity: Int = 100_000, metrics: PrincipalCacheMetrics? = nil) {
+        self.maxAge = maxAge
+        self.capacity = capacity
+        self.metrics = metrics
+    }
+
+    /// Whether the cache serves (its listener is connected and listening).
+    public var isLive: Bool { state.withLock { $0.live } }
+
+    /// The number of principals held now.
+    public var count: Int { state.withLock { $0.entries.count } }
+
+    /// The principal of a token's claims if it is held and fresh; otherwise a ticket to store the one read
+    /// from the database (nil when the cache does not serve).
+    func lookup(tenantID: UUID, userID: UUID, accessKeyID: String) -> (Principal?, Ticket?) {
+        let key = Key(tenantID: tenantID, userID: userID, accessKeyID: accessKeyID)
+        let now = ContinuousClock.now
+        let (principal, ticket): (Principal?, Ticket?) = state.withLock { state in
+            guard state.live else { return (nil, nil) }
+            if let entry = state.entries[key] {
+                if now - entry.storedAt < maxAge { return (entry.principal, nil) }
+                state.entries[key] = nil
+            }
+            return (nil, Ticket(epoch: state.epoch, tenantEpoch: state.tenantEpochs[tenantID] ?? 0))
+        }
+        if principal != nil { metrics?.hits.increment() } else if ticket != nil { metrics?.misses.increment() }
+        return (principal, ticket)
+    }
+
+    /// Keeps a principal read from the database after `ticket` was taken, unless its tenant's principals
+    /// changed (or everything was dropped) since.
+    func store(_ principal: Principal, ticket: Ticket) {
+        let key = Key(tenantID: principal.tenantID, userID: principal.userID, accessKeyID: principal.accessKeyID)
+        state.withLock { state in
+            guard state.live, state.epoch == ticket.epoch, (state.tenantEpochs[key.tenantID] ?? 0) == ticket.tenantEpoch else { return }
+            if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
+            state.entries[key] = Entry(principal: principal, storedAt: ContinuousClock.now)
+        }
+    }
+
+    /// Drops a tenant's principals (a change was announced).
+    public func invalidate(tenantID: UUID) {
+        state.withLock { state in
+            state.tenantEpochs[tenantID, default: 0] &+= 1
+            state.entries = state.entries.filter { $0.key.tenantID != tenantID }
+        }
+        metrics?.invalidations.increment()
+    }
+
+    /// Drops everything; the cache serves afterwards only if `live` (the listener is listening).
+    public func reset(live: Bool) {
+        state.withLock { state in
+            state.live = live
+            state.epoch &+= 1
+            state.tenantEpochs.removeAll()
+            state.entries.removeAll()
+        }
+        metrics?.live.set(Double(live ? 1 : 0))
+    }
+}
+
+/// The principal cache as Prometheus sees it.
+public struct PrincipalCacheMetrics: Sendable {
+    let hits: Counter
+    let misses: Counter
+    let invalidations: Counter
+    let live: Gauge
+
+    public init(registry: PrometheusCollectorRegistry) {
+        let lookups = MetricNameDescriptor(metricName: "herald_principal_cache_lookups", unitName: "total",
+                                           helpText: "Principal lookups of authenticated requests by where they were answered")
+        hits = registry.makeCounter(descriptor: lookups, labels: [("result", "hit")])
+        misses = registry.makeCounter(descriptor: lookups, labels: [("result", "miss")])
+        invalidations = registry.makeCounter(descriptor: .init(metricName: "herald_principal_cache_invalidations", unitName: "total",
+                                                               helpText: "Tenants whose cached principals were dropped on a change"))
+        live = registry.makeGauge(descriptor: .init(metricName: "herald_principal_cache_live", unitName: "",
+                                                    helpText: "1 while the principal cache's LISTEN connection is up and the cache serves"))
+    }
+}
+
+/// Why the listening connection was given up.
+struct ListenerLost: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
+}
+
+/// Keeps ``PrincipalCache`` truthful: one direct connection (never through a pooler, which would not keep
+/// the session's `LISTEN`) listening on `herald_principal`, a ping every few seconds so that a dead
+/// connection is noticed, and a new connection after a loss. The cache serves only between the moment
+/// `LISTEN` is in place and the moment the connection is lost.
+public struct PrincipalChangeListener: Sendable {
+    public static let channel = "herald_principal"
+    /// The listening session's `application_name` (in `pg_stat_activity`).
+    public static let applicationName = "herald principal listener"
+    let cache: PrincipalCache
+    let configuration: PostgresConnection.Configuration
+    let logger: Logger
+    /// How often the connection is checked.
+    var pingInterval: Duration = .seconds(5)
+    /// How long a check may take before the connection counts as lost.
+    var pingTimeout: Duration = .seconds(3)
+
+    public init(cache: PrincipalCache, url: DatabaseURL, logger: Logger) throws {
+        self.cache = cache
+        var configuration = try url.connectionConfiguration()
+        configuration.options.additionalStartupParameters.append(("application_name", Self.applicationName))
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Listens until cancelled, reconnecting after a loss (1 s, doubling to 30 s).
+    public func run() async {
+        var backoff: Duration = .seconds(1)
+        var connectionID = 0
+        while !Task.isCancelled {
+            connectionID += 1
+            do {
+                let connection = try await PostgresConnection.connect(configuration: configuration, id: connectionID, logger: logger)
+                do {
+                    try await listen(on: connection) { backoff = .seconds(1) }
+                } catch {
+                    cache.reset(live: false)
+                    try? await connection.close()
+                    throw error
+                }
+                cache.reset(live: false)
+                try? await connection.close()
+            } catch where Task.isCancelled {
+                break
+            } catch {
+                logger.warning("principal cache: LISTEN connection lost; requests read principals from the database until it is back",
+                               metadata: ["error": "\(String(reflecting: error))"])
+            }
+            cache.reset(live: false)
+            guard !Task.isCancelled else { break }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(30))
+        }
+        cache.reset(live: false)
+    }
+
+    /// Listens on one connection until it fails or the task is cancelled.
+    private func listen(on connection: PostgresConnection, connected: () -> Void) async throws {
+        try await connection.listen(on: Self.channel) { notifications in
+            // LISTEN is in place: from now on every change is heard, so what was kept before can go.
+            cache.reset(live: true)
+            connected()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await notification in notifications {
+                        if let tenantID = UUID(uuidString: notification.payload) {
+                            cache.invalidate(tenantID: tenantID)
+                        } else {
+                            cache.reset(live: true)
+                        }
+                    }
+                    throw ListenerLost(reason: "the notifications ended")
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: pingInterval)
+                        try await withDeadline(pingTimeout) { try await connection.query("SELECT 1", logger: logger) }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func withDeadline(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await body(); return true }
+            group.addTask { try await Task.sleep(for: limit); return false }
+            let finished = try await group.next() ?? false
+            group.cancelAll()
+            if !finished { throw ListenerLost(reason: "no answer to a ping within \(limit)") }
+        }
+    }
+}
