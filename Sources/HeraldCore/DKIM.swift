@@ -87,7 +87,7 @@ public enum DKIM {
     }
 
     /// The message with a `DKIM-Signature` field prepended.
-    public static func sign(_ message: [UInt8], domain: String, selector: String, key: DKIMKeyPair, at time: Date) throws -> [UInt8] {
+    public static func sign(_ message: [UInt8], domain: String, selector: String, key: some DKIMSigningKey, at time: Date) throws -> [UInt8] {
         let (fields, body) = split(message)
         let bodyHash = Data(SHA256.hash(data: relaxedBody(body))).base64EncodedString()
         // The bottom-most instance of each signed name, as §5.4.2 pairs them.

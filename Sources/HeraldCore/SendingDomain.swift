@@ -221,8 +221,15 @@ public enum SendingDomain {
     }
 }
 
+/// What makes a DKIM signature (`rsa-sha256`): RSASSA-PKCS1-v1_5 over the SHA-256 of the signed data.
+/// ``DKIMKeyPair`` signs with swift-crypto; the delivery worker signs with the system's libcrypto, faster.
+public protocol DKIMSigningKey: Sendable {
+    /// The signature of `data`.
+    func sign(_ data: [UInt8]) throws -> [UInt8]
+}
+
 /// An RSA key for DKIM signing (RFC 6376 §3.3: rsa-sha256; RFC 8301: at least 1024 bits, 2048 advised).
-public struct DKIMKeyPair: Sendable {
+public struct DKIMKeyPair: DKIMSigningKey {
     /// The private key.
     public let privateKey: _RSA.Signing.PrivateKey
 
@@ -256,7 +263,7 @@ public struct DKIMKeyPair: Sendable {
     public var bits: Int { privateKey.keySizeInBits }
 
     /// RSASSA-PKCS1-v1_5 over SHA-256 of `data` (the DKIM `rsa-sha256` algorithm).
-    public func sign(_ data: some DataProtocol) throws -> [UInt8] {
+    public func sign(_ data: [UInt8]) throws -> [UInt8] {
         Array(try privateKey.signature(for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5).rawRepresentation)
     }
 }

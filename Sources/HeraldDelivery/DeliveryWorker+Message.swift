@@ -38,7 +38,7 @@ extension DeliveryWorker {
     }
 
     /// The message as it goes on the wire, DKIM-signed with its domain's active key.
-    func build(_ mail: OutgoingMail, keys: [String: (selector: String, key: DKIMKeyPair)]) throws -> [UInt8] {
+    func build(_ mail: OutgoingMail, keys: [String: (selector: String, key: any DKIMSigningKey)]) throws -> [UInt8] {
         let message = mail.message, from = mail.from
         if let raw = message.raw {
             // Submitted over SMTP: sent as submitted, with Herald's fields on top where the message has none.

@@ -39,6 +39,8 @@ public struct DeliveryWorker: Sendable {
     public var unsubscribeLinks: UnsubscribeLinks?
     public var now: @Sendable () -> Date
     public var logger = Logger(label: "herald.delivery")
+    /// DKIM keys on libcrypto, loaded once each.
+    let keyCache = SigningKeyCache()
 
     public init(store: DeliveryStore, domains: DomainStore, router: MailRouter, smtp: SMTPDelivery, worker: String,
                 now: @escaping @Sendable () -> Date = Date.init) {
@@ -70,12 +72,12 @@ public struct DeliveryWorker: Sendable {
         }
         await recorder.add(unbuildable)
         // Signing keys, once per tenant and sending domain of the batch.
-        var keys: [String: (selector: String, key: DKIMKeyPair)] = [:]
+        var keys: [String: (selector: String, key: any DKIMSigningKey)] = [:]
         var looked = Set<String>(), returnPaths = Set<String>()
         for mail in mails where mail.message.kind != .system {
             guard looked.insert(mail.sendingDomain).inserted else { continue }
             let (key, verifiedReturnPath) = try await domains.sending(tenantID: mail.message.tenantID, domain: mail.from.domain)
-            if let key { keys[mail.sendingDomain] = key }
+            if let key { keys[mail.sendingDomain] = (key.selector, try keyCache.key(der: key.der)) }
             if returnPath != nil, verifiedReturnPath { returnPaths.insert(mail.sendingDomain) }
         }
         let verifiedReturnPaths = returnPaths
@@ -109,7 +111,7 @@ public struct DeliveryWorker: Sendable {
     }
 
     /// Delivers one domain's messages over up to ``connectionsPerDomain`` connections at once.
-    func deliver(_ mails: [OutgoingMail], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)], returnPaths: Set<String> = [],
+    func deliver(_ mails: [OutgoingMail], domain: String, keys: [String: (selector: String, key: any DKIMSigningKey)], returnPaths: Set<String> = [],
                  recorder: OutcomeRecorder) async {
         let (granted, retryAfter) = domainRates.take(domain, count: mails.count)
         if granted < mails.count {
@@ -135,7 +137,7 @@ public struct DeliveryWorker: Sendable {
         }
     }
 
-    func deliverOverOneConnection(_ mails: [OutgoingMail], domain: String, keys: [String: (selector: String, key: DKIMKeyPair)],
+    func deliverOverOneConnection(_ mails: [OutgoingMail], domain: String, keys: [String: (selector: String, key: any DKIMSigningKey)],
                                   returnPaths: Set<String> = [], recorder: OutcomeRecorder) async {
         var envelopes: [SMTPClientStateMachine.Envelope] = []
         var sent: [ClaimedMessage] = []

@@ -207,13 +207,14 @@ public struct DomainStore: Sendable {
 
     /// The signing key of a verified domain, for DKIM (nil when the domain is not usable).
     public func signingKey(tenantID: UUID, domain: String) async throws -> (selector: String, key: DKIMKeyPair)? {
-        try await sending(tenantID: tenantID, domain: domain).key
+        guard let key = try await sending(tenantID: tenantID, domain: domain).key else { return nil }
+        return (key.selector, try DKIMKeyPair(der: key.der))
     }
 
     /// What the delivery worker needs of a sending domain, in one read: the active DKIM key of the verified
     /// domain (nil when the domain is not usable), and whether its return-path MX and SPF records were both
     /// found at the last check, so that its mail may carry the VERP return path under it.
-    public func sending(tenantID: UUID, domain: String) async throws -> (key: (selector: String, key: DKIMKeyPair)?, returnPath: Bool) {
+    public func sending(tenantID: UUID, domain: String) async throws -> (key: (selector: String, der: [UInt8])?, returnPath: Bool) {
         let row = try await database.withTenant(tenantID) { connection in
             try await connection.query("""
                 SELECT k.id, k.selector, k.private_key, d.checks::text FROM domains d
@@ -228,7 +229,7 @@ public struct DomainStore: Sendable {
         }
         guard let id, let selector, let sealed else { return (nil, returnPath) }
         let der = try secrets.open(Array(buffer: sealed), context: "dkim_key:\(id.uuidString.lowercased())")
-        return ((selector, try DKIMKeyPair(der: der)), returnPath)
+        return ((selector, der), returnPath)
     }
 
     // MARK: Loading

@@ -10,6 +10,7 @@
 #   herald_pg_bootstrap PORT ROLE PW DB    create the LOGIN role (NOSUPERUSER CREATEDB) and its database; idempotent
 #   herald_pg_stop DIR                     stop the cluster if it runs; never fails
 #   herald_free_port                       print a free TCP port on 127.0.0.1
+#   herald_build_deps                      install what the Swift build links besides the toolchain (libssl-dev)
 #
 # Authentication: over the cluster's Unix socket (DIR/sock, reachable by root and postgres
 # only) the superuser `postgres` is trusted; over TCP every role needs its password
@@ -17,6 +18,14 @@
 
 # Messages go to stderr, prefixed with the running script's name (ops/test:, ops/run:, …).
 herald_log() { printf '%s: %s\n' "${HERALD_LOG_NAME:-ops/${0##*/}}" "$*" >&2; }
+
+# herald_build_deps — the system's OpenSSL libcrypto and its headers, which the build links for DKIM signing
+# (the CHeraldCrypto target).
+herald_build_deps() {
+    if [ ! -f /usr/include/openssl/evp.h ]; then
+        herald_apt_install libssl-dev
+    fi
+}
 
 # herald_apt_install PKG… — installs Debian packages (apt-get update once per script).
 herald_apt_install() {
