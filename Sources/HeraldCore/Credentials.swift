@@ -21,8 +21,19 @@ public enum AccessKeyGenerator {
 
     /// Random characters from the alphanumeric alphabet, without modulo bias.
     public static func randomString(count: Int) -> String {
+        // One system random word gives eight bytes; a byte below 248 (4 × 62) picks a character without bias.
         var generator = SystemRandomNumberGenerator()
-        return String((0..<count).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+        var characters: [Character] = []
+        characters.reserveCapacity(count)
+        var word: UInt64 = 0, left = 0
+        while characters.count < count {
+            if left == 0 { word = generator.next(); left = 8 }
+            let byte = UInt8(truncatingIfNeeded: word)
+            word >>= 8
+            left -= 1
+            if byte < 248 { characters.append(alphabet[Int(byte) % alphabet.count]) }
+        }
+        return String(characters)
     }
 }
 

@@ -15,7 +15,7 @@ public struct MailAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses and normalises an address, naming `field` when it is refused.
     public init(_ text: String, field: String = "address") throws(HeraldError) {
-        let text = text.trimmingCharacters(in: .whitespaces)
+        let text = text.trimmingWhitespace
         guard text.utf8.count <= 254, let at = text.lastIndex(of: "@") else {
             throw .validation("\(field) is not an email address like name@example.com.", field: field)
         }
@@ -110,5 +110,17 @@ public struct ReplyToConfirmationMail: Sendable {
             <p>If you did not expect this, ignore this mail; nothing changes.</p>
             """
         return (subject, text, html)
+    }
+}
+
+extension String {
+    /// `trimmingCharacters(in: .whitespaces)`, without its cost when there is nothing to trim (every address
+    /// of every send passes here).
+    var trimmingWhitespace: String {
+        guard let first = unicodeScalars.first, let last = unicodeScalars.last else { return self }
+        if CharacterSet.whitespaces.contains(first) || CharacterSet.whitespaces.contains(last) {
+            return trimmingCharacters(in: .whitespaces)
+        }
+        return self
     }
 }

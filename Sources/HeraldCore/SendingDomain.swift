@@ -10,18 +10,20 @@ public enum SendingDomain {
     /// hyphen, 253 characters at most, and a top-level label that is not all digits.
     /// `allowUnderscore` admits DNS names that are not host names (`_spf.example.com`).
     public static func normalize(_ name: String, field: String = "name", allowUnderscore: Bool = false) throws(HeraldError) -> String {
-        var name = name.trimmingCharacters(in: .whitespaces).lowercased()
+        var name = name.trimmingWhitespace.lowercased()
         if name.hasSuffix(".") { name.removeLast() }
-        guard name.unicodeScalars.allSatisfy(\.isASCII) else {
+        guard name.utf8.allSatisfy({ $0 < 0x80 }) else {
             throw .validation("\(field) must be ASCII; give an internationalised domain in its xn-- (punycode) form.", field: field)
         }
-        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard name.count <= 253, labels.count >= 2,
+        // ASCII from here on: a letter is a-z (lowercased), a digit 0-9.
+        func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+        let labels = name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard name.utf8.count <= 253, labels.count >= 2,
               labels.allSatisfy({ label in
-                  (1...63).contains(label.count) && !label.hasPrefix("-") && !label.hasSuffix("-")
-                      && label.allSatisfy { ($0.isLetter || $0.isNumber || $0 == "-" || (allowUnderscore && $0 == "_")) }
+                  (1...63).contains(label.count) && label.first != UInt8(ascii: "-") && label.last != UInt8(ascii: "-")
+                      && label.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || isDigit($0) || $0 == UInt8(ascii: "-") || (allowUnderscore && $0 == UInt8(ascii: "_")) }
               }),
-              let top = labels.last, !top.allSatisfy(\.isNumber)
+              let top = labels.last, !top.allSatisfy(isDigit)
         else {
             throw .validation("\(field) is not a domain name like mail.example.com.", field: field)
         }

@@ -19,6 +19,7 @@ struct Herald: AsyncParsableCommand {
 /// Shared start-up of the commands: configuration (exit 2 with one line when invalid), logger, database pool.
 enum Startup {
     static func configuration() throws -> HeraldConfiguration {
+        LoggingSystem.bootstrap { label in HeraldLogHandler(label: label) }
         do {
             return try HeraldConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider()))
         } catch {
