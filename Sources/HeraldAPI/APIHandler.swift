@@ -11,8 +11,8 @@ import Prometheus
 /// Authentication and authorization happen before a handler runs (``AccessMiddleware``); a handler reads
 /// the caller from ``RequestScope`` and throws ``HeraldError`` for every refusal, which
 /// ``ProblemMiddleware`` renders as problem+json — the error responses of the contract are never built by
-/// hand.
-struct APIHandler: APIProtocol {
+/// hand. A class: the generated server copies its handler into every request, and this one holds ~35 stores.
+final class APIHandler: APIProtocol, Sendable {
     let tokens: TokenService
     let keys: SigningKeyRing
     let database: Database
@@ -51,6 +51,46 @@ struct APIHandler: APIProtocol {
     /// Public link pages (`/u/`): requests per client address.
     let linkLimiter: TokenBucketLimiter
     let now: @Sendable () -> Date
+
+    init(tokens: TokenService, keys: SigningKeyRing, database: Database, tenants: TenantStore, identity: IdentityStore,
+         domains: DomainStore, verifier: DomainVerifier, domainSettings: SendingDomain.Settings, senders: SenderStore,
+         templates: TemplateStore, lists: ListStore, sending: SendStore, batches: BatchStore, accept: AcceptService,
+         webhooks: WebhookStore, webhookGuard: WebhookGuard, unsubscribes: UnsubscribeStore, stats: StatsStore,
+         trackingLinks: TrackingLinks, tracking: TrackingStore, accountSettings: AccountSettingsStore,
+         unsubscribeLinks: UnsubscribeLinks, productLimits: ProductLimits, replyToKey: SymmetricKey, publicURL: String,
+         registry: PrometheusCollectorRegistry, keyLimiter: TokenBucketLimiter, ipLimiter: TokenBucketLimiter,
+         linkLimiter: TokenBucketLimiter, now: @escaping @Sendable () -> Date) {
+        self.tokens = tokens
+        self.keys = keys
+        self.database = database
+        self.tenants = tenants
+        self.identity = identity
+        self.domains = domains
+        self.verifier = verifier
+        self.domainSettings = domainSettings
+        self.senders = senders
+        self.templates = templates
+        self.lists = lists
+        self.sending = sending
+        self.batches = batches
+        self.accept = accept
+        self.webhooks = webhooks
+        self.webhookGuard = webhookGuard
+        self.unsubscribes = unsubscribes
+        self.stats = stats
+        self.trackingLinks = trackingLinks
+        self.tracking = tracking
+        self.accountSettings = accountSettings
+        self.unsubscribeLinks = unsubscribeLinks
+        self.productLimits = productLimits
+        self.replyToKey = replyToKey
+        self.publicURL = publicURL
+        self.registry = registry
+        self.keyLimiter = keyLimiter
+        self.ipLimiter = ipLimiter
+        self.linkLimiter = linkLimiter
+        self.now = now
+    }
 
     /// The calling tenant and who to write into the audit log (tenant operations only).
     func caller() throws(HeraldError) -> (tenant: UUID, actor: AuditActor) {

@@ -141,8 +141,10 @@ struct AccessMiddleware: ServerMiddleware {
         guard let header = request.headerFields[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
             return nil
         }
-        let value = header.utf8.dropFirst(7).drop { $0 == 32 || $0 == 9 }
-        return String(decoding: value.reversed().drop { $0 == 32 || $0 == 9 }.reversed(), as: UTF8.self)
+        var value = Substring(header).utf8.dropFirst(7)
+        while let first = value.first, first == 32 || first == 9 { value = value.dropFirst() }
+        while let last = value.last, last == 32 || last == 9 { value = value.dropLast() }
+        return String(Substring(value))
     }
 }
 
