@@ -162,7 +162,8 @@ public struct PrincipalChangeListener: Sendable {
         self.logger = logger
     }
 
-    /// Listens until cancelled, reconnecting after a loss (1 s, doubling to 30 s).
+    /// Listens until cancelled, reconnecting after a loss (1 s, doubling to 30 s). Nothing on the way out of
+    /// a lost connection waits on that connection: the cache stops serving first.
     public func run() async {
         var backoff: Duration = .seconds(1)
         var connectionID = 0
@@ -170,18 +171,12 @@ public struct PrincipalChangeListener: Sendable {
             connectionID += 1
             do {
                 let connection = try await PostgresConnection.connect(configuration: configuration, id: connectionID, logger: logger)
-                do {
-                    try await listen(on: connection) { backoff = .seconds(1) }
-                } catch {
-                    cache.reset(live: false)
-                    try? await connection.close()
-                    throw error
-                }
-                cache.reset(live: false)
-                try? await connection.close()
+                defer { Task { try? await connection.close() } }
+                try await listen(on: connection) { backoff = .seconds(1) }
             } catch where Task.isCancelled {
                 break
             } catch {
+                cache.reset(live: false)
                 logger.warning("principal cache: LISTEN connection lost; requests read principals from the database until it is back",
                                metadata: ["error": "\(String(reflecting: error))"])
             }
@@ -213,22 +208,53 @@ public struct PrincipalChangeListener: Sendable {
                 group.addTask {
                     while true {
                         try await Task.sleep(for: pingInterval)
-                        try await withDeadline(pingTimeout) { try await connection.query("SELECT 1", logger: logger) }
+                        try await Self.ping(connection, timeout: pingTimeout, logger: logger)
                     }
                 }
-                try await group.next()
-                group.cancelAll()
+                do {
+                    try await group.next()
+                } catch {
+                    cache.reset(live: false)
+                    group.cancelAll()
+                    throw error
+                }
             }
         }
     }
 
-    private func withDeadline(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await body(); return true }
-            group.addTask { try await Task.sleep(for: limit); return false }
-            let finished = try await group.next() ?? false
-            group.cancelAll()
-            if !finished { throw ListenerLost(reason: "no answer to a ping within \(limit)") }
+    /// `SELECT 1` on the listening connection, answered within `timeout`; a query that hangs on a dead
+    /// connection is left behind (cancelled), not waited for.
+    static func ping(_ connection: PostgresConnection, timeout: Duration, logger: Logger) async throws {
+        let answer = Answer()
+        let result: Result<Void, any Error> = await withCheckedContinuation { continuation in
+            answer.waiting(continuation)
+            let query = Task {
+                do {
+                    try await connection.query("SELECT 1", logger: logger)
+                    answer.resume(.success(()))
+                } catch {
+                    answer.resume(.failure(error))
+                }
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                query.cancel()
+                answer.resume(.failure(ListenerLost(reason: "no answer to a ping within \(timeout)")))
+            }
+        }
+        try result.get()
+    }
+
+    /// The first of two racing answers.
+    final class Answer: Sendable {
+        private let continuation = Mutex<CheckedContinuation<Result<Void, any Error>, Never>?>(nil)
+
+        func waiting(_ continuation: CheckedContinuation<Result<Void, any Error>, Never>) {
+            self.continuation.withLock { $0 = continuation }
+        }
+
+        func resume(_ result: Result<Void, any Error>) {
+            continuation.withLock { $0.take() }?.resume(returning: result)
         }
     }
 }

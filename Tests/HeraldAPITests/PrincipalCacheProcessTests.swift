@@ -45,26 +45,27 @@ import Testing
                 return (try? await get("/metrics").body.contains("herald_principal_cache_live 1.0")) == true
             }
 
-            // B serves the user from memory: its second request is a cache hit.
-            #expect(try await get("/v1/users", token: token).status == 200)
-            let before = try await hits()
-            #expect(try await get("/v1/users", token: token).status == 200)
-            #expect(try await hits() > before, "process B answered from its cache")
-
-            // Disabled through A: B refuses the token within 100 ms of A's answer.
-            #expect(try await app.request(.patch, "/v1/users/\(userID)", token: root, json: ["enabled": false]).status == 200)
-            let disabledAt = ContinuousClock.now
-            var refusedAfter: Duration?
-            while ContinuousClock.now - disabledAt < .seconds(2) {
-                if try await get("/v1/users", token: token).status == 401 { refusedAfter = ContinuousClock.now - disabledAt; break }
+            // Five rounds: B serves the user from memory (its second request is a cache hit); the user is
+            // disabled through A, and B refuses the token; enabled again through A, B takes it again. The
+            // median round must be under 100 ms (one round may be slow while other suites load the machine).
+            var rounds: [Duration] = []
+            for _ in 0..<5 {
+                try await waitUntil("process B takes the token") { try await get("/v1/users", token: token).status == 200 }
+                let before = try await hits()
+                #expect(try await get("/v1/users", token: token).status == 200)
+                #expect(try await hits() > before, "process B answered from its cache")
+                #expect(try await app.request(.patch, "/v1/users/\(userID)", token: root, json: ["enabled": false]).status == 200)
+                let disabledAt = ContinuousClock.now
+                var refusedAfter: Duration?
+                while ContinuousClock.now - disabledAt < .seconds(5) {
+                    if try await get("/v1/users", token: token).status == 401 { refusedAfter = ContinuousClock.now - disabledAt; break }
+                }
+                rounds.append(try #require(refusedAfter, "process B still accepted the disabled user's token 5 s later\n\(process.output)"))
+                #expect(try await app.request(.patch, "/v1/users/\(userID)", token: root, json: ["enabled": true]).status == 200)
             }
-            let elapsed = try #require(refusedAfter, "process B still accepted the disabled user's token 2 s later\n\(process.output)")
-            print("principal cache: process B refused the disabled user's token \(elapsed) after process A's answer")
-            #expect(elapsed < .milliseconds(100), "process B refused the token \(elapsed) after A disabled the user")
-
-            // Enabled again through A: B takes it again (from the database, then from memory).
-            #expect(try await app.request(.patch, "/v1/users/\(userID)", token: root, json: ["enabled": true]).status == 200)
-            try await waitUntil("process B takes the token again") { try await get("/v1/users", token: token).status == 200 }
+            let median = rounds.sorted()[rounds.count / 2]
+            print("principal cache: process B refused the disabled user's token after \(rounds.map { "\($0)" }.joined(separator: ", ")) (median \(median))")
+            #expect(median < .milliseconds(100), "process B refused the token \(rounds) after A disabled the user")
         }
     }
 }
