@@ -80,6 +80,8 @@ public struct AcceptService: Sendable {
     /// Sends per sender address; nil: not limited.
     let senderRate: SenderRateLimit?
     let now: @Sendable () -> Date
+    /// Tenants' IP allowlists for SMTP sessions (which have no principal), kept while their changes are heard.
+    public var ipAllowlists: TenantCache<TenantKey, IPAllowlist>?
 
     public init(batcher: AcceptBatcher, senders: SenderStore, identity: IdentityStore, batches: BatchStore?, senderRate: SenderRateLimit?,
                 now: @escaping @Sendable () -> Date) {
@@ -138,9 +140,12 @@ public struct AcceptService: Sendable {
             if principal.tenantStatus == .frozen { throw HeraldError.accountFrozen }
             try IPProtectionGuard.check(client: client, allowlist: principal.ipAllowlist)
         case .submission(let tenantID, let client):
-            let protection = try await identity.ipProtection(tenantID: tenantID)
-            let allowlist = (try? IPAllowlist.parse(enabled: protection.enabled, entries: protection.allow)) ?? IPAllowlist(enabled: true, networks: [])
-            try IPProtectionGuard.check(client: client, allowlist: allowlist)
+            let load = { [identity] () async throws -> IPAllowlist? in
+                let protection = try await identity.ipProtection(tenantID: tenantID)
+                return (try? IPAllowlist.parse(enabled: protection.enabled, entries: protection.allow)) ?? IPAllowlist(enabled: true, networks: [])
+            }
+            let allowlist = try await TenantCache.value(in: ipAllowlists, TenantKey(tenantID: tenantID), load: load)
+            try IPProtectionGuard.check(client: client, allowlist: allowlist ?? IPAllowlist(enabled: true, networks: []))
         }
     }
 

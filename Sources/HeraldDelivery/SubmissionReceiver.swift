@@ -23,6 +23,8 @@ public struct SubmissionReceiver: SMTPServerDelegate {
     public var userAuthLimiter = TokenBucketLimiter(capacity: 10, refillPerSecond: 10.0 / 600)
     let logger: Logger
     public var metrics: SMTPListenerMetrics?
+    /// Senders' SMTP password fingerprints for the re-check of every MAIL, kept while their changes are heard.
+    public var passwordFingerprints: TenantCache<SenderKey, String>?
 
     public init(senders: SenderStore, accept: AcceptService, authLimiter: TokenBucketLimiter,
                 logger: Logger = Logger(label: "herald.submission")) {
@@ -99,8 +101,12 @@ public struct SubmissionReceiver: SMTPServerDelegate {
     public func sender(_ address: String, authenticatedAs user: String, credential: String, client: SocketAddress?) async -> SMTPReply {
         guard let credential = Credential(credential) else { return Self.loginEnded }
         do {
-            guard let hash = try await senders.smtpPasswordHash(tenantID: credential.tenantID, senderID: credential.senderID),
-                  SMTPPassword.fingerprint(of: hash) == credential.fingerprint else { return Self.loginEnded }
+            let load = { [senders] () async throws -> String? in
+                try await senders.smtpPasswordHash(tenantID: credential.tenantID, senderID: credential.senderID).map(SMTPPassword.fingerprint(of:))
+            }
+            let key = SenderKey(tenantID: credential.tenantID, senderID: credential.senderID)
+            guard let fingerprint = try await TenantCache.value(in: passwordFingerprints, key, load: load),
+                  fingerprint == credential.fingerprint else { return Self.loginEnded }
             return SMTPServerStateMachine.reply(250, (2, 1, 0), "OK")
         } catch {
             logger.error("SMTP login recheck failed", metadata: ["error": "\(error)"])

@@ -15,11 +15,12 @@ extension HeraldServices {
     /// ``HeraldConfiguration/Invalid``.
     public func services(for roles: Set<HeraldConfiguration.Role>) throws -> [any Service] {
         var services: [any Service] = []
-        if roles.contains(.api) { services += try api() }
+        if roles.contains(.api) { services.append(try api()) }
         if roles.contains(.scheduler) { services += scheduler() }
         if roles.contains(.smtp) { services += try smtp() }
         if roles.contains(.dispatcher) { services.append(dispatcher()) }
         if roles.contains(.grader) { services.append(grader()) }
+        if !roles.isDisjoint(with: [.api, .smtp]), let listener = try tenantChangeListener() { services.append(TenantChangeService(listener: listener)) }
         return services
     }
 
@@ -37,19 +38,21 @@ extension HeraldServices {
                         now: now, limiterClock: limiterClock)
     }
 
-    /// `api`: the REST API, public pages and the compatibility endpoint on `HERALD_HTTP_HOST:HERALD_HTTP_PORT`, and
-    /// the listener that keeps its principal cache truthful.
-    public func api() throws -> [any Service] {
+    /// `api`: the REST API, public pages and the compatibility endpoint on `HERALD_HTTP_HOST:HERALD_HTTP_PORT`.
+    public func api() throws -> any Service {
         let application = try buildApplication(try apiDependencies(), host: configuration.httpHost, port: configuration.httpPort, logger: logger)
         logger.info("serving HTTP", metadata: ["url": "http://\(configuration.httpHost):\(configuration.httpPort)"])
-        guard let listener = try principalChangeListener() else { return [application] }
-        return [application, PrincipalChangeService(listener: listener)]
+        return application
     }
 
-    /// The listener of the principal cache on its own direct connection, or nil when the cache is off.
-    public func principalChangeListener() throws -> PrincipalChangeListener? {
-        guard let cache = tokens.auth.principals else { return nil }
-        do { return try PrincipalChangeListener(cache: cache, url: configuration.directDatabaseURL, logger: logger) } catch {
+    /// The listener that keeps the process's tenant caches (principals, IP allowlists, SMTP password
+    /// fingerprints) truthful, on its own direct connection; nil when the caches are off. The `api` and
+    /// `smtp` roles run it (once per process).
+    public func tenantChangeListener() throws -> TenantChangeListener? {
+        let all: [(any TenantChangeObserver)?] = [tokens.auth.principals, ipAllowlists, passwordFingerprints]
+        let caches = all.compactMap { $0 }
+        guard !caches.isEmpty else { return nil }
+        do { return try TenantChangeListener(caches: caches, url: configuration.directDatabaseURL, logger: logger) } catch {
             throw HeraldConfiguration.Invalid(description: "HERALD_DIRECT_DATABASE_URL: cannot set up TLS: \(error)")
         }
     }
@@ -94,6 +97,7 @@ extension HeraldServices {
                                                                           refillPerSecond: Double(configuration.authRatePerSecond)),
                                           logger: logger)
         receiver.metrics = metrics
+        receiver.passwordFingerprints = passwordFingerprints
         receiver.userAuthLimiter = TokenBucketLimiter(capacity: configuration.smtpAuthUserFailures,
                                                       refillPerSecond: Double(configuration.smtpAuthUserFailures) / Double(configuration.smtpAuthUserWindow))
         for (port, implicit) in [(configuration.smtpPort, false), (configuration.smtpsPort, true)] {

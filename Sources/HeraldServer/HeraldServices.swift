@@ -81,6 +81,10 @@ public struct HeraldServices: Sendable {
     public let bounceAddress: BounceAddress
     /// Signs reply-to confirmation links.
     public let replyToKey: SymmetricKey
+    /// Tenants' IP allowlists for SMTP submission (nil when `HERALD_PRINCIPAL_CACHE_TTL` is 0).
+    public let ipAllowlists: TenantCache<TenantKey, IPAllowlist>?
+    /// Senders' SMTP password fingerprints for submission's re-check of each MAIL (nil when the TTL is 0).
+    public let passwordFingerprints: TenantCache<SenderKey, String>?
 
     /// Builds every shared service over `database` (whose metrics go to the new registry).
     /// - Parameters:
@@ -151,17 +155,21 @@ public struct HeraldServices: Sendable {
         grades = GradeStore(database: database)
         keys = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: configuration.tokenLifetime + .seconds(60), now: now)
         var auth = AuthStore(database: database, secrets: secrets)
-        if configuration.principalCacheLifetime > .zero {
-            auth.principals = PrincipalCache(maxAge: configuration.principalCacheLifetime, metrics: PrincipalCacheMetrics(registry: registry))
-        }
+        let cached = configuration.principalCacheLifetime > .zero
+        let lifetime = configuration.principalCacheLifetime
+        auth.principals = cached ? PrincipalCache(maxAge: lifetime, metrics: TenantCacheMetrics(registry: registry, cache: "principal")) : nil
         tokens = TokenService(auth: auth, keys: keys, lifetime: configuration.tokenLifetime, now: now)
+        ipAllowlists = cached ? TenantCache(maxAge: lifetime, metrics: TenantCacheMetrics(registry: registry, cache: "ip_protection")) : nil
+        passwordFingerprints = cached ? TenantCache(maxAge: lifetime, metrics: TenantCacheMetrics(registry: registry, cache: "smtp_password")) : nil
 
         webhookGuard = WebhookGuard(policy: WebhookTargetPolicy(allowPrivate: configuration.webhookAllowPrivate), dns: dns)
         trackingLinks = TrackingLinks(publicURL: publicURL, masterKey: masterKey)
         unsubscribeLinks = UnsubscribeLinks(publicURL: publicURL, masterKey: masterKey, mailbox: unsubscribeMailbox)
         bounceAddress = BounceAddress(masterKey: masterKey, label: configuration.domainSettings.returnPathLabel)
-        accept = AcceptService(batcher: AcceptBatcher(store: sending), senders: senders, identity: identity, batches: batches,
-                               senderRate: SenderRateLimit(perSecond: configuration.senderRatePerSecond, now: limiterClock), now: now)
+        var accept = AcceptService(batcher: AcceptBatcher(store: sending), senders: senders, identity: identity, batches: batches,
+                                   senderRate: SenderRateLimit(perSecond: configuration.senderRatePerSecond, now: limiterClock), now: now)
+        accept.ipAllowlists = ipAllowlists
+        self.accept = accept
     }
 
     /// The host name Herald gives in SMTP greetings and Message-Ids: the host of `HERALD_PUBLIC_URL`.

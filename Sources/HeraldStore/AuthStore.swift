@@ -91,11 +91,9 @@ public struct AuthStore: Sendable {
     /// live ``principals`` cache, from memory (every change to a principal drops it there at once).
     public func principal(tenantID: UUID, userID: UUID, accessKeyID: String) async throws -> Principal? {
         guard let principals else { return try await loadPrincipal(tenantID: tenantID, userID: userID, accessKeyID: accessKeyID) }
-        let (cached, ticket) = principals.lookup(tenantID: tenantID, userID: userID, accessKeyID: accessKeyID)
-        if let cached { return cached }
-        let principal = try await loadPrincipal(tenantID: tenantID, userID: userID, accessKeyID: accessKeyID)
-        if let principal, let ticket { principals.store(principal, ticket: ticket) }
-        return principal
+        return try await principals.value(PrincipalKey(tenantID: tenantID, userID: userID, accessKeyID: accessKeyID)) {
+            try await loadPrincipal(tenantID: tenantID, userID: userID, accessKeyID: accessKeyID)
+        }
     }
 
     func loadPrincipal(tenantID: UUID, userID: UUID, accessKeyID: String) async throws -> Principal? {

@@ -37,12 +37,12 @@ import Testing
             }
             func hits() async throws -> Double {
                 let metrics = try await get("/metrics").body
-                let line = metrics.split(separator: "\n").first { $0.hasPrefix("herald_principal_cache_lookups_total{result=\"hit\"}") }
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix("herald_tenant_cache_lookups_total{cache=\"principal\",result=\"hit\"}") }
                 return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
             }
             try await waitUntil("process B is ready and its cache listens") {
                 guard (try? await get("/readyz").status) == 200 else { return false }
-                return (try? await get("/metrics").body.contains("herald_principal_cache_live 1.0")) == true
+                return (try? await get("/metrics").body.contains("herald_tenant_cache_live{cache=\"principal\"} 1.0")) == true
             }
 
             // Five rounds: B serves the user from memory (its second request is a cache hit); the user is
@@ -50,10 +50,13 @@ import Testing
             // median round must be under 100 ms (one round may be slow while other suites load the machine).
             var rounds: [Duration] = []
             for _ in 0..<5 {
-                try await waitUntil("process B takes the token") { try await get("/v1/users", token: token).status == 200 }
-                let before = try await hits()
-                #expect(try await get("/v1/users", token: token).status == 200)
-                #expect(try await hits() > before, "process B answered from its cache")
+                // (The first read after an enable may be dropped unkept: the enable's own notification can
+                // arrive after it.)
+                try await waitUntil("process B answers the token from its cache") {
+                    let before = try await hits()
+                    guard try await get("/v1/users", token: token).status == 200 else { return false }
+                    return try await hits() > before
+                }
                 #expect(try await app.request(.patch, "/v1/users/\(userID)", token: root, json: ["enabled": false]).status == 200)
                 let disabledAt = ContinuousClock.now
                 var refusedAfter: Duration?

@@ -279,14 +279,27 @@ import Testing
     /// A password change over REST ends the SMTP sessions that logged in with the old password: their next
     /// MAIL gets 535 and the connection closes; a new login with the new password works, until the sender is
     /// deleted.
-    @Test func aPasswordChangeEndsOpenSessions() async throws {
+    /// With `cached`, the sessions re-check each MAIL against the in-process fingerprint cache, which a
+    /// change drops through LISTEN/NOTIFY (migration 0026) before the test lets the client go on.
+    @Test(arguments: [false, true]) func aPasswordChangeEndsOpenSessions(cached: Bool) async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
                 let (tenant, token, senderID) = try await Self.submittingTenant(app, dns)
+                let fingerprints = cached ? TenantCache<SenderKey, String>() : nil
+                let listening = try fingerprints.map { cache in
+                    let listener = try TenantChangeListener(caches: [cache], url: app.databaseURL, logger: TestDatabases.logger)
+                    return Task { await listener.run() }
+                }
+                defer { listening?.cancel() }
+                if let fingerprints { try await waitUntil("the listener listens") { fingerprints.isLive } }
+                // Once a change is made: the cached fingerprint must be gone before the client's next MAIL.
+                @Sendable func heard() async throws {
+                    if let fingerprints { try await waitUntil("the change is heard") { fingerprints.count == 0 } }
+                }
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-submission-\(UUID().uuidString)")
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 defer { try? FileManager.default.removeItem(at: directory) }
-                try await Self.withSubmission(app) { port in
+                try await Self.withSubmission(app, configure: { $0.passwordFingerprints = fingerprints }) { port in
                     async let run = runPythonDetached(pythonSMTPClientPrelude + """
                         import os
                         port, directory = int(sys.argv[1]), sys.argv[2]
@@ -331,10 +344,12 @@ import Testing
                     for _ in 0..<1200 where !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(50)) }
                     #expect(try await app.request(.put, "/v1/senders/\(senderID)/smtp-password", token: token,
                                                   json: ["password": "Battery-Staple-43"]).status == 204)
+                    try await heard()
                     _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("changed").path, contents: nil)
                     let relogged = directory.appendingPathComponent("relogged").path
                     for _ in 0..<1200 where !FileManager.default.fileExists(atPath: relogged) { try await Task.sleep(for: .milliseconds(50)) }
                     #expect(try await app.request(.delete, "/v1/senders/\(senderID)", token: token).status == 204)
+                    try await heard()
                     _ = FileManager.default.createFile(atPath: relogged + "-done", contents: nil)
                     let (status, output) = try await run
                     #expect(status == 0, "\(output)")
@@ -343,6 +358,7 @@ import Testing
                     #expect(output.contains("closed"), "\(output)")
                     #expect(output.contains("new password: sent"), "\(output)")
                     #expect(output.contains("after deletion: 535"), "a deleted sender's sessions end too: \(output)")
+                    if let fingerprints { #expect(fingerprints.isLive, "the cache served throughout") }
                 }
                 #expect(try await app.count("messages", tenant: tenant) == 2)
             }

@@ -5,26 +5,34 @@ import PostgresNIO
 import Prometheus
 import Synchronization
 
-/// Principals as they are now, kept in the process so that an authenticated request needs no database
-/// round trip for its caller, and dropped the moment PostgreSQL says they changed.
+/// What a ``TenantCache`` is keyed by: something of one tenant.
+public protocol TenantScopedKey: Hashable, Sendable {
+    var tenantID: UUID { get }
+}
+
+/// What ``TenantChangeListener`` tells every tenant cache of the process.
+public protocol TenantChangeObserver: Sendable {
+    /// A change to the tenant was announced.
+    func invalidate(tenantID: UUID)
+    /// Everything goes; afterwards the cache serves only if `live`.
+    func reset(live: Bool)
+}
+
+/// Facts of tenants kept in the process — principals (a caller's user, key, policies, IP protection and
+/// account status), a tenant's IP allowlist, a sender's SMTP password fingerprint — so that the hot paths
+/// need no database round trip for them, and dropped the moment PostgreSQL says they changed.
 ///
-/// Every change to what a principal holds (user enabled, key deleted, policies, IP protection, account
-/// status) notifies the channel `herald_principal` with the tenant's id (migration 0025), and
-/// ``PrincipalChangeListener`` drops that tenant's entries when the notification arrives. The cache serves
-/// only while the listener's connection is up (``isLive``): when it is lost, every entry goes and lookups
-/// read the database until a new `LISTEN` is in place, so a lost notification can never leave a stale grant.
+/// Every change to what such a fact holds notifies the channel `herald_principal` with the tenant's id
+/// (migrations 0025 and 0026), and ``TenantChangeListener`` drops that tenant's entries when the
+/// notification arrives. A cache serves only while the listener's connection is up (``isLive``): when it
+/// is lost, every entry goes and lookups read the database until a new `LISTEN` is in place, so a lost
+/// notification can never leave a stale grant.
 ///
 /// A lookup that missed reads the database and stores what it read only if no change to that tenant was
 /// announced meanwhile (``Ticket``): a read that raced a change is used once and not kept.
-public final class PrincipalCache: Sendable {
-    struct Key: Hashable {
-        var tenantID: UUID
-        var userID: UUID
-        var accessKeyID: String
-    }
-
+public final class TenantCache<Key: TenantScopedKey, Value: Sendable>: TenantChangeObserver {
     struct Entry {
-        var principal: Principal
+        var value: Value
         var storedAt: ContinuousClock.Instant
     }
 
@@ -32,8 +40,7 @@ public final class PrincipalCache: Sendable {
         var live = false
         /// Raised when everything is dropped (the listener connected or was lost).
         var epoch: UInt64 = 0
-        /// Raised for a tenant when its principals changed (entries kept only for tenants seen since the
-        /// last full drop).
+        /// Raised for a tenant when its facts changed (kept only for tenants seen since the last full drop).
         var tenantEpochs: [UUID: UInt64] = [:]
         var entries: [Key: Entry] = [:]
     }
@@ -50,9 +57,9 @@ public final class PrincipalCache: Sendable {
     let maxAge: Duration
     /// The most entries kept; past that the cache starts again empty.
     let capacity: Int
-    let metrics: PrincipalCacheMetrics?
+    let metrics: TenantCacheMetrics?
 
-    public init(maxAge: Duration = .seconds(60), capacity: Int = 100_000, metrics: PrincipalCacheMetrics? = nil) {
+    public init(maxAge: Duration = .seconds(60), capacity: Int = 100_000, metrics: TenantCacheMetrics? = nil) {
         self.maxAge = maxAge
         self.capacity = capacity
         self.metrics = metrics
@@ -61,38 +68,51 @@ public final class PrincipalCache: Sendable {
     /// Whether the cache serves (its listener is connected and listening).
     public var isLive: Bool { state.withLock { $0.live } }
 
-    /// The number of principals held now.
+    /// The number of entries held now.
     public var count: Int { state.withLock { $0.entries.count } }
 
-    /// The principal of a token's claims if it is held and fresh; otherwise a ticket to store the one read
-    /// from the database (nil when the cache does not serve).
-    func lookup(tenantID: UUID, userID: UUID, accessKeyID: String) -> (Principal?, Ticket?) {
-        let key = Key(tenantID: tenantID, userID: userID, accessKeyID: accessKeyID)
+    /// The value of `key` if it is held and fresh; otherwise a ticket to store the one read from the
+    /// database (nil when the cache does not serve).
+    public func lookup(_ key: Key) -> (Value?, Ticket?) {
         let now = ContinuousClock.now
-        let (principal, ticket): (Principal?, Ticket?) = state.withLock { state in
+        let (value, ticket): (Value?, Ticket?) = state.withLock { state in
             guard state.live else { return (nil, nil) }
             if let entry = state.entries[key] {
-                if now - entry.storedAt < maxAge { return (entry.principal, nil) }
+                if now - entry.storedAt < maxAge { return (entry.value, nil) }
                 state.entries[key] = nil
             }
-            return (nil, Ticket(epoch: state.epoch, tenantEpoch: state.tenantEpochs[tenantID] ?? 0))
+            return (nil, Ticket(epoch: state.epoch, tenantEpoch: state.tenantEpochs[key.tenantID] ?? 0))
         }
-        if principal != nil { metrics?.hits.increment() } else if ticket != nil { metrics?.misses.increment() }
-        return (principal, ticket)
+        if value != nil { metrics?.hits.increment() } else if ticket != nil { metrics?.misses.increment() }
+        return (value, ticket)
     }
 
-    /// Keeps a principal read from the database after `ticket` was taken, unless its tenant's principals
-    /// changed (or everything was dropped) since.
-    func store(_ principal: Principal, ticket: Ticket) {
-        let key = Key(tenantID: principal.tenantID, userID: principal.userID, accessKeyID: principal.accessKeyID)
+    /// Keeps a value read from the database after `ticket` was taken, unless its tenant changed (or
+    /// everything was dropped) since.
+    public func store(_ value: Value, for key: Key, ticket: Ticket) {
         state.withLock { state in
             guard state.live, state.epoch == ticket.epoch, (state.tenantEpochs[key.tenantID] ?? 0) == ticket.tenantEpoch else { return }
             if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
-            state.entries[key] = Entry(principal: principal, storedAt: ContinuousClock.now)
+            state.entries[key] = Entry(value: value, storedAt: ContinuousClock.now)
         }
     }
 
-    /// Drops a tenant's principals (a change was announced).
+    /// The value of `key`: from memory when the cache serves and holds it, otherwise from `load` (kept
+    /// when nothing changed meanwhile; a nil answer is not kept).
+    public func value(_ key: Key, load: () async throws -> Value?) async throws -> Value? {
+        let (cached, ticket) = lookup(key)
+        if let cached { return cached }
+        let value = try await load()
+        if let value, let ticket { store(value, for: key, ticket: ticket) }
+        return value
+    }
+
+    /// The value of `key` from `cache` (see ``value(_:load:)``), or from `load` when there is no cache.
+    public static func value(in cache: TenantCache?, _ key: Key, load: () async throws -> Value?) async throws -> Value? {
+        guard let cache else { return try await load() }
+        return try await cache.value(key, load: load)
+    }
+
     public func invalidate(tenantID: UUID) {
         state.withLock { state in
             state.tenantEpochs[tenantID, default: 0] &+= 1
@@ -101,7 +121,6 @@ public final class PrincipalCache: Sendable {
         metrics?.invalidations.increment()
     }
 
-    /// Drops everything; the cache serves afterwards only if `live` (the listener is listening).
     public func reset(live: Bool) {
         state.withLock { state in
             state.live = live
@@ -113,22 +132,60 @@ public final class PrincipalCache: Sendable {
     }
 }
 
-/// The principal cache as Prometheus sees it.
-public struct PrincipalCacheMetrics: Sendable {
+/// A caller: the claims of a token.
+public struct PrincipalKey: TenantScopedKey {
+    public var tenantID: UUID
+    public var userID: UUID
+    public var accessKeyID: String
+
+    public init(tenantID: UUID, userID: UUID, accessKeyID: String) {
+        self.tenantID = tenantID
+        self.userID = userID
+        self.accessKeyID = accessKeyID
+    }
+}
+
+/// A tenant as a whole (its IP allowlist).
+public struct TenantKey: TenantScopedKey {
+    public var tenantID: UUID
+
+    public init(tenantID: UUID) {
+        self.tenantID = tenantID
+    }
+}
+
+/// A sender of a tenant (its SMTP password's fingerprint).
+public struct SenderKey: TenantScopedKey {
+    public var tenantID: UUID
+    public var senderID: UUID
+
+    public init(tenantID: UUID, senderID: UUID) {
+        self.tenantID = tenantID
+        self.senderID = senderID
+    }
+}
+
+/// Callers as they are now (see ``TenantCache``).
+public typealias PrincipalCache = TenantCache<PrincipalKey, Principal>
+
+/// A tenant cache as Prometheus sees it, labelled with what it holds (`cache`).
+public struct TenantCacheMetrics: Sendable {
     let hits: Counter
     let misses: Counter
     let invalidations: Counter
     let live: Gauge
 
-    public init(registry: PrometheusCollectorRegistry) {
-        let lookups = MetricNameDescriptor(metricName: "herald_principal_cache_lookups", unitName: "total",
-                                           helpText: "Principal lookups of authenticated requests by where they were answered")
-        hits = registry.makeCounter(descriptor: lookups, labels: [("result", "hit")])
-        misses = registry.makeCounter(descriptor: lookups, labels: [("result", "miss")])
-        invalidations = registry.makeCounter(descriptor: .init(metricName: "herald_principal_cache_invalidations", unitName: "total",
-                                                               helpText: "Tenants whose cached principals were dropped on a change"))
-        live = registry.makeGauge(descriptor: .init(metricName: "herald_principal_cache_live", unitName: "",
-                                                    helpText: "1 while the principal cache's LISTEN connection is up and the cache serves"))
+    public init(registry: PrometheusCollectorRegistry, cache: String) {
+        let lookups = MetricNameDescriptor(metricName: "herald_tenant_cache_lookups", unitName: "total",
+                                           helpText: "Lookups of the in-process tenant caches by where they were answered")
+        hits = registry.makeCounter(descriptor: lookups, labels: [("cache", cache), ("result", "hit")])
+        misses = registry.makeCounter(descriptor: lookups, labels: [("cache", cache), ("result", "miss")])
+        invalidations = registry.makeCounter(descriptor: .init(metricName: "herald_tenant_cache_invalidations", unitName: "total",
+                                                               helpText: "Tenants whose cached facts were dropped on a change"),
+                                             labels: [("cache", cache)])
+        live = registry.makeGauge(descriptor: .init(metricName: "herald_tenant_cache_live", unitName: "",
+                                                    helpText: "1 while the cache's LISTEN connection is up and the cache serves"),
+                                  labels: [("cache", cache)])
     }
 }
 
@@ -138,15 +195,15 @@ struct ListenerLost: Error, CustomStringConvertible {
     var description: String { reason }
 }
 
-/// Keeps ``PrincipalCache`` truthful: one direct connection (never through a pooler, which would not keep
+/// Keeps the process's ``TenantCache``s truthful: one direct connection (never through a pooler, which would not keep
 /// the session's `LISTEN`) listening on `herald_principal`, a ping every few seconds so that a dead
 /// connection is noticed, and a new connection after a loss. The cache serves only between the moment
 /// `LISTEN` is in place and the moment the connection is lost.
-public struct PrincipalChangeListener: Sendable {
+public struct TenantChangeListener: Sendable {
     public static let channel = "herald_principal"
     /// The listening session's `application_name` (in `pg_stat_activity`).
-    public static let applicationName = "herald principal listener"
-    let cache: PrincipalCache
+    public static let applicationName = "herald tenant change listener"
+    let caches: [any TenantChangeObserver]
     let configuration: PostgresConnection.Configuration
     let logger: Logger
     /// How often the connection is checked.
@@ -154,12 +211,16 @@ public struct PrincipalChangeListener: Sendable {
     /// How long a check may take before the connection counts as lost.
     var pingTimeout: Duration = .seconds(3)
 
-    public init(cache: PrincipalCache, url: DatabaseURL, logger: Logger) throws {
-        self.cache = cache
+    public init(caches: [any TenantChangeObserver], url: DatabaseURL, logger: Logger) throws {
+        self.caches = caches
         var configuration = try url.connectionConfiguration()
         configuration.options.additionalStartupParameters.append(("application_name", Self.applicationName))
         self.configuration = configuration
         self.logger = logger
+    }
+
+    private func reset(live: Bool) {
+        for cache in caches { cache.reset(live: live) }
     }
 
     /// Listens until cancelled, reconnecting after a loss (1 s, doubling to 30 s). Nothing on the way out of
@@ -176,31 +237,31 @@ public struct PrincipalChangeListener: Sendable {
             } catch where Task.isCancelled {
                 break
             } catch {
-                cache.reset(live: false)
-                logger.warning("principal cache: LISTEN connection lost; requests read principals from the database until it is back",
+                reset(live: false)
+                logger.warning("tenant caches: LISTEN connection lost; requests read from the database until it is back",
                                metadata: ["error": "\(String(reflecting: error))"])
             }
-            cache.reset(live: false)
+            reset(live: false)
             guard !Task.isCancelled else { break }
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(30))
         }
-        cache.reset(live: false)
+        reset(live: false)
     }
 
     /// Listens on one connection until it fails or the task is cancelled.
     private func listen(on connection: PostgresConnection, connected: () -> Void) async throws {
         try await connection.listen(on: Self.channel) { notifications in
             // LISTEN is in place: from now on every change is heard, so what was kept before can go.
-            cache.reset(live: true)
+            reset(live: true)
             connected()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await notification in notifications {
                         if let tenantID = UUID(uuidString: notification.payload) {
-                            cache.invalidate(tenantID: tenantID)
+                            for cache in caches { cache.invalidate(tenantID: tenantID) }
                         } else {
-                            cache.reset(live: true)
+                            reset(live: true)
                         }
                     }
                     throw ListenerLost(reason: "the notifications ended")
@@ -214,7 +275,7 @@ public struct PrincipalChangeListener: Sendable {
                 do {
                     try await group.next()
                 } catch {
-                    cache.reset(live: false)
+                    reset(live: false)
                     group.cancelAll()
                     throw error
                 }

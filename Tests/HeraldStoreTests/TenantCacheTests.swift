@@ -8,13 +8,17 @@ import Testing
 
 /// The principal cache: what it keeps, what a change or a lost listener drops, and the race between a
 /// read and a change.
-@Suite struct PrincipalCacheTests {
+@Suite struct TenantCacheTests {
     static func principal(_ tenantID: UUID = UUID(), user: UUID = UUID(), key: String = "LTAIkey") -> Principal {
         Principal(tenantID: tenantID, tenantStatus: .active, userID: user, isRoot: false, accessKeyID: key, policies: [])
     }
 
+    static func key(_ principal: Principal) -> PrincipalKey {
+        PrincipalKey(tenantID: principal.tenantID, userID: principal.userID, accessKeyID: principal.accessKeyID)
+    }
+
     static func lookup(_ cache: PrincipalCache, _ principal: Principal) -> (Principal?, PrincipalCache.Ticket?) {
-        cache.lookup(tenantID: principal.tenantID, userID: principal.userID, accessKeyID: principal.accessKeyID)
+        cache.lookup(key(principal))
     }
 
     @Test func servesOnlyWhileLiveAndDropsATenantOnItsChange() throws {
@@ -25,7 +29,7 @@ import Testing
         cache.reset(live: true)
         for principal in [ann, ben] {
             let ticket = try #require(Self.lookup(cache, principal).1)
-            cache.store(principal, ticket: ticket)
+            cache.store(principal, for: Self.key(principal), ticket: ticket)
         }
         #expect(Self.lookup(cache, ann).0?.userID == ann.userID && cache.count == 2)
         cache.invalidate(tenantID: ann.tenantID)
@@ -43,17 +47,17 @@ import Testing
         // Read started, then the change was announced, then the read finished: the old read is not kept.
         var ticket = try #require(Self.lookup(cache, ann).1)
         cache.invalidate(tenantID: ann.tenantID)
-        cache.store(ann, ticket: ticket)
+        cache.store(ann, for: Self.key(ann), ticket: ticket)
         #expect(Self.lookup(cache, ann).0 == nil)
         // The same across a reconnection.
         ticket = try #require(Self.lookup(cache, ann).1)
         cache.reset(live: true)
-        cache.store(ann, ticket: ticket)
+        cache.store(ann, for: Self.key(ann), ticket: ticket)
         #expect(Self.lookup(cache, ann).0 == nil)
         // A change to another tenant does not spoil the read.
         ticket = try #require(Self.lookup(cache, ann).1)
         cache.invalidate(tenantID: UUID())
-        cache.store(ann, ticket: ticket)
+        cache.store(ann, for: Self.key(ann), ticket: ticket)
         #expect(Self.lookup(cache, ann).0?.userID == ann.userID)
     }
 
@@ -61,13 +65,13 @@ import Testing
         let expired = PrincipalCache(maxAge: .zero)
         expired.reset(live: true)
         let ann = Self.principal()
-        expired.store(ann, ticket: try #require(Self.lookup(expired, ann).1))
+        expired.store(ann, for: Self.key(ann), ticket: try #require(Self.lookup(expired, ann).1))
         #expect(Self.lookup(expired, ann).0 == nil)
         let small = PrincipalCache(capacity: 3)
         small.reset(live: true)
         for _ in 0..<10 {
             let principal = Self.principal()
-            small.store(principal, ticket: try #require(Self.lookup(small, principal).1))
+            small.store(principal, for: Self.key(principal), ticket: try #require(Self.lookup(small, principal).1))
         }
         #expect(small.count <= 3)
     }
@@ -81,7 +85,7 @@ import Testing
             let secrets = SecretBox(masterKey: .random())
             var auth = AuthStore(database: database, secrets: secrets)
             auth.principals = cache
-            var listener = try PrincipalChangeListener(cache: cache, url: url, logger: Logger(label: "test"))
+            var listener = try TenantChangeListener(caches: [cache], url: url, logger: Logger(label: "test"))
             listener.pingInterval = .milliseconds(200)
             let listening = Task { await listener.run() }
             defer { listening.cancel() }
@@ -119,7 +123,7 @@ import Testing
             try await waitUntil("the enabled user is cached again") { try await principal() != nil && cache.count == 1 }
             let killed = try await database.withSystem { connection in
                 try await connection.query("""
-                    SELECT count(pg_terminate_backend(pid))::int FROM pg_stat_activity WHERE application_name = \(PrincipalChangeListener.applicationName)
+                    SELECT count(pg_terminate_backend(pid))::int FROM pg_stat_activity WHERE application_name = \(TenantChangeListener.applicationName)
                     """, logger: database.logger).decode(Int.self).collectAll()
             }
             #expect(killed == [1])
