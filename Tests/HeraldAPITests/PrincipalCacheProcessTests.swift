@@ -11,7 +11,8 @@ import Testing
 
 /// The principal cache across processes (issue #16): a real `herald serve` (process B) keeps callers in
 /// memory, and a change made through another process (A, the test's app) reaches it through PostgreSQL's
-/// NOTIFY before its next request.
+/// NOTIFY before its next request. `ops/test` runs this suite alone after the others, so that they do not
+/// load the machine while it measures a latency.
 @Suite struct PrincipalCacheProcessTests {
     @Test func aUserDisabledOnOneProcessIsRefusedOnAnotherWithin100Milliseconds() async throws {
         let keyBytes = (0..<32).map { _ in UInt8.random(in: 0...255) }
