@@ -123,7 +123,7 @@ SINK_LINES = ("X-Client-Addr:", "X-Client-Proto:", "X-Helo-Args:", "X-Mail-Args:
 def sink_messages(path, marker):
     """The messages of an smtp-sink dump, each as the bytes received (CRLF lines), less the sink's own
     X- records and Received header."""
-    lines, message = [], None
+    message = None
     with open(path, "rb") as dump:
         for line in dump:
             line = line.rstrip(b"\r\n")
@@ -158,10 +158,12 @@ def without_signature(message):
 def sink_check(a):
     marker = a.marker.encode()
     import os
-    messages = list(sink_messages(a.dump, marker)) if os.path.exists(a.dump) else []
-    count = len(messages)
+    count = 0
+    if os.path.exists(a.dump):
+        with open(a.dump, "rb") as dump:
+            count = sum(1 for line in dump if line.rstrip(b"\r\n") == marker)
     step = max(1, count // max(1, a.sample))
-    sample = [strip_sink_header(m) for m in messages[::step]]
+    sample = [strip_sink_header(m) for i, m in enumerate(sink_messages(a.dump, marker)) if i % step == 0] if count else []
     sizes = [len(without_signature(m)) for m in sample]
     verified, failure = 0, None
     if a.txt != "-":
