@@ -12,10 +12,10 @@
       HTTP/1.1 connections (asyncio, raw sockets: cheap on the cores it shares with Herald). Prints
       "RESULT <2xx> <other> <seconds> <first non-2xx answer or ->".
 
-  sink-check DUMP MARKER TXT-FILE SAMPLE
+  sink-check DUMP MARKER TXT-FILE SAMPLE HOST
       Reads an smtp-sink -D dump (each message preceded by the line MARKER, see smtp-sink -S), counts the
       messages and checks an evenly spread sample of about SAMPLE of them with dkimpy, the public key
-      coming from TXT-FILE (a DNS TXT value "v=DKIM1; k=rsa; p=…", or opendkim-genkey's .txt zone line;
+      published as HOST (a signature naming another selector or domain fails) coming from TXT-FILE (a DNS TXT value "v=DKIM1; k=rsa; p=…", or opendkim-genkey's .txt zone line;
       "-" checks nothing). Prints "RESULT <messages> <sampled> <verified> <mean size without DKIM-Signature>
       <first failure or ->".
 """
@@ -170,8 +170,9 @@ def sink_check(a):
         import dkim
         record = txt_value(a.txt).encode()
 
-        def dnsfunc(name, timeout=5):
-            return record
+        def dnsfunc(name, timeout=5):  # the one published record, under its own name only
+            wanted = name.decode() if isinstance(name, bytes) else name
+            return record if wanted.rstrip(".").lower() == a.host.lower() else None
 
         for message in sample:
             try:
@@ -208,6 +209,7 @@ def main():
     p.add_argument("marker")
     p.add_argument("txt")
     p.add_argument("sample", type=int)
+    p.add_argument("host", help="the record's name, e.g. bench._domainkey.bench.example")
     a = parser.parse_args()
     if a.command == "smtp-submit":
         return smtp_submit(a)
