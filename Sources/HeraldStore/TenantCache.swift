@@ -42,7 +42,10 @@ public final class TenantCache<Key: TenantScopedKey, Value: Sendable>: TenantCha
         var epoch: UInt64 = 0
         /// Raised for a tenant when its facts changed (kept only for tenants seen since the last full drop).
         var tenantEpochs: [UUID: UInt64] = [:]
-        var entries: [Key: Entry] = [:]
+        /// By tenant, so that a tenant's change drops its entries without walking everyone's (a tenant that
+        /// changes its settings in a loop must not make other tenants' lookups wait on the lock).
+        var entries: [UUID: [Key: Entry]] = [:]
+        var count = 0
     }
 
     /// What a lookup that missed saw before it read the database; its result is kept only if nothing
@@ -69,7 +72,7 @@ public final class TenantCache<Key: TenantScopedKey, Value: Sendable>: TenantCha
     public var isLive: Bool { state.withLock { $0.live } }
 
     /// The number of entries held now.
-    public var count: Int { state.withLock { $0.entries.count } }
+    public var count: Int { state.withLock { $0.count } }
 
     /// The value of `key` if it is held and fresh; otherwise a ticket to store the one read from the
     /// database (nil when the cache does not serve).
@@ -77,9 +80,10 @@ public final class TenantCache<Key: TenantScopedKey, Value: Sendable>: TenantCha
         let now = ContinuousClock.now
         let (value, ticket): (Value?, Ticket?) = state.withLock { state in
             guard state.live else { return (nil, nil) }
-            if let entry = state.entries[key] {
+            if let entry = state.entries[key.tenantID]?[key] {
                 if now - entry.storedAt < maxAge { return (entry.value, nil) }
-                state.entries[key] = nil
+                state.entries[key.tenantID]?[key] = nil
+                state.count -= 1
             }
             return (nil, Ticket(epoch: state.epoch, tenantEpoch: state.tenantEpochs[key.tenantID] ?? 0))
         }
@@ -92,8 +96,13 @@ public final class TenantCache<Key: TenantScopedKey, Value: Sendable>: TenantCha
     public func store(_ value: Value, for key: Key, ticket: Ticket) {
         state.withLock { state in
             guard state.live, state.epoch == ticket.epoch, (state.tenantEpochs[key.tenantID] ?? 0) == ticket.tenantEpoch else { return }
-            if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
-            state.entries[key] = Entry(value: value, storedAt: ContinuousClock.now)
+            if state.count >= capacity {
+                state.entries.removeAll()
+                state.count = 0
+            }
+            if state.entries[key.tenantID, default: [:]].updateValue(Entry(value: value, storedAt: ContinuousClock.now), forKey: key) == nil {
+                state.count += 1
+            }
         }
     }
 
@@ -116,7 +125,7 @@ public final class TenantCache<Key: TenantScopedKey, Value: Sendable>: TenantCha
     public func invalidate(tenantID: UUID) {
         state.withLock { state in
             state.tenantEpochs[tenantID, default: 0] &+= 1
-            state.entries = state.entries.filter { $0.key.tenantID != tenantID }
+            state.count -= state.entries.removeValue(forKey: tenantID)?.count ?? 0
         }
         metrics?.invalidations.increment()
     }
@@ -127,6 +136,7 @@ public final class TenantCache<Key: TenantScopedKey, Value: Sendable>: TenantCha
             state.epoch &+= 1
             state.tenantEpochs.removeAll()
             state.entries.removeAll()
+            state.count = 0
         }
         metrics?.live.set(Double(live ? 1 : 0))
     }
