@@ -1,12 +1,6 @@
 #!/usr/bin/env python3
 """The Python pieces of ops/bench (clients and the sink sample check), one subcommand each:
 
-  smtp-submit PORT SESSIONS SECONDS [--user U --password P] [--label TEXT]
-      SESSIONS persistent SMTP sessions (one process each, smtplib), each sending one message after
-      another (one recipient, the same ~1 KB text) for SECONDS; AUTH PLAIN first when --user is given,
-      nothing else differs. Prints "<label>: N messages/s accepted (…)" and the latency from MAIL to
-      the final dot's 250, then a last line "RESULT <accepted> <refused> <p99 ms>".
-
   rest-send BASE TOKEN COUNT CONNECTIONS BODY-FILE
       Exactly COUNT POST /v1/mail/single requests (the JSON in BODY-FILE) over CONNECTIONS keep-alive
       HTTP/1.1 connections (asyncio, raw sockets: cheap on the cores it shares with Herald). Prints
@@ -18,59 +12,21 @@
       when one of its rsa-sha256 DKIM signatures verifies against the DNS TXT records in RECORDS ("HOST
       VALUE" lines, each answered for its own name only; "-" checks nothing). Prints "RESULT <messages>
       <sampled> <verified> <mean size without DKIM-Signature> <first failure or ->".
+
+  cpu-watch OUT
+      Until SIGTERM, samples every process's CPU time (/proc/PID/stat) and the machine's busy time
+      (/proc/stat) every 0.2 s; then writes "GROUP SECONDS" lines to OUT: the CPU time each group used
+      while it ran (herald, postgres, client (wrk, smtp-source, smtp-submit, the Python clients), postfix, opendkim,
+      sink (smtp-sink), other) and "machine" (busy time of all cores). A process that ended between two
+      samples loses at most its last 0.2 s; "unattributed" is what the machine used beyond the groups.
 """
 import argparse
 import asyncio
+import os
 import re
+import signal
 import sys
 import time
-
-MESSAGE = ("From: app@bench.example\r\nTo: user@example.org\r\nSubject: Your code\r\n"
-           "Content-Type: text/plain; charset=utf-8\r\n\r\nCode: 123456\r\n" + "x" * 900 + "\r\n")
-
-
-def smtp_session(args):
-    import smtplib
-    port, seconds, user, password = args
-    latencies, refused = [], 0
-    try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
-            s.ehlo("client.bench.example")
-            if user:
-                s.login(user, password)
-            end = time.time() + seconds
-            while time.time() < end:
-                started = time.perf_counter()
-                try:
-                    s.sendmail("app@bench.example", ["user@example.org"], MESSAGE)
-                    latencies.append(time.perf_counter() - started)
-                except smtplib.SMTPServerDisconnected:
-                    refused += 1
-                    break
-                except smtplib.SMTPException:
-                    refused += 1
-    except (OSError, smtplib.SMTPException) as error:  # the session failed: counted as one refusal
-        print(f"a session failed: {error}", file=sys.stderr)
-        refused += 1
-    return latencies, refused
-
-
-def smtp_submit(a):
-    import multiprocessing
-    with multiprocessing.Pool(a.sessions) as pool:
-        results = pool.map(smtp_session, [(a.port, a.seconds, a.user, a.password)] * a.sessions)
-    latencies = sorted(l for r in results for l in r[0])
-    refused = sum(r[1] for r in results)
-    if not latencies:
-        print(f"{a.label}: no message was accepted ({refused} refused)")
-        print(f"RESULT 0 {refused} 0")
-        return 1
-    p50, p99 = latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000
-    print(f"{a.label}: {len(latencies) / a.seconds:.0f} messages/s accepted ({len(latencies)} in {a.seconds:g} s, {refused} refused)")
-    print(f"  latency (MAIL to the final 250) p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    print(f"RESULT {len(latencies)} {refused} {p99:.1f}")
-    return 0
-
 
 async def rest_send_async(a):
     from urllib.parse import urlsplit
@@ -107,6 +63,57 @@ async def rest_send_async(a):
     seconds = time.perf_counter() - started
     first = (counts["first"] or "-").replace("\n", " ")
     print(f"RESULT {counts['ok']} {counts['other']} {seconds:.3f} {first}")
+    return 0
+
+
+GROUPS = {"herald": "herald", "postgres": "postgres", "wrk": "client", "smtp-source": "client", "smtp-submit": "client", "python3": "client",
+          "smtp-sink": "sink", "opendkim": "opendkim"}
+POSTFIX = {"master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "smtp", "pickup", "anvil", "bounce", "proxymap",
+           "scache", "tlsmgr", "postdrop", "sendmail", "postqueue", "showq", "postlog", "postlogd"}
+
+
+def process_times():
+    """{pid: (group, CPU seconds so far)} of every process but this one."""
+    tick, found, me = os.sysconf("SC_CLK_TCK"), {}, os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            text = open(f"/proc/{name}/stat").read()
+        except OSError:
+            continue
+        comm, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        # The herald binary may be named herald-<commit> (HERALD_BENCH_BINARY).
+        group = "postfix" if comm in POSTFIX else "herald" if comm.startswith("herald") else GROUPS.get(comm, "other")
+        found[int(name)] = (group, (int(rest[11]) + int(rest[12])) / tick)
+    return found
+
+
+def machine_busy():
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    busy = sum(fields[:3]) + sum(fields[5:8])  # user nice system, irq softirq steal (not idle, iowait)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_watch(a):
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    start, busy_start = process_times(), machine_busy()
+    latest = dict(start)
+    while not stop:
+        time.sleep(0.2)
+        latest.update(process_times())
+    totals = {}
+    for pid, (group, seconds) in latest.items():
+        base = start.get(pid)
+        used = seconds - (base[1] if base and base[0] == group else 0)
+        totals[group] = totals.get(group, 0) + max(used, 0)
+    machine = machine_busy() - busy_start
+    totals["unattributed"] = max(machine - sum(totals.values()), 0)
+    totals["machine"] = machine
+    with open(a.out, "w") as out:
+        for group, seconds in sorted(totals.items()):
+            out.write(f"{group} {seconds:.3f}\n")
     return 0
 
 
@@ -203,13 +210,6 @@ def sink_check(a):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("smtp-submit")
-    p.add_argument("port", type=int)
-    p.add_argument("sessions", type=int)
-    p.add_argument("seconds", type=float)
-    p.add_argument("--user")
-    p.add_argument("--password")
-    p.add_argument("--label", default="smtp submission")
     p = sub.add_parser("rest-send")
     p.add_argument("base")
     p.add_argument("token")
@@ -221,9 +221,11 @@ def main():
     p.add_argument("marker")
     p.add_argument("records")
     p.add_argument("sample", type=int)
+    p = sub.add_parser("cpu-watch")
+    p.add_argument("out")
     a = parser.parse_args()
-    if a.command == "smtp-submit":
-        return smtp_submit(a)
+    if a.command == "cpu-watch":
+        return cpu_watch(a)
     if a.command == "rest-send":
         return asyncio.run(rest_send_async(a))
     return sink_check(a)
