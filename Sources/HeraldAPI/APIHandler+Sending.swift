@@ -15,22 +15,26 @@ extension APIHandler {
 
     func sendSingleMail(_ input: Operations.SendSingleMail.Input) async throws -> Operations.SendSingleMail.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send from, to, subject and html and/or text.") }
-        let (_, caller) = try sendCaller()
         var idempotency: SendStore.Idempotency?
         if let key = input.headers.idempotencyKey {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
             idempotency = .init(key: key, bodyHash: SendStore.bodyHash(Array(try encoder.encode(body))))
         }
-        let answer = try await accept.accept(SendRequest(caller: caller, content: .message(SingleSendRequest(
+        let result = try await acceptSingle(SingleSendRequest(
             from: body.from, fromAlias: body.fromAlias, to: body.to, subject: body.subject, html: body.html, text: body.text,
-            replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:], tracking: body.clickTracking)),
-            idempotency: idempotency))
+            replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:], tracking: body.clickTracking),
+            idempotency: idempotency)
+        return .ok(.init(body: .json(.init(result))))
+    }
+
+    /// A single send of the REST API, however its body was read (the generated route, or ``SingleSendRoute``):
+    /// the signed-in caller's send on the one accept road.
+    func acceptSingle(_ send: SingleSendRequest, idempotency: SendStore.Idempotency?) async throws -> SendResult {
+        let (_, caller) = try sendCaller()
+        let answer = try await accept.accept(SendRequest(caller: caller, content: .message(send), idempotency: idempotency))
         guard let result = answer.result else { throw HeraldError(code: "Internal", kind: .internal, message: "A send was not answered.") }
-        return .ok(.init(body: .json(.init(requestId: result.requestId.lowercased, messages: result.messages.map { message in
-            .init(id: message.id.lowercased, to: message.to, status: message.status == .queued ? .queued : .dropped,
-                  reason: message.reason.flatMap { .init(rawValue: $0) })
-        }))))
+        return result
     }
 
     func addSuppression(_ input: Operations.AddSuppression.Input) async throws -> Operations.AddSuppression.Output {
@@ -48,6 +52,15 @@ extension APIHandler {
         let (tenant, actor) = try caller()
         try await sending.removeSuppression(tenantID: tenant, address: input.path.address, actor: actor)
         return .noContent(.init())
+    }
+}
+
+extension Components.Schemas.SendResult {
+    init(_ result: SendResult) {
+        self.init(requestId: result.requestId.lowercased, messages: result.messages.map { message in
+            .init(id: message.id.lowercased, to: message.to, status: message.status == .queued ? .queued : .dropped,
+                  reason: message.reason.flatMap { .init(rawValue: $0) })
+        })
     }
 }
 

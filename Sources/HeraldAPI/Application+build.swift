@@ -159,6 +159,8 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         tokens: dependencies.tokens, database: dependencies.database, adminToken: dependencies.adminToken,
         tenantLimiter: TokenBucketLimiter(capacity: dependencies.tenantRatePerSecond * 2, refillPerSecond: Double(dependencies.tenantRatePerSecond),
                                           now: dependencies.limiterClock))
+    // The hot route by hand, before the generated routes (anything it does not take goes on to them).
+    router.add(middleware: try SingleSendRoute(access: access, handler: handler))
     let compat = DirectMailCompat(auth: dependencies.tokens.auth,
                                   accept: dependencies.accept, batches: dependencies.batches, database: dependencies.database,
                                   grades: dependencies.grades, domains: dependencies.domains, senders: dependencies.senders,

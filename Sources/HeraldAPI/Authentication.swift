@@ -96,49 +96,60 @@ struct AccessMiddleware: ServerMiddleware {
         case .open:
             return try await next(request, body, metadata)
         case .operator:
-            let given = Self.bearer(request) ?? ""
+            let given = Self.bearer(request.headerFields) ?? ""
             guard !adminToken.isEmpty, constantTimeEquals(Array(given.utf8), Array(adminToken.utf8)) else {
                 throw HeraldError.invalidToken("The operator token is missing or wrong.")
             }
             return try await next(request, body, metadata)
         case .tenant(let action, let template):
-            guard let token = Self.bearer(request) else {
-                throw HeraldError.invalidToken("Send Authorization: Bearer <token> (get one from POST /v1/auth/token).")
+            let (answer, remaining) = try await asTenant(headers: request.headerFields, method: request.method, action: action,
+                                                         template: template, pathParameters: metadata.pathParameters) {
+                try await next(request, body, metadata)
             }
-            let principal = try await tokens.principal(bearer: token)
-            if principal.tenantStatus == .banned { throw HeraldError.accountBanned }
-            let remaining: Int
-            switch tenantLimiter.acquire(principal.tenantID.uuidString) {
-            case .allowed(let left): remaining = left
-            case .limited(let retryAfter): throw HeraldError.rateLimited(retryAfter: retryAfter)
-            }
-            var context = try RequestScope.current()
-            context.principal = principal
-            context.logger[metadataKey: "tenant_id"] = .string(principal.tenantID.uuidString.lowercased())
-            let resource = ResourceName.expand(template: template, tenantID: principal.tenantID.uuidString.lowercased(),
-                                               parameters: metadata.pathParameters)
-            var (response, responseBody): (HTTPResponse, HTTPBody?)
-            do {
-                try principal.authorize(action: action, resource: resource)
-                (response, responseBody) = try await RequestScope.$context.withValue(context) {
-                    try await next(request, body, metadata)
-                }
-            } catch {
-                if request.method != .get && request.method != .head, let refusal = HeraldError.unwrapping(error) {
-                    await AuditLog.recordRefusal(database: database, tenantID: principal.tenantID, actor: context.auditActor,
-                                                 action: action, resource: resource, code: refusal.code)
-                }
-                throw error
-            }
+            var response = answer.0
             response.headerFields[.rateLimitLimit] = String(tenantLimiter.limit)
             response.headerFields[.rateLimitRemaining] = String(remaining)
-            return (response, responseBody)
+            return (response, answer.1)
+        }
+    }
+
+    /// The gate of a tenant operation, for the generated routes and the hand-written hot one alike: the bearer
+    /// token's principal (not banned), the tenant's request rate, the RAM check of `action` on the resource;
+    /// then `operation` runs with the principal in ``RequestScope``. A refused write is audited. Answers the
+    /// operation's result and the tenant's remaining requests (for the RateLimit-Remaining field).
+    func asTenant<Result: Sendable>(headers: HTTPFields, method: HTTPRequest.Method, action: String, template: String,
+                                    pathParameters: [String: Substring],
+                                    _ operation: () async throws -> Result) async throws -> (Result, remaining: Int) {
+        guard let token = Self.bearer(headers) else {
+            throw HeraldError.invalidToken("Send Authorization: Bearer <token> (get one from POST /v1/auth/token).")
+        }
+        let principal = try await tokens.principal(bearer: token)
+        if principal.tenantStatus == .banned { throw HeraldError.accountBanned }
+        let remaining: Int
+        switch tenantLimiter.acquire(principal.tenantID.uuidString) {
+        case .allowed(let left): remaining = left
+        case .limited(let retryAfter): throw HeraldError.rateLimited(retryAfter: retryAfter)
+        }
+        var context = try RequestScope.current()
+        context.principal = principal
+        context.logger[metadataKey: "tenant_id"] = .string(principal.tenantID.uuidString.lowercased())
+        let resource = ResourceName.expand(template: template, tenantID: principal.tenantID.uuidString.lowercased(), parameters: pathParameters)
+        do {
+            try principal.authorize(action: action, resource: resource)
+            let result = try await RequestScope.$context.withValue(context) { try await operation() }
+            return (result, remaining)
+        } catch {
+            if method != .get && method != .head, let refusal = HeraldError.unwrapping(error) {
+                await AuditLog.recordRefusal(database: database, tenantID: principal.tenantID, actor: context.auditActor,
+                                             action: action, resource: resource, code: refusal.code)
+            }
+            throw error
         }
     }
 
     /// The bearer token of the Authorization header.
-    static func bearer(_ request: HTTPRequest) -> String? {
-        guard let header = request.headerFields[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+    static func bearer(_ headers: HTTPFields) -> String? {
+        guard let header = headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
             return nil
         }
         var value = Substring(header).utf8.dropFirst(7)

@@ -194,6 +194,7 @@ extension HTTPField.Name {
     static let rateLimitLimit = HTTPField.Name("RateLimit-Limit")!
     static let rateLimitRemaining = HTTPField.Name("RateLimit-Remaining")!
     static let rateLimitReset = HTTPField.Name("RateLimit-Reset")!
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }
 
 extension HeraldError.Kind {

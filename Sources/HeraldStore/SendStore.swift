@@ -12,9 +12,21 @@ public struct SendResult: Sendable, Equatable, Codable {
         /// queued or dropped.
         public var status: MessageStatus
         public var reason: String?
+
+        public init(id: UUID, to: String, status: MessageStatus, reason: String?) {
+            self.id = id
+            self.to = to
+            self.status = status
+            self.reason = reason
+        }
     }
     public var requestId: UUID
     public var messages: [Message]
+
+    public init(requestId: UUID, messages: [Message]) {
+        self.requestId = requestId
+        self.messages = messages
+    }
 }
 
 /// The accept path's store: the facts a send is decided on (``AcceptDecision``), read in one transaction
