@@ -54,15 +54,14 @@ import Testing
     @Test func signsWithBothKeysAndDkimpyVerifiesBoth() throws {
         let rsa = try DKIMKeyPair.generate(bits: 1024)
         let ed25519 = try DKIMEd25519Key(rawRepresentation: Array(Self.rfcKey))
-        let time = Date(timeIntervalSince1970: 1_800_000_000)
+        // A fixed time in the past (dkimpy refuses a t= in the future).
+        let time = Date(timeIntervalSince1970: 1_790_000_000)
         let signers = [DKIM.Signer(selector: "herald2026", key: rsa), DKIM.Signer(selector: "herald2026-ed25519", key: ed25519)]
         let rendered = try MIMETests.message().render(boundary: "B0UND")
         let signed = try DKIM.sign(rendered, domain: "mail.example.test", signers: signers, at: time)
         let text = String(decoding: signed, as: UTF8.self)
         let fields = text.components(separatedBy: "\r\nDKIM-Signature: ").count
         #expect(text.hasPrefix("DKIM-Signature: v=1; a=rsa-sha256; ") && fields == 2, "\(text)")
-        let second = try #require(text.range(of: "\r\nDKIM-Signature: ").map { text[$0.upperBound...] })
-        #expect(second.hasPrefix("v=1; a=ed25519-sha256; c=relaxed/relaxed; d=mail.example.test; s=herald2026-ed25519;"))
         let unfolded = text.replacingOccurrences(of: "\r\n\t", with: " ")
         let tagLines = unfolded.components(separatedBy: "\r\n").filter { $0.hasPrefix("DKIM-Signature:") }
         func tag(_ name: String, _ line: String) -> String? {
@@ -70,8 +69,9 @@ import Testing
                 .first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
         }
         #expect(tagLines.count == 2)
+        #expect(tagLines[1].hasPrefix("DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=mail.example.test; s=herald2026-ed25519;"))
         for name in ["h", "bh", "t", "d", "c"] { #expect(tag(name, tagLines[0]) == tag(name, tagLines[1]), "\(name)") }
-        #expect(tag("t", tagLines[1]) == "1800000000")
+        #expect(tag("t", tagLines[1]) == "1790000000")
         // Deterministic Ed25519 on a fixed key, message and clock: the second field is always the same.
         let again = String(decoding: try DKIM.sign(rendered, domain: "mail.example.test", signers: Array(signers.suffix(1)), at: time), as: UTF8.self)
         #expect(text.hasSuffix(again) && again.hasPrefix("DKIM-Signature: v=1; a=ed25519-sha256; "))
@@ -81,10 +81,14 @@ import Testing
                        b"herald2026-ed25519._domainkey.mail.example.test.": ("v=DKIM1; k=ed25519; p=" + sys.argv[2]).encode()}
             def dns(name, timeout=5):
                 return records.get(name)
+            def verified(message, index):
+                try:
+                    return dkim.DKIM(message).verify(idx=index, dnsfunc=dns)
+                except dkim.DKIMException:  # what dkim.verify() turns into False
+                    return False
             message = sys.stdin.buffer.read()
             for candidate in (message, message.replace(b"Hello", b"Hellx")):
-                d = dkim.DKIM(candidate)
-                print(" ".join("ok" if d.verify(idx=i, dnsfunc=dns) else "fail" for i in range(2)))
+                print(" ".join("ok" if verified(candidate, i) else "fail" for i in range(2)))
             """, [rsa.publicKeyBase64, ed25519.publicKeyBase64], input: signed)
         #expect(status == 0 && output == "ok ok\nfail fail\n", "\(output)")
     }

@@ -36,8 +36,18 @@ import Testing
             let elapsed = try clock.measure {
                 for _ in 0..<rounds { _ = try DKIM.sign(message, domain: "example.test", signers: signers, at: time) }
             }
-            return Double(elapsed.components.attoseconds) / 1e12 / Double(rounds) + Double(elapsed.components.seconds) * 1e6 / Double(rounds)
+            return (Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12) / Double(rounds)
         }
+        // The signing primitives alone (C code, as fast in a debug build as in a release one) over header data of
+        // a typical size: what the second signature adds to a message, less the canonicalization of its own field.
+        let headerData = Array(String(repeating: "x", count: 700).utf8)
+        func perSignature(_ key: any DKIMSigningKey) throws -> Double {
+            _ = try key.sign(headerData)
+            let elapsed = try ContinuousClock().measure { for _ in 0..<rounds { _ = try key.sign(headerData) } }
+            return (Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12) / Double(rounds)
+        }
+        print(String(format: "DKIM key.sign over 700 bytes: RSA-2048 (libcrypto) %.1f µs, Ed25519 %.1f µs",
+                     try perSignature(rsa), try perSignature(ed25519)))
         let single = try perMessage(rsaOnly)
         let double = try perMessage(both)
         let edAlone = try perMessage([DKIM.Signer(selector: "s1-ed25519", key: ed25519)])

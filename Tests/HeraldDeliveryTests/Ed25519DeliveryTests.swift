@@ -28,8 +28,13 @@ import Testing
             zone = {name.encode(): value.encode() for name, value in json.loads(sys.argv[1]).items()}
             def dns(name, timeout=5):
                 return zone.get(name)
-            d = dkim.DKIM(sys.stdin.buffer.read())
-            print(" ".join("ok" if d.verify(idx=i, dnsfunc=dns) else "fail" for i in range(int(sys.argv[2]))))
+            def verified(message, index):
+                try:
+                    return dkim.DKIM(message).verify(idx=index, dnsfunc=dns)
+                except dkim.DKIMException:  # what dkim.verify() turns into False
+                    return False
+            message = sys.stdin.buffer.read()
+            print(" ".join("ok" if verified(message, i) else "fail" for i in range(int(sys.argv[2]))))
             """, [String(decoding: try JSONSerialization.data(withJSONObject: zone), as: UTF8.self), "\(algorithms.count)"], input: Array(data.utf8))
         #expect(status == 0, "\(output)")
         return (algorithms, output.trimmingCharacters(in: .whitespacesAndNewlines))
