@@ -3,9 +3,10 @@ import HTTPTypes
 import HeraldAPI
 import HeraldAppTestSupport
 import HeraldCore
-import HeraldDelivery
 import HeraldTestSupport
 import Testing
+@testable import HeraldDelivery
+@testable import HeraldStore
 
 /// A domain that opted in to Ed25519 DKIM: accept → queue → worker → a real SMTP server (aiosmtpd); the mail
 /// carries the RSA signature alone until the Ed25519 record is found, then both, and dkimpy verifies each one
@@ -76,6 +77,33 @@ import Testing
                     #expect(both.algorithms == ["rsa-sha256", "ed25519-sha256"] && both.verified == "ok ok", "\(both)\n\(second)")
                     // The existing check (dkimpy's first signature, against the RSA record) still holds.
                     try expectDKIMVerifies(second, record: records.first { $0["algorithm"] as? String == "rsa" }?["value"] as? String ?? "")
+                }
+            }
+        }
+    }
+
+    /// A message submitted over SMTP goes out as submitted with Herald's fields on top: it is signed by the same
+    /// signers, so it carries both fields too, and dkimpy verifies each.
+    @Test func aSubmittedMessageIsSignedWithBothKeys() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let worker = try app.deliveryWorker(dns: dns, smtp: peer)
+                    let rsa = try DKIMKeyPair.generate(bits: 1024), ed25519 = DKIMEd25519Key.generate()
+                    let raw = Array("From: Acme <app@example.test>\r\nTo: ann@example.org\r\nSubject: Invoice\r\n\r\nYour invoice.\r\n".utf8)
+                    let mail = try OutgoingMail(ClaimedMessage(id: UUID(), tenantID: UUID(), kind: .trigger, from: "app@example.test", fromName: nil,
+                                                               to: "ann@example.org", replyTo: nil, subject: "Invoice", html: nil, text: nil, headers: [],
+                                                               attempts: 0, createdAt: app.clock.now(), raw: raw))
+                    let built = try worker.build(mail, keys: [mail.sendingDomain: [DKIM.Signer(selector: "s1", key: rsa),
+                                                                                   DKIM.Signer(selector: "s1-ed25519", key: ed25519)]])
+                    let records: [[String: Any]] = [
+                        ["purpose": "dkim", "host": "s1._domainkey.example.test", "value": "v=DKIM1; k=rsa; p=\(rsa.publicKeyBase64)"],
+                        ["purpose": "dkim", "host": "s1-ed25519._domainkey.example.test", "value": "v=DKIM1; k=ed25519; p=\(ed25519.publicKeyBase64)"],
+                    ]
+                    let text = String(decoding: built, as: UTF8.self)
+                    #expect(text.hasSuffix("Subject: Invoice\r\n\r\nYour invoice.\r\n"))
+                    let both = try Self.signatures(text, records: records)
+                    #expect(both.algorithms == ["rsa-sha256", "ed25519-sha256"] && both.verified == "ok ok", "\(both)\n\(text)")
                 }
             }
         }
