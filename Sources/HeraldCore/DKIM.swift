@@ -16,9 +16,12 @@ public enum DKIM {
 
     /// One signature to add: the key and the selector its public half is published under.
     public struct Signer: Sendable {
+        /// The `s=` tag: where the key's record is (`<selector>._domainkey.<domain>`).
         public var selector: String
+        /// The private key; its algorithm names the `a=` tag.
         public var key: any DKIMSigningKey
 
+        /// A signer of `key` published under `selector`.
         public init(selector: String, key: any DKIMSigningKey) {
             self.selector = selector
             self.key = key

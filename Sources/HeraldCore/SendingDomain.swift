@@ -121,6 +121,7 @@ public enum SendingDomain {
         public var selector: String
         /// RSA: SubjectPublicKeyInfo DER, base64; Ed25519: the raw 32-byte key, base64 (RFC 8463 §4).
         public var publicKeyBase64: String
+        /// Which record it needs (`k=`).
         public var algorithm: DKIM.Algorithm
 
         public init(selector: String, publicKeyBase64: String, algorithm: DKIM.Algorithm = .rsa) {

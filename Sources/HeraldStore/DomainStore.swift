@@ -53,7 +53,9 @@ public struct DomainRecord: Sendable, Equatable {
 
 /// A DKIM private key the delivery worker signs with, opened from its sealed form.
 public struct StoredDKIMKey: Sendable, Equatable {
+    /// The selector its public half is published under.
     public var selector: String
+    /// Which signature it makes.
     public var algorithm: DKIM.Algorithm
     /// RSA: the private key's DER; Ed25519: its raw 32 bytes.
     public var privateKey: [UInt8]
