@@ -58,6 +58,7 @@ public enum OperationAccess: Sendable, Equatable {
         "createDomain": .tenant(action: "dm:CreateDomain", resource: "acs:dm:*:{tenantId}:*"),
         "listDomains": .tenant(action: "dm:QueryDomainByParam", resource: "acs:dm:*:{tenantId}:*"),
         "getDomain": .tenant(action: "dm:DescDomain", resource: "acs:dm:*:{tenantId}:domain/{id}"),
+        "updateDomain": .tenant(action: "dm:UpdateDomain", resource: "acs:dm:*:{tenantId}:domain/{id}"),
         "deleteDomain": .tenant(action: "dm:DeleteDomain", resource: "acs:dm:*:{tenantId}:domain/{id}"),
         "verifyDomain": .tenant(action: "dm:CheckDomain", resource: "acs:dm:*:{tenantId}:domain/{id}"),
         "rotateDomainDkim": .tenant(action: "dm:RotateDomainDkim", resource: "acs:dm:*:{tenantId}:domain/{id}"),

@@ -1,8 +1,33 @@
 import Crypto
 import Foundation
 
-/// DKIM signing (RFC 6376): rsa-sha256, relaxed/relaxed canonicalization.
+/// DKIM signing (RFC 6376): rsa-sha256 and ed25519-sha256 (RFC 8463), relaxed/relaxed canonicalization.
 public enum DKIM {
+    /// A key's algorithm: the `k=` of its DNS record, and with `-sha256` the `a=` of its signatures.
+    public enum Algorithm: String, Sendable, Hashable, Codable, CaseIterable {
+        /// RSASSA-PKCS1-v1_5 (RFC 6376): every receiver checks it.
+        case rsa
+        /// Ed25519 (RFC 8463): small and cheap, checked by fewer receivers, so always signed beside an RSA signature.
+        case ed25519
+
+        /// The `a=` tag of a signature made with such a key.
+        public var signatureTag: String { rawValue + "-sha256" }
+    }
+
+    /// One signature to add: the key and the selector its public half is published under.
+    public struct Signer: Sendable {
+        /// The `s=` tag: where the key's record is (`<selector>._domainkey.<domain>`).
+        public var selector: String
+        /// The private key; its algorithm names the `a=` tag.
+        public var key: any DKIMSigningKey
+
+        /// A signer of `key` published under `selector`.
+        public init(selector: String, key: any DKIMSigningKey) {
+            self.selector = selector
+            self.key = key
+        }
+    }
+
     /// Header fields signed when present (From twice: a second From added in transit breaks the signature).
     public static let signedHeaders = ["from", "to", "subject", "date", "message-id", "reply-to", "mime-version", "content-type",
                                        "content-transfer-encoding", "list-unsubscribe", "list-unsubscribe-post", "x-herald-message-id"]
@@ -88,6 +113,14 @@ public enum DKIM {
 
     /// The message with a `DKIM-Signature` field prepended.
     public static func sign(_ message: [UInt8], domain: String, selector: String, key: some DKIMSigningKey, at time: Date) throws -> [UInt8] {
+        try sign(message, domain: domain, signers: [Signer(selector: selector, key: key)], at: time)
+    }
+
+    /// The message with one `DKIM-Signature` field per signer prepended, the first signer's on top (where
+    /// a receiver that checks only one signature looks); the body hash and the signed header fields are
+    /// computed once and shared, and each key signs with its own algorithm (``DKIMSigningKey/algorithm``).
+    public static func sign(_ message: [UInt8], domain: String, signers: [Signer], at time: Date) throws -> [UInt8] {
+        guard !signers.isEmpty else { return message }
         let (fields, body) = split(message)
         let bodyHash = Data(SHA256.hash(data: relaxedBody(body))).base64EncodedString()
         // The bottom-most instance of each signed name, as §5.4.2 pairs them.
@@ -98,7 +131,7 @@ public enum DKIM {
         }
         var names = signedHeaders.filter { byName[$0] != nil }
         names.append("from")
-        var signedData: [UInt8] = []
+        var headerData: [UInt8] = []
         var used: [String: Int] = [:]
         for name in names {
             let instances = byName[name] ?? []
@@ -106,19 +139,23 @@ public enum DKIM {
             used[name] = taken + 1
             // Oversigning: a name listed more often than present signs as an empty (absent) field.
             guard taken < instances.count else { continue }
-            signedData += relaxedHeader(instances[instances.count - 1 - taken]) + [13, 10]
+            headerData += relaxedHeader(instances[instances.count - 1 - taken]) + [13, 10]
         }
-        let tags = "v=1; a=rsa-sha256; c=relaxed/relaxed; d=\(domain); s=\(selector); t=\(Int(time.timeIntervalSince1970)); h=\(names.joined(separator: ":")); bh=\(bodyHash); b="
-        let unsigned = foldTags("DKIM-Signature: " + tags)
-        signedData += relaxedHeader(Array(unsigned.utf8))
-        let signature = Data(try key.sign(signedData)).base64EncodedString()
-        var folded = unsigned
-        var rest = Substring(signature)
-        while !rest.isEmpty {
-            folded += (folded.hasSuffix("b=") ? "" : "\r\n\t") + rest.prefix(72)
-            rest = rest.dropFirst(72)
+        var signatures: [UInt8] = []
+        for signer in signers {
+            let tags = "v=1; a=\(signer.key.algorithm.signatureTag); c=relaxed/relaxed; d=\(domain); s=\(signer.selector); "
+                + "t=\(Int(time.timeIntervalSince1970)); h=\(names.joined(separator: ":")); bh=\(bodyHash); b="
+            let unsigned = foldTags("DKIM-Signature: " + tags)
+            let signature = Data(try signer.key.sign(headerData + relaxedHeader(Array(unsigned.utf8)))).base64EncodedString()
+            var folded = unsigned
+            var rest = Substring(signature)
+            while !rest.isEmpty {
+                folded += (folded.hasSuffix("b=") ? "" : "\r\n\t") + rest.prefix(72)
+                rest = rest.dropFirst(72)
+            }
+            signatures += Array((folded + "\r\n").utf8)
         }
-        return Array((folded + "\r\n").utf8) + message
+        return signatures + message
     }
 
     /// Folds the tag list after `;` so no line passes 78 characters where it can be helped.

@@ -83,17 +83,21 @@ public enum SendingDomain {
         public var value: String
         /// DKIM only: the selector the record is for.
         public var selector: String?
+        /// DKIM only: the key's algorithm (`k=`).
+        public var algorithm: DKIM.Algorithm?
 
-        public init(purpose: Purpose, type: String, host: String, value: String, selector: String? = nil) {
+        public init(purpose: Purpose, type: String, host: String, value: String, selector: String? = nil, algorithm: DKIM.Algorithm? = nil) {
             self.purpose = purpose
             self.type = type
             self.host = host
             self.value = value
             self.selector = selector
+            self.algorithm = algorithm
         }
 
-        /// Whether the domain cannot be used for sending until this record checks out.
-        public var isRequired: Bool { purpose == .ownership || purpose == .spf || purpose == .dkim }
+        /// Whether the domain cannot be used for sending until this record checks out. An Ed25519 key's
+        /// record is not: without it the domain signs with RSA alone (see ``signingSelectors(keys:checks:)``).
+        public var isRequired: Bool { purpose == .ownership || purpose == .spf || (purpose == .dkim && algorithm != .ed25519) }
     }
 
     /// Settings of the operator's installation that shape the records.
@@ -115,12 +119,15 @@ public enum SendingDomain {
     /// A DKIM key's public side as the records need it.
     public struct DKIMPublicKey: Sendable, Equatable {
         public var selector: String
-        /// SubjectPublicKeyInfo DER, base64.
+        /// RSA: SubjectPublicKeyInfo DER, base64; Ed25519: the raw 32-byte key, base64 (RFC 8463 §4).
         public var publicKeyBase64: String
+        /// Which record it needs (`k=`).
+        public var algorithm: DKIM.Algorithm
 
-        public init(selector: String, publicKeyBase64: String) {
+        public init(selector: String, publicKeyBase64: String, algorithm: DKIM.Algorithm = .rsa) {
             self.selector = selector
             self.publicKeyBase64 = publicKeyBase64
+            self.algorithm = algorithm
         }
     }
 
@@ -153,7 +160,8 @@ public enum SendingDomain {
         ]
         for key in dkim {
             records.append(Record(purpose: .dkim, type: "TXT", host: "\(key.selector)._domainkey.\(domain)",
-                                  value: "v=DKIM1; k=rsa; p=\(key.publicKeyBase64)", selector: key.selector))
+                                  value: "v=DKIM1; k=\(key.algorithm.rawValue); p=\(key.publicKeyBase64)", selector: key.selector,
+                                  algorithm: key.algorithm))
         }
         records.append(Record(purpose: .dmarc, type: "TXT", host: "_dmarc.\(domain)", value: "v=DMARC1; p=none; rua=mailto:dmarc-reports@\(domain)"))
         if let mx = settings.returnPathMX {
@@ -181,8 +189,14 @@ public enum SendingDomain {
                 ? .ok : .mismatch
         case .dkim:
             if found.isEmpty { return .missing }
-            let expected = dkimTags(record.value)["p"]
-            return found.contains { dkimTags($0)["p"] == expected && expected != nil } ? .ok : .mismatch
+            let expected = dkimTags(record.value)
+            // An Ed25519 key's record must also say k=ed25519 (a verifier reads a record without k= as RSA);
+            // RSA records are compared on p= alone, as they always were.
+            return found.contains { value in
+                let tags = dkimTags(value)
+                return expected["p"] != nil && tags["p"] == expected["p"]
+                    && (record.algorithm != .ed25519 || tags["k"]?.lowercased() == DKIM.Algorithm.ed25519.rawValue)
+            } ? .ok : .mismatch
         case .dmarc:
             let dmarc = found.filter { $0.hasPrefix("v=DMARC1") }
             if dmarc.isEmpty { return .missing }
@@ -206,14 +220,15 @@ public enum SendingDomain {
         return tags
     }
 
-    /// A fresh DKIM selector: `herald` + the date + 4 random characters, e.g. `herald20261125ab3k`.
-    public static func newSelector(now: Date) -> String {
+    /// A fresh DKIM selector: `herald` + the date + 4 random characters, e.g. `herald20261125ab3k`, and
+    /// `-ed25519` after it for an Ed25519 key (`herald20261125ab3k-ed25519`).
+    public static func newSelector(now: Date, algorithm: DKIM.Algorithm = .rsa) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let parts = calendar.dateComponents([.year, .month, .day], from: now)
         let date = String(format: "%04d%02d%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        return "herald" + date + String((0..<4).map { _ in alphabet.randomElement()! })
+        return "herald" + date + String((0..<4).map { _ in alphabet.randomElement()! }) + (algorithm == .ed25519 ? "-ed25519" : "")
     }
 
     /// A fresh ownership token (128 bits, base32-ish lower case).
@@ -223,9 +238,12 @@ public enum SendingDomain {
     }
 }
 
-/// What makes a DKIM signature (`rsa-sha256`): RSASSA-PKCS1-v1_5 over the SHA-256 of the signed data.
-/// ``DKIMKeyPair`` signs with swift-crypto; the delivery worker signs with the system's libcrypto, faster.
+/// What makes a DKIM signature over the signed data: for `rsa-sha256` RSASSA-PKCS1-v1_5 over its SHA-256,
+/// for `ed25519-sha256` (RFC 8463) PureEdDSA over its SHA-256. ``DKIMKeyPair`` signs RSA with swift-crypto,
+/// the delivery worker with the system's libcrypto, faster; ``DKIMEd25519Key`` signs Ed25519.
 public protocol DKIMSigningKey: Sendable {
+    /// The key's algorithm, which names the signature's `a=` tag.
+    var algorithm: DKIM.Algorithm { get }
     /// The signature of `data`.
     func sign(_ data: [UInt8]) throws -> [UInt8]
 }
@@ -263,6 +281,9 @@ public struct DKIMKeyPair: DKIMSigningKey {
 
     /// Size in bits.
     public var bits: Int { privateKey.keySizeInBits }
+
+    /// Always RSA.
+    public var algorithm: DKIM.Algorithm { .rsa }
 
     /// RSASSA-PKCS1-v1_5 over SHA-256 of `data` (the DKIM `rsa-sha256` algorithm).
     public func sign(_ data: [UInt8]) throws -> [UInt8] {

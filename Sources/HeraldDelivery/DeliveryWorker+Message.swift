@@ -21,6 +21,10 @@ struct OutgoingMail: Sendable {
     var sendingDomain: String { "\(message.tenantID)|\(from.domain)" }
 }
 
+/// The DKIM signers of each sending domain of a batch, by ``OutgoingMail/sendingDomain``: the RSA key, then
+/// the Ed25519 key when the domain has one whose record checked out.
+typealias SigningKeys = [String: [DKIM.Signer]]
+
 extension DeliveryWorker {
     /// The message's extra header fields, with RFC 8058 one-click unsubscribe (tenant-wide scope) on mail
     /// accepted with `unsubscribeLink` (trigger mail whose tenant asked for it, single sends from a batch-type
@@ -37,8 +41,8 @@ extension DeliveryWorker {
         return returnPath.address(for: mail.id, domain: mail.from.domain)
     }
 
-    /// The message as it goes on the wire, DKIM-signed with its domain's active key.
-    func build(_ mail: OutgoingMail, keys: [String: (selector: String, key: any DKIMSigningKey)]) throws -> [UInt8] {
+    /// The message as it goes on the wire, DKIM-signed with its domain's signing keys (one field each).
+    func build(_ mail: OutgoingMail, keys: SigningKeys) throws -> [UInt8] {
         let message = mail.message, from = mail.from
         if let raw = message.raw {
             // Submitted over SMTP: sent as submitted, with Herald's fields on top where the message has none.
@@ -47,8 +51,8 @@ extension DeliveryWorker {
                           ("Date", MIME.rfc5322Date(message.createdAt))] + (message.replyTo.map { [("Reply-To", "<\($0)>")] } ?? [])
                 + headers(message).map { ($0.name, $0.value) }
             let prepared = MIME.prepending(fields, to: raw)
-            guard let signing = keys[mail.sendingDomain] else { return prepared }
-            return try DKIM.sign(prepared, domain: from.domain, selector: signing.selector, key: signing.key, at: now())
+            guard let signers = keys[mail.sendingDomain] else { return prepared }
+            return try DKIM.sign(prepared, domain: from.domain, signers: signers, at: now())
         }
         let outgoing = OutgoingMessage(from: from, fromName: message.fromName, to: mail.to,
                                        replyTo: try message.replyTo.map { try MailAddress($0) }, subject: message.subject,
@@ -59,7 +63,7 @@ extension DeliveryWorker {
                                        text: message.text, messageID: "\(message.id.uuidString.lowercased())@\(from.domain)",
                                        heraldMessageID: message.id.uuidString.lowercased(), date: message.createdAt, extraHeaders: headers(message))
         let rendered = outgoing.render()
-        guard let signing = keys[mail.sendingDomain] else { return rendered }
-        return try DKIM.sign(rendered, domain: from.domain, selector: signing.selector, key: signing.key, at: now())
+        guard let signers = keys[mail.sendingDomain] else { return rendered }
+        return try DKIM.sign(rendered, domain: from.domain, signers: signers, at: now())
     }
 }

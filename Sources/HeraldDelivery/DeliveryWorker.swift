@@ -72,12 +72,16 @@ public struct DeliveryWorker: Sendable {
         }
         await recorder.add(unbuildable)
         // Signing keys, once per tenant and sending domain of the batch.
-        var keys: [String: (selector: String, key: any DKIMSigningKey)] = [:]
+        var keys: SigningKeys = [:]
         var looked = Set<String>(), returnPaths = Set<String>()
         for mail in mails where mail.message.kind != .system {
             guard looked.insert(mail.sendingDomain).inserted else { continue }
-            let (key, verifiedReturnPath) = try await domains.sending(tenantID: mail.message.tenantID, domain: mail.from.domain)
-            if let key { keys[mail.sendingDomain] = (key.selector, try keyCache.key(der: key.der)) }
+            let (stored, verifiedReturnPath) = try await domains.sending(tenantID: mail.message.tenantID, domain: mail.from.domain)
+            if !stored.isEmpty {
+                keys[mail.sendingDomain] = try stored.map {
+                    DKIM.Signer(selector: $0.selector, key: try keyCache.key(algorithm: $0.algorithm, stored: $0.privateKey))
+                }
+            }
             if returnPath != nil, verifiedReturnPath { returnPaths.insert(mail.sendingDomain) }
         }
         let verifiedReturnPaths = returnPaths
@@ -111,7 +115,7 @@ public struct DeliveryWorker: Sendable {
     }
 
     /// Delivers one domain's messages over up to ``connectionsPerDomain`` connections at once.
-    func deliver(_ mails: [OutgoingMail], domain: String, keys: [String: (selector: String, key: any DKIMSigningKey)], returnPaths: Set<String> = [],
+    func deliver(_ mails: [OutgoingMail], domain: String, keys: SigningKeys, returnPaths: Set<String> = [],
                  recorder: OutcomeRecorder) async {
         let (granted, retryAfter) = domainRates.take(domain, count: mails.count)
         if granted < mails.count {
@@ -137,7 +141,7 @@ public struct DeliveryWorker: Sendable {
         }
     }
 
-    func deliverOverOneConnection(_ mails: [OutgoingMail], domain: String, keys: [String: (selector: String, key: any DKIMSigningKey)],
+    func deliverOverOneConnection(_ mails: [OutgoingMail], domain: String, keys: SigningKeys,
                                   returnPaths: Set<String> = [], recorder: OutcomeRecorder) async {
         var envelopes: [SMTPClientStateMachine.Envelope] = []
         var sent: [ClaimedMessage] = []

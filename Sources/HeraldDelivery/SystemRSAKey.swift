@@ -26,6 +26,8 @@ final class SystemRSAKey: DKIMSigningKey, @unchecked Sendable {
 
     deinit { herald_rsa_key_free(key) }
 
+    var algorithm: DKIM.Algorithm { .rsa }
+
     func sign(_ data: [UInt8]) throws -> [UInt8] {
         let digest = Array(SHA256.hash(data: data))
         var signature = [UInt8](repeating: 0, count: size)
@@ -38,9 +40,13 @@ final class SystemRSAKey: DKIMSigningKey, @unchecked Sendable {
     }
 }
 
-/// The delivery worker's DKIM keys, loaded once per key (by its DER) rather than once per batch.
+/// The delivery worker's DKIM keys, loaded once per key (by its stored form) rather than once per batch.
 final class SigningKeyCache: Sendable {
-    private let keys = Mutex<[[UInt8]: any DKIMSigningKey]>([:])
+    private struct Entry: Hashable {
+        var algorithm: DKIM.Algorithm
+        var stored: [UInt8]
+    }
+    private let keys = Mutex<[Entry: any DKIMSigningKey]>([:])
     /// The most keys kept (one per tenant domain); past that the cache starts again empty.
     let capacity: Int
 
@@ -48,14 +54,25 @@ final class SigningKeyCache: Sendable {
         self.capacity = capacity
     }
 
-    /// The key of `der`: on libcrypto, or on swift-crypto if libcrypto cannot read it.
+    /// The RSA key of `der`: on libcrypto, or on swift-crypto if libcrypto cannot read it.
     func key(der: [UInt8]) throws -> any DKIMSigningKey {
-        if let known = keys.withLock({ $0[der] }) { return known }
+        try key(algorithm: .rsa, stored: der)
+    }
+
+    /// The key of its stored form (`algorithm` says which: RSA private key DER, or Ed25519's raw 32 bytes).
+    func key(algorithm: DKIM.Algorithm, stored: [UInt8]) throws -> any DKIMSigningKey {
+        let entry = Entry(algorithm: algorithm, stored: stored)
+        if let known = keys.withLock({ $0[entry] }) { return known }
         let key: any DKIMSigningKey
-        do { key = try SystemRSAKey(der: der) } catch { key = try DKIMKeyPair(der: der) }
+        switch algorithm {
+        case .rsa:
+            do { key = try SystemRSAKey(der: stored) } catch { key = try DKIMKeyPair(der: stored) }
+        case .ed25519:
+            key = try DKIMEd25519Key(rawRepresentation: stored)
+        }
         keys.withLock { keys in
             if keys.count >= capacity { keys.removeAll() }
-            keys[der] = key
+            keys[entry] = key
         }
         return key
     }

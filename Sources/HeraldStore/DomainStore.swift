@@ -6,6 +6,9 @@ import PostgresNIO
 /// A DKIM key as the API shows it (never the private half).
 public struct DKIMKeyInfo: Sendable, Equatable {
     public var selector: String
+    /// rsa, or ed25519 for a domain's optional second key.
+    public var algorithm: DKIM.Algorithm
+    /// RSA modulus size; 256 for Ed25519.
     public var bits: Int
     /// active, pending or retired.
     public var state: String
@@ -25,16 +28,37 @@ public struct DomainRecord: Sendable, Equatable {
     public var verifiedAt: Date?
     public var lastCheckedAt: Date?
 
-    /// Keys whose records must be published: the signing one and one waiting for rotation.
+    /// Keys whose records must be published: the signing one, one waiting for rotation, and the Ed25519
+    /// key of a domain that opted in.
     public var publishedKeys: [DKIMKeyInfo] { keys.filter { $0.state != "retired" } }
+
+    /// The key of `algorithm` in `state` (active, pending), if any.
+    public func key(_ algorithm: DKIM.Algorithm, state: String) -> DKIMKeyInfo? {
+        keys.first { $0.algorithm == algorithm && $0.state == state }
+    }
+
+    /// Whether the domain has opted in to a second, Ed25519 signature (RFC 8463).
+    public var ed25519Enabled: Bool { key(.ed25519, state: "active") != nil }
 
     /// The records to publish, each with its last status.
     public func records(settings: SendingDomain.Settings) -> [(record: SendingDomain.Record, check: SendingDomain.Check?)] {
         SendingDomain.records(domain: name, token: verificationToken,
-                              dkim: publishedKeys.map { SendingDomain.DKIMPublicKey(selector: $0.selector, publicKeyBase64: $0.publicKeyBase64) },
+                              dkim: publishedKeys.map {
+                                  SendingDomain.DKIMPublicKey(selector: $0.selector, publicKeyBase64: $0.publicKeyBase64, algorithm: $0.algorithm)
+                              },
                               settings: settings)
             .map { record in (record, checks.first { $0.purpose == record.purpose && $0.host == record.host }) }
     }
+}
+
+/// A DKIM private key the delivery worker signs with, opened from its sealed form.
+public struct StoredDKIMKey: Sendable, Equatable {
+    /// The selector its public half is published under.
+    public var selector: String
+    /// Which signature it makes.
+    public var algorithm: DKIM.Algorithm
+    /// RSA: the private key's DER; Ed25519: its raw 32 bytes.
+    public var privateKey: [UInt8]
 }
 
 /// Sending domains and their DKIM keys, in tenant transactions; every change is audited with it.
@@ -61,8 +85,22 @@ public struct DomainStore: Sendable {
         secrets.seal(key.privateKeyDER, context: "dkim_key:\(id.uuidString.lowercased())")
     }
 
-    /// Creates a domain with a fresh DKIM key (generated before the transaction: RSA generation is slow).
-    public func create(tenantID: UUID, name: String, keyBits: Int, actor: AuditActor, now: Date) async throws -> DomainRecord {
+    /// Stores a fresh Ed25519 key as the domain's active one, sealed like the RSA keys.
+    private func insertEd25519Key(_ connection: PostgresConnection, tenantID: UUID, domainID: UUID, now: Date) async throws -> String {
+        let key = DKIMEd25519Key.generate()
+        let keyID = UUIDv7.make()
+        let selector = SendingDomain.newSelector(now: now, algorithm: .ed25519)
+        let sealed = ByteBuffer(bytes: secrets.seal(key.rawRepresentation, context: "dkim_key:\(keyID.uuidString.lowercased())"))
+        try await connection.query("""
+            INSERT INTO dkim_keys (id, tenant_id, domain_id, selector, algorithm, bits, private_key, public_key, state, activated_at)
+            VALUES (\(keyID), \(tenantID), \(domainID), \(selector), 'ed25519', \(DKIMEd25519Key.bits), \(sealed), \(key.publicKeyBase64), 'active', \(now))
+            """, logger: logger)
+        return selector
+    }
+
+    /// Creates a domain with a fresh DKIM key (generated before the transaction: RSA generation is slow), and
+    /// an Ed25519 key beside it when `ed25519` (signing once its record is found).
+    public func create(tenantID: UUID, name: String, keyBits: Int, ed25519: Bool = false, actor: AuditActor, now: Date) async throws -> DomainRecord {
         let name = try SendingDomain.normalize(name)
         let key = try DKIMKeyPair.generate(bits: keyBits)
         let id = UUIDv7.make(), keyID = UUIDv7.make()
@@ -90,8 +128,10 @@ public struct DomainStore: Sendable {
                 INSERT INTO dkim_keys (id, tenant_id, domain_id, selector, bits, private_key, public_key, state, activated_at)
                 VALUES (\(keyID), \(tenantID), \(id), \(selector), \(key.bits), \(sealed), \(publicKey), 'active', now())
                 """, logger: logger)
+            var detail = ["name": name, "selector": selector]
+            if ed25519 { detail["ed25519Selector"] = try await insertEd25519Key(connection, tenantID: tenantID, domainID: id, now: now) }
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:CreateDomain",
-                                      resource: Self.resource(tenantID, id), detail: ["name": name, "selector": selector])
+                                      resource: Self.resource(tenantID, id), detail: detail)
             return try await load(connection, tenantID: tenantID, ids: [id])[0]
         }
     }
@@ -152,14 +192,38 @@ public struct DomainStore: Sendable {
         }
     }
 
+    /// Opts a domain in to the Ed25519 signature (a fresh key under its own selector; nothing changes if it
+    /// has one) or out (its key retires and its record leaves the list). Audited when something changed.
+    public func setEd25519(tenantID: UUID, id: UUID, enabled: Bool, actor: AuditActor, now: Date) async throws -> DomainRecord {
+        try await database.withTenant(tenantID) { connection in
+            guard let domain = try await load(connection, tenantID: tenantID, ids: [id], lock: true).first else { throw HeraldError.notFound("domain") }
+            let current = domain.key(.ed25519, state: "active")
+            var detail: [String: String]?
+            if enabled, current == nil {
+                detail = ["dkimEd25519": "enabled", "selector": try await insertEd25519Key(connection, tenantID: tenantID, domainID: id, now: now)]
+            } else if !enabled, let current {
+                try await connection.query("""
+                    UPDATE dkim_keys SET state = 'retired', retired_at = \(now)
+                    WHERE tenant_id = \(tenantID) AND domain_id = \(id) AND algorithm = 'ed25519' AND state = 'active'
+                    """, logger: logger)
+                detail = ["dkimEd25519": "disabled", "selector": current.selector]
+            }
+            guard let detail else { return domain }
+            try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:UpdateDomain",
+                                      resource: Self.resource(tenantID, id), detail: detail)
+            return try await load(connection, tenantID: tenantID, ids: [id])[0]
+        }
+    }
+
     /// Stores the result of checking every record and moves the domain's state: verified when
     /// ownership, SPF and the signing key's DKIM record are ok; failing when a verified domain no longer
-    /// is; a waiting DKIM key whose record is ok becomes the signing key and the old one retires.
+    /// is; a waiting DKIM key whose record is ok becomes the signing key and the old one retires. The RSA
+    /// keys decide; an Ed25519 key's record is checked and stored but moves nothing.
     public func saveChecks(tenantID: UUID, id: UUID, checks: [SendingDomain.Check], actor: AuditActor, now: Date) async throws -> DomainRecord {
         try await database.withTenant(tenantID) { connection in
             guard let domain = try await load(connection, tenantID: tenantID, ids: [id], lock: true).first else { throw HeraldError.notFound("domain") }
-            let verdict = SendingDomain.verdict(checks, current: domain.status, activeSelector: domain.keys.first { $0.state == "active" }?.selector,
-                                                pendingSelector: domain.keys.first { $0.state == "pending" }?.selector)
+            let verdict = SendingDomain.verdict(checks, current: domain.status, activeSelector: domain.key(.rsa, state: "active")?.selector,
+                                                pendingSelector: domain.key(.rsa, state: "pending")?.selector)
             let status = verdict.status
             let checksJSON = String(decoding: try JSONEncoder().encode(checks), as: UTF8.self)
             let next = status == .pending ? nil : now.addingTimeInterval(TimeInterval(recheckInterval.components.seconds))
@@ -172,7 +236,8 @@ public struct DomainStore: Sendable {
             var detail = ["status": status.rawValue]
             if let selector = verdict.activate {
                 try await connection.query("""
-                    UPDATE dkim_keys SET state = 'retired', retired_at = \(now) WHERE tenant_id = \(tenantID) AND domain_id = \(id) AND state = 'active'
+                    UPDATE dkim_keys SET state = 'retired', retired_at = \(now)
+                    WHERE tenant_id = \(tenantID) AND domain_id = \(id) AND algorithm = 'rsa' AND state = 'active'
                     """, logger: logger)
                 try await connection.query("""
                     UPDATE dkim_keys SET state = 'active', activated_at = \(now)
@@ -205,31 +270,47 @@ public struct DomainStore: Sendable {
         }
     }
 
-    /// The signing key of a verified domain, for DKIM (nil when the domain is not usable).
+    /// The RSA signing key of a verified domain, for DKIM (nil when the domain is not usable).
     public func signingKey(tenantID: UUID, domain: String) async throws -> (selector: String, key: DKIMKeyPair)? {
-        guard let key = try await sending(tenantID: tenantID, domain: domain).key else { return nil }
-        return (key.selector, try DKIMKeyPair(der: key.der))
+        guard let key = try await sending(tenantID: tenantID, domain: domain).keys.first(where: { $0.algorithm == .rsa }) else { return nil }
+        return (key.selector, try DKIMKeyPair(der: key.privateKey))
     }
 
-    /// What the delivery worker needs of a sending domain, in one read: the active DKIM key of the verified
-    /// domain (nil when the domain is not usable), and whether its return-path MX and SPF records were both
-    /// found at the last check, so that its mail may carry the VERP return path under it.
-    public func sending(tenantID: UUID, domain: String) async throws -> (key: (selector: String, der: [UInt8])?, returnPath: Bool) {
-        let row = try await database.withTenant(tenantID) { connection in
-            try await connection.query("""
-                SELECT k.id, k.selector, k.private_key, d.checks::text FROM domains d
+    /// What the delivery worker needs of a sending domain, in one read: the DKIM keys that sign the verified
+    /// domain's mail, RSA first (none when the domain is not usable; the Ed25519 key only when its record
+    /// checked out, ``SendingDomain/signingSelectors(activeRSA:activeEd25519:checks:)``), and whether its
+    /// return-path MX and SPF records were both found at the last check, so that its mail may carry the VERP
+    /// return path under it.
+    public func sending(tenantID: UUID, domain: String) async throws -> (keys: [StoredDKIMKey], returnPath: Bool) {
+        let rows = try await database.withTenant(tenantID) { connection in
+            var rows: [(String, UUID?, String?, String?, ByteBuffer?)] = []
+            for try await row in try await connection.query("""
+                SELECT d.checks::text, k.id, k.selector, k.algorithm, k.private_key FROM domains d
                 LEFT JOIN dkim_keys k ON k.domain_id = d.id AND k.state = 'active'
                 WHERE d.tenant_id = \(tenantID) AND d.name = \(domain) AND d.status = 'verified'
-                """, logger: logger).decode((UUID?, String?, ByteBuffer?, String).self).first { _ in true }
+                """, logger: logger).decode((String, UUID?, String?, String?, ByteBuffer?).self) {
+                rows.append(row)
+            }
+            return rows
         }
-        guard let (id, selector, sealed, checksJSON) = row else { return (nil, false) }
+        guard let checksJSON = rows.first?.0 else { return ([], false) }
         let checks = (try? JSONDecoder().decode([SendingDomain.Check].self, from: Data(checksJSON.utf8))) ?? []
         let returnPath = [SendingDomain.Purpose.returnPath, .returnPathSPF].allSatisfy { purpose in
             checks.contains { $0.purpose == purpose && $0.status == .ok }
         }
-        guard let id, let selector, let sealed else { return (nil, returnPath) }
-        let der = try secrets.open(Array(buffer: sealed), context: "dkim_key:\(id.uuidString.lowercased())")
-        return ((selector, der), returnPath)
+        var active: [String: (id: UUID, algorithm: DKIM.Algorithm, sealed: ByteBuffer)] = [:]
+        for (_, id, selector, algorithm, sealed) in rows {
+            guard let id, let selector, let sealed, let algorithm = algorithm.flatMap(DKIM.Algorithm.init(rawValue:)) else { continue }
+            active[selector] = (id, algorithm, sealed)
+        }
+        let signing = SendingDomain.signingSelectors(activeRSA: active.first { $0.value.algorithm == .rsa }?.key,
+                                                     activeEd25519: active.first { $0.value.algorithm == .ed25519 }?.key, checks: checks)
+        let keys = try signing.compactMap { selector -> StoredDKIMKey? in
+            guard let key = active[selector] else { return nil }
+            let opened = try secrets.open(Array(buffer: key.sealed), context: "dkim_key:\(key.id.uuidString.lowercased())")
+            return StoredDKIMKey(selector: selector, algorithm: key.algorithm, privateKey: opened)
+        }
+        return (keys, returnPath)
     }
 
     // MARK: Loading
@@ -247,12 +328,14 @@ public struct DomainStore: Sendable {
         }
         guard !domains.isEmpty else { return [] }
         let keyRows = try await connection.query("""
-            SELECT domain_id, selector, bits, state, public_key, created_at FROM dkim_keys
-            WHERE tenant_id = \(tenantID) AND domain_id = ANY(\(domains.map(\.id))::uuid[]) ORDER BY created_at
+            SELECT domain_id, selector, algorithm, bits, state, public_key, created_at FROM dkim_keys
+            WHERE tenant_id = \(tenantID) AND domain_id = ANY(\(domains.map(\.id))::uuid[]) ORDER BY created_at, algorithm DESC
             """, logger: logger)
-        for try await (domainID, selector, bits, state, publicKey, created) in keyRows.decode((UUID, String, Int, String, String, Date).self) {
+        for try await (domainID, selector, algorithm, bits, state, publicKey, created)
+            in keyRows.decode((UUID, String, String, Int, String, String, Date).self) {
             guard let index = domains.firstIndex(where: { $0.id == domainID }) else { continue }
-            domains[index].keys.append(DKIMKeyInfo(selector: selector, bits: bits, state: state, publicKeyBase64: publicKey, createdAt: created))
+            domains[index].keys.append(DKIMKeyInfo(selector: selector, algorithm: DKIM.Algorithm(rawValue: algorithm) ?? .rsa, bits: bits, state: state,
+                                                   publicKeyBase64: publicKey, createdAt: created))
         }
         return domains
     }

@@ -298,6 +298,7 @@ struct TenantObjects: Sendable {
             "updateGradeCeiling": ["gradeCeiling": 10],
             "createDomain": ["name": "sweep.example.test", "dkimKeyBits": 1024],
             "rotateDomainDkim": ["dkimKeyBits": 1024],
+            "updateDomain": ["dkimEd25519": true],
             "createSender": ["address": "sweep@example.test", "type": "batch", "replyTo": "reply@example.org"],
             "updateSender": ["replyTo": "reply@example.org"],
             "setSenderSmtpPassword": ["password": "Sweep-Passw0rd"],

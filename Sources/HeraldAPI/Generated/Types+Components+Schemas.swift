@@ -1164,21 +1164,29 @@ extension Components {
             }
             /// - Remark: Generated from `#/components/schemas/CreateDomain/dkimKeyBits`.
             internal var dkimKeyBits: Components.Schemas.CreateDomain.DkimKeyBitsPayload?
+            /// Also sign with an Ed25519 key (RFC 8463) beside the RSA one, once its record is published and verified
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateDomain/dkimEd25519`.
+            internal var dkimEd25519: Swift.Bool?
             /// Creates a new `CreateDomain`.
             ///
             /// - Parameters:
             ///   - name: ASCII domain (an internationalised one in its xn-- form), e.g. mail.example.com
             ///   - dkimKeyBits:
+            ///   - dkimEd25519: Also sign with an Ed25519 key (RFC 8463) beside the RSA one, once its record is published and verified
             internal init(
                 name: Swift.String,
-                dkimKeyBits: Components.Schemas.CreateDomain.DkimKeyBitsPayload? = nil
+                dkimKeyBits: Components.Schemas.CreateDomain.DkimKeyBitsPayload? = nil,
+                dkimEd25519: Swift.Bool? = nil
             ) {
                 self.name = name
                 self.dkimKeyBits = dkimKeyBits
+                self.dkimEd25519 = dkimEd25519
             }
             internal enum CodingKeys: String, CodingKey {
                 case name
                 case dkimKeyBits
+                case dkimEd25519
             }
             internal init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -1190,9 +1198,41 @@ extension Components {
                     Components.Schemas.CreateDomain.DkimKeyBitsPayload.self,
                     forKey: .dkimKeyBits
                 )
+                self.dkimEd25519 = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .dkimEd25519
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "name",
-                    "dkimKeyBits"
+                    "dkimKeyBits",
+                    "dkimEd25519"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/UpdateDomain`.
+        internal struct UpdateDomain: Codable, Hashable, Sendable {
+            /// true: add an Ed25519 DKIM key (kept if there is one); false: retire it
+            ///
+            /// - Remark: Generated from `#/components/schemas/UpdateDomain/dkimEd25519`.
+            internal var dkimEd25519: Swift.Bool
+            /// Creates a new `UpdateDomain`.
+            ///
+            /// - Parameters:
+            ///   - dkimEd25519: true: add an Ed25519 DKIM key (kept if there is one); false: retire it
+            internal init(dkimEd25519: Swift.Bool) {
+                self.dkimEd25519 = dkimEd25519
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case dkimEd25519
+            }
+            internal init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.dkimEd25519 = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .dkimEd25519
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "dkimEd25519"
                 ])
             }
         }
@@ -1259,6 +1299,17 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/DomainRecord/selector`.
             internal var selector: Swift.String?
+            /// Key algorithm (dkim records); an ed25519 record is not required: until it is ok, mail is signed with RSA only
+            ///
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/algorithm`.
+            internal enum AlgorithmPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case rsa = "rsa"
+                case ed25519 = "ed25519"
+            }
+            /// Key algorithm (dkim records); an ed25519 record is not required: until it is ok, mail is signed with RSA only
+            ///
+            /// - Remark: Generated from `#/components/schemas/DomainRecord/algorithm`.
+            internal var algorithm: Components.Schemas.DomainRecord.AlgorithmPayload?
             /// The domain is usable only when every required record is ok
             ///
             /// - Remark: Generated from `#/components/schemas/DomainRecord/required`.
@@ -1289,6 +1340,7 @@ extension Components {
             ///   - host: Fully qualified name to publish at
             ///   - value: Value to publish (MX: "preference exchange")
             ///   - selector: DKIM selector (dkim records)
+            ///   - algorithm: Key algorithm (dkim records); an ed25519 record is not required: until it is ok, mail is signed with RSA only
             ///   - required: The domain is usable only when every required record is ok
             ///   - status: pending: not checked yet; error: the lookup failed, try again
             ///   - found: What DNS held at the host at the last check
@@ -1298,6 +1350,7 @@ extension Components {
                 host: Swift.String,
                 value: Swift.String,
                 selector: Swift.String? = nil,
+                algorithm: Components.Schemas.DomainRecord.AlgorithmPayload? = nil,
                 required: Swift.Bool,
                 status: Components.Schemas.DomainRecord.StatusPayload,
                 found: [Swift.String]? = nil
@@ -1307,6 +1360,7 @@ extension Components {
                 self.host = host
                 self.value = value
                 self.selector = selector
+                self.algorithm = algorithm
                 self.required = required
                 self.status = status
                 self.found = found
@@ -1317,6 +1371,7 @@ extension Components {
                 case host
                 case value
                 case selector
+                case algorithm
                 case required
                 case status
                 case found
@@ -1326,11 +1381,27 @@ extension Components {
         internal struct DkimKey: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/DkimKey/selector`.
             internal var selector: Swift.String
+            /// rsa signs every message of a verified domain; ed25519 (opt-in) signs beside it while its record is ok
+            ///
+            /// - Remark: Generated from `#/components/schemas/DkimKey/algorithm`.
+            internal enum AlgorithmPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case rsa = "rsa"
+                case ed25519 = "ed25519"
+            }
+            /// rsa signs every message of a verified domain; ed25519 (opt-in) signs beside it while its record is ok
+            ///
+            /// - Remark: Generated from `#/components/schemas/DkimKey/algorithm`.
+            internal var algorithm: Components.Schemas.DkimKey.AlgorithmPayload
+            /// RSA modulus size; 256 for ed25519
+            ///
             /// - Remark: Generated from `#/components/schemas/DkimKey/bits`.
             internal enum BitsPayload: Int, Codable, Hashable, Sendable, CaseIterable {
                 case _1024 = 1024
                 case _2048 = 2048
+                case _256 = 256
             }
+            /// RSA modulus size; 256 for ed25519
+            ///
             /// - Remark: Generated from `#/components/schemas/DkimKey/bits`.
             internal var bits: Components.Schemas.DkimKey.BitsPayload
             /// active signs; pending waits for its record; retired was replaced
@@ -1351,22 +1422,26 @@ extension Components {
             ///
             /// - Parameters:
             ///   - selector:
-            ///   - bits:
+            ///   - algorithm: rsa signs every message of a verified domain; ed25519 (opt-in) signs beside it while its record is ok
+            ///   - bits: RSA modulus size; 256 for ed25519
             ///   - state: active signs; pending waits for its record; retired was replaced
             ///   - createdAt:
             internal init(
                 selector: Swift.String,
+                algorithm: Components.Schemas.DkimKey.AlgorithmPayload,
                 bits: Components.Schemas.DkimKey.BitsPayload,
                 state: Components.Schemas.DkimKey.StatePayload,
                 createdAt: Foundation.Date
             ) {
                 self.selector = selector
+                self.algorithm = algorithm
                 self.bits = bits
                 self.state = state
                 self.createdAt = createdAt
             }
             internal enum CodingKeys: String, CodingKey {
                 case selector
+                case algorithm
                 case bits
                 case state
                 case createdAt
@@ -1394,6 +1469,10 @@ extension Components {
             internal var records: [Components.Schemas.DomainRecord]
             /// - Remark: Generated from `#/components/schemas/Domain/dkimKeys`.
             internal var dkimKeys: [Components.Schemas.DkimKey]
+            /// Whether the domain has opted in to the second, Ed25519 DKIM signature (see updateDomain)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Domain/dkimEd25519`.
+            internal var dkimEd25519: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/Domain/createdAt`.
             internal var createdAt: Foundation.Date
             /// - Remark: Generated from `#/components/schemas/Domain/verifiedAt`.
@@ -1408,6 +1487,7 @@ extension Components {
             ///   - status: verified: ownership, SPF and DKIM check out (usable for senders); failing: was verified, a later check failed
             ///   - records:
             ///   - dkimKeys:
+            ///   - dkimEd25519: Whether the domain has opted in to the second, Ed25519 DKIM signature (see updateDomain)
             ///   - createdAt:
             ///   - verifiedAt:
             ///   - lastCheckedAt:
@@ -1417,6 +1497,7 @@ extension Components {
                 status: Components.Schemas.Domain.StatusPayload,
                 records: [Components.Schemas.DomainRecord],
                 dkimKeys: [Components.Schemas.DkimKey],
+                dkimEd25519: Swift.Bool,
                 createdAt: Foundation.Date,
                 verifiedAt: Foundation.Date? = nil,
                 lastCheckedAt: Foundation.Date? = nil
@@ -1426,6 +1507,7 @@ extension Components {
                 self.status = status
                 self.records = records
                 self.dkimKeys = dkimKeys
+                self.dkimEd25519 = dkimEd25519
                 self.createdAt = createdAt
                 self.verifiedAt = verifiedAt
                 self.lastCheckedAt = lastCheckedAt
@@ -1436,6 +1518,7 @@ extension Components {
                 case status
                 case records
                 case dkimKeys
+                case dkimEd25519
                 case createdAt
                 case verifiedAt
                 case lastCheckedAt

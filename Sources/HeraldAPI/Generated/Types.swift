@@ -205,6 +205,13 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/domains/{id}`.
     /// - Remark: Generated from `#/paths//v1/domains/{id}/get(getDomain)`.
     func getDomain(_ input: Operations.GetDomain.Input) async throws -> Operations.GetDomain.Output
+    /// Opt in to or out of the second, Ed25519 DKIM signature (RFC 8463); the RSA one is unchanged
+    ///
+    /// dkimEd25519 true adds an Ed25519 key under its own selector (nothing changes if the domain has one); its record joins the records and the key signs beside the RSA key once verify finds that record. false retires the key and its record leaves the list.
+    ///
+    /// - Remark: HTTP `PATCH /v1/domains/{id}`.
+    /// - Remark: Generated from `#/paths//v1/domains/{id}/patch(updateDomain)`.
+    func updateDomain(_ input: Operations.UpdateDomain.Input) async throws -> Operations.UpdateDomain.Output
     /// Delete a domain (refused while sender addresses use it)
     ///
     /// - Remark: HTTP `DELETE /v1/domains/{id}`.
@@ -991,6 +998,23 @@ extension APIProtocol {
         try await getDomain(Operations.GetDomain.Input(
             path: path,
             headers: headers
+        ))
+    }
+    /// Opt in to or out of the second, Ed25519 DKIM signature (RFC 8463); the RSA one is unchanged
+    ///
+    /// dkimEd25519 true adds an Ed25519 key under its own selector (nothing changes if the domain has one); its record joins the records and the key signs beside the RSA key once verify finds that record. false retires the key and its record leaves the list.
+    ///
+    /// - Remark: HTTP `PATCH /v1/domains/{id}`.
+    /// - Remark: Generated from `#/paths//v1/domains/{id}/patch(updateDomain)`.
+    internal func updateDomain(
+        path: Operations.UpdateDomain.Input.Path,
+        headers: Operations.UpdateDomain.Input.Headers = .init(),
+        body: Operations.UpdateDomain.Input.Body
+    ) async throws -> Operations.UpdateDomain.Output {
+        try await updateDomain(Operations.UpdateDomain.Input(
+            path: path,
+            headers: headers,
+            body: body
         ))
     }
     /// Delete a domain (refused while sender addresses use it)
