@@ -13,8 +13,8 @@
       VALUE" lines, each answered for its own name only; "-" checks nothing). Prints "RESULT <messages>
       <sampled> <verified> <mean size without DKIM-Signature> <first failure or ->".
 
-  cpu-watch OUT
-      Until SIGTERM, samples every process's CPU time (/proc/PID/stat) and the machine's busy time
+  cpu-watch OUT [--start-file FILE]
+      (With --start-file: from the moment FILE exists.) Until SIGTERM, samples every process's CPU time (/proc/PID/stat) and the machine's busy time
       (/proc/stat) every 0.2 s; then writes "GROUP SECONDS" lines to OUT: the CPU time each group used
       while it ran (herald, postgres, client (wrk, smtp-source, smtp-submit, the Python clients), postfix, opendkim,
       sink (smtp-sink), other) and "machine" (busy time of all cores). A process that ended between two
@@ -98,6 +98,8 @@ def machine_busy():
 def cpu_watch(a):
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    while a.start_file and not os.path.exists(a.start_file) and not stop:
+        time.sleep(0.02)
     start, busy_start = process_times(), machine_busy()
     latest = dict(start)
     while not stop:
@@ -223,6 +225,7 @@ def main():
     p.add_argument("sample", type=int)
     p = sub.add_parser("cpu-watch")
     p.add_argument("out")
+    p.add_argument("--start-file")
     a = parser.parse_args()
     if a.command == "cpu-watch":
         return cpu_watch(a)
