@@ -108,9 +108,10 @@ extension SendStore {
         return outcomes.map { $0! }
     }
 
-    /// Everything the decision reads, in one statement (each round trip inside the shared transaction cost
-    /// ~1.5–2 ms of waiting under load — `HERALD_BENCH_STATEMENTS=1 ops/bench send` — against ~0.03 ms of
-    /// work): the tenant's status, grade and mail settings; the senders the sends name, with their domain's
+    /// Everything the decision reads, in one statement (each statement inside the shared transaction cost
+    /// ~1.3 ms between the previous one's end and its own parse under load, plus its parse and bind —
+    /// `HERALD_BENCH_STATEMENTS=1 ops/bench send` — against ~0.03 ms of execution for each of these reads):
+    /// the tenant's status, grade and mail settings; the senders the sends name, with their domain's
     /// status; which of their tags exist; and the suppressions and invalid-address listings of every
     /// recipient (of the refused sends too, which the decision then does not look at).
     struct AcceptFacts {

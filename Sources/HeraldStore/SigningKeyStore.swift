@@ -20,9 +20,11 @@ public final class SigningKeyRing: Sendable {
         var jwks: [JWK] = []
         var loadedAt: Date = .distantPast
         var lastMissRefresh: Date = .distantPast
-        /// When a request last took on the reload of a stale set (one request at a time does).
+        /// When the last reload of a stale set was started.
         var lastStaleRefresh: Date = .distantPast
         var refreshes = 0
+        /// The reload under way, which every request that needs it waits for (one reload for them all).
+        var reloading: Task<Void, Never>?
     }
     private let state = Mutex(State())
 
@@ -111,25 +113,36 @@ public final class SigningKeyRing: Sendable {
 
     /// Public keys trusted for verification. An unknown `kid` triggers at most one reload every 5 seconds,
     /// so a key rotated in another process is picked up without letting junk tokens hammer the database.
-    /// A set older than 30 seconds is reloaded by one request (at most one every 5 seconds), while the
-    /// others go on with the set they have: every request that found it stale used to reload it, each
-    /// behind the same advisory lock — 48 reloads in 10 s of `ops/bench send`, waiting 50 ms each.
+    /// A set older than 30 seconds is reloaded in the background, at most one reload at a time, while
+    /// requests go on with the set they have; a request that needs the reload (its key is unknown, or no
+    /// set was loaded yet) waits for the one under way. Before, every request that found the set stale
+    /// reloaded it itself, each behind the same advisory lock (48 reloads in 10 s of `ops/bench send`,
+    /// 50 ms of waiting each).
     public func publicKeys(ensuring kid: String?) async -> [String: Curve25519.Signing.PublicKey] {
-        let (keys, shouldReload) = state.withLock { state -> ([String: Curve25519.Signing.PublicKey], Bool) in
+        let wait = state.withLock { state -> Task<Void, Never>? in
             let now = now()
-            if let kid, state.published[kid] == nil, now.timeIntervalSince(state.lastMissRefresh) > 5 {
-                state.lastMissRefresh = now
-                return (state.published, true)
+            let missing = kid.map { state.published[$0] == nil } ?? state.published.isEmpty
+            if let running = state.reloading { return missing ? running : nil }
+            let due = missing ? now.timeIntervalSince(state.lastMissRefresh) > 5
+                              : now.timeIntervalSince(state.loadedAt) > 30 && now.timeIntervalSince(state.lastStaleRefresh) > 5
+            guard due else { return nil }
+            if missing { state.lastMissRefresh = now } else { state.lastStaleRefresh = now }
+            let reload = Task {
+                do { try await self.refresh() } catch {
+                    self.database.logger.warning("signing key refresh failed", metadata: ["error": "\(String(reflecting: error))"])
+                }
+                self.state.withLock { $0.reloading = nil }
             }
-            if now.timeIntervalSince(state.loadedAt) > 30, now.timeIntervalSince(state.lastStaleRefresh) > 5 {
-                state.lastStaleRefresh = now
-                return (state.published, true)
-            }
-            return (state.published, false)
+            state.reloading = reload
+            return missing ? reload : nil
         }
-        guard shouldReload else { return keys }
-        do { try await refresh() } catch { database.logger.warning("signing key refresh failed", metadata: ["error": "\(String(reflecting: error))"]) }
+        await wait?.value
         return state.withLock { $0.published }
+    }
+
+    /// Waits for the reload under way, if any (tests).
+    func reloaded() async {
+        await state.withLock { $0.reloading }?.value
     }
 
     /// The JWKS document's keys.

@@ -223,7 +223,8 @@ extension AsyncSequence {
     @Test func aStaleSetIsReloadedOnceNotByEveryRequest() async throws {
         try await withTestDatabase { database, _ in
             let clock = Mutex(Date(timeIntervalSince1970: 2_000_000_000))
-            let ring = SigningKeyRing(database: database, secrets: SecretBox(masterKey: .random()), publishAfterRetirement: .seconds(3_600),
+            let secrets = SecretBox(masterKey: .random())
+            let ring = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: .seconds(3_600),
                                       now: { clock.withLock { $0 } })
             try await ring.refresh()
             let kid = try await ring.currentKey().kid
@@ -236,7 +237,17 @@ extension AsyncSequence {
                 for _ in 0..<50 { group.addTask { await ring.publicKeys(ensuring: kid).count } }
                 for await count in group { #expect(count == 1, "every request has the keys, reloaded or not") }
             }
+            await ring.reloaded()
             #expect(ring.refreshCount == 2, "one reload for 50 requests that found the set stale")
+
+            // A process that has not loaded the set yet: every request waits for the one reload, none is refused.
+            let fresh = SigningKeyRing(database: database, secrets: secrets, publishAfterRetirement: .seconds(3_600),
+                                       now: { clock.withLock { $0 } })
+            await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<50 { group.addTask { await fresh.publicKeys(ensuring: kid).count } }
+                for await count in group { #expect(count == 1, "the key is known to every first request") }
+            }
+            #expect(fresh.refreshCount == 1)
 
             _ = await ring.publicKeys(ensuring: "unknown-kid")
             #expect(ring.refreshCount == 3, "an unknown key id reloads")
