@@ -107,11 +107,12 @@ public enum AcceptDecision {
         }
     }
 
-    /// The addresses whose suppressions and invalid-address listing step 3 needs: the recipients of the
-    /// sends that passed step 2.
-    public static func recipientsToCheck(_ verdicts: [Verdict], sends: [ValidatedSend]) -> [String] {
+    /// The addresses whose suppressions and invalid-address listing step 3 may need, each once: every
+    /// recipient of the sends, read with the other facts before step 2 (one statement instead of a read
+    /// after it; step 3 looks only at the sends that passed step 2).
+    public static func recipientsToLookUp(_ sends: [ValidatedSend]) -> [String] {
         var seen = Set<String>(), addresses: [String] = []
-        for (verdict, send) in zip(verdicts, sends) where (try? verdict.get()) != nil {
+        for send in sends {
             for recipient in send.recipients where seen.insert(recipient.description).inserted { addresses.append(recipient.description) }
         }
         return addresses

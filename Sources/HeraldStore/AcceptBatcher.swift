@@ -37,19 +37,16 @@ public actor AcceptBatcher {
     /// flight overlap them. They cannot deadlock: every batch takes its locks in one order (tenants
     /// sorted; a tenant's Idempotency-Keys, sorted, before its quota row).
     public let maxFlushes: Int
-    /// Transactions of one tenant written at once (1; measured with 2 on `ops/bench send`: no faster — the
-    /// second waits on the first's quota row for its writes, which are most of a batch's time).
-    public let maxTenantFlushes: Int
     private var pending: [(job: Job, continuation: CheckedContinuation<Outcome, Never>)] = []
     private var flushing = 0
-    /// Transactions in flight per tenant.
-    private var busy: [UUID: Int] = [:]
+    /// Tenants with a transaction in flight (one each: measured with two on `ops/bench send`, no faster —
+    /// the second waits on the first's quota row for its writes, which are most of a batch's time).
+    private var busy = Set<UUID>()
 
-    public init(store: SendStore, maxBatch: Int = 256, maxFlushes: Int = 4, maxTenantFlushes: Int = 1) {
+    public init(store: SendStore, maxBatch: Int = 256, maxFlushes: Int = 4) {
         self.store = store
         self.maxBatch = maxBatch
         self.maxFlushes = maxFlushes
-        self.maxTenantFlushes = maxTenantFlushes
     }
 
     /// Accepts a send (in a transaction shared with concurrent ones), or throws its refusal.
@@ -71,9 +68,9 @@ public actor AcceptBatcher {
             let batch = takeBatch()
             guard !batch.isEmpty else { break }
             let tenants = Set(batch.map(\.job.tenantID))
-            for tenant in tenants { busy[tenant, default: 0] += 1 }
+            busy.formUnion(tenants)
             let outcomes = await store.acceptBatch(batch.map(\.job))
-            for tenant in tenants { busy[tenant] = busy[tenant]! > 1 ? busy[tenant]! - 1 : nil }
+            busy.subtract(tenants)
             for (entry, outcome) in zip(batch, outcomes) { entry.continuation.resume(returning: outcome) }
         }
         flushing -= 1
@@ -87,7 +84,7 @@ public actor AcceptBatcher {
         var rest: [(job: Job, continuation: CheckedContinuation<Outcome, Never>)] = []
         var keys = Set<String>()
         for entry in pending {
-            if batch.count < maxBatch, busy[entry.job.tenantID, default: 0] < maxTenantFlushes,
+            if batch.count < maxBatch, !busy.contains(entry.job.tenantID),
                entry.job.idempotency.map({ keys.insert("\(entry.job.tenantID) \($0.key)").inserted }) ?? true {
                 batch.append(entry)
             } else {

@@ -300,8 +300,8 @@ public struct DomainStore: Sendable {
         }
         var active: [String: (id: UUID, algorithm: DKIM.Algorithm, sealed: ByteBuffer)] = [:]
         for (_, id, selector, algorithm, sealed) in rows {
-            guard let id, let selector, let sealed, let algorithm = algorithm.flatMap(DKIM.Algorithm.init(rawValue:)) else { continue }
-            active[selector] = (id, algorithm, sealed)
+            guard let id, let selector, let sealed, let algorithm else { continue }
+            active[selector] = (id, try .stored(algorithm), sealed)
         }
         let signing = SendingDomain.signingSelectors(activeRSA: active.first { $0.value.algorithm == .rsa }?.key,
                                                      activeEd25519: active.first { $0.value.algorithm == .ed25519 }?.key, checks: checks)
@@ -334,7 +334,7 @@ public struct DomainStore: Sendable {
         for try await (domainID, selector, algorithm, bits, state, publicKey, created)
             in keyRows.decode((UUID, String, String, Int, String, String, Date).self) {
             guard let index = domains.firstIndex(where: { $0.id == domainID }) else { continue }
-            domains[index].keys.append(DKIMKeyInfo(selector: selector, algorithm: DKIM.Algorithm(rawValue: algorithm) ?? .rsa, bits: bits, state: state,
+            domains[index].keys.append(DKIMKeyInfo(selector: selector, algorithm: try .stored(algorithm), bits: bits, state: state,
                                                    publicKeyBase64: publicKey, createdAt: created))
         }
         return domains

@@ -126,10 +126,7 @@ extension SendStore {
         var facts = AcceptFacts()
         let froms = Array(Set(sends.map(\.from.description)))
         let tagNames = Array(Set(sends.compactMap(\.tag)))
-        var seen = Set<String>(), addresses: [String] = []
-        for send in sends {
-            for recipient in send.recipients where seen.insert(recipient.description).inserted { addresses.append(recipient.description) }
-        }
+        let addresses = AcceptDecision.recipientsToLookUp(sends)
         let rows = try await connection.query("""
             SELECT 'tenant', status, grade::text, track_opens_clicks::text, trigger_unsubscribe_link::text, NULL::text, NULL::text
             FROM tenants WHERE id = \(tenantID)

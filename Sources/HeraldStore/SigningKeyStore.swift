@@ -29,7 +29,7 @@ public final class SigningKeyRing: Sendable {
     private let state = Mutex(State())
 
     /// Reloads so far (tests).
-    public var refreshCount: Int { state.withLock { $0.refreshes } }
+    var refreshCount: Int { state.withLock { $0.refreshes } }
 
     /// Creates a ring; call `refresh()` once before use.
     public init(database: Database, secrets: SecretBox, publishAfterRetirement: Duration, now: @escaping @Sendable () -> Date = Date.init) {

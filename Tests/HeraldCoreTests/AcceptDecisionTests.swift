@@ -102,7 +102,7 @@ import Testing
         var all = [try Self.send(to: ["sup@example.org"])]
         let suppressions: [String: [DropRules.Suppression]] = ["sup@example.org": [.init(scope: "*", source: "api")]]
         var steps = AcceptDecision.check(all, tenant: Self.active, senders: Self.senders, knownTags: [])
-        #expect(AcceptDecision.recipientsToCheck(steps, sends: all) == ["sup@example.org"])
+        #expect(AcceptDecision.recipientsToLookUp(all) == ["sup@example.org"])
         AcceptDecision.drop(&steps, sends: all, suppressions: suppressions, invalid: [])
         #expect(!AcceptDecision.needsQuota(steps))
         all.append(try Self.send())
@@ -110,10 +110,15 @@ import Testing
                     .map(Self.code) == [nil, "Quota.Exceeded"])
     }
 
-    @Test func onlyTheRecipientsOfCheckedSendsAreLookedUp() throws {
+    /// Every recipient is looked up once, with the other facts; the drop step then looks only at the sends
+    /// that passed the check.
+    @Test func everyRecipientIsLookedUpOnceAndOnlyCheckedSendsAreDropped() throws {
         let sends = [try Self.send(from: "nobody@example.test", to: ["a@example.org"]), try Self.send(to: ["b@example.org", "a@example.org"])]
-        let verdicts = AcceptDecision.check(sends, tenant: Self.active, senders: Self.senders, knownTags: [])
-        #expect(AcceptDecision.recipientsToCheck(verdicts, sends: sends) == ["b@example.org", "a@example.org"])
+        #expect(AcceptDecision.recipientsToLookUp(sends) == ["a@example.org", "b@example.org"])
+        var verdicts = AcceptDecision.check(sends, tenant: Self.active, senders: Self.senders, knownTags: [])
+        AcceptDecision.drop(&verdicts, sends: sends, suppressions: ["a@example.org": [.init(scope: "*", source: "api")]], invalid: [])
+        #expect(verdicts.map(Self.code) == ["InvalidMailAddress.NotFound", nil])
+        #expect(try verdicts[1].get().dropped == ["a@example.org": "suppressed"])
     }
 
     @Test func aBatchSubmissionIsCheckedInOrderAndReservesTheWholeList() throws {
