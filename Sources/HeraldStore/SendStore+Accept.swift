@@ -55,37 +55,40 @@ extension SendStore {
     }
 
     /// One tenant's jobs of one quota day, inside the batch transaction: a fixed number of statements
-    /// whatever the number of jobs. Reads → ``AcceptDecision`` → writes.
+    /// whatever the number of jobs. Reads → ``AcceptDecision`` → writes. Without Idempotency-Keys that is
+    /// two statements: the facts (with the tenant scope and the quota lock) and the writes.
     private func acceptTenantJobs(on connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job]) async throws -> [AcceptOutcome] {
         var outcomes = [AcceptOutcome?](repeating: nil, count: jobs.count)
         let requestIDs = jobs.map { UUIDv7.make(at: $0.now) }
-        try await connection.query("SELECT set_config('herald.tenant_id', \(tenantID.uuidString), true)", logger: logger)
 
         // Idempotency-Keys: claim the new ones (a concurrent transaction holding the same key makes this
-        // wait for its commit); a key already claimed answers with its first result, or a conflict.
-        let claimed = try await claimIdempotencyKeys(connection, tenantID: tenantID, jobs: jobs, requestIDs: requestIDs, outcomes: &outcomes)
+        // wait for its commit); a key already claimed answers with its first result, or a conflict. They are
+        // locked before the quota row, as in every accepting transaction.
+        var claimed = Set<Int>()
+        if jobs.contains(where: { $0.idempotency != nil }) {
+            try await connection.query("SELECT set_config('herald.tenant_id', \(tenantID.uuidString), true)", logger: logger)
+            claimed = try await claimIdempotencyKeys(connection, tenantID: tenantID, jobs: jobs, requestIDs: requestIDs, outcomes: &outcomes)
+        }
         let open = jobs.indices.filter { outcomes[$0] == nil }
         let sends = open.map { jobs[$0].send }
 
-        // The decision, each step fed the facts it needs (read once for all the jobs).
+        // The decision, each step fed the facts it needs (read once for all the jobs, the quota row locked
+        // with them: a tenant's transactions queue on it anyway, one at a time — see AcceptBatcher).
         var verdicts: [AcceptDecision.Verdict] = []
         var quotaUsed: (day: String, used: Int)?
-        let facts = sends.isEmpty ? AcceptFacts() : try await Self.acceptFacts(connection, tenantID: tenantID, sends: sends, logger: logger)
-        if sends.isEmpty {
-            verdicts = []
-        } else if let refusal = AcceptDecision.tenantRefusal(facts.tenant) {
-            verdicts = sends.map { _ in .failure(refusal) }
-        } else if let tenant = facts.tenant {
-            verdicts = AcceptDecision.check(sends, tenant: tenant, senders: facts.senders, knownTags: facts.knownTags)
-            AcceptDecision.drop(&verdicts, sends: sends, suppressions: facts.suppressions, invalid: facts.invalid)
-            if AcceptDecision.needsQuota(verdicts) {
-                // The day's row locked once for all the jobs (last, so that it is held for as short a time as can be).
-                let (day, monthStart) = SendRules.quotaDay(jobs[open[0]].now, timeZone: quotaTimeZone)
-                var quota = try await Self.lockQuota(connection, tenantID: tenantID, daily: tenant.dailyQuota, day: day, monthStart: monthStart,
-                                                     logger: logger)
-                let before = quota.usedToday
-                AcceptDecision.allocate(&verdicts, quota: &quota)
-                if quota.usedToday != before { quotaUsed = (day, quota.usedToday) }
+        if let first = open.first {
+            let (day, monthStart) = SendRules.quotaDay(jobs[first].now, timeZone: quotaTimeZone)
+            let facts = try await Self.acceptFacts(connection, tenantID: tenantID, sends: sends, day: day, monthStart: monthStart, logger: logger)
+            if let refusal = AcceptDecision.tenantRefusal(facts.tenant) {
+                verdicts = sends.map { _ in .failure(refusal) }
+            } else if let tenant = facts.tenant {
+                verdicts = AcceptDecision.check(sends, tenant: tenant, senders: facts.senders, knownTags: facts.knownTags)
+                AcceptDecision.drop(&verdicts, sends: sends, suppressions: facts.suppressions, invalid: facts.invalid)
+                if AcceptDecision.needsQuota(verdicts) {
+                    var quota = QuotaAllocation(daily: tenant.dailyQuota, usedToday: facts.quota.usedToday, usedEarlierThisMonth: facts.quota.usedEarlier)
+                    AcceptDecision.allocate(&verdicts, quota: &quota)
+                    if quota.usedToday != facts.quota.usedToday { quotaUsed = (day, quota.usedToday) }
+                }
             }
         }
         var plans: [Int: AcceptPlan] = [:]
@@ -108,41 +111,49 @@ extension SendStore {
         return outcomes.map { $0! }
     }
 
-    /// Everything the decision reads, in one statement (each statement inside the shared transaction cost
-    /// ~1.3 ms between the previous one's end and its own parse under load, plus its parse and bind —
-    /// `HERALD_BENCH_STATEMENTS=1 ops/bench send` — against ~0.03 ms of execution for each of these reads):
-    /// the tenant's status, grade and mail settings; the senders the sends name, with their domain's
-    /// status; which of their tags exist; and the suppressions and invalid-address listings of every
-    /// recipient (of the refused sends too, which the decision then does not look at).
+    /// Everything the decision reads, in one statement, `herald_accept_facts` (each statement inside the
+    /// shared transaction cost ~1.3 ms between the previous one's end and its own parse under load, plus its
+    /// parse and bind — `HERALD_BENCH_STATEMENTS=1 ops/bench send` — against ~0.03 ms of execution for each
+    /// of these reads): the tenant's status, grade and mail settings; the senders the sends name, with their
+    /// domain's status; which of their tags exist; the suppressions and invalid-address listings of every
+    /// recipient (of the refused sends too, which the decision then does not look at); and the day's quota
+    /// row, locked. It also scopes the transaction to the tenant (row-level security).
     struct AcceptFacts {
         var tenant: AcceptTenantFacts?
         var senders: [String: AcceptSenderFacts] = [:]
         var knownTags = Set<String>()
         var suppressions: [String: [DropRules.Suppression]] = [:]
         var invalid = Set<String>()
+        var quota = (usedToday: 0, usedEarlier: 0)
     }
 
-    static func acceptFacts(_ connection: PostgresConnection, tenantID: UUID, sends: [ValidatedSend], logger: Logger) async throws -> AcceptFacts {
+    /// `herald_accept_facts` as a prepared statement: parsed and planned once per connection.
+    struct AcceptFactsStatement: PostgresPreparedStatement {
+        static let name = "herald_accept_facts"
+        static let sql = "SELECT kind, a, b, c, d, e, f FROM herald_accept_facts($1, $2, $3, $4, $5::date, $6::date)"
+        typealias Row = (String, String?, String?, String?, String?, String?, String?)
+        var tenantID: UUID, froms: [String], tags: [String], addresses: [String], day: String, monthStart: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 6)
+            bindings.append(tenantID)
+            bindings.append(froms)
+            bindings.append(tags)
+            bindings.append(addresses)
+            bindings.append(day)
+            bindings.append(monthStart)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    static func acceptFacts(_ connection: PostgresConnection, tenantID: UUID, sends: [ValidatedSend], day: String, monthStart: String,
+                            logger: Logger) async throws -> AcceptFacts {
         var facts = AcceptFacts()
-        let froms = Array(Set(sends.map(\.from.description)))
-        let tagNames = Array(Set(sends.compactMap(\.tag)))
-        let addresses = AcceptDecision.recipientsToLookUp(sends)
-        let rows = try await connection.query("""
-            SELECT 'tenant', status, grade::text, track_opens_clicks::text, trigger_unsubscribe_link::text, NULL::text, NULL::text
-            FROM tenants WHERE id = \(tenantID)
-            UNION ALL
-            SELECT 'sender', s.address, s.id::text, s.type, s.reply_to, s.reply_to_status, d.status
-            FROM senders s JOIN domains d ON d.id = s.domain_id WHERE s.tenant_id = \(tenantID) AND s.address = ANY(\(froms)::text[])
-            UNION ALL
-            SELECT 'tag', name, NULL, NULL, NULL, NULL, NULL FROM tags WHERE tenant_id = \(tenantID) AND name = ANY(\(tagNames)::text[])
-            UNION ALL
-            SELECT 'suppression', address, scope, source, NULL, NULL, NULL
-            FROM suppressions WHERE tenant_id = \(tenantID) AND address = ANY(\(addresses)::text[])
-            UNION ALL
-            SELECT 'invalid', address, NULL, NULL, NULL, NULL, NULL
-            FROM invalid_addresses WHERE tenant_id = \(tenantID) AND listed AND address = ANY(\(addresses)::text[])
-            """, logger: logger)
-        for try await (kind, a, b, c, d, e, f) in rows.decode((String, String?, String?, String?, String?, String?, String?).self) {
+        let statement = AcceptFactsStatement(tenantID: tenantID, froms: Array(Set(sends.map(\.from.description))), tags: Array(Set(sends.compactMap(\.tag))),
+                                             addresses: AcceptDecision.recipientsToLookUp(sends), day: day, monthStart: monthStart)
+        for try await (kind, a, b, c, d, e, f) in try await connection.execute(statement, logger: logger) {
             switch kind {
             case "tenant":
                 guard let status = a, let grade = b.flatMap({ Int($0) }) else { throw UnknownStoredValue(type: "tenant facts", value: "\(a ?? "-") \(b ?? "-")") }
@@ -155,6 +166,11 @@ extension SendStore {
                                                            domainStatus: try .stored(domainStatus))
             case "tag": if let a { facts.knownTags.insert(a) }
             case "suppression": if let a, let b, let c { facts.suppressions[a, default: []].append(.init(scope: b, source: c)) }
+            case "quota":
+                guard let today = a.flatMap({ Int($0) }), let earlier = b.flatMap({ Int($0) }) else {
+                    throw UnknownStoredValue(type: "quota facts", value: "\(a ?? "-") \(b ?? "-")")
+                }
+                facts.quota = (today, earlier)
             default: if let a { facts.invalid.insert(a) }
             }
         }

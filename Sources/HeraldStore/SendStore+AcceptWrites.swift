@@ -119,38 +119,104 @@ extension SendStore {
             }
             results.append((index, SendResult(requestId: requestIDs[index], messages: messages)))
         }
-        try await connection.query("""
-            WITH j AS (
-                SELECT * FROM unnest(\(jobRequestIDs)::uuid[], \(senderIDs)::uuid[], \(froms)::text[], \(aliases)::text[], \(replyToAddresses)::text[],
-                                     \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[], \(tags)::text[], \(nows)::timestamptz[],
-                                     \(trackings)::bool[], \(raws)::bytea[], \(kinds)::text[], \(priorities)::int4[], \(unsubscribes)::bool[])
-                    WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, tracking,
-                                         raw, kind, priority, unsubscribe_link, n)
-            ), q AS (
-                UPDATE quota_usage SET used = \(quotaUsed?.used ?? 0)
-                WHERE \(quotaUsed != nil) AND tenant_id = \(tenantID) AND day = \(quotaUsed?.day ?? "1970-01-01")::date
-            ), r AS (
-                INSERT INTO message_raw (tenant_id, request_id, raw, created_at)
-                SELECT \(tenantID), j.request_id, j.raw, j.at FROM j WHERE octet_length(j.raw) > 0
-            ), m AS (
-                INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, reply_to, subject,
-                                      html, body_text, headers, tag, status, reason, next_attempt_at, created_at, updated_at, tracking,
-                                      unsubscribe_link, raw)
-                SELECT r.id, \(tenantID), j.request_id, j.kind, j.priority, j.sender_id, j.from_address, nullif(j.from_name, ''), r.to_address,
-                       nullif(j.reply_to, ''), j.subject, nullif(j.html, ''), nullif(j.body_text, ''), j.headers::jsonb, nullif(j.tag, ''),
-                       r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at,
-                       j.tracking, j.unsubscribe_link, octet_length(j.raw) > 0
-                FROM unnest(\(ids)::uuid[], \(ordinals)::int8[], \(addresses)::text[], \(statuses)::text[], \(reasons)::text[])
-                         AS r(id, n, to_address, status, reason)
-                JOIN j USING (n)
-                RETURNING id, to_address, from_address, status, reason, tag, created_at
-            )
-            INSERT INTO events (tenant_id, message_id, type, data, created_at)
-            SELECT \(tenantID), id, CASE WHEN status = 'queued' THEN \(EventType.messageAccepted.rawValue) ELSE \(EventType.messageDropped.rawValue) END,
-                   herald_message_event(id, to_address, from_address, tag, p_status => status, p_reason => reason),
-                   created_at
-            FROM m
-            """, logger: logger)
+        let statement = InsertMessagesStatement(
+            tenantID: tenantID, quotaUpdate: quotaUsed != nil, quotaUsed: quotaUsed?.used ?? 0, quotaDay: quotaUsed?.day ?? "1970-01-01", jobs: .init(
+                requestIDs: jobRequestIDs, senderIDs: senderIDs, froms: froms, aliases: aliases, replyTos: replyToAddresses, subjects: subjects,
+                htmls: htmls, texts: texts, headers: headers, tags: tags, nows: nows, trackings: trackings, raws: raws, kinds: kinds,
+                priorities: priorities, unsubscribes: unsubscribes),
+            recipients: .init(ids: ids, ordinals: ordinals, addresses: addresses, statuses: statuses, reasons: reasons))
+        // (Consumed as a row sequence, though it has none: PostgresNIO's command-tag form of a prepared
+        // statement traps on a statement without rows.)
+        for try await _ in try await connection.execute(statement, logger: logger) {}
         return results
     }
+}
+
+/// The statement of ``SendStore/insertMessages(_:tenantID:jobs:plans:requestIDs:quotaUsed:)``, prepared once per
+/// connection (its parse and plan cost more than its execution for a small batch).
+struct InsertMessagesStatement: PostgresPreparedStatement {
+    /// One value per admitted job, in ordinal order.
+    struct Jobs {
+        var requestIDs: [UUID], senderIDs: [UUID], froms: [String], aliases: [String], replyTos: [String], subjects: [String], htmls: [String]
+        var texts: [String], headers: [String], tags: [String], nows: [Date], trackings: [Bool], raws: [ByteBuffer], kinds: [String]
+        var priorities: [Int], unsubscribes: [Bool]
+    }
+
+    /// One value per recipient; `ordinals` names each one's job (1-based).
+    struct Recipients {
+        var ids: [UUID], ordinals: [Int], addresses: [String], statuses: [String], reasons: [String]
+    }
+
+    static let name = "herald_insert_messages"
+    static let sql = """
+        WITH j AS (
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                                 $10::text[], $11::timestamptz[], $12::bool[], $13::bytea[], $14::text[], $15::int4[], $16::bool[])
+                WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, tracking,
+                                     raw, kind, priority, unsubscribe_link, n)
+        ), q AS (
+            UPDATE quota_usage SET used = $18 WHERE $27 AND tenant_id = $17 AND day = $19::date
+        ), r AS (
+            INSERT INTO message_raw (tenant_id, request_id, raw, created_at)
+            SELECT $17, j.request_id, j.raw, j.at FROM j WHERE octet_length(j.raw) > 0
+        ), m AS (
+            INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, reply_to, subject,
+                                  html, body_text, headers, tag, status, reason, next_attempt_at, created_at, updated_at, tracking,
+                                  unsubscribe_link, raw)
+            SELECT r.id, $17, j.request_id, j.kind, j.priority, j.sender_id, j.from_address, nullif(j.from_name, ''), r.to_address,
+                   nullif(j.reply_to, ''), j.subject, nullif(j.html, ''), nullif(j.body_text, ''), j.headers::jsonb, nullif(j.tag, ''),
+                   r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at,
+                   j.tracking, j.unsubscribe_link, octet_length(j.raw) > 0
+            FROM unnest($20::uuid[], $21::int8[], $22::text[], $23::text[], $24::text[]) AS r(id, n, to_address, status, reason)
+            JOIN j USING (n)
+            RETURNING id, to_address, from_address, status, reason, tag, created_at
+        )
+        INSERT INTO events (tenant_id, message_id, type, data, created_at)
+        SELECT $17, id, CASE WHEN status = 'queued' THEN $25 ELSE $26 END,
+               herald_message_event(id, to_address, from_address, tag, p_status => status, p_reason => reason),
+               created_at
+        FROM m
+        """
+    typealias Row = ()
+
+    var tenantID: UUID
+    /// The quota's new usage of `quotaDay`, written when `quotaUpdate` says so. (No optional values: a
+    /// prepared statement's parameter types are those of its first execution, and a NULL has none.)
+    var quotaUpdate: Bool, quotaUsed: Int, quotaDay: String
+    var jobs: Jobs
+    var recipients: Recipients
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 27)
+        bindings.append(jobs.requestIDs)
+        bindings.append(jobs.senderIDs)
+        bindings.append(jobs.froms)
+        bindings.append(jobs.aliases)
+        bindings.append(jobs.replyTos)
+        bindings.append(jobs.subjects)
+        bindings.append(jobs.htmls)
+        bindings.append(jobs.texts)
+        bindings.append(jobs.headers)
+        bindings.append(jobs.tags)
+        bindings.append(jobs.nows)
+        bindings.append(jobs.trackings)
+        bindings.append(jobs.raws)
+        bindings.append(jobs.kinds)
+        bindings.append(jobs.priorities)
+        bindings.append(jobs.unsubscribes)
+        bindings.append(tenantID)
+        bindings.append(quotaUsed)
+        bindings.append(quotaDay)
+        bindings.append(recipients.ids)
+        bindings.append(recipients.ordinals)
+        bindings.append(recipients.addresses)
+        bindings.append(recipients.statuses)
+        bindings.append(recipients.reasons)
+        bindings.append(EventType.messageAccepted.rawValue)
+        bindings.append(EventType.messageDropped.rawValue)
+        bindings.append(quotaUpdate)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {}
 }

@@ -63,19 +63,12 @@ public struct SendStore: Sendable {
     }
 
     /// Locks the tenant's quota row of `day` (creating it) until the transaction ends, and reads what is
-    /// used today and earlier this month: concurrent senders serialise here and can never overshoot.
+    /// used today and earlier this month (`herald_lock_quota`): concurrent senders serialise here and can
+    /// never overshoot.
     static func lockQuota(_ connection: PostgresConnection, tenantID: UUID, daily: Int, day: String, monthStart: String,
                           logger: Logger) async throws -> QuotaAllocation {
-        let row = try await connection.query("""
-            WITH locked AS (
-                INSERT INTO quota_usage (tenant_id, day, used) VALUES (\(tenantID), \(day)::date, 0)
-                ON CONFLICT (tenant_id, day) DO UPDATE SET used = quota_usage.used
-                RETURNING used
-            )
-            SELECT locked.used, (SELECT coalesce(sum(used), 0)::int FROM quota_usage
-                                 WHERE tenant_id = \(tenantID) AND day >= \(monthStart)::date AND day < \(day)::date)
-            FROM locked
-            """, logger: logger).decode((Int, Int).self).first { _ in true }
+        let row = try await connection.query("SELECT used_today, used_earlier FROM herald_lock_quota(\(tenantID), \(day)::date, \(monthStart)::date)",
+                                             logger: logger).decode((Int, Int).self).first { _ in true }
         let (today, earlier) = row ?? (0, 0)
         return QuotaAllocation(daily: daily, usedToday: today, usedEarlierThisMonth: earlier)
     }
