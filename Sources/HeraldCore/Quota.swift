@@ -36,6 +36,12 @@ public struct QuotaAllocation: Sendable, Equatable {
         self.usedEarlierThisMonth = usedEarlierThisMonth
     }
 
+    /// The most today's usage may reach: the daily quota, or less when the month's is nearer. Whatever
+    /// was admitted from a usage read earlier still fits on a usage grown since as long as the sum stays
+    /// within this (a request refused then is refused still), which is what a write checks when it did not
+    /// hold the quota row locked while deciding.
+    public var ceiling: Int { min(daily, daily * 30 - usedEarlierThisMonth) }
+
     /// Admits a request for `count` messages (nil) or tells why it does not fit. A request for nothing
     /// (every recipient dropped) always fits.
     public mutating func admit(_ count: Int) -> Refusal? {

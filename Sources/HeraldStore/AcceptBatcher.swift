@@ -9,10 +9,12 @@ import PostgresNIO
 /// not one per request — so one commit, one WAL flush and one lock of a tenant's quota row answer them
 /// all.
 ///
-/// A tenant is in one transaction at a time: its transactions would queue on its quota row anyway, so its
-/// requests gather for the next one instead (a busy tenant's batches grow rather than wait on each other's
-/// locks — measured: 4 transactions of one tenant in flight spent 15 ms each waiting on that row), while
-/// other tenants' requests go in the other transactions in flight, never behind a busy tenant.
+/// A tenant is in at most two transactions at a time (`perTenant`): they meet on its quota row only when
+/// they write (the facts are read without locking it, and the write checks that what was taken still
+/// fits), so the second reads and decides while the first writes and commits; more would queue on the
+/// row (measured: 4 transactions of one tenant in flight, when the row was locked from the start, spent
+/// 15 ms each waiting on it), so its requests gather for the next one instead, while other tenants'
+/// requests go in the other transactions in flight, never behind a busy tenant.
 public actor AcceptBatcher {
     public struct Job: Sendable {
         public var tenantID: UUID
@@ -37,16 +39,18 @@ public actor AcceptBatcher {
     /// flight overlap them. They cannot deadlock: every batch takes its locks in one order (tenants
     /// sorted; a tenant's Idempotency-Keys, sorted, before its quota row).
     public let maxFlushes: Int
+    /// Transactions of one tenant at once.
+    public let perTenant: Int
     private var pending: [(job: Job, continuation: CheckedContinuation<Outcome, Never>)] = []
     private var flushing = 0
-    /// Tenants with a transaction in flight (one each: measured with two on `ops/bench send`, no faster —
-    /// the second waits on the first's quota row for its writes, which are most of a batch's time).
-    private var busy = Set<UUID>()
+    /// Transactions in flight, by tenant.
+    private var busy: [UUID: Int] = [:]
 
-    public init(store: SendStore, maxBatch: Int = 256, maxFlushes: Int = 4) {
+    public init(store: SendStore, maxBatch: Int = 256, maxFlushes: Int = 4, perTenant: Int = 2) {
         self.store = store
         self.maxBatch = maxBatch
         self.maxFlushes = maxFlushes
+        self.perTenant = perTenant
     }
 
     /// Accepts a send (in a transaction shared with concurrent ones), or throws its refusal.
@@ -68,23 +72,29 @@ public actor AcceptBatcher {
             let batch = takeBatch()
             guard !batch.isEmpty else { break }
             let tenants = Set(batch.map(\.job.tenantID))
-            busy.formUnion(tenants)
+            for tenant in tenants { busy[tenant, default: 0] += 1 }
             let outcomes = await store.acceptBatch(batch.map(\.job))
-            busy.subtract(tenants)
+            for tenant in tenants { busy[tenant] = busy[tenant]! > 1 ? busy[tenant]! - 1 : nil }
             for (entry, outcome) in zip(batch, outcomes) { entry.continuation.resume(returning: outcome) }
         }
         flushing -= 1
     }
 
-    /// The next batch, in arrival order: at most `maxBatch` requests of tenants without a transaction in
-    /// flight, and each Idempotency-Key of a tenant once (a repeat waits for the next batch, where it finds
-    /// the first one's answer).
+    /// The next batch, in arrival order: at most `maxBatch` requests of tenants with fewer than `perTenant`
+    /// transactions in flight, and each Idempotency-Key of a tenant once (a repeat waits for the next batch,
+    /// where it finds the first one's answer, or for the one in flight's commit).
     private func takeBatch() -> [(job: Job, continuation: CheckedContinuation<Outcome, Never>)] {
+        // Most often every request pending goes: taken whole, without copying them one by one.
+        if pending.count <= maxBatch, pending.allSatisfy({ $0.job.idempotency == nil && busy[$0.job.tenantID, default: 0] < perTenant }) {
+            let taken = pending
+            pending = []
+            return taken
+        }
         var batch: [(job: Job, continuation: CheckedContinuation<Outcome, Never>)] = []
         var rest: [(job: Job, continuation: CheckedContinuation<Outcome, Never>)] = []
         var keys = Set<String>()
         for entry in pending {
-            if batch.count < maxBatch, !busy.contains(entry.job.tenantID),
+            if batch.count < maxBatch, busy[entry.job.tenantID, default: 0] < perTenant,
                entry.job.idempotency.map({ keys.insert("\(entry.job.tenantID) \($0.key)").inserted }) ?? true {
                 batch.append(entry)
             } else {

@@ -70,42 +70,51 @@ extension SendStore {
             claimed = try await claimIdempotencyKeys(connection, tenantID: tenantID, jobs: jobs, requestIDs: requestIDs, outcomes: &outcomes)
         }
         let open = jobs.indices.filter { outcomes[$0] == nil }
-        let sends = open.map { jobs[$0].send }
-
-        // The decision, each step fed the facts it needs (read once for all the jobs, the quota row locked
-        // with them: a tenant's transactions queue on it anyway, one at a time — see AcceptBatcher).
-        var verdicts: [AcceptDecision.Verdict] = []
-        var quotaUsed: (day: String, used: Int)?
         if let first = open.first {
+            // The quota row is read, not locked, while deciding, so that the tenant's next transaction can
+            // read and decide while this one writes; the write checks that what was admitted still fits
+            // (`QuotaAllocation.ceiling`). When it no longer does (the tenant's concurrent transaction took
+            // the room), or the day has no row yet, the decision is made again with the row locked.
             let (day, monthStart) = SendRules.quotaDay(jobs[first].now, timeZone: quotaTimeZone)
-            let facts = try await Self.acceptFacts(connection, tenantID: tenantID, sends: sends, day: day, monthStart: monthStart, logger: logger)
-            if let refusal = AcceptDecision.tenantRefusal(facts.tenant) {
-                verdicts = sends.map { _ in .failure(refusal) }
-            } else if let tenant = facts.tenant {
-                verdicts = AcceptDecision.check(sends, tenant: tenant, senders: facts.senders, knownTags: facts.knownTags)
-                AcceptDecision.drop(&verdicts, sends: sends, suppressions: facts.suppressions, invalid: facts.invalid)
-                if AcceptDecision.needsQuota(verdicts) {
-                    var quota = QuotaAllocation(daily: tenant.dailyQuota, usedToday: facts.quota.usedToday, usedEarlierThisMonth: facts.quota.usedEarlier)
-                    AcceptDecision.allocate(&verdicts, quota: &quota)
-                    if quota.usedToday != facts.quota.usedToday { quotaUsed = (day, quota.usedToday) }
+            var locked = false
+            while true {
+                let facts = try await Self.acceptFacts(connection, tenantID: tenantID, sends: open.map { jobs[$0].send }, day: day,
+                                                       monthStart: monthStart, lock: locked, logger: logger)
+                let before = QuotaAllocation(daily: facts.tenant?.dailyQuota ?? 0, usedToday: facts.quota.usedToday ?? 0,
+                                             usedEarlierThisMonth: facts.quota.usedEarlier)
+                let (verdicts, quota) = AcceptDecision.decide(open.map { jobs[$0].send }, tenant: facts.tenant, senders: facts.senders,
+                                                              knownTags: facts.knownTags, suppressions: facts.suppressions, invalid: facts.invalid,
+                                                              quota: before)
+                let taken = quota.usedToday - before.usedToday
+                if taken > 0, facts.quota.usedToday == nil, !locked {
+                    locked = true
+                    continue
                 }
+                var plans: [Int: AcceptPlan] = [:]
+                for (index, verdict) in zip(open, verdicts) {
+                    switch verdict {
+                    case .success(let plan): plans[index] = plan
+                    case .failure(let refusal): outcomes[index] = .failure(refusal)
+                    }
+                }
+                guard !plans.isEmpty else { break }
+                // Every admitted job's messages and their events (and the quota's new usage) in one statement.
+                let usage = taken > 0 ? QuotaUsage(day: day, taken: taken, ceiling: quota.ceiling) : nil
+                guard let results = try await insertMessages(connection, tenantID: tenantID, jobs: jobs, plans: plans, requestIDs: requestIDs,
+                                                             quota: usage) else {
+                    guard !locked else {
+                        throw HeraldError(code: "Internal", kind: .internal, message: "The quota row changed while it was locked.")
+                    }
+                    for index in open { outcomes[index] = nil }
+                    locked = true
+                    continue
+                }
+                for (index, result) in results { outcomes[index] = .success((result, false)) }
+                try await storeAnswers(connection, tenantID: tenantID, answers: results.compactMap { entry in
+                    jobs[entry.index].idempotency.map { ($0.key, entry.result) }
+                })
+                break
             }
-        }
-        var plans: [Int: AcceptPlan] = [:]
-        for (index, verdict) in zip(open, verdicts) {
-            switch verdict {
-            case .success(let plan): plans[index] = plan
-            case .failure(let refusal): outcomes[index] = .failure(refusal)
-            }
-        }
-
-        // Every admitted job's messages and their events (and the quota's new usage) in one statement.
-        if !plans.isEmpty {
-            let results = try await insertMessages(connection, tenantID: tenantID, jobs: jobs, plans: plans, requestIDs: requestIDs, quotaUsed: quotaUsed)
-            for (index, result) in results { outcomes[index] = .success((result, false)) }
-            try await storeAnswers(connection, tenantID: tenantID, answers: results.compactMap { entry in
-                jobs[entry.index].idempotency.map { ($0.key, entry.result) }
-            })
         }
         try await releaseKeys(connection, tenantID: tenantID, jobs: jobs, claimed: claimed, outcomes: outcomes)
         return outcomes.map { $0! }
@@ -124,35 +133,37 @@ extension SendStore {
         var knownTags = Set<String>()
         var suppressions: [String: [DropRules.Suppression]] = [:]
         var invalid = Set<String>()
-        var quota = (usedToday: 0, usedEarlier: 0)
+        /// Today's usage (nil: the day has no row yet) and the month's before today.
+        var quota: (usedToday: Int?, usedEarlier: Int) = (nil, 0)
     }
 
     /// `herald_accept_facts` as a prepared statement: parsed and planned once per connection.
     struct AcceptFactsStatement: PostgresPreparedStatement {
         static let name = "herald_accept_facts"
-        static let sql = "SELECT kind, a, b, c, d, e, f FROM herald_accept_facts($1, $2, $3, $4, $5::date, $6::date)"
+        static let sql = "SELECT kind, a, b, c, d, e, f FROM herald_accept_facts($1, $2, $3, $4, $5::date, $6::date, $7)"
         typealias Row = (String, String?, String?, String?, String?, String?, String?)
-        var tenantID: UUID, froms: [String], tags: [String], addresses: [String], day: String, monthStart: String
+        var tenantID: UUID, froms: [String], tags: [String], addresses: [String], day: String, monthStart: String, lock: Bool
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 6)
+            var bindings = PostgresBindings(capacity: 7)
             bindings.append(tenantID)
             bindings.append(froms)
             bindings.append(tags)
             bindings.append(addresses)
             bindings.append(day)
             bindings.append(monthStart)
+            bindings.append(lock)
             return bindings
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    static func acceptFacts(_ connection: PostgresConnection, tenantID: UUID, sends: [ValidatedSend], day: String, monthStart: String,
+    static func acceptFacts(_ connection: PostgresConnection, tenantID: UUID, sends: [ValidatedSend], day: String, monthStart: String, lock: Bool,
                             logger: Logger) async throws -> AcceptFacts {
         var facts = AcceptFacts()
         let statement = AcceptFactsStatement(tenantID: tenantID, froms: Array(Set(sends.map(\.from.description))), tags: Array(Set(sends.compactMap(\.tag))),
-                                             addresses: AcceptDecision.recipientsToLookUp(sends), day: day, monthStart: monthStart)
+                                             addresses: AcceptDecision.recipientsToLookUp(sends), day: day, monthStart: monthStart, lock: lock)
         for try await (kind, a, b, c, d, e, f) in try await connection.execute(statement, logger: logger) {
             switch kind {
             case "tenant":
@@ -167,10 +178,10 @@ extension SendStore {
             case "tag": if let a { facts.knownTags.insert(a) }
             case "suppression": if let a, let b, let c { facts.suppressions[a, default: []].append(.init(scope: b, source: c)) }
             case "quota":
-                guard let today = a.flatMap({ Int($0) }), let earlier = b.flatMap({ Int($0) }) else {
+                guard let earlier = b.flatMap({ Int($0) }), a == nil || Int(a!) != nil else {
                     throw UnknownStoredValue(type: "quota facts", value: "\(a ?? "-") \(b ?? "-")")
                 }
-                facts.quota = (today, earlier)
+                facts.quota = (a.flatMap { Int($0) }, earlier)
             default: if let a { facts.invalid.insert(a) }
             }
         }

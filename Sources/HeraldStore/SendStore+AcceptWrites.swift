@@ -78,11 +78,12 @@ extension SendStore {
     }
 
     /// One message row per recipient of the admitted jobs (queued, or dropped with its reason, as their plans
-    /// say), its `message.accepted` / `message.dropped` event and the quota's new usage, in one statement.
-    /// The per-request values travel once per job and are joined to the per-recipient ones by ordinal.
-    /// Arrays of optionals do not bind, so "none" travels as "" and becomes NULL in SQL.
+    /// say), its `message.accepted` / `message.dropped` event and the quota taken, in one statement — or
+    /// nothing at all, answering nil, when what was taken no longer fits the day's row as it is now (see
+    /// ``QuotaUsage``). The per-request values travel once per job and are joined to the per-recipient ones
+    /// by ordinal. Arrays of optionals do not bind, so "none" travels as "" and becomes NULL in SQL.
     func insertMessages(_ connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job], plans: [Int: AcceptPlan], requestIDs: [UUID],
-                        quotaUsed: (day: String, used: Int)?) async throws -> [(index: Int, result: SendResult)] {
+                        quota: QuotaUsage?) async throws -> [(index: Int, result: SendResult)]? {
         var jobRequestIDs: [UUID] = [], senderIDs: [UUID] = [], froms: [String] = [], aliases: [String] = [], replyToAddresses: [String] = []
         var subjects: [String] = [], htmls: [String] = [], texts: [String] = [], headers: [String] = [], tags: [String] = [], nows: [Date] = []
         var trackings: [Bool] = [], raws: [ByteBuffer] = [], kinds: [String] = [], priorities: [Int] = [], unsubscribes: [Bool] = []
@@ -120,19 +121,28 @@ extension SendStore {
             results.append((index, SendResult(requestId: requestIDs[index], messages: messages)))
         }
         let statement = InsertMessagesStatement(
-            tenantID: tenantID, quotaUpdate: quotaUsed != nil, quotaUsed: quotaUsed?.used ?? 0, quotaDay: quotaUsed?.day ?? "1970-01-01", jobs: .init(
+            tenantID: tenantID, quotaUpdate: quota != nil, quotaTaken: quota?.taken ?? 0, quotaCeiling: quota?.ceiling ?? 0,
+            quotaDay: quota?.day ?? "1970-01-01", jobs: .init(
                 requestIDs: jobRequestIDs, senderIDs: senderIDs, froms: froms, aliases: aliases, replyTos: replyToAddresses, subjects: subjects,
                 htmls: htmls, texts: texts, headers: headers, tags: tags, nows: nows, trackings: trackings, raws: raws, kinds: kinds,
                 priorities: priorities, unsubscribes: unsubscribes),
             recipients: .init(ids: ids, ordinals: ordinals, addresses: addresses, statuses: statuses, reasons: reasons))
-        // (Consumed as a row sequence, though it has none: PostgresNIO's command-tag form of a prepared
-        // statement traps on a statement without rows.)
-        for try await _ in try await connection.execute(statement, logger: logger) {}
-        return results
+        var written = false
+        for try await ok in try await connection.execute(statement, logger: logger) { written = ok }
+        return written ? results : nil
     }
 }
 
-/// The statement of ``SendStore/insertMessages(_:tenantID:jobs:plans:requestIDs:quotaUsed:)``, prepared once per
+/// The quota an accepting transaction takes on `day`: `taken` more, as long as the day's usage stays
+/// within `ceiling` (``QuotaAllocation/ceiling``). The usage it was decided on may have been read
+/// without a lock; the write checks against the row as it is when it locks it.
+struct QuotaUsage {
+    var day: String
+    var taken: Int
+    var ceiling: Int
+}
+
+/// The statement of ``SendStore/insertMessages(_:tenantID:jobs:plans:requestIDs:quota:)``, prepared once per
 /// connection (its parse and plan cost more than its execution for a small batch).
 struct InsertMessagesStatement: PostgresPreparedStatement {
     /// One value per admitted job, in ordinal order.
@@ -155,10 +165,12 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
                 WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, tracking,
                                      raw, kind, priority, unsubscribe_link, n)
         ), q AS (
-            UPDATE quota_usage SET used = $18 WHERE $27 AND tenant_id = $17 AND day = $19::date
+            UPDATE quota_usage SET used = used + $18 WHERE $27 AND tenant_id = $17 AND day = $19::date AND used + $18 <= $28 RETURNING 1
+        ), ok AS (
+            SELECT NOT $27 OR EXISTS (SELECT FROM q) AS ok
         ), r AS (
             INSERT INTO message_raw (tenant_id, request_id, raw, created_at)
-            SELECT $17, j.request_id, j.raw, j.at FROM j WHERE octet_length(j.raw) > 0
+            SELECT $17, j.request_id, j.raw, j.at FROM j, ok WHERE ok.ok AND octet_length(j.raw) > 0
         ), m AS (
             INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, reply_to, subject,
                                   html, body_text, headers, tag, status, reason, next_attempt_at, created_at, updated_at, tracking,
@@ -168,26 +180,29 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
                    r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at,
                    j.tracking, j.unsubscribe_link, octet_length(j.raw) > 0
             FROM unnest($20::uuid[], $21::int8[], $22::text[], $23::text[], $24::text[]) AS r(id, n, to_address, status, reason)
-            JOIN j USING (n)
+            JOIN j USING (n) CROSS JOIN ok
+            WHERE ok.ok
             RETURNING id, to_address, from_address, status, reason, tag, created_at
+        ), e AS (
+            INSERT INTO events (tenant_id, message_id, type, data, created_at)
+            SELECT $17, id, CASE WHEN status = 'queued' THEN $25 ELSE $26 END,
+                   herald_message_event(id, to_address, from_address, tag, p_status => status, p_reason => reason),
+                   created_at
+            FROM m
         )
-        INSERT INTO events (tenant_id, message_id, type, data, created_at)
-        SELECT $17, id, CASE WHEN status = 'queued' THEN $25 ELSE $26 END,
-               herald_message_event(id, to_address, from_address, tag, p_status => status, p_reason => reason),
-               created_at
-        FROM m
+        SELECT ok FROM ok
         """
-    typealias Row = ()
+    typealias Row = Bool
 
     var tenantID: UUID
-    /// The quota's new usage of `quotaDay`, written when `quotaUpdate` says so. (No optional values: a
+    /// The quota taken on `quotaDay` (``QuotaUsage``), when `quotaUpdate` says so. (No optional values: a
     /// prepared statement's parameter types are those of its first execution, and a NULL has none.)
-    var quotaUpdate: Bool, quotaUsed: Int, quotaDay: String
+    var quotaUpdate: Bool, quotaTaken: Int, quotaCeiling: Int, quotaDay: String
     var jobs: Jobs
     var recipients: Recipients
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 27)
+        var bindings = PostgresBindings(capacity: 28)
         bindings.append(jobs.requestIDs)
         bindings.append(jobs.senderIDs)
         bindings.append(jobs.froms)
@@ -205,7 +220,7 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
         bindings.append(jobs.priorities)
         bindings.append(jobs.unsubscribes)
         bindings.append(tenantID)
-        bindings.append(quotaUsed)
+        bindings.append(quotaTaken)
         bindings.append(quotaDay)
         bindings.append(recipients.ids)
         bindings.append(recipients.ordinals)
@@ -215,8 +230,9 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
         bindings.append(EventType.messageAccepted.rawValue)
         bindings.append(EventType.messageDropped.rawValue)
         bindings.append(quotaUpdate)
+        bindings.append(quotaCeiling)
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row {}
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Bool.self) }
 }

@@ -153,6 +153,33 @@ import Testing
                         .decode(Int.self).first { _ in true }
                 }
                 #expect(used == 200)
+
+                // The same straight at the store: 32 transactions at once, each deciding on the day's usage as it
+                // read it without a lock; the writes check it, and those that no longer fit decide again locked.
+                app.clock.advance(86_401)
+                let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+                    for index in 0..<32 {
+                        let send = try SendRules.validate(SingleSendRequest(from: "app@example.test", to: (0..<10).map { "d\(index)-\($0)@example.org" },
+                                                                            subject: "S", text: "T"))
+                        group.addTask {
+                            do {
+                                _ = try await app.dependencies.sending.acceptSingle(tenantID: tenantID, send: send, idempotency: nil, now: app.clock.now())
+                                return "accepted"
+                            } catch let error as HeraldError {
+                                return error.code
+                            }
+                        }
+                    }
+                    return try await group.reduce(into: [String]()) { $0.append($1) }
+                }
+                #expect(outcomes.filter { $0 == "accepted" }.count == 20, "\(outcomes)")
+                #expect(outcomes.filter { $0 == "Quota.Exceeded" }.count == 12, "\(outcomes)")
+                let usedDirect = try await app.dependencies.database.withSystem { connection in
+                    try await connection.query("SELECT used FROM quota_usage WHERE tenant_id = \(id) ORDER BY day DESC LIMIT 1",
+                                               logger: app.dependencies.database.logger)
+                        .decode(Int.self).first { _ in true }
+                }
+                #expect(usedDirect == 200)
             }
         }
     }
