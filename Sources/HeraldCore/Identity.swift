@@ -107,22 +107,17 @@ public enum UUIDv7 {
     /// A new id for `date`.
     public static func make(at date: Date = Date()) -> UUID {
         let millis = UInt64(max(0, date.timeIntervalSince1970 * 1000))
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - UInt64(i)))) }
-        var generator = SystemRandomNumberGenerator()
-        let (high, low): (UInt64, UInt64) = (generator.next(), generator.next())
-        for i in 6..<8 { bytes[i] = UInt8(truncatingIfNeeded: high >> (8 * UInt64(i))) }
-        for i in 8..<16 { bytes[i] = UInt8(truncatingIfNeeded: low >> (8 * UInt64(i - 8))) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x70
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        let (high, low) = (RandomPool.next(), RandomPool.next())
+        // 48 bits of milliseconds, version 7, 12 random bits; variant 10, 62 random bits (RFC 9562 §5.7).
+        let first = millis << 16 | 0x7000 | (high & 0x0FFF)
+        let second = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
+        func byte(_ word: UInt64, _ index: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: word >> (56 - 8 * index)) }
+        return UUID(uuid: (byte(first, 0), byte(first, 1), byte(first, 2), byte(first, 3), byte(first, 4), byte(first, 5), byte(first, 6),
+                           byte(first, 7), byte(second, 0), byte(second, 1), byte(second, 2), byte(second, 3), byte(second, 4),
+                           byte(second, 5), byte(second, 6), byte(second, 7)))
     }
 }
 
-/// Herald writes UUIDs in lower case everywhere (RFC 9562 §4), in JSON as in tokens and resource names;
-/// Foundation would write them in upper case. Synthesized `Encodable` conformances in modules that import
-/// HeraldCore pick these overloads.
 extension KeyedEncodingContainer {
     /// Encodes a UUID in lower case.
     public mutating func encode(_ value: UUID, forKey key: Key) throws {

@@ -102,7 +102,8 @@ extension SendStore {
             subjects.append(send.subject)
             htmls.append(send.html ?? "")
             texts.append(send.text ?? "")
-            headers.append(String(decoding: try JSONSerialization.data(withJSONObject: send.headers.map { [$0.name, $0.value] }), as: UTF8.self))
+            headers.append(send.headers.isEmpty ? "[]"
+                           : String(decoding: try JSONSerialization.data(withJSONObject: send.headers.map { [$0.name, $0.value] }), as: UTF8.self))
             tags.append(send.tag ?? "")
             nows.append(job.now)
             trackings.append(plan.tracking)

@@ -68,6 +68,14 @@ import Testing
             // Every response, success included, carries a request id; a sane given one is echoed.
             let ok = try await app.request(.get, "/healthz", headers: [HTTPField.Name("X-Request-Id")!: "trace-123"])
             #expect(ok.headers[HTTPField.Name("X-Request-Id")!] == "trace-123")
+            // Made ones are 20 characters of [0-9A-Za-z], each new.
+            var made = Set<String>()
+            for _ in 0..<20 {
+                let id = try await app.request(.get, "/healthz").headers[HTTPField.Name("X-Request-Id")!] ?? ""
+                #expect(id.utf8.count == 20 && id.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }, "\(id)")
+                made.insert(id)
+            }
+            #expect(made.count == 20)
         }
     }
 

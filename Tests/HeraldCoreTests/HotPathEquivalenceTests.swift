@@ -46,5 +46,13 @@ import Testing
         let ids = (0..<1_000).map { _ in UUIDv7.make(at: now) }
         #expect(Set(ids).count == ids.count)
         #expect(ids.allSatisfy { $0.uuid.6 >> 4 == 7 && $0.uuid.8 >> 6 == 2 })
+        // The first 48 bits are the time in milliseconds.
+        let millis = UInt64(now.timeIntervalSince1970 * 1000)
+        let stamp = (0..<6).map { UInt8(truncatingIfNeeded: millis >> (40 - 8 * UInt64($0))) }
+        #expect(ids.allSatisfy { id in withUnsafeBytes(of: id.uuid) { Array($0.prefix(6)) } == stamp })
+        // The pool's words stay distinct across its refills (512 words each), and every bit varies.
+        let words = (0..<2_000).map { _ in RandomPool.next() }
+        #expect(Set(words).count == words.count)
+        #expect(words.reduce(0, |) == .max && words.reduce(.max, &) == 0)
     }
 }
