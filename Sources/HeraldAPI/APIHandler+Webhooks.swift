@@ -59,7 +59,7 @@ extension APIHandler {
         }
         let items = try await webhooks.deliveries(tenantID: tenant, endpointID: id, status: input.query.status?.rawValue, before: before, limit: limit)
         return .ok(.init(body: .json(.init(items: items.map(Components.Schemas.WebhookDelivery.init),
-                                           nextBefore: items.count == limit ? items.last?.id.uuidString.lowercased() : nil))))
+                                           nextBefore: items.count == limit ? items.last?.id.lowercasedString : nil))))
     }
 
     func retryWebhookDelivery(_ input: Operations.RetryWebhookDelivery.Input) async throws -> Operations.RetryWebhookDelivery.Output {
@@ -78,7 +78,7 @@ extension APIHandler {
 
 extension Components.Schemas.Webhook {
     init(_ record: WebhookRecord, secret: WebhookSecret? = nil) {
-        self.init(id: record.id.uuidString.lowercased(), url: record.url, eventTypes: record.eventTypes, enabled: record.enabled,
+        self.init(id: record.id.lowercasedString, url: record.url, eventTypes: record.eventTypes, enabled: record.enabled,
                   disabledReason: record.disabledReason.flatMap(DisabledReasonPayload.init(rawValue:)), failingSince: record.failingSince,
                   previousSecretExpiresAt: record.previousSecretExpiresAt, secret: secret?.description, createdAt: record.createdAt,
                   updatedAt: record.updatedAt)
@@ -87,7 +87,7 @@ extension Components.Schemas.Webhook {
 
 extension Components.Schemas.WebhookDelivery {
     init(_ record: WebhookDeliveryRecord) {
-        self.init(id: record.id.uuidString.lowercased(), eventId: record.eventID, eventType: record.eventType,
+        self.init(id: record.id.lowercasedString, eventId: record.eventID, eventType: record.eventType,
                   status: StatusPayload(rawValue: record.status) ?? .pending, attempts: record.attempts, nextAttemptAt: record.nextAttemptAt,
                   lastHttpStatus: record.lastHTTPStatus, lastError: record.lastError, lastLatencyMs: record.lastLatencyMs,
                   lastResponse: record.lastResponse, createdAt: record.createdAt, updatedAt: record.updatedAt,

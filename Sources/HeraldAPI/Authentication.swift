@@ -40,7 +40,7 @@ public struct TokenService: Sendable {
         let owner = try await auth.verify(accessKeyID: accessKeyID, secret: secret)
         let issuedAt = Int(now().timeIntervalSince1970)
         let expires = issuedAt + Int(lifetime.components.seconds)
-        let claims = TokenClaims(sub: owner.userID.uuidString.lowercased(), tid: owner.tenantID.uuidString.lowercased(),
+        let claims = TokenClaims(sub: owner.userID.lowercasedString, tid: owner.tenantID.lowercasedString,
                                  akid: accessKeyID, iat: issuedAt, exp: expires)
         let token = AccessTokenCodec.issue(claims, with: try await keys.currentKey())
         return IssuedToken(token: token, expiresAt: Date(timeIntervalSince1970: TimeInterval(expires)))
@@ -126,14 +126,14 @@ struct AccessMiddleware: ServerMiddleware {
         let principal = try await tokens.principal(bearer: token)
         if principal.tenantStatus == .banned { throw HeraldError.accountBanned }
         let remaining: Int
-        switch tenantLimiter.acquire(principal.tenantID.uuidString) {
+        switch tenantLimiter.acquire(principal.tenantID.lowercasedString) {
         case .allowed(let left): remaining = left
         case .limited(let retryAfter): throw HeraldError.rateLimited(retryAfter: retryAfter)
         }
         var context = try RequestScope.current()
         context.principal = principal
-        context.logger[metadataKey: "tenant_id"] = .string(principal.tenantID.uuidString.lowercased())
-        let resource = ResourceName.expand(template: template, tenantID: principal.tenantID.uuidString.lowercased(), parameters: pathParameters)
+        context.logger[metadataKey: "tenant_id"] = .string(principal.tenantID.lowercasedString)
+        let resource = ResourceName.expand(template: template, tenantID: principal.tenantID.lowercasedString, parameters: pathParameters)
         do {
             try principal.authorize(action: action, resource: resource)
             let result = try await RequestScope.$context.withValue(context) { try await operation() }

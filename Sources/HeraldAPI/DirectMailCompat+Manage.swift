@@ -15,7 +15,7 @@ extension DirectMailCompat {
             return id
         }
         func authorize(_ kind: String?, _ object: UUID?) throws(HeraldError) {
-            let resource = kind.flatMap { kind in object.map { principal.resource(kind, $0.uuidString.lowercased()) } } ?? principal.tenantResource
+            let resource = kind.flatMap { kind in object.map { principal.resource(kind, $0.lowercasedString) } } ?? principal.tenantResource
             try principal.authorize(action: "dm:" + action, resource: resource)
         }
         /// The object the parameter names, once the signer may act on it.
@@ -28,7 +28,7 @@ extension DirectMailCompat {
         case "CreateDomain":
             try authorize(nil, nil)
             let domain = try await domains.create(tenantID: tenant, name: try parameters.require("DomainName"), keyBits: 2048, actor: actor, now: now())
-            return ["DomainId": domain.id.uuidString.lowercased()]
+            return ["DomainId": domain.id.lowercasedString]
         case "CheckDomain":
             let domainID = try object("DomainId", "domain")
             let domain = try await verifier.verify(tenantID: tenant, id: domainID, actor: actor)
@@ -43,13 +43,13 @@ extension DirectMailCompat {
             }
             let reply = parameters.optional("ReplyAddress")
             let (sender, _) = try await senders.create(tenantID: tenant, address: try parameters.require("AccountName"), type: type, replyTo: reply, actor: actor)
-            return ["MailAddressId": sender.id.uuidString.lowercased()]
+            return ["MailAddressId": sender.id.lowercasedString]
         case "DeleteMailAddress":
             let senderID = try object("MailAddressId", "sender")
             try await senders.delete(tenantID: tenant, id: senderID, actor: actor, now: now())
         case "CreateTag":
             try authorize(nil, nil)
-            return ["TagId": try await senders.createTag(tenantID: tenant, name: try parameters.require("TagName"), actor: actor).id.uuidString.lowercased()]
+            return ["TagId": try await senders.createTag(tenantID: tenant, name: try parameters.require("TagName"), actor: actor).id.lowercasedString]
         case "DeleteTag":
             let tagID = try object("TagId", "tag")
             try await senders.deleteTag(tenantID: tenant, id: tagID, actor: actor)
@@ -58,7 +58,7 @@ extension DirectMailCompat {
             let list = try await lists.create(tenantID: tenant, name: try parameters.require("ReceiversName"),
                                               alias: parameters.optional("ReceiversAlias"),
                                               description: parameters.optional("Desc"), actor: actor)
-            return ["ReceiverId": list.id.uuidString.lowercased()]
+            return ["ReceiverId": list.id.lowercasedString]
         case "DeleteReceiver":
             let listID = try object("ReceiverId", "list")
             try await lists.delete(tenantID: tenant, id: listID, actor: actor)

@@ -66,7 +66,7 @@ extension DirectMailCompat {
                  "LastUpdateTime": Self.detailTime.string(from: message.updatedAt), "UtcLastUpdateTime": Int(message.updatedAt.timeIntervalSince1970)]
             }
             var reply: [String: any Sendable] = ["data": ["mailDetail": rows]]
-            if found.count == length, let last = found.last { reply["NextStart"] = last.id.uuidString.lowercased() }
+            if found.count == length, let last = found.last { reply["NextStart"] = last.id.lowercasedString }
             return reply
         }
     }
@@ -88,7 +88,7 @@ extension DirectMailCompat {
                 let verified = domain.status == .verified ? 0 : 1
                 if let status, status != verified { continue }
                 let spf = domain.checks.first { $0.purpose == .spf }?.status == .ok
-                rows.append(["DomainId": domain.id.uuidString.lowercased(), "DomainName": domain.name, "DomainStatus": verified,
+                rows.append(["DomainId": domain.id.lowercasedString, "DomainName": domain.name, "DomainStatus": verified,
                              "DomainRecord": domain.verificationToken, "SpfAuthStatus": spf ? "0" : "1", "CreateTime": time(domain.createdAt),
                              "UtcCreateTime": Int(domain.createdAt.timeIntervalSince1970)])
             }
@@ -96,14 +96,14 @@ extension DirectMailCompat {
             item = "mailAddress"
             let type = parameters.optional("Sendtype")
             for sender in try await senders.list(tenantID: tenantID) where matches(sender.address) && (type == nil || type == sender.type.rawValue) {
-                rows.append(["MailAddressId": sender.id.uuidString.lowercased(), "AccountName": sender.address, "Sendtype": sender.type.rawValue,
+                rows.append(["MailAddressId": sender.id.lowercasedString, "AccountName": sender.address, "Sendtype": sender.type.rawValue,
                              "AccountStatus": "0", "ReplyAddress": sender.replyTo ?? "", "ReplyStatus": sender.replyToStatus == .verified ? "0" : "1",
                              "CreateTime": time(sender.createdAt)])
             }
         case "QueryTagByParam":
             item = "tag"
             for tag in try await senders.listTags(tenantID: tenantID) where matches(tag.name) {
-                rows.append(["TagId": tag.id.uuidString.lowercased(), "TagName": tag.name, "TagDescription": ""])
+                rows.append(["TagId": tag.id.lowercasedString, "TagName": tag.name, "TagDescription": ""])
             }
         case "QueryTemplateByParam":
             item = "template"
@@ -112,21 +112,21 @@ extension DirectMailCompat {
             for template in try await templates.list(tenantID: tenantID, status: nil) where matches(template.name) {
                 let number = statuses[template.status] ?? -1
                 if let status, status != number { continue }
-                rows.append(["TemplateId": template.id.uuidString.lowercased(), "TemplateName": template.name, "TemplateStatus": String(number),
+                rows.append(["TemplateId": template.id.lowercasedString, "TemplateName": template.name, "TemplateStatus": String(number),
                              "TemplateType": template.kind == .batch ? 1 : 0, "TemplateComment": template.reviewReasons.joined(separator: "; "),
                              "CreateTime": time(template.createdAt), "UtcCreatetime": Int(template.createdAt.timeIntervalSince1970)])
             }
         case "QueryTaskByParam":
             item = "task"
             for task in try await batches.list(tenantID: tenantID, status: nil, limit: 1_000, before: nil) where matches(task.template) {
-                rows.append(["TaskId": task.id.uuidString.lowercased(), "TaskStatus": task.status, "TemplateName": task.template,
+                rows.append(["TaskId": task.id.lowercasedString, "TaskStatus": task.status, "TemplateName": task.template,
                              "ReceiversName": task.list, "TagName": task.tag ?? "", "RequestCount": String(task.total), "AddressType": "1",
                              "CreateTime": time(task.createdAt), "UtcCreateTime": Int(task.createdAt.timeIntervalSince1970)])
             }
         default:
             item = "receiver"
             for list in try await lists.list(tenantID: tenantID) where matches(list.name) {
-                rows.append(["ReceiverId": list.id.uuidString.lowercased(), "ReceiversName": list.name, "ReceiversAlias": list.alias ?? "",
+                rows.append(["ReceiverId": list.id.lowercasedString, "ReceiversName": list.name, "ReceiversAlias": list.alias ?? "",
                              "Desc": list.description ?? "", "Count": list.memberCount, "ReceiversStatus": "1", "CreateTime": time(list.createdAt),
                              "UtcCreateTime": Int(list.createdAt.timeIntervalSince1970)])
             }

@@ -7,7 +7,7 @@ import HeraldStore
 
 extension UUID {
     /// The lowercase form every response uses.
-    var lowercased: String { uuidString.lowercased() }
+    var lowercased: String { lowercasedString }
 }
 
 extension Components.Schemas.User {

@@ -34,7 +34,7 @@ public enum DropRules {
         case .trigger:
             if suppressions.contains(where: { $0.scope == "*" && $0.source != "unsubscribe" }) { return "suppressed" }
         case .batch:
-            let scopes: Set<String> = ["*", listID.map { "list:" + $0.uuidString.lowercased() }, tag.map { "tag:" + $0 }].reduce(into: []) {
+            let scopes: Set<String> = ["*", listID.map { "list:" + $0.lowercasedString }, tag.map { "tag:" + $0 }].reduce(into: []) {
                 if let scope = $1 { $0.insert(scope) }
             }
             let matching = suppressions.filter { scopes.contains($0.scope) }

@@ -93,12 +93,12 @@ public struct Principal: Sendable {
 
     /// The resource name of a tenant object, e.g. `acs:dm:*:<tenant>:user/<id>`.
     public func resource(_ kind: String, _ name: String) -> String {
-        ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: kind, name: name)
+        ResourceName.tenantResource(tenantID: tenantID.lowercasedString, kind: kind, name: name)
     }
 
     /// The resource name covering the whole tenant (collections and creates).
     public var tenantResource: String {
-        ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased())
+        ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString)
     }
 }
 
@@ -118,14 +118,41 @@ public enum UUIDv7 {
     }
 }
 
+extension UUID {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// The lower-case text form (RFC 9562 §4) Herald writes everywhere, made here: Foundation's
+    /// `uuidString` formats with `snprintf`, in upper case, and every request writes a few of these.
+    public var lowercasedString: String {
+        withUnsafeBytes(of: uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { buffer in
+                var position = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        buffer[position] = 45
+                        position += 1
+                    }
+                    buffer[position] = Self.hexDigits[Int(byte >> 4)]
+                    buffer[position + 1] = Self.hexDigits[Int(byte & 0x0F)]
+                    position += 2
+                }
+                return position
+            }
+        }
+    }
+}
+
+/// Herald writes UUIDs in lower case everywhere (RFC 9562 §4), in JSON as in tokens and resource names;
+/// Foundation would write them in upper case. Synthesized `Encodable` conformances in modules that import
+/// HeraldCore pick these overloads.
 extension KeyedEncodingContainer {
     /// Encodes a UUID in lower case.
     public mutating func encode(_ value: UUID, forKey key: Key) throws {
-        try encode(value.uuidString.lowercased(), forKey: key)
+        try encode(value.lowercasedString, forKey: key)
     }
 
     /// Encodes an optional UUID in lower case.
     public mutating func encodeIfPresent(_ value: UUID?, forKey key: Key) throws {
-        try encodeIfPresent(value?.uuidString.lowercased(), forKey: key)
+        try encodeIfPresent(value?.lowercasedString, forKey: key)
     }
 }

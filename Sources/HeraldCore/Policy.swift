@@ -217,7 +217,7 @@ public enum ResourceName {
         let text = String(name)
         let folded: String
         if let id = UUID(uuidString: text) {
-            folded = id.uuidString.lowercased()
+            folded = id.lowercasedString
         } else {
             folded = kind == "policy" ? text : text.lowercased()
         }

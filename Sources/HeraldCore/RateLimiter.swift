@@ -90,7 +90,7 @@ public struct SenderRateLimit: Sendable {
     }
 
     public func check(tenantID: UUID, sender: String) throws(HeraldError) {
-        if case .limited(let retryAfter) = limiter.acquire(tenantID.uuidString + "|" + sender.lowercased()) {
+        if case .limited(let retryAfter) = limiter.acquire(tenantID.lowercasedString + "|" + sender.lowercased()) {
             throw HeraldError(code: "Throttling.Sender", kind: .throttled, message: "Too many sends from \(sender); retry later.", retryAfter: retryAfter)
         }
     }

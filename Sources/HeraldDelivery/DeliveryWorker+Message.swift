@@ -46,8 +46,8 @@ extension DeliveryWorker {
         let message = mail.message, from = mail.from
         if let raw = message.raw {
             // Submitted over SMTP: sent as submitted, with Herald's fields on top where the message has none.
-            let fields = [("X-Herald-Message-Id", message.id.uuidString.lowercased()),
-                          ("Message-ID", "<\(message.id.uuidString.lowercased())@\(from.domain)>"),
+            let fields = [("X-Herald-Message-Id", message.id.lowercasedString),
+                          ("Message-ID", "<\(message.id.lowercasedString)@\(from.domain)>"),
                           ("Date", MIME.rfc5322Date(message.createdAt))] + (message.replyTo.map { [("Reply-To", "<\($0)>")] } ?? [])
                 + headers(message).map { ($0.name, $0.value) }
             let prepared = MIME.prepending(fields, to: raw)
@@ -60,8 +60,8 @@ extension DeliveryWorker {
                                            guard message.tracking, let tracking else { return html }
                                            return tracking.rewrite(html: html, tenantID: message.tenantID, messageID: message.id)
                                        },
-                                       text: message.text, messageID: "\(message.id.uuidString.lowercased())@\(from.domain)",
-                                       heraldMessageID: message.id.uuidString.lowercased(), date: message.createdAt, extraHeaders: headers(message))
+                                       text: message.text, messageID: "\(message.id.lowercasedString)@\(from.domain)",
+                                       heraldMessageID: message.id.lowercasedString, date: message.createdAt, extraHeaders: headers(message))
         let rendered = outgoing.render()
         guard let signers = keys[mail.sendingDomain] else { return rendered }
         return try DKIM.sign(rendered, domain: from.domain, signers: signers, at: now())

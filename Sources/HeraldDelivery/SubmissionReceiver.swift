@@ -134,7 +134,7 @@ public struct SubmissionReceiver: SMTPServerDelegate {
             let dropped = result.messages.filter { $0.status != .queued }
             metrics?.submission("accepted")
             let note = dropped.isEmpty ? "" : "; not sent to " + dropped.map { "\($0.to) (\($0.reason ?? "dropped"))" }.joined(separator: ", ")
-            return SMTPServerStateMachine.reply(250, (2, 0, 0), "Queued as \(result.requestId.uuidString.lowercased())\(note)")
+            return SMTPServerStateMachine.reply(250, (2, 0, 0), "Queued as \(result.requestId.lowercasedString)\(note)")
         } catch let error as HeraldError {
             // Refusals keep their stable code; those that may pass later (quota, rate) are temporary.
             metrics?.submission("refused")

@@ -37,7 +37,7 @@ public struct AccountSettingsStore: Sendable {
                 WHERE id = \(tenantID)
                 """, logger: database.logger)
             try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor, action: "dm:UpdateAccountSettings",
-                                      resource: ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: "account", name: "settings"),
+                                      resource: ResourceName.tenantResource(tenantID: tenantID.lowercasedString, kind: "account", name: "settings"),
                                       detail: ["trackOpensAndClicks": "\(settings.trackOpensAndClicks)",
                                                "unsubscribeLinkInTriggerMail": "\(settings.unsubscribeLinkInTriggerMail)"])
             return settings

@@ -64,8 +64,8 @@ public struct BatchStore: Sendable {
                         \(scheduledAt ?? now), \(now), \(now), \(subject), \(html), \(text))
                 """, logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:BatchSendMail",
-                                      resource: ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: "task",
-                                                                            name: id.uuidString.lowercased()),
+                                      resource: ResourceName.tenantResource(tenantID: tenantID.lowercasedString, kind: "task",
+                                                                            name: id.lowercasedString),
                                       detail: ["members": String(members)])
             return id
         }
@@ -167,7 +167,7 @@ public struct BatchStore: Sendable {
             }
             var ids: [UUID] = [], tos: [String] = [], subjects: [String] = [], htmls: [String] = [], texts: [String] = [], headers: [String] = []
             var statuses: [String] = [], reasons: [String] = []
-            let scope = "list:" + listID.uuidString.lowercased()
+            let scope = "list:" + listID.lowercasedString
             for (address, variablesJSON) in members {
                 let id = UUIDv7.make(at: now)
                 let variables = (try? JSONDecoder().decode([String: String].self, from: Data(variablesJSON.utf8))) ?? [:]

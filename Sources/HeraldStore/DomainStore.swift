@@ -78,11 +78,11 @@ public struct DomainStore: Sendable {
     private var logger: Logger { database.logger }
 
     static func resource(_ tenantID: UUID, _ id: UUID) -> String {
-        ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: "domain", name: id.uuidString.lowercased())
+        ResourceName.tenantResource(tenantID: tenantID.lowercasedString, kind: "domain", name: id.lowercasedString)
     }
 
     private func sealKey(_ key: DKIMKeyPair, id: UUID) -> [UInt8] {
-        secrets.seal(key.privateKeyDER, context: "dkim_key:\(id.uuidString.lowercased())")
+        secrets.seal(key.privateKeyDER, context: "dkim_key:\(id.lowercasedString)")
     }
 
     /// Stores a fresh Ed25519 key as the domain's active one, sealed like the RSA keys.
@@ -90,7 +90,7 @@ public struct DomainStore: Sendable {
         let key = DKIMEd25519Key.generate()
         let keyID = UUIDv7.make()
         let selector = SendingDomain.newSelector(now: now, algorithm: .ed25519)
-        let sealed = ByteBuffer(bytes: secrets.seal(key.rawRepresentation, context: "dkim_key:\(keyID.uuidString.lowercased())"))
+        let sealed = ByteBuffer(bytes: secrets.seal(key.rawRepresentation, context: "dkim_key:\(keyID.lowercasedString)"))
         try await connection.query("""
             INSERT INTO dkim_keys (id, tenant_id, domain_id, selector, algorithm, bits, private_key, public_key, state, activated_at)
             VALUES (\(keyID), \(tenantID), \(domainID), \(selector), 'ed25519', \(DKIMEd25519Key.bits), \(sealed), \(key.publicKeyBase64), 'active', \(now))
@@ -307,7 +307,7 @@ public struct DomainStore: Sendable {
                                                      activeEd25519: active.first { $0.value.algorithm == .ed25519 }?.key, checks: checks)
         let keys = try signing.compactMap { selector -> StoredDKIMKey? in
             guard let key = active[selector] else { return nil }
-            let opened = try secrets.open(Array(buffer: key.sealed), context: "dkim_key:\(key.id.uuidString.lowercased())")
+            let opened = try secrets.open(Array(buffer: key.sealed), context: "dkim_key:\(key.id.lowercasedString)")
             return StoredDKIMKey(selector: selector, algorithm: key.algorithm, privateKey: opened)
         }
         return (keys, returnPath)

@@ -269,7 +269,7 @@ extension GradeStore {
             }
             try await connection.query("UPDATE tenants SET grade_ceiling = \(ceiling), updated_at = \(now) WHERE id = \(tenantID)", logger: database.logger)
             try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor, action: "dm:UpdateGradeCeiling",
-                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString),
                                       detail: ["gradeCeiling": String(ceiling)])
         }
         return try await account(tenantID: tenantID, now: now)
@@ -310,7 +310,7 @@ extension GradeStore {
             try await AccountChanges.record(connection, logger: database.logger, tenantID: tenantID, change: .set, from: current, to: grade,
                                             reason: why, figures: nil, actor: "operator", now: now)
             try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor, action: "admin:SetTenantGrade",
-                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString),
                                       detail: ["from": String(current), "to": String(grade), "reason": why])
         }
     }

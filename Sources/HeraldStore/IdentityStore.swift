@@ -21,7 +21,7 @@ public struct IdentityStore: Sendable {
     private var logger: Logger { database.logger }
 
     private static func resource(_ tenantID: UUID, _ kind: String, _ name: String) -> String {
-        ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: kind, name: name)
+        ResourceName.tenantResource(tenantID: tenantID.lowercasedString, kind: kind, name: name)
     }
 
     // MARK: Users
@@ -55,7 +55,7 @@ public struct IdentityStore: Sendable {
                     RETURNING id, name, enabled, is_root, created_at
                     """, logger: logger))[0]
                 try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:CreateUser",
-                                          resource: Self.resource(tenantID, "user", id.uuidString.lowercased()), detail: ["name": name])
+                                          resource: Self.resource(tenantID, "user", id.lowercasedString), detail: ["name": name])
                 return user
             } catch where error.isUniqueViolation() {
                 throw HeraldError.conflict("User.AlreadyExists", "A user named \(name) already exists.")
@@ -108,7 +108,7 @@ public struct IdentityStore: Sendable {
                 if let name { detail["name"] = name }
                 if let enabled { detail["enabled"] = String(enabled) }
                 try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:UpdateUser",
-                                          resource: Self.resource(tenantID, "user", id.uuidString.lowercased()), detail: detail)
+                                          resource: Self.resource(tenantID, "user", id.lowercasedString), detail: detail)
                 return updated
             } catch where error.isUniqueViolation() {
                 throw HeraldError.conflict("User.AlreadyExists", "A user with that name already exists.")
@@ -123,7 +123,7 @@ public struct IdentityStore: Sendable {
             guard !user.root else { throw HeraldError.conflict("User.Root", "The root user cannot be deleted.") }
             try await connection.query("DELETE FROM users WHERE tenant_id = \(tenantID) AND id = \(id)", logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:DeleteUser",
-                                      resource: Self.resource(tenantID, "user", id.uuidString.lowercased()), detail: ["name": user.name])
+                                      resource: Self.resource(tenantID, "user", id.lowercasedString), detail: ["name": user.name])
         }
     }
 
@@ -149,7 +149,7 @@ public struct IdentityStore: Sendable {
                 RETURNING created_at
                 """, logger: logger).decode(Date.self).first { _ in true } ?? Date()
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:CreateAccessKey",
-                                      resource: Self.resource(tenantID, "user", userID.uuidString.lowercased()), detail: ["accessKeyId": keyID])
+                                      resource: Self.resource(tenantID, "user", userID.lowercasedString), detail: ["accessKeyId": keyID])
             return (AccessKeyRecord(accessKeyId: keyID, userId: userID, status: "active", createdAt: created, lastUsedAt: nil), secret)
         }
     }
@@ -176,7 +176,7 @@ public struct IdentityStore: Sendable {
                 """, logger: logger).decode(String.self).first { _ in true }
             guard deleted != nil else { throw HeraldError.notFound("AccessKey") }
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:DeleteAccessKey",
-                                      resource: Self.resource(tenantID, "user", userID.uuidString.lowercased()), detail: ["accessKeyId": keyID])
+                                      resource: Self.resource(tenantID, "user", userID.lowercasedString), detail: ["accessKeyId": keyID])
         }
     }
 
@@ -320,7 +320,7 @@ public struct IdentityStore: Sendable {
                 ON CONFLICT (user_id, policy_name) DO NOTHING
                 """, logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:AttachPolicyToUser",
-                                      resource: Self.resource(tenantID, "user", userID.uuidString.lowercased()), detail: ["policy": name])
+                                      resource: Self.resource(tenantID, "user", userID.lowercasedString), detail: ["policy": name])
             return AttachedPolicy(name: name, type: type)
         }
     }
@@ -333,7 +333,7 @@ public struct IdentityStore: Sendable {
                 """, logger: logger).decode(String.self).first { _ in true }
             guard removed != nil else { throw HeraldError.notFound("policy attachment") }
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:DetachPolicyFromUser",
-                                      resource: Self.resource(tenantID, "user", userID.uuidString.lowercased()), detail: ["policy": name])
+                                      resource: Self.resource(tenantID, "user", userID.lowercasedString), detail: ["policy": name])
         }
     }
 
@@ -364,7 +364,7 @@ public struct IdentityStore: Sendable {
                 ON CONFLICT (tenant_id) DO UPDATE SET enabled = excluded.enabled, allow = excluded.allow, updated_at = now()
                 """, logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:UpdateIpProtection",
-                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString),
                                       detail: ["enabled": String(allowlist.enabled), "allow": entries.joined(separator: ",")])
             return try await Self.fetchIPProtection(tenantID: tenantID, on: connection, logger: logger)
         }

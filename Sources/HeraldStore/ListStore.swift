@@ -47,7 +47,7 @@ public struct ListStore: Sendable {
     private var logger: Logger { database.logger }
 
     static func resource(_ tenantID: UUID, _ id: UUID) -> String {
-        ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: "list", name: id.uuidString.lowercased())
+        ResourceName.tenantResource(tenantID: tenantID.lowercasedString, kind: "list", name: id.lowercasedString)
     }
 
     static func validate(name: String, alias: String?, description: String?) throws(HeraldError) {

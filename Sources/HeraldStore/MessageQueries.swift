@@ -100,7 +100,7 @@ extension SendStore {
                 """, logger: database.logger).decode(String.self).first { _ in true }
             guard removed != nil else { throw HeraldError.notFound("invalid address") }
             try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor, action: "dm:RemoveInvalidAddress",
-                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString),
                                       detail: ["address": address.lowercased()])
         }
     }

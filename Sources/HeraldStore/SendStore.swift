@@ -101,7 +101,7 @@ extension SendStore {
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:AddSuppression",
-                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString),
                                       detail: ["address": address.description])
             let row = try await connection.query("""
                 SELECT address, scope, source, created_at FROM suppressions WHERE tenant_id = \(tenantID) AND address = \(address.description) AND scope = '*'
@@ -129,7 +129,7 @@ extension SendStore {
                 """, logger: logger).decode(String.self).first { _ in true }
             guard removed != nil else { throw HeraldError.notFound("suppression") }
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:RemoveSuppression",
-                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString),
                                       detail: ["address": address.lowercased()])
         }
     }

@@ -37,7 +37,7 @@ public struct SenderStore: Sendable {
     private var logger: Logger { database.logger }
 
     static func resource(_ tenantID: UUID, _ kind: String, _ id: UUID) -> String {
-        ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: kind, name: id.uuidString.lowercased())
+        ResourceName.tenantResource(tenantID: tenantID.lowercasedString, kind: kind, name: id.lowercasedString)
     }
 
     static func newNonce() -> String { SendingDomain.newToken() }

@@ -54,7 +54,7 @@ public struct TemplateStore: Sendable {
     private var logger: Logger { database.logger }
 
     static func resource(_ tenantID: UUID, _ id: UUID) -> String {
-        ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: "template", name: id.uuidString.lowercased())
+        ResourceName.tenantResource(tenantID: tenantID.lowercasedString, kind: "template", name: id.lowercasedString)
     }
 
     public func create(tenantID: UUID, content: TemplateContent, actor: AuditActor) async throws -> TemplateRecord {

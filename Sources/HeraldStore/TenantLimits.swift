@@ -36,7 +36,7 @@ extension TenantStore {
             let json = String(decoding: try JSONEncoder().encode(overrides), as: UTF8.self)
             try await connection.query("UPDATE tenants SET limit_overrides = \(json)::jsonb, updated_at = now() WHERE id = \(id)", logger: database.logger)
             try await AuditLog.record(on: connection, logger: database.logger, tenantID: id, actor: actor, action: "admin:SetTenantLimits",
-                                      resource: ResourceName.tenantWildcard(tenantID: id.uuidString.lowercased()),
+                                      resource: ResourceName.tenantWildcard(tenantID: id.lowercasedString),
                                       detail: overrides.mapValues(String.init))
             return overrides
         }

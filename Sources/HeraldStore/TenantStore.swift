@@ -53,7 +53,7 @@ public struct TenantStore: Sendable {
                 VALUES (\(keyID), \(tenantID), \(rootID), \(ByteBuffer(bytes: sealed)))
                 """, logger: database.logger)
             try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor,
-                                      action: "admin:CreateTenant", resource: ResourceName.tenantWildcard(tenantID: tenantID.uuidString.lowercased()),
+                                      action: "admin:CreateTenant", resource: ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString),
                                       detail: ["name": trimmed, "rootAccessKeyId": keyID])
             return tenant
         }
@@ -136,7 +136,7 @@ public struct TenantStore: Sendable {
                 if let reason { detail["reason"] = String(reason.prefix(500)) }
                 try await AuditLog.record(on: connection, logger: database.logger, tenantID: id, actor: actor,
                                           action: "admin:\(change.rawValue.capitalized)Tenant",
-                                          resource: ResourceName.tenantWildcard(tenantID: id.uuidString.lowercased()), detail: detail)
+                                          resource: ResourceName.tenantWildcard(tenantID: id.lowercasedString), detail: detail)
             }
             return try await Self.fetch(id, on: connection, logger: database.logger)!
         }

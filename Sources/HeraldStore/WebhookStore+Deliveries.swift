@@ -91,7 +91,7 @@ extension WebhookStore {
                 WHERE tenant_id = \(tenantID) AND id = \(deliveryID)
                 """, logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:RetryWebhookDelivery",
-                                      resource: Self.resource(tenantID, endpointID), detail: ["delivery": deliveryID.uuidString.lowercased()])
+                                      resource: Self.resource(tenantID, endpointID), detail: ["delivery": deliveryID.lowercasedString])
             return try await delivery(connection, tenantID: tenantID, id: deliveryID)
         }
     }

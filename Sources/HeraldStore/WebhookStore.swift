@@ -28,10 +28,10 @@ public struct WebhookStore: Sendable {
     var logger: Logger { database.logger }
 
     static func resource(_ tenantID: UUID, _ id: UUID) -> String {
-        ResourceName.tenantResource(tenantID: tenantID.uuidString.lowercased(), kind: "webhook", name: id.uuidString.lowercased())
+        ResourceName.tenantResource(tenantID: tenantID.lowercasedString, kind: "webhook", name: id.lowercasedString)
     }
 
-    static func context(_ id: UUID) -> String { "webhook:\(id.uuidString.lowercased())" }
+    static func context(_ id: UUID) -> String { "webhook:\(id.lowercasedString)" }
 
     static let columns = "id, url, array_to_string(event_types, ','), enabled, disabled_reason, failing_since, previous_secret_until, created_at, updated_at"
 

@@ -11,7 +11,7 @@ extension WebhookDispatcher {
     func attempt(_ delivery: ClaimedWebhookDelivery) async -> WebhookAttemptOutcome? {
         let started = ContinuousClock.now
         let attemptedAt = now()
-        let id = "msg_" + delivery.id.uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let id = "msg_" + delivery.id.lowercasedString.replacingOccurrences(of: "-", with: "")
         let timestamp = Int(attemptedAt.timeIntervalSince1970)
         var status: Int?
         var error: String?

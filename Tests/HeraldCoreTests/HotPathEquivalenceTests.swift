@@ -46,6 +46,11 @@ import Testing
         let ids = (0..<1_000).map { _ in UUIDv7.make(at: now) }
         #expect(Set(ids).count == ids.count)
         #expect(ids.allSatisfy { $0.uuid.6 >> 4 == 7 && $0.uuid.8 >> 6 == 2 })
+        // Their text, made by hand, is Foundation's in lower case.
+        for id in ids.prefix(200) + [UUID(), UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+                                     UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))] {
+            #expect(id.lowercasedString == id.uuidString.lowercased())
+        }
         // The first 48 bits are the time in milliseconds.
         let millis = UInt64(now.timeIntervalSince1970 * 1000)
         let stamp = (0..<6).map { UInt8(truncatingIfNeeded: millis >> (40 - 8 * UInt64($0))) }
