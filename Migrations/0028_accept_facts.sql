@@ -62,3 +62,61 @@ BEGIN
     SELECT 'invalid', i.address, NULL, NULL, NULL, NULL, NULL
     FROM invalid_addresses i WHERE i.tenant_id = p_tenant AND i.listed AND i.address = ANY (p_addresses);
 END $$;
+
+-- The accepting write (SendStore.insertMessages): one message per recipient of the admitted requests
+-- (queued, or dropped with its reason), its message.accepted / message.dropped event and the quota
+-- taken, in one statement — or nothing at all, answering false, when p_quota_update is set and the day's
+-- usage plus p_quota_taken would pass p_quota_ceiling (the usage it was decided on was read without a
+-- lock; see QuotaAllocation.ceiling). It scopes itself to the tenant, so that it needs no transaction
+-- around it: a tenant's single write commits on its own. Per-request values come once per request
+-- (p_request_ids … p_unsubscribes) and are joined to the per-recipient ones (p_ids … p_reasons) by
+-- ordinal. "None" travels as '' and is stored as NULL.
+CREATE FUNCTION herald_accept_write(
+    p_tenant uuid,
+    p_request_ids uuid[], p_sender_ids uuid[], p_froms text[], p_aliases text[], p_reply_tos text[], p_subjects text[], p_htmls text[],
+    p_texts text[], p_headers text[], p_tags text[], p_ats timestamptz[], p_trackings boolean[], p_raws bytea[], p_kinds text[],
+    p_priorities integer[], p_unsubscribes boolean[],
+    p_quota_update boolean, p_quota_taken integer, p_quota_ceiling integer, p_quota_day date,
+    p_ids uuid[], p_ordinals bigint[], p_addresses text[], p_statuses text[], p_reasons text[],
+    p_accepted text, p_dropped text
+) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    written boolean;
+BEGIN
+    PERFORM set_config('herald.tenant_id', p_tenant::text, true);
+    WITH j AS (
+        SELECT * FROM unnest(p_request_ids, p_sender_ids, p_froms, p_aliases, p_reply_tos, p_subjects, p_htmls, p_texts, p_headers, p_tags,
+                             p_ats, p_trackings, p_raws, p_kinds, p_priorities, p_unsubscribes)
+            WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, tracking,
+                                 raw, kind, priority, unsubscribe_link, n)
+    ), q AS (
+        UPDATE quota_usage u SET used = u.used + p_quota_taken
+        WHERE p_quota_update AND u.tenant_id = p_tenant AND u.day = p_quota_day AND u.used + p_quota_taken <= p_quota_ceiling
+        RETURNING 1
+    ), ok AS (
+        SELECT NOT p_quota_update OR EXISTS (SELECT FROM q) AS ok
+    ), raw_written AS (
+        INSERT INTO message_raw (tenant_id, request_id, raw, created_at)
+        SELECT p_tenant, j.request_id, j.raw, j.at FROM j, ok WHERE ok.ok AND octet_length(j.raw) > 0
+    ), m AS (
+        INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, reply_to, subject,
+                              html, body_text, headers, tag, status, reason, next_attempt_at, created_at, updated_at, tracking,
+                              unsubscribe_link, raw)
+        SELECT r.id, p_tenant, j.request_id, j.kind, j.priority, j.sender_id, j.from_address, nullif(j.from_name, ''), r.to_address,
+               nullif(j.reply_to, ''), j.subject, nullif(j.html, ''), nullif(j.body_text, ''), j.headers::jsonb, nullif(j.tag, ''),
+               r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at,
+               j.tracking, j.unsubscribe_link, octet_length(j.raw) > 0
+        FROM unnest(p_ids, p_ordinals, p_addresses, p_statuses, p_reasons) AS r(id, n, to_address, status, reason)
+        JOIN j USING (n) CROSS JOIN ok
+        WHERE ok.ok
+        RETURNING messages.id, messages.to_address, messages.from_address, messages.status, messages.reason, messages.tag, messages.created_at
+    ), e AS (
+        INSERT INTO events (tenant_id, message_id, type, data, created_at)
+        SELECT p_tenant, m.id, CASE WHEN m.status = 'queued' THEN p_accepted ELSE p_dropped END,
+               herald_message_event(m.id, m.to_address, m.from_address, m.tag, p_status => m.status, p_reason => m.reason),
+               m.created_at
+        FROM m
+    )
+    SELECT ok.ok INTO written FROM ok;
+    RETURN written;
+END $$;

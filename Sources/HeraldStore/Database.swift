@@ -53,14 +53,7 @@ public struct Database: Sendable {
     /// BEGIN … COMMIT around `body`, ROLLBACK on any error, rethrowing the body's own error unchanged
     /// (PostgresNIO's helper wraps it, and callers need to see a `HeraldError` as it was thrown).
     func transaction<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
-        let requested = ContinuousClock.now
-        metrics?.waiting.increment()
-        let lease = Lease()
-        defer { if !lease.acquired { metrics?.waiting.decrement() } }
-        return try await client.withConnection { connection in
-            lease.acquired = true
-            metrics?.acquired(after: ContinuousClock.now - requested)
-            defer { metrics?.inUse.decrement() }
+        try await connection { connection in
             try await connection.query("BEGIN", logger: logger)
             let value: R
             do {
@@ -73,6 +66,21 @@ public struct Database: Sendable {
             try await connection.query("COMMIT", logger: logger)
             metrics?.commits.increment()
             return value
+        }
+    }
+
+    /// A connection of the pool for `body`, outside any transaction: each statement commits on its own, and
+    /// one that needs the tenant scope sets it itself (as the accepting statements do).
+    func connection<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+        let requested = ContinuousClock.now
+        metrics?.waiting.increment()
+        let lease = Lease()
+        defer { if !lease.acquired { metrics?.waiting.decrement() } }
+        return try await client.withConnection { connection in
+            lease.acquired = true
+            metrics?.acquired(after: ContinuousClock.now - requested)
+            defer { metrics?.inUse.decrement() }
+            return try await body(connection)
         }
     }
 }

@@ -3,14 +3,15 @@ import HeraldCore
 import Logging
 import PostgresNIO
 
-/// The accepting transaction of ``AcceptBatcher``: reads the facts of a tenant's sends, runs the pure steps
-/// of ``AcceptDecision`` on them, and writes what they decided. No rule of accepting is written here: the
-/// decision runs inside the transaction only because its quota step must see the quota row locked.
+/// The accepting statements of ``AcceptBatcher``: read the facts of a tenant's sends, run the pure steps of
+/// ``AcceptDecision`` on them, and write what they decided. No rule of accepting is written here: the write
+/// only checks that the quota taken still fits, and where it does not the decision is made again on the
+/// quota row locked.
 extension SendStore {
     typealias AcceptOutcome = Result<(SendResult, Bool), any Error>
 
     /// Accepts `jobs` and answers one outcome per job: the result, or the refusal of that job alone (quota,
-    /// unknown sender, idempotency conflict…), which writes nothing. They share one transaction; if the
+    /// unknown sender, idempotency conflict…), which writes nothing. They share one write; if the
     /// database refuses a statement of it (a value it cannot store, a deadlock), no job's failure is
     /// allowed to fail another's: the jobs are split in halves and each half tried again on its own, down
     /// to the one job the database refuses, which fails alone. A transaction that fails for any other
@@ -27,19 +28,30 @@ extension SendStore {
         }
     }
 
-    /// Accepts `jobs` in one transaction. Jobs are taken per tenant and quota day, in a fixed order, and
-    /// each tenant's locks (Idempotency-Keys in key order, then the quota row) in a fixed order too, so two
-    /// processes' batches cannot deadlock.
+    /// Accepts `jobs`: one tenant's without Idempotency-Keys in two statements and no transaction, others in
+    /// one transaction. Jobs are taken per tenant and quota day, in a fixed order, and each tenant's locks
+    /// (Idempotency-Keys in key order, then the quota row) in a fixed order too, so two processes' batches
+    /// cannot deadlock.
     private func acceptTogether(_ jobs: [AcceptBatcher.Job]) async throws -> [AcceptOutcome] {
         let groups = Dictionary(grouping: jobs.indices) { index in
             GroupKey(tenant: jobs[index].tenantID, day: SendRules.quotaDay(jobs[index].now, timeZone: quotaTimeZone).day)
+        }
+        // One tenant and day without Idempotency-Keys (a busy tenant's batch): no transaction at all. The
+        // facts lock nothing and the write is one statement that commits on its own, so BEGIN and COMMIT
+        // would be two more round trips (~1 ms each under load). What needs the quota row locked (a write
+        // that no longer fit, a day without its row yet) goes on in a transaction, nothing having been written.
+        if groups.count == 1, let key = groups.keys.first, jobs.allSatisfy({ $0.idempotency == nil }),
+           let outcomes = try await database.connection({ connection in
+               try await acceptTenantJobs(on: connection, tenantID: key.tenant, jobs: jobs, inTransaction: false)
+           }) {
+            return outcomes
         }
         let outcomes = try await database.transaction { connection in
             var outcomes = [AcceptOutcome?](repeating: nil, count: jobs.count)
             for key in groups.keys.sorted() {
                 let indices = groups[key]!
-                let answered = try await acceptTenantJobs(on: connection, tenantID: key.tenant, jobs: indices.map { jobs[$0] })
-                for (index, outcome) in zip(indices, answered) { outcomes[index] = outcome }
+                let answered = try await acceptTenantJobs(on: connection, tenantID: key.tenant, jobs: indices.map { jobs[$0] }, inTransaction: true)
+                for (index, outcome) in zip(indices, answered ?? []) { outcomes[index] = outcome }
             }
             return outcomes
         }
@@ -54,10 +66,12 @@ extension SendStore {
         }
     }
 
-    /// One tenant's jobs of one quota day, inside the batch transaction: a fixed number of statements
-    /// whatever the number of jobs. Reads → ``AcceptDecision`` → writes. Without Idempotency-Keys that is
-    /// two statements: the facts (with the tenant scope and the quota lock) and the writes.
-    private func acceptTenantJobs(on connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job]) async throws -> [AcceptOutcome] {
+    /// One tenant's jobs of one quota day: a fixed number of statements whatever the number of jobs. Reads →
+    /// ``AcceptDecision`` → writes. Without Idempotency-Keys that is two statements: the facts and the write.
+    /// Outside a transaction (`inTransaction` false: no keys, nothing locked) it answers nil where the
+    /// decision needs the quota row locked, having written nothing.
+    private func acceptTenantJobs(on connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job],
+                                  inTransaction: Bool) async throws -> [AcceptOutcome]? {
         var outcomes = [AcceptOutcome?](repeating: nil, count: jobs.count)
         let requestIDs = jobs.map { UUIDv7.make(at: $0.now) }
 
@@ -87,6 +101,7 @@ extension SendStore {
                                                               quota: before)
                 let taken = quota.usedToday - before.usedToday
                 if taken > 0, facts.quota.usedToday == nil, !locked {
+                    guard inTransaction else { return nil }
                     locked = true
                     continue
                 }
@@ -105,6 +120,7 @@ extension SendStore {
                     guard !locked else {
                         throw HeraldError(code: "Internal", kind: .internal, message: "The quota row changed while it was locked.")
                     }
+                    guard inTransaction else { return nil }
                     for index in open { outcomes[index] = nil }
                     locked = true
                     continue

@@ -144,7 +144,8 @@ struct QuotaUsage {
 }
 
 /// The statement of ``SendStore/insertMessages(_:tenantID:jobs:plans:requestIDs:quota:)``, prepared once per
-/// connection (its parse and plan cost more than its execution for a small batch).
+/// connection (its parse and plan cost more than its execution for a small batch; inside the function the
+/// plan is kept per connection too).
 struct InsertMessagesStatement: PostgresPreparedStatement {
     /// One value per admitted job, in ordinal order.
     struct Jobs {
@@ -158,40 +159,12 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
         var ids: [UUID], ordinals: [Int], addresses: [String], statuses: [String], reasons: [String]
     }
 
-    static let name = "herald_insert_messages"
+    static let name = "herald_accept_write"
+    /// The write is `herald_accept_write` (migration 0028), which scopes itself to the tenant: it needs no
+    /// transaction around it.
     static let sql = """
-        WITH j AS (
-            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                                 $10::text[], $11::timestamptz[], $12::bool[], $13::bytea[], $14::text[], $15::int4[], $16::bool[])
-                WITH ORDINALITY AS j(request_id, sender_id, from_address, from_name, reply_to, subject, html, body_text, headers, tag, at, tracking,
-                                     raw, kind, priority, unsubscribe_link, n)
-        ), q AS (
-            UPDATE quota_usage SET used = used + $18 WHERE $27 AND tenant_id = $17 AND day = $19::date AND used + $18 <= $28 RETURNING 1
-        ), ok AS (
-            SELECT NOT $27 OR EXISTS (SELECT FROM q) AS ok
-        ), r AS (
-            INSERT INTO message_raw (tenant_id, request_id, raw, created_at)
-            SELECT $17, j.request_id, j.raw, j.at FROM j, ok WHERE ok.ok AND octet_length(j.raw) > 0
-        ), m AS (
-            INSERT INTO messages (id, tenant_id, request_id, kind, priority, sender_id, from_address, from_name, to_address, reply_to, subject,
-                                  html, body_text, headers, tag, status, reason, next_attempt_at, created_at, updated_at, tracking,
-                                  unsubscribe_link, raw)
-            SELECT r.id, $17, j.request_id, j.kind, j.priority, j.sender_id, j.from_address, nullif(j.from_name, ''), r.to_address,
-                   nullif(j.reply_to, ''), j.subject, nullif(j.html, ''), nullif(j.body_text, ''), j.headers::jsonb, nullif(j.tag, ''),
-                   r.status, nullif(r.reason, ''), CASE WHEN r.status = 'queued' THEN j.at END, j.at, j.at,
-                   j.tracking, j.unsubscribe_link, octet_length(j.raw) > 0
-            FROM unnest($20::uuid[], $21::int8[], $22::text[], $23::text[], $24::text[]) AS r(id, n, to_address, status, reason)
-            JOIN j USING (n) CROSS JOIN ok
-            WHERE ok.ok
-            RETURNING id, to_address, from_address, status, reason, tag, created_at
-        ), e AS (
-            INSERT INTO events (tenant_id, message_id, type, data, created_at)
-            SELECT $17, id, CASE WHEN status = 'queued' THEN $25 ELSE $26 END,
-                   herald_message_event(id, to_address, from_address, tag, p_status => status, p_reason => reason),
-                   created_at
-            FROM m
-        )
-        SELECT ok FROM ok
+        SELECT herald_accept_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::int4[], $17, $18, $19::int4, $20::int4,
+                                   $21::date, $22, $23, $24, $25, $26, $27, $28)
         """
     typealias Row = Bool
 
@@ -204,6 +177,7 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 28)
+        bindings.append(tenantID)
         bindings.append(jobs.requestIDs)
         bindings.append(jobs.senderIDs)
         bindings.append(jobs.froms)
@@ -220,8 +194,9 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
         bindings.append(jobs.kinds)
         bindings.append(jobs.priorities)
         bindings.append(jobs.unsubscribes)
-        bindings.append(tenantID)
+        bindings.append(quotaUpdate)
         bindings.append(quotaTaken)
+        bindings.append(quotaCeiling)
         bindings.append(quotaDay)
         bindings.append(recipients.ids)
         bindings.append(recipients.ordinals)
@@ -230,8 +205,6 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
         bindings.append(recipients.reasons)
         bindings.append(EventType.messageAccepted.rawValue)
         bindings.append(EventType.messageDropped.rawValue)
-        bindings.append(quotaUpdate)
-        bindings.append(quotaCeiling)
         return bindings
     }
 
