@@ -1,4 +1,5 @@
--- The accepting transaction's reads (SendStore.acceptFacts and the batch paths' quota).
+-- The accept path's statements: its reads (SendStore.acceptFacts), its write (SendStore.insertMessages)
+-- and the quota lock it shares with the batch paths.
 
 -- A tenant's quota row of p_day, created if missing and locked (FOR UPDATE, by the upsert) until the
 -- transaction ends: its usage that day and in the days of its month before it (from p_month_start).
@@ -14,8 +15,8 @@ CREATE FUNCTION herald_lock_quota(p_tenant uuid, p_day date, p_month_start date,
     FROM locked
 $$;
 
--- What the accepting transaction reads, in one round trip with its tenant scope (and its quota lock, when asked).
--- Each statement of that transaction costs a round trip (~1.3 ms under `ops/bench send`'s load) plus its
+-- What the accept path reads, in one round trip with its tenant scope (and its quota lock, when asked).
+-- Each statement of an accepting transaction costs a round trip (~1.3 ms under `ops/bench send`'s load) plus its
 -- parse and plan, against ~0.03 ms of execution for each of these reads; as a function its plans are
 -- cached in the session too. It reads and locks; it decides nothing (AcceptDecision does, in Swift).
 --
@@ -29,7 +30,7 @@ $$;
 -- With p_lock, the tenant's quota row of p_day is created if missing and locked until the transaction
 -- ends (herald_lock_quota; a caller that also claims Idempotency-Keys claims them first, so that
 -- accepting transactions take their locks in one order). Without it the row is read as it is, and the
--- writing statement checks that what was decided from it still fits (see InsertMessagesStatement).
+-- write (herald_accept_write, below) checks that what was decided from it still fits.
 CREATE FUNCTION herald_accept_facts(p_tenant uuid, p_froms text[], p_tags text[], p_addresses text[], p_day date, p_month_start date,
                                     p_lock boolean)
     RETURNS TABLE (kind text, a text, b text, c text, d text, e text, f text)
