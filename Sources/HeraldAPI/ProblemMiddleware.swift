@@ -52,7 +52,10 @@ struct ProblemMiddleware: RouterMiddleware {
            given.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46 }) {
             return given
         }
-        return RequestIDs.next()
+        // From RandomPool: a request id is random, not counted (it tells a tenant nothing of other requests),
+        // and drawing it from the system cost three `getrandom` calls per request.
+        var generator = RandomPool.Generator()
+        return AccessKeyGenerator.randomString(count: 20, using: &generator)
     }
 
     func render(_ error: any Error, request: Request, context: Context) -> Response {
@@ -214,27 +217,5 @@ extension HeraldError.Kind {
         case .internal: 500
         case .unavailable: 503
         }
-    }
-}
-
-/// Request ids: 20 random characters of [0-9A-Za-z] from ``RandomPool`` (a fresh id from the system cost
-/// three `getrandom` calls per request). Random, not counted: an id a tenant sees tells nothing of
-/// other requests.
-enum RequestIDs {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
-
-    static func next() -> String {
-        var characters = [UInt8]()
-        characters.reserveCapacity(20)
-        var word: UInt64 = 0, left = 0
-        while characters.count < 20 {
-            if left == 0 { word = RandomPool.next(); left = 8 }
-            let byte = UInt8(truncatingIfNeeded: word)
-            word >>= 8
-            left -= 1
-            // A byte below 248 (4 × 62) picks a character without bias.
-            if byte < 248 { characters.append(alphabet[Int(byte) % alphabet.count]) }
-        }
-        return String(decoding: characters, as: UTF8.self)
     }
 }

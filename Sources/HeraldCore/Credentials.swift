@@ -2,7 +2,7 @@ import Foundation
 
 /// Generates AccessKey ids and secrets in the Alibaba Cloud shape (`LTAI` + 20 characters, 30-character secret).
 public enum AccessKeyGenerator {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
 
     /// A new, random AccessKey id.
     public static func newID() -> String {
@@ -19,11 +19,17 @@ public enum AccessKeyGenerator {
         id.utf8.count == 24 && id.hasPrefix("LTAI") && id.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
     }
 
-    /// Random characters from the alphanumeric alphabet, without modulo bias.
+    /// Random characters from the alphanumeric alphabet, without modulo bias, from the system's generator.
     public static func randomString(count: Int) -> String {
-        // One system random word gives eight bytes; a byte below 248 (4 × 62) picks a character without bias.
         var generator = SystemRandomNumberGenerator()
-        var characters: [Character] = []
+        return randomString(count: count, using: &generator)
+    }
+
+    /// Random characters from the alphanumeric alphabet, without modulo bias, from `generator` (for ids that
+    /// need not be secret, ``RandomPool/Generator``).
+    public static func randomString(count: Int, using generator: inout some RandomNumberGenerator) -> String {
+        // One random word gives eight bytes; a byte below 248 (4 × 62) picks a character without bias.
+        var characters: [UInt8] = []
         characters.reserveCapacity(count)
         var word: UInt64 = 0, left = 0
         while characters.count < count {
@@ -33,7 +39,7 @@ public enum AccessKeyGenerator {
             left -= 1
             if byte < 248 { characters.append(alphabet[Int(byte) % alphabet.count]) }
         }
-        return String(characters)
+        return String(decoding: characters, as: UTF8.self)
     }
 }
 

@@ -71,7 +71,8 @@ public struct OutgoingMessage: Sendable {
         var body: String
         let parts = [("text/plain", text), ("text/html", html)].compactMap { type, content in content.map { (type, $0) } }
         if parts.count == 2 {
-            let boundary = boundary ?? "herald-" + AccessKeyGenerator.randomString(count: 24)
+            var generator = RandomPool.Generator()
+            let boundary = boundary ?? "herald-" + AccessKeyGenerator.randomString(count: 24, using: &generator)
             head.append(MIME.field("Content-Type", "multipart/alternative; boundary=\"\(boundary)\""))
             body = ""
             for (type, content) in parts {

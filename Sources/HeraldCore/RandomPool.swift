@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// System randomness drawn 4 KiB at a time and handed out from a buffer: for the values that must be
-/// unpredictable but are drawn on every request — UUIDv7 ids, request ids — where a system call per
+/// unpredictable but are drawn on every request or message — UUIDv7 ids, request ids, MIME boundaries — where a system call per
 /// draw (`SystemRandomNumberGenerator` makes one per 8 bytes) cost more than the rest of making them.
 /// Secrets (keys, AccessKey secrets, passwords' salts) keep drawing from the system directly.
 public enum RandomPool {
@@ -14,6 +14,12 @@ public enum RandomPool {
     /// The kernel's random source, opened once (Glibc's module does not offer `getrandom`).
     private static let urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
     #endif
+
+    /// ``RandomPool`` as a generator, for the standard library's and ``AccessKeyGenerator``'s random APIs.
+    public struct Generator: RandomNumberGenerator {
+        public init() {}
+        public mutating func next() -> UInt64 { RandomPool.next() }
+    }
 
     /// The next random 64-bit word.
     public static func next() -> UInt64 {

@@ -46,11 +46,14 @@ extension SendStore {
            }) {
             return outcomes
         }
+        // (A batch that came back from the path without a transaction needs the quota row locked: it starts so.)
+        let lockQuota = groups.count == 1 && jobs.allSatisfy { $0.idempotency == nil }
         let outcomes = try await database.transaction { connection in
             var outcomes = [AcceptOutcome?](repeating: nil, count: jobs.count)
             for key in groups.keys.sorted() {
                 let indices = groups[key]!
-                let answered = try await acceptTenantJobs(on: connection, tenantID: key.tenant, jobs: indices.map { jobs[$0] }, inTransaction: true)
+                let answered = try await acceptTenantJobs(on: connection, tenantID: key.tenant, jobs: indices.map { jobs[$0] }, inTransaction: true,
+                                                          lockQuota: lockQuota)
                 for (index, outcome) in zip(indices, answered ?? []) { outcomes[index] = outcome }
             }
             return outcomes
@@ -69,9 +72,9 @@ extension SendStore {
     /// One tenant's jobs of one quota day: a fixed number of statements whatever the number of jobs. Reads →
     /// ``AcceptDecision`` → writes. Without Idempotency-Keys that is two statements: the facts and the write.
     /// Outside a transaction (`inTransaction` false: no keys, nothing locked) it answers nil where the
-    /// decision needs the quota row locked, having written nothing.
+    /// decision needs the quota row locked, having written nothing; `lockQuota` locks it from the start.
     private func acceptTenantJobs(on connection: PostgresConnection, tenantID: UUID, jobs: [AcceptBatcher.Job],
-                                  inTransaction: Bool) async throws -> [AcceptOutcome]? {
+                                  inTransaction: Bool, lockQuota: Bool = false) async throws -> [AcceptOutcome]? {
         var outcomes = [AcceptOutcome?](repeating: nil, count: jobs.count)
         let requestIDs = jobs.map { UUIDv7.make(at: $0.now) }
 
@@ -90,13 +93,14 @@ extension SendStore {
             // (`QuotaAllocation.ceiling`). When it no longer does (the tenant's concurrent transaction took
             // the room), or the day has no row yet, the decision is made again with the row locked.
             let (day, monthStart) = SendRules.quotaDay(jobs[first].now, timeZone: quotaTimeZone)
-            var locked = false
+            let sends = open.map { jobs[$0].send }
+            var locked = lockQuota && inTransaction
             while true {
-                let facts = try await Self.acceptFacts(connection, tenantID: tenantID, sends: open.map { jobs[$0].send }, day: day,
-                                                       monthStart: monthStart, lock: locked, logger: logger)
+                let facts = try await Self.acceptFacts(connection, tenantID: tenantID, sends: sends, day: day, monthStart: monthStart, lock: locked,
+                                                       logger: logger)
                 let before = QuotaAllocation(daily: facts.tenant?.dailyQuota ?? 0, usedToday: facts.quota.usedToday ?? 0,
                                              usedEarlierThisMonth: facts.quota.usedEarlier)
-                let (verdicts, quota) = AcceptDecision.decide(open.map { jobs[$0].send }, tenant: facts.tenant, senders: facts.senders,
+                let (verdicts, quota) = AcceptDecision.decide(sends, tenant: facts.tenant, senders: facts.senders,
                                                               knownTags: facts.knownTags, suppressions: facts.suppressions, invalid: facts.invalid,
                                                               quota: before)
                 let taken = quota.usedToday - before.usedToday
