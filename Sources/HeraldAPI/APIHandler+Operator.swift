@@ -20,6 +20,10 @@ extension APIHandler {
                                            nextCursor: QueryParameters.nextCursor(items.map(\.id), limit: limit)))))
     }
 
+    func adminListProcesses(_ input: Operations.AdminListProcesses.Input) async throws -> Operations.AdminListProcesses.Output {
+        .ok(.init(body: .json(.init(items: try await processes.list().map(Components.Schemas.HeraldProcess.init)))))
+    }
+
     func adminGetTenant(_ input: Operations.AdminGetTenant.Input) async throws -> Operations.AdminGetTenant.Output {
         guard let tenant = try await tenants.get(try uuidPath(input.path.id, what: "tenant")) else { throw HeraldError.notFound("tenant") }
         return .ok(.init(body: .json(.init(tenant))))

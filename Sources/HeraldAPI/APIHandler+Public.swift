@@ -33,12 +33,12 @@ extension APIHandler {
 
     func createToken(_ input: Operations.CreateToken.Input) async throws -> Operations.CreateToken.Output {
         let context = try RequestScope.current()
-        if case .limited(let retry) = ipLimiter.acquire(context.clientIP?.description ?? "unknown") {
+        if case .limited(let retry) = await ipLimiter.acquire(context.clientIP?.description ?? "unknown") {
             throw HeraldError.rateLimited(retryAfter: retry)
         }
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send accessKeyId and accessKeySecret.") }
         guard body.accessKeyId.utf8.count <= 128, body.accessKeySecret.utf8.count <= 256 else { throw HeraldError.invalidCredentials }
-        if case .limited(let retry) = keyLimiter.acquire(body.accessKeyId) {
+        if case .limited(let retry) = await keyLimiter.acquire(body.accessKeyId) {
             throw HeraldError.rateLimited(retryAfter: retry)
         }
         let issued = try await tokens.issue(accessKeyID: body.accessKeyId, secret: body.accessKeySecret)

@@ -45,11 +45,13 @@ final class APIHandler: APIProtocol, Sendable {
     let publicURL: String
     let registry: PrometheusCollectorRegistry
     /// Token endpoint: attempts per AccessKey id.
-    let keyLimiter: TokenBucketLimiter
+    let keyLimiter: any RateLimiting
     /// Token endpoint: attempts per client address.
-    let ipLimiter: TokenBucketLimiter
+    let ipLimiter: any RateLimiting
     /// Public link pages (`/u/`): requests per client address.
-    let linkLimiter: TokenBucketLimiter
+    let linkLimiter: any RateLimiting
+    /// The installation's processes (operator).
+    let processes: ProcessStore
     let now: @Sendable () -> Date
 
     init(tokens: TokenService, keys: SigningKeyRing, database: Database, tenants: TenantStore, identity: IdentityStore,
@@ -58,8 +60,8 @@ final class APIHandler: APIProtocol, Sendable {
          webhooks: WebhookStore, webhookGuard: WebhookGuard, unsubscribes: UnsubscribeStore, stats: StatsStore,
          trackingLinks: TrackingLinks, tracking: TrackingStore, accountSettings: AccountSettingsStore,
          unsubscribeLinks: UnsubscribeLinks, productLimits: ProductLimits, replyToKey: SymmetricKey, publicURL: String,
-         registry: PrometheusCollectorRegistry, keyLimiter: TokenBucketLimiter, ipLimiter: TokenBucketLimiter,
-         linkLimiter: TokenBucketLimiter, now: @escaping @Sendable () -> Date) {
+         registry: PrometheusCollectorRegistry, keyLimiter: any RateLimiting, ipLimiter: any RateLimiting,
+         linkLimiter: any RateLimiting, now: @escaping @Sendable () -> Date) {
         self.tokens = tokens
         self.keys = keys
         self.database = database
@@ -89,6 +91,7 @@ final class APIHandler: APIProtocol, Sendable {
         self.keyLimiter = keyLimiter
         self.ipLimiter = ipLimiter
         self.linkLimiter = linkLimiter
+        processes = ProcessStore(database: database)
         self.now = now
     }
 

@@ -47,8 +47,6 @@ public struct APIDependencies: Sendable {
     public var tracking: TrackingStore
     /// Tracking and unsubscribe-link settings of accounts.
     public var accountSettings: AccountSettingsStore
-    /// `/u/` requests per second per client address (`HERALD_LINK_RATE`).
-    public var linkRatePerSecond: Int
     /// Webhook endpoints and their delivery log.
     public var webhooks: WebhookStore
     /// The SSRF guard that webhook URLs pass at registration.
@@ -73,14 +71,10 @@ public struct APIDependencies: Sendable {
     public var adminToken: String
     /// Proxies whose X-Forwarded-For is trusted.
     public var trustedProxies: [IPNetwork]
-    /// Token endpoint rate per key id and per IP.
-    public var authRatePerSecond: Int
-    /// Tenant API requests per second per tenant (burst twice that).
-    public var tenantRatePerSecond: Int
+    /// The rate limits (SPEC §11): per tenant, per token-endpoint key and client address, per link client.
+    public var rateLimits: RateLimits
     /// The clock.
     public var now: @Sendable () -> Date
-    /// Monotonic seconds for the rate limiters.
-    public var limiterClock: @Sendable () -> Double
 
     /// Collects what the HTTP application needs; the composition root (`HeraldServices` in HeraldServer)
     /// builds each piece once and shares it with the other roles.
@@ -91,8 +85,7 @@ public struct APIDependencies: Sendable {
                 webhooks: WebhookStore, webhookGuard: WebhookGuard, bounceAddress: BounceAddress, unsubscribeLinks: UnsubscribeLinks,
                 productLimits: ProductLimits, replyToKey: SymmetricKey, publicURL: String, tokens: TokenService, keys: SigningKeyRing,
                 registry: PrometheusCollectorRegistry, adminToken: String, trustedProxies: [IPNetwork],
-                authRatePerSecond: Int, tenantRatePerSecond: Int, linkRatePerSecond: Int,
-                now: @escaping @Sendable () -> Date, limiterClock: @escaping @Sendable () -> Double) {
+                rateLimits: RateLimits, now: @escaping @Sendable () -> Date) {
         self.database = database
         self.tenants = tenants
         self.identity = identity
@@ -123,11 +116,8 @@ public struct APIDependencies: Sendable {
         self.registry = registry
         self.adminToken = adminToken
         self.trustedProxies = trustedProxies
-        self.authRatePerSecond = authRatePerSecond
-        self.tenantRatePerSecond = tenantRatePerSecond
-        self.linkRatePerSecond = linkRatePerSecond
+        self.rateLimits = rateLimits
         self.now = now
-        self.limiterClock = limiterClock
     }
 }
 
@@ -141,7 +131,6 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     router.add(middleware: RequestBodyMiddleware())
     router.add(middleware: ResponseHeaderMiddleware())
 
-    let rate = Double(dependencies.authRatePerSecond)
     let handler = APIHandler(
         tokens: dependencies.tokens, keys: dependencies.keys, database: dependencies.database, tenants: dependencies.tenants,
         identity: dependencies.identity, domains: dependencies.domains, verifier: dependencies.verifier,
@@ -150,15 +139,11 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         trackingLinks: dependencies.trackingLinks, tracking: dependencies.tracking, accountSettings: dependencies.accountSettings,
         unsubscribeLinks: dependencies.unsubscribeLinks, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
-        keyLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
-        ipLimiter: TokenBucketLimiter(capacity: dependencies.authRatePerSecond * 3, refillPerSecond: rate, now: dependencies.limiterClock),
-        linkLimiter: TokenBucketLimiter(capacity: dependencies.linkRatePerSecond * 3, refillPerSecond: Double(dependencies.linkRatePerSecond),
-                                        now: dependencies.limiterClock),
+        keyLimiter: dependencies.rateLimits.authKey, ipLimiter: dependencies.rateLimits.authAddress, linkLimiter: dependencies.rateLimits.link,
         now: dependencies.now)
     let access = AccessMiddleware(
         tokens: dependencies.tokens, database: dependencies.database, adminToken: dependencies.adminToken,
-        tenantLimiter: TokenBucketLimiter(capacity: dependencies.tenantRatePerSecond * 2, refillPerSecond: Double(dependencies.tenantRatePerSecond),
-                                          now: dependencies.limiterClock))
+        tenantLimiter: dependencies.rateLimits.tenant)
     // The hot route by hand, before the generated routes (anything it does not take goes on to them).
     router.add(middleware: try SingleSendRoute(access: access, handler: handler))
     let compat = DirectMailCompat(auth: dependencies.tokens.auth,

@@ -83,8 +83,8 @@ struct AccessMiddleware: ServerMiddleware {
     let tokens: TokenService
     let database: Database
     let adminToken: String
-    /// Requests per tenant (SPEC §11), per process.
-    let tenantLimiter: TokenBucketLimiter
+    /// Requests per tenant (SPEC §11).
+    let tenantLimiter: any RateLimiting
 
     func intercept(_ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
                    next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?))
@@ -126,7 +126,7 @@ struct AccessMiddleware: ServerMiddleware {
         let principal = try await tokens.principal(bearer: token)
         if principal.tenantStatus == .banned { throw HeraldError.accountBanned }
         let remaining: Int
-        switch tenantLimiter.acquire(principal.tenantID.lowercasedString) {
+        switch await tenantLimiter.acquire(principal.tenantID.lowercasedString) {
         case .allowed(let left): remaining = left
         case .limited(let retryAfter): throw HeraldError.rateLimited(retryAfter: retryAfter)
         }

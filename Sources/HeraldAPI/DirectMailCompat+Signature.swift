@@ -88,7 +88,7 @@ extension DirectMailCompat {
             throw HeraldError(code: "InvalidAccessKeyId.NotFound", kind: .notFound, message: "Specified access key is not found.")
         }
         if principal.tenantStatus == .banned { throw HeraldError.accountBanned }
-        if case .limited(let retryAfter) = tenantLimiter.acquire(principal.tenantID.lowercasedString) { throw HeraldError.rateLimited(retryAfter: retryAfter) }
+        if case .limited(let retryAfter) = await tenantLimiter.acquire(principal.tenantID.lowercasedString) { throw HeraldError.rateLimited(retryAfter: retryAfter) }
         return (action, principal)
     }
 

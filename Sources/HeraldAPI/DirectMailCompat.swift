@@ -33,7 +33,7 @@ struct DirectMailCompat: Sendable {
     let stats: StatsStore
     let sending: SendStore
     let verifier: DomainVerifier
-    let tenantLimiter: TokenBucketLimiter
+    let tenantLimiter: any RateLimiting
     let now: @Sendable () -> Date
     /// How far a request's timestamp may be from our clock.
     static let window: TimeInterval = 15 * 60

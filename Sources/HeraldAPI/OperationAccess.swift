@@ -111,6 +111,7 @@ public enum OperationAccess: Sendable, Equatable {
         "listTasks": .tenant(action: "dm:QueryTaskByParam", resource: "acs:dm:*:{tenantId}:*"),
         "adminCreateTenant": .operator,
         "adminListTenants": .operator,
+        "adminListProcesses": .operator,
         "adminGetTenant": .operator,
         "adminFreezeTenant": .operator,
         "adminSetTenantGrade": .operator,

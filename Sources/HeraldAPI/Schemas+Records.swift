@@ -96,6 +96,14 @@ extension Components.Schemas.Tenant {
     }
 }
 
+extension Components.Schemas.HeraldProcess {
+    init(_ process: ProcessRecord) {
+        self.init(id: process.id.lowercased, roles: process.roles.compactMap(RolesPayloadPayload.init(rawValue:)), host: process.host,
+                  pid: process.pid, httpPort: process.httpPort, startedAt: process.startedAt, lastSeen: process.lastSeen,
+                  alive: process.alive, limitShares: process.shares)
+    }
+}
+
 extension Components.Schemas.Jwk {
     init(_ key: JWK) {
         self.init(kty: .okp, crv: .ed25519, x: key.x, kid: key.kid, alg: .edDSA, use: .sig)

@@ -109,7 +109,7 @@ public struct AcceptService: Sendable {
             var ids: (template: UUID, list: UUID)?
             if case .ids(let template, let list) = reference { ids = try Self.ids(template: template, list: list) }
             try await authorize(request.caller, action: "dm:BatchSendMail", from: from)
-            try senderRate?.check(tenantID: tenantID, sender: from)
+            try await senderRate?.check(tenantID: tenantID, sender: from)
             if case .names(let template, let list) = reference { ids = try await Self.resolve(batches, tenantID: tenantID, template: template, list: list) }
             guard let (templateID, listID) = ids else { throw HeraldError.notFound("template") }
             return .task(try await batches.submit(tenantID: tenantID, templateID: templateID, listID: listID, from: from, tag: tag,
@@ -121,7 +121,7 @@ public struct AcceptService: Sendable {
     private func acceptMessage(_ send: ValidatedSend, request: SendRequest, action: String) async throws -> SendAnswer {
         let tenantID = request.caller.tenantID
         try await authorize(request.caller, action: action, from: send.from.description)
-        try senderRate?.check(tenantID: tenantID, sender: send.from.description)
+        try await senderRate?.check(tenantID: tenantID, sender: send.from.description)
         if let key = request.idempotency?.key {
             guard (1...128).contains(key.utf8.count), key.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
                 throw HeraldError.validation("Idempotency-Key must be 1 to 128 printable ASCII characters.", field: "Idempotency-Key")

@@ -17,16 +17,16 @@ public struct SubmissionReceiver: SMTPServerDelegate {
     /// The one accept road of every send (the same service the API's send paths use).
     let accept: AcceptService
     /// Failed logins per client address (a password guesser gets 454 after the burst).
-    let authLimiter: TokenBucketLimiter
+    let authLimiter: any RateLimiting
     /// Failed logins per user name (the sender address), whatever the client address: a botnet guessing one
     /// sender's password from many addresses gets 454 too. 10 per 10 minutes unless configured.
-    public var userAuthLimiter = TokenBucketLimiter(capacity: 10, refillPerSecond: 10.0 / 600)
+    public var userAuthLimiter: any RateLimiting = TokenBucketLimiter(capacity: 10, refillPerSecond: 10.0 / 600)
     let logger: Logger
     public var metrics: SMTPListenerMetrics?
     /// Senders' SMTP password fingerprints for the re-check of every MAIL, kept while their changes are heard.
     public var passwordFingerprints: TenantCache<SenderKey, String>?
 
-    public init(senders: SenderStore, accept: AcceptService, authLimiter: TokenBucketLimiter,
+    public init(senders: SenderStore, accept: AcceptService, authLimiter: any RateLimiting,
                 logger: Logger = Logger(label: "herald.submission")) {
         self.senders = senders
         self.accept = accept
@@ -65,7 +65,9 @@ public struct SubmissionReceiver: SMTPServerDelegate {
         // that used up its failures is refused before the deliberately slow hash.
         let address = client?.ipAddress ?? "?"
         let user = username.lowercased()
-        if authLimiter.isExhausted(address) || userAuthLimiter.isExhausted(user) {
+        var limited = await authLimiter.isExhausted(address)
+        if !limited { limited = await userAuthLimiter.isExhausted(user) }
+        if limited {
             metrics?.login("limited")
             return SMTPLogin(reply: SMTPServerStateMachine.reply(454, (4, 7, 0), "Too many failed logins, try again later"))
         }
@@ -83,8 +85,8 @@ public struct SubmissionReceiver: SMTPServerDelegate {
                 break
             }
             guard let (tenantID, senderID, hash) = stored else {
-                _ = authLimiter.acquire(address)
-                _ = userAuthLimiter.acquire(user)
+                _ = await authLimiter.acquire(address)
+                _ = await userAuthLimiter.acquire(user)
                 metrics?.login("failed")
                 return SMTPLogin(reply: SMTPServerStateMachine.reply(535, (5, 7, 8), "Authentication credentials invalid"))
             }

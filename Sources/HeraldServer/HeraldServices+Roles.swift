@@ -14,7 +14,8 @@ extension HeraldServices {
     /// The services of every configured role, in a fixed order. A missing setting a role needs is a
     /// ``HeraldConfiguration/Invalid``.
     public func services(for roles: Set<HeraldConfiguration.Role>) throws -> [any Service] {
-        var services: [any Service] = []
+        // First, so that it stops last: the process hands its shares back once the others have stopped.
+        var services: [any Service] = [cluster()]
         if roles.contains(.api) { services.append(try api()) }
         if roles.contains(.scheduler) { services += scheduler() }
         if roles.contains(.smtp) { services += try smtp() }
@@ -33,9 +34,7 @@ extension HeraldServices {
                         webhooks: webhooks, webhookGuard: webhookGuard, bounceAddress: bounceAddress, unsubscribeLinks: unsubscribeLinks,
                         productLimits: configuration.limits, replyToKey: replyToKey, publicURL: configuration.publicURL, tokens: tokens,
                         keys: keys, registry: registry, adminToken: try configuration.requireAdminToken(),
-                        trustedProxies: configuration.trustedProxies, authRatePerSecond: configuration.authRatePerSecond,
-                        tenantRatePerSecond: configuration.tenantRatePerSecond, linkRatePerSecond: configuration.linkRatePerSecond,
-                        now: now, limiterClock: limiterClock)
+                        trustedProxies: configuration.trustedProxies, rateLimits: rateLimits, now: now)
     }
 
     /// `api`: the REST API, public pages and the compatibility endpoint on `HERALD_HTTP_HOST:HERALD_HTTP_PORT`.
@@ -43,6 +42,12 @@ extension HeraldServices {
         let application = try buildApplication(try apiDependencies(), host: configuration.httpHost, port: configuration.httpPort, logger: logger)
         logger.info("serving HTTP", metadata: ["url": "http://\(configuration.httpHost):\(configuration.httpPort)"])
         return application
+    }
+
+    /// Every process: its heartbeat in `herald_processes` and the renewal of its shares of the
+    /// installation's limits.
+    public func cluster() -> ClusterService {
+        ClusterService(process: process, processes: processes, book: shareBook, metrics: ProcessMetrics(registry: registry), logger: logger)
     }
 
     /// The listener that keeps the process's tenant caches (principals, IP allowlists, SMTP password
@@ -93,13 +98,10 @@ extension HeraldServices {
             services.append(SMTPListenerService(configuration: server, delegate: receiver, logger: logger))
         }
         var receiver = SubmissionReceiver(senders: senders, accept: accept,
-                                          authLimiter: TokenBucketLimiter(capacity: configuration.authRatePerSecond * 3,
-                                                                          refillPerSecond: Double(configuration.authRatePerSecond)),
-                                          logger: logger)
+                                          authLimiter: rateLimits.smtpAddress, logger: logger)
         receiver.metrics = metrics
         receiver.passwordFingerprints = passwordFingerprints
-        receiver.userAuthLimiter = TokenBucketLimiter(capacity: configuration.smtpAuthUserFailures,
-                                                      refillPerSecond: Double(configuration.smtpAuthUserFailures) / Double(configuration.smtpAuthUserWindow))
+        receiver.userAuthLimiter = rateLimits.smtpUser
         for (port, implicit) in [(configuration.smtpPort, false), (configuration.smtpsPort, true)] {
             guard let port else { continue }
             var session = SMTPServerStateMachine.Settings(hostname: hostname ?? "localhost", maxMessageSize: configuration.smtpMaxSize)

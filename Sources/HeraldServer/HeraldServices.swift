@@ -28,6 +28,14 @@ public struct HeraldServices: Sendable {
     public let now: @Sendable () -> Date
     /// Monotonic seconds for the rate limiters.
     public let limiterClock: @Sendable () -> Double
+    /// This process in `herald_processes` (a new id each start).
+    public let process: ProcessRecord
+    /// The processes of the installation.
+    public let processes: ProcessStore
+    /// This process's shares of the installation's limits, renewed by ``ClusterService``.
+    public let shareBook: LimitShareBook
+    /// The rate limits of SPEC §11, held for the whole installation.
+    public let rateLimits: RateLimits
 
     /// Tenants (operator).
     public let tenants: TenantStore
@@ -105,6 +113,17 @@ public struct HeraldServices: Sendable {
         self.dns = dns
         self.now = now
         self.limiterClock = limiterClock
+        process = ProcessRecord(id: UUID(), roles: configuration.roles.map(\.rawValue).sorted(), host: ProcessInfo.processInfo.hostName,
+                                pid: Int(ProcessInfo.processInfo.processIdentifier),
+                                httpPort: configuration.roles.contains(.api) ? configuration.httpPort : nil)
+        processes = ProcessStore(database: database)
+        let shareBook = LimitShareBook(exchanger: LimitShareStore(database: database, process: process.id), now: limiterClock)
+        self.shareBook = shareBook
+        let rateLimits = RateLimits.shared(.init(tenant: configuration.tenantRatePerSecond, sender: configuration.senderRatePerSecond,
+                                                 link: configuration.linkRatePerSecond, auth: configuration.authRatePerSecond,
+                                                 userFailures: configuration.smtpAuthUserFailures, userWindow: configuration.smtpAuthUserWindow),
+                                           book: shareBook)
+        self.rateLimits = rateLimits
         do {
             unsubscribeMailbox = try configuration.unsubscribeAddress.map { address throws(HeraldError) in
                 try UnsubscribeMailbox(address: address, masterKey: masterKey)
@@ -167,7 +186,7 @@ public struct HeraldServices: Sendable {
         unsubscribeLinks = UnsubscribeLinks(publicURL: publicURL, masterKey: masterKey, mailbox: unsubscribeMailbox)
         bounceAddress = BounceAddress(masterKey: masterKey, label: configuration.domainSettings.returnPathLabel)
         var accept = AcceptService(batcher: AcceptBatcher(store: sending), senders: senders, identity: identity, batches: batches,
-                                   senderRate: SenderRateLimit(perSecond: configuration.senderRatePerSecond, now: limiterClock), now: now)
+                                   senderRate: rateLimits.sender, now: now)
         accept.ipAllowlists = ipAllowlists
         self.accept = accept
     }

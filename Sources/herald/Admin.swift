@@ -8,7 +8,7 @@ import Logging
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator actions on the local database.",
-        subcommands: [CreateTenant.self, ListTenants.self, GetTenant.self, Freeze.self, Unfreeze.self, Ban.self, RotateSigningKey.self,
+        subcommands: [CreateTenant.self, ListTenants.self, GetTenant.self, ListProcesses.self, Freeze.self, Unfreeze.self, Ban.self, RotateSigningKey.self,
                       ListTemplates.self, ApproveTemplate.self, RejectTemplate.self, SetGrade.self, EvaluateGrades.self, SimulateGrades.self]
     )
 
@@ -71,6 +71,16 @@ struct Admin: AsyncParsableCommand {
                 return value
             }
             try await Admin.withStores { stores in try await stores.tenants.list(status: status, limit: 100, after: nil) }
+        }
+    }
+
+    struct ListProcesses: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "processes",
+            abstract: "List the Herald processes of the installation (alive: seen in the last 10 s), as GET /admin/v1/processes does.")
+
+        func run() async throws {
+            try await Admin.withStores { stores in try await stores.processes.list() }
         }
     }
 

@@ -949,6 +949,87 @@ extension Components {
                 case detail
             }
         }
+        /// - Remark: Generated from `#/components/schemas/HeraldProcess`.
+        internal struct HeraldProcess: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/id`.
+            internal var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/RolesPayload`.
+            internal enum RolesPayloadPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case api = "api"
+                case smtp = "smtp"
+                case scheduler = "scheduler"
+                case dispatcher = "dispatcher"
+                case grader = "grader"
+            }
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/roles`.
+            internal typealias RolesPayload = [Components.Schemas.HeraldProcess.RolesPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/roles`.
+            internal var roles: Components.Schemas.HeraldProcess.RolesPayload
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/host`.
+            internal var host: Swift.String
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/pid`.
+            internal var pid: Swift.Int
+            /// The HTTP port of a process with the api role.
+            ///
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/httpPort`.
+            internal var httpPort: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/startedAt`.
+            internal var startedAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/lastSeen`.
+            internal var lastSeen: Foundation.Date
+            /// Seen in the last 10 seconds.
+            ///
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/alive`.
+            internal var alive: Swift.Bool
+            /// Shares of cluster-wide limits (rate buckets) the process holds now.
+            ///
+            /// - Remark: Generated from `#/components/schemas/HeraldProcess/limitShares`.
+            internal var limitShares: Swift.Int
+            /// Creates a new `HeraldProcess`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - roles:
+            ///   - host:
+            ///   - pid:
+            ///   - httpPort: The HTTP port of a process with the api role.
+            ///   - startedAt:
+            ///   - lastSeen:
+            ///   - alive: Seen in the last 10 seconds.
+            ///   - limitShares: Shares of cluster-wide limits (rate buckets) the process holds now.
+            internal init(
+                id: Swift.String,
+                roles: Components.Schemas.HeraldProcess.RolesPayload,
+                host: Swift.String,
+                pid: Swift.Int,
+                httpPort: Swift.Int? = nil,
+                startedAt: Foundation.Date,
+                lastSeen: Foundation.Date,
+                alive: Swift.Bool,
+                limitShares: Swift.Int
+            ) {
+                self.id = id
+                self.roles = roles
+                self.host = host
+                self.pid = pid
+                self.httpPort = httpPort
+                self.startedAt = startedAt
+                self.lastSeen = lastSeen
+                self.alive = alive
+                self.limitShares = limitShares
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case id
+                case roles
+                case host
+                case pid
+                case httpPort
+                case startedAt
+                case lastSeen
+                case alive
+                case limitShares
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/Tenant`.
         internal struct Tenant: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Tenant/id`.

@@ -185,6 +185,13 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /admin/v1/tenants/{id}/ban`.
     /// - Remark: Generated from `#/paths//admin/v1/tenants/{id}/ban/post(adminBanTenant)`.
     func adminBanTenant(_ input: Operations.AdminBanTenant.Input) async throws -> Operations.AdminBanTenant.Output
+    /// List the Herald processes of the installation
+    ///
+    /// Every process registers in the database when it starts and is seen again every 2 s; one not seen for 10 s is not alive (its shares of the cluster-wide limits lapse), and is forgotten after 5 minutes. A process that stops gracefully removes itself.
+    ///
+    /// - Remark: HTTP `GET /admin/v1/processes`.
+    /// - Remark: Generated from `#/paths//admin/v1/processes/get(adminListProcesses)`.
+    func adminListProcesses(_ input: Operations.AdminListProcesses.Input) async throws -> Operations.AdminListProcesses.Output
     /// Add a new token signing key; the old one stays published until its tokens expire
     ///
     /// - Remark: HTTP `POST /admin/v1/signing-keys/rotate`.
@@ -959,6 +966,15 @@ extension APIProtocol {
             headers: headers,
             body: body
         ))
+    }
+    /// List the Herald processes of the installation
+    ///
+    /// Every process registers in the database when it starts and is seen again every 2 s; one not seen for 10 s is not alive (its shares of the cluster-wide limits lapse), and is forgotten after 5 minutes. A process that stops gracefully removes itself.
+    ///
+    /// - Remark: HTTP `GET /admin/v1/processes`.
+    /// - Remark: Generated from `#/paths//admin/v1/processes/get(adminListProcesses)`.
+    internal func adminListProcesses(headers: Operations.AdminListProcesses.Input.Headers = .init()) async throws -> Operations.AdminListProcesses.Output {
+        try await adminListProcesses(Operations.AdminListProcesses.Input(headers: headers))
     }
     /// Add a new token signing key; the old one stays published until its tokens expire
     ///

@@ -1,0 +1,48 @@
+/// What the other live processes hold of one cluster-wide limit, as read under the limit's lock.
+public struct OtherShares: Sendable, Equatable {
+    /// The sum of their measured demand (per second).
+    public var wants: Double
+    /// The sum of their live grants (per second).
+    public var granted: Double
+    /// How many processes hold a share.
+    public var holders: Int
+
+    public init(wants: Double = 0, granted: Double = 0, holders: Int = 0) {
+        self.wants = wants
+        self.granted = granted
+        self.holders = holders
+    }
+
+    public static let none = OtherShares()
+}
+
+/// How much of a cluster-wide limit one process may use (its *grant*), decided while the limit is locked
+/// against every other process's grant, so the live grants never add up to more than the limit.
+///
+/// - When everybody together wants no more than the limit, each process gets what it wants plus an
+///   equal slice of what is left over, and when processes exist that hold no share yet one slice stays
+///   free for them: a process that meets a bucket for the first time gets a share at once.
+/// - When they want more, the limit is split in proportion to what each wants.
+/// - Either way a grant never exceeds what the others leave free; a process that asked for more than
+///   that gets the rest when the others next renew (within one renewal interval), as their grants
+///   shrink towards their proportions.
+/// - A process alone in the installation gets the whole limit, as a single process always did.
+public enum LimitShareRule {
+    /// The grant (per second) of a process that wants `wants` per second of `limit`, given the others'
+    /// shares and the number of live processes (`processes`, this one included).
+    public static func grant(limit: Double, wants: Double, others: OtherShares, processes: Int) -> Double {
+        let limit = max(0, limit), wants = max(0, wants)
+        let free = max(0, limit - others.granted)
+        let holders = others.holders + 1
+        guard processes > holders || others.holders > 0 else { return free }
+        let total = wants + max(0, others.wants)
+        let target: Double
+        if total <= limit {
+            let slices = Double(holders + (processes > holders ? 1 : 0))
+            target = wants + (limit - total) / slices
+        } else {
+            target = limit * wants / total
+        }
+        return min(free, max(0, target))
+    }
+}

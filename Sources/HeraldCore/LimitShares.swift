@@ -1,0 +1,362 @@
+import Foundation
+import Synchronization
+
+/// One process's request for its share of a cluster-wide limit.
+public struct ShareRequest: Sendable, Equatable {
+    /// The limit's name across the installation (`tenant:<id>`, `sender:<id>|<address>`, …).
+    public var bucket: String
+    /// The limit (per second, for every process together).
+    public var limit: Double
+    /// This process's measured demand (per second); with `release`, nothing.
+    public var wants: Double
+    /// The process hands its share back (it has not used the bucket for a while).
+    public var release: Bool
+    /// The roles whose processes share the limit (`api`, `smtp`): the others never ask for it.
+    public var roles: [String]
+
+    public init(bucket: String, limit: Double, wants: Double, release: Bool = false, roles: [String]) {
+        self.bucket = bucket
+        self.limit = limit
+        self.wants = wants
+        self.release = release
+        self.roles = roles
+    }
+}
+
+/// Where the processes trade their shares (the database, in production): the exchange locks each
+/// bucket, decides each grant with ``LimitShareRule`` from what the others hold, and records it for
+/// `ttl` seconds.
+public protocol LimitShareExchange: Sendable {
+    /// The grants (per second) for `requests`, in their order (0 for a release), and the number of live
+    /// processes of the installation (of any role).
+    func exchange(_ requests: [ShareRequest], ttl: Double) async throws -> (grants: [Double], processes: Int)
+}
+
+/// The process's side of the cluster-wide limits: every ``SharedRateLimiter`` of the process registers
+/// here, and its buckets' shares are renewed together — every `interval` for all buckets in use (one
+/// exchange for all of them, by ``renew()``), and at once for a bucket the process meets for the first
+/// time or runs dry (coalesced: the requests that arrive while an exchange is under way all go in the
+/// next). One exchange is under way at a time, so grants are applied in the order they were recorded.
+///
+/// When an exchange fails (the database is away), each bucket asked for gets the limit divided by the
+/// number of processes last seen, for `fallbackHold` seconds, and no exchange is tried before then.
+public actor LimitShareBook {
+    public struct Settings: Sendable {
+        /// Seconds between renewals of every share.
+        public var interval: Double = 1
+        /// Seconds a grant holds (longer than `interval`, so a renewal that is late does not drop it; a
+        /// crashed process's grants are free again after this).
+        public var ttl: Double = 3
+        /// Seconds between two urgent renewals of one bucket that ran dry.
+        public var urgentSpacing: Double = 0.1
+        /// Seconds without use after which a bucket's share is handed back.
+        public var idleRelease: Double = 30
+        /// Seconds the fallback grants hold after a failed exchange.
+        public var fallbackHold: Double = 1
+
+        public init() {}
+    }
+
+    public nonisolated let settings: Settings
+    let exchanger: (any LimitShareExchange)?
+    nonisolated let now: @Sendable () -> Double
+    private nonisolated let registered = Mutex<[SharedRateLimiter]>([])
+    private var urgent: [ObjectIdentifier: Set<String>] = [:]
+    private var renewAll = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var exchanging = false
+    private var backoffUntil = -Double.infinity
+    /// Live processes of the installation, as last seen (this one included).
+    public private(set) var processes = 1
+    /// The error of the last exchange, when it failed (nil once one succeeds).
+    public private(set) var lastFailure: String?
+
+    /// A book trading through `exchanger`; without one every limit is this process's alone.
+    public init(exchanger: (any LimitShareExchange)?, settings: Settings = Settings(),
+                now: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
+        self.exchanger = exchanger
+        self.settings = settings
+        self.now = now
+    }
+
+    nonisolated func register(_ limiter: SharedRateLimiter) {
+        registered.withLock { $0.append(limiter) }
+    }
+
+    /// Renews the share of every bucket in use, and hands back those not used for `idleRelease`.
+    public func renew() async {
+        renewAll = true
+        await exchangeSoon()
+    }
+
+    /// A share for `key` of `limiter` as soon as possible.
+    func share(_ limiter: SharedRateLimiter, _ key: String) async {
+        let time = now()
+        if exchanger == nil {
+            // Alone: the whole limit, for good.
+            limiter.fallback([key], processes: 1, until: .infinity, at: time)
+            return
+        }
+        if time < backoffUntil {
+            limiter.fallback([key], processes: processes, until: backoffUntil, at: time)
+            return
+        }
+        urgent[ObjectIdentifier(limiter), default: []].insert(key)
+        await exchangeSoon()
+    }
+
+    /// Waits for the next exchange (which starts now, unless one is under way: then it follows it).
+    private func exchangeSoon() async {
+        await withCheckedContinuation { continuation in
+            waiters.append(continuation)
+            if !exchanging {
+                exchanging = true
+                Task { await self.drain() }
+            }
+        }
+    }
+
+    private func drain() async {
+        while !waiters.isEmpty {
+            let waiting = waiters, all = renewAll, keys = urgent
+            waiters = []
+            renewAll = false
+            urgent = [:]
+            await exchange(all: all, urgent: keys)
+            for waiter in waiting { waiter.resume() }
+        }
+        exchanging = false
+    }
+
+    private func exchange(all: Bool, urgent: [ObjectIdentifier: Set<String>]) async {
+        let time = now()
+        var batches: [(limiter: SharedRateLimiter, requests: [ShareRequest])] = []
+        for limiter in registered.withLock({ $0 }) {
+            let keys = urgent[ObjectIdentifier(limiter)]
+            guard all || keys != nil else { continue }
+            let requests = limiter.requests(for: all ? nil : keys, at: time, idleRelease: settings.idleRelease)
+            if !requests.isEmpty { batches.append((limiter, requests)) }
+        }
+        guard !batches.isEmpty else { return }
+        guard let exchanger, time >= backoffUntil else {
+            for (limiter, requests) in batches {
+                limiter.fallback(requests.filter { !$0.release }.map(\.bucket), processes: processes, until: max(backoffUntil, time + settings.fallbackHold), at: time)
+            }
+            return
+        }
+        do {
+            let (grants, processes) = try await exchanger.exchange(batches.flatMap(\.requests), ttl: settings.ttl)
+            self.processes = max(1, processes)
+            lastFailure = nil
+            var offset = 0
+            for (limiter, requests) in batches {
+                limiter.apply(requests, grants: grants[offset..<offset + requests.count], from: time, until: time + settings.ttl)
+                offset += requests.count
+            }
+        } catch {
+            lastFailure = String(reflecting: error)
+            backoffUntil = time + settings.fallbackHold
+            for (limiter, requests) in batches {
+                limiter.fallback(requests.filter { !$0.release }.map(\.bucket), processes: processes, until: backoffUntil, at: time)
+            }
+        }
+    }
+}
+
+/// A token bucket per key whose rate and size are this process's share of a limit that holds for the
+/// whole installation (`rate` per second, bursts of `burst`), renewed through a ``LimitShareBook``. A key
+/// with a live grant is decided here, in memory; a key met for the first time, whose grant lapsed, or
+/// whose bucket ran dry (at most every `urgentSpacing` seconds) waits for an exchange first.
+///
+/// Each process's bucket holds `burst × grant / rate` tokens (at least one while it has a grant) and
+/// fills at its grant. Because the live grants never add up to more than `rate`, all the processes
+/// together admit at most `rate × w + burst + N` requests in any `w` seconds (N processes, each
+/// rounding its bucket up to a whole token), plus the share of the burst of each process that starts
+/// using the bucket within those seconds (its bucket starts full), plus what a renewal in flight lets
+/// overlap: the process whose grant shrinks applies it a round trip after the database recorded it.
+/// Before a database failover (the shares table is not replicated) grants given before it are
+/// forgotten there, so for one `ttl` after it the processes may admit up to twice the limit.
+public final class SharedRateLimiter: RateLimiting, Sendable {
+    struct Entry {
+        var grant = 0.0
+        var capacity = 0.0
+        var tokens = 0.0
+        var updated: Double
+        var expires = -Double.infinity
+        var lastExchange = -Double.infinity
+        var attempts = 0.0
+        var since: Double
+        var wants = 0.0
+        var lastUse: Double
+        var filled = false
+
+        init(at time: Double) {
+            updated = time
+            since = time
+            lastUse = time
+        }
+
+        mutating func refill(_ time: Double) {
+            tokens = min(capacity, tokens + max(0, time - updated) * grant)
+            updated = max(updated, time)
+        }
+    }
+
+    enum Step {
+        case decided(RateLimitDecision)
+        case needShare
+    }
+
+    /// The bucket names' prefix (`tenant`, `sender`, `link`, …).
+    public let name: String
+    /// Requests per second for the whole installation.
+    public let rate: Double
+    /// The installation's burst.
+    public let burst: Double
+    /// The roles whose processes use this limit.
+    public let roles: [String]
+    let book: LimitShareBook
+    private let entries = Mutex<[String: Entry]>([:])
+    private let maxKeys: Int
+
+    /// A limiter of `rate` per second, bursts of `burst`, registered with `book`.
+    public init(name: String, rate: Double, burst: Int, roles: [String], book: LimitShareBook, maxKeys: Int = 100_000) {
+        self.name = name
+        self.roles = roles
+        self.rate = max(rate, 0.000_001)
+        self.burst = Double(max(1, burst))
+        self.book = book
+        self.maxKeys = maxKeys
+        book.register(self)
+    }
+
+    public var limit: Int { Int(burst) }
+
+    public func acquire(_ key: String) async -> RateLimitDecision {
+        if case .decided(let decision) = step(key, at: book.now(), counting: true, final: false) { return decision }
+        await book.share(self, key)
+        if case .decided(let decision) = step(key, at: book.now(), counting: false, final: true) { return decision }
+        return .limited(retryAfterSeconds: 1)
+    }
+
+    public func isExhausted(_ key: String) async -> Bool {
+        let time = book.now()
+        let known: Bool? = entries.withLock { entries in
+            guard var entry = entries[key], time < entry.expires else { return nil }
+            entry.refill(time)
+            entries[key] = entry
+            return entry.tokens < 1
+        }
+        if let known { return known }
+        entries.withLock { entries in if entries[key] == nil { entries[key] = Entry(at: time) } }
+        await book.share(self, key)
+        return entries.withLock { entries in
+            guard var entry = entries[key] else { return false }
+            entry.refill(book.now())
+            entries[key] = entry
+            return entry.tokens < 1
+        }
+    }
+
+    /// Takes a token for `key` if the grant allows; `final` decides even without a live grant (after an exchange).
+    func step(_ key: String, at time: Double, counting: Bool, final: Bool) -> Step {
+        entries.withLock { entries in
+            var entry = entries[key] ?? Entry(at: time)
+            if entries[key] == nil && entries.count >= maxKeys { Self.evict(&entries, at: time) }
+            entry.refill(time)
+            if counting {
+                entry.attempts += 1
+                entry.lastUse = time
+            }
+            let live = time < entry.expires
+            let step: Step
+            if (live || final) && entry.tokens >= 1 {
+                entry.tokens -= 1
+                step = .decided(.allowed(remaining: Int(entry.tokens)))
+            } else if !final && (!live || time - entry.lastExchange >= book.settings.urgentSpacing) {
+                step = .needShare
+            } else {
+                let wait = entry.grant > 0 ? (1 - entry.tokens) / entry.grant : book.settings.interval
+                step = .decided(.limited(retryAfterSeconds: max(1, Int(min(wait, 3600).rounded(.up)))))
+            }
+            entries[key] = entry
+            return step
+        }
+    }
+
+    /// Drops the entries least recently used (half of them) when there are too many keys.
+    private static func evict(_ entries: inout [String: Entry], at time: Double) {
+        let sorted = entries.sorted { $0.value.lastUse < $1.value.lastUse }
+        for (stale, _) in sorted.prefix(entries.count / 2 + 1) { entries[stale] = nil }
+    }
+
+    /// The requests for `keys` (nil: every key), measuring each one's demand since its last exchange;
+    /// keys unused for `idleRelease` seconds are handed back.
+    func requests(for keys: Set<String>?, at time: Double, idleRelease: Double) -> [ShareRequest] {
+        entries.withLock { entries in
+            var requests: [ShareRequest] = []
+            for key in keys.map(Array.init) ?? Array(entries.keys) {
+                guard var entry = entries[key] else { continue }
+                if time - entry.lastUse >= idleRelease {
+                    requests.append(ShareRequest(bucket: name + ":" + key, limit: rate, wants: 0, release: true, roles: roles))
+                    continue
+                }
+                // Demand rises at once and falls by halves, measured over at least an interval.
+                let measured = entry.attempts / max(time - entry.since, 1)
+                entry.wants = measured >= entry.wants ? measured : (entry.wants + measured) / 2
+                entry.attempts = 0
+                entry.since = time
+                entries[key] = entry
+                requests.append(ShareRequest(bucket: name + ":" + key, limit: rate, wants: entry.wants, roles: roles))
+            }
+            return requests
+        }
+    }
+
+    /// Applies the grants of an exchange that started at `start`, each holding until `until`.
+    func apply(_ requests: [ShareRequest], grants: ArraySlice<Double>, from start: Double, until: Double) {
+        let prefix = name.count + 1
+        entries.withLock { entries in
+            for (request, grant) in zip(requests, grants) {
+                let key = String(request.bucket.dropFirst(prefix))
+                if request.release {
+                    if let entry = entries[key], entry.lastUse <= start { entries[key] = nil }
+                    continue
+                }
+                guard var entry = entries[key] else { continue }
+                set(&entry, grant: grant, at: book.now(), until: until)
+                entry.lastExchange = start
+                entries[key] = entry
+            }
+        }
+    }
+
+    /// Grants each of `buckets` (or keys) the limit split evenly over `processes`, until `until`.
+    func fallback(_ buckets: [String], processes: Int, until: Double, at time: Double) {
+        let prefix = name + ":"
+        let grant = rate / Double(max(1, processes))
+        entries.withLock { entries in
+            for bucket in buckets {
+                let key = bucket.hasPrefix(prefix) ? String(bucket.dropFirst(prefix.count)) : bucket
+                var entry = entries[key] ?? Entry(at: time)
+                set(&entry, grant: grant, at: time, until: until)
+                entry.lastExchange = time
+                entries[key] = entry
+            }
+        }
+    }
+
+    private func set(_ entry: inout Entry, grant: Double, at time: Double, until: Double) {
+        entry.refill(time)
+        entry.grant = grant
+        entry.capacity = grant > 0 ? max(1, burst * grant / rate) : 0
+        entry.tokens = entry.filled ? min(entry.tokens, entry.capacity) : entry.capacity
+        if grant > 0 { entry.filled = true }
+        entry.expires = until
+    }
+
+    /// The grant of `key` now (per second), for tests and metrics.
+    public func grant(_ key: String) -> Double {
+        entries.withLock { $0[key]?.grant ?? 0 }
+    }
+}
