@@ -4,16 +4,22 @@ import Synchronization
 /// Messages per second to a recipient domain (`HERALD_DELIVERY_RATES`, e.g. `gmail.com=20,qq.com=5,*=100`;
 /// `*` applies to every domain not named; a domain with no rate is not limited). Each domain has a
 /// token bucket holding one second's worth (at least one message), refilled continuously; the clock is
-/// injected. The limits are per process.
+/// injected. The rates hold for the whole installation: each domain's bucket is a ``SharedRateLimiter``
+/// traded through `book` by the processes of the scheduler role (without an exchanger, this process's alone).
 public final class DomainRateLimits: Sendable {
     /// Messages per second by domain (lower case), `*` for the rest.
     public let rates: [String: Double]
-    private let now: @Sendable () -> Double
-    private let buckets = Mutex<[String: (tokens: Double, updated: Double)]>([:])
+    private let limiters: [String: SharedRateLimiter]
 
-    public init(rates: [String: Double], now: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
-        self.rates = Dictionary(rates.map { ($0.key.lowercased(), $0.value) }) { $1 }
-        self.now = now
+    public init(rates: [String: Double], book: LimitShareBook) {
+        let rates = Dictionary(rates.map { ($0.key.lowercased(), $0.value) }) { $1 }
+        self.rates = rates
+        limiters = rates.mapValues { SharedRateLimiter(name: "delivery", rate: $0, burst: max(1, $0), roles: ["scheduler"], book: book) }
+    }
+
+    /// This process's limits alone.
+    public convenience init(rates: [String: Double], now: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
+        self.init(rates: rates, book: LimitShareBook(exchanger: nil, now: now))
     }
 
     /// Parses `domain=rate` pairs separated by commas, naming the first bad one.
@@ -36,17 +42,10 @@ public final class DomainRateLimits: Sendable {
 
     /// Takes up to `count` messages' worth for `domain`: answers how many may go now and, when that is
     /// fewer than asked, in how many seconds the next one may.
-    public func take(_ domain: String, count: Int) -> (granted: Int, retryAfter: Double) {
-        guard count > 0, let rate = rate(for: domain) else { return (count, 0) }
-        let key = domain.lowercased(), time = now(), capacity = max(1, rate)
-        return buckets.withLock { buckets in
-            var bucket = buckets[key] ?? (capacity, time)
-            bucket.tokens = min(capacity, bucket.tokens + max(0, time - bucket.updated) * rate)
-            bucket.updated = time
-            let granted = min(count, Int(bucket.tokens.rounded(.down)))
-            bucket.tokens -= Double(granted)
-            buckets[key] = bucket
-            return (granted, granted < count ? (1 - bucket.tokens) / rate : 0)
-        }
+    public func take(_ domain: String, count: Int) async -> (granted: Int, retryAfter: Double) {
+        let key = domain.lowercased()
+        guard count > 0, let limiter = limiters[key] ?? limiters["*"] else { return (count, 0) }
+        let (taken, _, retryAfter) = await limiter.take(key, count: count)
+        return (taken, retryAfter)
     }
 }

@@ -45,4 +45,14 @@ public enum LimitShareRule {
         }
         return min(free, max(0, target))
     }
+
+    /// A grant of whole units (connections): ``grant(limit:wants:others:processes:)`` rounded down, so whole
+    /// grants still add up to no more than the limit; but a process that wants some and would get none
+    /// while a unit is free gets that one, so that a limit smaller than the number of processes is used.
+    public static func wholeGrant(limit: Int, wants: Double, others: OtherShares, processes: Int) -> Int {
+        let exact = grant(limit: Double(limit), wants: wants, others: others, processes: processes)
+        let whole = Int(exact.rounded(.down))
+        if whole == 0 && wants > 0 && Double(limit) - others.granted >= 1 { return 1 }
+        return whole
+    }
 }

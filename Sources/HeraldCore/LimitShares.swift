@@ -13,13 +13,24 @@ public struct ShareRequest: Sendable, Equatable {
     public var release: Bool
     /// The roles whose processes share the limit (`api`, `smtp`): the others never ask for it.
     public var roles: [String]
+    /// The limit counts whole things (connections): grants are whole numbers
+    /// (``LimitShareRule/wholeGrant(limit:wants:others:processes:)``).
+    public var whole: Bool
 
-    public init(bucket: String, limit: Double, wants: Double, release: Bool = false, roles: [String]) {
+    public init(bucket: String, limit: Double, wants: Double, release: Bool = false, roles: [String], whole: Bool = false) {
         self.bucket = bucket
         self.limit = limit
         self.wants = wants
         self.release = release
         self.roles = roles
+        self.whole = whole
+    }
+
+    /// This request's grant, given what the others hold (``LimitShareRule``).
+    public func grant(others: OtherShares, processes: Int) -> Double {
+        if release { return 0 }
+        if whole { return Double(LimitShareRule.wholeGrant(limit: Int(limit), wants: wants, others: others, processes: processes)) }
+        return LimitShareRule.grant(limit: limit, wants: wants, others: others, processes: processes)
     }
 }
 
@@ -30,6 +41,17 @@ public protocol LimitShareExchange: Sendable {
     /// The grants (per second) for `requests`, in their order (0 for a release), and the number of live
     /// processes of the installation (of any role).
     func exchange(_ requests: [ShareRequest], ttl: Double) async throws -> (grants: [Double], processes: Int)
+}
+
+/// What holds shares through a ``LimitShareBook``: a limiter's keys and their grants.
+protocol ShareHolder: AnyObject, Sendable {
+    /// The requests for `keys` (nil: every key in use), measuring each one's demand since its last
+    /// exchange; keys unused for `idleRelease` seconds are handed back.
+    func requests(for keys: Set<String>?, at time: Double, idleRelease: Double) -> [ShareRequest]
+    /// Applies the grants of an exchange that started at `start`, each holding until `until`.
+    func apply(_ requests: [ShareRequest], grants: ArraySlice<Double>, from start: Double, until: Double)
+    /// Grants each of `buckets` the limit split evenly over `processes`, until `until`.
+    func fallback(_ buckets: [String], processes: Int, until: Double, at time: Double)
 }
 
 /// The process's side of the cluster-wide limits: every ``SharedRateLimiter`` of the process registers
@@ -60,7 +82,7 @@ public actor LimitShareBook {
     public nonisolated let settings: Settings
     let exchanger: (any LimitShareExchange)?
     nonisolated let now: @Sendable () -> Double
-    private nonisolated let registered = Mutex<[SharedRateLimiter]>([])
+    private nonisolated let registered = Mutex<[any ShareHolder]>([])
     private var urgent: [ObjectIdentifier: Set<String>] = [:]
     private var renewAll = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
@@ -79,7 +101,7 @@ public actor LimitShareBook {
         self.now = now
     }
 
-    nonisolated func register(_ limiter: SharedRateLimiter) {
+    nonisolated func register(_ limiter: any ShareHolder) {
         registered.withLock { $0.append(limiter) }
     }
 
@@ -90,7 +112,7 @@ public actor LimitShareBook {
     }
 
     /// A share for `key` of `limiter` as soon as possible.
-    func share(_ limiter: SharedRateLimiter, _ key: String) async {
+    func share(_ limiter: any ShareHolder, _ key: String) async {
         let time = now()
         if exchanger == nil {
             // Alone: the whole limit, for good.
@@ -130,7 +152,7 @@ public actor LimitShareBook {
 
     private func exchange(all: Bool, urgent: [ObjectIdentifier: Set<String>]) async {
         let time = now()
-        var batches: [(limiter: SharedRateLimiter, requests: [ShareRequest])] = []
+        var batches: [(limiter: any ShareHolder, requests: [ShareRequest])] = []
         for limiter in registered.withLock({ $0 }) {
             let keys = urgent[ObjectIdentifier(limiter)]
             guard all || keys != nil else { continue }
@@ -176,7 +198,7 @@ public actor LimitShareBook {
 /// overlap: the process whose grant shrinks applies it a round trip after the database recorded it.
 /// Before a database failover (the shares table is not replicated) grants given before it are
 /// forgotten there, so for one `ttl` after it the processes may admit up to twice the limit.
-public final class SharedRateLimiter: RateLimiting, Sendable {
+public final class SharedRateLimiter: RateLimiting, ShareHolder, Sendable {
     struct Entry {
         var grant = 0.0
         var capacity = 0.0
@@ -203,7 +225,8 @@ public final class SharedRateLimiter: RateLimiting, Sendable {
     }
 
     enum Step {
-        case decided(RateLimitDecision)
+        /// Tokens taken (possibly fewer than asked), tokens left, seconds until the next one.
+        case decided(taken: Int, remaining: Int, retryAfter: Double)
         case needShare
     }
 
@@ -220,11 +243,11 @@ public final class SharedRateLimiter: RateLimiting, Sendable {
     private let maxKeys: Int
 
     /// A limiter of `rate` per second, bursts of `burst`, registered with `book`.
-    public init(name: String, rate: Double, burst: Int, roles: [String], book: LimitShareBook, maxKeys: Int = 100_000) {
+    public init(name: String, rate: Double, burst: Double, roles: [String], book: LimitShareBook, maxKeys: Int = 100_000) {
         self.name = name
         self.roles = roles
         self.rate = max(rate, 0.000_001)
-        self.burst = Double(max(1, burst))
+        self.burst = max(1, burst)
         self.book = book
         self.maxKeys = maxKeys
         book.register(self)
@@ -233,10 +256,23 @@ public final class SharedRateLimiter: RateLimiting, Sendable {
     public var limit: Int { Int(burst) }
 
     public func acquire(_ key: String) async -> RateLimitDecision {
-        if case .decided(let decision) = step(key, at: book.now(), counting: true, final: false) { return decision }
+        let (taken, remaining, retryAfter) = await take(key, count: 1)
+        if taken == 1 { return .allowed(remaining: remaining) }
+        return .limited(retryAfterSeconds: max(1, Int(min(retryAfter, 3600).rounded(.up))))
+    }
+
+    /// Takes up to `count` tokens for `key`: how many it got, how many are left, and (when it got fewer
+    /// than asked) in how many seconds the next one comes.
+    public func take(_ key: String, count: Int) async -> (taken: Int, remaining: Int, retryAfter: Double) {
+        guard count > 0 else { return (0, 0, 0) }
+        if case .decided(let taken, let remaining, let retryAfter) = step(key, count: count, at: book.now(), counting: true, final: false) {
+            return (taken, remaining, retryAfter)
+        }
         await book.share(self, key)
-        if case .decided(let decision) = step(key, at: book.now(), counting: false, final: true) { return decision }
-        return .limited(retryAfterSeconds: 1)
+        if case .decided(let taken, let remaining, let retryAfter) = step(key, count: count, at: book.now(), counting: false, final: true) {
+            return (taken, remaining, retryAfter)
+        }
+        return (0, 0, book.settings.interval)
     }
 
     public func isExhausted(_ key: String) async -> Bool {
@@ -258,26 +294,28 @@ public final class SharedRateLimiter: RateLimiting, Sendable {
         }
     }
 
-    /// Takes a token for `key` if the grant allows; `final` decides even without a live grant (after an exchange).
-    func step(_ key: String, at time: Double, counting: Bool, final: Bool) -> Step {
+    /// Takes up to `count` tokens for `key` if the grant allows; asks for a share first when the key has no
+    /// live grant, or when it ran dry and was not renewed in the last `urgentSpacing` seconds; `final`
+    /// decides with what there is (after an exchange).
+    func step(_ key: String, count: Int, at time: Double, counting: Bool, final: Bool) -> Step {
         entries.withLock { entries in
             var entry = entries[key] ?? Entry(at: time)
             if entries[key] == nil && entries.count >= maxKeys { Self.evict(&entries, at: time) }
             entry.refill(time)
             if counting {
-                entry.attempts += 1
+                entry.attempts += Double(count)
                 entry.lastUse = time
             }
             let live = time < entry.expires
+            let available = Int(entry.tokens.rounded(.down))
             let step: Step
-            if (live || final) && entry.tokens >= 1 {
-                entry.tokens -= 1
-                step = .decided(.allowed(remaining: Int(entry.tokens)))
-            } else if !final && (!live || time - entry.lastExchange >= book.settings.urgentSpacing) {
+            if !final && (!live || (available < count && time - entry.lastExchange >= book.settings.urgentSpacing)) {
                 step = .needShare
             } else {
-                let wait = entry.grant > 0 ? (1 - entry.tokens) / entry.grant : book.settings.interval
-                step = .decided(.limited(retryAfterSeconds: max(1, Int(min(wait, 3600).rounded(.up)))))
+                let taken = min(count, max(0, available))
+                entry.tokens -= Double(taken)
+                let wait = taken == count ? 0 : entry.grant > 0 ? (1 - entry.tokens) / entry.grant : book.settings.interval
+                step = .decided(taken: taken, remaining: Int(entry.tokens), retryAfter: wait)
             }
             entries[key] = entry
             return step
@@ -358,5 +396,124 @@ public final class SharedRateLimiter: RateLimiting, Sendable {
     /// The grant of `key` now (per second), for tests and metrics.
     public func grant(_ key: String) -> Double {
         entries.withLock { $0[key]?.grant ?? 0 }
+    }
+}
+
+/// A cap on things held at once (connections to one destination) for the whole installation: each
+/// process may hold `slots(_:wanting:)` of them, its whole share of `limit` traded through a
+/// ``LimitShareBook`` like the rate limits' (``LimitShareRule/wholeGrant(limit:wants:others:processes:)``:
+/// whole grants add up to no more than the limit). A process asks for what it would use now (in use and
+/// waiting); it asks at once for a key it has no live share of, and again (at most every `urgentSpacing`
+/// seconds) while it wants more than it holds. When it holds more than its share after a renewal, it
+/// opens no new one until it is within it (those in use finish).
+public final class SharedConcurrencyLimit: ShareHolder, Sendable {
+    struct Entry {
+        var slots = 0
+        var expires = -Double.infinity
+        var lastExchange = -Double.infinity
+        /// What the process uses now (in use and waiting), the most since the last exchange, and what
+        /// was measured before.
+        var current = 0
+        var peak = 0
+        var wants = 0.0
+        var lastUse: Double
+    }
+
+    /// The bucket names' prefix (`connections`).
+    public let name: String
+    /// Things held at once, all processes together.
+    public let limit: Int
+    /// The roles whose processes use this limit.
+    public let roles: [String]
+    let book: LimitShareBook
+    private let entries = Mutex<[String: Entry]>([:])
+
+    public init(name: String, limit: Int, roles: [String], book: LimitShareBook) {
+        self.name = name
+        self.limit = max(1, limit)
+        self.roles = roles
+        self.book = book
+        book.register(self)
+    }
+
+    /// How many of `key` this process may hold now, when it would hold `wanting` (those in use and
+    /// those waiting).
+    public func slots(_ key: String, wanting: Int) async -> Int {
+        let time = book.now()
+        let known: Int? = entries.withLock { entries in
+            var entry = entries[key] ?? Entry(lastUse: time)
+            entry.current = wanting
+            entry.peak = max(entry.peak, wanting)
+            entry.lastUse = time
+            entries[key] = entry
+            let live = time < entry.expires
+            if live && (wanting <= entry.slots || time - entry.lastExchange < book.settings.urgentSpacing) { return entry.slots }
+            return nil
+        }
+        if let known { return known }
+        await book.share(self, key)
+        return entries.withLock { $0[key]?.slots ?? 0 }
+    }
+
+    /// Tells how many of `key` the process uses now (in use and waiting), when that goes down.
+    public func using(_ key: String, count: Int) {
+        let time = book.now()
+        entries.withLock { entries in
+            guard var entry = entries[key] else { return }
+            entry.current = count
+            entry.lastUse = time
+            entries[key] = entry
+        }
+    }
+
+    func requests(for keys: Set<String>?, at time: Double, idleRelease: Double) -> [ShareRequest] {
+        entries.withLock { entries in
+            var requests: [ShareRequest] = []
+            for key in keys.map(Array.init) ?? Array(entries.keys) {
+                guard var entry = entries[key] else { continue }
+                if entry.current == 0 && time - entry.lastUse >= idleRelease {
+                    requests.append(ShareRequest(bucket: name + ":" + key, limit: Double(limit), wants: 0, release: true, roles: roles, whole: true))
+                    continue
+                }
+                let measured = Double(max(entry.peak, entry.current))
+                entry.wants = measured >= entry.wants ? measured : (entry.wants + measured) / 2
+                entry.peak = entry.current
+                entries[key] = entry
+                requests.append(ShareRequest(bucket: name + ":" + key, limit: Double(limit), wants: entry.wants, roles: roles, whole: true))
+            }
+            return requests
+        }
+    }
+
+    func apply(_ requests: [ShareRequest], grants: ArraySlice<Double>, from start: Double, until: Double) {
+        let prefix = name.count + 1
+        entries.withLock { entries in
+            for (request, grant) in zip(requests, grants) {
+                let key = String(request.bucket.dropFirst(prefix))
+                if request.release {
+                    if let entry = entries[key], entry.lastUse <= start { entries[key] = nil }
+                    continue
+                }
+                guard var entry = entries[key] else { continue }
+                entry.slots = Int(grant)
+                entry.expires = until
+                entry.lastExchange = start
+                entries[key] = entry
+            }
+        }
+    }
+
+    func fallback(_ buckets: [String], processes: Int, until: Double, at time: Double) {
+        let prefix = name + ":"
+        entries.withLock { entries in
+            for bucket in buckets {
+                let key = bucket.hasPrefix(prefix) ? String(bucket.dropFirst(prefix.count)) : bucket
+                var entry = entries[key] ?? Entry(lastUse: time)
+                entry.slots = max(1, limit / max(1, processes))
+                entry.expires = until
+                entry.lastExchange = time
+                entries[key] = entry
+            }
+        }
     }
 }

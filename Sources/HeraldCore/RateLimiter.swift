@@ -152,7 +152,7 @@ public struct RateLimits: Sendable {
     /// The limits of the whole installation, each process keeping its share traded through `book`.
     public static func shared(_ rates: Rates, book: LimitShareBook) -> RateLimits {
         func limiter(_ name: String, _ rate: Double, burst: Int, roles: [String]) -> SharedRateLimiter {
-            SharedRateLimiter(name: name, rate: rate, burst: burst, roles: roles, book: book)
+            SharedRateLimiter(name: name, rate: rate, burst: Double(burst), roles: roles, book: book)
         }
         let auth = Double(rates.auth)
         return RateLimits(

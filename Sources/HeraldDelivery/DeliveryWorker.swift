@@ -117,7 +117,7 @@ public struct DeliveryWorker: Sendable {
     /// Delivers one domain's messages over up to ``connectionsPerDomain`` connections at once.
     func deliver(_ mails: [OutgoingMail], domain: String, keys: SigningKeys, returnPaths: Set<String> = [],
                  recorder: OutcomeRecorder) async {
-        let (granted, retryAfter) = domainRates.take(domain, count: mails.count)
+        let (granted, retryAfter) = await domainRates.take(domain, count: mails.count)
         if granted < mails.count {
             let until = now().addingTimeInterval(max(retryAfter, 0.05))
             await recorder.add(mails[granted...].map {

@@ -3,6 +3,11 @@
 /// ``maxIdlePerDestination`` kept open between deliveries for ``idleTimeout``, so that the next messages
 /// for the same server reuse a connection instead of paying for TCP, the greeting, EHLO and STARTTLS
 /// again. Idle time is read from an injected clock (tests move it by hand).
+///
+/// With `sharedSlots`, the cap of a destination holds for the whole installation: the pool asks how many
+/// of the destination's connections this process may have open now (its share of the cap, traded with
+/// the other processes), opens no more than that (a delivery beyond it waits, asking again every 100 ms),
+/// and keeps a released connection idle only while its open connections stay within it.
 public actor SMTPConnectionPool {
     /// Connections in use to one destination at once.
     public let maxPerDestination: Int
@@ -15,6 +20,14 @@ public actor SMTPConnectionPool {
     private var idle: [String: [(session: SMTPSession, since: Duration)]] = [:]
     private var inUse: [String: Int] = [:]
     private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+    /// Deliveries waiting for the installation's share to grow, by destination.
+    private var waitingForShare: [String: Int] = [:]
+    /// This process's share of each destination's cap, as last answered.
+    private var share: [String: Int] = [:]
+    /// How many connections to a destination this process may have open, given how many it would use.
+    let sharedSlots: (@Sendable (_ destination: String, _ wanting: Int) async -> Int)?
+    /// Told how many connections to a destination this process uses (in use and waiting) when one is given back.
+    let sharedUse: (@Sendable (_ destination: String, _ using: Int) -> Void)?
     private var sweeper: Task<Void, Never>?
     /// Connections opened and reused, for metrics and tests.
     public private(set) var opened = 0
@@ -29,8 +42,12 @@ public actor SMTPConnectionPool {
 
     /// A pool with these caps; idle time is read from `clock` (the continuous clock, unless a test moves its own).
     public init<C: Clock<Duration>>(maxPerDestination: Int = 10, maxIdlePerDestination: Int = 4, idleTimeout: Duration = .seconds(5),
-                                    clock: C = ContinuousClock(), observe: @escaping @Sendable (_ reused: Bool) -> Void = { _ in }) {
+                                    clock: C = ContinuousClock(), observe: @escaping @Sendable (_ reused: Bool) -> Void = { _ in },
+                                    sharedSlots: (@Sendable (_ destination: String, _ wanting: Int) async -> Int)? = nil,
+                                    sharedUse: (@Sendable (_ destination: String, _ using: Int) -> Void)? = nil) {
         self.maxPerDestination = max(1, maxPerDestination)
+        self.sharedSlots = sharedSlots
+        self.sharedUse = sharedUse
         self.maxIdlePerDestination = max(0, maxIdlePerDestination)
         self.idleTimeout = idleTimeout
         self.observe = observe
@@ -41,8 +58,20 @@ public actor SMTPConnectionPool {
 
     /// Waits for a slot to `destination`, then answers an idle open connection to it, if there is one.
     func acquire(_ destination: String) async -> SMTPSession? {
-        while inUse[destination, default: 0] >= maxPerDestination {
-            await withCheckedContinuation { waiting[destination, default: []].append($0) }
+        while true {
+            if inUse[destination, default: 0] >= maxPerDestination {
+                await withCheckedContinuation { waiting[destination, default: []].append($0) }
+                continue
+            }
+            guard let sharedSlots else { break }
+            let wanting = inUse[destination, default: 0] + waitingForShare[destination, default: 0] + (waiting[destination]?.count ?? 0) + 1
+            let slots = await sharedSlots(destination, wanting)
+            share[destination] = slots
+            if inUse[destination, default: 0] < min(slots, maxPerDestination) { break }
+            waitingForShare[destination, default: 0] += 1
+            try? await Task.sleep(for: .milliseconds(100))
+            waitingForShare[destination, default: 1] -= 1
+            if waitingForShare[destination] == 0 { waitingForShare[destination] = nil }
         }
         inUse[destination, default: 0] += 1
         sweep()
@@ -66,8 +95,11 @@ public actor SMTPConnectionPool {
     /// Gives the slot back, and the connection for reuse when it is still open (else it is closed).
     func release(_ destination: String, session: SMTPSession?) {
         inUse[destination, default: 1] -= 1
+        sharedUse?(destination, inUse[destination, default: 0] + waitingForShare[destination, default: 0] + (waiting[destination]?.count ?? 0))
         if let session {
-            if session.isOpen, idleTimeout > .zero, idle[destination, default: []].count < maxIdlePerDestination {
+            let open = inUse[destination, default: 0] + idle[destination, default: []].count
+            if session.isOpen, idleTimeout > .zero, idle[destination, default: []].count < maxIdlePerDestination,
+               open < share[destination] ?? maxPerDestination {
                 idle[destination, default: []].append((session, elapsed()))
                 scheduleSweep()
             } else {

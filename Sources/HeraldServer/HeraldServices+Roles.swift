@@ -67,11 +67,14 @@ extension HeraldServices {
         let metrics = DeliveryMetrics(registry: registry)
         var store = deliveries
         store.metrics = metrics
-        let pool = SMTPConnectionPool(maxPerDestination: configuration.deliveryConcurrency) { metrics.connection(reused: $0) }
+        // HERALD_DELIVERY_CONCURRENCY holds for the whole installation: each process keeps its share of a destination's connections.
+        let connections = SharedConcurrencyLimit(name: "connections", limit: configuration.deliveryConcurrency, roles: ["scheduler"], book: shareBook)
+        let pool = SMTPConnectionPool(maxPerDestination: configuration.deliveryConcurrency, observe: { metrics.connection(reused: $0) },
+                                      sharedSlots: { await connections.slots($0, wanting: $1) }, sharedUse: { connections.using($0, count: $1) })
         var delivery = DeliveryWorker(store: store, domains: domains, router: MailRouter(dns: dns, smarthost: configuration.smarthost),
                                       smtp: SMTPDelivery(hostname: hostname ?? "localhost", pool: pool), worker: worker)
         delivery.lease = configuration.deliveryLease
-        delivery.domainRates = DomainRateLimits(rates: configuration.deliveryRates)
+        delivery.domainRates = DomainRateLimits(rates: configuration.deliveryRates, book: shareBook)
         delivery.tracking = trackingLinks
         delivery.unsubscribeLinks = unsubscribeLinks
         if configuration.domainSettings.returnPathMX != nil { delivery.returnPath = bounceAddress }

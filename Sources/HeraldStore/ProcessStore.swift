@@ -137,14 +137,12 @@ public struct LimitShareStore: LimitShareExchange {
             }
             var counts: [[String]: Int] = [:]
             let grants = requests.map { request -> Double in
-                guard !request.release else { return 0 }
                 let processes = counts[request.roles] ?? {
                     let count = live.filter { !Set($0).isDisjoint(with: request.roles) }.count
                     counts[request.roles] = count
                     return count
                 }()
-                return LimitShareRule.grant(limit: request.limit, wants: request.wants, others: others[request.bucket] ?? .none,
-                                            processes: max(1, processes))
+                return request.grant(others: others[request.bucket] ?? .none, processes: max(1, processes))
             }
             try await connection.query("""
                 SELECT herald_limit_record(\(process), \(buckets), \(requests.map { $0.release ? 0 : $0.wants }), \(grants), \(Int(ttl * 1000))::int)

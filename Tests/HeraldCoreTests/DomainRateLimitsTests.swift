@@ -11,17 +11,17 @@ import Testing
         }
     }
 
-    @Test func aBucketPerDomainRefilledByTheClock() {
+    @Test func aBucketPerDomainRefilledByTheClock() async {
         let clock = Mutex<Double>(100)
         let limits = DomainRateLimits(rates: ["slow.example": 2, "*": 10], now: { clock.withLock { $0 } })
         // A second's worth at once, then nothing until the clock moves.
-        #expect(limits.take("slow.example", count: 5).granted == 2)
-        let empty = limits.take("slow.example", count: 1)
+        #expect(await limits.take("slow.example", count: 5).granted == 2)
+        let empty = await limits.take("slow.example", count: 1)
         #expect(empty.granted == 0 && abs(empty.retryAfter - 0.5) < 0.001)
         clock.withLock { $0 += 1 }
-        #expect(limits.take("SLOW.example", count: 5).granted == 2)
+        #expect(await limits.take("SLOW.example", count: 5).granted == 2)
         // Other domains have the default rate; a domain with no rate and no default would not be limited.
-        #expect(limits.take("other.example", count: 25).granted == 10)
-        #expect(DomainRateLimits(rates: [:]).take("any.example", count: 1_000).granted == 1_000)
+        #expect(await limits.take("other.example", count: 25).granted == 10)
+        #expect(await DomainRateLimits(rates: [:]).take("any.example", count: 1_000).granted == 1_000)
     }
 }

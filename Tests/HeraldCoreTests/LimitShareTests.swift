@@ -94,7 +94,7 @@ import Testing
         for process in 1...3 {
             let book = LimitShareBook(exchanger: ledger.exchanger(process: process), now: clock.now)
             books.append(book)
-            limiters.append(SharedRateLimiter(name: "tenant", rate: rate, burst: burst, roles: ["api"], book: book))
+            limiters.append(SharedRateLimiter(name: "tenant", rate: rate, burst: Double(burst), roles: ["api"], book: book))
         }
         ledger.live(3)
         // Uneven demand: process 1 sends 4 requests per 10 ms, process 2 two, process 3 one (700/s together,
@@ -220,10 +220,9 @@ final class Ledger: Sendable {
                     grants.append(0)
                 } else {
                     let others = shares.filter { $0.key != process }.values
-                    let grant = LimitShareRule.grant(limit: request.limit, wants: request.wants,
-                                                     others: OtherShares(wants: others.map(\.wants).reduce(0, +),
-                                                                         granted: others.map(\.granted).reduce(0, +), holders: others.count),
-                                                     processes: state.processes)
+                    let grant = request.grant(others: OtherShares(wants: others.map(\.wants).reduce(0, +),
+                                                                  granted: others.map(\.granted).reduce(0, +), holders: others.count),
+                                              processes: state.processes)
                     shares[process] = Share(wants: request.wants, granted: grant, expires: time + ttl)
                     grants.append(grant)
                 }
@@ -244,5 +243,43 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// The cap on connections to a destination, held by several processes at once.
+@Suite struct SharedConcurrencyLimitTests {
+    @Test func wholeSharesOfACapNeverAddUpToMoreThanIt() async {
+        let clock = TestSeconds()
+        let ledger = Ledger(now: clock.now)
+        ledger.live(2)
+        let books = [1, 2].map { LimitShareBook(exchanger: ledger.exchanger(process: $0), now: clock.now) }
+        let caps = books.map { SharedConcurrencyLimit(name: "connections", limit: 4, roles: ["scheduler"], book: $0) }
+        // The first takes the whole cap while nobody else wants it; the second waits for it to renew.
+        #expect(await caps[0].slots("mx:25", wanting: 4) == 4)
+        #expect(await caps[1].slots("mx:25", wanting: 4) == 0)
+        #expect(ledger.granted("connections:mx:25") == 4)
+        clock.advance(1)
+        await books[0].renew()
+        await books[1].renew()
+        #expect(await caps[0].slots("mx:25", wanting: 4) == 2)
+        #expect(await caps[1].slots("mx:25", wanting: 4) == 2)
+        #expect(ledger.granted("connections:mx:25") == 4)
+    }
+
+    @Test func aCapSmallerThanTheProcessesIsStillUsed() async {
+        let clock = TestSeconds()
+        let ledger = Ledger(now: clock.now)
+        ledger.live(3)
+        let books = [1, 2, 3].map { LimitShareBook(exchanger: ledger.exchanger(process: $0), now: clock.now) }
+        let caps = books.map { SharedConcurrencyLimit(name: "connections", limit: 1, roles: ["scheduler"], book: $0) }
+        var held = 0
+        for cap in caps { held += await cap.slots("mx:25", wanting: 2) }
+        // One connection in the installation: one process holds it, the others none.
+        #expect(held == 1)
+        for round in 0..<5 {
+            clock.advance(1)
+            for book in books { await book.renew() }
+            #expect(ledger.granted("connections:mx:25") <= 1, "round \(round)")
+        }
     }
 }

@@ -158,3 +158,32 @@ private actor Heard {
     var events: [(Int, [String])] = []
     func add(_ index: Int, _ statuses: [String]) { events.append((index, statuses)) }
 }
+
+/// The pool's cap as a share of the installation's: never more in use than the share allows.
+@Suite struct SMTPConnectionPoolShareTests {
+    @Test func noMoreConnectionsInUseThanTheShare() async throws {
+        let share = ShareBox(1)
+        let pool = SMTPConnectionPool(maxPerDestination: 10, idleTimeout: .zero, sharedSlots: { _, _ in share.value })
+        _ = await pool.acquire("mx:25")
+        // A second waits while the share is one…
+        let second = Task { _ = await pool.acquire("mx:25"); return ContinuousClock.now }
+        try await Task.sleep(for: .milliseconds(300))
+        let grown = ContinuousClock.now
+        // …and goes once the share grows, without a release.
+        share.value = 2
+        let started = await second.value
+        #expect(started > grown)
+        await pool.release("mx:25", session: nil)
+        await pool.release("mx:25", session: nil)
+    }
+}
+
+final class ShareBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Int
+    init(_ value: Int) { stored = value }
+    var value: Int {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
