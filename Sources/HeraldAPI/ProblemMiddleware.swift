@@ -1,4 +1,5 @@
 import Foundation
+import HeraldStore
 import HTTPTypes
 import HeraldCore
 import Hummingbird
@@ -85,8 +86,10 @@ struct ProblemMiddleware: RouterMiddleware {
         }
         if let retryAfter = herald.retryAfter {
             headers[.retryAfter] = String(retryAfter)
-            headers[.rateLimitRemaining] = "0"
-            headers[.rateLimitReset] = String(retryAfter)
+            if herald.kind != .unavailable {
+                headers[.rateLimitRemaining] = "0"
+                headers[.rateLimitReset] = String(retryAfter)
+            }
         }
         if herald.kind == .unauthenticated { headers[.wwwAuthenticate] = "Bearer" }
         headers[.contentType] = "application/problem+json"
@@ -121,6 +124,9 @@ extension HeraldError {
     /// threw is unwrapped; a request that failed before its handler ran did not match the contract and is
     /// answered with the generator's status (400, or 415 for a wrong content type) and the failing field.
     static func unwrapping(_ error: any Error) -> HeraldError? {
+        if Database.isUnavailable(error) || (error as? ServerError).map({ Database.isUnavailable($0.underlyingError) }) == true {
+            return .databaseUnavailable
+        }
         switch error {
         case let error as HeraldError:
             return error

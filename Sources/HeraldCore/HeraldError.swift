@@ -85,6 +85,9 @@ public struct HeraldError: Error, Sendable, Equatable, CustomStringConvertible {
     public static let accountFrozen = HeraldError(code: "Account.Frozen", kind: .forbidden, message: "The account is frozen; sending is suspended.")
     /// The tenant is banned: nothing works.
     public static let accountBanned = HeraldError(code: "Account.Banned", kind: .forbidden, message: "The account is banned.")
+    /// The database cannot be reached right now (a failover under way): 503, worth retrying in a moment.
+    public static let databaseUnavailable = HeraldError(code: "Unavailable", kind: .unavailable,
+                                                        message: "The database is not reachable right now; retry in a moment.", retryAfter: 1)
     /// A per-tenant product limit (count of domains, users, …) would be exceeded.
     public static func limitExceeded(_ message: String) -> HeraldError {
         HeraldError(code: "Limit.Exceeded", kind: .conflict, message: message)

@@ -85,6 +85,28 @@ public struct Database: Sendable {
     }
 }
 
+extension Database {
+    /// Whether `error` says the database cannot be reached right now — a connection lost or refused, a
+    /// server shutting down, starting, or no longer taking writes (a demoted primary) — so the request is
+    /// worth repeating once it is back (a failover), rather than a fault of Herald's.
+    public static func isUnavailable(_ error: any Error) -> Bool {
+        if let error = error as? PSQLError {
+            switch error.code {
+            case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed:
+                return true
+            case .server:
+                let state = error.serverInfo?[.sqlState] ?? ""
+                // 08: connection exceptions; 57P01-57P03: shut down or not yet accepting; 25006: read-only.
+                return state.hasPrefix("08") || ["57P01", "57P02", "57P03", "25006"].contains(state)
+            default:
+                return false
+            }
+        }
+        // The pool's own (no connection could be made); its module is not one Herald imports.
+        return String(describing: type(of: error)) == "ConnectionPoolError"
+    }
+}
+
 /// Whether a transaction got its connection; written inside `withConnection` and read after it returned,
 /// so the accesses are ordered by the await between them.
 private final class Lease: @unchecked Sendable {

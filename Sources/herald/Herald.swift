@@ -44,15 +44,33 @@ enum Startup {
         do { return try configuration.requireMasterKey() } catch { fail(error.description) }
     }
 
-    /// The pool the database of `configuration` is reached through; the caller runs it.
-    static func client(_ configuration: HeraldConfiguration, maximumConnections: Int, logger: Logger) throws -> PostgresClient {
-        PostgresClient(configuration: try configuration.databaseURL.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: logger)
+    /// The pool the database of `configuration` is reached through, and the router it connects through when
+    /// `DATABASE_URL` lists several servers (started; the caller runs both). `configuration`'s URLs are
+    /// routed through it (the direct one too, when it is the same URL).
+    static func client(_ configuration: inout HeraldConfiguration, maximumConnections: Int,
+                       logger: Logger) async throws -> (PostgresClient, PrimaryRouter?) {
+        var router: PrimaryRouter?
+        if configuration.databaseURL.needsRouter {
+            let started = PrimaryRouter(url: configuration.databaseURL, logger: logger)
+            try await started.start()
+            if started.primary == nil { logger.warning("no database server of DATABASE_URL takes writes yet", metadata: ["servers": "\(configuration.databaseURL.endpoints)"]) }
+            if configuration.directDatabaseURL == configuration.databaseURL {
+                configuration.directDatabaseURL = configuration.directDatabaseURL.routed(through: started.socketPath)
+            }
+            configuration.databaseURL = configuration.databaseURL.routed(through: started.socketPath)
+            router = started
+        }
+        let client = PostgresClient(configuration: try configuration.databaseURL.clientConfiguration(maximumConnections: maximumConnections),
+                                    backgroundLogger: logger)
+        return (client, router)
     }
 
     /// Runs `body` with a live pool, shutting the pool down afterwards.
     static func withDatabase<R: Sendable>(_ configuration: HeraldConfiguration, logger: Logger,
                                           _ body: @escaping @Sendable (Database) async throws -> R) async throws -> R {
-        let client = try client(configuration, maximumConnections: 4, logger: logger)
+        var configuration = configuration
+        let (client, router) = try await client(&configuration, maximumConnections: 4, logger: logger)
+        defer { if let router { Task { await router.stop() } } }
         return try await withThrowingTaskGroup(of: R?.self) { group in
             group.addTask { await client.run(); return nil }
             group.addTask { try await body(Database(client: client, logger: logger)) }

@@ -8,11 +8,13 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve the configured roles (HERALD_ROLES, all by default) until SIGTERM/SIGINT.")
 
     func run() async throws {
-        let configuration = try Startup.configuration()
+        var configuration = try Startup.configuration()
         let logger = Startup.logger("herald", configuration)
         let masterKey = Startup.masterKey(configuration)
-        let client = try Startup.client(configuration, maximumConnections: configuration.databasePoolSize, logger: logger)
-        var services: [any Service] = [client]
+        let (client, router) = try await Startup.client(&configuration, maximumConnections: configuration.databasePoolSize, logger: logger)
+        // The router (when DATABASE_URL lists several servers) first, so that it stops last.
+        var services: [any Service] = router.map { [PrimaryRouterService(router: $0)] } ?? []
+        services.append(client)
         do {
             let shared = try HeraldServices(configuration: configuration, database: Database(client: client, logger: logger),
                                             masterKey: masterKey, logger: logger)

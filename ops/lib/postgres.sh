@@ -227,6 +227,16 @@ SQL
     herald_log "role $role (not a superuser, CREATEDB) and database $db ready on 127.0.0.1:$port"
 }
 
+# herald_pg_read_only PORT — makes the cluster started by herald_pg_start on PORT refuse writes
+# (default_transaction_read_only, as a standby's sessions are): a server that a DATABASE_URL lists but that
+# Herald must not write to (the failover tests). Run after herald_pg_bootstrap.
+herald_pg_read_only() {
+    local port=$1 host=127.0.0.1
+    if [ -n "${HERALD_PG_SOCKET:-}" ] && [ -S "$HERALD_PG_SOCKET/.s.PGSQL.$port" ]; then host=$HERALD_PG_SOCKET; fi
+    PGSSLMODE=disable "$PG_BIN/psql" -X -w -q -h "$host" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+        -c "ALTER SYSTEM SET default_transaction_read_only = on" -c "SELECT pg_reload_conf()" >/dev/null
+}
+
 # herald_pg_stop DIR — stops the cluster in DIR/data if it runs (fast, else immediate). Never fails.
 herald_pg_stop() {
     local dir=${1:-} bin=${PG_BIN:-} sock=""
