@@ -32,7 +32,8 @@ public struct HeraldConfiguration: Sendable {
     /// `DATABASE_URL`.
     public var databaseURL: DatabaseURL
     /// `HERALD_DIRECT_DATABASE_URL` (`DATABASE_URL`): the same database without a pooler in between, for
-    /// the one session that must last (the principal cache's `LISTEN`) when `DATABASE_URL` is a pgbouncer.
+    /// the sessions that must last (the principal cache's `LISTEN`, `herald migrate`'s lock) when `DATABASE_URL`
+    /// is a pgbouncer in transaction mode (`pgbouncer=true`, which then requires it).
     public var directDatabaseURL: DatabaseURL
     /// `HERALD_PRINCIPAL_CACHE_TTL` seconds (60; 0 turns the cache off): the longest the `api` role serves a
     /// caller's user, keys, policies and IP protection from memory. Every change drops them at once anyway
@@ -155,6 +156,11 @@ public struct HeraldConfiguration: Sendable {
             do { directDatabaseURL = try DatabaseURL(direct) } catch { throw Invalid(description: "HERALD_DIRECT_DATABASE_URL: " + error.message) }
         } else {
             directDatabaseURL = databaseURL
+        }
+        if directDatabaseURL.pgbouncer {
+            throw Invalid(description: databaseURL == directDatabaseURL
+                ? "DATABASE_URL is a pgbouncer (pgbouncer=true): set HERALD_DIRECT_DATABASE_URL to the database itself, for LISTEN and migrations"
+                : "HERALD_DIRECT_DATABASE_URL must be the database itself, not a pgbouncer (pgbouncer=true)")
         }
         if let level = string("log.level") {
             guard let parsed = Logger.Level(rawValue: level) else {

@@ -108,6 +108,7 @@ public struct HeraldServices: Sendable {
         self.registry = registry
         var database = database
         database.metrics = DatabaseMetrics(registry: registry, poolSize: configuration.databasePoolSize)
+        database.preparedStatements = !configuration.databaseURL.pgbouncer
         self.database = database
         let dns = dns ?? DNSClient(server: configuration.dnsServer, logger: logger)
         self.dns = dns

@@ -16,6 +16,10 @@ public struct Database: Sendable {
     public let logger: Logger
     /// Pool and transaction metrics, when a registry is attached.
     public var metrics: DatabaseMetrics?
+    /// Whether the hot statements are prepared (parsed and planned once per connection). Not through
+    /// pgbouncer in transaction mode (`DATABASE_URL` with `pgbouncer=true`): a server connection there is
+    /// shared by every client between transactions, so a statement one prepared is not the next one's.
+    public var preparedStatements = true
 
     /// Wraps a pool.
     public init(client: PostgresClient, logger: Logger, metrics: DatabaseMetrics? = nil) {
@@ -82,6 +86,22 @@ public struct Database: Sendable {
             defer { metrics?.inUse.decrement() }
             return try await body(connection)
         }
+    }
+}
+
+extension PostgresConnection {
+    /// The rows of `statement`, run prepared or, when `prepared` is false, as an unnamed statement with
+    /// the same text and values (``Database/preparedStatements``).
+    func run<Statement: PostgresPreparedStatement>(_ statement: Statement, prepared: Bool, logger: Logger) async throws -> [Statement.Row] {
+        var rows: [Statement.Row] = []
+        if prepared {
+            for try await row in try await execute(statement, logger: logger) { rows.append(row) }
+        } else {
+            for try await row in try await query(PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings()), logger: logger) {
+                rows.append(try statement.decodeRow(row))
+            }
+        }
+        return rows
     }
 }
 

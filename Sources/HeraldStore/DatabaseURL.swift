@@ -50,6 +50,9 @@ public struct DatabaseURL: Sendable, Equatable {
     public var targetSession: TargetSession
     /// The socket of the ``PrimaryRouter`` the pool connects through instead (see ``routed(through:)``).
     public var routerSocket: String?
+    /// `pgbouncer=true`: the URL is a pgbouncer in transaction mode, so Herald prepares no statements
+    /// (``Database/preparedStatements``); LISTEN and migrations need `HERALD_DIRECT_DATABASE_URL`.
+    public var pgbouncer: Bool
 
     /// Parses the URL; a malformed one is a configuration error naming the problem.
     public init(_ string: String) throws(HeraldError) {
@@ -103,6 +106,11 @@ public struct DatabaseURL: Sendable, Equatable {
         case let other: throw invalid("unsupported target_session_attrs \(other) (Herald writes: use read-write, primary or any)")
         }
         if endpoints.count > 1 && socketDirectory != nil { throw invalid("several hosts and a socket directory") }
+        switch query["pgbouncer"] ?? "false" {
+        case "true", "1": pgbouncer = true
+        case "false", "0": pgbouncer = false
+        case let other: throw invalid("pgbouncer must be true or false, not \(other)")
+        }
     }
 
     /// `host[:port]` or `[v6]:port` of a list of servers.

@@ -97,7 +97,7 @@ extension SendStore {
             var locked = lockQuota && inTransaction
             while true {
                 let facts = try await Self.acceptFacts(connection, tenantID: tenantID, sends: sends, day: day, monthStart: monthStart, lock: locked,
-                                                       logger: logger)
+                                                       prepared: database.preparedStatements, logger: logger)
                 let before = QuotaAllocation(daily: facts.tenant?.dailyQuota ?? 0, usedToday: facts.quota.usedToday ?? 0,
                                              usedEarlierThisMonth: facts.quota.usedEarlier)
                 let (verdicts, quota) = AcceptDecision.decide(sends, tenant: facts.tenant, senders: facts.senders,
@@ -180,11 +180,11 @@ extension SendStore {
     }
 
     static func acceptFacts(_ connection: PostgresConnection, tenantID: UUID, sends: [ValidatedSend], day: String, monthStart: String, lock: Bool,
-                            logger: Logger) async throws -> AcceptFacts {
+                            prepared: Bool = true, logger: Logger) async throws -> AcceptFacts {
         var facts = AcceptFacts()
         let statement = AcceptFactsStatement(tenantID: tenantID, froms: Array(Set(sends.map(\.from.description))), tags: Array(Set(sends.compactMap(\.tag))),
                                              addresses: AcceptDecision.recipientsToLookUp(sends), day: day, monthStart: monthStart, lock: lock)
-        for try await (kind, a, b, c, d, e, f) in try await connection.execute(statement, logger: logger) {
+        for (kind, a, b, c, d, e, f) in try await connection.run(statement, prepared: prepared, logger: logger) {
             switch kind {
             case "tenant":
                 guard let status = a, let grade = b.flatMap({ Int($0) }) else { throw UnknownStoredValue(type: "tenant facts", value: "\(a ?? "-") \(b ?? "-")") }

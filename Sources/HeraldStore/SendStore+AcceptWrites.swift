@@ -129,7 +129,7 @@ extension SendStore {
                 priorities: priorities, unsubscribes: unsubscribes),
             recipients: .init(ids: ids, ordinals: ordinals, addresses: addresses, statuses: statuses, reasons: reasons))
         var written = false
-        for try await ok in try await connection.execute(statement, logger: logger) { written = ok }
+        for ok in try await connection.run(statement, prepared: database.preparedStatements, logger: logger) { written = ok }
         return written ? results : nil
     }
 }

@@ -7,7 +7,9 @@ struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply Migrations/*.sql in order, recording what ran.")
 
     func run() async throws {
-        let configuration = try Startup.configuration()
+        var configuration = try Startup.configuration()
+        // Migrations hold a session-level lock: on the direct URL (not a pgbouncer in transaction mode).
+        configuration.databaseURL = configuration.directDatabaseURL
         let logger = Startup.logger("herald.migrate", configuration)
         let migrations = try Startup.migrations(configuration)
         do {

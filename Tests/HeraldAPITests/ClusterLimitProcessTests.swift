@@ -45,6 +45,10 @@ import Testing
             }
             let listed = try await liveProcesses(servers[0].base)
             #expect(listed.allSatisfy { ($0["roles"] as? [String]) == ["api"] && $0["httpPort"] is Int && $0["pid"] is Int })
+            try await waitUntil("the metric counts both") {
+                let metrics = try await get(servers[0].base, "/metrics", "").body
+                return metrics.contains("herald_processes{role=\"api\"} 2.0")
+            }
 
             // Both processes hammered at once, each by 4 clients: together they admit what one bucket of
             // `rate`/s and `2 × rate` burst admits, plus one token per process (the bound stated in

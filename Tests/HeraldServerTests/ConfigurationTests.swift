@@ -50,6 +50,10 @@ import Testing
     static let bad: [Bad] = [
         Bad(environment: [:], mentions: "DATABASE_URL"),
         Bad(environment: ["DATABASE_URL": "mysql://x@y/z"], mentions: "DATABASE_URL"),
+        Bad(environment: ["DATABASE_URL": "postgres://h:p@127.0.0.1:6432/herald?pgbouncer=true"], mentions: "HERALD_DIRECT_DATABASE_URL"),
+        Bad(environment: base.merging(["HERALD_DIRECT_DATABASE_URL": "postgres://h:p@127.0.0.1:6432/herald?pgbouncer=true"]) { $1 },
+            mentions: "HERALD_DIRECT_DATABASE_URL"),
+        Bad(environment: ["DATABASE_URL": "postgres://h:p@a:1,b:2/herald?target_session_attrs=standby"], mentions: "target_session_attrs"),
         Bad(environment: base.merging(["HERALD_HTTP_PORT": "eighty"]) { $1 }, mentions: "HERALD_HTTP_PORT"),
         Bad(environment: base.merging(["HERALD_HTTP_PORT": "70000"]) { $1 }, mentions: "HERALD_HTTP_PORT"),
         Bad(environment: base.merging(["HERALD_MASTER_KEY": "short"]) { $1 }, mentions: "HERALD_MASTER_KEY"),

@@ -123,7 +123,7 @@ import Testing
             try await waitUntil("the enabled user is cached again") { try await principal() != nil && cache.count == 1 }
             let killed = try await database.withSystem { connection in
                 try await connection.query("""
-                    SELECT count(pg_terminate_backend(pid))::int FROM pg_stat_activity WHERE application_name = \(TenantChangeListener.applicationName)
+                    SELECT count(pg_terminate_backend(pid))::int FROM pg_stat_activity WHERE application_name = \(TenantChangeListener.applicationName) AND datname = current_database()
                     """, logger: database.logger).decode(Int.self).collectAll()
             }
             #expect(killed == [1])

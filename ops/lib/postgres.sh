@@ -237,6 +237,52 @@ herald_pg_read_only() {
         -c "ALTER SYSTEM SET default_transaction_read_only = on" -c "SELECT pg_reload_conf()" >/dev/null
 }
 
+# herald_pgbouncer_start DIR PGPORT PORT — pgbouncer in transaction mode on 127.0.0.1:PORT in front of the
+# cluster on 127.0.0.1:PGPORT (every database; the role herald with the password herald), run as postgres,
+# its files in DIR. At most HERALD_PGBOUNCER_SERVER_CONNECTIONS (20) server connections per database.
+# herald_pgbouncer_stop DIR stops it.
+herald_pgbouncer_start() {
+    local dir=$1 pgport=$2 port=$3 _
+    command -v pgbouncer >/dev/null 2>&1 || herald_apt_install pgbouncer || return 1
+    mkdir -p "$dir" && chown postgres:postgres "$dir" || return 1
+    cat >"$dir/pgbouncer.ini" <<EOF
+[databases]
+* = host=127.0.0.1 port=$pgport
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+max_client_conn = 2000
+default_pool_size = ${HERALD_PGBOUNCER_SERVER_CONNECTIONS:-20}
+max_db_connections = ${HERALD_PGBOUNCER_SERVER_CONNECTIONS:-20}
+server_reset_query =
+ignore_startup_parameters = extra_float_digits,options
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+EOF
+    printf '"herald" "herald"\n' >"$dir/userlist.txt"
+    chown postgres:postgres "$dir/pgbouncer.ini" "$dir/userlist.txt"
+    herald_as_postgres pgbouncer -d "$dir/pgbouncer.ini" || { herald_log "error: pgbouncer did not start"; return 1; }
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            herald_log "pgbouncer (transaction mode) on 127.0.0.1:$port in front of 127.0.0.1:$pgport"
+            return 0
+        fi
+        sleep 0.1
+    done
+    herald_log "error: pgbouncer did not listen on 127.0.0.1:$port; its log:"
+    tail -n 20 "$dir/pgbouncer.log" >&2
+    return 1
+}
+herald_pgbouncer_stop() {
+    local pid
+    pid=$(cat "$1/pgbouncer.pid" 2>/dev/null || true)
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+}
+
 # herald_pg_stop DIR — stops the cluster in DIR/data if it runs (fast, else immediate). Never fails.
 herald_pg_stop() {
     local dir=${1:-} bin=${PG_BIN:-} sock=""
