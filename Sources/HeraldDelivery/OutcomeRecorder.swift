@@ -10,15 +10,25 @@ import Logging
 typealias OutcomeRecorder = GroupCommitter<DeliveryAttempt, UUID, any Error>
 
 extension GroupCommitter where Item == DeliveryAttempt, Key == UUID, Failure == any Error {
-    /// A recorder of `worker`'s results: a commit that fails is logged (the messages' leases run out and they
-    /// are tried again) and rethrown by ``finish()``.
-    static func outcomes(store: DeliveryStore, worker: String, now: @escaping @Sendable () -> Date, logger: Logger) -> OutcomeRecorder {
+    /// A recorder of `worker`'s results. While the database is unreachable (a failover: ``Database/isUnavailable(_:)``)
+    /// a commit is tried again every 250 ms for up to `patience`, since what the servers answered is known and a
+    /// result lost would send the message again after its lease; recording a result twice is harmless (a
+    /// message's first result is the one that counts). A commit that still fails is logged (the messages'
+    /// leases run out and they are tried again) and rethrown by ``finish()``.
+    static func outcomes(store: DeliveryStore, worker: String, now: @escaping @Sendable () -> Date, logger: Logger,
+                         patience: Duration = .seconds(30)) -> OutcomeRecorder {
         OutcomeRecorder(key: \.messageID) { attempts in
-            do {
-                try await store.record(attempts, worker: worker, now: now())
-            } catch {
-                logger.error("recording delivery outcomes failed", metadata: ["error": "\(error)", "messages": "\(attempts.count)"])
-                throw error
+            let started = ContinuousClock.now
+            while true {
+                do {
+                    try await store.record(attempts, worker: worker, now: now())
+                    return
+                } catch where Database.isUnavailable(error) && ContinuousClock.now - started < patience && !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                } catch {
+                    logger.error("recording delivery outcomes failed", metadata: ["error": "\(error)", "messages": "\(attempts.count)"])
+                    throw error
+                }
             }
         }
     }
