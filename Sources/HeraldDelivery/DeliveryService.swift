@@ -53,7 +53,7 @@ public struct DeliveryService: Service {
             do {
                 attempted = try await worker.runOnce()
             } catch {
-                worker.logger.error("delivery cycle failed", metadata: ["error": "\(error)"])
+                worker.logger.error("delivery cycle failed", metadata: ["error": "\(String(reflecting: error))"])
                 attempted = 0
             }
             if attempted == 0 { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pollInterval) } }

@@ -26,7 +26,7 @@ extension GroupCommitter where Item == DeliveryAttempt, Key == UUID, Failure == 
                 } catch where Database.isUnavailable(error) && ContinuousClock.now - started < patience && !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(250))
                 } catch {
-                    logger.error("recording delivery outcomes failed", metadata: ["error": "\(error)", "messages": "\(attempts.count)"])
+                    logger.error("recording delivery outcomes failed", metadata: ["error": "\(String(reflecting: error))", "messages": "\(attempts.count)"])
                     throw error
                 }
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HeraldCore
 import Logging
 import PostgresNIO
@@ -29,7 +30,7 @@ public struct Database: Sendable {
     }
 
     /// Runs `body` in a transaction scoped to `tenantID` by row-level security.
-    public func withTenant<R: Sendable>(_ tenantID: UUID, _ body: (PostgresConnection) async throws -> R) async throws -> R {
+    public func withTenant<R: Sendable>(_ tenantID: UUID, _ body: @escaping (PostgresConnection) async throws -> R) async throws -> R {
         try await transaction { connection in
             try await connection.query("SELECT set_config('herald.tenant_id', \(tenantID.uuidString), true)", logger: logger)
             return try await body(connection)
@@ -37,7 +38,7 @@ public struct Database: Sendable {
     }
 
     /// Runs `body` in a transaction that may see every tenant's rows.
-    public func withSystem<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+    public func withSystem<R: Sendable>(_ body: @escaping (PostgresConnection) async throws -> R) async throws -> R {
         try await transaction { connection in
             try await connection.query("SELECT set_config('herald.system', 'on', true)", logger: logger)
             return try await body(connection)
@@ -56,7 +57,7 @@ public struct Database: Sendable {
 
     /// BEGIN … COMMIT around `body`, ROLLBACK on any error, rethrowing the body's own error unchanged
     /// (PostgresNIO's helper wraps it, and callers need to see a `HeraldError` as it was thrown).
-    func transaction<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+    func transaction<R: Sendable>(_ body: @escaping (PostgresConnection) async throws -> R) async throws -> R {
         try await connection { connection in
             try await connection.query("BEGIN", logger: logger)
             let value: R
@@ -75,7 +76,7 @@ public struct Database: Sendable {
 
     /// A connection of the pool for `body`, outside any transaction: each statement commits on its own, and
     /// one that needs the tenant scope sets it itself (as the accepting statements do).
-    func connection<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+    func connection<R: Sendable>(_ body: @escaping (PostgresConnection) async throws -> R) async throws -> R {
         let requested = ContinuousClock.now
         metrics?.waiting.increment()
         let lease = Lease()
@@ -84,9 +85,81 @@ public struct Database: Sendable {
             lease.acquired = true
             metrics?.acquired(after: ContinuousClock.now - requested)
             defer { metrics?.inUse.decrement() }
-            return try await body(connection)
+            return try await ConnectionWatch.shared.run(on: connection, logger: logger, UncheckedWork { try await body(connection) })
         }
     }
+}
+
+/// Database work that does not outlive its connection. PostgresNIO 1.33 can leave a query that was sent as its
+/// connection closed waiting forever (vapor/postgres-nio#487, reverted in #501): seen when the database fails
+/// over (`ops/failover-test`), where such a request never got an answer and its pool connection was never
+/// given back. So the work runs in a task of its own, and a second after its connection closed, a caller still
+/// waiting gets ``HeraldError/databaseUnavailable`` (503, retry) and its lease returns to the pool; the stuck
+/// task is left behind, holding nothing but its memory.
+final class ConnectionWatch: Sendable {
+    static let shared = ConnectionWatch()
+    /// How long work may go on after its connection closed.
+    static let grace = TimeAmount.seconds(1)
+
+    /// Answers the one caller of one piece of work once: with its result, or with the connection's loss.
+    final class Waiter: Sendable {
+        private let continuation = Mutex<UnsafeContinuation<any Sendable, any Error>?>(nil)
+
+        init(_ continuation: UnsafeContinuation<any Sendable, any Error>) {
+            self.continuation.withLock { $0 = continuation }
+        }
+
+        func resume(_ result: Result<any Sendable, any Error>) {
+            continuation.withLock { $0.take() }?.resume(with: result)
+        }
+    }
+
+    /// The work under way on each open connection; a connection is watched from its first work to its close.
+    private let watched = Mutex<[ObjectIdentifier: [UInt64: Waiter]]>([:])
+    private let counter = Mutex<UInt64>(0)
+
+    func run<R: Sendable>(on connection: PostgresConnection, logger: Logger, _ box: UncheckedWork<R>) async throws -> R {
+        let key = ObjectIdentifier(connection)
+        let id = counter.withLock { value -> UInt64 in
+            value &+= 1
+            return value
+        }
+        let value = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<any Sendable, any Error>) in
+            let waiter = Waiter(continuation)
+            let first = watched.withLock { watched -> Bool in
+                let first = watched[key] == nil
+                watched[key, default: [:]][id] = waiter
+                return first
+            }
+            if first {
+                connection.closeFuture.whenComplete { [self] _ in
+                    connection.eventLoop.scheduleTask(in: Self.grace) {
+                        let stuck = self.watched.withLock { $0.removeValue(forKey: key) } ?? [:]
+                        if !stuck.isEmpty {
+                            logger.warning("database work still waiting a second after its connection closed: abandoned",
+                                           metadata: ["count": "\(stuck.count)"])
+                        }
+                        for waiter in stuck.values { waiter.resume(.failure(HeraldError.databaseUnavailable)) }
+                    }
+                }
+            }
+            Task {
+                let result: Result<any Sendable, any Error>
+                do { result = .success(try await box.work()) } catch { result = .failure(error) }
+                _ = self.watched.withLock { $0[key]?.removeValue(forKey: id) }
+                waiter.resume(result)
+            }
+        }
+        guard let typed = value as? R else { throw HeraldError(code: "Internal", kind: .internal, message: "Database work returned the wrong type.") }
+        return typed
+    }
+}
+
+/// The work of ``ConnectionWatch/run(on:logger:_:)``, handed to the task that runs it while its caller waits
+/// (the caller touches nothing it captured until the work is done or abandoned).
+struct UncheckedWork<R>: @unchecked Sendable {
+    let work: () async throws -> R
+    init(_ work: @escaping () async throws -> R) { self.work = work }
 }
 
 extension PostgresConnection {

@@ -33,6 +33,8 @@ public final class PrimaryRouter: Sendable {
         var relayed: [ObjectIdentifier: (endpoint: DatabaseURL.Endpoint, inbound: any Channel, outbound: any Channel)] = [:]
         var server: (any Channel)?
         var switches = 0
+        /// The last server found writable.
+        var lastKnown: DatabaseURL.Endpoint?
     }
 
     public init(url: DatabaseURL, logger: Logger, probeInterval: TimeAmount = .seconds(1), waitForPrimary: TimeAmount = .seconds(10)) {
@@ -96,17 +98,20 @@ public final class PrimaryRouter: Sendable {
             found = endpoint
             break
         }
-        let stale: [any Channel] = state.withLockedValue { state in
-            guard state.primary != found else { return [] }
+        // Only a change is logged (a relay waiting for a server probes every 250 ms).
+        let (stale, change): ([any Channel], String?) = state.withLockedValue { state in
+            guard state.primary != found else { return ([], nil) }
             let previous = state.primary
             state.primary = found
-            if found != nil && previous != nil { state.switches += 1 }
-            guard previous != nil else { return [] }
-            return state.relayed.values.filter { $0.endpoint != found }.map(\.inbound)
+            if let found, let last = state.lastKnown, last != found { state.switches += 1 }
+            if let found { state.lastKnown = found }
+            let stale = state.relayed.values.filter { $0.endpoint != found }.map(\.inbound)
+            let change = found.map { "the writable database server is now \($0)" + (previous == nil ? "" : " (was \(previous!))") }
+                ?? "no database server takes writes (was \(previous.map { "\($0)" } ?? "none"))"
+            return (stale, change)
         }
-        if !stale.isEmpty || found == nil {
-            logger.log(level: found == nil ? .error : .warning, "the writable database server changed",
-                       metadata: ["now": "\(found.map { "\($0)" } ?? "none")", "closing": "\(stale.count)"])
+        if let change {
+            logger.log(level: found == nil ? .error : .warning, "\(change)", metadata: ["closing": "\(stale.count)"])
         }
         for channel in stale { channel.close(promise: nil) }
         return found

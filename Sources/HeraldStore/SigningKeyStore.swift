@@ -45,7 +45,7 @@ public final class SigningKeyRing: Sendable {
     public func refresh() async throws {
         state.withLock { $0.refreshes += 1 }
         let window = windowSeconds
-        let rows: [(String, ByteBuffer, ByteBuffer, Bool)] = try await database.withSystem { connection in
+        let rows: [(String, ByteBuffer, ByteBuffer, Bool)] = try await database.withSystem { [self] connection in
             try await connection.query("SELECT pg_advisory_xact_lock(7263)", logger: database.logger)
             let active = try await connection.query("SELECT count(*) FROM signing_keys WHERE retired_at IS NULL", logger: database.logger)
                 .decode(Int.self).first { _ in true } ?? 0
@@ -94,7 +94,7 @@ public final class SigningKeyRing: Sendable {
     /// Retires the active key and makes a new one; the old key stays published until its last token has expired.
     @discardableResult
     public func rotate() async throws -> String {
-        let kid = try await database.withSystem { connection in
+        let kid = try await database.withSystem { [self] connection in
             try await connection.query("SELECT pg_advisory_xact_lock(7263)", logger: database.logger)
             try await connection.query("UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL", logger: database.logger)
             return try await insertKey(on: connection)

@@ -72,7 +72,7 @@ public struct WebhookDispatcher: Service {
                         claimed = try await store.claim(worker: worker, limit: min(room, settings.claimBatch), excluding: await state.full, now: now(),
                                                         lease: settings.lease)
                     } catch {
-                        logger.error("claiming webhook deliveries failed", metadata: ["error": "\(error)"])
+                        logger.error("claiming webhook deliveries failed", metadata: ["error": "\(String(reflecting: error))"])
                     }
                 }
                 for delivery in await state.add(claimed) {

@@ -104,3 +104,33 @@ import Testing
         await router.stop()
     }
 }
+
+/// Work on a connection that closes under it is abandoned after a second (PostgresNIO can leave such a
+/// query waiting forever), answered 503, and its pool connection is not held.
+@Suite struct ConnectionWatchTests {
+    @Test func workOnAClosedConnectionIsAbandonedAfterASecond() async throws {
+        let base = try TestDatabases.baseURL()
+        let connection = try await PostgresConnection.connect(configuration: try base.connectionConfiguration(), id: 7, logger: TestDatabases.logger)
+        // Ordinary work passes through.
+        let one = try await ConnectionWatch.shared.run(on: connection, logger: TestDatabases.logger, UncheckedWork {
+            try await connection.query("SELECT 1", logger: TestDatabases.logger).decode(Int.self).first { _ in true } ?? 0
+        })
+        #expect(one == 1)
+        // Work that never ends, and the connection closed under it.
+        let started = ContinuousClock.now
+        async let abandoned: Int = ConnectionWatch.shared.run(on: connection, logger: TestDatabases.logger, UncheckedWork {
+            try await Task.sleep(for: .seconds(3_600))
+            return 0
+        })
+        try await Task.sleep(for: .milliseconds(100))
+        try await connection.close()
+        do {
+            _ = try await abandoned
+            Issue.record("the work was not abandoned")
+        } catch let error as HeraldError {
+            #expect(error.code == HeraldError.databaseUnavailable.code)
+        }
+        let waited = ContinuousClock.now - started
+        #expect(waited >= .milliseconds(1_000) && waited < .seconds(5), "\(waited)")
+    }
+}
