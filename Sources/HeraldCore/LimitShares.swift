@@ -185,6 +185,93 @@ public actor LimitShareBook {
     }
 }
 
+/// One key's share as a process keeps it: its grant and its measured demand.
+protocol ShareEntry: Sendable {
+    init(at time: Double)
+    /// When the key was last used (a key unused for `idleRelease` seconds is handed back).
+    var lastUse: Double { get }
+    /// The demand last sent (per second, or things wanted at once).
+    var wants: Double { get set }
+    /// The demand since the last exchange, restarting the count.
+    mutating func measure(at time: Double) -> Double
+    /// Takes a grant (of an exchange that started at `start`) holding until `until`.
+    /// (`scale`: the limit's burst per unit of rate.)
+    mutating func take(grant: Double, scale: Double, at time: Double, from start: Double, until: Double)
+}
+
+/// The keys of one limit and their shares: what ``LimitShareBook`` asks of every limit (the requests of
+/// an exchange, its grants, the fallback when it fails), the same for rates and for caps.
+final class ShareTable<Entry: ShareEntry>: ShareHolder, Sendable {
+    /// The bucket names' prefix.
+    let name: String
+    let limit: Double
+    let roles: [String]
+    /// Grants are whole things (connections).
+    let whole: Bool
+    /// Burst per unit of rate (the bucket a grant of one per second gets).
+    let scale: Double
+    let entries = Mutex<[String: Entry]>([:])
+    let now: @Sendable () -> Double
+
+    init(name: String, limit: Double, roles: [String], whole: Bool = false, scale: Double = 1, now: @escaping @Sendable () -> Double) {
+        self.name = name
+        self.limit = limit
+        self.roles = roles
+        self.whole = whole
+        self.scale = scale
+        self.now = now
+    }
+
+    func requests(for keys: Set<String>?, at time: Double, idleRelease: Double) -> [ShareRequest] {
+        entries.withLock { entries in
+            var requests: [ShareRequest] = []
+            for key in keys.map(Array.init) ?? Array(entries.keys) {
+                guard var entry = entries[key] else { continue }
+                let bucket = name + ":" + key
+                if time - entry.lastUse >= idleRelease {
+                    requests.append(ShareRequest(bucket: bucket, limit: limit, wants: 0, release: true, roles: roles, whole: whole))
+                    continue
+                }
+                // Demand rises at once and falls by halves.
+                let measured = entry.measure(at: time)
+                entry.wants = measured >= entry.wants ? measured : (entry.wants + measured) / 2
+                entries[key] = entry
+                requests.append(ShareRequest(bucket: bucket, limit: limit, wants: entry.wants, roles: roles, whole: whole))
+            }
+            return requests
+        }
+    }
+
+    func apply(_ requests: [ShareRequest], grants: ArraySlice<Double>, from start: Double, until: Double) {
+        let prefix = name.count + 1, time = now()
+        entries.withLock { entries in
+            for (request, grant) in zip(requests, grants) {
+                let key = String(request.bucket.dropFirst(prefix))
+                if request.release {
+                    if let entry = entries[key], entry.lastUse <= start { entries[key] = nil }
+                    continue
+                }
+                guard var entry = entries[key] else { continue }
+                entry.take(grant: grant, scale: scale, at: time, from: start, until: until)
+                entries[key] = entry
+            }
+        }
+    }
+
+    func fallback(_ buckets: [String], processes: Int, until: Double, at time: Double) {
+        let prefix = name + ":"
+        let grant = whole ? Double(max(1, Int(limit) / max(1, processes))) : limit / Double(max(1, processes))
+        entries.withLock { entries in
+            for bucket in buckets {
+                let key = bucket.hasPrefix(prefix) ? String(bucket.dropFirst(prefix.count)) : bucket
+                var entry = entries[key] ?? Entry(at: time)
+                entry.take(grant: grant, scale: scale, at: time, from: time, until: until)
+                entries[key] = entry
+            }
+        }
+    }
+}
+
 /// A token bucket per key whose rate and size are this process's share of a limit that holds for the
 /// whole installation (`rate` per second, bursts of `burst`), renewed through a ``LimitShareBook``. A key
 /// with a live grant is decided here, in memory; a key met for the first time, whose grant lapsed, or
@@ -198,8 +285,9 @@ public actor LimitShareBook {
 /// overlap: the process whose grant shrinks applies it a round trip after the database recorded it.
 /// Before a database failover (the shares table is not replicated) grants given before it are
 /// forgotten there, so for one `ttl` after it the processes may admit up to twice the limit.
-public final class SharedRateLimiter: RateLimiting, ShareHolder, Sendable {
-    struct Entry {
+public final class SharedRateLimiter: RateLimiting, Sendable {
+    /// A key's bucket: its grant, its tokens, its attempts since the last exchange.
+    struct Entry: ShareEntry {
         var grant = 0.0
         var capacity = 0.0
         var tokens = 0.0
@@ -222,6 +310,27 @@ public final class SharedRateLimiter: RateLimiting, ShareHolder, Sendable {
             tokens = min(capacity, tokens + max(0, time - updated) * grant)
             updated = max(updated, time)
         }
+
+        /// Attempts per second, over at least a second.
+        mutating func measure(at time: Double) -> Double {
+            defer {
+                attempts = 0
+                since = time
+            }
+            return attempts / max(time - since, 1)
+        }
+
+        /// The bucket fills at the grant and holds `scale × grant` tokens (at least one while there is a
+        /// grant); it starts full the first time, and a smaller grant empties what no longer fits.
+        mutating func take(grant: Double, scale: Double, at time: Double, from start: Double, until: Double) {
+            refill(time)
+            self.grant = grant
+            capacity = grant > 0 ? max(1, scale * grant) : 0
+            tokens = filled ? min(tokens, capacity) : capacity
+            if grant > 0 { filled = true }
+            expires = until
+            lastExchange = start
+        }
     }
 
     enum Step {
@@ -231,26 +340,23 @@ public final class SharedRateLimiter: RateLimiting, ShareHolder, Sendable {
     }
 
     /// The bucket names' prefix (`tenant`, `sender`, `link`, …).
-    public let name: String
+    public var name: String { table.name }
     /// Requests per second for the whole installation.
     public let rate: Double
     /// The installation's burst.
     public let burst: Double
-    /// The roles whose processes use this limit.
-    public let roles: [String]
     let book: LimitShareBook
-    private let entries = Mutex<[String: Entry]>([:])
+    let table: ShareTable<Entry>
     private let maxKeys: Int
 
-    /// A limiter of `rate` per second, bursts of `burst`, registered with `book`.
+    /// A limiter of `rate` per second, bursts of `burst`, for the processes of `roles`, registered with `book`.
     public init(name: String, rate: Double, burst: Double, roles: [String], book: LimitShareBook, maxKeys: Int = 100_000) {
-        self.name = name
-        self.roles = roles
         self.rate = max(rate, 0.000_001)
         self.burst = max(1, burst)
         self.book = book
         self.maxKeys = maxKeys
-        book.register(self)
+        table = ShareTable(name: name, limit: self.rate, roles: roles, scale: self.burst / self.rate, now: book.now)
+        book.register(table)
     }
 
     public var limit: Int { Int(burst) }
@@ -268,7 +374,7 @@ public final class SharedRateLimiter: RateLimiting, ShareHolder, Sendable {
         if case .decided(let taken, let remaining, let retryAfter) = step(key, count: count, at: book.now(), counting: true, final: false) {
             return (taken, remaining, retryAfter)
         }
-        await book.share(self, key)
+        await book.share(table, key)
         if case .decided(let taken, let remaining, let retryAfter) = step(key, count: count, at: book.now(), counting: false, final: true) {
             return (taken, remaining, retryAfter)
         }
@@ -277,16 +383,16 @@ public final class SharedRateLimiter: RateLimiting, ShareHolder, Sendable {
 
     public func isExhausted(_ key: String) async -> Bool {
         let time = book.now()
-        let known: Bool? = entries.withLock { entries in
+        let known: Bool? = table.entries.withLock { entries in
             guard var entry = entries[key], time < entry.expires else { return nil }
             entry.refill(time)
             entries[key] = entry
             return entry.tokens < 1
         }
         if let known { return known }
-        entries.withLock { entries in if entries[key] == nil { entries[key] = Entry(at: time) } }
-        await book.share(self, key)
-        return entries.withLock { entries in
+        table.entries.withLock { entries in if entries[key] == nil { entries[key] = Entry(at: time) } }
+        await book.share(table, key)
+        return table.entries.withLock { entries in
             guard var entry = entries[key] else { return false }
             entry.refill(book.now())
             entries[key] = entry
@@ -298,7 +404,7 @@ public final class SharedRateLimiter: RateLimiting, ShareHolder, Sendable {
     /// live grant, or when it ran dry and was not renewed in the last `urgentSpacing` seconds; `final`
     /// decides with what there is (after an exchange).
     func step(_ key: String, count: Int, at time: Double, counting: Bool, final: Bool) -> Step {
-        entries.withLock { entries in
+        table.entries.withLock { entries in
             var entry = entries[key] ?? Entry(at: time)
             if entries[key] == nil && entries.count >= maxKeys { Self.evict(&entries, at: time) }
             entry.refill(time)
@@ -328,74 +434,9 @@ public final class SharedRateLimiter: RateLimiting, ShareHolder, Sendable {
         for (stale, _) in sorted.prefix(entries.count / 2 + 1) { entries[stale] = nil }
     }
 
-    /// The requests for `keys` (nil: every key), measuring each one's demand since its last exchange;
-    /// keys unused for `idleRelease` seconds are handed back.
-    func requests(for keys: Set<String>?, at time: Double, idleRelease: Double) -> [ShareRequest] {
-        entries.withLock { entries in
-            var requests: [ShareRequest] = []
-            for key in keys.map(Array.init) ?? Array(entries.keys) {
-                guard var entry = entries[key] else { continue }
-                if time - entry.lastUse >= idleRelease {
-                    requests.append(ShareRequest(bucket: name + ":" + key, limit: rate, wants: 0, release: true, roles: roles))
-                    continue
-                }
-                // Demand rises at once and falls by halves, measured over at least an interval.
-                let measured = entry.attempts / max(time - entry.since, 1)
-                entry.wants = measured >= entry.wants ? measured : (entry.wants + measured) / 2
-                entry.attempts = 0
-                entry.since = time
-                entries[key] = entry
-                requests.append(ShareRequest(bucket: name + ":" + key, limit: rate, wants: entry.wants, roles: roles))
-            }
-            return requests
-        }
-    }
-
-    /// Applies the grants of an exchange that started at `start`, each holding until `until`.
-    func apply(_ requests: [ShareRequest], grants: ArraySlice<Double>, from start: Double, until: Double) {
-        let prefix = name.count + 1
-        entries.withLock { entries in
-            for (request, grant) in zip(requests, grants) {
-                let key = String(request.bucket.dropFirst(prefix))
-                if request.release {
-                    if let entry = entries[key], entry.lastUse <= start { entries[key] = nil }
-                    continue
-                }
-                guard var entry = entries[key] else { continue }
-                set(&entry, grant: grant, at: book.now(), until: until)
-                entry.lastExchange = start
-                entries[key] = entry
-            }
-        }
-    }
-
-    /// Grants each of `buckets` (or keys) the limit split evenly over `processes`, until `until`.
-    func fallback(_ buckets: [String], processes: Int, until: Double, at time: Double) {
-        let prefix = name + ":"
-        let grant = rate / Double(max(1, processes))
-        entries.withLock { entries in
-            for bucket in buckets {
-                let key = bucket.hasPrefix(prefix) ? String(bucket.dropFirst(prefix.count)) : bucket
-                var entry = entries[key] ?? Entry(at: time)
-                set(&entry, grant: grant, at: time, until: until)
-                entry.lastExchange = time
-                entries[key] = entry
-            }
-        }
-    }
-
-    private func set(_ entry: inout Entry, grant: Double, at time: Double, until: Double) {
-        entry.refill(time)
-        entry.grant = grant
-        entry.capacity = grant > 0 ? max(1, burst * grant / rate) : 0
-        entry.tokens = entry.filled ? min(entry.tokens, entry.capacity) : entry.capacity
-        if grant > 0 { entry.filled = true }
-        entry.expires = until
-    }
-
     /// The grant of `key` now (per second), for tests and metrics.
     public func grant(_ key: String) -> Double {
-        entries.withLock { $0[key]?.grant ?? 0 }
+        table.entries.withLock { $0[key]?.grant ?? 0 }
     }
 }
 
@@ -406,114 +447,73 @@ public final class SharedRateLimiter: RateLimiting, ShareHolder, Sendable {
 /// waiting); it asks at once for a key it has no live share of, and again (at most every `urgentSpacing`
 /// seconds) while it wants more than it holds. When it holds more than its share after a renewal, it
 /// opens no new one until it is within it (those in use finish).
-public final class SharedConcurrencyLimit: ShareHolder, Sendable {
-    struct Entry {
+public final class SharedConcurrencyLimit: Sendable {
+    struct Entry: ShareEntry {
         var slots = 0
         var expires = -Double.infinity
         var lastExchange = -Double.infinity
-        /// What the process uses now (in use and waiting), the most since the last exchange, and what
-        /// was measured before.
+        /// What the process uses now (in use and waiting) and the most since the last exchange.
         var current = 0
         var peak = 0
         var wants = 0.0
-        var lastUse: Double
+        var used: Double
+
+        init(at time: Double) { used = time }
+
+        /// A key in use is never idle.
+        var lastUse: Double { current > 0 ? .infinity : used }
+
+        mutating func measure(at time: Double) -> Double {
+            defer { peak = current }
+            return Double(max(peak, current))
+        }
+
+        mutating func take(grant: Double, scale: Double, at time: Double, from start: Double, until: Double) {
+            slots = Int(grant)
+            expires = until
+            lastExchange = start
+        }
     }
 
-    /// The bucket names' prefix (`connections`).
-    public let name: String
     /// Things held at once, all processes together.
     public let limit: Int
-    /// The roles whose processes use this limit.
-    public let roles: [String]
     let book: LimitShareBook
-    private let entries = Mutex<[String: Entry]>([:])
+    let table: ShareTable<Entry>
 
     public init(name: String, limit: Int, roles: [String], book: LimitShareBook) {
-        self.name = name
         self.limit = max(1, limit)
-        self.roles = roles
         self.book = book
-        book.register(self)
+        table = ShareTable(name: name, limit: Double(self.limit), roles: roles, whole: true, now: book.now)
+        book.register(table)
     }
 
     /// How many of `key` this process may hold now, when it would hold `wanting` (those in use and
     /// those waiting).
     public func slots(_ key: String, wanting: Int) async -> Int {
         let time = book.now()
-        let known: Int? = entries.withLock { entries in
-            var entry = entries[key] ?? Entry(lastUse: time)
+        let known: Int? = table.entries.withLock { entries in
+            var entry = entries[key] ?? Entry(at: time)
             entry.current = wanting
             entry.peak = max(entry.peak, wanting)
-            entry.lastUse = time
+            entry.used = time
             entries[key] = entry
             let live = time < entry.expires
             if live && (wanting <= entry.slots || time - entry.lastExchange < book.settings.urgentSpacing) { return entry.slots }
             return nil
         }
         if let known { return known }
-        await book.share(self, key)
-        return entries.withLock { $0[key]?.slots ?? 0 }
+        await book.share(table, key)
+        return table.entries.withLock { $0[key]?.slots ?? 0 }
     }
 
     /// Tells how many of `key` the process uses now (in use and waiting), when that goes down.
     public func using(_ key: String, count: Int) {
         let time = book.now()
-        entries.withLock { entries in
+        table.entries.withLock { entries in
             guard var entry = entries[key] else { return }
             entry.current = count
-            entry.lastUse = time
+            entry.used = time
             entries[key] = entry
-        }
-    }
-
-    func requests(for keys: Set<String>?, at time: Double, idleRelease: Double) -> [ShareRequest] {
-        entries.withLock { entries in
-            var requests: [ShareRequest] = []
-            for key in keys.map(Array.init) ?? Array(entries.keys) {
-                guard var entry = entries[key] else { continue }
-                if entry.current == 0 && time - entry.lastUse >= idleRelease {
-                    requests.append(ShareRequest(bucket: name + ":" + key, limit: Double(limit), wants: 0, release: true, roles: roles, whole: true))
-                    continue
-                }
-                let measured = Double(max(entry.peak, entry.current))
-                entry.wants = measured >= entry.wants ? measured : (entry.wants + measured) / 2
-                entry.peak = entry.current
-                entries[key] = entry
-                requests.append(ShareRequest(bucket: name + ":" + key, limit: Double(limit), wants: entry.wants, roles: roles, whole: true))
-            }
-            return requests
-        }
-    }
-
-    func apply(_ requests: [ShareRequest], grants: ArraySlice<Double>, from start: Double, until: Double) {
-        let prefix = name.count + 1
-        entries.withLock { entries in
-            for (request, grant) in zip(requests, grants) {
-                let key = String(request.bucket.dropFirst(prefix))
-                if request.release {
-                    if let entry = entries[key], entry.lastUse <= start { entries[key] = nil }
-                    continue
-                }
-                guard var entry = entries[key] else { continue }
-                entry.slots = Int(grant)
-                entry.expires = until
-                entry.lastExchange = start
-                entries[key] = entry
-            }
-        }
-    }
-
-    func fallback(_ buckets: [String], processes: Int, until: Double, at time: Double) {
-        let prefix = name + ":"
-        entries.withLock { entries in
-            for bucket in buckets {
-                let key = bucket.hasPrefix(prefix) ? String(bucket.dropFirst(prefix.count)) : bucket
-                var entry = entries[key] ?? Entry(lastUse: time)
-                entry.slots = max(1, limit / max(1, processes))
-                entry.expires = until
-                entry.lastExchange = time
-                entries[key] = entry
-            }
         }
     }
 }
