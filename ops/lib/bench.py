@@ -13,12 +13,15 @@
       VALUE" lines, each answered for its own name only; "-" checks nothing). Prints "RESULT <messages>
       <sampled> <verified> <mean size without DKIM-Signature> <first failure or ->".
 
-  cpu-watch OUT [--start-file FILE]
-      (With --start-file: from the moment FILE exists.) Until SIGTERM, samples every process's CPU time (/proc/PID/stat) and the machine's busy time
-      (/proc/stat) every 0.2 s; then writes "GROUP SECONDS" lines to OUT: the CPU time each group used
-      while it ran (herald, postgres, client (wrk, smtp-source, smtp-submit, the Python clients), postfix, opendkim,
-      sink (smtp-sink), other) and "machine" (busy time of all cores). A process that ended between two
-      samples loses at most its last 0.2 s; "unattributed" is what the machine used beyond the groups.
+  cpu-watch OUT [--start-file FILE] [--postgres POSTMASTER-PID]
+      (With --start-file: from the moment FILE exists.) Until SIGTERM, samples every process's CPU time
+      (/proc/PID/stat) and the machine's busy time (/proc/stat) every 0.2 s; then writes "GROUP SECONDS" lines
+      to OUT: the CPU time each group used while it ran (herald (herald_api and herald_sched for the processes
+      run as herald.api and herald.sched), postgres (with --postgres, only that postmaster and its children),
+      client (wrk, smtp-source, smtp-submit, the Python clients), postfix, opendkim, sink (smtp-sink), other)
+      and "machine" (busy time of all cores). A process that ended between two samples loses at most its last
+      0.2 s; "unattributed" is what the machine used beyond the groups. Then the busiest command names of
+      "other" ("other.NAME", at most five, each within "other") and "wall" (the seconds watched).
 """
 import argparse
 import asyncio
@@ -72,8 +75,9 @@ POSTFIX = {"master", "smtpd", "cleanup", "qmgr", "trivial-rewrite", "smtp", "pic
            "scache", "tlsmgr", "postdrop", "sendmail", "postqueue", "showq", "postlog", "postlogd"}
 
 
-def process_times():
-    """{pid: (group, CPU seconds so far)} of every process but this one."""
+def process_times(postmaster=None):
+    """{pid: (group, CPU seconds so far, command name)} of every process but this one; with postmaster (a pid),
+    the postgres processes of other clusters are "other"."""
     tick, found, me = os.sysconf("SC_CLK_TCK"), {}, os.getpid()
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == me:
@@ -83,9 +87,15 @@ def process_times():
         except OSError:
             continue
         comm, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
-        # The herald binary may be named herald-<commit> (HERALD_BENCH_BINARY).
-        group = "postfix" if comm in POSTFIX else "herald" if comm.startswith("herald") else GROUPS.get(comm, "other")
-        found[int(name)] = (group, (int(rest[11]) + int(rest[12])) / tick)
+        # The herald binary may be named herald-<commit> (HERALD_BENCH_BINARY); run as herald.<role> (`ops/bench scale`'s
+        # symbolic links herald.api and herald.sched) it is the group herald_<role>.
+        if comm.startswith("herald."):
+            group = "herald_" + comm[len("herald."):]
+        else:
+            group = "postfix" if comm in POSTFIX else "herald" if comm.startswith("herald") else GROUPS.get(comm, "other")
+        if group == "postgres" and postmaster and postmaster not in (int(name), int(rest[1])):
+            group = "other"
+        found[int(name)] = (group, (int(rest[11]) + int(rest[12])) / tick, comm)
     return found
 
 
@@ -100,19 +110,28 @@ def cpu_watch(a):
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     while a.start_file and not os.path.exists(a.start_file) and not stop:
         time.sleep(0.02)
-    start, busy_start = process_times(), machine_busy()
+    start, busy_start, wall_start = process_times(a.postgres), machine_busy(), time.monotonic()
     latest = dict(start)
     while not stop:
         time.sleep(0.2)
-        latest.update(process_times())
-    totals = {}
-    for pid, (group, seconds) in latest.items():
+        latest.update(process_times(a.postgres))
+    totals, others = {}, {}
+    for pid, (group, seconds, comm) in latest.items():
         base = start.get(pid)
-        used = seconds - (base[1] if base and base[0] == group else 0)
-        totals[group] = totals.get(group, 0) + max(used, 0)
+        used = max(seconds - (base[1] if base and base[0] == group else 0), 0)
+        totals[group] = totals.get(group, 0) + used
+        if group == "other":
+            name = re.sub(r"\s+", "_", comm) or "?"
+            others[name] = others.get(name, 0) + used
     machine = machine_busy() - busy_start
     totals["unattributed"] = max(machine - sum(totals.values()), 0)
     totals["machine"] = machine
+    # Who else used the cores (a shared machine's compiler, say): the five busiest command names of "other",
+    # as other.NAME, and the seconds watched, as wall (machine / wall: how many cores were busy).
+    for name, seconds in sorted(others.items(), key=lambda item: -item[1])[:5]:
+        if seconds >= 0.05:
+            totals["other." + name] = seconds
+    totals["wall"] = time.monotonic() - wall_start
     with open(a.out, "w") as out:
         for group, seconds in sorted(totals.items()):
             out.write(f"{group} {seconds:.3f}\n")
@@ -226,6 +245,7 @@ def main():
     p = sub.add_parser("cpu-watch")
     p.add_argument("out")
     p.add_argument("--start-file")
+    p.add_argument("--postgres", type=int)
     a = parser.parse_args()
     if a.command == "cpu-watch":
         return cpu_watch(a)
