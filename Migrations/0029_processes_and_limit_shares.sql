@@ -23,6 +23,9 @@ CREATE UNLOGGED TABLE herald_limit_shares (
     process_id uuid NOT NULL,
     wants double precision NOT NULL,
     granted double precision NOT NULL,
+    -- Of a limit on whole things (connections): how many the process holds now, which may be more than
+    -- its grant for a while after the grant shrank; nobody else is granted them until they are given back.
+    holding double precision NOT NULL DEFAULT 0,
     expires_at timestamptz NOT NULL,
     PRIMARY KEY (bucket, process_id)
 );
@@ -43,7 +46,7 @@ BEGIN
         PERFORM pg_advisory_xact_lock(h);
     END LOOP;
     RETURN QUERY
-        SELECT s.bucket, sum(s.wants), sum(s.granted), count(*)::int, NULL::text[]
+        SELECT s.bucket, sum(s.wants), sum(greatest(s.granted, s.holding)), count(*)::int, NULL::text[]
         FROM herald_limit_shares s JOIN herald_processes p ON p.id = s.process_id
         WHERE s.bucket = ANY (p_buckets) AND s.process_id <> p_process AND s.expires_at > clock_timestamp()
           AND p.last_seen > clock_timestamp() - interval '10 seconds'
@@ -54,23 +57,25 @@ END
 $$;
 
 -- Records this process's shares after herald_limit_shares (same transaction, locks still held): each
--- bucket's wants and grant for p_ttl_ms; a bucket with nothing wanted and nothing granted is handed
+-- bucket's wants, grant and holding for p_ttl_ms; a bucket with nothing wanted, granted or held is handed
 -- back. Other processes' shares of these buckets that expired a minute ago are swept on the way (the
 -- statement touches each row once: its own rows are only upserted or handed back).
-CREATE FUNCTION herald_limit_record(p_process uuid, p_buckets text[], p_wants double precision[], p_granted double precision[], p_ttl_ms int)
+CREATE FUNCTION herald_limit_record(p_process uuid, p_buckets text[], p_wants double precision[], p_granted double precision[],
+                                    p_holding double precision[], p_ttl_ms int)
     RETURNS void
     LANGUAGE sql AS $$
     WITH given AS (
-        SELECT * FROM unnest(p_buckets, p_wants, p_granted) AS g (bucket, wants, granted)
+        SELECT * FROM unnest(p_buckets, p_wants, p_granted, p_holding) AS g (bucket, wants, granted, holding)
     ), swept AS (
         DELETE FROM herald_limit_shares s
         WHERE s.bucket = ANY (p_buckets)
           AND CASE WHEN s.process_id = p_process
-                   THEN EXISTS (SELECT FROM given g WHERE g.bucket = s.bucket AND g.wants = 0 AND g.granted = 0)
+                   THEN EXISTS (SELECT FROM given g WHERE g.bucket = s.bucket AND g.wants = 0 AND g.granted = 0 AND g.holding = 0)
                    ELSE s.expires_at < clock_timestamp() - interval '1 minute' END
     )
-    INSERT INTO herald_limit_shares AS s (bucket, process_id, wants, granted, expires_at)
-    SELECT g.bucket, p_process, g.wants, g.granted, clock_timestamp() + make_interval(secs => p_ttl_ms / 1000.0)
-    FROM given g WHERE g.wants > 0 OR g.granted > 0
-    ON CONFLICT (bucket, process_id) DO UPDATE SET wants = excluded.wants, granted = excluded.granted, expires_at = excluded.expires_at
+    INSERT INTO herald_limit_shares AS s (bucket, process_id, wants, granted, holding, expires_at)
+    SELECT g.bucket, p_process, g.wants, g.granted, g.holding, clock_timestamp() + make_interval(secs => p_ttl_ms / 1000.0)
+    FROM given g WHERE g.wants > 0 OR g.granted > 0 OR g.holding > 0
+    ON CONFLICT (bucket, process_id) DO UPDATE SET wants = excluded.wants, granted = excluded.granted, holding = excluded.holding,
+                                                  expires_at = excluded.expires_at
 $$;

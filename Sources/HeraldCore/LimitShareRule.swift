@@ -2,7 +2,8 @@
 public struct OtherShares: Sendable, Equatable {
     /// The sum of their measured demand (per second).
     public var wants: Double
-    /// The sum of their live grants (per second).
+    /// The sum of their live grants (per second), or, of a limit on whole things, of what each grant or
+    /// holds, whichever is more (a process whose grant shrank still holds what it has not given back).
     public var granted: Double
     /// How many processes hold a share.
     public var holders: Int

@@ -16,14 +16,18 @@ public struct ShareRequest: Sendable, Equatable {
     /// The limit counts whole things (connections): grants are whole numbers
     /// (``LimitShareRule/wholeGrant(limit:wants:others:processes:)``).
     public var whole: Bool
+    /// Whole things the process holds now: until it gives them back, the others are not granted them,
+    /// even when its own grant shrank below them.
+    public var holding: Int
 
-    public init(bucket: String, limit: Double, wants: Double, release: Bool = false, roles: [String], whole: Bool = false) {
+    public init(bucket: String, limit: Double, wants: Double, release: Bool = false, roles: [String], whole: Bool = false, holding: Int = 0) {
         self.bucket = bucket
         self.limit = limit
         self.wants = wants
         self.release = release
         self.roles = roles
         self.whole = whole
+        self.holding = holding
     }
 
     /// This request's grant, given what the others hold (``LimitShareRule``).
@@ -194,6 +198,8 @@ protocol ShareEntry: Sendable {
     var wants: Double { get set }
     /// The demand since the last exchange, restarting the count.
     mutating func measure(at time: Double) -> Double
+    /// Whole things held now (connections in use), which the grant must cover.
+    var holding: Int { get }
     /// Takes a grant (of an exchange that started at `start`) holding until `until`.
     /// (`scale`: the limit's burst per unit of rate.)
     mutating func take(grant: Double, scale: Double, at time: Double, from start: Double, until: Double)
@@ -229,14 +235,14 @@ final class ShareTable<Entry: ShareEntry>: ShareHolder, Sendable {
                 guard var entry = entries[key] else { continue }
                 let bucket = name + ":" + key
                 if time - entry.lastUse >= idleRelease {
-                    requests.append(ShareRequest(bucket: bucket, limit: limit, wants: 0, release: true, roles: roles, whole: whole))
+                    requests.append(ShareRequest(bucket: bucket, limit: limit, wants: 0, release: true, roles: roles, whole: whole, holding: entry.holding))
                     continue
                 }
                 // Demand rises at once and falls by halves.
                 let measured = entry.measure(at: time)
                 entry.wants = measured >= entry.wants ? measured : (entry.wants + measured) / 2
                 entries[key] = entry
-                requests.append(ShareRequest(bucket: bucket, limit: limit, wants: entry.wants, roles: roles, whole: whole))
+                requests.append(ShareRequest(bucket: bucket, limit: limit, wants: entry.wants, roles: roles, whole: whole, holding: entry.holding))
             }
             return requests
         }
@@ -299,6 +305,7 @@ public final class SharedRateLimiter: RateLimiting, Sendable {
         var wants = 0.0
         var lastUse: Double
         var filled = false
+        var holding: Int { 0 }
 
         init(at time: Double) {
             updated = time
@@ -452,11 +459,13 @@ public final class SharedConcurrencyLimit: Sendable {
         var slots = 0
         var expires = -Double.infinity
         var lastExchange = -Double.infinity
-        /// What the process uses now (in use and waiting) and the most since the last exchange.
+        /// What the process uses now (in use and waiting), the most since the last exchange, and the
+        /// connections open now.
         var current = 0
         var peak = 0
         var wants = 0.0
         var used: Double
+        var holding = 0
 
         init(at time: Double) { used = time }
 
@@ -489,11 +498,12 @@ public final class SharedConcurrencyLimit: Sendable {
 
     /// How many of `key` this process may hold now, when it would hold `wanting` (those in use and
     /// those waiting).
-    public func slots(_ key: String, wanting: Int) async -> Int {
+    public func slots(_ key: String, wanting: Int, holding: Int = 0) async -> Int {
         let time = book.now()
         let known: Int? = table.entries.withLock { entries in
             var entry = entries[key] ?? Entry(at: time)
             entry.current = wanting
+            entry.holding = holding
             entry.peak = max(entry.peak, wanting)
             entry.used = time
             entries[key] = entry
@@ -506,12 +516,13 @@ public final class SharedConcurrencyLimit: Sendable {
         return table.entries.withLock { $0[key]?.slots ?? 0 }
     }
 
-    /// Tells how many of `key` the process uses now (in use and waiting), when that goes down.
-    public func using(_ key: String, count: Int) {
+    /// Tells how many of `key` the process uses now (in use and waiting) and holds (open), when that goes down.
+    public func using(_ key: String, count: Int, holding: Int = 0) {
         let time = book.now()
         table.entries.withLock { entries in
             guard var entry = entries[key] else { return }
             entry.current = count
+            entry.holding = holding
             entry.used = time
             entries[key] = entry
         }

@@ -24,10 +24,12 @@ public actor SMTPConnectionPool {
     private var waitingForShare: [String: Int] = [:]
     /// This process's share of each destination's cap, as last answered.
     private var share: [String: Int] = [:]
-    /// How many connections to a destination this process may have open, given how many it would use.
-    let sharedSlots: (@Sendable (_ destination: String, _ wanting: Int) async -> Int)?
-    /// Told how many connections to a destination this process uses (in use and waiting) when one is given back.
-    let sharedUse: (@Sendable (_ destination: String, _ using: Int) -> Void)?
+    /// How many connections to a destination this process may have open, given how many it would use
+    /// and how many it has open.
+    let sharedSlots: (@Sendable (_ destination: String, _ wanting: Int, _ open: Int) async -> Int)?
+    /// Told how many connections to a destination this process uses (in use and waiting) and has open
+    /// when one is given back.
+    let sharedUse: (@Sendable (_ destination: String, _ using: Int, _ open: Int) -> Void)?
     private var sweeper: Task<Void, Never>?
     /// Connections opened and reused, for metrics and tests.
     public private(set) var opened = 0
@@ -43,8 +45,8 @@ public actor SMTPConnectionPool {
     /// A pool with these caps; idle time is read from `clock` (the continuous clock, unless a test moves its own).
     public init<C: Clock<Duration>>(maxPerDestination: Int = 10, maxIdlePerDestination: Int = 4, idleTimeout: Duration = .seconds(5),
                                     clock: C = ContinuousClock(), observe: @escaping @Sendable (_ reused: Bool) -> Void = { _ in },
-                                    sharedSlots: (@Sendable (_ destination: String, _ wanting: Int) async -> Int)? = nil,
-                                    sharedUse: (@Sendable (_ destination: String, _ using: Int) -> Void)? = nil) {
+                                    sharedSlots: (@Sendable (_ destination: String, _ wanting: Int, _ open: Int) async -> Int)? = nil,
+                                    sharedUse: (@Sendable (_ destination: String, _ using: Int, _ open: Int) -> Void)? = nil) {
         self.maxPerDestination = max(1, maxPerDestination)
         self.sharedSlots = sharedSlots
         self.sharedUse = sharedUse
@@ -65,8 +67,9 @@ public actor SMTPConnectionPool {
             }
             guard let sharedSlots else { break }
             let wanting = inUse[destination, default: 0] + waitingForShare[destination, default: 0] + (waiting[destination]?.count ?? 0) + 1
-            let slots = await sharedSlots(destination, wanting)
+            let slots = await sharedSlots(destination, wanting, inUse[destination, default: 0] + (idle[destination]?.count ?? 0))
             share[destination] = slots
+            closeIdle(destination, beyond: slots)
             if inUse[destination, default: 0] < min(slots, maxPerDestination) { break }
             waitingForShare[destination, default: 0] += 1
             try? await Task.sleep(for: .milliseconds(100))
@@ -95,7 +98,10 @@ public actor SMTPConnectionPool {
     /// Gives the slot back, and the connection for reuse when it is still open (else it is closed).
     func release(_ destination: String, session: SMTPSession?) {
         inUse[destination, default: 1] -= 1
-        sharedUse?(destination, inUse[destination, default: 0] + waitingForShare[destination, default: 0] + (waiting[destination]?.count ?? 0))
+        defer {
+            sharedUse?(destination, inUse[destination, default: 0] + waitingForShare[destination, default: 0] + (waiting[destination]?.count ?? 0),
+                       inUse[destination, default: 0] + (idle[destination]?.count ?? 0))
+        }
         if let session {
             let open = inUse[destination, default: 0] + idle[destination, default: []].count
             if session.isOpen, idleTimeout > .zero, idle[destination, default: []].count < maxIdlePerDestination,
@@ -110,6 +116,14 @@ public actor SMTPConnectionPool {
             let next = waiters.removeFirst()
             waiting[destination] = waiters.isEmpty ? nil : waiters
             next.resume()
+        }
+    }
+
+    /// Quits idle connections to `destination` while more than `slots` are open (the share shrank).
+    private func closeIdle(_ destination: String, beyond slots: Int) {
+        while inUse[destination, default: 0] + (idle[destination]?.count ?? 0) > slots, let last = idle[destination]?.popLast() {
+            last.session.quit()
+            if idle[destination]?.isEmpty == true { idle[destination] = nil }
         }
     }
 

@@ -70,7 +70,8 @@ extension HeraldServices {
         // HERALD_DELIVERY_CONCURRENCY holds for the whole installation: each process keeps its share of a destination's connections.
         let connections = SharedConcurrencyLimit(name: "connections", limit: configuration.deliveryConcurrency, roles: ["scheduler"], book: shareBook)
         let pool = SMTPConnectionPool(maxPerDestination: configuration.deliveryConcurrency, observe: { metrics.connection(reused: $0) },
-                                      sharedSlots: { await connections.slots($0, wanting: $1) }, sharedUse: { connections.using($0, count: $1) })
+                                      sharedSlots: { await connections.slots($0, wanting: $1, holding: $2) },
+                                      sharedUse: { connections.using($0, count: $1, holding: $2) })
         var delivery = DeliveryWorker(store: store, domains: domains, router: MailRouter(dns: dns, smarthost: configuration.smarthost),
                                       smtp: SMTPDelivery(hostname: hostname ?? "localhost", pool: pool), worker: worker)
         delivery.lease = configuration.deliveryLease

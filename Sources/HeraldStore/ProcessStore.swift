@@ -145,7 +145,8 @@ public struct LimitShareStore: LimitShareExchange {
                 return request.grant(others: others[request.bucket] ?? .none, processes: max(1, processes))
             }
             try await connection.query("""
-                SELECT herald_limit_record(\(process), \(buckets), \(requests.map { $0.release ? 0 : $0.wants }), \(grants), \(Int(ttl * 1000))::int)
+                SELECT herald_limit_record(\(process), \(buckets), \(requests.map { $0.release ? 0 : $0.wants }), \(grants),
+                                           \(requests.map { Double($0.holding) }), \(Int(ttl * 1000))::int)
                 """, logger: database.logger)
             return (grants, max(1, live.count))
         }

@@ -175,7 +175,7 @@ final class TestSeconds: Sendable {
 /// The shares table and its lock, in memory: each exchange decides with ``LimitShareRule`` against the
 /// other processes' live shares, as `LimitShareStore` does in PostgreSQL.
 final class Ledger: Sendable {
-    private struct Share { var wants: Double; var granted: Double; var expires: Double }
+    private struct Share { var wants: Double; var granted: Double; var holding: Double; var expires: Double }
     private struct State {
         var shares: [String: [Int: Share]] = [:]
         var processes = 1
@@ -221,9 +221,10 @@ final class Ledger: Sendable {
                 } else {
                     let others = shares.filter { $0.key != process }.values
                     let grant = request.grant(others: OtherShares(wants: others.map(\.wants).reduce(0, +),
-                                                                  granted: others.map(\.granted).reduce(0, +), holders: others.count),
+                                                                  granted: others.map { max($0.granted, $0.holding) }.reduce(0, +),
+                                                                  holders: others.count),
                                               processes: state.processes)
-                    shares[process] = Share(wants: request.wants, granted: grant, expires: time + ttl)
+                    shares[process] = Share(wants: request.wants, granted: grant, holding: Double(request.holding), expires: time + ttl)
                     grants.append(grant)
                 }
                 state.shares[request.bucket] = shares
@@ -264,6 +265,30 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(await caps[0].slots("mx:25", wanting: 4) == 2)
         #expect(await caps[1].slots("mx:25", wanting: 4) == 2)
         #expect(ledger.granted("connections:mx:25") == 4)
+    }
+
+    @Test func aShrunkShareIsNotGivenAwayBeforeItsConnectionsAreBack() async {
+        let clock = TestSeconds()
+        let ledger = Ledger(now: clock.now)
+        ledger.live(2)
+        let books = [1, 2].map { LimitShareBook(exchanger: ledger.exchanger(process: $0), now: clock.now) }
+        let caps = books.map { SharedConcurrencyLimit(name: "connections", limit: 4, roles: ["scheduler"], book: $0) }
+        // The first opens all 4; the second wants 4 too.
+        #expect(await caps[0].slots("mx:25", wanting: 4) == 4)
+        caps[0].using("mx:25", count: 4, holding: 4)
+        #expect(await caps[1].slots("mx:25", wanting: 4) == 0)
+        // The first's share shrinks to 2, but it still has 4 open: the second gets none of them yet.
+        clock.advance(1)
+        await books[0].renew()
+        #expect(await caps[0].slots("mx:25", wanting: 4, holding: 4) == 2)
+        clock.advance(0.2)
+        #expect(await caps[1].slots("mx:25", wanting: 4) == 0)
+        // Once the first is down to its 2, the second gets the other 2.
+        caps[0].using("mx:25", count: 4, holding: 2)
+        clock.advance(1)
+        await books[0].renew()
+        await books[1].renew()
+        #expect(await caps[1].slots("mx:25", wanting: 4) == 2)
     }
 
     @Test func aCapSmallerThanTheProcessesIsStillUsed() async {

@@ -163,7 +163,7 @@ private actor Heard {
 @Suite struct SMTPConnectionPoolShareTests {
     @Test func noMoreConnectionsInUseThanTheShare() async throws {
         let share = ShareBox(1)
-        let pool = SMTPConnectionPool(maxPerDestination: 10, idleTimeout: .zero, sharedSlots: { _, _ in share.value })
+        let pool = SMTPConnectionPool(maxPerDestination: 10, idleTimeout: .zero, sharedSlots: { _, _, _ in share.value })
         _ = await pool.acquire("mx:25")
         // A second waits while the share is one…
         let second = Task { _ = await pool.acquire("mx:25"); return ContinuousClock.now }
