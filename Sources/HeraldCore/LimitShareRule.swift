@@ -21,8 +21,8 @@ public struct OtherShares: Sendable, Equatable {
 /// against every other process's grant, so the live grants never add up to more than the limit.
 ///
 /// - When everybody together wants no more than the limit, each process gets what it wants plus an
-///   equal slice of what is left over, and when processes exist that hold no share yet one slice stays
-///   free for them: a process that meets a bucket for the first time gets a share at once.
+///   equal slice of what is left over, one slice per live process of the limit's role (whether it holds a
+///   share yet or not): a process that meets a bucket for the first time finds its slice free.
 /// - When they want more, the limit is split in proportion to what each wants.
 /// - Either way a grant never exceeds what the others leave free; a process that asked for more than
 ///   that gets the rest when the others next renew (within one renewal interval), as their grants
@@ -39,7 +39,9 @@ public enum LimitShareRule {
         let total = wants + max(0, others.wants)
         let target: Double
         if total <= limit {
-            let slices = Double(holders + (processes > holders ? 1 : 0))
+            // The rest in equal slices for every process of the role, holder or not yet: a process that meets
+            // the key later finds its slice free (slicing among the holders only let the first few take it all).
+            let slices = Double(max(holders, processes))
             target = wants + (limit - total) / slices
         } else {
             target = limit * wants / total
