@@ -96,11 +96,6 @@ public final class TokenBucketLimiter: RateLimiting, Sendable {
 public struct SenderRateLimit: Sendable {
     let limiter: any RateLimiting
 
-    /// `perSecond` sends per sender address, bursts of twice that, in this process alone.
-    public init(perSecond: Int, now: @escaping @Sendable () -> Double = TokenBucketLimiter.monotonicSeconds) {
-        limiter = TokenBucketLimiter(capacity: perSecond * 2, refillPerSecond: Double(perSecond), now: now)
-    }
-
     /// The limit `limiter` keeps (by `<tenant>|<address>`).
     public init(limiter: any RateLimiting) {
         self.limiter = limiter

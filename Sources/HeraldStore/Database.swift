@@ -114,27 +114,24 @@ final class ConnectionWatch: Sendable {
         }
     }
 
-    /// The work under way on each open connection; a connection is watched from its first work to its close.
-    private let watched = Mutex<[ObjectIdentifier: [UInt64: Waiter]]>([:])
-    private let counter = Mutex<UInt64>(0)
+    /// The work under way on each open connection (a connection is watched from its first work to its
+    /// close), and the number of the last work.
+    private let watched = Mutex<(byConnection: [ObjectIdentifier: [UInt64: Waiter]], last: UInt64)>(([:], 0))
 
     func run<R: Sendable>(on connection: PostgresConnection, logger: Logger, _ box: UncheckedWork<R>) async throws -> R {
         let key = ObjectIdentifier(connection)
-        let id = counter.withLock { value -> UInt64 in
-            value &+= 1
-            return value
-        }
         let value = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<any Sendable, any Error>) in
             let waiter = Waiter(continuation)
-            let first = watched.withLock { watched -> Bool in
-                let first = watched[key] == nil
-                watched[key, default: [:]][id] = waiter
-                return first
+            let (id, first) = watched.withLock { watched -> (UInt64, Bool) in
+                watched.last &+= 1
+                let first = watched.byConnection[key] == nil
+                watched.byConnection[key, default: [:]][watched.last] = waiter
+                return (watched.last, first)
             }
             if first {
                 connection.closeFuture.whenComplete { [self] _ in
                     connection.eventLoop.scheduleTask(in: Self.grace) {
-                        let stuck = self.watched.withLock { $0.removeValue(forKey: key) } ?? [:]
+                        let stuck = self.watched.withLock { $0.byConnection.removeValue(forKey: key) } ?? [:]
                         if !stuck.isEmpty {
                             logger.warning("database work still waiting a second after its connection closed: abandoned",
                                            metadata: ["count": "\(stuck.count)"])
@@ -146,7 +143,7 @@ final class ConnectionWatch: Sendable {
             Task {
                 let result: Result<any Sendable, any Error>
                 do { result = .success(try await box.work()) } catch { result = .failure(error) }
-                _ = self.watched.withLock { $0[key]?.removeValue(forKey: id) }
+                _ = self.watched.withLock { $0.byConnection[key]?.removeValue(forKey: id) }
                 waiter.resume(result)
             }
         }

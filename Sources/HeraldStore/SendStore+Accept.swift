@@ -180,7 +180,7 @@ extension SendStore {
     }
 
     static func acceptFacts(_ connection: PostgresConnection, tenantID: UUID, sends: [ValidatedSend], day: String, monthStart: String, lock: Bool,
-                            prepared: Bool = true, logger: Logger) async throws -> AcceptFacts {
+                            prepared: Bool, logger: Logger) async throws -> AcceptFacts {
         var facts = AcceptFacts()
         let statement = AcceptFactsStatement(tenantID: tenantID, froms: Array(Set(sends.map(\.from.description))), tags: Array(Set(sends.compactMap(\.tag))),
                                              addresses: AcceptDecision.recipientsToLookUp(sends), day: day, monthStart: monthStart, lock: lock)
