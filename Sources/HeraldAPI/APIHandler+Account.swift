@@ -54,13 +54,17 @@ extension APIHandler {
     func updateAccountSettings(_ input: Operations.UpdateAccountSettings.Input) async throws -> Operations.UpdateAccountSettings.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send trackOpensAndClicks and unsubscribeLinkInTriggerMail.") }
         let (tenant, actor) = try caller()
-        let settings = AccountSettings(trackOpensAndClicks: body.trackOpensAndClicks, unsubscribeLinkInTriggerMail: body.unsubscribeLinkInTriggerMail)
-        return .ok(.init(body: .json(.init(try await accountSettings.set(tenantID: tenant, settings, actor: actor)))))
+        let settings = try await accountSettings.set(tenantID: tenant, trackOpensAndClicks: body.trackOpensAndClicks,
+                                                     unsubscribeLinkInTriggerMail: body.unsubscribeLinkInTriggerMail,
+                                                     messageRetentionDays: body.messageRetentionDays, eventRetentionDays: body.eventRetentionDays,
+                                                     actor: actor)
+        return .ok(.init(body: .json(.init(settings))))
     }
 }
 
 extension Components.Schemas.AccountSettings {
     init(_ settings: AccountSettings) {
-        self.init(trackOpensAndClicks: settings.trackOpensAndClicks, unsubscribeLinkInTriggerMail: settings.unsubscribeLinkInTriggerMail)
+        self.init(trackOpensAndClicks: settings.trackOpensAndClicks, unsubscribeLinkInTriggerMail: settings.unsubscribeLinkInTriggerMail,
+                  messageRetentionDays: settings.retention.messageDays, eventRetentionDays: settings.retention.eventDays)
     }
 }

@@ -62,7 +62,7 @@ extension HeraldServices {
         }
     }
 
-    /// `scheduler` (`worker` names it on the rows it leases): delivery (claim, sign, send, record), batch expansion and the re-verification of domains.
+    /// `scheduler` (`worker` names it on the rows it leases): delivery (claim, sign, send, record), batch expansion, the re-verification of domains and the history's partitions.
     public func scheduler(worker: String = workerName()) -> [any Service] {
         let metrics = DeliveryMetrics(registry: registry)
         var store = deliveries
@@ -81,6 +81,7 @@ extension HeraldServices {
         if configuration.domainSettings.returnPathMX != nil { delivery.returnPath = bounceAddress }
         return [
             DomainRecheckService(verifier: verifier, logger: logger),
+            HistoryService(history: HistoryStore(database: database), metrics: HistoryMetrics(registry: registry), logger: logger),
             DeliveryService(worker: delivery),
             TaskExpansionService(expander: TaskExpander(store: batches, unsubscribeLinks: unsubscribeLinks), logger: logger),
         ]

@@ -187,17 +187,19 @@ public struct BatchStore: Sendable {
             if !ids.isEmpty {
                 try await connection.query("""
                     INSERT INTO messages (id, tenant_id, request_id, task_id, kind, priority, from_address, to_address, subject, html, body_text, headers,
-                                          tag, status, reason, next_attempt_at, created_at, updated_at, tracking)
+                                          tag, status, reason, next_attempt_at, created_at, updated_at, tracking, expires_on)
                     SELECT i, \(task.tenantID), \(task.id), \(task.id), 'batch', \(MailKind.batch.priority), \(from), a, su, nullif(h, ''), nullif(b, ''),
                            hd::jsonb, \(tag), s, nullif(r, ''), CASE WHEN s = 'queued' THEN \(now) END, \(now), \(now),
-                           (SELECT track_opens_clicks FROM tenants WHERE id = \(task.tenantID))
+                           (SELECT track_opens_clicks FROM tenants WHERE id = \(task.tenantID)),
+                           CASE WHEN s <> 'queued' THEN herald_keep_messages(\(task.tenantID)) END
                     FROM unnest(\(ids)::uuid[], \(tos)::text[], \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[],
                                 \(statuses)::text[], \(reasons)::text[]) AS u(i, a, su, h, b, hd, s, r)
                     """, logger: logger)
                 try await connection.query("""
-                    INSERT INTO events (tenant_id, message_id, type, data, created_at)
+                    INSERT INTO events (tenant_id, message_id, type, data, created_at, expires_on)
                     SELECT \(task.tenantID), i, CASE WHEN s = 'queued' THEN \(EventType.messageAccepted.rawValue) ELSE \(EventType.messageDropped.rawValue) END,
-                           herald_message_event(i, a, \(from), \(tag)::text, p_status => s, p_reason => nullif(r, ''), p_task => \(task.id)), \(now)
+                           herald_message_event(i, a, \(from), \(tag)::text, p_status => s, p_reason => nullif(r, ''), p_task => \(task.id)), \(now),
+                           herald_keep_events(\(task.tenantID))
                     FROM unnest(\(ids)::uuid[], \(tos)::text[], \(statuses)::text[], \(reasons)::text[]) AS u(i, a, s, r)
                     """, logger: logger)
             }

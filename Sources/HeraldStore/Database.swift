@@ -55,9 +55,37 @@ public struct Database: Sendable {
         }
     }
 
+    /// How many times a transaction runs when it keeps losing a race (``isRetryable(_:)``).
+    static let attempts = 4
+
     /// BEGIN … COMMIT around `body`, ROLLBACK on any error, rethrowing the body's own error unchanged
-    /// (PostgresNIO's helper wraps it, and callers need to see a `HeraldError` as it was thrown).
+    /// (PostgresNIO's helper wraps it, and callers need to see a `HeraldError` as it was thrown). A
+    /// transaction that lost a race the database could not resolve for it (``isRetryable(_:)``) is rolled
+    /// back and run again, up to ``attempts`` times: its body does database work only, so running it again
+    /// is what the first run would have done a moment later.
     func transaction<R: Sendable>(_ body: @escaping (PostgresConnection) async throws -> R) async throws -> R {
+        var attempt = 1
+        while true {
+            do {
+                return try await transactionOnce(body)
+            } catch where attempt < Self.attempts && Self.isRetryable(error) {
+                metrics?.retries.increment()
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...5) * attempt))
+                attempt += 1
+            }
+        }
+    }
+
+    /// A race lost inside the database: a serialization failure (40001; in READ COMMITTED, e.g. "tuple to be
+    /// locked was already moved to another partition due to concurrent update", when a message this
+    /// transaction wanted to lock left the queue partition for the history while it ran) or a deadlock
+    /// (40P01).
+    public static func isRetryable(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, error.code == .server else { return false }
+        return ["40001", "40P01"].contains(error.serverInfo?[.sqlState] ?? "")
+    }
+
+    private func transactionOnce<R: Sendable>(_ body: @escaping (PostgresConnection) async throws -> R) async throws -> R {
         try await connection { connection in
             try await connection.query("BEGIN", logger: logger)
             let value: R
@@ -204,13 +232,14 @@ private final class Lease: @unchecked Sendable {
 }
 
 /// The database pool as Prometheus sees it: connections in use and awaited, how long a transaction
-/// waited for its connection, and transactions by outcome.
+/// waited for its connection, transactions by outcome, and those run again.
 public struct DatabaseMetrics: Sendable {
     let inUse: Gauge
     let waiting: Gauge
     let acquireTime: DurationHistogram
     let commits: Counter
     let rollbacks: Counter
+    let retries: Counter
 
     /// Registers the metrics in `registry`; `poolSize` is published as `herald_db_pool_max_connections`.
     public init(registry: PrometheusCollectorRegistry, poolSize: Int) {
@@ -225,6 +254,9 @@ public struct DatabaseMetrics: Sendable {
         let transactions = MetricNameDescriptor(metricName: "herald_db_transactions", unitName: "total", helpText: "Transactions by outcome")
         commits = registry.makeCounter(descriptor: transactions, labels: [("outcome", "commit")])
         rollbacks = registry.makeCounter(descriptor: transactions, labels: [("outcome", "rollback")])
+        retries = registry.makeCounter(descriptor: .init(metricName: "herald_db_transaction_retries", unitName: "total",
+                                                         helpText: "Transactions run again after losing a race in the database (40001, 40P01)"),
+                                       labels: [])
     }
 
     func acquired(after wait: Duration) {

@@ -55,15 +55,16 @@ public struct DeliveryStore: Sendable {
             let rows = try await connection.query("""
                 WITH due AS (
                     SELECT id FROM messages
-                    WHERE (status IN ('queued', 'deferred') AND next_attempt_at <= \(now)) OR (status = 'sending' AND locked_until < \(now))
+                    WHERE expires_on IS NULL
+                      AND ((status IN ('queued', 'deferred') AND next_attempt_at <= \(now)) OR (status = 'sending' AND locked_until < \(now)))
                     ORDER BY priority, next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 ), held AS (
                     UPDATE messages m SET status = 'paused', locked_by = NULL, locked_until = NULL, updated_at = \(now)
-                    FROM due, tenants t WHERE m.id = due.id AND t.id = m.tenant_id AND t.status <> 'active'
+                    FROM due, tenants t WHERE m.expires_on IS NULL AND m.id = due.id AND t.id = m.tenant_id AND t.status <> 'active'
                 )
                 UPDATE messages m SET status = 'sending', locked_by = \(worker), locked_until = \(until), attempts = m.attempts + 1, updated_at = \(now)
                 FROM due, tenants t
-                WHERE m.id = due.id AND t.id = m.tenant_id AND t.status = 'active'
+                WHERE m.expires_on IS NULL AND m.id = due.id AND t.id = m.tenant_id AND t.status = 'active'
                 RETURNING m.id, m.tenant_id, m.kind, m.from_address, m.from_name, m.to_address, m.reply_to, m.subject, m.html, m.body_text,
                           m.headers::text, m.attempts, m.created_at, m.tracking, m.unsubscribe_link,
                           CASE WHEN m.raw THEN (SELECT r.raw FROM message_raw r WHERE r.tenant_id = m.tenant_id AND r.request_id = m.request_id) END
@@ -102,10 +103,10 @@ public struct DeliveryStore: Sendable {
                     WHERE m.id = \(messageID) AND m.status = 'delivered' AND m.kind <> 'system' AND m.to_address = \(recipient)
                     RETURNING m.tenant_id, m.id, m.to_address, m.from_address, m.tag, m.attempts
                 ), logged AS (
-                    INSERT INTO events (tenant_id, message_id, type, data, created_at)
+                    INSERT INTO events (tenant_id, message_id, type, data, created_at, expires_on)
                     SELECT tenant_id, id, \(event.rawValue), herald_message_event(id, to_address, from_address, tag, p_status => \(status)::text,
                                                                                 p_smtp_response => \(response)::text, p_attempts => attempts,
-                                                                                p_late => true), \(now)
+                                                                                p_late => true), \(now), herald_keep_events(tenant_id)
                     FROM updated
                 ), counted AS (
                     INSERT INTO tenant_daily_stats AS d (tenant_id, day, sent, delivered, invalid, spam, updated_at)
@@ -143,7 +144,8 @@ public struct DeliveryStore: Sendable {
                 WITH gone AS (
                     DELETE FROM message_raw r
                     WHERE r.created_at < \(now.addingTimeInterval(-minimumAge))
-                      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.request_id = r.request_id AND m.tenant_id = r.tenant_id
+                      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.expires_on IS NULL AND m.request_id = r.request_id
+                                                                  AND m.tenant_id = r.tenant_id
                                                                   AND m.status IN ('queued', 'deferred', 'sending', 'paused'))
                     RETURNING 1
                 )
@@ -159,7 +161,8 @@ public struct DeliveryStore: Sendable {
         let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
         try await database.withSystem { connection in
             _ = try await connection.query("""
-                UPDATE messages SET locked_until = \(until) WHERE id = ANY(\(ids)::uuid[]) AND status = 'sending' AND locked_by = \(worker)
+                UPDATE messages SET locked_until = \(until)
+                WHERE expires_on IS NULL AND id = ANY(\(ids)::uuid[]) AND status = 'sending' AND locked_by = \(worker)
                 """, logger: logger)
         }
     }
@@ -186,15 +189,17 @@ public struct DeliveryStore: Sendable {
                     UPDATE messages m SET status = u.s, locked_by = NULL, locked_until = NULL, updated_at = \(now),
                            last_response = CASE WHEN u.e = '' THEN m.last_response ELSE u.r END,
                            attempts = CASE WHEN u.e = '' THEN m.attempts - 1 ELSE m.attempts END,
-                           next_attempt_at = CASE WHEN u.s IN ('deferred', 'queued') THEN u.n END
+                           next_attempt_at = CASE WHEN u.s IN ('deferred', 'queued') THEN u.n END,
+                           -- A final message leaves the queue partition for the day its retention ends.
+                           expires_on = CASE WHEN u.s IN ('delivered', 'bounced', 'spam_rejected', 'failed', 'dropped') THEN herald_keep_messages(m.tenant_id) END
                     FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(next)::timestamptz[], \(events)::text[], \(invalid)::bool[])
                          AS u(i, s, r, n, e, v)
-                    WHERE m.id = u.i AND m.status = 'sending' AND m.locked_by = \(worker)
+                    WHERE m.expires_on IS NULL AND m.id = u.i AND m.status = 'sending' AND m.locked_by = \(worker)
                     RETURNING m.tenant_id, m.id, m.kind, m.to_address, m.from_address, m.tag, m.attempts, u.s, u.r, u.e, u.v
                 ), logged AS (
-                    INSERT INTO events (tenant_id, message_id, type, data, created_at)
+                    INSERT INTO events (tenant_id, message_id, type, data, created_at, expires_on)
                     SELECT tenant_id, id, e, herald_message_event(id, to_address, from_address, tag, p_status => s, p_smtp_response => r,
-                                                                  p_attempts => attempts), \(now)
+                                                                  p_attempts => attempts), \(now), herald_keep_events(tenant_id)
                     FROM updated WHERE kind <> 'system' AND e <> ''
                 ), counted AS (
                     -- The day's figures of each tenant for its credit grade (final outcomes only), in tenant

@@ -17,16 +17,17 @@ enum AccountChanges {
                 INSERT INTO grade_history (tenant_id, change, from_grade, to_grade, reason, figures, actor, created_at)
                 VALUES (\(tenantID), \(change.rawValue), \(from), \(to), \(reason), \(figuresJSON)::jsonb, \(actor), \(now))
             )
-            INSERT INTO events (tenant_id, type, data, created_at)
+            INSERT INTO events (tenant_id, type, data, created_at, expires_on)
             VALUES (\(tenantID), \(type), jsonb_build_object('from', \(from)::int, 'to', \(to)::int, 'reason', \(reason)::text,
-                                                              'figures', \(figuresJSON)::jsonb), \(now))
+                                                              'figures', \(figuresJSON)::jsonb), \(now), herald_keep_events(\(tenantID)))
             """, logger: logger)
     }
 
     /// A frozen account's waiting mail is set aside (not dropped).
     static func pauseMail(_ connection: PostgresConnection, logger: Logger, tenantID: UUID, now: Date) async throws {
         try await connection.query("""
-            UPDATE messages SET status = 'paused', updated_at = \(now) WHERE tenant_id = \(tenantID) AND status IN ('queued', 'deferred')
+            UPDATE messages SET status = 'paused', updated_at = \(now)
+            WHERE expires_on IS NULL AND tenant_id = \(tenantID) AND status IN ('queued', 'deferred')
             """, logger: logger)
     }
 
@@ -35,7 +36,7 @@ enum AccountChanges {
         try await connection.query("""
             UPDATE messages SET status = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
                    next_attempt_at = greatest(coalesce(next_attempt_at, \(now)), \(now)), updated_at = \(now)
-            WHERE tenant_id = \(tenantID) AND status = 'paused'
+            WHERE expires_on IS NULL AND tenant_id = \(tenantID) AND status = 'paused'
             """, logger: logger)
     }
 
@@ -43,13 +44,15 @@ enum AccountChanges {
     static func dropMail(_ connection: PostgresConnection, logger: Logger, tenantID: UUID, now: Date) async throws {
         try await connection.query("""
             WITH dropped AS (
-                UPDATE messages SET status = 'dropped', reason = 'account_banned', next_attempt_at = NULL, updated_at = \(now)
-                WHERE tenant_id = \(tenantID) AND status IN ('queued', 'deferred', 'paused')
+                UPDATE messages SET status = 'dropped', reason = 'account_banned', next_attempt_at = NULL, updated_at = \(now),
+                       expires_on = herald_keep_messages(\(tenantID))
+                WHERE expires_on IS NULL AND tenant_id = \(tenantID) AND status IN ('queued', 'deferred', 'paused')
                 RETURNING id, to_address, from_address, tag, status, reason
             )
-            INSERT INTO events (tenant_id, message_id, type, data, created_at)
+            INSERT INTO events (tenant_id, message_id, type, data, created_at, expires_on)
             SELECT \(tenantID), id, \(EventType.messageDropped.rawValue),
-                   herald_message_event(id, to_address, from_address, tag, p_status => status, p_reason => reason), \(now)
+                   herald_message_event(id, to_address, from_address, tag, p_status => status, p_reason => reason), \(now),
+                   herald_keep_events(\(tenantID))
             FROM dropped
             """, logger: logger)
     }

@@ -14,6 +14,11 @@ public struct Migration: Sendable, Equatable {
     public var sql: String
     /// SHA-256 of the SQL text, hex.
     public var checksum: String
+    /// The file starts with `-- herald:no-transaction`: its statements run one by one, each in its own
+    /// transaction, instead of the whole file in one.
+    public var outsideTransaction: Bool {
+        sql.hasPrefix("-- herald:no-transaction")
+    }
 
     /// Creates a migration from its file name and text.
     public init(fileName: String, sql: String) {
@@ -50,9 +55,9 @@ public struct Migration: Sendable, Equatable {
     }
 }
 
-/// Applies migrations in order, each in its own transaction, recording name and checksum in `schema_migrations`.
+/// Applies migrations in order, each in its own transaction (or, when it says so, each statement in its own), recording name and checksum in `schema_migrations`.
 ///
-/// A session-level advisory lock makes concurrent runs safe: the second waits, then finds nothing to do.
+/// A session-level advisory lock makes concurrent runs safe: the second waits (polling), then finds nothing to do.
 /// A file whose checksum differs from the recorded one is refused: applied migrations are immutable.
 public struct Migrator: Sendable {
     /// Advisory lock key (arbitrary constant, "herald" in ASCII).
@@ -70,7 +75,12 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate(client: PostgresClient) async throws -> [String] {
         try await client.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
+            // Polled, not waited for: a session waiting in pg_advisory_lock is a running statement, which
+            // CREATE INDEX CONCURRENTLY (in the holder's migration) would wait for in turn — a deadlock.
+            while try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))", logger: logger)
+                .decode(Bool.self).first(where: { _ in true }) != true {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             do {
                 let applied = try await apply(on: connection)
                 try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
@@ -104,6 +114,24 @@ public struct Migrator: Sendable {
                     throw HeraldError(code: "Migration.Modified", kind: .internal,
                                       message: "Migration \(migration.name) was changed after it was applied (checksum \(existing.checksum.prefix(12)) recorded, \(migration.checksum.prefix(12)) now). Add a new migration instead.")
                 }
+                continue
+            }
+            if migration.outsideTransaction {
+                // Statements that must not run in a transaction block (CREATE INDEX CONCURRENTLY) or should
+                // not hold their locks together (VALIDATE CONSTRAINT), each committing on its own; such a
+                // file is written so that running it again after an interruption is safe.
+                do {
+                    for statement in SQLScript.split(migration.sql) {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query(
+                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
+                        logger: logger)
+                } catch {
+                    throw HeraldError(code: "Migration.Failed", kind: .internal, message: "Migration \(migration.name) failed: \(String(reflecting: error))")
+                }
+                logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+                appliedNow.append(migration.name)
                 continue
             }
             try await connection.query("BEGIN", logger: logger)

@@ -45,7 +45,7 @@ extension WebhookStore {
             _ = try await load(connection, tenantID: tenantID, id: endpointID)
             let rows = try await connection.query("""
                 SELECT \(unescaped: Self.deliveryColumns)
-                FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+                FROM webhook_deliveries d JOIN events e ON e.expires_on = d.event_expires AND e.id = d.event_id
                 WHERE d.tenant_id = \(tenantID) AND d.endpoint_id = \(endpointID) AND (\(status)::text IS NULL OR d.status = \(status))
                   AND (\(before)::uuid IS NULL OR d.event_id < (SELECT event_id FROM webhook_deliveries WHERE tenant_id = \(tenantID) AND id = \(before)))
                 ORDER BY d.event_id DESC LIMIT \(limit)
@@ -56,7 +56,7 @@ extension WebhookStore {
 
     func delivery(_ connection: PostgresConnection, tenantID: UUID, id: UUID) async throws -> WebhookDeliveryRecord {
         let rows = try await connection.query("""
-            SELECT \(unescaped: Self.deliveryColumns) FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+            SELECT \(unescaped: Self.deliveryColumns) FROM webhook_deliveries d JOIN events e ON e.expires_on = d.event_expires AND e.id = d.event_id
             WHERE d.tenant_id = \(tenantID) AND d.id = \(id)
             """, logger: logger)
         guard let record = try await deliveries(connection, tenantID: tenantID, rows: rows).first else { throw HeraldError.notFound("webhook delivery") }
@@ -106,10 +106,10 @@ extension WebhookStore {
                 WITH event AS (
                     INSERT INTO events (tenant_id, type, data, created_at)
                     VALUES (\(tenantID), 'webhook.test', jsonb_build_object('webhookId', \(endpointID), 'message', 'This is a test event from Herald.'), \(now))
-                    RETURNING id
+                    RETURNING id, expires_on
                 )
-                INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, next_attempt_at, created_at, updated_at)
-                SELECT \(id), \(tenantID), \(endpointID), id, \(now), \(now), \(now) FROM event
+                INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_expires, next_attempt_at, created_at, updated_at)
+                SELECT \(id), \(tenantID), \(endpointID), id, expires_on, \(now), \(now), \(now) FROM event
                 """, logger: logger)
             return try await delivery(connection, tenantID: tenantID, id: id)
         }

@@ -22,7 +22,7 @@ extension WebhookStore {
                 ), claimed AS (
                     UPDATE webhook_deliveries d SET next_attempt_at = \(until), locked_by = \(worker)
                     FROM due WHERE d.id = due.id
-                    RETURNING d.id, d.tenant_id, d.endpoint_id, d.attempts, d.event_id
+                    RETURNING d.id, d.tenant_id, d.endpoint_id, d.attempts, d.event_id, d.event_expires
                 )
                 SELECT c.id, c.tenant_id, c.endpoint_id, c.attempts, e.type,
                        json_build_object('type', e.type,
@@ -30,7 +30,8 @@ extension WebhookStore {
                                          'data', e.data)::text,
                        w.url, w.secret_ciphertext, CASE WHEN w.previous_secret_until > \(now) THEN w.previous_secret END, w.previous_secret_until,
                        e.created_at
-                FROM claimed c JOIN events e ON e.id = c.event_id JOIN webhook_endpoints w ON w.id = c.endpoint_id
+                FROM claimed c JOIN events e ON e.expires_on = c.event_expires AND e.id = c.event_id
+                JOIN webhook_endpoints w ON w.id = c.endpoint_id
                 """, logger: logger).decode((UUID, UUID, UUID, Int, String, String, String, ByteBuffer, ByteBuffer?, Date?, Date).self) {
                 rows.append(row)
             }
@@ -126,9 +127,10 @@ extension WebhookStore {
                     WHERE w.enabled AND (w.id = ANY(\(gone)) OR (w.id = ANY(\(failingEndpoints)) AND w.failing_since <= \(cutoff)))
                     RETURNING w.id, w.tenant_id, w.url, w.disabled_reason, w.failing_since
                 ), notified AS (
-                    INSERT INTO events (tenant_id, type, data, created_at)
+                    INSERT INTO events (tenant_id, type, data, created_at, expires_on)
                     SELECT tenant_id, 'webhook.disabled',
-                           jsonb_strip_nulls(jsonb_build_object('webhookId', id, 'url', url, 'reason', disabled_reason, 'failingSince', failing_since)), \(now)
+                           jsonb_strip_nulls(jsonb_build_object('webhookId', id, 'url', url, 'reason', disabled_reason, 'failingSince', failing_since)), \(now),
+                           herald_keep_events(tenant_id)
                     FROM off
                 )
                 SELECT id FROM off

@@ -105,7 +105,7 @@ import Testing
                                     backgroundLogger: Logger(label: "test"))
         let services = try HeraldServices(configuration: configuration, database: Database(client: client, logger: Logger(label: "test")),
                                           masterKey: .random(), logger: Logger(label: "test"))
-        #expect(try services.services(for: configuration.roles).count == 6, "the cluster service, 3 of the scheduler, the dispatcher, the grader")
+        #expect(try services.services(for: configuration.roles).count == 7, "the cluster service, 4 of the scheduler, the dispatcher, the grader")
         #expect(throws: HeraldConfiguration.Invalid.self) { try services.apiDependencies() }
         #expect(throws: HeraldConfiguration.Invalid.self) { try services.services(for: [.api]) }
     }

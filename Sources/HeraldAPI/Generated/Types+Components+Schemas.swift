@@ -4548,21 +4548,37 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/AccountSettings/unsubscribeLinkInTriggerMail`.
             internal var unsubscribeLinkInTriggerMail: Swift.Bool
+            /// Days a message (with its body) is kept after it reached its final status; 30 unless changed. Absent in a PUT keeps the current value. A change applies to messages that become final from then on.
+            ///
+            /// - Remark: Generated from `#/components/schemas/AccountSettings/messageRetentionDays`.
+            internal var messageRetentionDays: Swift.Int?
+            /// Days an event is kept after it happened; 180 unless changed. Absent in a PUT keeps the current value. A change applies to events written from then on.
+            ///
+            /// - Remark: Generated from `#/components/schemas/AccountSettings/eventRetentionDays`.
+            internal var eventRetentionDays: Swift.Int?
             /// Creates a new `AccountSettings`.
             ///
             /// - Parameters:
             ///   - trackOpensAndClicks: Open and click tracking for all mail (a single send's clickTracking overrides it)
             ///   - unsubscribeLinkInTriggerMail: The one-click List-Unsubscribe link on trigger mail too (batch mail always has it)
+            ///   - messageRetentionDays: Days a message (with its body) is kept after it reached its final status; 30 unless changed. Absent in a PUT keeps the current value. A change applies to messages that become final from then on.
+            ///   - eventRetentionDays: Days an event is kept after it happened; 180 unless changed. Absent in a PUT keeps the current value. A change applies to events written from then on.
             internal init(
                 trackOpensAndClicks: Swift.Bool,
-                unsubscribeLinkInTriggerMail: Swift.Bool
+                unsubscribeLinkInTriggerMail: Swift.Bool,
+                messageRetentionDays: Swift.Int? = nil,
+                eventRetentionDays: Swift.Int? = nil
             ) {
                 self.trackOpensAndClicks = trackOpensAndClicks
                 self.unsubscribeLinkInTriggerMail = unsubscribeLinkInTriggerMail
+                self.messageRetentionDays = messageRetentionDays
+                self.eventRetentionDays = eventRetentionDays
             }
             internal enum CodingKeys: String, CodingKey {
                 case trackOpensAndClicks
                 case unsubscribeLinkInTriggerMail
+                case messageRetentionDays
+                case eventRetentionDays
             }
             internal init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -4574,9 +4590,19 @@ extension Components {
                     Swift.Bool.self,
                     forKey: .unsubscribeLinkInTriggerMail
                 )
+                self.messageRetentionDays = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .messageRetentionDays
+                )
+                self.eventRetentionDays = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .eventRetentionDays
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "trackOpensAndClicks",
-                    "unsubscribeLinkInTriggerMail"
+                    "unsubscribeLinkInTriggerMail",
+                    "messageRetentionDays",
+                    "eventRetentionDays"
                 ])
             }
         }

@@ -26487,7 +26487,7 @@ internal enum Operations {
             }
         }
     }
-    /// Mail settings of the account: tracking and unsubscribe links
+    /// Mail settings of the account: tracking, unsubscribe links and retention
     ///
     /// - Remark: HTTP `GET /v1/account/settings`.
     /// - Remark: Generated from `#/paths//v1/account/settings/get(getAccountSettings)`.

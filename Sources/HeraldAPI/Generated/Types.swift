@@ -529,7 +529,7 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /t/c/{token}`.
     /// - Remark: Generated from `#/paths//t/c/{token}/get(trackClick)`.
     func trackClick(_ input: Operations.TrackClick.Input) async throws -> Operations.TrackClick.Output
-    /// Mail settings of the account: tracking and unsubscribe links
+    /// Mail settings of the account: tracking, unsubscribe links and retention
     ///
     /// - Remark: HTTP `GET /v1/account/settings`.
     /// - Remark: Generated from `#/paths//v1/account/settings/get(getAccountSettings)`.
@@ -1813,7 +1813,7 @@ extension APIProtocol {
             headers: headers
         ))
     }
-    /// Mail settings of the account: tracking and unsubscribe links
+    /// Mail settings of the account: tracking, unsubscribe links and retention
     ///
     /// - Remark: HTTP `GET /v1/account/settings`.
     /// - Remark: Generated from `#/paths//v1/account/settings/get(getAccountSettings)`.
