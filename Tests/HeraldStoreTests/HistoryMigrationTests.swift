@@ -127,6 +127,43 @@ import Testing
         }
     }
 
+    /// Schedulers claiming while others record: a claim can meet a row that left the queue partition for
+    /// the history during the claim ("tuple to be locked was already moved to another partition", 40001),
+    /// which Database.transaction runs again. Every message is delivered once and no claim fails.
+    @Test func claimsGoOnWhileMessagesLeaveTheQueueUnderThem() async throws {
+        try await withTestDatabase { database, _ in
+            let tenant = try await TenantStore(database: database, secrets: Self.box).create(name: "Busy", actor: .cli).tenant.id
+            _ = try await database.withSystem { connection in
+                try await connection.query("""
+                    INSERT INTO messages (id, tenant_id, request_id, kind, priority, from_address, to_address, subject, status, next_attempt_at)
+                    SELECT gen_random_uuid(), \(tenant), gen_random_uuid(), 'trigger', 1, 'app@example.test', 'r' || g || '@example.org', 's',
+                           'queued', now() - interval '1 minute'
+                    FROM generate_series(1, 5000) g
+                    """, logger: database.logger)
+            }
+            let store = DeliveryStore(database: database)
+            let delivered = try await withThrowingTaskGroup(of: Int.self) { group in
+                for worker in 0..<6 {
+                    group.addTask {
+                        var count = 0
+                        while true {
+                            let claimed = try await store.claim(worker: "w\(worker)", limit: 25, now: Date(), lease: .seconds(60))
+                            if claimed.isEmpty { return count }
+                            try await store.record(claimed.map { DeliveryAttempt(messageID: $0.id, result: .delivered, response: "250 ok") },
+                                                   worker: "w\(worker)", now: Date())
+                            count += claimed.count
+                        }
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(delivered == 5000)
+            #expect(try await Self.count(database, "SELECT count(*)::int FROM messages WHERE status = 'delivered' AND expires_on IS NOT NULL") == 5000)
+            #expect(try await Self.count(database, "SELECT count(*)::int FROM events WHERE type = 'message.delivered'") == 5000)
+            #expect(try await Self.count(database, "SELECT count(*)::int FROM ONLY messages_queue") == 0)
+        }
+    }
+
     static func count(_ database: Database, _ sql: String) async throws -> Int {
         try await database.withSystem { connection in
             try await connection.query(PostgresQuery(unsafeSQL: sql), logger: database.logger).decode(Int.self).first { _ in true } ?? -1
