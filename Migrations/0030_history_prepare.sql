@@ -1,7 +1,7 @@
 -- History apart from the queue (issue #17, item 5), step 1 of 3: prepare today's tables to become the
 -- "legacy" partition of the partitioned tables that 0032 creates, without a long lock.
 --
--- messages and events will be partitioned by the day their rows expire (expires_on): a tenant's
+-- messages, events, webhook_deliveries and webhook_attempts will be partitioned by the day their rows expire (expires_on): a tenant's
 -- retention decides the day, so dropping one partition drops exactly the rows whose retention is over,
 -- whatever each tenant's setting. A message still in the queue has no expiry (NULL) and lives in the
 -- queue partition; it gets its day when it reaches a final status. The rows already here become one
@@ -17,6 +17,13 @@ ALTER TABLE messages ADD CONSTRAINT messages_legacy_bound
 
 ALTER TABLE events ADD COLUMN expires_on date DEFAULT DATE '2000-01-01';
 ALTER TABLE events ADD CONSTRAINT events_legacy_bound
+    CHECK (expires_on IS NOT NULL AND expires_on < DATE '2000-01-02') NOT VALID;
+
+ALTER TABLE webhook_deliveries ADD COLUMN expires_on date DEFAULT DATE '2000-01-01';
+ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_legacy_bound
+    CHECK (expires_on IS NOT NULL AND expires_on < DATE '2000-01-02') NOT VALID;
+ALTER TABLE webhook_attempts ADD COLUMN expires_on date DEFAULT DATE '2000-01-01';
+ALTER TABLE webhook_attempts ADD CONSTRAINT webhook_attempts_legacy_bound
     CHECK (expires_on IS NOT NULL AND expires_on < DATE '2000-01-02') NOT VALID;
 
 -- A webhook delivery remembers its event's expiry day, so that the dispatcher's join to events reads one

@@ -6,6 +6,8 @@
 
 ALTER TABLE messages VALIDATE CONSTRAINT messages_legacy_bound;
 ALTER TABLE events VALIDATE CONSTRAINT events_legacy_bound;
+ALTER TABLE webhook_deliveries VALIDATE CONSTRAINT webhook_deliveries_legacy_bound;
+ALTER TABLE webhook_attempts VALIDATE CONSTRAINT webhook_attempts_legacy_bound;
 ALTER TABLE tenants VALIDATE CONSTRAINT tenants_retention_check;
 
 -- The partitioned tables cannot have a unique index on id alone (a unique index must contain the
@@ -14,7 +16,13 @@ DROP INDEX CONCURRENTLY IF EXISTS messages_id;
 CREATE INDEX CONCURRENTLY messages_id ON messages (id);
 DROP INDEX CONCURRENTLY IF EXISTS events_id;
 CREATE INDEX CONCURRENTLY events_id ON events (id);
+DROP INDEX CONCURRENTLY IF EXISTS webhook_deliveries_id;
+CREATE INDEX CONCURRENTLY webhook_deliveries_id ON webhook_deliveries (id);
+-- The same for the unique (endpoint_id, event_id), which served the delivery log and stays as a plain index.
+DROP INDEX CONCURRENTLY IF EXISTS webhook_deliveries_endpoint_event;
+CREATE INDEX CONCURRENTLY webhook_deliveries_endpoint_event ON webhook_deliveries (endpoint_id, event_id);
 
--- What 0032 moves into the queue partition, found without a scan (paused messages have no other index).
+-- What the upkeep moves out of messages_legacy into the queue partition after 0032, found without a scan
+-- (paused messages have no other index).
 DROP INDEX CONCURRENTLY IF EXISTS messages_in_queue;
 CREATE INDEX CONCURRENTLY messages_in_queue ON messages (id) WHERE status IN ('queued', 'deferred', 'sending', 'paused');

@@ -13,6 +13,10 @@
 -- events     PARTITION BY RANGE (expires_on)
 --   events_pYYYYMMDD      seven days of expiry each (today plus the tenant's event retention).
 --   events_legacy         as messages_legacy.
+-- webhook_deliveries      as messages: webhook_deliveries_queue (DEFAULT, expires_on IS NULL) holds the
+--                         pending ones; finished ones (succeeded, failed, cancelled) take today plus
+--                         HERALD_WEBHOOK_RETENTION_DAYS (herald_partitioned.fixed_days), seven days a partition.
+-- webhook_attempts        seven days a partition, by the day of the attempt plus the same retention.
 --
 -- Retention therefore drops whole partitions, never rows: a partition goes when its last day is past
 -- (herald_partition_step, run by the scheduler's HistoryService). A row lives its retention plus at
@@ -65,10 +69,8 @@ CREATE INDEX messages_system_recent ON messages (tenant_id, created_at) WHERE ki
 CREATE INDEX messages_task ON messages (task_id) WHERE task_id IS NOT NULL;
 CREATE INDEX messages_tenant_created ON messages (tenant_id, created_at);
 
--- The queue moves out of the legacy rows (through messages_in_queue: the queue is small).
-UPDATE messages SET expires_on = NULL
-WHERE expires_on = DATE '2000-01-01' AND status IN ('queued', 'deferred', 'sending', 'paused');
-DROP INDEX messages_in_queue;
+-- The queue rows among the legacy ones (however many: a large batch may be waiting) are not moved here,
+-- under this transaction's locks, but by the upkeep right after, 10,000 at a time (herald_partition_step).
 
 -- events -------------------------------------------------------------------------------------------
 ALTER TABLE events RENAME TO events_legacy;
@@ -96,6 +98,40 @@ CREATE TRIGGER events_message_stats AFTER INSERT ON events
     REFERENCING NEW TABLE AS new_events
     FOR EACH STATEMENT EXECUTE FUNCTION herald_message_stats();
 
+-- webhook deliveries and attempts ---------------------------------------------------------------------
+-- (The attempts' foreign key to their delivery goes: a foreign key must reference a unique key, and the
+-- partitioned deliveries have none on id alone. Deleting an endpoint deletes its attempts itself.)
+ALTER TABLE webhook_attempts DROP CONSTRAINT webhook_attempts_delivery_id_fkey;
+ALTER TABLE webhook_deliveries RENAME TO webhook_deliveries_legacy;
+ALTER INDEX webhook_deliveries_pkey RENAME TO webhook_deliveries_legacy_pkey;
+ALTER INDEX webhook_deliveries_due RENAME TO webhook_deliveries_legacy_due;
+ALTER INDEX webhook_deliveries_endpoint_id_event_id_key RENAME TO webhook_deliveries_legacy_endpoint_id_event_id_key;
+ALTER INDEX webhook_deliveries_id RENAME TO webhook_deliveries_legacy_id;
+ALTER INDEX webhook_deliveries_endpoint_event RENAME TO webhook_deliveries_legacy_endpoint_event;
+
+CREATE TABLE webhook_deliveries (LIKE webhook_deliveries_legacy INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY RANGE (expires_on);
+ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_legacy_bound;
+ALTER TABLE webhook_deliveries ALTER COLUMN expires_on DROP DEFAULT;
+ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
+ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_endpoint_id_fkey
+    FOREIGN KEY (endpoint_id) REFERENCES webhook_endpoints(id) ON DELETE CASCADE;
+CREATE TABLE webhook_deliveries_queue (LIKE webhook_deliveries INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+ALTER TABLE webhook_deliveries_queue ADD CONSTRAINT webhook_deliveries_queue_unexpired CHECK (expires_on IS NULL);
+ALTER TABLE webhook_deliveries ATTACH PARTITION webhook_deliveries_queue DEFAULT;
+ALTER TABLE webhook_deliveries ATTACH PARTITION webhook_deliveries_legacy FOR VALUES FROM (MINVALUE) TO ('2000-01-02');
+CREATE INDEX webhook_deliveries_id ON webhook_deliveries (id);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_endpoint_event ON webhook_deliveries (endpoint_id, event_id);
+-- The pending ones move to the queue partition with the upkeep, as the messages do.
+
+ALTER TABLE webhook_attempts RENAME TO webhook_attempts_legacy;
+ALTER INDEX webhook_attempts_delivery RENAME TO webhook_attempts_legacy_delivery;
+CREATE TABLE webhook_attempts (LIKE webhook_attempts_legacy INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY RANGE (expires_on);
+ALTER TABLE webhook_attempts DROP CONSTRAINT webhook_attempts_legacy_bound;
+ALTER TABLE webhook_attempts ADD CONSTRAINT webhook_attempts_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
+ALTER TABLE webhook_attempts ATTACH PARTITION webhook_attempts_legacy FOR VALUES FROM (MINVALUE) TO ('2000-01-02');
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, attempted_at);
+
 -- The fan-out as in 0014, and each delivery remembers its event's partition.
 CREATE OR REPLACE FUNCTION herald_webhook_fanout() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -111,7 +147,7 @@ END $$;
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['messages', 'messages_queue', 'events'] LOOP
+    FOREACH t IN ARRAY ARRAY['messages', 'messages_queue', 'events', 'webhook_deliveries', 'webhook_deliveries_queue', 'webhook_attempts'] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = herald_current_tenant() OR herald_is_system()) WITH CHECK (tenant_id = herald_current_tenant() OR herald_is_system())', t);
@@ -121,13 +157,33 @@ END $$;
 -- Partition upkeep --------------------------------------------------------------------------------
 -- The partitioned history tables: the width of their partitions in days, which retention decides their
 -- rows' day, and since when their legacy partition holds the rows from before 0032.
+-- fixed_days: the installation's retention (webhooks: HERALD_WEBHOOK_RETENTION_DAYS, written by the upkeep)
+-- instead of each tenant's.
 CREATE TABLE herald_partitioned (
     parent        text PRIMARY KEY,
     width_days    integer NOT NULL CHECK (width_days BETWEEN 1 AND 31),
-    retention     text NOT NULL CHECK (retention IN ('message', 'event')),
+    retention     text NOT NULL CHECK (retention IN ('message', 'event', 'fixed')),
+    fixed_days    integer CHECK (fixed_days BETWEEN 1 AND 3650),
     legacy_since  date NOT NULL
 );
-INSERT INTO herald_partitioned VALUES ('messages', 1, 'message', herald_today()), ('events', 7, 'event', herald_today());
+INSERT INTO herald_partitioned VALUES
+    ('messages', 1, 'message', NULL, herald_today()), ('events', 7, 'event', NULL, herald_today()),
+    ('webhook_deliveries', 7, 'fixed', 30, herald_today()), ('webhook_attempts', 7, 'fixed', 30, herald_today());
+
+-- The day a webhook delivery that finishes now, or an attempt made now, expires.
+CREATE FUNCTION herald_keep_webhooks() RETURNS date LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ SELECT herald_today() + coalesce((SELECT p.fixed_days FROM herald_partitioned p WHERE p.parent = 'webhook_deliveries'), 30) $$;
+ALTER TABLE webhook_attempts ALTER COLUMN expires_on SET DEFAULT herald_keep_webhooks();
+
+-- The retentions in use for the rows of p_parent: every tenant's (in the caller's scope) and the default,
+-- or the installation's.
+CREATE FUNCTION herald_partition_days(p_parent text) RETURNS SETOF integer LANGUAGE sql STABLE AS $$
+    SELECT CASE p.retention WHEN 'message' THEN t.message_retention_days ELSE t.event_retention_days END
+    FROM herald_partitioned p, tenants t WHERE p.parent = p_parent AND p.retention IN ('message', 'event')
+    UNION
+    SELECT CASE p.retention WHEN 'message' THEN 30 WHEN 'event' THEN 180 ELSE p.fixed_days END
+    FROM herald_partitioned p WHERE p.parent = p_parent
+$$;
 
 -- Partitions start on days counted from Monday 2000-01-03 in steps of the width.
 CREATE FUNCTION herald_partition_start(p_day date, p_width integer) RETURNS date LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -136,11 +192,14 @@ CREATE FUNCTION herald_partition_start(p_day date, p_width integer) RETURNS date
 -- One step of upkeep as of p_today, or NULL when there is nothing to do; the caller runs each step in its
 -- own transaction, so that no lock is held across steps. In this order:
 --   1. create the partition that rows becoming final (or written) in the next 8 days need, for every
---      retention some tenant (in the caller's scope) has, and the defaults;
+--      retention some tenant (in the caller's scope) has, the defaults, and the installation's (webhooks);
 --   2. (unless p_create_only) drop a partition whose last day is before p_today;
 --   3. (unless p_create_only) drop a legacy partition once the longest retention has passed since 0032;
---   4. (unless p_create_only) give final messages still in the queue partition their day (written by a
---      process older than 0032 during a rolling upgrade).
+--   4. (unless p_create_only) move what waits (queued, deferred, sending or paused messages, pending
+--      webhook deliveries) out of a legacy partition into the queue partition, 10,000 rows a step: the rows
+--      from before 0032, and those a process of the previous release wrote between 0030 and 0032;
+--   5. (unless p_create_only) give final messages (and finished webhook deliveries) still in their queue
+--      partition their day (written by a process of the previous release during a rolling upgrade).
 -- A partition is made as a table and then attached (SHARE UPDATE EXCLUSIVE on the parent, not the
 -- ACCESS EXCLUSIVE of CREATE TABLE … PARTITION OF), with its own row-level security.
 CREATE FUNCTION herald_partition_step(p_today date, p_create_only boolean) RETURNS text LANGUAGE plpgsql AS $$
@@ -153,9 +212,7 @@ BEGIN
     FOR r IN SELECT * FROM herald_partitioned ORDER BY parent LOOP
         SELECT n.s INTO v_start FROM (
             SELECT DISTINCT herald_partition_start(p_today + d.days + k, r.width_days) AS s
-            FROM (SELECT CASE r.retention WHEN 'message' THEN t.message_retention_days ELSE t.event_retention_days END AS days FROM tenants t
-                  UNION SELECT CASE r.retention WHEN 'message' THEN 30 ELSE 180 END) d,
-                 generate_series(0, 8) k
+            FROM herald_partition_days(r.parent) AS d(days), generate_series(0, 8) k
         ) n
         WHERE to_regclass(format('%I', r.parent || '_p' || to_char(n.s, 'YYYYMMDD'))) IS NULL
         ORDER BY n.s LIMIT 1;
@@ -184,18 +241,36 @@ BEGIN
         END IF;
         v_name := r.parent || '_legacy';
         IF to_regclass(v_name) IS NOT NULL
-           AND p_today > r.legacy_since + (SELECT max(d.days) FROM (
-                   SELECT CASE r.retention WHEN 'message' THEN t.message_retention_days ELSE t.event_retention_days END AS days FROM tenants t
-                   UNION SELECT CASE r.retention WHEN 'message' THEN 30 ELSE 180 END) d) THEN
+           AND p_today > r.legacy_since + (SELECT max(d.days) FROM herald_partition_days(r.parent) AS d(days)) THEN
             EXECUTE format('DROP TABLE %I', v_name);
             RETURN 'dropped ' || v_name;
         END IF;
     END LOOP;
+    UPDATE messages SET expires_on = NULL
+    WHERE expires_on = DATE '2000-01-01' AND status IN ('queued', 'deferred', 'sending', 'paused')
+      AND id IN (SELECT id FROM messages WHERE expires_on = DATE '2000-01-01' AND status IN ('queued', 'deferred', 'sending', 'paused')
+                 LIMIT 10000);
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    IF v_moved > 0 THEN
+        RETURN 'moved ' || v_moved || ' waiting messages out of messages_legacy';
+    END IF;
+    UPDATE webhook_deliveries SET expires_on = NULL
+    WHERE expires_on = DATE '2000-01-01' AND status = 'pending'
+      AND id IN (SELECT id FROM webhook_deliveries WHERE expires_on = DATE '2000-01-01' AND status = 'pending' LIMIT 10000);
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    IF v_moved > 0 THEN
+        RETURN 'moved ' || v_moved || ' pending deliveries out of webhook_deliveries_legacy';
+    END IF;
     UPDATE messages SET expires_on = herald_keep_messages(tenant_id)
     WHERE expires_on IS NULL AND status IN ('delivered', 'bounced', 'spam_rejected', 'failed', 'dropped');
     GET DIAGNOSTICS v_moved = ROW_COUNT;
     IF v_moved > 0 THEN
         RETURN 'moved ' || v_moved || ' final messages out of messages_queue';
+    END IF;
+    UPDATE webhook_deliveries SET expires_on = herald_keep_webhooks() WHERE expires_on IS NULL AND status <> 'pending';
+    GET DIAGNOSTICS v_moved = ROW_COUNT;
+    IF v_moved > 0 THEN
+        RETURN 'moved ' || v_moved || ' finished deliveries out of webhook_deliveries_queue';
     END IF;
     RETURN NULL;
 END $$;

@@ -81,7 +81,8 @@ extension HeraldServices {
         if configuration.domainSettings.returnPathMX != nil { delivery.returnPath = bounceAddress }
         return [
             DomainRecheckService(verifier: verifier, logger: logger),
-            HistoryService(history: HistoryStore(database: database), metrics: HistoryMetrics(registry: registry), logger: logger),
+            HistoryService(history: HistoryStore(database: database), webhookRetentionDays: configuration.webhookRetentionDays,
+                           metrics: HistoryMetrics(registry: registry), logger: logger),
             DeliveryService(worker: delivery),
             TaskExpansionService(expander: TaskExpander(store: batches, unsubscribeLinks: unsubscribeLinks), logger: logger),
         ]
@@ -131,7 +132,6 @@ extension HeraldServices {
         settings.timeout = configuration.webhookTimeout
         settings.retry = configuration.webhookRetry
         settings.perEndpoint = configuration.webhookConcurrency
-        settings.retention = TimeInterval(configuration.webhookRetentionDays) * 86_400
         settings.lease = configuration.deliveryLease
         return WebhookDispatcher(store: webhooks, guardian: webhookGuard, settings: settings, worker: worker,
                                  metrics: WebhookMetrics(registry: registry), logger: logger)

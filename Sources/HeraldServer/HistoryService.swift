@@ -5,15 +5,19 @@ import ServiceLifecycle
 
 /// The scheduler role's upkeep of the history (``HistoryStore/maintain(today:maxSteps:)``): at start and
 /// every `interval`, partitions are made ahead of the expiry days that need them and those whose days are
-/// past are dropped whole. Several schedulers may run it; one at a time does the work.
+/// past are dropped whole. Several schedulers may run it; one at a time does the work. It also writes
+/// HERALD_WEBHOOK_RETENTION_DAYS where the database reads it (finished webhook deliveries' expiry).
 public struct HistoryService: Service {
     let history: HistoryStore
+    let webhookRetentionDays: Int
     let interval: Duration
     let metrics: HistoryMetrics
     let logger: Logger
 
-    public init(history: HistoryStore, interval: Duration = .seconds(3_600), metrics: HistoryMetrics, logger: Logger) {
+    public init(history: HistoryStore, webhookRetentionDays: Int, interval: Duration = .seconds(3_600), metrics: HistoryMetrics,
+                logger: Logger) {
         self.history = history
+        self.webhookRetentionDays = webhookRetentionDays
         self.interval = interval
         self.metrics = metrics
         self.logger = logger
@@ -22,6 +26,7 @@ public struct HistoryService: Service {
     public func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
+                try await history.setWebhookRetention(days: webhookRetentionDays)
                 for step in try await history.maintain() {
                     logger.info("history upkeep", metadata: ["step": "\(step)"])
                 }
@@ -43,9 +48,9 @@ public struct HistoryMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry) {
         var counts: [String: Gauge] = [:], rows: [String: Gauge] = [:]
-        for table in ["messages", "events"] {
+        for table in ["messages", "events", "webhook_deliveries", "webhook_attempts"] {
             counts[table] = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "herald_history_partitions", unitName: "",
-                                                                                helpText: "Partitions of a history table (messages, events)"),
+                                                                                helpText: "Partitions of a history table"),
                                                labels: [("table", table)])
             rows[table] = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "herald_history_rows", unitName: "",
                                                                               helpText: "Rows of a history table, as the planner estimates them"),

@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// One partition of the history (migration 0032): which table it belongs to and the expiry days it holds.
 public struct HistoryPartition: Sendable, Equatable {
-    /// `messages` or `events`.
+    /// `messages`, `events`, `webhook_deliveries` or `webhook_attempts`.
     public var parent: String
     public var name: String
     /// First expiry day held (UTC calendar day, `yyyy-MM-dd`); nil for a legacy partition (rows from before 0032).
@@ -47,6 +47,15 @@ public struct HistoryStore: Sendable {
             done.append(step)
         }
         return done
+    }
+
+    /// Finished webhook deliveries (and attempts) are kept `days` from now on (HERALD_WEBHOOK_RETENTION_DAYS).
+    public func setWebhookRetention(days: Int) async throws {
+        _ = try await database.withSystem { connection in
+            try await connection.query("""
+                UPDATE herald_partitioned SET fixed_days = \(days) WHERE retention = 'fixed' AND fixed_days IS DISTINCT FROM \(days)
+                """, logger: database.logger)
+        }
     }
 
     /// Makes the partitions that the rows of the transaction's tenant will need under its retention, in the caller's

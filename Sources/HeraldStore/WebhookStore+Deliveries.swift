@@ -87,7 +87,7 @@ extension WebhookStore {
                   AND d.attempts > (SELECT count(*) FROM webhook_attempts a WHERE a.tenant_id = \(tenantID) AND a.delivery_id = d.id)
                 """, logger: logger)
             try await connection.query("""
-                UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = \(now), updated_at = \(now)
+                UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = \(now), updated_at = \(now), expires_on = NULL
                 WHERE tenant_id = \(tenantID) AND id = \(deliveryID)
                 """, logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:RetryWebhookDelivery",

@@ -3,7 +3,8 @@ import HeraldCore
 import Logging
 import PostgresNIO
 
-/// The dispatcher's side: claim, renew, record, prune and the backlog.
+/// The dispatcher's side: claim, renew, record and the backlog (finished deliveries go with their partition:
+/// HistoryStore).
 extension WebhookStore {
     /// Claims up to `limit` due deliveries of enabled endpoints, skipping the endpoints in `excluding`
     /// (those whose share of the dispatcher is full) and rows other dispatchers hold. A claim moves
@@ -16,12 +17,12 @@ extension WebhookStore {
             for try await row in try await connection.query("""
                 WITH due AS (
                     SELECT d.id FROM webhook_deliveries d
-                    WHERE d.status = 'pending' AND d.next_attempt_at <= \(now) AND NOT (d.endpoint_id = ANY(\(excluding)))
+                    WHERE d.expires_on IS NULL AND d.status = 'pending' AND d.next_attempt_at <= \(now) AND NOT (d.endpoint_id = ANY(\(excluding)))
                     ORDER BY d.next_attempt_at LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED
                 ), claimed AS (
                     UPDATE webhook_deliveries d SET next_attempt_at = \(until), locked_by = \(worker)
-                    FROM due WHERE d.id = due.id
+                    FROM due WHERE d.expires_on IS NULL AND d.id = due.id
                     RETURNING d.id, d.tenant_id, d.endpoint_id, d.attempts, d.event_id, d.event_expires
                 )
                 SELECT c.id, c.tenant_id, c.endpoint_id, c.attempts, e.type,
@@ -63,7 +64,7 @@ extension WebhookStore {
             try await Self.queuePlans(connection, logger: logger)
             try await connection.query("""
                 UPDATE webhook_deliveries d SET next_attempt_at = \(until)
-                FROM unnest(\(ids)::uuid[]) AS x(id) WHERE d.id = x.id AND d.locked_by = \(worker)
+                FROM unnest(\(ids)::uuid[]) AS x(id) WHERE d.expires_on IS NULL AND d.id = x.id AND d.locked_by = \(worker)
                 """, logger: logger)
         }
     }
@@ -101,11 +102,13 @@ extension WebhookStore {
                 ), updated AS (
                     UPDATE webhook_deliveries d
                     SET status = u.s, attempts = d.attempts + 1, next_attempt_at = u.n, locked_by = NULL, last_attempt_at = u.t,
+                        -- A finished delivery leaves the queue partition for the day its retention ends.
+                        expires_on = CASE WHEN u.s <> 'pending' THEN herald_keep_webhooks() END,
                         last_http_status = nullif(u.h, -1),
                         last_error = nullif(u.e, ''), last_latency_ms = u.l, last_response = nullif(u.r, ''), updated_at = \(now)
                     -- (locked_by is set on pending rows only; no status test here, which would lead the planner to
                     -- walk the due index instead of the primary key.)
-                    FROM u WHERE d.id = u.i AND d.locked_by = \(worker)
+                    FROM u WHERE d.expires_on IS NULL AND d.id = u.i AND d.locked_by = \(worker)
                     RETURNING d.id, d.tenant_id, d.endpoint_id, d.attempts, u.s, u.h, u.e, u.l, u.r, u.t
                 ), logged AS (
                     -- Not the common case, a first attempt that succeeded: that one is the last_* columns.
@@ -152,23 +155,9 @@ extension WebhookStore {
 
     static func cancelPending(_ connection: PostgresConnection, logger: Logger, endpoints: [UUID], now: Date) async throws {
         try await connection.query("""
-            UPDATE webhook_deliveries SET status = 'cancelled', locked_by = NULL, updated_at = \(now)
-            WHERE endpoint_id = ANY(\(endpoints)) AND status = 'pending'
+            UPDATE webhook_deliveries SET status = 'cancelled', locked_by = NULL, updated_at = \(now), expires_on = herald_keep_webhooks()
+            WHERE expires_on IS NULL AND endpoint_id = ANY(\(endpoints)) AND status = 'pending'
             """, logger: logger)
-    }
-
-    /// Deletes finished deliveries (and their attempts) older than `before`; answers how many.
-    public func prune(before: Date, limit: Int = 10_000) async throws -> Int {
-        try await database.withSystem { connection in
-            var count = 0
-            for try await _ in try await connection.query("""
-                WITH old AS (
-                    SELECT id FROM webhook_deliveries WHERE created_at < \(before) AND status <> 'pending' ORDER BY created_at LIMIT \(limit)
-                )
-                DELETE FROM webhook_deliveries d USING old WHERE d.id = old.id RETURNING d.id
-                """, logger: logger) { count += 1 }
-            return count
-        }
     }
 
     /// Deliveries waiting by state, for the backlog gauge: due now, being sent, waiting for a retry.
@@ -178,7 +167,7 @@ extension WebhookStore {
                 SELECT count(*) FILTER (WHERE locked_by IS NULL AND next_attempt_at <= \(now)),
                        count(*) FILTER (WHERE locked_by IS NOT NULL),
                        count(*) FILTER (WHERE locked_by IS NULL AND next_attempt_at > \(now))
-                FROM webhook_deliveries WHERE status = 'pending'
+                FROM webhook_deliveries WHERE expires_on IS NULL AND status = 'pending'
                 """, logger: logger).decode((Int, Int, Int).self).first { _ in true }
             return row ?? (0, 0, 0)
         }

@@ -119,6 +119,12 @@ public struct WebhookStore: Sendable {
 
     public func delete(tenantID: UUID, id: UUID, actor: AuditActor) async throws {
         try await database.withTenant(tenantID) { connection in
+            // The attempt log first (it has no foreign key to its deliveries, which are partitioned); the
+            // deliveries go with the endpoint (ON DELETE CASCADE).
+            try await connection.query("""
+                DELETE FROM webhook_attempts a USING webhook_deliveries d
+                WHERE a.tenant_id = \(tenantID) AND d.tenant_id = \(tenantID) AND d.endpoint_id = \(id) AND a.delivery_id = d.id
+                """, logger: logger)
             let deleted = try await connection.query("DELETE FROM webhook_endpoints WHERE tenant_id = \(tenantID) AND id = \(id) RETURNING id",
                                                      logger: logger).decode(UUID.self).first { _ in true }
             guard deleted != nil else { throw HeraldError.notFound("webhook") }

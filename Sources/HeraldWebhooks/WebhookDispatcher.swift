@@ -30,8 +30,6 @@ public struct WebhookDispatcher: Service {
         public var lease: Duration = .seconds(60)
         /// How often an idle dispatcher looks for due deliveries.
         public var pollInterval: Duration = .milliseconds(25)
-        /// Finished deliveries are deleted after this long.
-        public var retention: TimeInterval = 30 * 86_400
 
         public init() {}
     }
@@ -120,7 +118,6 @@ public struct WebhookDispatcher: Service {
     /// Lease renewal, the backlog gauge, idle HTTP clients and pruning old deliveries, in the background:
     /// a tick at start, then every few seconds.
     func housekeeping(state: DispatchState) async {
-        var lastPrune = ContinuousClock.now - .seconds(3_600)
         var lastRenewal = ContinuousClock.now
         let tick = min(settings.lease / 3, .seconds(5))
         while !Task.isCancelled {
@@ -134,10 +131,6 @@ public struct WebhookDispatcher: Service {
                     metrics.backlog(due: backlog.due, inFlight: backlog.inFlight, retrying: backlog.retrying)
                 }
                 await clients.evictIdle(after: .seconds(600))
-                if ContinuousClock.now - lastPrune > .seconds(3_600) {
-                    lastPrune = .now
-                    while try await store.prune(before: now().addingTimeInterval(-settings.retention)) > 0 {}
-                }
             } catch {
                 logger.warning("webhook housekeeping failed", metadata: ["error": "\(error)"])
             }

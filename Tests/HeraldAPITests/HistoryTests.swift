@@ -102,7 +102,8 @@ import Testing
                     #expect(partitions.contains { $0.name == "messages_queue" } && partitions.contains { $0.name == "messages_legacy" })
                     #expect(try await app.count("""
                         SELECT count(*)::int FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                        WHERE i.inhparent IN ('messages'::regclass, 'events'::regclass) AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
+                        WHERE i.inhparent IN ('messages'::regclass, 'events'::regclass, 'webhook_deliveries'::regclass, 'webhook_attempts'::regclass)
+                          AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
                         """) == 0)
                 }
             }

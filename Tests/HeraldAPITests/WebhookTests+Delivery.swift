@@ -184,18 +184,26 @@ extension WebhookTests {
                 #expect(metrics.body.contains("herald_webhook_attempt_duration_seconds_bucket"))
                 #expect(metrics.body.contains("herald_webhook_backlog{state=\"due\"}"))
 
-                // Retention: finished deliveries older than the cut-off go, pending ones stay. The receiver may
-                // have a request whose outcome is not committed yet: wait for every outcome first.
+                // Retention: finished deliveries (and their attempt log) left the queue partition for the week
+                // of today + 30 days (HERALD_WEBHOOK_RETENTION_DAYS) and go with it once that is past; pending
+                // ones stay. The receiver may have a request whose outcome is not committed yet: wait for every
+                // outcome first.
                 try await waitUntil("every outcome recorded") {
                     try await app.count("SELECT count(*)::int FROM webhook_deliveries WHERE status = 'pending'") == 0
                 }
-                try await app.dependencies.database.withSystem { connection -> Void in
-                    try await connection.query("UPDATE webhook_deliveries SET created_at = now() - interval '31 days'", logger: app.dependencies.database.logger)
-                }
+                #expect(try await app.count("SELECT count(*)::int FROM webhook_deliveries WHERE expires_on = herald_today() + 30") == signed.count + 1)
+                #expect(try await app.count("SELECT count(*)::int FROM ONLY webhook_deliveries_queue") == 0)
+                #expect(try await app.count("SELECT count(*)::int FROM webhook_attempts WHERE expires_on = herald_today() + 30") > 0)
                 try await Self.insertEvents(app, tenant: root.tenant, count: 1)
-                let pruned = try await app.dependencies.webhooks.prune(before: Date().addingTimeInterval(-30 * 86_400))
-                #expect(pruned == signed.count + 1)
+                let later = try await app.dependencies.database.withSystem { connection in
+                    try await connection.query("SELECT (herald_today() + 38)::text", logger: app.dependencies.database.logger)
+                        .decode(String.self).first { _ in true } ?? ""
+                }
+                let steps = try await HistoryStore(database: app.dependencies.database).maintain(today: later)
+                #expect(steps.contains { $0.hasPrefix("dropped webhook_deliveries_p") } && steps.contains { $0.hasPrefix("dropped webhook_attempts_p") },
+                        "\(steps)")
                 #expect(try await app.count("webhook_deliveries", tenant: root.tenant) == 1)
+                #expect(try await app.count("webhook_attempts", tenant: root.tenant) == 0)
             }
         }
     }

@@ -49,3 +49,13 @@ BEGIN
         v_start := v_end;
     END LOOP;
 END $fill$;
+-- The upkeep as of today, as the scheduler runs it: the partitions made above for days already past
+-- (empty) go.
+DO $$
+BEGIN
+    LOOP
+        EXIT WHEN herald_partition_step(herald_today(), false) IS NULL;
+    END LOOP;
+END $$;
+SELECT inhparent::regclass AS history, count(*) AS partitions FROM pg_inherits
+WHERE inhparent IN ('messages'::regclass, 'events'::regclass) GROUP BY 1;
