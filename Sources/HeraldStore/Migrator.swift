@@ -121,35 +121,33 @@ public struct Migrator: Sendable {
                 // not hold their locks together (VALIDATE CONSTRAINT), each committing on its own; such a
                 // file is written so that running it again after an interruption is safe.
                 do {
-                    for statement in SQLScript.split(migration.sql) {
-                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                    }
-                    try await connection.query(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
-                        logger: logger)
+                    try await run(migration, on: connection)
                 } catch {
                     throw HeraldError(code: "Migration.Failed", kind: .internal, message: "Migration \(migration.name) failed: \(String(reflecting: error))")
                 }
-                logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
-                appliedNow.append(migration.name)
-                continue
-            }
-            try await connection.query("BEGIN", logger: logger)
-            do {
-                for statement in SQLScript.split(migration.sql) {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            } else {
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    try await run(migration, on: connection)
+                    try await connection.query("COMMIT", logger: logger)
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw HeraldError(code: "Migration.Failed", kind: .internal, message: "Migration \(migration.name) failed: \(String(reflecting: error))")
                 }
-                try await connection.query(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
-                    logger: logger)
-                try await connection.query("COMMIT", logger: logger)
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw HeraldError(code: "Migration.Failed", kind: .internal, message: "Migration \(migration.name) failed: \(String(reflecting: error))")
             }
             logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
             appliedNow.append(migration.name)
         }
         return appliedNow
+    }
+
+    /// The statements of `migration`, then its row in `schema_migrations`.
+    private func run(_ migration: Migration, on connection: PostgresConnection) async throws {
+        for statement in SQLScript.split(migration.sql) {
+            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        }
+        try await connection.query(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
+            logger: logger)
     }
 }

@@ -92,8 +92,10 @@ history_migrate() {
     before=$(bench_db=herald_old psql_system -c "SELECT (SELECT count(*) FROM messages) || ' ' || (SELECT count(*) FROM events)" | tail -1)
     echo "  old layout written in $((SECONDS - began)) s: $(psql_system -c "SELECT pg_size_pretty(pg_database_size('herald_old'))" | tail -1)"
     mkdir -p "$workdir/writer"
-    (cd "$workdir/writer" && PGPASSWORD=herald "$pgbench" -n -f "$OLDPWD/ops/lib/history-old-writer.pgbench" -c 2 -j 1 -R 200 -T 3600 \
-        -l --aggregate-interval=1 -h 127.0.0.1 -p "$pgport" -U herald herald_old >"$workdir/writer.out" 2>&1) &
+    # (pgbench itself in the background, not a subshell: a background job of a script ignores SIGINT, and the
+    # subshell would keep pgbench from the TERM.)
+    PGPASSWORD=herald env -C "$workdir/writer" "$pgbench" -n -f "$PWD/ops/lib/history-old-writer.pgbench" -c 2 -j 1 -R 200 -T 3600 \
+        -l --aggregate-interval=1 -h 127.0.0.1 -p "$pgport" -U herald herald_old >"$workdir/writer.out" 2>&1 &
     writer=$!
     extra_pids+=("$writer")
     sleep 3
@@ -110,7 +112,7 @@ history_migrate() {
     done
     echo "  the upkeep after it (as the scheduler runs it at start): $queue steps, one transaction each, in $(awk -v a="$began" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s (the last: ${last_move:-no move})"
     sleep 3
-    kill -INT "$writer" 2>/dev/null || true
+    kill -TERM "$writer" 2>/dev/null || true
     wait "$writer" 2>/dev/null || true
     cat "$workdir"/writer/pgbench_log.* 2>/dev/null | awk '{n += $2; if ($6 > max) max = $6; if ($2 == 0) idle++; secs++}
         END {printf "  the writer (200/s): %d transactions in %d s; its slowest %.0f ms; seconds with none committed: %d\n", n, secs, max / 1000, idle}'
