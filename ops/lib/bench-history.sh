@@ -92,9 +92,11 @@ history_migrate() {
     before=$(bench_db=herald_old psql_system -c "SELECT (SELECT count(*) FROM messages) || ' ' || (SELECT count(*) FROM events)" | tail -1)
     echo "  old layout written in $((SECONDS - began)) s: $(psql_system -c "SELECT pg_size_pretty(pg_database_size('herald_old'))" | tail -1)"
     mkdir -p "$workdir/writer"
-    # (pgbench itself in the background, not a subshell: a background job of a script ignores SIGINT, and the
-    # subshell would keep pgbench from the TERM.)
-    PGPASSWORD=herald env -C "$workdir/writer" "$pgbench" -n -f "$PWD/ops/lib/history-old-writer.pgbench" -c 2 -j 1 -R 200 -T 3600 \
+    # The writer runs for a fixed time and ends by itself (a stopped pgbench does not flush its log), which
+    # must cover the migration and the upkeep after it (checked below).
+    writer_seconds=${HERALD_BENCH_WRITER_SECONDS:-60}
+    writer_began=$SECONDS
+    PGPASSWORD=herald env -C "$workdir/writer" "$pgbench" -n -f "$PWD/ops/lib/history-old-writer.pgbench" -c 2 -j 1 -R 200 -T "$writer_seconds" \
         -l --aggregate-interval=1 -h 127.0.0.1 -p "$pgport" -U herald herald_old >"$workdir/writer.out" 2>&1 &
     writer=$!
     extra_pids+=("$writer")
@@ -111,8 +113,9 @@ history_migrate() {
         [[ $step == moved* ]] && last_move=$step
     done
     echo "  the upkeep after it (as the scheduler runs it at start): $queue steps, one transaction each, in $(awk -v a="$began" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s (the last: ${last_move:-no move})"
-    sleep 3
-    kill -TERM "$writer" 2>/dev/null || true
+    if [ $((SECONDS - writer_began)) -ge "$writer_seconds" ]; then
+        herald_log "warning: the migration outlasted the writer ($writer_seconds s; HERALD_BENCH_WRITER_SECONDS): its numbers cover only part of it"
+    fi
     wait "$writer" 2>/dev/null || true
     cat "$workdir"/writer/pgbench_log.* 2>/dev/null | awk '{n += $2; if ($6 > max) max = $6; if ($2 == 0) idle++; secs++}
         END {printf "  the writer (200/s): %d transactions in %d s; its slowest %.0f ms; seconds with none committed: %d\n", n, secs, max / 1000, idle}'
