@@ -155,14 +155,18 @@ public struct DeliveryStore: Sendable {
     }
 
     /// Extends the lease of messages `worker` still holds (a long delivery must not let another worker
-    /// take them over).
+    /// take them over). Rows whose outcome is being recorded right now are skipped, not waited for (the
+    /// record finishes them; waiting, in another row order than the record's, could deadlock).
     public func renew(worker: String, ids: [UUID], now: Date, lease: Duration) async throws {
         guard !ids.isEmpty else { return }
         let until = now.addingTimeInterval(TimeInterval(lease.components.seconds))
         try await database.withSystem { connection in
             _ = try await connection.query("""
                 UPDATE messages SET locked_until = \(until)
-                WHERE expires_on IS NULL AND id = ANY(\(ids)::uuid[]) AND status = 'sending' AND locked_by = \(worker)
+                WHERE expires_on IS NULL AND id IN (
+                    SELECT id FROM messages
+                    WHERE expires_on IS NULL AND id = ANY(\(ids)::uuid[]) AND status = 'sending' AND locked_by = \(worker)
+                    FOR UPDATE SKIP LOCKED)
                 """, logger: logger)
         }
     }

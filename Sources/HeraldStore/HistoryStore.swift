@@ -53,19 +53,28 @@ public struct HistoryStore: Sendable {
     public func setWebhookRetention(days: Int) async throws {
         _ = try await database.withSystem { connection in
             try await connection.query("""
-                UPDATE herald_partitioned SET fixed_days = \(days) WHERE retention = 'fixed' AND fixed_days IS DISTINCT FROM \(days)
+                UPDATE herald_partitioned SET fixed_days = \(days)
+                WHERE parent IN ('webhook_deliveries', 'webhook_attempts') AND fixed_days IS DISTINCT FROM \(days)
                 """, logger: database.logger)
         }
     }
 
     /// Makes the partitions that the rows of the transaction's tenant will need under its retention, in the caller's
-    /// transaction (after a retention change, so that the next final message has its partition).
+    /// transaction (after a retention change, so that the next final message has its partition). Attaching a
+    /// partition waits for the queue partition's lock: a second at most, so that a long transaction elsewhere
+    /// cannot make the hot paths queue behind this one; then the change is refused with 503 (try again).
     static func prepare(_ connection: PostgresConnection, logger: Logger) async throws {
-        for _ in 0..<100 {
-            let step = try await connection.query("SELECT herald_partition_step(herald_today(), true)", logger: logger)
-                .decode(String?.self).first { _ in true } ?? nil
-            if step == nil { return }
+        try await connection.query("SET LOCAL lock_timeout = '1s'", logger: logger)
+        do {
+            for _ in 0..<100 {
+                let step = try await connection.query("SELECT herald_partition_step(herald_today(), true)", logger: logger)
+                    .decode(String?.self).first { _ in true } ?? nil
+                if step == nil { break }
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55P03" {
+            throw HeraldError.databaseUnavailable
         }
+        try await connection.query("SET LOCAL lock_timeout = 0", logger: logger)
     }
 
     /// Every partition of the history tables, oldest expiry first.

@@ -62,9 +62,14 @@ extension WebhookStore {
         let until = now.addingTimeInterval(Double(lease.components.seconds))
         try await database.withSystem { connection -> Void in
             try await Self.queuePlans(connection, logger: logger)
+            // Rows being recorded right now are skipped, not waited for: the record finishes them, and taking the
+            // rows in another order than the record does deadlocked the two (a second lost each time).
             try await connection.query("""
                 UPDATE webhook_deliveries d SET next_attempt_at = \(until)
-                FROM unnest(\(ids)::uuid[]) AS x(id) WHERE d.expires_on IS NULL AND d.id = x.id AND d.locked_by = \(worker)
+                WHERE d.expires_on IS NULL AND d.id IN (
+                    SELECT w.id FROM webhook_deliveries w
+                    WHERE w.expires_on IS NULL AND w.id = ANY(\(ids)::uuid[]) AND w.locked_by = \(worker)
+                    FOR UPDATE SKIP LOCKED)
                 """, logger: logger)
         }
     }

@@ -110,6 +110,35 @@ import Testing
         }
     }
 
+    /// A retention change that needs a new partition waits at most a second for the queue partition's lock
+    /// (held here by a long transaction), then is refused with 503 and changes nothing: the hot paths never
+    /// queue behind it for longer.
+    @Test func aRetentionChangeDoesNotWaitBehindALongTransaction() async throws {
+        try await TestApp.run { app in
+            let root = try await app.createTenant("Patient")
+            let token = try await app.token(root.keyID, root.secret)
+            let database = app.dependencies.database
+            let holding = Task {
+                try await database.withSystem { connection in
+                    try await connection.query("LOCK TABLE messages_queue IN ACCESS SHARE MODE", logger: database.logger)
+                    try await Task.sleep(for: .seconds(4))
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
+            let refused = try await app.request(.put, "/v1/account/settings", token: token,
+                                                json: ["trackOpensAndClicks": false, "unsubscribeLinkInTriggerMail": false, "messageRetentionDays": 7])
+            let waited = ContinuousClock.now - started
+            #expect(refused.status == 503 && refused.headers[.retryAfter] == "1", "\(refused.status) \(refused.body)")
+            #expect(waited < .seconds(3), "\(waited)")
+            try await holding.value
+            #expect(try await app.request(.get, "/v1/account/settings", token: token).json["messageRetentionDays"] as? Int == 30)
+            let changed = try await app.request(.put, "/v1/account/settings", token: token,
+                                                json: ["trackOpensAndClicks": false, "unsubscribeLinkInTriggerMail": false, "messageRetentionDays": 7])
+            #expect(changed.status == 200 && changed.json["messageRetentionDays"] as? Int == 7, "\(changed.body)")
+        }
+    }
+
     /// A final message that a process without `expires_on` (older than migration 0032, during a rolling
     /// upgrade) left in the queue partition is moved to its partition by the next upkeep.
     @Test func upkeepMovesFinalMessagesLeftInTheQueue() async throws {
