@@ -209,6 +209,9 @@ DECLARE
     v_name text;
     v_moved bigint;
 BEGIN
+    -- One step at a time in the installation (the scheduler's upkeep and a tenant's retention change may
+    -- want the same partition): HistoryStore's advisory lock, held until the transaction ends.
+    PERFORM pg_advisory_xact_lock(1751741300);
     FOR r IN SELECT * FROM herald_partitioned ORDER BY parent LOOP
         SELECT n.s INTO v_start FROM (
             SELECT DISTINCT herald_partition_start(p_today + d.days + k, r.width_days) AS s

@@ -21,7 +21,8 @@ public struct HistoryPartition: Sendable, Equatable {
 /// transaction, under a short lock timeout (a step that cannot have its lock in time is tried again at
 /// the next run), and only one process runs them at a time.
 public struct HistoryStore: Sendable {
-    /// Advisory lock key of the upkeep ("hist" in ASCII).
+    /// Advisory lock key of the upkeep ("hist" in ASCII; herald_partition_step takes it too, so that a tenant's
+    /// retention change and the upkeep never make the same partition at once).
     static let lockKey: Int64 = 0x68_69_73_74
     let database: Database
 
