@@ -21,6 +21,15 @@ public enum MessageStatus: String, CaseIterable, Hashable, Codable, Sendable {
     /// Set aside while its account is frozen.
     case paused
 
+    /// Whether a message in this status waits no more: it leaves the queue partition for the history, with
+    /// its expiry day (migration 0032; the upkeep's sweep, `herald_partition_step`, lists the same statuses).
+    public var isFinal: Bool {
+        switch self {
+        case .delivered, .bounced, .spamRejected, .failed, .dropped: true
+        case .queued, .deferred, .sending, .paused: false
+        }
+    }
+
     /// The event a message gets when it takes this status, if any (`sending`, `queued` and `paused` have none).
     public var event: EventType? {
         switch self {

@@ -178,6 +178,7 @@ public struct DeliveryStore: Sendable {
     public func record(_ attempts: [DeliveryAttempt], worker: String, now: Date) async throws {
         guard !attempts.isEmpty else { return }
         var ids: [UUID] = [], statuses: [String] = [], responses: [String] = [], next: [Date] = [], events: [String] = [], invalid: [Bool] = []
+        var final: [Bool] = []
         for attempt in attempts {
             ids.append(attempt.messageID)
             statuses.append(attempt.result.status.rawValue)
@@ -185,6 +186,7 @@ public struct DeliveryStore: Sendable {
             next.append(attempt.result.nextAttemptAt ?? now)
             events.append(attempt.result.event?.rawValue ?? "")
             invalid.append(attempt.result.isInvalidAddress)
+            final.append(attempt.result.status.isFinal)
         }
         let day = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
         try await database.withSystem { connection in
@@ -195,9 +197,10 @@ public struct DeliveryStore: Sendable {
                            attempts = CASE WHEN u.e = '' THEN m.attempts - 1 ELSE m.attempts END,
                            next_attempt_at = CASE WHEN u.s IN ('deferred', 'queued') THEN u.n END,
                            -- A final message leaves the queue partition for the day its retention ends.
-                           expires_on = CASE WHEN u.s IN ('delivered', 'bounced', 'spam_rejected', 'failed', 'dropped') THEN herald_keep_messages(m.tenant_id) END
-                    FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(next)::timestamptz[], \(events)::text[], \(invalid)::bool[])
-                         AS u(i, s, r, n, e, v)
+                           expires_on = CASE WHEN u.f THEN herald_keep_messages(m.tenant_id) END
+                    FROM unnest(\(ids)::uuid[], \(statuses)::text[], \(responses)::text[], \(next)::timestamptz[], \(events)::text[], \(invalid)::bool[],
+                                \(final)::bool[])
+                         AS u(i, s, r, n, e, v, f)
                     WHERE m.expires_on IS NULL AND m.id = u.i AND m.status = 'sending' AND m.locked_by = \(worker)
                     RETURNING m.tenant_id, m.id, m.kind, m.to_address, m.from_address, m.tag, m.attempts, u.s, u.r, u.e, u.v
                 ), logged AS (
