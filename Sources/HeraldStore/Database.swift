@@ -142,9 +142,11 @@ final class ConnectionWatch: Sendable {
         }
     }
 
-    /// The work under way on each open connection (a connection is watched from its first work to its
-    /// close), and the number of the last work.
-    private let watched = Mutex<(byConnection: [ObjectIdentifier: [UInt64: Waiter]], last: UInt64)>(([:], 0))
+    /// The work under way on each open connection (a connection is watched from its first work until a
+    /// second after its close), and the number of the last work. The entry holds its connection, so that
+    /// no new connection can be made at the same address (and so under the same key) while it is watched:
+    /// the old one's grace would otherwise abandon the new one's work.
+    private let watched = Mutex<(byConnection: [ObjectIdentifier: (connection: PostgresConnection, work: [UInt64: Waiter])], last: UInt64)>(([:], 0))
 
     func run<R: Sendable>(on connection: PostgresConnection, logger: Logger, _ box: UncheckedWork<R>) async throws -> R {
         let key = ObjectIdentifier(connection)
@@ -153,13 +155,13 @@ final class ConnectionWatch: Sendable {
             let (id, first) = watched.withLock { watched -> (UInt64, Bool) in
                 watched.last &+= 1
                 let first = watched.byConnection[key] == nil
-                watched.byConnection[key, default: [:]][watched.last] = waiter
+                watched.byConnection[key, default: (connection, [:])].work[watched.last] = waiter
                 return (watched.last, first)
             }
             if first {
                 connection.closeFuture.whenComplete { [self] _ in
                     connection.eventLoop.scheduleTask(in: Self.grace) {
-                        let stuck = self.watched.withLock { $0.byConnection.removeValue(forKey: key) } ?? [:]
+                        let stuck = self.watched.withLock { $0.byConnection.removeValue(forKey: key)?.work } ?? [:]
                         if !stuck.isEmpty {
                             logger.warning("database work still waiting a second after its connection closed: abandoned",
                                            metadata: ["count": "\(stuck.count)"])
@@ -171,7 +173,7 @@ final class ConnectionWatch: Sendable {
             Task {
                 let result: Result<any Sendable, any Error>
                 do { result = .success(try await box.work()) } catch { result = .failure(error) }
-                _ = self.watched.withLock { $0.byConnection[key]?.removeValue(forKey: id) }
+                _ = self.watched.withLock { $0.byConnection[key]?.work.removeValue(forKey: id) }
                 waiter.resume(result)
             }
         }
