@@ -109,6 +109,9 @@ public struct HeraldConfiguration: Sendable {
     public var webhookConcurrency: Int
     /// `HERALD_WEBHOOK_RETENTION_DAYS`: finished deliveries are kept this long (default 30).
     public var webhookRetentionDays: Int
+    /// `HERALD_STATS_RETENTION_DAYS`: days of sending statistics (and the grades' daily figures) kept (default 400);
+    /// a week of days is dropped at a time once its last day is this old.
+    public var statsRetentionDays: Int
     /// `HERALD_UNSUBSCRIBE_ADDRESS` (e.g. `unsubscribe@mail.example.com`, none by default): List-Unsubscribe
     /// gets a `mailto:` at this address (`<local>+<token>@<domain>`) next to the https link, and the `smtp`
     /// role receives that mail on the inbound listener. The domain's MX must point at that listener.
@@ -262,6 +265,7 @@ public struct HeraldConfiguration: Sendable {
         }
         webhookConcurrency = try int("herald.webhook.concurrency", "HERALD_WEBHOOK_CONCURRENCY", default: 16, range: 1...1_000)
         webhookRetentionDays = try int("herald.webhook.retention.days", "HERALD_WEBHOOK_RETENTION_DAYS", default: 30, range: 1...3_650)
+        statsRetentionDays = try int("herald.stats.retention.days", "HERALD_STATS_RETENTION_DAYS", default: 400, range: 31...3_650)
         unsubscribeAddress = string("herald.unsubscribe.address")
         if let address = unsubscribeAddress {
             do { _ = try UnsubscribeMailbox.validate(address) } catch { throw Invalid(description: "HERALD_UNSUBSCRIBE_ADDRESS: \(error.message)") }

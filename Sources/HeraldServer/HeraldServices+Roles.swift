@@ -82,6 +82,7 @@ extension HeraldServices {
         return [
             DomainRecheckService(verifier: verifier, logger: logger),
             HistoryService(history: HistoryStore(database: database), webhookRetentionDays: configuration.webhookRetentionDays,
+                           statsRetentionDays: configuration.statsRetentionDays,
                            metrics: HistoryMetrics(registry: registry), logger: logger),
             DeliveryService(worker: delivery),
             TaskExpansionService(expander: TaskExpander(store: batches, unsubscribeLinks: unsubscribeLinks), logger: logger),

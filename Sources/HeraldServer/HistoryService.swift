@@ -6,18 +6,21 @@ import ServiceLifecycle
 /// The scheduler role's upkeep of the history (``HistoryStore/maintain(today:maxSteps:)``): at start and
 /// every `interval`, partitions are made ahead of the expiry days that need them and those whose days are
 /// past are dropped whole. Several schedulers may run it; one at a time does the work. It also writes
-/// HERALD_WEBHOOK_RETENTION_DAYS where the database reads it (finished webhook deliveries' expiry).
+/// HERALD_WEBHOOK_RETENTION_DAYS and HERALD_STATS_RETENTION_DAYS where the database reads them (finished
+/// webhook deliveries' expiry, the statistics' days kept).
 public struct HistoryService: Service {
     let history: HistoryStore
     let webhookRetentionDays: Int
+    let statsRetentionDays: Int
     let interval: Duration
     let metrics: HistoryMetrics
     let logger: Logger
 
-    public init(history: HistoryStore, webhookRetentionDays: Int, interval: Duration = .seconds(3_600), metrics: HistoryMetrics,
-                logger: Logger) {
+    public init(history: HistoryStore, webhookRetentionDays: Int, statsRetentionDays: Int, interval: Duration = .seconds(3_600),
+                metrics: HistoryMetrics, logger: Logger) {
         self.history = history
         self.webhookRetentionDays = webhookRetentionDays
+        self.statsRetentionDays = statsRetentionDays
         self.interval = interval
         self.metrics = metrics
         self.logger = logger
@@ -26,7 +29,7 @@ public struct HistoryService: Service {
     public func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
-                try await history.setWebhookRetention(days: webhookRetentionDays)
+                try await history.setRetention(webhookDays: webhookRetentionDays, statsDays: statsRetentionDays)
                 for step in try await history.maintain() {
                     logger.info("history upkeep", metadata: ["step": "\(step)"])
                 }
@@ -48,7 +51,7 @@ public struct HistoryMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry) {
         var counts: [String: Gauge] = [:], rows: [String: Gauge] = [:]
-        for table in ["messages", "events", "webhook_deliveries", "webhook_attempts"] {
+        for table in HistoryStore.tables {
             counts[table] = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "herald_history_partitions", unitName: "",
                                                                                 helpText: "Partitions of a history table"),
                                                labels: [("table", table)])

@@ -3,12 +3,13 @@ import HeraldCore
 import Logging
 import PostgresNIO
 
-/// One partition of the history (migration 0032): which table it belongs to and the expiry days it holds.
+/// One partition of the history (migrations 0032 and 0034): which table it belongs to and the days it holds
+/// (expiry days; for the statistics, their own days).
 public struct HistoryPartition: Sendable, Equatable {
-    /// `messages`, `events`, `webhook_deliveries` or `webhook_attempts`.
+    /// One of ``HistoryStore/tables``.
     public var parent: String
     public var name: String
-    /// First expiry day held (UTC calendar day, `yyyy-MM-dd`); nil for a legacy partition (rows from before 0032).
+    /// First day held (`yyyy-MM-dd`); nil for a legacy partition (rows from before the migration) and a DEFAULT one.
     public var from: String?
     /// The day after the last one held.
     public var until: String?
@@ -24,6 +25,8 @@ public struct HistoryStore: Sendable {
     /// Advisory lock key of the upkeep ("hist" in ASCII; herald_partition_step takes it too, so that a tenant's
     /// retention change and the upkeep never make the same partition at once).
     static let lockKey: Int64 = 0x68_69_73_74
+    /// The partitioned history tables (migrations 0032 and 0034).
+    public static let tables = ["messages", "events", "webhook_deliveries", "webhook_attempts", "message_stats", "tenant_daily_stats"]
     let database: Database
 
     public init(database: Database) {
@@ -50,12 +53,15 @@ public struct HistoryStore: Sendable {
         return done
     }
 
-    /// Finished webhook deliveries (and attempts) are kept `days` from now on (HERALD_WEBHOOK_RETENTION_DAYS).
-    public func setWebhookRetention(days: Int) async throws {
+    /// The installation's retentions, from now on: finished webhook deliveries and their attempts are kept
+    /// `webhookDays` after they finish (HERALD_WEBHOOK_RETENTION_DAYS), the statistics `statsDays` after their
+    /// day (HERALD_STATS_RETENTION_DAYS).
+    public func setRetention(webhookDays: Int, statsDays: Int) async throws {
         _ = try await database.withSystem { connection in
             try await connection.query("""
-                UPDATE herald_partitioned SET fixed_days = \(days)
-                WHERE parent IN ('webhook_deliveries', 'webhook_attempts') AND fixed_days IS DISTINCT FROM \(days)
+                UPDATE herald_partitioned
+                SET fixed_days = CASE key_column WHEN 'day' THEN \(statsDays) ELSE \(webhookDays) END
+                WHERE retention = 'fixed' AND fixed_days IS DISTINCT FROM CASE key_column WHEN 'day' THEN \(statsDays) ELSE \(webhookDays) END
                 """, logger: database.logger)
         }
     }

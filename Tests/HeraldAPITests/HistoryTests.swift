@@ -110,6 +110,77 @@ import Testing
         }
     }
 
+    /// The statistics are partitioned by their own day, with the installation's retention: a day that has no
+    /// partition yet (here the application's clock runs 20 days ahead of the database's) waits in the DEFAULT
+    /// partition and is counted from there; the upkeep makes its partition and moves it in; partitions go
+    /// whole once their last day is past the retention, and rows left in the DEFAULT partition are deleted then.
+    @Test func statisticsArePartitionedByTheirDay() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let database = app.dependencies.database
+                    let history = HistoryStore(database: database)
+                    let today = try await database.withSystem { connection in
+                        try await connection.query("SELECT herald_today()::text", logger: database.logger).decode(String.self).first { _ in true } ?? ""
+                    }
+                    let (tenant, _, keyID, secret) = try await app.sendingTenant(dns, name: "Counted")
+                    app.clock.advance(20 * 86_400)
+                    let token = try await app.token(keyID, secret)
+                    let ahead = StatsDay.format(app.clock.now())
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["ann@example.org"]))
+                    #expect(sent.status == 200, "\(sent.body)")
+                    #expect(try await app.deliveryWorker(dns: dns, smtp: peer).runOnce() == 1)
+                    let waiting = "SELECT count(*)::int FROM ONLY %@_other WHERE tenant_id = '\(tenant)'"
+                    #expect(try await app.count(String(format: waiting, "message_stats")) == 1)
+                    #expect(try await app.count(String(format: waiting, "tenant_daily_stats")) == 1)
+                    let counted = { () async throws -> [String: Any] in
+                        let answer = try await app.request(.get, "/v1/stats?from=\(ahead)&until=\(ahead)", token: token)
+                        #expect(answer.status == 200, "\(answer.body)")
+                        return answer.json["total"] as? [String: Any] ?? [:]
+                    }
+                    var total = try await counted()
+                    #expect(total["accepted"] as? Int == 1 && total["delivered"] as? Int == 1, "\(total)")
+
+                    // The upkeep makes the week's partition and moves the waiting rows into it.
+                    let week = try await app.count("SELECT (herald_partition_start('\(ahead)'::date, 7) - '\(today)'::date)::int")
+                    let partition = Self.day(week, from: today).replacingOccurrences(of: "-", with: "")
+                    let steps = try await history.maintain()
+                    #expect(steps.contains("created message_stats_p\(partition) with 1 rows from message_stats_other"), "\(steps)")
+                    #expect(steps.contains("created tenant_daily_stats_p\(partition) with 1 rows from tenant_daily_stats_other"), "\(steps)")
+                    #expect(try await app.count(String(format: waiting, "message_stats")) == 0)
+                    #expect(try await app.count("SELECT count(*)::int FROM ONLY tenant_daily_stats_p\(partition) WHERE tenant_id = '\(tenant)' AND sent = 1") == 1)
+                    total = try await counted()
+                    #expect(total["accepted"] as? Int == 1 && total["delivered"] as? Int == 1, "\(total)")
+
+                    // A shorter retention: the week goes whole once its last day is 31 days old, and a row
+                    // still waiting in the DEFAULT partition for a day past the retention is deleted.
+                    let stray = Self.day(week + 40, from: today)
+                    _ = try await app.count("""
+                        WITH d AS (INSERT INTO tenant_daily_stats (tenant_id, day, sent) VALUES ('\(tenant)', '\(stray)', 3) RETURNING 1)
+                        SELECT count(*)::int FROM d
+                        """)
+                    try await history.setRetention(webhookDays: 30, statsDays: 31)
+                    let later = try await history.maintain(today: Self.day(week + 40 + 32, from: today))
+                    #expect(later.contains("dropped message_stats_p\(partition)") && later.contains("dropped tenant_daily_stats_p\(partition)"),
+                            "\(later)")
+                    #expect(later.contains("deleted 1 rows past their retention from tenant_daily_stats_other"), "\(later)")
+                    #expect(later.contains("dropped message_stats_legacy"), "the days before the migration go once the retention has passed: \(later)")
+                    total = try await counted()
+                    #expect(total["accepted"] as? Int == 0, "\(total)")
+                    #expect(try await app.count("tenant_daily_stats", tenant: tenant) == 0)
+
+                    // Every statistics partition forces row-level security.
+                    #expect(try await app.count("""
+                        SELECT count(*)::int FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                        WHERE i.inhparent IN ('message_stats'::regclass, 'tenant_daily_stats'::regclass)
+                          AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
+                        """) == 0)
+                    #expect(try await history.partitions().contains { $0.name == "tenant_daily_stats_other" && $0.from == nil })
+                }
+            }
+        }
+    }
+
     /// A retention change that needs a new partition waits at most a second for the queue partition's lock
     /// (held here by a long transaction), then is refused with 503 and changes nothing: the hot paths never
     /// queue behind it for longer.

@@ -7,7 +7,7 @@ import PostgresNIO
 import Synchronization
 import Testing
 
-/// The online migration of a populated database to the partitioned history (0030–0032), while a writer
+/// The online migration of a populated database to the partitioned history (0030–0034), while a writer
 /// that knows nothing of partitions (a process of the previous release) goes on writing: no row is lost
 /// or duplicated, the queue moves to its partition and is claimed and delivered from there, the old final
 /// messages and events stay readable in the legacy partitions, a webhook delivery of an old event is
@@ -44,6 +44,14 @@ import Testing
                     """, logger: logger)
             }
             #expect(try await Self.count(database, "SELECT count(*)::int FROM webhook_deliveries WHERE status = 'pending'") == 20_000)
+            // A month of the grades' daily figures (the sending statistics came with the events, by their trigger).
+            _ = try await database.withSystem { connection in
+                try await connection.query("""
+                    INSERT INTO tenant_daily_stats (tenant_id, day, sent, delivered)
+                    SELECT \(tenant), (now() AT TIME ZONE 'UTC')::date - g, 100, 90 FROM generate_series(0, 29) g
+                    """, logger: logger)
+            }
+            #expect(try await Self.count(database, "SELECT sum(accepted)::int FROM message_stats") == 20_000)
 
             // The previous release's writes go on during the migration: a message and its event at a time.
             let stop = Atomic<Bool>(false)
@@ -79,7 +87,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(100))
             stop.store(true, ordering: .relaxed)
             let (written, refused, slowest) = await writer.value
-            #expect(applied.contains("0032_history_partitions"), "\(applied)")
+            #expect(applied.contains("0032_history_partitions") && applied.contains("0034_stats_partitions"), "\(applied)")
             #expect(refused.isEmpty, "\(refused.prefix(3))")
             #expect(written > 0)
             print("HistoryMigrationTests: \(written) writes during the migration, the slowest took \(slowest)")
@@ -99,6 +107,11 @@ import Testing
                 """) == 0)
             #expect(try await Self.count(database, "SELECT count(*)::int FROM ONLY messages_legacy") == 10_000)
             #expect(try await Self.count(database, "SELECT count(*)::int FROM ONLY events_legacy") >= 20_000)
+            // The statistics counted every event, the old ones and the writer's, and kept their days in the legacy partition.
+            #expect(try await Self.count(database, "SELECT sum(accepted)::int FROM message_stats") == 20_000 + written)
+            #expect(try await Self.count(database, "SELECT count(*)::int FROM ONLY message_stats_legacy") == 2)
+            #expect(try await Self.count(database, "SELECT count(*)::int FROM ONLY tenant_daily_stats_legacy") == 30)
+            #expect(try await Self.count(database, "SELECT count(*)::int FROM tenant_daily_stats WHERE sent = 100 AND delivered = 90") == 30)
 
             // The queue goes on: due legacy rows (queued, deferred, a dead worker's lease) are claimed and
             // delivered, and leave the queue for their partition.
