@@ -151,14 +151,26 @@ public enum AcceptDecision {
         }
     }
 
+    /// How much of the quota the planned sends need in all (what a lease must have left for them).
+    public static func quotaNeeded(_ verdicts: [Verdict]) -> Int {
+        verdicts.reduce(0) { $0 + ((try? $1.get())?.quotaNeeded ?? 0) }
+    }
+
+    /// Steps 1–3: the verdicts before the quota is shared out.
+    public static func plan(_ sends: [ValidatedSend], tenant: AcceptTenantFacts?, senders: [String: AcceptSenderFacts], knownTags: Set<String>,
+                            suppressions: [String: [DropRules.Suppression]], invalid: Set<String>) -> [Verdict] {
+        if let refusal = tenantRefusal(tenant) { return sends.map { _ in .failure(refusal) } }
+        guard let tenant else { return sends.map { _ in .failure(.notFound("tenant")) } }
+        var verdicts = check(sends, tenant: tenant, senders: senders, knownTags: knownTags)
+        drop(&verdicts, sends: sends, suppressions: suppressions, invalid: invalid)
+        return verdicts
+    }
+
     /// All four steps at once, for facts read together (and for tests): the verdicts, and the quota after them.
     public static func decide(_ sends: [ValidatedSend], tenant: AcceptTenantFacts?, senders: [String: AcceptSenderFacts], knownTags: Set<String>,
                               suppressions: [String: [DropRules.Suppression]], invalid: Set<String>,
                               quota: QuotaAllocation) -> (verdicts: [Verdict], quota: QuotaAllocation) {
-        if let refusal = tenantRefusal(tenant) { return (sends.map { _ in .failure(refusal) }, quota) }
-        guard let tenant else { return (sends.map { _ in .failure(.notFound("tenant")) }, quota) }
-        var verdicts = check(sends, tenant: tenant, senders: senders, knownTags: knownTags)
-        drop(&verdicts, sends: sends, suppressions: suppressions, invalid: invalid)
+        var verdicts = plan(sends, tenant: tenant, senders: senders, knownTags: knownTags, suppressions: suppressions, invalid: invalid)
         var quota = quota
         allocate(&verdicts, quota: &quota)
         return (verdicts, quota)

@@ -75,3 +75,18 @@ extension QuotaAllocation {
         return granted
     }
 }
+
+/// A process's lease of a tenant's daily quota (migration 0035): the process takes the quota a slice at a
+/// time from the tenant's day, and accepts from its slice with a write to its own lease row only, so that
+/// processes accepting for one tenant no longer queue on that tenant's one quota row. A lease that cannot
+/// cover a batch asks for more; one that still cannot (the day is nearly used up) leaves the decision to
+/// the locked quota row, which takes back what every lease holds untaken first: refusals stay exact.
+public enum QuotaLease {
+    /// The slice a holder asks for beyond what it needs: a hundredth of the daily quota, from 10 to 1,000. A
+    /// busy tenant's process asks about once a slice instead of writing the quota row once a batch, and what
+    /// N processes hold untaken (at most N slices plus a batch each) stays small against the quota.
+    public static func slice(daily: Int) -> Int { min(1_000, max(10, daily / 100)) }
+
+    /// What to ask for when the lease has `left` and the batch needs `need`: the shortfall and a slice.
+    public static func want(need: Int, left: Int, daily: Int) -> Int { max(0, need - left) + slice(daily: daily) }
+}

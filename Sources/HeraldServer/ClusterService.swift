@@ -5,9 +5,10 @@ import Prometheus
 import ServiceLifecycle
 
 /// Every process runs this: it registers the process in `herald_processes` and says it is alive every
-/// `heartbeat`, renews the process's shares of the installation's limits every interval of the book,
-/// and on a graceful stop (it stops after the other services) removes the process, handing its shares
-/// back at once, so the processes that remain get them at their next renewal.
+/// `heartbeat` (handing back the installation's idle quota leases with it), renews the process's shares of
+/// the installation's limits every interval of the book, and on a graceful stop (it stops after the other
+/// services) removes the process, handing its shares and quota leases back at once, so the processes that
+/// remain get them at their next renewal.
 public struct ClusterService: Service {
     let process: ProcessRecord
     let processes: ProcessStore
@@ -37,6 +38,7 @@ public struct ClusterService: Service {
                 nextBeat = clock.now + heartbeat
                 do {
                     metrics.live(try await processes.heartbeat(process))
+                    try await processes.releaseQuotaLeases(holder: nil)
                     if failing { logger.info("process heartbeat recorded again") }
                     failing = false
                 } catch {
@@ -55,8 +57,9 @@ public struct ClusterService: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
         do {
+            try await processes.releaseQuotaLeases(holder: process.id)
             try await processes.deregister(process.id)
-            logger.info("process deregistered; its limit shares handed back")
+            logger.info("process deregistered; its limit shares and quota leases handed back")
         } catch {
             logger.warning("process deregistration failed (its shares lapse by themselves)", metadata: ["error": "\(error)"])
         }

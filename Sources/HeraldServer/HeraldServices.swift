@@ -164,7 +164,9 @@ public struct HeraldServices: Sendable {
         var lists = ListStore(database: database)
         lists.limits = tenantLimits
         self.lists = lists
-        sending = SendStore(database: database)
+        var sending = SendStore(database: database)
+        sending.quotaHolder = process.id
+        self.sending = sending
         batches = BatchStore(database: database)
         unsubscribes = UnsubscribeStore(database: database)
         stats = StatsStore(database: database)

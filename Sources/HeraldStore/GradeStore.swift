@@ -127,7 +127,7 @@ public struct GradeStore: Sendable {
     private func evaluateBatch(now: Date, limit: Int, after cursor: (Date, UUID)?) async throws -> (Int, [Change], (Date, UUID)?) {
         let today = SendRules.quotaDay(now, timeZone: quotaTimeZone).day
         let thresholds = self.thresholds
-        let (afterTime, afterTenant) = cursor ?? (Date.distantPast, UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+        let (afterTime, afterTenant) = cursor ?? (Date.distantPast, UUID.none)
         return try await database.withSystem { connection in
             var standings: [UUID: GradeStanding] = [:]
             var last: (Date, UUID)?
@@ -135,7 +135,7 @@ public struct GradeStore: Sendable {
                 SELECT t.id, t.grade::int, t.grade_ceiling::int,
                        CASE WHEN t.promotions_day = \(today)::date THEN t.promotions_count ELSE 0 END,
                        coalesce(t.demoted_day = \(today)::date, false),
-                       coalesce((SELECT q.used FROM quota_usage q WHERE q.tenant_id = t.id AND q.day = \(today)::date), 0),
+                       herald_quota_used(t.id, \(today)::date, \(today)::date),
                        s.updated_at
                 FROM tenant_daily_stats s JOIN tenants t ON t.id = s.tenant_id
                 WHERE s.day = \(today)::date AND (s.updated_at, s.tenant_id) > (\(afterTime), \(afterTenant))
@@ -249,8 +249,7 @@ extension GradeStore {
         return try await database.withTenant(tenantID) { connection in
             let row = try await connection.query("""
                 SELECT t.grade::int, t.grade_ceiling::int, t.status,
-                       coalesce((SELECT used FROM quota_usage WHERE tenant_id = t.id AND day = \(day)::date), 0),
-                       coalesce((SELECT sum(used) FROM quota_usage WHERE tenant_id = t.id AND day >= \(monthStart)::date AND day <= \(day)::date), 0)::int
+                       herald_quota_used(t.id, \(day)::date, \(day)::date), herald_quota_used(t.id, \(monthStart)::date, \(day)::date)
                 FROM tenants t WHERE t.id = \(tenantID)
                 """, logger: database.logger).decode((Int, Int, String, Int, Int).self).first { _ in true }
             guard let (grade, ceiling, status, used, monthly) = row else { throw HeraldError.notFound("account") }

@@ -87,6 +87,18 @@ public struct ProcessStore: Sendable {
         }
     }
 
+    /// Seconds without a write after which a quota lease is handed back (idle, of a past day, or of a process
+    /// that died; ``QuotaLease``).
+    public static let quotaLeaseIdle = 10
+
+    /// Hands back the quota leases of `holder` (a process that stops) and every lease idle for
+    /// ``quotaLeaseIdle`` seconds: what they hold untaken returns to the tenant's day (`herald_quota_release`).
+    public func releaseQuotaLeases(holder: UUID?) async throws {
+        _ = try await database.withSystem { connection in
+            try await connection.query("SELECT herald_quota_release(\(holder), \(Self.quotaLeaseIdle)::int4)", logger: database.logger)
+        }
+    }
+
     /// Every process known (alive or not yet forgotten), the newest first.
     public func list() async throws -> [ProcessRecord] {
         try await database.connection { connection in

@@ -91,23 +91,46 @@ extension SendStore {
             // The quota row is read, not locked, while deciding, so that the tenant's next transaction can
             // read and decide while this one writes; the write checks that what was admitted still fits
             // (`QuotaAllocation.ceiling`). When it no longer does (the tenant's concurrent transaction took
-            // the room), or the day has no row yet, the decision is made again with the row locked.
+            // the room), or the day has no row yet, the decision is made again with the row locked. A process
+            // with a quota holder takes the quota from its lease instead, outside a transaction (``QuotaLease``):
+            // its write touches its own lease row only.
             let (day, monthStart) = SendRules.quotaDay(jobs[first].now, timeZone: quotaTimeZone)
             let sends = open.map { jobs[$0].send }
             var locked = lockQuota && inTransaction
+            let holder = inTransaction ? nil : quotaHolder
+            var leaseAttempts = 0
             while true {
                 let facts = try await Self.acceptFacts(connection, tenantID: tenantID, sends: sends, day: day, monthStart: monthStart, lock: locked,
-                                                       prepared: database.preparedStatements, logger: logger)
+                                                       holder: holder, prepared: database.preparedStatements, logger: logger)
                 let before = QuotaAllocation(daily: facts.tenant?.dailyQuota ?? 0, usedToday: facts.quota.usedToday ?? 0,
                                              usedEarlierThisMonth: facts.quota.usedEarlier)
-                let (verdicts, quota) = AcceptDecision.decide(sends, tenant: facts.tenant, senders: facts.senders,
-                                                              knownTags: facts.knownTags, suppressions: facts.suppressions, invalid: facts.invalid,
-                                                              quota: before)
-                let taken = quota.usedToday - before.usedToday
-                if taken > 0, facts.quota.usedToday == nil, !locked {
-                    guard inTransaction else { return nil }
-                    locked = true
-                    continue
+                var verdicts = AcceptDecision.plan(sends, tenant: facts.tenant, senders: facts.senders, knownTags: facts.knownTags,
+                                                   suppressions: facts.suppressions, invalid: facts.invalid)
+                var usage: QuotaUsage?
+                if let holder, facts.quota.usedToday != nil {
+                    // From the lease: what it has left covers the batch, or it asks for the shortfall and a slice;
+                    // when even that does not cover it (the day is nearly used up), the locked row decides.
+                    let need = AcceptDecision.quotaNeeded(verdicts)
+                    let left = facts.leaseLeft ?? 0
+                    if need > left {
+                        let granted = try await Self.reserveQuota(connection, tenantID: tenantID, day: day, holder: holder, need: need - left,
+                                                                  want: QuotaLease.want(need: need, left: left, daily: before.daily),
+                                                                  ceiling: before.ceiling, logger: logger)
+                        guard let granted, granted >= need else { return nil }
+                    }
+                    usage = need > 0 ? QuotaUsage(day: day, taken: need, ceiling: 0, holder: holder) : nil
+                } else {
+                    var quota = before
+                    AcceptDecision.allocate(&verdicts, quota: &quota)
+                    let taken = quota.usedToday - before.usedToday
+                    // The day has no row yet; or a refusal for quota, which is made on the locked row only (leases
+                    // may hold room untaken, which locking takes back).
+                    if !locked, (taken > 0 && facts.quota.usedToday == nil) || verdicts.contains(where: Self.isQuotaRefusal) {
+                        guard inTransaction else { return nil }
+                        locked = true
+                        continue
+                    }
+                    usage = taken > 0 ? QuotaUsage(day: day, taken: taken, ceiling: quota.ceiling, holder: nil) : nil
                 }
                 var plans: [Int: AcceptPlan] = [:]
                 for (index, verdict) in zip(open, verdicts) {
@@ -118,14 +141,19 @@ extension SendStore {
                 }
                 guard !plans.isEmpty else { break }
                 // Every admitted job's messages and their events (and the quota's new usage) in one statement.
-                let usage = taken > 0 ? QuotaUsage(day: day, taken: taken, ceiling: quota.ceiling) : nil
                 guard let results = try await insertMessages(connection, tenantID: tenantID, jobs: jobs, plans: plans, requestIDs: requestIDs,
                                                              quota: usage) else {
                     guard !locked else {
                         throw HeraldError(code: "Internal", kind: .internal, message: "The quota row changed while it was locked.")
                     }
-                    guard inTransaction else { return nil }
                     for index in open { outcomes[index] = nil }
+                    // A lease that no longer covers the batch (taken back, or taken by this process's other batch)
+                    // asks again; a quota row that changed is locked.
+                    if usage?.holder != nil {
+                        leaseAttempts += 1
+                        if leaseAttempts < 3 { continue }
+                    }
+                    guard inTransaction else { return nil }
                     locked = true
                     continue
                 }
@@ -138,6 +166,20 @@ extension SendStore {
         }
         try await releaseKeys(connection, tenantID: tenantID, jobs: jobs, claimed: claimed, outcomes: outcomes)
         return outcomes.map { $0! }
+    }
+
+    static func isQuotaRefusal(_ verdict: AcceptDecision.Verdict) -> Bool {
+        if case .failure(let refusal) = verdict { refusal.code == "Quota.Exceeded" } else { false }
+    }
+
+    /// Grants `holder`'s lease of the tenant's `day` up to `want` more within `ceiling`, taking back what other
+    /// leases hold untaken when the free room is less than `need` (`herald_quota_reserve`, one statement that
+    /// locks the quota row for its own duration); answers what the lease has left (nil: the day has no row).
+    static func reserveQuota(_ connection: PostgresConnection, tenantID: UUID, day: String, holder: UUID, need: Int, want: Int, ceiling: Int,
+                             logger: Logger) async throws -> Int? {
+        try await connection.query("""
+            SELECT herald_quota_reserve(\(tenantID), \(day)::date, \(holder), \(need)::int4, \(want)::int4, \(ceiling)::int4)
+            """, logger: logger).decode(Int?.self).first { _ in true } ?? nil
     }
 
     /// Everything the decision reads, in one statement, `herald_accept_facts` (each statement inside the
@@ -155,17 +197,20 @@ extension SendStore {
         var invalid = Set<String>()
         /// Today's usage (nil: the day has no row yet) and the month's before today.
         var quota: (usedToday: Int?, usedEarlier: Int) = (nil, 0)
+        /// What the holder's lease of the day has left to take (nil: no lease).
+        var leaseLeft: Int?
     }
 
     /// `herald_accept_facts` as a prepared statement: parsed and planned once per connection.
     struct AcceptFactsStatement: PostgresPreparedStatement {
         static let name = "herald_accept_facts"
-        static let sql = "SELECT kind, a, b, c, d, e, f FROM herald_accept_facts($1, $2, $3, $4, $5::date, $6::date, $7)"
+        static let sql = "SELECT kind, a, b, c, d, e, f FROM herald_accept_facts($1, $2, $3, $4, $5::date, $6::date, $7, $8)"
         typealias Row = (String, String?, String?, String?, String?, String?, String?)
-        var tenantID: UUID, froms: [String], tags: [String], addresses: [String], day: String, monthStart: String, lock: Bool
+        /// `holder`: whose lease to read (the nil UUID: none).
+        var tenantID: UUID, froms: [String], tags: [String], addresses: [String], day: String, monthStart: String, lock: Bool, holder: UUID
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 7)
+            var bindings = PostgresBindings(capacity: 8)
             bindings.append(tenantID)
             bindings.append(froms)
             bindings.append(tags)
@@ -173,6 +218,7 @@ extension SendStore {
             bindings.append(day)
             bindings.append(monthStart)
             bindings.append(lock)
+            bindings.append(holder)
             return bindings
         }
 
@@ -180,10 +226,11 @@ extension SendStore {
     }
 
     static func acceptFacts(_ connection: PostgresConnection, tenantID: UUID, sends: [ValidatedSend], day: String, monthStart: String, lock: Bool,
-                            prepared: Bool, logger: Logger) async throws -> AcceptFacts {
+                            holder: UUID?, prepared: Bool, logger: Logger) async throws -> AcceptFacts {
         var facts = AcceptFacts()
         let statement = AcceptFactsStatement(tenantID: tenantID, froms: Array(Set(sends.map(\.from.description))), tags: Array(Set(sends.compactMap(\.tag))),
-                                             addresses: AcceptDecision.recipientsToLookUp(sends), day: day, monthStart: monthStart, lock: lock)
+                                             addresses: AcceptDecision.recipientsToLookUp(sends), day: day, monthStart: monthStart, lock: lock,
+                                             holder: holder ?? UUID.none)
         for (kind, a, b, c, d, e, f) in try await connection.run(statement, prepared: prepared, logger: logger) {
             switch kind {
             case "tenant":
@@ -202,6 +249,9 @@ extension SendStore {
                     throw UnknownStoredValue(type: "quota facts", value: "\(a ?? "-") \(b ?? "-")")
                 }
                 facts.quota = (a.flatMap { Int($0) }, earlier)
+            case "lease":
+                guard let left = a.flatMap({ Int($0) }) else { throw UnknownStoredValue(type: "lease facts", value: a ?? "-") }
+                facts.leaseLeft = left
             default: if let a { facts.invalid.insert(a) }
             }
         }

@@ -123,7 +123,8 @@ extension SendStore {
         }
         let statement = InsertMessagesStatement(
             tenantID: tenantID, quotaUpdate: quota != nil, quotaTaken: quota?.taken ?? 0, quotaCeiling: quota?.ceiling ?? 0,
-            quotaDay: quota?.day ?? "1970-01-01", jobs: .init(
+            quotaDay: quota?.day ?? "1970-01-01", quotaLeased: quota?.holder != nil,
+            quotaHolder: quota?.holder ?? UUID.none, jobs: .init(
                 requestIDs: jobRequestIDs, senderIDs: senderIDs, froms: froms, aliases: aliases, replyTos: replyToAddresses, subjects: subjects,
                 htmls: htmls, texts: texts, headers: headers, tags: tags, nows: nows, trackings: trackings, raws: raws, kinds: kinds,
                 priorities: priorities, unsubscribes: unsubscribes),
@@ -141,6 +142,9 @@ struct QuotaUsage {
     var day: String
     var taken: Int
     var ceiling: Int
+    /// Taken from this holder's lease of the day (which must have it left; `ceiling` then plays no part)
+    /// instead of the day's row.
+    var holder: UUID?
 }
 
 /// The statement of ``SendStore/insertMessages(_:tenantID:jobs:plans:requestIDs:quota:)``, prepared once per
@@ -164,7 +168,7 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
     /// transaction around it.
     static let sql = """
         SELECT herald_accept_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::int4[], $17, $18, $19::int4, $20::int4,
-                                   $21::date, $22, $23, $24, $25, $26, $27, $28)
+                                   $21::date, $22, $23, $24, $25, $26, $27, $28, $29, $30)
         """
     typealias Row = Bool
 
@@ -172,11 +176,13 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
     /// The quota taken on `quotaDay` (``QuotaUsage``), when `quotaUpdate` says so. (No optional values: a
     /// prepared statement's parameter types are those of its first execution, and a NULL has none.)
     var quotaUpdate: Bool, quotaTaken: Int, quotaCeiling: Int, quotaDay: String
+    /// Whether the quota is taken from `quotaHolder`'s lease (the nil UUID when not).
+    var quotaLeased: Bool, quotaHolder: UUID
     var jobs: Jobs
     var recipients: Recipients
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 28)
+        var bindings = PostgresBindings(capacity: 30)
         bindings.append(tenantID)
         bindings.append(jobs.requestIDs)
         bindings.append(jobs.senderIDs)
@@ -205,6 +211,8 @@ struct InsertMessagesStatement: PostgresPreparedStatement {
         bindings.append(recipients.reasons)
         bindings.append(EventType.messageAccepted.rawValue)
         bindings.append(EventType.messageDropped.rawValue)
+        bindings.append(quotaLeased)
+        bindings.append(quotaHolder)
         return bindings
     }
 

@@ -38,6 +38,9 @@ public struct SendStore: Sendable {
     public var quotaTimeZone = TimeZone(identifier: "UTC")!
     /// How long an Idempotency-Key answers with its first result.
     public var idempotencyWindow: TimeInterval = 86_400
+    /// The holder of this process's quota leases (its `herald_processes` id; ``QuotaLease``), or nil to take
+    /// every send's quota from the tenant's day row.
+    public var quotaHolder: UUID?
 
     public init(database: Database) {
         self.database = database
@@ -133,4 +136,9 @@ extension SendStore {
                                       detail: ["address": address.lowercased()])
         }
     }
+}
+
+extension UUID {
+    /// The nil UUID (all zeros): "none" where a statement's parameter cannot be NULL.
+    static let none = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 }

@@ -95,6 +95,78 @@ import Testing
         }
     }
 
+    /// Several processes accepting for one tenant take its quota from leases (``QuotaLease``): they never
+    /// pass it together, a request is refused only when it does not fit with every lease's untaken part taken
+    /// back, the account shows what is really used while leases hold more, and leases handed back leave the
+    /// day's row at exactly what was sent.
+    @Test func quotaLeasesOfSeveralProcessesKeepTheQuotaExact() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let (tenant, _, _, _) = try await app.sendingTenant(dns)
+                try await app.setGrade(tenant: tenant, 1)
+                let tenantID = try #require(UUID(uuidString: tenant))
+                let holders = (0..<4).map { _ in UUID() }
+                let stores = holders.map { holder in
+                    var store = app.dependencies.sending
+                    store.quotaHolder = holder
+                    return store
+                }
+                let send = { (prefix: String, count: Int) in
+                    try SendRules.validate(SingleSendRequest(from: "app@example.test", to: (0..<count).map { "\(prefix)-\($0)@example.org" },
+                                                             subject: "S", text: "T"))
+                }
+                let accept: @Sendable (SendStore, ValidatedSend) async throws -> String = { store, send in
+                    do {
+                        _ = try await store.acceptSingle(tenantID: tenantID, send: send, idempotency: nil, now: app.clock.now())
+                        return "accepted"
+                    } catch let error as HeraldError {
+                        return error.code
+                    }
+                }
+                let used = { (sql: String) in try await app.count(sql.replacingOccurrences(of: "$TENANT", with: tenant)) }
+                let realUsed = "SELECT herald_quota_used('$TENANT', (now() AT TIME ZONE 'UTC')::date, (now() AT TIME ZONE 'UTC')::date)"
+
+                // 48 sends of 7 at once, through four processes, on a quota of 200: 28 fit (196), and the 20
+                // refused did not fit.
+                _ = try await accept(stores[0], try send("first", 1))
+                let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+                    for index in 0..<48 {
+                        let store = stores[index % 4], mail = try send("c\(index)", 7)
+                        group.addTask { try await accept(store, mail) }
+                    }
+                    return try await group.reduce(into: [String]()) { $0.append($1) }
+                }
+                #expect(outcomes.filter { $0 == "accepted" }.count == 28, "\(outcomes)")
+                #expect(outcomes.filter { $0 == "Quota.Exceeded" }.count == 20, "\(outcomes)")
+                #expect(try await used(realUsed) == 197)
+                #expect(try await app.count("messages", tenant: tenant) == 197)
+                #expect(try await app.count("SELECT count(*)::int FROM quota_leases WHERE holder = ANY('{\(holders.map(\.uuidString).joined(separator: ","))}')") > 0)
+                for holder in holders { try await ProcessStore(database: app.dependencies.database).releaseQuotaLeases(holder: holder) }
+                #expect(try await app.count("quota_leases", tenant: tenant) == 0)
+                #expect(try await used("SELECT used FROM quota_usage WHERE tenant_id = '$TENANT'") == 197)
+
+                // A new day: each process's first send takes a slice more than it needs, which the day's row
+                // counts but the account does not.
+                app.clock.advance(86_401)
+                let day = "(now() AT TIME ZONE 'UTC')::date + 1"
+                let dayUsed = "SELECT herald_quota_used('$TENANT', \(day), \(day))"
+                _ = try await accept(stores[0], try send("opening", 1))
+                for (index, store) in stores.enumerated() { #expect(try await accept(store, try send("one\(index)", 1)) == "accepted") }
+                #expect(try await used(dayUsed) == 5)
+                #expect(try await used("SELECT used FROM quota_usage WHERE tenant_id = '$TENANT' AND day = \(day)") > 5)
+                let account = try await app.dependencies.grades.account(tenantID: tenantID, now: app.clock.now())
+                #expect(account.dailyUsed == 5, "\(account)")
+                // What the others hold untaken is taken back when one process needs it: 195 more fit exactly.
+                #expect(try await accept(stores[0], try send("big1", 98)) == "accepted")
+                #expect(try await accept(stores[0], try send("big2", 97)) == "accepted")
+                #expect(try await used(dayUsed) == 200)
+                #expect(try await accept(stores[1], try send("over", 1)) == "Quota.Exceeded")
+                #expect(try await accept(stores[2], try send("over", 1)) == "Quota.Exceeded")
+                #expect(try await used("SELECT used FROM quota_usage WHERE tenant_id = '$TENANT' AND day = \(day)") == 200)
+            }
+        }
+    }
+
     @Test func idempotencyAndQuotaHoldUnderConcurrency() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in

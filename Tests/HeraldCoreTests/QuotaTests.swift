@@ -30,4 +30,12 @@ import Testing
         #expect(fresh.admit(201) == .daily(200))
         #expect(fresh.usedToday == 0)
     }
+
+    @Test func aLeaseAsksForItsShortfallAndASlice() {
+        #expect(QuotaLease.slice(daily: 200) == 10)
+        #expect(QuotaLease.slice(daily: 10_000) == 100)
+        #expect(QuotaLease.slice(daily: 10_000_000) == 1_000)
+        #expect(QuotaLease.want(need: 50, left: 20, daily: 10_000) == 130)
+        #expect(QuotaLease.want(need: 5, left: 20, daily: 200) == 10, "a lease that covers the batch still asks for a slice")
+    }
 }
