@@ -76,7 +76,7 @@ extension QuotaAllocation {
     }
 }
 
-/// A process's lease of a tenant's daily quota (migration 0035): the process takes the quota a slice at a
+/// A process's lease of a tenant's daily quota (migration 0036): the process takes the quota a slice at a
 /// time from the tenant's day, and accepts from its slice with a write to its own lease row only, so that
 /// processes accepting for one tenant no longer queue on that tenant's one quota row. A lease that cannot
 /// cover a batch asks for more; one that still cannot (the day is nearly used up) leaves the decision to

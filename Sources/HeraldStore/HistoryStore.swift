@@ -3,7 +3,7 @@ import HeraldCore
 import Logging
 import PostgresNIO
 
-/// One partition of the history (migrations 0032 and 0034): which table it belongs to and the days it holds
+/// One partition of the history (migrations 0032 and 0035): which table it belongs to and the days it holds
 /// (expiry days; for the statistics, their own days).
 public struct HistoryPartition: Sendable, Equatable {
     /// One of ``HistoryStore/tables``.
@@ -25,7 +25,7 @@ public struct HistoryStore: Sendable {
     /// Advisory lock key of the upkeep ("hist" in ASCII; herald_partition_step takes it too, so that a tenant's
     /// retention change and the upkeep never make the same partition at once).
     static let lockKey: Int64 = 0x68_69_73_74
-    /// The partitioned history tables (migrations 0032 and 0034).
+    /// The partitioned history tables (migrations 0032 and 0035).
     public static let tables = ["messages", "events", "webhook_deliveries", "webhook_attempts", "message_stats", "tenant_daily_stats"]
     let database: Database
 

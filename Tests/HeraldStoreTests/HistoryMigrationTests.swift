@@ -7,7 +7,7 @@ import PostgresNIO
 import Synchronization
 import Testing
 
-/// The online migration of a populated database to the partitioned history (0030–0034), while a writer
+/// The online migration of a populated database to the partitioned history (0030–0035), while a writer
 /// that knows nothing of partitions (a process of the previous release) goes on writing: no row is lost
 /// or duplicated, the queue moves to its partition and is claimed and delivered from there, the old final
 /// messages and events stay readable in the legacy partitions, a webhook delivery of an old event is
@@ -87,7 +87,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(100))
             stop.store(true, ordering: .relaxed)
             let (written, refused, slowest) = await writer.value
-            #expect(applied.contains("0032_history_partitions") && applied.contains("0034_stats_partitions"), "\(applied)")
+            #expect(applied.contains("0032_history_partitions") && applied.contains("0035_stats_partitions"), "\(applied)")
             #expect(refused.isEmpty, "\(refused.prefix(3))")
             #expect(written > 0)
             print("HistoryMigrationTests: \(written) writes during the migration, the slowest took \(slowest)")
@@ -109,7 +109,7 @@ import Testing
             #expect(try await Self.count(database, "SELECT count(*)::int FROM ONLY events_legacy") >= 20_000)
             // The statistics counted every event, the old ones and the writer's, and kept their days in the legacy partition.
             #expect(try await Self.count(database, "SELECT sum(accepted)::int FROM message_stats") == 20_000 + written)
-            #expect(try await Self.count(database, "SELECT count(*)::int FROM ONLY message_stats_legacy") == 2)
+            #expect(try await Self.count(database, "SELECT sum(accepted)::int FROM ONLY message_stats_legacy") == 20_000 + written)
             #expect(try await Self.count(database, "SELECT count(*)::int FROM ONLY tenant_daily_stats_legacy") == 30)
             #expect(try await Self.count(database, "SELECT count(*)::int FROM tenant_daily_stats WHERE sent = 100 AND delivered = 90") == 30)
 

@@ -1,5 +1,5 @@
--- History apart from the queue (issue #17, item 5), statistics, step 2 of 2: message_stats and
--- tenant_daily_stats become tables partitioned by day, seven days a partition.
+-- History apart from the queue (issue #17, item 5), statistics, step 3 of 3: message_stats and
+-- tenant_daily_stats become tables partitioned by day, seven days a partition, in one short transaction.
 --
 -- message_stats          PARTITION BY RANGE (day)
 --   message_stats_legacy   the rows from before this migration: the days before the bound of 0033
@@ -13,14 +13,10 @@
 --                          or deletes them once their day is past the retention.
 -- tenant_daily_stats     the same, with tenant_daily_stats_legacy, _pYYYYMMDD and _other.
 --
--- The validation scans with writes going on (SHARE UPDATE EXCLUSIVE); the rest takes its locks for
--- catalog changes only: the validated bound proves the legacy partition's range (no scan), the
--- indexes are found on it (not built), and the new partitions are empty.
+-- Every statement takes its locks for catalog changes only: the bound validated by 0034 proves the legacy
+-- partition's range (no scan), the indexes are found on it (not built), and the new partitions are empty.
 
 SET LOCAL lock_timeout = '10s';
-
-ALTER TABLE message_stats VALIDATE CONSTRAINT message_stats_legacy_bound;
-ALTER TABLE tenant_daily_stats VALIDATE CONSTRAINT tenant_daily_stats_legacy_bound;
 
 ALTER TABLE herald_partitioned ADD COLUMN key_column text NOT NULL DEFAULT 'expires_on' CHECK (key_column IN ('expires_on', 'day'));
 INSERT INTO herald_partitioned (parent, width_days, retention, fixed_days, legacy_since, key_column)
@@ -33,14 +29,17 @@ DECLARE
 BEGIN
     ALTER TABLE message_stats RENAME TO message_stats_legacy;
     ALTER INDEX message_stats_pkey RENAME TO message_stats_legacy_pkey;
+    ALTER INDEX message_stats_key RENAME TO message_stats_legacy_key;
+    -- The key without the slot goes: the days until the bound are still written here, several rows a key.
+    ALTER TABLE message_stats_legacy DROP CONSTRAINT message_stats_legacy_pkey;
     CREATE TABLE message_stats (LIKE message_stats_legacy INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY RANGE (day);
     ALTER TABLE message_stats DROP CONSTRAINT message_stats_legacy_bound;
     ALTER TABLE message_stats ADD CONSTRAINT message_stats_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE;
     EXECUTE format('ALTER TABLE message_stats ATTACH PARTITION message_stats_legacy FOR VALUES FROM (MINVALUE) TO (%L)', v_until);
     CREATE TABLE message_stats_other (LIKE message_stats INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
     ALTER TABLE message_stats ATTACH PARTITION message_stats_other DEFAULT;
-    -- Found on message_stats_legacy (same definition) and attached, not built.
-    ALTER TABLE message_stats ADD CONSTRAINT message_stats_pkey PRIMARY KEY (tenant_id, day, sender, tag);
+    -- Found on message_stats_legacy (0034) and attached, not built.
+    CREATE UNIQUE INDEX message_stats_key ON message_stats (tenant_id, day, sender, tag, slot);
 
     ALTER TABLE tenant_daily_stats RENAME TO tenant_daily_stats_legacy;
     ALTER INDEX tenant_daily_stats_pkey RENAME TO tenant_daily_stats_legacy_pkey;
@@ -62,6 +61,43 @@ BEGIN
     END LOOP;
 END $$;
 DROP TABLE herald_stats_bound;
+
+-- The statistics of 0015 kept in the writing session's slot (see 0033), so that concurrent writers for one
+-- tenant, day, sender and tag meet on one row only when their sessions share a slot.
+CREATE OR REPLACE FUNCTION herald_message_stats() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO message_stats AS s (tenant_id, day, sender, tag, slot, requests, accepted, delivered, soft_bounces, hard_bounces, invalid,
+                                    spam_rejections, failed, dropped, opens, unique_opens, clicks, unique_clicks, unsubscribes)
+    SELECT e.tenant_id, (e.created_at AT TIME ZONE 'UTC')::date, coalesce(e.data->>'from', ''), coalesce(e.data->>'tag', ''),
+           (pg_backend_pid() % 8)::smallint,
+           count(*) FILTER (WHERE e.type = 'message.accepted'
+                               OR (e.type = 'message.dropped' AND (e.data->>'reason') IS DISTINCT FROM 'account_banned')),
+           count(*) FILTER (WHERE e.type = 'message.accepted'),
+           count(*) FILTER (WHERE e.type = 'message.delivered'),
+           count(*) FILTER (WHERE e.type = 'message.deferred'),
+           count(*) FILTER (WHERE e.type = 'message.bounced'),
+           count(*) FILTER (WHERE e.type = 'message.bounced' AND (e.data->>'smtpResponse') ~ '^5[0-9][0-9] 5\.1\.'),
+           count(*) FILTER (WHERE e.type = 'message.spam_rejected'),
+           count(*) FILTER (WHERE e.type = 'message.failed'),
+           count(*) FILTER (WHERE e.type = 'message.dropped'),
+           count(*) FILTER (WHERE e.type = 'message.opened'),
+           count(*) FILTER (WHERE e.type = 'message.opened' AND (e.data->>'first') = 'true'),
+           count(*) FILTER (WHERE e.type = 'message.clicked'),
+           count(*) FILTER (WHERE e.type = 'message.clicked' AND (e.data->>'first') = 'true'),
+           count(*) FILTER (WHERE e.type = 'message.unsubscribed')
+    FROM new_events e
+    WHERE e.type LIKE 'message.%'
+    GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT (tenant_id, day, sender, tag, slot) DO UPDATE SET
+        requests = s.requests + EXCLUDED.requests, accepted = s.accepted + EXCLUDED.accepted, delivered = s.delivered + EXCLUDED.delivered,
+        soft_bounces = s.soft_bounces + EXCLUDED.soft_bounces, hard_bounces = s.hard_bounces + EXCLUDED.hard_bounces,
+        invalid = s.invalid + EXCLUDED.invalid, spam_rejections = s.spam_rejections + EXCLUDED.spam_rejections,
+        failed = s.failed + EXCLUDED.failed, dropped = s.dropped + EXCLUDED.dropped, opens = s.opens + EXCLUDED.opens,
+        unique_opens = s.unique_opens + EXCLUDED.unique_opens, clicks = s.clicks + EXCLUDED.clicks,
+        unique_clicks = s.unique_clicks + EXCLUDED.unique_clicks, unsubscribes = s.unsubscribes + EXCLUDED.unsubscribes;
+    RETURN NULL;
+END $$;
 
 -- The upkeep of 0032, and the statistics (by day):
 --   1. as before, for the tables partitioned by expiry day;
