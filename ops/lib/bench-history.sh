@@ -76,7 +76,7 @@ history_claim() {
 # writer's slowest transaction per second, and whether every row is there once.
 history_migrate() {
     local rows=${HERALD_BENCH_MIGRATE_ROWS:-2000000} mig=$workdir/migrations-0029 writer began before after queue
-    echo "--- the online migration: $rows messages and $((2 * rows)) events in the layout of 0029, then migrations 0030-0032 under a writer"
+    echo "--- the online migration: $rows messages and $((2 * rows)) events in the layout of 0029, then migrations 0030-0036 (the history, the statistics, the quota leases) under a writer"
     mkdir -p "$mig"
     for f in Migrations/*.sql; do
         [[ $(basename "$f") < 0030 ]] && cp "$f" "$mig/"
@@ -104,8 +104,8 @@ history_migrate() {
     began=$(date +%s.%N)
     DATABASE_URL="postgres://herald:herald@127.0.0.1:$pgport/herald_old" HERALD_MIGRATIONS_DIR=$PWD/Migrations LOG_LEVEL=info \
         "$herald" migrate >"$workdir/migrate-new.log" 2>&1 || { herald_log "error: the migration failed:"; tail -5 "$workdir/migrate-new.log" >&2; exit 1; }
-    awk -v began="$began" '/applied migration/ && /003[0-2]/ {print "  " $0}' "$workdir/migrate-new.log" | sed -E 's/^ +([^ ]+) .*migration=([^ ]+).*/  applied \2 at \1/'
-    echo "  herald migrate (0030-0032) took $(awk -v a="$began" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
+    awk -v began="$began" '/applied migration/ && /003[0-9]/ {print "  " $0}' "$workdir/migrate-new.log" | sed -E 's/^ +([^ ]+) .*migration=([^ ]+).*/  applied \2 at \1/'
+    echo "  herald migrate (0030-0036) took $(awk -v a="$began" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
     began=$(date +%s.%N)
     queue=0
     while step=$(bench_db=herald_old psql_system -c "SELECT coalesce(herald_partition_step(herald_today(), false), '')" | tail -1) && [ -n "$step" ]; do
