@@ -102,6 +102,8 @@ history_migrate() {
     extra_pids+=("$writer")
     sleep 3
     began=$(date +%s.%N)
+    migration_began=$began
+    echo "  herald migrate began at $(date -u -d @"${began%.*}" +%H:%M:%S)"
     DATABASE_URL="postgres://herald:herald@127.0.0.1:$pgport/herald_old" HERALD_MIGRATIONS_DIR=$PWD/Migrations LOG_LEVEL=info \
         "$herald" migrate >"$workdir/migrate-new.log" 2>&1 || { herald_log "error: the migration failed:"; tail -5 "$workdir/migrate-new.log" >&2; exit 1; }
     awk -v began="$began" '/applied migration/ && /003[0-9]/ {print "  " $0}' "$workdir/migrate-new.log" | sed -E 's/^ +([^ ]+) .*migration=([^ ]+).*/  applied \2 at \1/'
@@ -117,8 +119,9 @@ history_migrate() {
         herald_log "warning: the migration outlasted the writer ($writer_seconds s; HERALD_BENCH_WRITER_SECONDS): its numbers cover only part of it"
     fi
     wait "$writer" 2>/dev/null || true
-    cat "$workdir"/writer/pgbench_log.* 2>/dev/null | awk '{n += $2; if ($6 > max) max = $6; if ($2 == 0) idle++; secs++}
-        END {printf "  the writer (200/s): %d transactions in %d s; its slowest %.0f ms; seconds with none committed: %d\n", n, secs, max / 1000, idle}'
+    cat "$workdir"/writer/pgbench_log.* 2>/dev/null | awk -v began="$migration_began" '{n += $2; if ($6 > max) {max = $6; at = $1}; if ($2 == 0) idle++; secs++}
+        END {printf "  the writer (200/s): %d transactions in %d s; its slowest %.0f ms (in the second from %+.0f s of the migration'"'"'s start); seconds with none committed: %d\n",
+                    n, secs, max / 1000, at - began, idle}'
     after=$(bench_db=herald_old psql_system -c "SELECT (SELECT count(*) FROM messages) || ' ' || (SELECT count(*) FROM events) || ' ' ||
         (SELECT count(DISTINCT id) FROM messages) || ' ' || (SELECT count(*) FROM ONLY messages_queue) || ' ' || (SELECT count(*) FROM ONLY messages_legacy)" | tail -1)
     echo "  messages, events before: $before; after (messages, events, distinct message ids, in messages_queue, in messages_legacy): $after"
