@@ -20,6 +20,9 @@
 -- sessions waiting on row locks with four processes once the quota was leased). The rows from before
 -- are slot 0 (a constant default: no rewrite).
 
+-- Both tables locked first, in the order the writers take them (see 0035).
+LOCK TABLE tenant_daily_stats, message_stats IN ACCESS EXCLUSIVE MODE;
+
 ALTER TABLE message_stats ADD COLUMN slot smallint NOT NULL DEFAULT 0;
 
 CREATE TABLE herald_stats_bound (until date NOT NULL);

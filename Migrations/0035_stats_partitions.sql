@@ -18,6 +18,15 @@
 
 SET LOCAL lock_timeout = '10s';
 
+-- The locks this migration needs, taken first and in the order the writers take them: a delivery record
+-- locks tenant_daily_stats when it is planned, then reads tenants, then its events trigger writes
+-- message_stats; an accepting write reads tenants, then writes message_stats. (Attaching the legacy tables,
+-- whose foreign keys match the parents', drops their own triggers on tenants, which takes tenants' ACCESS
+-- EXCLUSIVE lock.) Taken as the statements came, a writer holding tenants and waiting for message_stats
+-- deadlocked with this migration (`ops/bench history`: a 1 s stall and a retry; without the retry, the
+-- migration failed). Writers wait for this transaction: milliseconds.
+LOCK TABLE tenant_daily_stats, tenants, message_stats IN ACCESS EXCLUSIVE MODE;
+
 ALTER TABLE herald_partitioned ADD COLUMN key_column text NOT NULL DEFAULT 'expires_on' CHECK (key_column IN ('expires_on', 'day'));
 INSERT INTO herald_partitioned (parent, width_days, retention, fixed_days, legacy_since, key_column)
 SELECT t, 7, 'fixed', 400, b.until, 'day' FROM herald_stats_bound b, unnest(ARRAY['message_stats', 'tenant_daily_stats']) t;
