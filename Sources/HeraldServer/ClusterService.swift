@@ -38,12 +38,17 @@ public struct ClusterService: Service {
                 nextBeat = clock.now + heartbeat
                 do {
                     metrics.live(try await processes.heartbeat(process))
-                    try await processes.releaseQuotaLeases(holder: nil)
                     if failing { logger.info("process heartbeat recorded again") }
                     failing = false
                 } catch {
                     if !failing { logger.error("process heartbeat failed", metadata: ["error": "\(String(reflecting: error))"]) }
                     failing = true
+                }
+                do {
+                    try await processes.releaseQuotaLeases(holder: nil)
+                } catch {
+                    logger.warning("idle quota leases not handed back (the next heartbeat tries again)",
+                                   metadata: ["error": "\(String(reflecting: error))"])
                 }
             }
             await book.renew()
