@@ -23,7 +23,7 @@ extension APIHandler {
         }
         let result = try await acceptSingle(SingleSendRequest(
             from: body.from, fromAlias: body.fromAlias, to: body.to, subject: body.subject, html: body.html, text: body.text,
-            replyTo: body.replyTo, tag: body.tag, headers: body.headers?.additionalProperties ?? [:], tracking: body.clickTracking),
+            replyTo: body.replyTo, replyToName: body.replyToName, tag: body.tag, headers: body.headers?.additionalProperties ?? [:], tracking: body.clickTracking),
             idempotency: idempotency)
         return .ok(.init(body: .json(.init(result))))
     }
@@ -121,8 +121,9 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send templateId, listId and from.") }
         let (context, caller) = try sendCaller()
         let answer = try await accept.accept(SendRequest(
-            caller: caller, content: .template(.ids(template: body.templateId, list: body.listId), from: body.from, tag: body.tag,
-                                               scheduledAt: body.scheduledAt),
+            caller: caller, content: .template(.ids(template: body.templateId, list: body.listId),
+                                               BatchSendRequest(from: body.from, tag: body.tag, scheduledAt: body.scheduledAt, replyTo: body.replyTo,
+                                                                replyToName: body.replyToName, tracking: body.clickTracking)),
             actor: context.auditActor))
         guard case .task(let id) = answer else { throw HeraldError(code: "Internal", kind: .internal, message: "A batch send was not answered.") }
         return .accepted(.init(body: .json(.init(taskId: id.lowercased))))

@@ -148,8 +148,8 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
     router.add(middleware: try SingleSendRoute(access: access, handler: handler))
     let compat = DirectMailCompat(auth: dependencies.tokens.auth,
                                   accept: dependencies.accept, batches: dependencies.batches, database: dependencies.database,
-                                  grades: dependencies.grades, domains: dependencies.domains, senders: dependencies.senders,
-                                  templates: dependencies.templates, lists: dependencies.lists, identity: dependencies.identity,
+                                  grades: dependencies.grades, domains: dependencies.domains,
+                                  domainSettings: dependencies.domainSettings, senders: dependencies.senders, templates: dependencies.templates, lists: dependencies.lists, identity: dependencies.identity,
                                   stats: dependencies.stats, sending: dependencies.sending,
                                   verifier: dependencies.verifier, tenantLimiter: access.tenantLimiter, now: dependencies.now)
     router.post("/") { request, context in await compat.handle(request, context: context) }

@@ -5,7 +5,8 @@ import HeraldStore
 /// The account's own settings and lists over the compatibility endpoint: DescAccountSummary, the IP protection
 /// switch, the user suppression list — on the services of their REST routes.
 extension DirectMailCompat {
-    /// DescAccountSummary, GetIpProtection, UpdateIpProtection and the …UserSuppression actions.
+    /// DescAccountSummary, GetIpProtection, UpdateIpProtection, the IP filter entries, SetMaxQuotaLevel,
+    /// DeleteInvalidAddress and the …UserSuppression actions.
     func account(_ action: String, parameters: Parameters, principal: Principal, context: HeraldRequestContext) async throws -> [String: any Sendable] {
         switch action {
         case "DescAccountSummary":
@@ -42,6 +43,39 @@ extension DirectMailCompat {
             let (page, size) = try Self.page(parameters)
             return ["PageNumber": page, "PageSize": size, "TotalCount": rows.count,
                     "Data": ["UserSuppressions": Array(rows.dropFirst((page - 1) * size).prefix(size))]]
+        case "AddIpfilter":
+            // An entry of the IP allowlist (the switch is UpdateIpProtection's); its id is the entry itself.
+            let entry = try parameters.require("IpAddress")
+            guard let network = IPNetwork(entry) else {
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "IpAddress must be an IPv4/IPv6 address or CIDR.", field: "IpAddress")
+            }
+            _ = try await identity.changeIPAllowlist(tenantID: principal.tenantID, actor: context.auditActor) { $0 + [network.description] }
+            return ["IpFilterId": network.description]
+        case "GetIpfilterList":
+            let protection = try await identity.ipProtection(tenantID: principal.tenantID)
+            let created = Self.detailTime.string(from: protection.updatedAt ?? now())
+            let rows: [[String: any Sendable]] = protection.allow.map { ["Id": $0, "IpAddress": $0, "CreateTime": created] }
+            let (page, size) = try Self.page(parameters)
+            return ["PageNumber": page, "PageSize": size, "TotalCount": rows.count,
+                    "data": ["ipfilters": Array(rows.dropFirst((page - 1) * size).prefix(size))]]
+        case "DeleteIpfilterByEdmId":
+            let id = try parameters.require("Id")
+            let entry = IPNetwork(id)?.description ?? id
+            guard try await identity.ipProtection(tenantID: principal.tenantID).allow.contains(entry) else {
+                throw HeraldError(code: "InvalidIpfilter.NotFound", kind: .notFound, message: "No IP filter \(id.prefix(64)).", field: "Id")
+            }
+            _ = try await identity.changeIPAllowlist(tenantID: principal.tenantID, actor: context.auditActor) { $0.filter { $0 != entry } }
+            return [:]
+        case "SetMaxQuotaLevel":
+            // The tenant's own ceiling on its grade (PUT /v1/account/grade-ceiling).
+            guard let level = Int(try parameters.require("MaxQuotaLevel")) else {
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "MaxQuotaLevel must be a grade from 9 to 16.", field: "MaxQuotaLevel")
+            }
+            let account = try await grades.setCeiling(tenantID: principal.tenantID, ceiling: level, actor: context.auditActor, now: now())
+            return ["MaxQuotaLevel": account.gradeCeiling]
+        case "DeleteInvalidAddress":
+            try await sending.removeInvalidAddress(tenantID: principal.tenantID, address: try parameters.require("ToAddress"), actor: context.auditActor)
+            return [:]
         default: // RemoveUserSuppression
             for address in try parameters.require("SuppressionIds").split(separator: ",") {
                 try await sending.removeSuppression(tenantID: principal.tenantID, address: address.trimmingCharacters(in: .whitespaces).lowercased(),

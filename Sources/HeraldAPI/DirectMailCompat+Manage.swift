@@ -25,6 +25,28 @@ extension DirectMailCompat {
             return object
         }
         switch action {
+        case "CreateTemplate", "ModifyTemplate", "DeleteTemplate", "DescTemplate":
+            return try await template(action, parameters: parameters, principal: principal, actor: actor) { (ram, object) throws(HeraldError) in
+                let resource = object.map { principal.resource("template", $0.lowercasedString) } ?? principal.tenantResource
+                try principal.authorize(action: ram, resource: resource)
+            }
+        case "DescDomain":
+            let domainID = try object("DomainId", "domain")
+            return Self.describe(try await domains.get(tenantID: tenant, id: domainID), settings: domainSettings)
+        case "ModifyMailAddress":
+            // The reply-to address (a new one is mailed a confirmation link) and/or the SMTP password.
+            let senderID = try object("MailAddressId", "sender")
+            let reply = parameters.optional("ReplyAddress"), password = parameters.optional("Password")
+            guard reply != nil || password != nil else {
+                throw HeraldError(code: "MissingParameter", kind: .invalid, message: "Give ReplyAddress, Password or both.", field: "ReplyAddress")
+            }
+            if let password { try SMTPPassword.validate(password) }
+            if let reply { _ = try await senders.setReplyTo(tenantID: tenant, id: senderID, replyTo: reply, actor: actor) }
+            if let password { try await senders.setSMTPPassword(tenantID: tenant, id: senderID, password: password, actor: actor) }
+        case "CheckReplyToMailAddress":
+            // Mails the reply-to address a new confirmation link.
+            let senderID = try object("MailAddressId", "sender")
+            _ = try await senders.renewReplyToNonce(tenantID: tenant, id: senderID, actor: actor)
         case "CreateDomain":
             try authorize(nil, nil)
             let domain = try await domains.create(tenantID: tenant, name: try parameters.require("DomainName"), keyBits: 2048, actor: actor, now: now())
@@ -99,10 +121,37 @@ extension DirectMailCompat {
             var reply: [String: any Sendable] = ["TotalCount": list.memberCount, "data": ["detail": rows]]
             if members.count == size, let last = members.last { reply["NextStart"] = last.address }
             return reply
-        default: // DeleteReceiverDetail
+        case "DeleteReceiverDetail":
             let listID = try object("ReceiverId", "list")
             try await lists.deleteMember(tenantID: tenant, listID: listID, address: try parameters.require("Email").lowercased(), actor: actor)
+        default:
+            throw HeraldError(code: "InvalidAction.NotFound", kind: .notFound, message: "Specified api is not found.")
         }
         return [:]
+    }
+
+    /// DescDomain: the domain's records to publish, with their last check (0 checked, 1 not), by Direct Mail's names.
+    static func describe(_ domain: DomainRecord, settings: SendingDomain.Settings) -> [String: any Sendable] {
+        let records = domain.records(settings: settings)
+        func first(_ purpose: SendingDomain.Purpose) -> (record: SendingDomain.Record, check: SendingDomain.Check?)? {
+            records.first { $0.record.purpose == purpose }
+        }
+        func status(_ purpose: SendingDomain.Purpose) -> String { first(purpose)?.check?.status == .ok ? "0" : "1" }
+        func found(_ purpose: SendingDomain.Purpose) -> String { first(purpose)?.check?.found.joined(separator: " ") ?? "" }
+        func host(_ purpose: SendingDomain.Purpose) -> String {
+            guard let host = first(purpose)?.record.host else { return "" }
+            return host == domain.name ? "@" : String(host.dropLast(domain.name.count + 1))
+        }
+        let dkim = first(.dkim)?.record
+        return ["DomainId": domain.id.lowercasedString, "DomainName": domain.name, "DomainStatus": domain.status == .verified ? "0" : "1",
+                "DomainType": "", "HostRecord": host(.ownership), "DomainVersion": 0, "DefaultDomain": "", "TlDomainName": domain.name,
+                "CnameAuthStatus": "1", "CnameConfirmStatus": "1", "CnameRecord": "", "IcpStatus": "1", "TracefRecord": "",
+                "SpfAuthStatus": status(.spf), "SpfRecord": first(.spf)?.record.value ?? "", "DnsSpf": found(.spf),
+                "DkimAuthStatus": status(.dkim), "DkimRR": dkim.map { String($0.host.dropLast(domain.name.count + 1)) } ?? "",
+                "DkimPublicKey": dkim?.value ?? "", "DkimRsaLength": domain.key(.rsa, state: "active")?.bits ?? 0,
+                "DmarcAuthStatus": Int(status(.dmarc)) ?? 1, "DmarcHostRecord": host(.dmarc), "DmarcRecord": first(.dmarc)?.record.value ?? "",
+                "DnsDmarc": found(.dmarc), "MxAuthStatus": status(.returnPath), "MxRecord": first(.returnPath)?.record.value ?? "",
+                "DnsMx": found(.returnPath), "DnsTxt": found(.ownership),
+                "CreateTime": createTime.string(from: domain.createdAt)]
     }
 }

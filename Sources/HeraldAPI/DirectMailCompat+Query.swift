@@ -16,16 +16,19 @@ extension DirectMailCompat {
             let (items, _) = try await stats.stats(tenantID: principal.tenantID, from: from, until: until, groupBy: .day,
                                                    sender: parameters.optional("AccountName")?.lowercased(),
                                                    tag: parameters.optional("TagName"))
-            func percent(_ part: Int64, _ whole: Int64) -> String { whole == 0 ? "0.00%" : String(format: "%.2f%%", Double(part) * 100 / Double(whole)) }
             let rows: [[String: any Sendable]] = items.map { day in
                 // Direct Mail's columns: requests, delivered, failed (hard bounces, spam rejections, retries given up) and
                 // unavailable (invalid addresses and dropped recipients).
                 let failed = day.hardBounces + day.spamRejections + day.failed, unavailable = day.invalid + day.dropped
                 return ["CreateTime": day.key, "requestCount": Int(day.requests), "successCount": Int(day.delivered), "faildCount": Int(failed),
-                        "unavailableCount": Int(unavailable), "succeededPercent": percent(day.delivered, day.requests),
-                        "unavailablePercent": percent(unavailable, day.requests)]
+                        "unavailableCount": Int(unavailable), "succeededPercent": Self.percent(day.delivered, day.requests),
+                        "unavailablePercent": Self.percent(unavailable, day.requests)]
             }
             return ["TotalCount": rows.count, "data": ["stat": rows]]
+        case "GetTrackList", "GetTrackListByMailFromAndTagName":
+            return try await trackList(parameters: parameters, principal: principal)
+        case "QueryInvalidAddress":
+            return try await invalidAddresses(parameters: parameters, principal: principal)
         default: // SenderStatisticsDetailByParam
             // Direct Mail's status numbers: 0 delivered, 2 invalid address (hard bounce), 3 spam, 4 failed.
             let byNumber: [String: MessageStatus] = ["0": .delivered, "2": .bounced, "3": .spamRejected, "4": .failed]
@@ -71,6 +74,64 @@ extension DirectMailCompat {
         }
     }
 
+    /// GetTrackList (and GetTrackListByMailFromAndTagName): opens and clicks per day from `GET /v1/stats`, for a
+    /// sender and/or tag, a page (`PageNumber`, `PageSize`) of days at a time; rates are of the delivered.
+    func trackList(parameters: Parameters, principal: Principal) async throws -> [String: any Sendable] {
+        let from = try parameters.require("StartTime"), until = try parameters.require("EndTime")
+        guard let start = StatsDay.parse(from), let end = StatsDay.parse(until), start <= end, end.timeIntervalSince(start) < 366 * 86_400 else {
+            throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "StartTime and EndTime must be days like 2026-11-01, at most a year apart.",
+                              field: "StartTime")
+        }
+        let (items, _) = try await stats.stats(tenantID: principal.tenantID, from: from, until: until, groupBy: .day,
+                                               sender: parameters.optional("AccountName")?.lowercased(), tag: parameters.optional("TagName"))
+        let rows: [[String: any Sendable]] = items.map { day in
+            ["CreateTime": day.key, "TotalNumber": String(day.delivered), "RcptOpenCount": String(day.opens), "RcptClickCount": String(day.clicks),
+             "RcptUniqueOpenCount": String(day.uniqueOpens), "RcptUniqueClickCount": String(day.uniqueClicks),
+             "RcptOpenRate": Self.percent(day.opens, day.delivered), "RcptClickRate": Self.percent(day.clicks, day.delivered),
+             "RcptUniqueOpenRate": Self.percent(day.uniqueOpens, day.delivered), "RcptUniqueClickRate": Self.percent(day.uniqueClicks, day.delivered)]
+        }
+        guard let page = Int(parameters["PageNumber"] ?? "1"), page >= 1, let size = Int(parameters["PageSize"] ?? "10"), (1...100).contains(size) else {
+            throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "PageNumber must be 1 or more and PageSize 1 to 100.", field: "PageSize")
+        }
+        return ["PageNo": page, "PageSize": size, "Total": rows.count, "TotalPages": (rows.count + size - 1) / size,
+                "data": ["stat": Array(rows.dropFirst((page - 1) * size).prefix(size))]]
+    }
+
+    /// QueryInvalidAddress: the addresses listed as invalid (hard bounces), filtered by `KeyWord` and the
+    /// listing's last change between `StartTime` and `EndTime`, `Length` (1 to 100) at a time after `NextStart`.
+    func invalidAddresses(parameters: Parameters, principal: Principal) async throws -> [String: any Sendable] {
+        let keyword = (parameters["KeyWord"] ?? "").lowercased()
+        func moment(_ name: String) throws(HeraldError) -> Date? {
+            guard let text = parameters.optional(name) else { return nil }
+            guard let date = StatsDay.parse(text) ?? Self.detailTime.date(from: text) else {
+                throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "\(name) must be a day like 2026-11-26.", field: name)
+            }
+            return date
+        }
+        let start = try moment("StartTime"), end = try moment("EndTime").map { $0.addingTimeInterval(86_400) }
+        let length = Int(parameters["Length"] ?? "10") ?? 0
+        guard (1...100).contains(length) else {
+            throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "Length must be 1 to 100.", field: "Length")
+        }
+        let after = parameters.optional("NextStart")
+        let listed = try await sending.invalidAddresses(tenantID: principal.tenantID).filter { item in
+            item.listed && (keyword.isEmpty || item.address.contains(keyword))
+                && (start.map { item.updatedAt >= $0 } ?? true) && (end.map { item.updatedAt < $0 } ?? true)
+        }
+        let page = Array(listed.filter { after == nil || $0.address > after! }.prefix(length))
+        var reply: [String: any Sendable] = ["TotalCount": listed.count, "data": ["mailDetail": page.map { item in
+            ["ToAddress": item.address, "LastUpdateTime": Self.detailTime.string(from: item.updatedAt),
+             "UtcLastUpdateTime": Int(item.updatedAt.timeIntervalSince1970)] as [String: any Sendable]
+        }]]
+        if page.count == length, let last = page.last { reply["NextStart"] = last.address }
+        return reply
+    }
+
+    /// `12.50%` of the whole, or `0.00%` of nothing.
+    static func percent(_ part: Int64, _ whole: Int64) -> String {
+        whole == 0 ? "0.00%" : String(format: "%.2f%%", Double(part) * 100 / Double(whole))
+    }
+
     /// The Query…ByParam actions: the tenant's objects with Direct Mail's field names, filtered by `KeyWord`
     /// (part of the name) and the action's status or type parameter, a page (`PageNo` from 1, `PageSize` up to
     /// 100, 10 by default) at a time, as `{"PageNumber", "PageSize", "TotalCount", "data": {"<item>": […]}}`.
@@ -108,9 +169,8 @@ extension DirectMailCompat {
         case "QueryTemplateByParam":
             item = "template"
             // TemplateStatus as Direct Mail numbers it: 0 under review, 1 approved, 2 rejected; -1 a draft.
-            let statuses: [MailTemplate.Status: Int] = [.pending: 0, .approved: 1, .rejected: 2, .draft: -1]
             for template in try await templates.list(tenantID: tenantID, status: nil) where matches(template.name) {
-                let number = statuses[template.status] ?? -1
+                let number = Self.templateStatus[template.status] ?? -1
                 if let status, status != number { continue }
                 rows.append(["TemplateId": template.id.lowercasedString, "TemplateName": template.name, "TemplateStatus": String(number),
                              "TemplateType": template.kind == .batch ? 1 : 0, "TemplateComment": template.reviewReasons.joined(separator: "; "),

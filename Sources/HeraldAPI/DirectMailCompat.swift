@@ -26,6 +26,8 @@ struct DirectMailCompat: Sendable {
     let database: Database
     let grades: GradeStore
     let domains: DomainStore
+    /// The records a domain must publish (DescDomain).
+    let domainSettings: SendingDomain.Settings
     let senders: SenderStore
     let templates: TemplateStore
     let lists: ListStore
@@ -76,7 +78,7 @@ struct DirectMailCompat: Sendable {
             let failure = HeraldError.unwrapping(error)
                 ?? HeraldError(code: "InternalError", kind: .internal, message: "The request processing has failed due to some unknown error.")
             // A signed request that was refused goes to the tenant's audit log, as a refused REST change does.
-            if let (action, scoped) = signer, let principal = scoped.principal, !failure.kind.isServerFault, !action.hasPrefix("Desc"), !action.hasPrefix("Query") {
+            if let (action, scoped) = signer, let principal = scoped.principal, !failure.kind.isServerFault, !Self.reads(action) {
                 await AuditLog.recordRefusal(database: database, tenantID: principal.tenantID, actor: scoped.auditActor,
                                              action: Self.tenantActions[action] ?? "dm:" + action, resource: principal.tenantResource, code: failure.code)
             }
@@ -114,7 +116,42 @@ struct DirectMailCompat: Sendable {
         "QueryDomainByParam": "dm:QueryDomainByParam", "QueryMailAddressByParam": "dm:QueryMailAddressByParam",
         "QueryTagByParam": "dm:QueryTagByParam", "QueryTemplateByParam": "dm:QueryTemplateByParam",
         "QueryReceiverByParam": "dm:QueryReceiverByParam", "QueryTaskByParam": "dm:QueryTaskByParam",
+        "GetTrackList": "dm:QueryStatistics", "GetTrackListByMailFromAndTagName": "dm:QueryStatistics",
+        "QueryInvalidAddress": "dm:QueryInvalidAddress", "DeleteInvalidAddress": "dm:RemoveInvalidAddress",
+        "AddIpfilter": "dm:UpdateIpProtection", "DeleteIpfilterByEdmId": "dm:UpdateIpProtection", "GetIpfilterList": "dm:GetIpProtection",
+        "SetMaxQuotaLevel": "dm:UpdateGradeCeiling",
     ]
+
+    /// Whether an action only reads (its refusals are not audited).
+    static func reads(_ action: String) -> Bool { ["Desc", "Query", "Get", "List"].contains { action.hasPrefix($0) } }
+
+    /// Actions of the 2015-11-23 API that Herald does not answer, each with the reason (docs/directmail.md lists
+    /// them with the rest): answered with `InvalidAction.Unsupported` and that reason.
+    static let unsupported: [String: String] = {
+        var reasons: [String: String] = [:]
+        func refuse(_ actions: String, _ reason: String) {
+            for action in actions.split(separator: " ") { reasons[String(action)] = reason }
+        }
+        refuse("DedicatedIpAutoRenewal DedicatedIpChangeWarmupType DedicatedIpList DedicatedIpNonePoolList DedicatedIpPoolCreate DedicatedIpPoolDelete "
+               + "DedicatedIpPoolList DedicatedIpPoolUpdate GetDedicatedIpWarmUpDetail GetDedicatedIpWarmUpInfo",
+               "Dedicated IPs are the operator's: Herald sends from the addresses of the hosts it runs on.")
+        refuse("ConfigSetCreate ConfigSetDelete ConfigSetDetail ConfigSetList ConfigSetUpdate ConfigSetRelationFromAddress ConfigSetCancelRelationFromAddress",
+               "Configuration sets (IP pools per sender) are not offered: Herald has no dedicated IP pools.")
+        refuse("GetSendifyAutoLoginURL GetSendifyInfo OpenSendifyTrialService", "Sendify is an Alibaba Cloud product of its own.")
+        refuse("AuthorizeFileUpload SendValidateFile GetValidateFile GetValidateFileStatus ListValidateFile DeleteValidateFile GetValidationQuota "
+               + "ValidateEmail CheckDisposable",
+               "Address validation (a paid Alibaba Cloud service) is not offered; Herald lists invalid addresses from real bounces (QueryInvalidAddress).")
+        refuse("GetSuppressionListLevel SetSuppressionListLevel",
+               "Suppressions always apply to the whole account (and to a list or tag where the recipient unsubscribed from one).")
+        refuse("ListBlockSending UnblockSending", "Herald does not block recipients by rule; use the suppression list (ListUserSuppression).")
+        refuse("GetUser UpdateUser", "Account profiles are kept by the operator, not over this API; sub-users are under /v1/users.")
+        refuse("ModifyPWByDomain", "SMTP passwords are per sender address: use ModifyMailAddress with Password.")
+        refuse("ChangeDomainDkimRecord", "DKIM keys are rotated with POST /v1/domains/{id}/dkim/rotate.")
+        refuse("ApproveReplyMailAddress", "A reply-to address is confirmed by the link mailed to it (CheckReplyToMailAddress mails a new one).")
+        refuse("ModifyTag", "Tags cannot be renamed: create a new tag (CreateTag) and delete the old one.")
+        refuse("SendTestByTemplate", "Send a test with SingleSendMail, or preview a template with POST /v1/templates/{id}/preview.")
+        return reasons
+    }()
 
     /// Runs an action as the principal; answers the fields of its reply.
     func perform(_ action: String, parameters: Parameters, principal: Principal, context: HeraldRequestContext) async throws -> [String: any Sendable] {
@@ -122,18 +159,24 @@ struct DirectMailCompat: Sendable {
         switch action {
         case "SingleSendMail", "BatchSendMail":
             return try await send(action, parameters: parameters, principal: principal, context: context)
-        case "DescAccountSummary", "GetIpProtection", "UpdateIpProtection", "CreateUserSuppression", "ListUserSuppression", "RemoveUserSuppression":
+        case "DescAccountSummary", "GetIpProtection", "UpdateIpProtection", "CreateUserSuppression", "ListUserSuppression", "RemoveUserSuppression",
+             "AddIpfilter", "GetIpfilterList", "DeleteIpfilterByEdmId", "SetMaxQuotaLevel", "DeleteInvalidAddress":
             return try await account(action, parameters: parameters, principal: principal, context: context)
-        case "SenderStatisticsByTagNameAndBatchID", "SenderStatisticsDetailByParam":
+        case "SenderStatisticsByTagNameAndBatchID", "SenderStatisticsDetailByParam", "GetTrackList", "GetTrackListByMailFromAndTagName",
+             "QueryInvalidAddress":
             return try await statistics(action, parameters: parameters, principal: principal)
-        case "CreateDomain", "CheckDomain", "DeleteDomain", "CreateMailAddress", "DeleteMailAddress", "CreateTag", "DeleteTag",
-             "CreateReceiver", "DeleteReceiver", "SaveReceiverDetail", "QueryReceiverDetail", "DeleteReceiverDetail":
+        case "CreateDomain", "CheckDomain", "DeleteDomain", "DescDomain", "CreateMailAddress", "DeleteMailAddress", "ModifyMailAddress",
+             "CheckReplyToMailAddress", "CreateTag", "DeleteTag", "CreateReceiver", "DeleteReceiver", "SaveReceiverDetail", "QueryReceiverDetail",
+             "DeleteReceiverDetail", "CreateTemplate", "ModifyTemplate", "DeleteTemplate", "DescTemplate":
             return try await manage(action, parameters: parameters, principal: principal, actor: context.auditActor)
         case "QueryDomainByParam", "QueryMailAddressByParam", "QueryTagByParam", "QueryTemplateByParam", "QueryReceiverByParam", "QueryTaskByParam":
             return try await query(action, parameters: parameters, tenantID: principal.tenantID)
         default:
+            if let reason = Self.unsupported[action] {
+                throw HeraldError(code: "InvalidAction.Unsupported", kind: .invalid, message: "\(action) is not offered by Herald: \(reason)")
+            }
             throw HeraldError(code: "InvalidAction.NotFound", kind: .notFound,
-                              message: "Specified api is not found, please check your url and method (see docs/design.md for the actions Herald answers).")
+                              message: "Specified api is not found, please check your url and method (docs/directmail.md lists the actions Herald answers).")
         }
     }
 

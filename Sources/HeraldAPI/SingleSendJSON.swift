@@ -71,6 +71,7 @@ enum SingleSendJSON {
                     case "html": guard let value = string() else { return nil }; request.html = value
                     case "text": guard let value = string() else { return nil }; request.text = value
                     case "replyTo": guard let value = string() else { return nil }; request.replyTo = value
+                    case "replyToName": guard let value = string() else { return nil }; request.replyToName = value
                     case "tag": guard let value = string() else { return nil }; request.tag = value
                     case "clickTracking": guard let value = boolean() else { return nil }; request.tracking = value
                     case "headers": guard let value = stringMap() else { return nil }; request.headers = value

@@ -95,7 +95,7 @@ public enum AcceptDecision {
                 guard let sender = senders[send.from.description] else { throw .senderNotFound(send.from) }
                 guard sender.domainStatus == .verified else { throw .domainNotVerified(send.from) }
                 if let tag = send.tag, !knownTags.contains(tag) { throw .unknownTag(tag) }
-                let replyTo = try ReplyToRule.resolve(requested: send.replyTo, senderReplyTo: sender.replyTo, status: sender.replyToStatus)
+                let replyTo = try ReplyToRule.resolve(send.replyTo, name: send.replyToName, senderReplyTo: sender.replyTo, status: sender.replyToStatus)
                 let kind = sender.kind
                 // Batch mail always carries the one-click unsubscribe fields; trigger mail when the tenant asks.
                 return .success(AcceptPlan(senderID: sender.id, kind: kind, replyTo: replyTo, tracking: send.tracking ?? tenant.trackByDefault,

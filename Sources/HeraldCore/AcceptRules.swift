@@ -55,20 +55,67 @@ public enum ReplyToStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case verified
 }
 
+/// What a send asks for as its Reply-To.
+public enum ReplyToRequest: Sendable, Equatable {
+    /// The sender's confirmed reply-to address when it has one, else none (a REST send without `replyTo`, an
+    /// SMTP submission without a Reply-To field, a batch send without one).
+    case senderDefault
+    /// No Reply-To (SingleSendMail with `ReplyToAddress=false` and no `ReplyAddress`).
+    case none
+    /// The sender's confirmed reply-to address, which it must have (SingleSendMail with `ReplyToAddress=true`).
+    case sender
+    /// This address, which must be the sender's confirmed reply-to address.
+    case address(MailAddress)
+}
+
 /// The Reply-To of a sender's mail: only an address the sender proved it reads (the reply-to confirmation
 /// link) — anything else would let a tenant route replies to an address nobody confirmed.
 public enum ReplyToRule {
-    /// The Reply-To for a send that asked for `requested` from a sender whose reply-to is `senderReplyTo`
-    /// with confirmation status `status`: the asked-for address must be the sender's verified one; with none
-    /// asked for, the verified one is used (or none).
-    public static func resolve(requested: MailAddress?, senderReplyTo: String?, status: ReplyToStatus) throws(HeraldError) -> String? {
+    /// Longest display name of a Reply-To (`replyToName`, Direct Mail's `ReplyAddressAlias`).
+    public static let maxName = 64
+
+    /// The Reply-To for a send that asked for `requested` (with display name `name`) from a sender whose
+    /// reply-to is `senderReplyTo` with confirmation status `status`, as a message stores it: the bare
+    /// address, or with a name the mailbox as the field carries it (``MIME/mailbox(_:name:)``); nil for none.
+    public static func resolve(_ requested: ReplyToRequest, name: String? = nil, senderReplyTo: String?,
+                               status: ReplyToStatus) throws(HeraldError) -> String? {
         let verified = status == .verified ? senderReplyTo.flatMap { try? MailAddress($0) } : nil
-        guard let requested else { return verified?.description }
-        guard requested == verified else {
-            throw HeraldError(code: "InvalidReplyAddress.NotVerified", kind: .invalid,
-                              message: "replyTo must be the sender's confirmed reply-to address; confirm \(requested) on the sender first.",
-                              field: "replyTo")
+        let address: MailAddress?
+        switch requested {
+        case .none: address = nil
+        case .senderDefault: address = verified
+        case .sender:
+            guard let verified else {
+                throw HeraldError(code: "InvalidReplyAddress.NotVerified", kind: .invalid,
+                                  message: "The sender has no confirmed reply-to address; set one on the sender and confirm it first.",
+                                  field: "replyTo")
+            }
+            address = verified
+        case .address(let requested):
+            guard requested == verified else {
+                throw HeraldError(code: "InvalidReplyAddress.NotVerified", kind: .invalid,
+                                  message: "replyTo must be the sender's confirmed reply-to address; confirm \(requested) on the sender first.",
+                                  field: "replyTo")
+            }
+            address = requested
         }
-        return requested.description
+        guard let address else {
+            if name != nil { throw .validation("replyToName needs a Reply-To address (the sender's confirmed reply-to).", field: "replyToName") }
+            return nil
+        }
+        guard let name else { return address.description }
+        return MIME.mailbox(address, name: name)
+    }
+
+    /// A Reply-To display name: at most ``maxName`` characters on one line.
+    public static func validateName(_ name: String, field: String = "replyToName") throws(HeraldError) {
+        guard (1...maxName).contains(name.count), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .validation("\(field) must be 1 to \(maxName) characters without control characters.", field: field)
+        }
+    }
+
+    /// The value of the Reply-To field for what a message stores: the mailbox as stored, or `<address>`.
+    public static func field(_ stored: String) -> String {
+        stored.contains("<") ? stored : "<\(stored)>"
     }
 }

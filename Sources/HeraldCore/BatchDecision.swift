@@ -1,5 +1,29 @@
 import Foundation
 
+/// A batch send as the REST route (`POST /v1/mail/batch`) and BatchSendMail give it, past its template and list.
+public struct BatchSendRequest: Sendable, Equatable {
+    /// A batch sender address of the account.
+    public var from: String
+    public var tag: String?
+    public var scheduledAt: Date?
+    /// The Reply-To asked for (Direct Mail's `ReplyAddress`): it must be the sender's confirmed reply-to; nil:
+    /// the sender's confirmed one when it has one.
+    public var replyTo: String?
+    /// The Reply-To's display name (`ReplyAddressAlias`).
+    public var replyToName: String?
+    /// Open and click tracking (`ClickTrace`); nil: the tenant's setting.
+    public var tracking: Bool?
+
+    public init(from: String, tag: String? = nil, scheduledAt: Date? = nil, replyTo: String? = nil, replyToName: String? = nil, tracking: Bool? = nil) {
+        self.from = from
+        self.tag = tag
+        self.scheduledAt = scheduledAt
+        self.replyTo = replyTo
+        self.replyToName = replyToName
+        self.tracking = tracking
+    }
+}
+
 /// What the submission of a batch send knows, read in one statement of its transaction.
 public struct BatchSubmitFacts: Sendable, Equatable {
     /// The template's review status, kind and content, as the task keeps it.
@@ -45,12 +69,15 @@ public enum BatchDecision {
         public var senderID: UUID
         public var members: Int
         public var template: BatchSubmitFacts.Template
+        /// The Reply-To its messages carry, as a message stores it, or nil.
+        public var replyTo: String?
     }
 
     /// The checks of a submission, in order: the account may send; the sender exists, is of the batch type and
     /// on a verified domain; the template exists, is approved and is a batch template; the list exists and is
-    /// not empty; the tag exists.
-    public static func check(from: MailAddress, tag: String?, facts: BatchSubmitFacts) throws(HeraldError) -> Submission {
+    /// not empty; the tag exists; the Reply-To asked for is the sender's confirmed one (``ReplyToRule``).
+    public static func check(from: MailAddress, tag: String?, replyTo: ReplyToRequest = .senderDefault, replyToName: String? = nil,
+                             facts: BatchSubmitFacts) throws(HeraldError) -> Submission {
         if let refusal = AcceptDecision.tenantRefusal(facts.tenant) { throw refusal }
         guard let sender = facts.sender else { throw .senderNotFound(from) }
         guard sender.kind == .batch else {
@@ -73,7 +100,8 @@ public enum BatchDecision {
         }
         guard members > 0 else { throw .validation("The recipient list is empty.", field: "listId") }
         if let tag, !facts.tagKnown { throw .unknownTag(tag) }
-        return Submission(senderID: sender.id, members: members, template: template)
+        let reply = try ReplyToRule.resolve(replyTo, name: replyToName, senderReplyTo: sender.replyTo, status: sender.replyToStatus)
+        return Submission(senderID: sender.id, members: members, template: template, replyTo: reply)
     }
 
     /// The whole list reserved from the quota at submission: the send is refused whole rather than cut short later.

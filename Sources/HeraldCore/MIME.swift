@@ -10,7 +10,9 @@ public struct OutgoingMessage: Sendable {
     public var fromName: String?
     /// The recipient.
     public var to: MailAddress
-    public var replyTo: MailAddress?
+    /// The Reply-To as a message stores it (``ReplyToRule/resolve(_:name:senderReplyTo:status:)``): an address, or a
+    /// mailbox with its display name.
+    public var replyTo: String?
     public var subject: String
     public var html: String?
     public var text: String?
@@ -22,7 +24,7 @@ public struct OutgoingMessage: Sendable {
     /// Further header fields in order (List-Unsubscribe, a tenant's own `X-…`).
     public var extraHeaders: [(name: String, value: String)]
 
-    public init(from: MailAddress, fromName: String? = nil, to: MailAddress, replyTo: MailAddress? = nil, subject: String, html: String?,
+    public init(from: MailAddress, fromName: String? = nil, to: MailAddress, replyTo: String? = nil, subject: String, html: String?,
                 text: String?, messageID: String, heraldMessageID: String, date: Date, extraHeaders: [(name: String, value: String)] = []) {
         self.from = from
         self.fromName = fromName
@@ -62,7 +64,7 @@ public struct OutgoingMessage: Sendable {
         head.append(MIME.field("Date", MIME.rfc5322Date(date)))
         head.append(MIME.field("From", MIME.mailbox(from, name: fromName)))
         head.append(MIME.field("To", "<\(to)>"))
-        if let replyTo { head.append(MIME.field("Reply-To", "<\(replyTo)>")) }
+        if let replyTo { head.append(MIME.field("Reply-To", ReplyToRule.field(replyTo))) }
         head.append(MIME.field("Subject", MIME.encodeIfNeeded(subject)))
         head.append(MIME.field("Message-ID", "<\(messageID)>"))
         head.append(MIME.field("MIME-Version", "1.0"))

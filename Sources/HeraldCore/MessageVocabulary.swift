@@ -59,6 +59,8 @@ public enum EventType: String, CaseIterable, Hashable, Sendable {
     case messageOpened = "message.opened"
     case messageClicked = "message.clicked"
     case messageUnsubscribed = "message.unsubscribed"
+    /// A feedback-loop report (ARF) said the recipient called the message spam.
+    case messageComplained = "message.complained"
     case accountGradeChanged = "account.grade_changed"
     case accountFrozen = "account.frozen"
     case accountUnfrozen = "account.unfrozen"

@@ -9,15 +9,24 @@ public struct SingleSendRequest: Sendable, Equatable {
     public var subject: String
     public var html: String?
     public var text: String?
+    /// The Reply-To asked for: it must be the sender's confirmed reply-to address.
     public var replyTo: String?
+    /// The Reply-To's display name.
+    public var replyToName: String?
+    /// With no `replyTo`: whether the sender's confirmed reply-to is used — nil: when it has one (REST); true:
+    /// it must have one (SingleSendMail's `ReplyToAddress=true`); false: no Reply-To.
+    public var senderReplyTo: Bool?
     public var tag: String?
     public var headers: [String: String]
     /// Open and click tracking for this send; nil: the tenant's setting.
     public var tracking: Bool?
 
     public init(from: String, fromAlias: String? = nil, to: [String], subject: String, html: String? = nil, text: String? = nil,
-                replyTo: String? = nil, tag: String? = nil, headers: [String: String] = [:], tracking: Bool? = nil) {
+                replyTo: String? = nil, replyToName: String? = nil, senderReplyTo: Bool? = nil, tag: String? = nil, headers: [String: String] = [:],
+                tracking: Bool? = nil) {
         self.tracking = tracking
+        self.replyToName = replyToName
+        self.senderReplyTo = senderReplyTo
         self.from = from
         self.fromAlias = fromAlias
         self.to = to
@@ -39,7 +48,9 @@ public struct ValidatedSend: Sendable, Equatable {
     public var subject: String
     public var html: String?
     public var text: String?
-    public var replyTo: MailAddress?
+    public var replyTo: ReplyToRequest = .senderDefault
+    /// The Reply-To's display name.
+    public var replyToName: String? = nil
     public var tag: String?
     /// Extra header fields, by name.
     public var headers: [(name: String, value: String)]
@@ -79,8 +90,8 @@ public enum SendRules {
         guard (request.html?.utf8.count ?? 0) + (request.text?.utf8.count ?? 0) <= MailTemplate.maxBody else {
             throw .validation("The body (html and text together) is larger than 80 KB.", field: "html")
         }
-        var replyTo: MailAddress?
-        if let text = request.replyTo { replyTo = try MailAddress(text, field: "replyTo") }
+        let replyTo = try replyToRequest(request.replyTo, sender: request.senderReplyTo)
+        if let name = request.replyToName { try ReplyToRule.validateName(name) }
         if let tag = request.tag { try TagName.validate(tag, field: "tag") }
         var headers: [(name: String, value: String)] = []
         for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
@@ -90,7 +101,18 @@ public enum SendRules {
         }
         guard headers.count <= 20 else { throw .validation("At most 20 extra headers.", field: "headers") }
         return ValidatedSend(from: from, fromAlias: request.fromAlias, recipients: recipients, subject: request.subject, html: request.html,
-                             text: request.text, replyTo: replyTo, tag: request.tag, headers: headers, tracking: request.tracking)
+                             text: request.text, replyTo: replyTo, replyToName: request.replyToName, tag: request.tag, headers: headers,
+                             tracking: request.tracking)
+    }
+
+    /// What a send's `replyTo` (an address) and its choice of the sender's own reply-to ask for.
+    public static func replyToRequest(_ address: String?, sender: Bool?, field: String = "replyTo") throws(HeraldError) -> ReplyToRequest {
+        if let address { return .address(try MailAddress(address, field: field)) }
+        switch sender {
+        case nil: return .senderDefault
+        case true?: return .sender
+        case false?: return .none
+        }
     }
 
     /// Distinct recipients in the order given: at least one, at most ``maxRecipients``, each a valid address.
@@ -131,19 +153,30 @@ public enum SendRules {
         }
         try checkOwnMailbox(from, field: "From", sender: sender)
         if let field = header.values("sender").first { try checkOwnMailbox(field, field: "Sender", sender: sender) }
-        if let replyTo = header.values("reply-to").first {
-            do { _ = try HeaderAddressParser.parse(replyTo) } catch {
-                throw HeraldError(code: "InvalidHeader.Malformed", kind: .invalid, message: "The Reply-To field is not an address list: \(error.reason).",
-                                  field: "Reply-To")
-            }
-        }
+        var replyTo = ReplyToRequest.senderDefault
+        if let field = header.values("reply-to").first { replyTo = try submittedReplyTo(field) }
         let subject = String((header.values("subject").first ?? "").prefix(MailTemplate.maxSubject * 4))
         let tag = header.values("x-herald-tag").first
         if let tag { try TagName.validate(tag, field: "X-Herald-Tag") }
         var send = ValidatedSend(from: sender, fromAlias: nil, recipients: recipients, subject: subject.isEmpty ? "(no subject)" : subject, html: nil,
-                                 text: nil, replyTo: nil, tag: tag, headers: [], tracking: false)
+                                 text: nil, replyTo: replyTo, tag: tag, headers: [], tracking: false)
         send.raw = header.removingForbiddenFields(from: raw)
         return send
+    }
+
+    /// A submission's Reply-To field: one mailbox, whose address the accepting transaction checks is the sender's
+    /// confirmed reply-to (the field is then delivered as written, display name and all).
+    static func submittedReplyTo(_ value: String) throws(HeraldError) -> ReplyToRequest {
+        let addresses: [HeaderAddress]
+        do { addresses = try HeaderAddressParser.parse(value) } catch {
+            throw HeraldError(code: "InvalidHeader.Malformed", kind: .invalid, message: "The Reply-To field is not an address list: \(error.reason).",
+                              field: "Reply-To")
+        }
+        guard addresses.count == 1, case .mailbox(let mailbox) = addresses[0], let address = try? MailAddress(mailbox.address) else {
+            throw HeraldError(code: "InvalidReplyAddress.NotVerified", kind: .invalid,
+                              message: "The Reply-To field must name one mailbox: the sender's confirmed reply-to address.", field: "Reply-To")
+        }
+        return .address(address)
     }
 
     /// A From or Sender field of a submission: one mailbox, `sender` itself, and no address of another domain

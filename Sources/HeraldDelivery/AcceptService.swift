@@ -35,7 +35,7 @@ public struct SendRequest: Sendable {
         /// A message as submitted over SMTP by the authenticated sender `from`, delivered as it is.
         case submission(from: String, to: [String], raw: [UInt8])
         /// A batch send: an approved template to every member of a list, as a task expanded later.
-        case template(TemplateReference, from: String, tag: String?, scheduledAt: Date?)
+        case template(TemplateReference, BatchSendRequest)
     }
 
     public var caller: Caller
@@ -104,7 +104,8 @@ public struct AcceptService: Sendable {
         case .submission(let from, let to, let raw):
             let send = try SendRules.validateSubmission(from: from, to: to, raw: raw)
             return try await acceptMessage(send, request: request, action: "dm:SingleSendMail")
-        case .template(let reference, let from, let tag, let scheduledAt):
+        case .template(let reference, let batch):
+            let from = batch.from
             guard let batches, let actor = request.actor else { throw HeraldError(code: "Internal", kind: .internal, message: "Batch sends are not taken here.") }
             var ids: (template: UUID, list: UUID)?
             if case .ids(let template, let list) = reference { ids = try Self.ids(template: template, list: list) }
@@ -112,8 +113,7 @@ public struct AcceptService: Sendable {
             try await senderRate?.check(tenantID: tenantID, sender: from)
             if case .names(let template, let list) = reference { ids = try await Self.resolve(batches, tenantID: tenantID, template: template, list: list) }
             guard let (templateID, listID) = ids else { throw HeraldError.notFound("template") }
-            return .task(try await batches.submit(tenantID: tenantID, templateID: templateID, listID: listID, from: from, tag: tag,
-                                                  scheduledAt: scheduledAt, now: now(), actor: actor))
+            return .task(try await batches.submit(tenantID: tenantID, templateID: templateID, listID: listID, request: batch, now: now(), actor: actor))
         }
     }
 

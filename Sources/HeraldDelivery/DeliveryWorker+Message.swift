@@ -48,14 +48,14 @@ extension DeliveryWorker {
             // Submitted over SMTP: sent as submitted, with Herald's fields on top where the message has none.
             let fields = [("X-Herald-Message-Id", message.id.lowercasedString),
                           ("Message-ID", "<\(message.id.lowercasedString)@\(from.domain)>"),
-                          ("Date", MIME.rfc5322Date(message.createdAt))] + (message.replyTo.map { [("Reply-To", "<\($0)>")] } ?? [])
+                          ("Date", MIME.rfc5322Date(message.createdAt))] + (message.replyTo.map { [("Reply-To", ReplyToRule.field($0))] } ?? [])
                 + headers(message).map { ($0.name, $0.value) }
             let prepared = MIME.prepending(fields, to: raw)
             guard let signers = keys[mail.sendingDomain] else { return prepared }
             return try DKIM.sign(prepared, domain: from.domain, signers: signers, at: now())
         }
         let outgoing = OutgoingMessage(from: from, fromName: message.fromName, to: mail.to,
-                                       replyTo: try message.replyTo.map { try MailAddress($0) }, subject: message.subject,
+                                       replyTo: message.replyTo, subject: message.subject,
                                        html: message.html.map { html in
                                            guard message.tracking, let tracking else { return html }
                                            return tracking.rewrite(html: html, tenantID: message.tenantID, messageID: message.id)

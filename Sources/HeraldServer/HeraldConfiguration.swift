@@ -116,8 +116,12 @@ public struct HeraldConfiguration: Sendable {
     /// gets a `mailto:` at this address (`<local>+<token>@<domain>`) next to the https link, and the `smtp`
     /// role receives that mail on the inbound listener. The domain's MX must point at that listener.
     public var unsubscribeAddress: String?
+    /// `HERALD_FBL_ADDRESS` (e.g. `fbl@mx.example.com`, none by default): the address mailbox providers' feedback
+    /// loops send their ARF complaint reports to; the `smtp` role receives that mail on the inbound listener.
+    /// Reports that come back to a message's VERP return path are taken without it.
+    public var fblAddress: String?
     /// `HERALD_INBOUND_HOST` (0.0.0.0) and `HERALD_INBOUND_PORT` (25): the inbound SMTP listener (`smtp` role,
-    /// only with `HERALD_UNSUBSCRIBE_ADDRESS`).
+    /// only with `HERALD_UNSUBSCRIBE_ADDRESS`, `HERALD_RETURN_PATH_MX` or `HERALD_FBL_ADDRESS`).
     public var inboundHost: String
     public var inboundPort: Int
     /// `HERALD_SMTP_PORT` (submission with STARTTLS, e.g. 587) and `HERALD_SMTPS_PORT` (implicit TLS, e.g. 465):
@@ -269,6 +273,11 @@ public struct HeraldConfiguration: Sendable {
         unsubscribeAddress = string("herald.unsubscribe.address")
         if let address = unsubscribeAddress {
             do { _ = try UnsubscribeMailbox.validate(address) } catch { throw Invalid(description: "HERALD_UNSUBSCRIBE_ADDRESS: \(error.message)") }
+        }
+        fblAddress = string("herald.fbl.address")
+        if let address = fblAddress {
+            guard let valid = try? MailAddress(address) else { throw Invalid(description: "HERALD_FBL_ADDRESS must be an address like fbl@mx.example.com.") }
+            fblAddress = valid.description
         }
         smtpHost = string("herald.smtp.host") ?? "0.0.0.0"
         // Each submission listener only when its port is set.

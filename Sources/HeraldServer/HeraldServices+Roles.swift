@@ -89,18 +89,21 @@ extension HeraldServices {
         ]
     }
 
-    /// `smtp`: the inbound listener (unsubscribe mail and bounces, when either is configured) and the
+    /// `smtp`: the inbound listener (unsubscribe mail, bounces and complaints, when any is configured) and the
     /// submission listeners (each only when its port is set).
     public func smtp() throws(HeraldConfiguration.Invalid) -> [any Service] {
         let metrics = SMTPListenerMetrics(registry: registry)
         var services: [any Service] = []
         let takesBounces = configuration.domainSettings.returnPathMX != nil
-        if unsubscribeMailbox != nil || takesBounces {
+        if unsubscribeMailbox != nil || takesBounces || configuration.fblAddress != nil {
             var server = SMTPServer.Configuration(host: configuration.inboundHost, port: configuration.inboundPort,
                                                   session: .init(hostname: hostname ?? unsubscribeMailbox?.domain ?? "localhost", maxMessageSize: 256 * 1024))
             try loadTLS(&server)
+            // Complaints name their message by its return path (when bounces are taken) or its X-Herald-Message-Id.
             var receiver = InboundMailReceiver(mailbox: unsubscribeMailbox, unsubscribes: unsubscribes,
-                                               bounces: takesBounces ? bounceAddress : nil, deliveries: takesBounces ? deliveries : nil)
+                                               bounces: takesBounces ? bounceAddress : nil,
+                                               deliveries: takesBounces || configuration.fblAddress != nil ? deliveries : nil,
+                                               feedbackAddress: configuration.fblAddress)
             receiver.metrics = metrics
             services.append(SMTPListenerService(configuration: server, delegate: receiver, logger: logger))
         }

@@ -41,16 +41,17 @@ public struct BatchStore: Sendable {
     private var logger: Logger { database.logger }
 
     /// Checks and queues a batch send; answers the task id.
-    public func submit(tenantID: UUID, templateID: UUID, listID: UUID, from: String, tag: String?, scheduledAt: Date?, now: Date,
-                       actor: AuditActor) async throws -> UUID {
-        let from = try MailAddress(from, field: "from")
+    public func submit(tenantID: UUID, templateID: UUID, listID: UUID, request: BatchSendRequest, now: Date, actor: AuditActor) async throws -> UUID {
+        let from = try MailAddress(request.from, field: "from"), tag = request.tag
         if let tag { try TagName.validate(tag, field: "tag") }
+        let replyTo = try SendRules.replyToRequest(request.replyTo, sender: nil)
+        if let name = request.replyToName { try ReplyToRule.validateName(name) }
         let id = UUIDv7.make(at: now)
         let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
         return try await database.withTenant(tenantID) { connection in
             let facts = try await Self.submitFacts(connection, tenantID: tenantID, from: from, templateID: templateID, listID: listID, tag: tag,
                                                    logger: logger)
-            let submission = try BatchDecision.check(from: from, tag: tag, facts: facts)
+            let submission = try BatchDecision.check(from: from, tag: tag, replyTo: replyTo, replyToName: request.replyToName, facts: facts)
             let (members, senderID) = (submission.members, submission.senderID)
             let (subject, html, text) = (submission.template.subject, submission.template.html, submission.template.text)
             var quota = try await SendStore.lockQuota(connection, tenantID: tenantID, daily: facts.tenant?.dailyQuota ?? 0, day: day,
@@ -59,9 +60,9 @@ public struct BatchStore: Sendable {
             try await SendStore.storeQuota(connection, tenantID: tenantID, quota: quota, day: day, logger: logger)
             try await connection.query("""
                 INSERT INTO tasks (id, tenant_id, template_id, list_id, sender_id, from_address, tag, status, total, reserved, scheduled_at, created_at,
-                                   updated_at, subject, html, body_text)
+                                   updated_at, subject, html, body_text, reply_to, tracking)
                 VALUES (\(id), \(tenantID), \(templateID), \(listID), \(senderID), \(from.description), \(tag), 'scheduled', \(members), \(members),
-                        \(scheduledAt ?? now), \(now), \(now), \(subject), \(html), \(text))
+                        \(request.scheduledAt ?? now), \(now), \(now), \(subject), \(html), \(text), \(submission.replyTo), \(request.tracking))
                 """, logger: logger)
             try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:BatchSendMail",
                                       resource: ResourceName.tenantResource(tenantID: tenantID.lowercasedString, kind: "task",
@@ -77,7 +78,7 @@ public struct BatchStore: Sendable {
     static func submitFacts(_ connection: PostgresConnection, tenantID: UUID, from: MailAddress, templateID: UUID, listID: UUID, tag: String?,
                             logger: Logger) async throws -> BatchSubmitFacts {
         let row = try await connection.query("""
-            SELECT t.status, t.grade, t.track_opens_clicks, t.trigger_unsubscribe_link, s.id, s.type, d.status,
+            SELECT t.status, t.grade, t.track_opens_clicks, t.trigger_unsubscribe_link, s.id, s.type, d.status, s.reply_to, s.reply_to_status,
                    tp.status, tp.kind, tp.subject, tp.html, tp.body_text, l.member_count,
                    (\(tag)::text IS NULL OR EXISTS (SELECT 1 FROM tags WHERE tenant_id = t.id AND name = \(tag)))
             FROM tenants t
@@ -86,12 +87,14 @@ public struct BatchStore: Sendable {
             LEFT JOIN templates tp ON tp.tenant_id = t.id AND tp.id = \(templateID)
             LEFT JOIN recipient_lists l ON l.tenant_id = t.id AND l.id = \(listID)
             WHERE t.id = \(tenantID)
-            """, logger: logger).decode((String, Int, Bool, Bool, UUID?, String?, String?, String?, String?, String?, String?, String?, Int?, Bool).self)
+            """, logger: logger).decode((String, Int, Bool, Bool, UUID?, String?, String?, String?, String?, String?, String?, String?, String?, String?, Int?, Bool).self)
             .first { _ in true }
         guard let row else { return BatchSubmitFacts(tenant: nil, sender: nil, template: nil, listMembers: nil, tagKnown: false) }
-        let (status, grade, track, unsubscribe, senderID, senderType, domainStatus, templateStatus, kind, subject, html, text, members, tagKnown) = row
+        let (status, grade, track, unsubscribe, senderID, senderType, domainStatus, replyTo, replyToStatus, templateStatus, kind, subject, html, text,
+             members, tagKnown) = row
         let sender = try senderID.map { id in
-            AcceptSenderFacts(id: id, kind: try .stored(senderType ?? ""), replyTo: nil, replyToStatus: .none, domainStatus: try .stored(domainStatus ?? ""))
+            AcceptSenderFacts(id: id, kind: try .stored(senderType ?? ""), replyTo: replyTo, replyToStatus: try .stored(replyToStatus ?? "none"),
+                              domainStatus: try .stored(domainStatus ?? ""))
         }
         var template: BatchSubmitFacts.Template?
         if let templateStatus, let kind, let subject {
@@ -135,10 +138,12 @@ public struct BatchStore: Sendable {
                             unsubscribeLinks: UnsubscribeLinks) async throws -> Bool {
         try await database.withTenant(task.tenantID) { connection in
             let row = try await connection.query("""
-                SELECT t.list_id, t.from_address, t.tag, t.last_address, t.status, t.reserved, t.queued, t.created_at
+                SELECT t.list_id, t.from_address, t.tag, t.last_address, t.status, t.reserved, t.queued, t.created_at, t.reply_to, t.tracking
                 FROM tasks t WHERE t.tenant_id = \(task.tenantID) AND t.id = \(task.id) FOR UPDATE OF t
-                """, logger: logger).decode((UUID, String, String?, String?, String, Int, Int, Date).self).first { _ in true }
-            guard let (listID, from, tag, lastAddress, status, reservedBefore, queuedBefore, createdAt) = row, status != "done" else { return true }
+                """, logger: logger).decode((UUID, String, String?, String?, String, Int, Int, Date, String?, Bool?).self).first { _ in true }
+            guard let (listID, from, tag, lastAddress, status, reservedBefore, queuedBefore, createdAt, replyTo, tracking) = row, status != "done" else {
+                return true
+            }
             var members: [(String, String)] = []
             for try await member in try await connection.query("""
                 SELECT address, variables::text FROM list_members
@@ -186,11 +191,11 @@ public struct BatchStore: Sendable {
             }
             if !ids.isEmpty {
                 try await connection.query("""
-                    INSERT INTO messages (id, tenant_id, request_id, task_id, kind, priority, from_address, to_address, subject, html, body_text, headers,
-                                          tag, status, reason, next_attempt_at, created_at, updated_at, tracking, expires_on)
-                    SELECT i, \(task.tenantID), \(task.id), \(task.id), 'batch', \(MailKind.batch.priority), \(from), a, su, nullif(h, ''), nullif(b, ''),
-                           hd::jsonb, \(tag), s, nullif(r, ''), CASE WHEN s = 'queued' THEN \(now) END, \(now), \(now),
-                           (SELECT track_opens_clicks FROM tenants WHERE id = \(task.tenantID)),
+                    INSERT INTO messages (id, tenant_id, request_id, task_id, kind, priority, from_address, to_address, reply_to, subject, html, body_text,
+                                          headers, tag, status, reason, next_attempt_at, created_at, updated_at, tracking, expires_on)
+                    SELECT i, \(task.tenantID), \(task.id), \(task.id), 'batch', \(MailKind.batch.priority), \(from), a, \(replyTo), su, nullif(h, ''),
+                           nullif(b, ''), hd::jsonb, \(tag), s, nullif(r, ''), CASE WHEN s = 'queued' THEN \(now) END, \(now), \(now),
+                           coalesce(\(tracking)::boolean, (SELECT track_opens_clicks FROM tenants WHERE id = \(task.tenantID))),
                            CASE WHEN s <> 'queued' THEN herald_keep_messages(\(task.tenantID)) END
                     FROM unnest(\(ids)::uuid[], \(tos)::text[], \(subjects)::text[], \(htmls)::text[], \(texts)::text[], \(headers)::text[],
                                 \(statuses)::text[], \(reasons)::text[]) AS u(i, a, su, h, b, hd, s, r)

@@ -125,6 +125,40 @@ public struct DeliveryStore: Sendable {
         }
     }
 
+    /// A complaint (a feedback-loop report) about a delivered message, recorded once per message: the
+    /// `message.complained` event (with the report's Feedback-Type), the recipient suppressed tenant-wide with
+    /// source `complaint`, and the day's spam figure (which the grades read) one higher. Answers whether it was
+    /// recorded (false: unknown, not delivered, or already complained of).
+    public func recordComplaint(messageID: UUID, feedbackType: String, now: Date) async throws -> Bool {
+        let day = SendRules.quotaDay(now, timeZone: quotaTimeZone).day, feedbackType = String(feedbackType.prefix(32))
+        return try await database.withSystem { connection in
+            try await connection.query("""
+                WITH fresh AS (
+                    SELECT m.tenant_id, m.id, m.to_address, m.from_address, m.tag FROM messages m
+                    WHERE m.id = \(messageID) AND m.status = 'delivered' AND m.kind <> 'system'
+                      AND NOT EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = m.tenant_id AND e.message_id = m.id
+                                                               AND e.type = \(EventType.messageComplained.rawValue))
+                ), logged AS (
+                    INSERT INTO events (tenant_id, message_id, type, data, created_at, expires_on)
+                    SELECT tenant_id, id, \(EventType.messageComplained.rawValue),
+                           herald_message_event(id, to_address, from_address, tag, p_status => 'delivered')
+                               || jsonb_build_object('feedbackType', \(feedbackType)::text),
+                           \(now), herald_keep_events(tenant_id)
+                    FROM fresh
+                ), counted AS (
+                    INSERT INTO tenant_daily_stats AS d (tenant_id, day, sent, delivered, invalid, spam, updated_at)
+                    SELECT tenant_id, \(day)::date, 0, 0, 0, 1, \(now) FROM fresh
+                    ON CONFLICT (tenant_id, day) DO UPDATE SET spam = d.spam + 1, updated_at = EXCLUDED.updated_at
+                ), suppressed AS (
+                    INSERT INTO suppressions (tenant_id, address, scope, source, created_at)
+                    SELECT tenant_id, to_address, '*', 'complaint', \(now) FROM fresh
+                    ON CONFLICT (tenant_id, address, scope) DO NOTHING
+                )
+                SELECT count(*)::int FROM fresh
+                """, logger: logger).decode(Int.self).first { _ in true } == 1
+        }
+    }
+
     /// The recipient of a delivered message (nil when the message is unknown or not delivered), for
     /// checking that a late bounce to its return path is about it.
     public func deliveredRecipient(messageID: UUID) async throws -> String? {

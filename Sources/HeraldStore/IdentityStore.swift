@@ -369,4 +369,26 @@ public struct IdentityStore: Sendable {
             return try await Self.fetchIPProtection(tenantID: tenantID, on: connection, logger: logger)
         }
     }
+
+    /// Changes the allowlist's entries under the row's lock (Direct Mail's AddIpfilter and DeleteIpfilterByEdmId
+    /// change one entry each, and two at once must not lose one): `change` gets the current entries and answers
+    /// the new ones; the switch stays as it is.
+    public func changeIPAllowlist(tenantID: UUID, actor: AuditActor,
+                                  _ change: @escaping @Sendable ([String]) throws(HeraldError) -> [String]) async throws -> IPProtectionRecord {
+        try await database.withTenant(tenantID) { connection in
+            try await connection.query("""
+                INSERT INTO ip_protection (tenant_id, enabled, allow, updated_at) VALUES (\(tenantID), false, '{}', now()) ON CONFLICT (tenant_id) DO NOTHING
+                """, logger: logger)
+            let current = try await connection.query("SELECT enabled, allow FROM ip_protection WHERE tenant_id = \(tenantID) FOR UPDATE", logger: logger)
+                .decode((Bool, [String]).self).first { _ in true }
+            let enabled = current?.0 ?? false
+            let allowlist = try IPAllowlist.parse(enabled: enabled, entries: try change(current?.1 ?? []))
+            let entries = allowlist.networks.map(\.description)
+            try await connection.query("UPDATE ip_protection SET allow = \(entries), updated_at = now() WHERE tenant_id = \(tenantID)", logger: logger)
+            try await AuditLog.record(on: connection, logger: logger, tenantID: tenantID, actor: actor, action: "dm:UpdateIpProtection",
+                                      resource: ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString),
+                                      detail: ["enabled": String(enabled), "allow": entries.joined(separator: ",")])
+            return try await Self.fetchIPProtection(tenantID: tenantID, on: connection, logger: logger)
+        }
+    }
 }

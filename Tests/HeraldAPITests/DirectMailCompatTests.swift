@@ -96,7 +96,7 @@ import Testing
     }
 
     /// BatchSendMail by template and list names; a ReadOnly sub-user's key is refused (RAM); DescAccountSummary
-    /// shows the grade, quotas and counts; an action Herald does not answer is a clean Direct Mail error.
+    /// shows the grade, quotas and counts; an action Herald does not offer is a clean Direct Mail error with the reason.
     @Test func batchSendMailPoliciesAndUnknownActions() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
@@ -140,7 +140,7 @@ import Testing
                 #expect(summary.hasPrefix("ok ") && summary.contains("\"QuotaLevel\": 3") && summary.contains("\"Domains\": 1")
                         && summary.contains("\"MailAddresses\": 2") && summary.contains("\"Templates\": 1") && summary.contains("\"Receivers\": 1")
                         && summary.contains("\"UserStatus\": 0"), "\(summary)")
-                #expect(lines.dropFirst(4).first?.hasPrefix("error InvalidAction.NotFound") == true, "\(output)")
+                #expect(lines.dropFirst(4).first?.hasPrefix("error InvalidAction.Unsupported") == true, "an action Herald refuses, with its reason: \(output)")
                 // The query actions, as the ReadOnly user (dm:Query* is allowed), with Direct Mail's field names.
                 func body(_ index: Int) throws -> [String: Any] {
                     let line = try #require(lines.dropFirst(index).first, "\(output)")

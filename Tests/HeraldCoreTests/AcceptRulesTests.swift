@@ -51,10 +51,29 @@ import Testing
 
     @Test func replyToIsOnlyTheSendersConfirmedAddress() throws {
         let help = try MailAddress("help@example.test")
-        #expect(try ReplyToRule.resolve(requested: nil, senderReplyTo: "help@example.test", status: .verified) == "help@example.test")
-        #expect(try ReplyToRule.resolve(requested: nil, senderReplyTo: "help@example.test", status: .pending) == nil)
-        #expect(try ReplyToRule.resolve(requested: help, senderReplyTo: "HELP@example.test", status: .verified) == "help@example.test")
-        #expect(throws: HeraldError.self) { try ReplyToRule.resolve(requested: help, senderReplyTo: "help@example.test", status: .pending) }
-        #expect(throws: HeraldError.self) { try ReplyToRule.resolve(requested: try MailAddress("x@evil.example"), senderReplyTo: nil, status: .none) }
+        #expect(try ReplyToRule.resolve(.senderDefault, senderReplyTo: "help@example.test", status: .verified) == "help@example.test")
+        #expect(try ReplyToRule.resolve(.senderDefault, senderReplyTo: "help@example.test", status: .pending) == nil)
+        #expect(try ReplyToRule.resolve(.address(help), senderReplyTo: "HELP@example.test", status: .verified) == "help@example.test")
+        #expect(throws: HeraldError.self) { try ReplyToRule.resolve(.address(help), senderReplyTo: "help@example.test", status: .pending) }
+        #expect(throws: HeraldError.self) { try ReplyToRule.resolve(.address(try MailAddress("x@evil.example")), senderReplyTo: nil, status: .none) }
+        // SingleSendMail's ReplyToAddress: true needs a confirmed one; false sends none even when there is one.
+        #expect(try ReplyToRule.resolve(.sender, senderReplyTo: "help@example.test", status: .verified) == "help@example.test")
+        #expect(throws: HeraldError.self) { try ReplyToRule.resolve(.sender, senderReplyTo: "help@example.test", status: .pending) }
+        #expect(try ReplyToRule.resolve(.none, senderReplyTo: "help@example.test", status: .verified) == nil)
+        // A display name (ReplyAddressAlias) makes the stored value the field's mailbox; without an address it is refused.
+        #expect(try ReplyToRule.resolve(.sender, name: "Help \"Desk\"", senderReplyTo: "help@example.test", status: .verified)
+                == "\"Help \\\"Desk\\\"\" <help@example.test>")
+        #expect(try ReplyToRule.resolve(.senderDefault, name: "Hilfe für Sie", senderReplyTo: "help@example.test", status: .verified)
+                == "=?UTF-8?B?SGlsZmUgZsO8ciBTaWU=?= <help@example.test>")
+        #expect(throws: HeraldError.self) { try ReplyToRule.resolve(.none, name: "Help", senderReplyTo: "help@example.test", status: .verified) }
+        #expect(ReplyToRule.field("help@example.test") == "<help@example.test>")
+        #expect(ReplyToRule.field("\"Help\" <help@example.test>") == "\"Help\" <help@example.test>")
+        #expect(throws: HeraldError.self) { try ReplyToRule.validateName(String(repeating: "x", count: ReplyToRule.maxName + 1)) }
+        #expect(throws: HeraldError.self) { try ReplyToRule.validateName("two\nlines") }
+        // What a send asks for: an address, else the sender's own as chosen.
+        #expect(try SendRules.replyToRequest(nil, sender: nil) == .senderDefault)
+        #expect(try SendRules.replyToRequest(nil, sender: true) == .sender)
+        #expect(try SendRules.replyToRequest(nil, sender: false) == .none)
+        #expect(try SendRules.replyToRequest("Help@Example.test", sender: false) == .address(help))
     }
 }

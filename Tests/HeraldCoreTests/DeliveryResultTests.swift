@@ -53,7 +53,7 @@ import Testing
         #expect(MessageStatus.allCases.map(\.rawValue)
                 == ["queued", "deferred", "sending", "delivered", "bounced", "spam_rejected", "failed", "dropped", "paused"])
         #expect(EventType.subscribable.count == EventType.allCases.count - 1 && !EventType.subscribable.contains(.webhookTest))
-        #expect(EventType.allCases.filter(\.isMessageEvent).count == 10)
+        #expect(EventType.allCases.filter(\.isMessageEvent).count == 11)
         #expect(GradeChange.frozen.event == .accountFrozen && GradeChange.promoted.event == .accountGradeChanged && GradeChange(becoming: .active) == .unfrozen)
         #expect(WebhookEventTypes.all.first == "message.accepted" && WebhookEventTypes.all.last == "webhook.disabled")
     }

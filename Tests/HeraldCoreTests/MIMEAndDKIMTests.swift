@@ -7,7 +7,7 @@ import Testing
     static func message(html: String? = "<p>Hello <b>Jane</b></p>", text: String? = "Hello Jane", fromName: String? = "Acme News",
                         subject: String = "Welcome aboard") throws -> OutgoingMessage {
         OutgoingMessage(from: try MailAddress("news@mail.example.test"), fromName: fromName, to: try MailAddress("jane@example.org"),
-                        replyTo: try MailAddress("help@example.test"), subject: subject, html: html, text: text,
+                        replyTo: "help@example.test", subject: subject, html: html, text: text,
                         messageID: "0193.abc@mail.example.test", heraldMessageID: "0193abcd", date: Date(timeIntervalSince1970: 1_795_600_000),
                         extraHeaders: [("List-Unsubscribe", "<https://herald.test/u/TOKEN>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")])
     }

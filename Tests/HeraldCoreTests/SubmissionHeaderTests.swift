@@ -62,6 +62,13 @@ import Testing
         let send = try SendRules.validateSubmission(from: Self.sender, to: ["ann@example.org"],
                                                      raw: Self.message([from, "To: ann@example.org", "Subject: Hi"]))
         #expect(send.from.description == Self.sender && send.subject == "Hi")
+        #expect(send.replyTo == .senderDefault, "no Reply-To field: the sender's confirmed one, if any")
+    }
+
+    @Test func aReplyToFieldAsksForItsAddress() throws {
+        let send = try SendRules.validateSubmission(from: Self.sender, to: ["ann@example.org"],
+                                                     raw: Self.message(["From: \(Self.sender)", "Reply-To: \"Help Desk\" <Help@Tenant.example>", "Subject: Hi"]))
+        #expect(send.replyTo == .address(try MailAddress("help@tenant.example")))
     }
 
     struct Case: Sendable, CustomTestStringConvertible {
@@ -100,6 +107,11 @@ import Testing
         Case(lines: ["From: sender@tenant.example", "Reply-To: not an address"], code: "InvalidHeader.Malformed", field: "Reply-To"),
         Case(lines: ["From: sender@tenant.example", "Reply-To: a@b.example", "Reply-To: c@d.example"], code: "InvalidHeader.Duplicate",
              field: "reply-to"),
+        // Replies go to one mailbox, which the accepting transaction checks is the sender's confirmed reply-to.
+        Case(lines: ["From: sender@tenant.example", "Reply-To: help@tenant.example, ceo@bank.example"], code: "InvalidReplyAddress.NotVerified",
+             field: "Reply-To"),
+        Case(lines: ["From: sender@tenant.example", "Reply-To: Team: help@tenant.example;"], code: "InvalidReplyAddress.NotVerified",
+             field: "Reply-To"),
         Case(lines: ["From: sender@tenant.example", "Subject: one", "Subject: two"], code: "InvalidHeader.Duplicate", field: "subject"),
         // Header sections that readers split differently.
         Case(lines: [" From: sender@tenant.example"], code: "InvalidHeader.Malformed", field: "header"),

@@ -66,6 +66,9 @@ import Testing
             try await database.client.query("SELECT herald_track(\(tenant), \(ids[0]), NULL, \(now))", logger: database.logger)
             try await database.client.query("SELECT herald_track(\(tenant), \(ids[0]), 'https://example.com/a', \(now))", logger: database.logger)
             try await database.client.query("SELECT * FROM herald_unsubscribe(\(tenant), \(ids[0]), '*', \(now))", logger: database.logger)
+            // A complaint (a feedback-loop report) about a delivered message (its recipient already unsubscribed); a second one is not recorded.
+            #expect(try await store.recordComplaint(messageID: ids[0], feedbackType: "abuse", now: now))
+            #expect(try await !store.recordComplaint(messageID: ids[0], feedbackType: "abuse", now: now))
             try await database.withSystem { connection -> Void in
                 for change in GradeChange.allCases {
                     try await AccountChanges.record(connection, logger: database.logger, tenantID: tenant, change: change, from: 2, to: 3,

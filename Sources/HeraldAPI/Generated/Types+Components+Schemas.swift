@@ -2647,8 +2647,14 @@ extension Components {
             internal var html: Swift.String?
             /// - Remark: Generated from `#/components/schemas/SingleSend/text`.
             internal var text: Swift.String?
+            /// The Reply-To; it must be the sender's confirmed reply-to address (InvalidReplyAddress.NotVerified otherwise). Without it, the sender's confirmed reply-to is used when it has one
+            ///
             /// - Remark: Generated from `#/components/schemas/SingleSend/replyTo`.
             internal var replyTo: Swift.String?
+            /// The Reply-To's display name (Direct Mail's ReplyAddressAlias); needs a Reply-To
+            ///
+            /// - Remark: Generated from `#/components/schemas/SingleSend/replyToName`.
+            internal var replyToName: Swift.String?
             /// - Remark: Generated from `#/components/schemas/SingleSend/tag`.
             internal var tag: Swift.String?
             /// - Remark: Generated from `#/components/schemas/SingleSend/clickTracking`.
@@ -2686,7 +2692,8 @@ extension Components {
             ///   - subject:
             ///   - html:
             ///   - text:
-            ///   - replyTo:
+            ///   - replyTo: The Reply-To; it must be the sender's confirmed reply-to address (InvalidReplyAddress.NotVerified otherwise). Without it, the sender's confirmed reply-to is used when it has one
+            ///   - replyToName: The Reply-To's display name (Direct Mail's ReplyAddressAlias); needs a Reply-To
             ///   - tag:
             ///   - clickTracking:
             ///   - headers: Extra header fields (not the ones Herald writes), at most 20
@@ -2698,6 +2705,7 @@ extension Components {
                 html: Swift.String? = nil,
                 text: Swift.String? = nil,
                 replyTo: Swift.String? = nil,
+                replyToName: Swift.String? = nil,
                 tag: Swift.String? = nil,
                 clickTracking: Swift.Bool? = nil,
                 headers: Components.Schemas.SingleSend.HeadersPayload? = nil
@@ -2709,6 +2717,7 @@ extension Components {
                 self.html = html
                 self.text = text
                 self.replyTo = replyTo
+                self.replyToName = replyToName
                 self.tag = tag
                 self.clickTracking = clickTracking
                 self.headers = headers
@@ -2721,6 +2730,7 @@ extension Components {
                 case html
                 case text
                 case replyTo
+                case replyToName
                 case tag
                 case clickTracking
                 case headers
@@ -2755,6 +2765,10 @@ extension Components {
                     Swift.String.self,
                     forKey: .replyTo
                 )
+                self.replyToName = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .replyToName
+                )
                 self.tag = try container.decodeIfPresent(
                     Swift.String.self,
                     forKey: .tag
@@ -2775,6 +2789,7 @@ extension Components {
                     "html",
                     "text",
                     "replyTo",
+                    "replyToName",
                     "tag",
                     "clickTracking",
                     "headers"
@@ -3127,6 +3142,18 @@ extension Components {
             internal var tag: Swift.String?
             /// - Remark: Generated from `#/components/schemas/BatchSend/scheduledAt`.
             internal var scheduledAt: Foundation.Date?
+            /// The Reply-To of every message; it must be the sender's confirmed reply-to address. Without it, the sender's confirmed reply-to is used when it has one
+            ///
+            /// - Remark: Generated from `#/components/schemas/BatchSend/replyTo`.
+            internal var replyTo: Swift.String?
+            /// The Reply-To's display name (Direct Mail's ReplyAddressAlias); needs a Reply-To
+            ///
+            /// - Remark: Generated from `#/components/schemas/BatchSend/replyToName`.
+            internal var replyToName: Swift.String?
+            /// Open and click tracking (Direct Mail's ClickTrace); the account's setting when absent
+            ///
+            /// - Remark: Generated from `#/components/schemas/BatchSend/clickTracking`.
+            internal var clickTracking: Swift.Bool?
             /// Creates a new `BatchSend`.
             ///
             /// - Parameters:
@@ -3135,18 +3162,27 @@ extension Components {
             ///   - from: A batch sender address of this account
             ///   - tag:
             ///   - scheduledAt:
+            ///   - replyTo: The Reply-To of every message; it must be the sender's confirmed reply-to address. Without it, the sender's confirmed reply-to is used when it has one
+            ///   - replyToName: The Reply-To's display name (Direct Mail's ReplyAddressAlias); needs a Reply-To
+            ///   - clickTracking: Open and click tracking (Direct Mail's ClickTrace); the account's setting when absent
             internal init(
                 templateId: Swift.String,
                 listId: Swift.String,
                 from: Swift.String,
                 tag: Swift.String? = nil,
-                scheduledAt: Foundation.Date? = nil
+                scheduledAt: Foundation.Date? = nil,
+                replyTo: Swift.String? = nil,
+                replyToName: Swift.String? = nil,
+                clickTracking: Swift.Bool? = nil
             ) {
                 self.templateId = templateId
                 self.listId = listId
                 self.from = from
                 self.tag = tag
                 self.scheduledAt = scheduledAt
+                self.replyTo = replyTo
+                self.replyToName = replyToName
+                self.clickTracking = clickTracking
             }
             internal enum CodingKeys: String, CodingKey {
                 case templateId
@@ -3154,6 +3190,9 @@ extension Components {
                 case from
                 case tag
                 case scheduledAt
+                case replyTo
+                case replyToName
+                case clickTracking
             }
             internal init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -3177,12 +3216,27 @@ extension Components {
                     Foundation.Date.self,
                     forKey: .scheduledAt
                 )
+                self.replyTo = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .replyTo
+                )
+                self.replyToName = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .replyToName
+                )
+                self.clickTracking = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .clickTracking
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "templateId",
                     "listId",
                     "from",
                     "tag",
-                    "scheduledAt"
+                    "scheduledAt",
+                    "replyTo",
+                    "replyToName",
+                    "clickTracking"
                 ])
             }
         }
@@ -3961,6 +4015,7 @@ extension Components {
                 case message_opened = "message.opened"
                 case message_clicked = "message.clicked"
                 case message_unsubscribed = "message.unsubscribed"
+                case message_complained = "message.complained"
                 case account_gradeChanged = "account.grade_changed"
                 case account_frozen = "account.frozen"
                 case account_unfrozen = "account.unfrozen"
@@ -4091,6 +4146,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/MessageEventData/url`.
             internal var url: Swift.String?
+            /// The feedback-loop report's Feedback-Type (RFC 5965) for message.complained, abuse or fraud
+            ///
+            /// - Remark: Generated from `#/components/schemas/MessageEventData/feedbackType`.
+            internal var feedbackType: Swift.String?
             /// Creates a new `MessageEventData`.
             ///
             /// - Parameters:
@@ -4107,6 +4166,7 @@ extension Components {
             ///   - scope: What the recipient unsubscribed from (* for the whole tenant)
             ///   - first: The first open or click of the message
             ///   - url: The clicked link
+            ///   - feedbackType: The feedback-loop report's Feedback-Type (RFC 5965) for message.complained, abuse or fraud
             internal init(
                 messageId: Swift.String,
                 to: Swift.String,
@@ -4120,7 +4180,8 @@ extension Components {
                 taskId: Swift.String? = nil,
                 scope: Swift.String? = nil,
                 first: Swift.Bool? = nil,
-                url: Swift.String? = nil
+                url: Swift.String? = nil,
+                feedbackType: Swift.String? = nil
             ) {
                 self.messageId = messageId
                 self.to = to
@@ -4135,6 +4196,7 @@ extension Components {
                 self.scope = scope
                 self.first = first
                 self.url = url
+                self.feedbackType = feedbackType
             }
             internal enum CodingKeys: String, CodingKey {
                 case messageId
@@ -4150,6 +4212,7 @@ extension Components {
                 case scope
                 case first
                 case url
+                case feedbackType
             }
             internal init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -4205,6 +4268,10 @@ extension Components {
                     Swift.String.self,
                     forKey: .url
                 )
+                self.feedbackType = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .feedbackType
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "messageId",
                     "to",
@@ -4218,7 +4285,8 @@ extension Components {
                     "taskId",
                     "scope",
                     "first",
-                    "url"
+                    "url",
+                    "feedbackType"
                 ])
             }
         }
