@@ -13,9 +13,17 @@ extension DirectMailCompat {
                 throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "StartTime and EndTime must be days like 2026-11-01, at most a year apart.",
                                   field: "StartTime")
             }
-            let (items, _) = try await stats.stats(tenantID: principal.tenantID, from: from, until: until, groupBy: .day,
-                                                   sender: parameters.optional("AccountName")?.lowercased(),
-                                                   tag: parameters.optional("TagName"))
+            let items: [StatsRecord]
+            if let batch = parameters.optional("BatchID") {
+                // One batch send's figures (its EnvId); the sender and tag are the task's own.
+                guard let taskID = UUID(uuidString: batch) else {
+                    throw HeraldError(code: "InvalidParameter", kind: .invalid, message: "BatchID must be a batch send's EnvId.", field: "BatchID")
+                }
+                items = try await stats.taskStats(tenantID: principal.tenantID, taskID: taskID, from: from, until: until)
+            } else {
+                items = try await stats.stats(tenantID: principal.tenantID, from: from, until: until, groupBy: .day,
+                                              sender: parameters.optional("AccountName")?.lowercased(), tag: parameters.optional("TagName")).items
+            }
             let rows: [[String: any Sendable]] = items.map { day in
                 // Direct Mail's columns: requests, delivered, failed (hard bounces, spam rejections, retries given up) and
                 // unavailable (invalid addresses and dropped recipients).

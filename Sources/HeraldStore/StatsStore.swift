@@ -82,6 +82,33 @@ public struct StatsStore: Sendable {
         return (items, total)
     }
 
+    /// One batch task's figures per UTC day of `from...until` (Direct Mail's `BatchID` filter), from its messages as
+    /// they stand now: requests, delivered, hard bounces, spam rejections, failed and dropped (the counters of
+    /// `message_stats` have no task). Every day of the range is present.
+    public func taskStats(tenantID: UUID, taskID: UUID, from: String, until: String) async throws -> [StatsRecord] {
+        var items: [StatsRecord] = []
+        try await database.withTenant(tenantID) { connection in
+            let rows = try await connection.query("""
+                SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*)::int8,
+                       count(*) FILTER (WHERE status <> 'dropped')::int8, count(*) FILTER (WHERE status = 'delivered')::int8,
+                       count(*) FILTER (WHERE status = 'bounced')::int8, count(*) FILTER (WHERE status = 'spam_rejected')::int8,
+                       count(*) FILTER (WHERE status = 'failed')::int8, count(*) FILTER (WHERE status = 'dropped')::int8
+                FROM messages
+                WHERE tenant_id = \(tenantID) AND request_id = \(taskID)
+                  AND created_at >= \(from)::date AND created_at < \(until)::date + 1
+                GROUP BY 1 ORDER BY 1
+                """, logger: database.logger)
+            for try await (day, requests, accepted, delivered, hard, spam, failed, dropped)
+                in rows.decode((String, Int64, Int64, Int64, Int64, Int64, Int64, Int64).self) {
+                var record = StatsRecord(key: day)
+                (record.requests, record.accepted, record.delivered, record.hardBounces) = (requests, accepted, delivered, hard)
+                (record.spamRejections, record.failed, record.dropped) = (spam, failed, dropped)
+                items.append(record)
+            }
+        }
+        return Self.everyDay(items, from: from, until: until)
+    }
+
     /// The rows with an empty one for each day of the range that had none.
     static func everyDay(_ items: [StatsRecord], from: String, until: String) -> [StatsRecord] {
         guard let start = StatsDay.parse(from), let end = StatsDay.parse(until) else { return items }

@@ -143,6 +143,15 @@ import Testing
                         SELECT reply_to || ' ' || tracking::text FROM messages WHERE tenant_id = \(tenantID) AND kind = 'batch' ORDER BY to_address
                         """)
                     #expect(batchRows == Array(repeating: "=?UTF-8?B?SGlsZmUgZsO8ciBTaWU=?= <help@example.test> false", count: 3), "\(batchRows)")
+                    // SenderStatisticsByTagNameAndBatchID with the batch's EnvId: its three messages (an older SDK's field).
+                    let envID = try #require(try Self.json(after[4])["EnvId"] as? String)
+                    let byBatch = Self.lines(try await DirectMailCompatTests.sdk(app, keyID: keyID, secret: secret, algorithm: algorithm, Self.generic + "\n" + """
+                        attempt_call("SenderStatisticsByTagNameAndBatchID", {"StartTime": "DAY", "EndTime": "DAY", "BatchID": "\(envID)"})
+                        attempt_call("SenderStatisticsByTagNameAndBatchID", {"StartTime": "DAY", "EndTime": "DAY", "BatchID": "nope"})
+                        """.replacingOccurrences(of: "DAY", with: DirectMailCompatTests.day(app.clock.now()))))
+                    let stat = (try Self.json(byBatch.first ?? "")["data"] as? [String: Any])?["stat"] as? [[String: Any]]
+                    #expect(stat?.map { $0["requestCount"] as? Int } == [3], "\(byBatch)")
+                    #expect(byBatch.dropFirst().first?.hasPrefix("error InvalidParameter") == true, "\(byBatch)")
 
                     let worker = try app.deliveryWorker(dns: dns, smtp: peer)
                     #expect(try await worker.runOnce() == 6)

@@ -164,13 +164,18 @@ import Testing
 
     /// The From check as mail programs read the field (RFC 5322 address lists): every known bypass is refused
     /// with 554 and a stable code, a NUL in a header field is refused before the database (where it used to
-    /// abort the accept transaction shared with other tenants), and the one good message is delivered
+    /// abort the accept transaction shared with other tenants), a Reply-To other than the sender's confirmed
+    /// reply-to is refused, and the one good message is delivered with its own Reply-To field as written and
     /// without the Bcc and the forged X-Herald-Message-Id its client put in.
     @Test func submittedHeadersAreCheckedAndCleaned() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in
                 try await TestApp.run(dnsPort: dns.port) { app in
                     let (tenant, _, _) = try await Self.submittingTenant(app, dns)
+                    let tenantID = try #require(UUID(uuidString: tenant))
+                    try await AcceptTrustTests.system(app, """
+                        UPDATE senders SET reply_to = 'help@example.test', reply_to_status = 'verified' WHERE tenant_id = \(tenantID)
+                        """)
                     try await Self.withSubmission(app) { port in
                         let (status, output) = try await runPythonDetached(pythonSMTPClientPrelude + """
                             port = int(sys.argv[1])
@@ -189,8 +194,10 @@ import Testing
                                 send(s, "From: app@example.test\\r\\nFrom: ceo@bank.example", "second field")
                                 send(s, "From: \\"ceo@bank.example\\" <app@example.test>", "display name")
                                 send(s, "From: app@example.test\\r\\nX-Note: nul\\0", "nul")
+                                send(s, "From: app@example.test\\r\\nReply-To: Help <attacker@evil.example>", "reply-to")
                                 send(s, "From: Acme <app@example.test>\\r\\nBcc: boss@example.org,\\r\\n spy@example.org\\r\\n"
-                                        "X-Herald-Message-Id: 00000000-0000-0000-0000-000000000000", "clean")
+                                        "X-Herald-Message-Id: 00000000-0000-0000-0000-000000000000\\r\\n"
+                                        "Reply-To: Help Desk <HELP@example.test>", "clean")
                             """, [String(port)])
                         #expect(status == 0, "\(output)")
                         #expect(output.contains("comment 554 5.7.1 InvalidMailAddress.Mismatch"), "\(output)")
@@ -198,6 +205,7 @@ import Testing
                         #expect(output.contains("second field 554 5.7.1 InvalidHeader.Duplicate"), "\(output)")
                         #expect(output.contains("display name 554 5.7.1 InvalidMailAddress.Mismatch"), "\(output)")
                         #expect(output.contains("nul 554 5.7.1 Validation.Failed: The X-Note field contains a control character."), "\(output)")
+                        #expect(output.contains("reply-to 554 5.7.1 InvalidReplyAddress.NotVerified"), "\(output)")
                         #expect(output.contains("clean accepted"), "\(output)")
                     }
                     #expect(try await app.count("messages", tenant: tenant) == 1, "only the clean message was queued")
@@ -207,6 +215,8 @@ import Testing
                     let ids = delivered.data.components(separatedBy: "\r\n").filter { $0.lowercased().hasPrefix("x-herald-message-id:") }
                     #expect(ids.count == 1 && !ids[0].contains("00000000-0000"), "Herald's own id only: \(ids)")
                     #expect(!delivered.data.lowercased().contains("bcc:") && !delivered.data.contains("spy@example.org"), "\(delivered.data)")
+                    #expect(delivered.data.components(separatedBy: "\r\n").filter { $0.lowercased().hasPrefix("reply-to:") }
+                            == ["Reply-To: Help Desk <HELP@example.test>"], "the client's confirmed Reply-To, as written and once")
                     #expect(delivered.to == ["ann@example.org"])
                 }
             }
