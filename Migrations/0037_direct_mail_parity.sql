@@ -14,3 +14,12 @@ AS $$ SELECT ARRAY['message.accepted', 'message.dropped', 'message.deferred', 'm
                    'message.spam_rejected', 'message.failed', 'message.opened', 'message.clicked', 'message.unsubscribed',
                    'message.complained', 'account.grade_changed', 'account.frozen', 'account.unfrozen', 'account.banned',
                    'webhook.disabled', 'webhook.test'] $$;
+
+-- The operator's sensitive words (GET/PUT /admin/v1/content-rules), which replace HERALD_SENSITIVE_WORDS once
+-- set: one row for the installation. Not a tenant's table (no tenant_id, no row-level security); every
+-- process reads it again within seconds of a change.
+CREATE TABLE content_rules (
+    id              integer PRIMARY KEY CHECK (id = 1),
+    sensitive_words text[] NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);

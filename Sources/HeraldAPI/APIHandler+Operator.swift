@@ -7,7 +7,7 @@ extension APIHandler {
     func adminCreateTenant(_ input: Operations.AdminCreateTenant.Input) async throws -> Operations.AdminCreateTenant.Output {
         guard case .json(let body) = input.body else { throw HeraldError.validation("Send name.") }
         let kind: TenantKind = body.kind == .personal ? .personal : .enterprise
-        let created = try await tenants.create(name: body.name, kind: kind, actor: try RequestScope.current().auditActor)
+        let created = try await tenants.create(name: body.name, kind: kind, grade: body.grade, actor: try RequestScope.current().auditActor)
         return .created(.init(body: .json(.init(tenantId: created.tenant.id.lowercased, name: created.tenant.name,
                                                 accessKeyId: created.accessKeyID, accessKeySecret: created.accessKeySecret))))
     }
@@ -59,8 +59,9 @@ extension APIHandler {
 /// Product limits per tenant.
 extension APIHandler {
     func adminGetTenantLimits(_ input: Operations.AdminGetTenantLimits.Input) async throws -> Operations.AdminGetTenantLimits.Output {
-        let overrides = try await tenants.limitOverrides(try uuidPath(input.path.id, what: "tenant"))
-        return .ok(.init(body: .json(try limitsBody(overrides))))
+        let id = try uuidPath(input.path.id, what: "tenant")
+        let overrides = try await tenants.limitOverrides(id)
+        return .ok(.init(body: .json(try limitsBody(overrides, kind: try await tenants.get(id)?.kind ?? .enterprise))))
     }
 
     func adminSetTenantLimits(_ input: Operations.AdminSetTenantLimits.Input) async throws -> Operations.AdminSetTenantLimits.Output {
@@ -70,16 +71,41 @@ extension APIHandler {
             "senders": body.senders, "senderDeletionsPerMonth": body.senderDeletionsPerMonth, "tags": body.tags, "templates": body.templates,
             "lists": body.lists, "listMembers": body.listMembers,
         ]
-        let overrides = try await tenants.setLimitOverrides(try uuidPath(input.path.id, what: "tenant"), given.compactMapValues { $0 },
-                                                             actor: try RequestScope.current().auditActor)
-        return .ok(.init(body: .json(try limitsBody(overrides))))
+        let id = try uuidPath(input.path.id, what: "tenant")
+        let overrides = try await tenants.setLimitOverrides(id, given.compactMapValues { $0 }, actor: try RequestScope.current().auditActor)
+        return .ok(.init(body: .json(try limitsBody(overrides, kind: try await tenants.get(id)?.kind ?? .enterprise))))
     }
 
-    private func limitsBody(_ overrides: [String: Int]) throws -> Components.Schemas.TenantLimits {
+    /// The limits in force for a tenant of `kind` (sender deletions a month follow the kind unless overridden).
+    private func limitsBody(_ overrides: [String: Int], kind: TenantKind) throws -> Components.Schemas.TenantLimits {
         let limits = try productLimits.applying(overrides)
         return .init(limits: .init(users: limits.users, accessKeysPerUser: limits.accessKeysPerUser, policies: limits.policies,
-                                   domains: limits.domains, senders: limits.senders, senderDeletionsPerMonth: limits.senderDeletionsPerMonth,
+                                   domains: limits.domains, senders: limits.senders, senderDeletionsPerMonth: limits.senderDeletions(kind: kind),
                                    tags: limits.tags, templates: limits.templates, lists: limits.lists, listMembers: limits.listMembers),
                      overrides: .init(additionalProperties: overrides))
+    }
+}
+
+/// The installation's content rules (the sensitive words), for the operator.
+extension APIHandler {
+    func adminGetContentRules(_ input: Operations.AdminGetContentRules.Input) async throws -> Operations.AdminGetContentRules.Output {
+        .ok(.init(body: .json(.init(try await requireContentRules().rules()))))
+    }
+
+    func adminSetContentRules(_ input: Operations.AdminSetContentRules.Input) async throws -> Operations.AdminSetContentRules.Output {
+        guard case .json(let body) = input.body else { throw HeraldError.validation("Send sensitiveWords (a list, or null).") }
+        let rules = try await requireContentRules().setSensitiveWords(body.sensitiveWords, actor: try RequestScope.current().auditActor)
+        return .ok(.init(body: .json(.init(rules))))
+    }
+
+    func requireContentRules() throws(HeraldError) -> ContentRulesStore {
+        guard let contentRules else { throw HeraldError(code: "Internal", kind: .internal, message: "Content rules are not configured here.") }
+        return contentRules
+    }
+}
+
+extension Components.Schemas.ContentRules {
+    init(_ rules: ContentRulesStore.Rules) {
+        self.init(sensitiveWords: rules.sensitiveWords, source: rules.source == "operator" ? ._operator : .configuration, updatedAt: rules.updatedAt)
     }
 }

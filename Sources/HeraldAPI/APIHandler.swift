@@ -52,6 +52,8 @@ final class APIHandler: APIProtocol, Sendable {
     let linkLimiter: any RateLimiting
     /// The installation's processes (operator).
     let processes: ProcessStore
+    /// The sensitive words in force (the operator's content-rules routes).
+    let contentRules: ContentRulesStore?
     let now: @Sendable () -> Date
 
     init(tokens: TokenService, keys: SigningKeyRing, database: Database, tenants: TenantStore, identity: IdentityStore,
@@ -61,7 +63,8 @@ final class APIHandler: APIProtocol, Sendable {
          trackingLinks: TrackingLinks, tracking: TrackingStore, accountSettings: AccountSettingsStore,
          unsubscribeLinks: UnsubscribeLinks, productLimits: ProductLimits, replyToKey: SymmetricKey, publicURL: String,
          registry: PrometheusCollectorRegistry, keyLimiter: any RateLimiting, ipLimiter: any RateLimiting,
-         linkLimiter: any RateLimiting, now: @escaping @Sendable () -> Date) {
+         linkLimiter: any RateLimiting, contentRules: ContentRulesStore? = nil, now: @escaping @Sendable () -> Date) {
+        self.contentRules = contentRules
         self.tokens = tokens
         self.keys = keys
         self.database = database

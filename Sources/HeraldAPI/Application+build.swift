@@ -75,6 +75,8 @@ public struct APIDependencies: Sendable {
     public var rateLimits: RateLimits
     /// The clock.
     public var now: @Sendable () -> Date
+    /// The sensitive words in force (set by the composition root).
+    public var contentRules: ContentRulesStore?
 
     /// Collects what the HTTP application needs; the composition root (`HeraldServices` in HeraldServer)
     /// builds each piece once and shares it with the other roles.
@@ -140,7 +142,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         unsubscribeLinks: dependencies.unsubscribeLinks, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: dependencies.rateLimits.authKey, ipLimiter: dependencies.rateLimits.authAddress, linkLimiter: dependencies.rateLimits.link,
-        now: dependencies.now)
+        contentRules: dependencies.contentRules, now: dependencies.now)
     let access = AccessMiddleware(
         tokens: dependencies.tokens, database: dependencies.database, adminToken: dependencies.adminToken,
         tenantLimiter: dependencies.rateLimits.tenant)

@@ -97,6 +97,8 @@ public enum OperationAccess: Sendable, Equatable {
         "exportRecipients": .tenant(action: "dm:QueryReceiverDetail", resource: "acs:dm:*:{tenantId}:list/{id}"),
         "deleteRecipient": .tenant(action: "dm:DeleteReceiverDetail", resource: "acs:dm:*:{tenantId}:list/{id}"),
         "adminGetTenantLimits": .operator,
+        "adminGetContentRules": .operator,
+        "adminSetContentRules": .operator,
         "adminSetTenantLimits": .operator,
         "sendSingleMail": .tenant(action: "dm:SingleSendMail", resource: "acs:dm:*:{tenantId}:*"),
         "addSuppression": .tenant(action: "dm:AddSuppression", resource: "acs:dm:*:{tenantId}:*"),

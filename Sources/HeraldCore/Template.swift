@@ -132,8 +132,7 @@ public enum MailTemplate {
     /// and for batch templates the unsubscribe placeholder in every body part. Empty when it may go to review.
     public static func contentProblems(kind: MailKind, subject: String, html: String?, text: String?, sensitiveWords: [String]) -> [String] {
         var problems: [String] = []
-        let haystack = [subject, html ?? "", text ?? ""].joined(separator: "\n").lowercased()
-        let found = sensitiveWords.filter { !$0.isEmpty && haystack.contains($0.lowercased()) }
+        let found = SensitiveWords.found(in: [subject, html ?? "", text ?? ""], words: sensitiveWords)
         if !found.isEmpty { problems.append("contains sensitive words: \(found.joined(separator: ", "))") }
         if kind == .batch {
             for (part, body) in [("html", html), ("text", text)] {

@@ -82,6 +82,8 @@ public struct AcceptService: Sendable {
     let now: @Sendable () -> Date
     /// Tenants' IP allowlists for SMTP sessions (which have no principal), kept while their changes are heard.
     public var ipAllowlists: TenantCache<TenantKey, IPAllowlist>?
+    /// The sensitive words no sent message may contain; nil: none.
+    public var contentRules: ContentRulesStore?
 
     public init(batcher: AcceptBatcher, senders: SenderStore, identity: IdentityStore, batches: BatchStore?, senderRate: SenderRateLimit?,
                 now: @escaping @Sendable () -> Date) {
@@ -100,9 +102,16 @@ public struct AcceptService: Sendable {
         switch request.content {
         case .message(let parts):
             let send = try SendRules.validate(parts)
+            if let contentRules {
+                try SensitiveWords.check([("subject", send.subject), ("html", send.html), ("text", send.text)], words: await contentRules.words())
+            }
             return try await acceptMessage(send, request: request, action: "dm:SingleSendMail")
         case .submission(let from, let to, let raw):
             let send = try SendRules.validateSubmission(from: from, to: to, raw: raw)
+            if let contentRules {
+                // What a reader sees: the decoded Subject and text parts (a word hidden in base64 is found).
+                try SensitiveWords.check([("message", MIMEText.texts(raw).joined(separator: "\n"))], words: await contentRules.words())
+            }
             return try await acceptMessage(send, request: request, action: "dm:SingleSendMail")
         case .template(let reference, let batch):
             let from = batch.from

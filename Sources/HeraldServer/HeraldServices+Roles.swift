@@ -27,7 +27,7 @@ extension HeraldServices {
 
     /// What the HTTP application needs; the admin token is required here, and only here.
     public func apiDependencies() throws(HeraldConfiguration.Invalid) -> APIDependencies {
-        APIDependencies(database: database, tenants: tenants, identity: identity, domains: domains, verifier: verifier,
+        var dependencies = APIDependencies(database: database, tenants: tenants, identity: identity, domains: domains, verifier: verifier,
                         domainSettings: configuration.domainSettings, senders: senders, templates: templates, lists: lists,
                         sending: sending, batches: batches, accept: accept, unsubscribes: unsubscribes, stats: stats,
                         trackingLinks: trackingLinks, tracking: tracking, accountSettings: accountSettings, grades: grades,
@@ -35,6 +35,8 @@ extension HeraldServices {
                         productLimits: configuration.limits, replyToKey: replyToKey, publicURL: configuration.publicURL, tokens: tokens,
                         keys: keys, registry: registry, adminToken: try configuration.requireAdminToken(),
                         trustedProxies: configuration.trustedProxies, rateLimits: rateLimits, now: now)
+        dependencies.contentRules = contentRules
+        return dependencies
     }
 
     /// `api`: the REST API, public pages and the compatibility endpoint on `HERALD_HTTP_HOST:HERALD_HTTP_PORT`.

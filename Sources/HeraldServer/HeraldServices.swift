@@ -91,6 +91,8 @@ public struct HeraldServices: Sendable {
     public let replyToKey: SymmetricKey
     /// Tenants' IP allowlists for SMTP submission (nil when `HERALD_PRINCIPAL_CACHE_TTL` is 0).
     public let ipAllowlists: TenantCache<TenantKey, IPAllowlist>?
+    /// The sensitive words in force (HERALD_SENSITIVE_WORDS, or the operator's list).
+    public let contentRules: ContentRulesStore
     /// Senders' SMTP password fingerprints for submission's re-check of each MAIL (nil when the TTL is 0).
     public let passwordFingerprints: TenantCache<SenderKey, String>?
 
@@ -157,8 +159,11 @@ public struct HeraldServices: Sendable {
             senders.confirmations = ReplyToConfirmationMail(key: SymmetricKeyBox(replyToKey), publicURL: publicURL, from: from)
         }
         self.senders = senders
+        let contentRules = ContentRulesStore(database: database, configured: configuration.sensitiveWords)
+        self.contentRules = contentRules
         var templates = TemplateStore(database: database)
         templates.sensitiveWords = configuration.sensitiveWords
+        templates.contentRules = contentRules
         templates.limits = tenantLimits
         self.templates = templates
         var lists = ListStore(database: database)
@@ -191,6 +196,7 @@ public struct HeraldServices: Sendable {
         var accept = AcceptService(batcher: AcceptBatcher(store: sending), senders: senders, identity: identity, batches: batches,
                                    senderRate: rateLimits.sender, now: now)
         accept.ipAllowlists = ipAllowlists
+        accept.contentRules = contentRules
         self.accept = accept
     }
 

@@ -44,8 +44,13 @@ public struct TemplateStore: Sendable {
     let database: Database
     /// Product limits (templates) and the tenant's overrides.
     public var limits = TenantLimits()
-    /// Words that get a submission rejected (case-insensitive), from `HERALD_SENSITIVE_WORDS`.
+    /// Words that get a submission rejected (case-insensitive), from `HERALD_SENSITIVE_WORDS`, when there are no
+    /// ``contentRules``.
     public var sensitiveWords: [String] = []
+    /// The words in force (the operator may change them at run time).
+    public var contentRules: ContentRulesStore?
+
+    func words() async -> [String] { await contentRules?.words() ?? sensitiveWords }
 
     public init(database: Database) {
         self.database = database
@@ -89,7 +94,7 @@ public struct TemplateStore: Sendable {
         try MailTemplate.validate(name: content.name, subject: content.subject, html: content.html, text: content.text)
         let variables = MailTemplate.variables(subject: content.subject, html: content.html, text: content.text)
         let problems = MailTemplate.contentProblems(kind: content.kind, subject: content.subject, html: content.html, text: content.text,
-                                                    sensitiveWords: sensitiveWords)
+                                                    sensitiveWords: await words())
         return try await database.withTenant(tenantID) { connection in
             let current = try await connection.query("SELECT status FROM templates WHERE tenant_id = \(tenantID) AND id = \(id) FOR UPDATE",
                                                       logger: logger).decode(String.self).first { _ in true }
@@ -116,10 +121,11 @@ public struct TemplateStore: Sendable {
     /// Runs the automatic checks: failures reject at once (with the reasons), otherwise the template waits
     /// for the operator. Submitting a pending or approved template changes nothing.
     public func submit(tenantID: UUID, id: UUID, actor: AuditActor, now: Date) async throws -> TemplateRecord {
-        try await database.withTenant(tenantID) { connection in
+        let words = await words()
+        return try await database.withTenant(tenantID) { connection in
             guard let template = try await load(connection, tenantID: tenantID, ids: [id], lock: true).first else { throw HeraldError.notFound("template") }
             let problems = MailTemplate.contentProblems(kind: template.kind, subject: template.subject, html: template.html, text: template.text,
-                                                        sensitiveWords: sensitiveWords)
+                                                        sensitiveWords: words)
             guard let status = MailTemplate.statusAfterSubmit(template.status, problems: problems) else { return template }
             try await connection.query("""
                 UPDATE templates SET status = \(status.rawValue), review_reasons = \(problems), submitted_at = \(now),

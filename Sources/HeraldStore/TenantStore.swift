@@ -7,6 +7,8 @@ import PostgresNIO
 public struct TenantStore: Sendable {
     let database: Database
     let secrets: SecretBox
+    /// The grade of a new tenant when the operator names none (SPEC: 2).
+    public var initialGrade = 2
 
     /// Creates the store.
     public init(database: Database, secrets: SecretBox) {
@@ -33,18 +35,24 @@ public struct TenantStore: Sendable {
     }
 
     /// Creates a tenant with its root user and root AccessKey, audited, in one transaction.
-    public func create(name: String, kind: TenantKind = .enterprise, actor: AuditActor) async throws -> CreatedTenant {
+    /// Creates a tenant of `kind` (its limits, e.g. sender deletions a month) at the operator's starting `grade`
+    /// (2 unless said; its ceiling is raised to it when above), with its root user and AccessKey.
+    public func create(name: String, kind: TenantKind = .enterprise, grade: Int? = nil, actor: AuditActor) async throws -> CreatedTenant {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...128).contains(trimmed.count) else { throw HeraldError.validation("name must be 1 to 128 characters.", field: "name") }
+        let grade = grade ?? initialGrade
+        guard (1...16).contains(grade) else { throw HeraldError.validation("grade must be from 1 to 16.", field: "grade") }
         let tenantID = UUIDv7.make()
         let rootID = UUIDv7.make()
         let keyID = AccessKeyGenerator.newID()
         let secret = AccessKeyGenerator.newSecret()
         let sealed = secrets.seal(Array(secret.utf8), context: "access_key:\(keyID)")
         let tenant = try await database.withSystem { connection in
+            try await connection.query("""
+                INSERT INTO tenants (id, name, kind, grade) VALUES (\(tenantID), \(trimmed), \(kind.rawValue), \(grade)::int2)
+                """, logger: database.logger)
             let rows = try await connection.query("""
-                INSERT INTO tenants (id, name, kind) VALUES (\(tenantID), \(trimmed), \(kind.rawValue))
-                RETURNING \(unescaped: Self.columns)
+                UPDATE tenants SET grade_ceiling = greatest(grade_ceiling, grade) WHERE id = \(tenantID) RETURNING \(unescaped: Self.columns)
                 """, logger: database.logger)
             let tenant = try await Self.decodeTenants(rows)[0]
             try await connection.query("INSERT INTO users (id, tenant_id, name, is_root) VALUES (\(rootID), \(tenantID), 'root', true)", logger: database.logger)
@@ -54,7 +62,7 @@ public struct TenantStore: Sendable {
                 """, logger: database.logger)
             try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor,
                                       action: "admin:CreateTenant", resource: ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString),
-                                      detail: ["name": trimmed, "rootAccessKeyId": keyID])
+                                      detail: ["name": trimmed, "rootAccessKeyId": keyID, "kind": kind.rawValue, "grade": String(grade)])
             return tenant
         }
         return CreatedTenant(tenant: tenant, accessKeyID: keyID, accessKeySecret: secret)

@@ -49,12 +49,13 @@ struct Admin: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create-tenant", abstract: "Create a tenant; prints its root AccessKey as JSON.")
         @Option(help: "The tenant's name.") var name: String
         @Option(help: "enterprise or personal.") var kind: String = "enterprise"
+        @Option(help: "The starting credit grade, 1 to 16 (2 unless given).") var grade: Int?
 
         func run() async throws {
             guard let kind = TenantKind(rawValue: kind) else { Startup.fail("--kind must be enterprise or personal") }
-            let name = self.name
+            let (name, grade) = (self.name, self.grade)
             try await Admin.withStores { stores in
-                let created = try await stores.tenants.create(name: name, kind: kind, actor: .cli)
+                let created = try await stores.tenants.create(name: name, kind: kind, grade: grade, actor: .cli)
                 return CreatedTenantOutput(tenantId: created.tenant.id, name: created.tenant.name,
                                            accessKeyId: created.accessKeyID, accessKeySecret: created.accessKeySecret)
             }

@@ -322,6 +322,7 @@ struct TenantObjects: Sendable {
             "adminBanTenant": ["reason": "sweep"],
             "adminSetTenantGrade": ["grade": 3, "reason": "sweep"],
             "adminSetTenantLimits": ["domains": 6],
+            "adminSetContentRules": ["sensitiveWords": ["casino", "lottery"]],
             "adminApproveTemplate": ["reason": "sweep"],
             "adminRejectTemplate": ["reason": "sweep"],
         ]

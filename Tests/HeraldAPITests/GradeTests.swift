@@ -45,6 +45,30 @@ import Testing
             """, as: Int.self)
     }
 
+    /// The operator chooses the account type and the starting grade when creating a tenant (issue #18); the default
+    /// stays 2, a grade above the default ceiling raises the ceiling, and the personal type's limits apply.
+    @Test func theOperatorChoosesTheStartingGradeAndAccountType() async throws {
+        try await TestApp.run { app in
+            let plain = try await app.admin(.post, "/admin/v1/tenants", json: ["name": "Plain"])
+            let big = try await app.admin(.post, "/admin/v1/tenants", json: ["name": "Big", "kind": "personal", "grade": 12])
+            #expect(plain.status == 201 && big.status == 201, "\(plain.body) \(big.body)")
+            let plainTenant = try await app.admin(.get, "/admin/v1/tenants/\(try #require(plain["tenantId"]))")
+            let bigTenant = try await app.admin(.get, "/admin/v1/tenants/\(try #require(big["tenantId"]))")
+            #expect(plainTenant.json["grade"] as? Int == 2 && plainTenant.json["gradeCeiling"] as? Int == 10 && plainTenant["kind"] == "enterprise",
+                    "\(plainTenant.body)")
+            #expect(bigTenant.json["grade"] as? Int == 12 && bigTenant.json["gradeCeiling"] as? Int == 12 && bigTenant["kind"] == "personal",
+                    "\(bigTenant.body)")
+            let limits = try await app.admin(.get, "/admin/v1/tenants/\(try #require(big["tenantId"]))/limits")
+            #expect(limits.body.contains("\"senderDeletionsPerMonth\":5"), "a personal account's limits: \(limits.body)")
+            for bad in [0, 17] {
+                expectProblem(try await app.admin(.post, "/admin/v1/tenants", json: ["name": "Bad", "grade": bad]), 400, "Validation.Failed")
+            }
+            #expect(try await app.count("SELECT count(*)::int FROM tenants WHERE name = 'Bad'") == 0)
+            let audit = try await app.count("SELECT count(*)::int FROM audit_log WHERE action = 'admin:CreateTenant' AND detail->>'grade' = '12'")
+            #expect(audit == 1)
+        }
+    }
+
     @Test func deliveryResultsCountTowardTheDaysFigures() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await SMTPTestServer.with { peer in

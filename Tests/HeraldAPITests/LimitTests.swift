@@ -13,7 +13,7 @@ import Testing
 
             let initial = try await app.admin(.get, "/admin/v1/tenants/\(a.tenant)/limits")
             #expect((initial.json["limits"] as? [String: Any])?["domains"] as? Int == 5, "\(initial.body)")
-            #expect((initial.json["limits"] as? [String: Any])?["senderDeletionsPerMonth"] == nil)
+            #expect((initial.json["limits"] as? [String: Any])?["senderDeletionsPerMonth"] as? Int == 10, "an enterprise tenant's: \(initial.body)")
 
             let set = try await app.admin(.put, "/admin/v1/tenants/\(a.tenant)/limits", json: ["tags": 1, "templates": 20])
             #expect(set.status == 200, "\(set.body)")

@@ -80,3 +80,35 @@ import Testing
         #expect(FeedbackReport.parse(Array(repeating: 0xFF, count: 4096)) == nil)
     }
 }
+
+/// The sensitive-word check and what it reads of a submitted message.
+@Suite struct SensitiveWordsTests {
+    @Test func findsWordsAnywhereWithoutRegardToCase() throws {
+        #expect(SensitiveWords.found(in: ["Big CASINO", "x"], words: ["casino", "lottery"]) == ["casino"])
+        #expect(throws: HeraldError.self) { try SensitiveWords.check([("subject", "ok"), ("html", "<b>LoTtErY</b>")], words: ["lottery"]) }
+        do {
+            try SensitiveWords.check([("subject", "ok"), ("html", "<b>LoTtErY</b>")], words: ["lottery"])
+        } catch {
+            #expect(error.code == "Content.SensitiveWord" && error.field == "html" && error.message.contains("\"lottery\""))
+        }
+        try SensitiveWords.check([("subject", "fine")], words: [])
+        #expect(try SensitiveWords.normalize([" A ", "a", "", "B"]) == ["a", "b"])
+        #expect(throws: HeraldError.self) { try SensitiveWords.normalize(["two\nlines"]) }
+        #expect(throws: HeraldError.self) { try SensitiveWords.normalize(Array(repeating: "w", count: SensitiveWords.maxWords + 1)) }
+    }
+
+    @Test func readsDecodedSubjectsAndTextParts() {
+        let raw = Array(("From: a@b.example\r\nSubject: =?utf-8?B?QmlnIGNhc2lubw==?=\r\nMIME-Version: 1.0\r\n"
+            + "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\n"
+            + "Content-Type: multipart/alternative; boundary=inner\r\n\r\n--inner\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            + "Content-Transfer-Encoding: base64\r\n\r\n" + Data("Win the lottery".utf8).base64EncodedString() + "\r\n--inner\r\n"
+            + "Content-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>jack=\r\npot =C3=A9</p>\r\n--inner--\r\n"
+            + "--outer\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + Data("casino-in-a-pdf".utf8).base64EncodedString() + "\r\n--outer--\r\n").utf8)
+        let texts = MIMEText.texts(raw)
+        #expect(texts.first == "Big casino")
+        #expect(texts.contains("Win the lottery"))
+        #expect(texts.contains { $0.contains("<p>jackpot é</p>") }, "\(texts)")
+        #expect(!texts.contains { $0.contains("casino-in-a-pdf") }, "attachments are not text")
+    }
+}

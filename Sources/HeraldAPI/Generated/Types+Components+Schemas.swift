@@ -1110,28 +1110,40 @@ extension Components {
         internal struct CreateTenant: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/CreateTenant/name`.
             internal var name: Swift.String
+            /// The account type: its limits follow it (sender deletions a month: 10 enterprise, 5 personal)
+            ///
             /// - Remark: Generated from `#/components/schemas/CreateTenant/kind`.
             internal enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
                 case enterprise = "enterprise"
                 case personal = "personal"
             }
+            /// The account type: its limits follow it (sender deletions a month: 10 enterprise, 5 personal)
+            ///
             /// - Remark: Generated from `#/components/schemas/CreateTenant/kind`.
             internal var kind: Components.Schemas.CreateTenant.KindPayload?
+            /// The starting credit grade (2 unless given); the grade ceiling is raised to it when above
+            ///
+            /// - Remark: Generated from `#/components/schemas/CreateTenant/grade`.
+            internal var grade: Swift.Int?
             /// Creates a new `CreateTenant`.
             ///
             /// - Parameters:
             ///   - name:
-            ///   - kind:
+            ///   - kind: The account type: its limits follow it (sender deletions a month: 10 enterprise, 5 personal)
+            ///   - grade: The starting credit grade (2 unless given); the grade ceiling is raised to it when above
             internal init(
                 name: Swift.String,
-                kind: Components.Schemas.CreateTenant.KindPayload? = nil
+                kind: Components.Schemas.CreateTenant.KindPayload? = nil,
+                grade: Swift.Int? = nil
             ) {
                 self.name = name
                 self.kind = kind
+                self.grade = grade
             }
             internal enum CodingKeys: String, CodingKey {
                 case name
                 case kind
+                case grade
             }
             internal init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -1143,10 +1155,51 @@ extension Components {
                     Components.Schemas.CreateTenant.KindPayload.self,
                     forKey: .kind
                 )
+                self.grade = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .grade
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "name",
-                    "kind"
+                    "kind",
+                    "grade"
                 ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ContentRules`.
+        internal struct ContentRules: Codable, Hashable, Sendable {
+            /// Lower case; matched case-insensitively anywhere in a subject or body
+            ///
+            /// - Remark: Generated from `#/components/schemas/ContentRules/sensitiveWords`.
+            internal var sensitiveWords: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/ContentRules/source`.
+            internal enum SourcePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case configuration = "configuration"
+                case _operator = "operator"
+            }
+            /// - Remark: Generated from `#/components/schemas/ContentRules/source`.
+            internal var source: Components.Schemas.ContentRules.SourcePayload
+            /// - Remark: Generated from `#/components/schemas/ContentRules/updatedAt`.
+            internal var updatedAt: Foundation.Date?
+            /// Creates a new `ContentRules`.
+            ///
+            /// - Parameters:
+            ///   - sensitiveWords: Lower case; matched case-insensitively anywhere in a subject or body
+            ///   - source:
+            ///   - updatedAt:
+            internal init(
+                sensitiveWords: [Swift.String],
+                source: Components.Schemas.ContentRules.SourcePayload,
+                updatedAt: Foundation.Date? = nil
+            ) {
+                self.sensitiveWords = sensitiveWords
+                self.source = source
+                self.updatedAt = updatedAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case sensitiveWords
+                case source
+                case updatedAt
             }
         }
         /// - Remark: Generated from `#/components/schemas/CreatedTenant`.
@@ -2529,7 +2582,7 @@ extension Components {
             internal var domains: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Limits/senders`.
             internal var senders: Swift.Int
-            /// Absent: 10 for enterprise tenants, 5 for personal ones
+            /// In force for the tenant: unless overridden, 10 for enterprise tenants, 5 for personal ones
             ///
             /// - Remark: Generated from `#/components/schemas/Limits/senderDeletionsPerMonth`.
             internal var senderDeletionsPerMonth: Swift.Int?
@@ -2549,7 +2602,7 @@ extension Components {
             ///   - policies:
             ///   - domains:
             ///   - senders:
-            ///   - senderDeletionsPerMonth: Absent: 10 for enterprise tenants, 5 for personal ones
+            ///   - senderDeletionsPerMonth: In force for the tenant: unless overridden, 10 for enterprise tenants, 5 for personal ones
             ///   - tags:
             ///   - templates:
             ///   - lists:

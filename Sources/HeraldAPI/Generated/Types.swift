@@ -389,6 +389,16 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `PUT /admin/v1/tenants/{id}/limits`.
     /// - Remark: Generated from `#/paths//admin/v1/tenants/{id}/limits/put(adminSetTenantLimits)`.
     func adminSetTenantLimits(_ input: Operations.AdminSetTenantLimits.Input) async throws -> Operations.AdminSetTenantLimits.Output
+    /// The content rules in force: the sensitive words (HERALD_SENSITIVE_WORDS until the operator sets a list) and where they come from
+    ///
+    /// - Remark: HTTP `GET /admin/v1/content-rules`.
+    /// - Remark: Generated from `#/paths//admin/v1/content-rules/get(adminGetContentRules)`.
+    func adminGetContentRules(_ input: Operations.AdminGetContentRules.Input) async throws -> Operations.AdminGetContentRules.Output
+    /// Replace the sensitive words (null: back to HERALD_SENSITIVE_WORDS). Every process applies them within 2 seconds, to templates under review and to every send (REST, SMTP, the compatibility endpoint)
+    ///
+    /// - Remark: HTTP `PUT /admin/v1/content-rules`.
+    /// - Remark: Generated from `#/paths//admin/v1/content-rules/put(adminSetContentRules)`.
+    func adminSetContentRules(_ input: Operations.AdminSetContentRules.Input) async throws -> Operations.AdminSetContentRules.Output
     /// Send to up to 100 recipients (SingleSendMail): checked, then stored durably in one transaction before the answer
     ///
     /// - Remark: HTTP `POST /v1/mail/single`.
@@ -1473,6 +1483,26 @@ extension APIProtocol {
     ) async throws -> Operations.AdminSetTenantLimits.Output {
         try await adminSetTenantLimits(Operations.AdminSetTenantLimits.Input(
             path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The content rules in force: the sensitive words (HERALD_SENSITIVE_WORDS until the operator sets a list) and where they come from
+    ///
+    /// - Remark: HTTP `GET /admin/v1/content-rules`.
+    /// - Remark: Generated from `#/paths//admin/v1/content-rules/get(adminGetContentRules)`.
+    internal func adminGetContentRules(headers: Operations.AdminGetContentRules.Input.Headers = .init()) async throws -> Operations.AdminGetContentRules.Output {
+        try await adminGetContentRules(Operations.AdminGetContentRules.Input(headers: headers))
+    }
+    /// Replace the sensitive words (null: back to HERALD_SENSITIVE_WORDS). Every process applies them within 2 seconds, to templates under review and to every send (REST, SMTP, the compatibility endpoint)
+    ///
+    /// - Remark: HTTP `PUT /admin/v1/content-rules`.
+    /// - Remark: Generated from `#/paths//admin/v1/content-rules/put(adminSetContentRules)`.
+    internal func adminSetContentRules(
+        headers: Operations.AdminSetContentRules.Input.Headers = .init(),
+        body: Operations.AdminSetContentRules.Input.Body
+    ) async throws -> Operations.AdminSetContentRules.Output {
+        try await adminSetContentRules(Operations.AdminSetContentRules.Input(
             headers: headers,
             body: body
         ))
