@@ -69,7 +69,7 @@ extension APIHandler {
         let given: [String: Int?] = [
             "users": body.users, "accessKeysPerUser": body.accessKeysPerUser, "policies": body.policies, "domains": body.domains,
             "senders": body.senders, "senderDeletionsPerMonth": body.senderDeletionsPerMonth, "tags": body.tags, "templates": body.templates,
-            "lists": body.lists, "listMembers": body.listMembers,
+            "lists": body.lists, "listMembers": body.listMembers, "invalidAddressRemovalsPerMonth": body.invalidAddressRemovalsPerMonth,
         ]
         let id = try uuidPath(input.path.id, what: "tenant")
         let overrides = try await tenants.setLimitOverrides(id, given.compactMapValues { $0 }, actor: try RequestScope.current().auditActor)
@@ -81,7 +81,8 @@ extension APIHandler {
         let limits = try productLimits.applying(overrides)
         return .init(limits: .init(users: limits.users, accessKeysPerUser: limits.accessKeysPerUser, policies: limits.policies,
                                    domains: limits.domains, senders: limits.senders, senderDeletionsPerMonth: limits.senderDeletions(kind: kind),
-                                   tags: limits.tags, templates: limits.templates, lists: limits.lists, listMembers: limits.listMembers),
+                                   tags: limits.tags, templates: limits.templates, lists: limits.lists, listMembers: limits.listMembers,
+                                   invalidAddressRemovalsPerMonth: limits.invalidAddressRemovalsPerMonth),
                      overrides: .init(additionalProperties: overrides))
     }
 }

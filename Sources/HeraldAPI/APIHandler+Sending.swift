@@ -45,8 +45,21 @@ extension APIHandler {
     }
 
     func listSuppressions(_ input: Operations.ListSuppressions.Input) async throws -> Operations.ListSuppressions.Output {
-        .ok(.init(body: .json(.init(items: try await sending.listSuppressions(tenantID: try caller().tenant).map(Components.Schemas.Suppression.init)))))
+        let tenant = try caller().tenant
+        if input.query.format == .csv {
+            let rows = try await sending.listSuppressions(tenantID: tenant, limit: Self.csvRows).map {
+                [$0.address, $0.scope, $0.source, Self.csvTime($0.createdAt)]
+            }
+            return .ok(.init(body: .csv(HTTPBody(CSV.document(header: ["address", "scope", "source", "createdAt"], rows: rows)))))
+        }
+        return .ok(.init(body: .json(.init(items: try await sending.listSuppressions(tenantID: tenant).map(Components.Schemas.Suppression.init)))))
     }
+
+    /// Most rows of a CSV export.
+    static let csvRows = 1_000_000
+
+    /// A time in a CSV export: ISO 8601 in UTC.
+    static func csvTime(_ date: Date) -> String { date.ISO8601Format() }
 
     func removeSuppression(_ input: Operations.RemoveSuppression.Input) async throws -> Operations.RemoveSuppression.Output {
         let (tenant, actor) = try caller()
@@ -94,7 +107,14 @@ extension APIHandler {
     }
 
     func listInvalidAddresses(_ input: Operations.ListInvalidAddresses.Input) async throws -> Operations.ListInvalidAddresses.Output {
-        let items = try await sending.invalidAddresses(tenantID: try caller().tenant)
+        let tenant = try caller().tenant
+        if input.query.format == .csv {
+            let rows = try await sending.invalidAddresses(tenantID: tenant, limit: Self.csvRows).map {
+                [$0.address, String($0.hardBounces), String($0.listed), Self.csvTime($0.updatedAt)]
+            }
+            return .ok(.init(body: .csv(HTTPBody(CSV.document(header: ["address", "hardBounces", "listed", "updatedAt"], rows: rows)))))
+        }
+        let items = try await sending.invalidAddresses(tenantID: tenant)
         return .ok(.init(body: .json(.init(items: items.map {
             .init(address: $0.address, hardBounces: $0.hardBounces, listed: $0.listed, updatedAt: $0.updatedAt)
         }))))

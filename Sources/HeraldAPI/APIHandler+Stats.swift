@@ -24,6 +24,13 @@ extension Components.Schemas.StatsRow {
                   hardBounces: record.hardBounces, invalid: record.invalid, spamRejections: record.spamRejections, failed: record.failed,
                   dropped: record.dropped, opens: record.opens, uniqueOpens: record.uniqueOpens, clicks: record.clicks,
                   uniqueClicks: record.uniqueClicks, unsubscribes: record.unsubscribes,
-                  successRate: (record.successRate * 10_000).rounded() / 10_000)
+                  successRate: Self.rate(record.delivered, record.accepted), openRate: Self.rate(record.opens, record.delivered),
+                  uniqueOpenRate: Self.rate(record.uniqueOpens, record.delivered), clickRate: Self.rate(record.clicks, record.delivered),
+                  uniqueClickRate: Self.rate(record.uniqueClicks, record.delivered))
+    }
+
+    /// `part / whole` to 4 decimals; 0 of nothing.
+    static func rate(_ part: Int64, _ whole: Int64) -> Double {
+        whole == 0 ? 0 : (Double(part) / Double(whole) * 10_000).rounded() / 10_000
     }
 }

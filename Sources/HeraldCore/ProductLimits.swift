@@ -15,12 +15,15 @@ public struct ProductLimits: Codable, Sendable, Equatable {
     public var templates = 10
     public var lists = 10
     public var listMembers = 10_000
+    /// Invalid addresses a tenant may remove from its list itself per calendar month; 0: only the operator
+    /// (Direct Mail lets only support remove them).
+    public var invalidAddressRemovalsPerMonth = 1_000
 
     public init() {}
 
     /// The names an override may use.
     public static let names = ["users", "accessKeysPerUser", "policies", "domains", "senders", "senderDeletionsPerMonth", "tags",
-                               "templates", "lists", "listMembers"]
+                               "templates", "lists", "listMembers", "invalidAddressRemovalsPerMonth"]
 
     /// Sender deletions a month for a tenant of `kind`.
     public func senderDeletions(kind: TenantKind) -> Int {
@@ -44,6 +47,7 @@ public struct ProductLimits: Codable, Sendable, Equatable {
             case "templates": limits.templates = value
             case "lists": limits.lists = value
             case "listMembers": limits.listMembers = value
+            case "invalidAddressRemovalsPerMonth": limits.invalidAddressRemovalsPerMonth = value
             default: throw .validation("\(name) is not a limit; use one of \(Self.names.joined(separator: ", ")).", field: name)
             }
         }

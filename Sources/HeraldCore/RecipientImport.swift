@@ -70,6 +70,14 @@ public enum CSV {
     }
 
     /// Quotes a field for output when it needs it.
+    /// A document of a header line and rows, CRLF line ends (the form ``parse(_:)`` reads back).
+    public static func document(header: [String], rows: [[String]]) -> String {
+        var lines = [header.map(quote).joined(separator: ",")]
+        lines.reserveCapacity(rows.count + 1)
+        for row in rows { lines.append(row.map(quote).joined(separator: ",")) }
+        return lines.joined(separator: "\r\n") + "\r\n"
+    }
+
     public static func quote(_ field: String) -> String {
         // Bytes, not Characters: "\r\n" is one Character, and so is a comma or a quote with a combining mark after it,
         // which a Character comparison misses (and the reader, which reads bytes, then splits the field).

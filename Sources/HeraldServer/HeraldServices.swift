@@ -171,6 +171,7 @@ public struct HeraldServices: Sendable {
         self.lists = lists
         var sending = SendStore(database: database)
         sending.quotaHolder = process.id
+        sending.limits = tenantLimits
         self.sending = sending
         batches = BatchStore(database: database)
         unsubscribes = UnsubscribeStore(database: database)

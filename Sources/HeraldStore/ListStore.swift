@@ -191,12 +191,7 @@ public struct ListStore: Sendable {
             after = page.count == 5_000 ? page.last?.address : nil
         } while after != nil
         let names = Set(all.flatMap(\.variables.keys)).sorted()
-        var lines = [(["address"] + names).map(CSV.quote).joined(separator: ",")]
-        lines.reserveCapacity(all.count + 1)
-        for member in all {
-            lines.append(([member.address] + names.map { member.variables[$0] ?? "" }).map(CSV.quote).joined(separator: ","))
-        }
-        return lines.joined(separator: "\r\n") + "\r\n"
+        return CSV.document(header: ["address"] + names, rows: all.map { member in [member.address] + names.map { member.variables[$0] ?? "" } })
     }
 
     public func deleteMember(tenantID: UUID, listID: UUID, address: String, actor: AuditActor) async throws {

@@ -81,11 +81,12 @@ extension SendStore {
         }
     }
 
-    public func invalidAddresses(tenantID: UUID) async throws -> [InvalidAddressRecord] {
+    /// The tenant's invalid addresses by address, at most `limit` (1,000 for the list, all for the CSV export).
+    public func invalidAddresses(tenantID: UUID, limit: Int = 1_000) async throws -> [InvalidAddressRecord] {
         try await database.withTenant(tenantID) { connection in
             var items: [InvalidAddressRecord] = []
             for try await (address, bounces, listed, updated) in try await connection.query("""
-                SELECT address, hard_bounces, listed, updated_at FROM invalid_addresses WHERE tenant_id = \(tenantID) ORDER BY address LIMIT 1000
+                SELECT address, hard_bounces, listed, updated_at FROM invalid_addresses WHERE tenant_id = \(tenantID) ORDER BY address LIMIT \(limit)
                 """, logger: database.logger).decode((String, Int, Bool, Date).self) {
                 items.append(InvalidAddressRecord(address: address, hardBounces: bounces, listed: listed, updatedAt: updated))
             }
@@ -99,6 +100,19 @@ extension SendStore {
                 DELETE FROM invalid_addresses WHERE tenant_id = \(tenantID) AND address = \(address.lowercased()) RETURNING address
                 """, logger: database.logger).decode(String.self).first { _ in true }
             guard removed != nil else { throw HeraldError.notFound("invalid address") }
+            // The operator may forbid removals (0) or cap them a month; the audit log counts them.
+            let allowed = try await limits.effective(connection, tenantID: tenantID, logger: database.logger).limits.invalidAddressRemovalsPerMonth
+            guard allowed > 0 else {
+                throw HeraldError(code: "InvalidAddress.RemovalForbidden", kind: .forbidden,
+                                  message: "Invalid addresses of this account are removed by the operator only; ask them to remove \(address.lowercased()).")
+            }
+            let done = try await connection.query("""
+                SELECT count(*)::int FROM audit_log WHERE tenant_id = \(tenantID) AND action = 'dm:RemoveInvalidAddress' AND result = 'success'
+                  AND at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                """, logger: database.logger).decode(Int.self).first { _ in true } ?? 0
+            guard done < allowed else {
+                throw HeraldError.limitExceeded("At most \(allowed) invalid addresses can be removed per calendar month (limit: invalidAddressRemovalsPerMonth).")
+            }
             try await AuditLog.record(on: connection, logger: database.logger, tenantID: tenantID, actor: actor, action: "dm:RemoveInvalidAddress",
                                       resource: ResourceName.tenantWildcard(tenantID: tenantID.lowercasedString),
                                       detail: ["address": address.lowercased()])

@@ -41,6 +41,8 @@ public struct SendStore: Sendable {
     /// The holder of this process's quota leases (its `herald_processes` id; ``QuotaLease``), or nil to take
     /// every send's quota from the tenant's day row.
     public var quotaHolder: UUID?
+    /// Product limits (invalid-address removals) and the tenant's overrides.
+    public var limits = TenantLimits()
 
     public init(database: Database) {
         self.database = database
@@ -113,11 +115,12 @@ extension SendStore {
         }
     }
 
-    public func listSuppressions(tenantID: UUID) async throws -> [SuppressionRecord] {
+    /// The tenant's suppressions by address, at most `limit` (1,000 for the list, all for the CSV export).
+    public func listSuppressions(tenantID: UUID, limit: Int = 1_000) async throws -> [SuppressionRecord] {
         try await database.withTenant(tenantID) { connection in
             var items: [SuppressionRecord] = []
             for try await (address, scope, source, created) in try await connection.query("""
-                SELECT address, scope, source, created_at FROM suppressions WHERE tenant_id = \(tenantID) ORDER BY address, scope LIMIT 1000
+                SELECT address, scope, source, created_at FROM suppressions WHERE tenant_id = \(tenantID) ORDER BY address, scope LIMIT \(limit)
                 """, logger: logger).decode((String, String, String, Date).self) {
                 items.append(SuppressionRecord(address: address, scope: scope, source: source, createdAt: created))
             }

@@ -63,6 +63,12 @@ import Testing
                     let total = try #require(stats.json["total"] as? [String: Any])
                     #expect(total["opens"] as? Int == 2 && total["uniqueOpens"] as? Int == 1, "\(total)")
                     #expect(total["clicks"] as? Int == 3 && total["uniqueClicks"] as? Int == 1, "\(total)")
+                    // The rates customers read, of the delivered (issue #18).
+                    let delivered = try #require(total["delivered"] as? Int)
+                    #expect(delivered > 0, "\(total)")
+                    for (rate, count) in [("openRate", 2), ("uniqueOpenRate", 1), ("clickRate", 3), ("uniqueClickRate", 1)] {
+                        #expect(total[rate] as? Double == (Double(count) / Double(delivered) * 10_000).rounded() / 10_000, "\(rate): \(total)")
+                    }
                     let messageID = try #require((sent.json["messages"] as? [[String: Any]])?.first?["id"] as? String)
                     let events = try await app.request(.get, "/v1/messages/\(messageID)", token: token)
                     #expect(events.body.components(separatedBy: "message.opened").count - 1 == 2, "\(events.body)")

@@ -15601,7 +15601,7 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
             }
         )
     }
-    /// List suppressed addresses
+    /// List suppressed addresses (as JSON, or with format=csv as CSV)
     ///
     /// - Remark: HTTP `GET /v1/suppressions`.
     /// - Remark: Generated from `#/paths//v1/suppressions/get(listSuppressions)`.
@@ -15619,8 +15619,18 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                 APIHandler.listSuppressions($0)
             },
             deserializer: { request, requestBody, metadata in
+                let query: Operations.ListSuppressions.Input.Query = .init(format: try converter.getOptionalQueryItemAsURI(
+                    in: request.soar_query,
+                    style: .form,
+                    explode: true,
+                    name: "format",
+                    as: Operations.ListSuppressions.Input.Query.FormatPayload.self
+                ))
                 let headers: Operations.ListSuppressions.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
-                return Operations.ListSuppressions.Input(headers: headers)
+                return Operations.ListSuppressions.Input(
+                    query: query,
+                    headers: headers
+                )
             },
             serializer: { output, request in
                 switch output {
@@ -15644,6 +15654,16 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                             value,
                             headerFields: &response.headerFields,
                             contentType: "application/json; charset=utf-8"
+                        )
+                    case let .csv(value):
+                        try converter.validateAcceptIfPresent(
+                            "text/csv",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsBinary(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "text/csv"
                         )
                     }
                     return (response, body)
@@ -16517,7 +16537,7 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
             }
         )
     }
-    /// Addresses that hard-bounced (listed ones are dropped from sends)
+    /// Addresses that hard-bounced (listed ones are dropped from sends), as JSON or with format=csv as CSV
     ///
     /// - Remark: HTTP `GET /v1/invalid-addresses`.
     /// - Remark: Generated from `#/paths//v1/invalid-addresses/get(listInvalidAddresses)`.
@@ -16535,8 +16555,18 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                 APIHandler.listInvalidAddresses($0)
             },
             deserializer: { request, requestBody, metadata in
+                let query: Operations.ListInvalidAddresses.Input.Query = .init(format: try converter.getOptionalQueryItemAsURI(
+                    in: request.soar_query,
+                    style: .form,
+                    explode: true,
+                    name: "format",
+                    as: Operations.ListInvalidAddresses.Input.Query.FormatPayload.self
+                ))
                 let headers: Operations.ListInvalidAddresses.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
-                return Operations.ListInvalidAddresses.Input(headers: headers)
+                return Operations.ListInvalidAddresses.Input(
+                    query: query,
+                    headers: headers
+                )
             },
             serializer: { output, request in
                 switch output {
@@ -16560,6 +16590,16 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                             value,
                             headerFields: &response.headerFields,
                             contentType: "application/json; charset=utf-8"
+                        )
+                    case let .csv(value):
+                        try converter.validateAcceptIfPresent(
+                            "text/csv",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsBinary(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "text/csv"
                         )
                     }
                     return (response, body)

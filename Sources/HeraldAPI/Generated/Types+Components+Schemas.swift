@@ -2466,6 +2466,10 @@ extension Components {
             internal var lists: Swift.Int?
             /// - Remark: Generated from `#/components/schemas/LimitOverrides/listMembers`.
             internal var listMembers: Swift.Int?
+            /// Invalid addresses the tenant may remove itself a month; 0: only the operator (InvalidAddress.RemovalForbidden)
+            ///
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/invalidAddressRemovalsPerMonth`.
+            internal var invalidAddressRemovalsPerMonth: Swift.Int?
             /// Creates a new `LimitOverrides`.
             ///
             /// - Parameters:
@@ -2479,6 +2483,7 @@ extension Components {
             ///   - templates:
             ///   - lists:
             ///   - listMembers:
+            ///   - invalidAddressRemovalsPerMonth: Invalid addresses the tenant may remove itself a month; 0: only the operator (InvalidAddress.RemovalForbidden)
             internal init(
                 users: Swift.Int? = nil,
                 accessKeysPerUser: Swift.Int? = nil,
@@ -2489,7 +2494,8 @@ extension Components {
                 tags: Swift.Int? = nil,
                 templates: Swift.Int? = nil,
                 lists: Swift.Int? = nil,
-                listMembers: Swift.Int? = nil
+                listMembers: Swift.Int? = nil,
+                invalidAddressRemovalsPerMonth: Swift.Int? = nil
             ) {
                 self.users = users
                 self.accessKeysPerUser = accessKeysPerUser
@@ -2501,6 +2507,7 @@ extension Components {
                 self.templates = templates
                 self.lists = lists
                 self.listMembers = listMembers
+                self.invalidAddressRemovalsPerMonth = invalidAddressRemovalsPerMonth
             }
             internal enum CodingKeys: String, CodingKey {
                 case users
@@ -2513,6 +2520,7 @@ extension Components {
                 case templates
                 case lists
                 case listMembers
+                case invalidAddressRemovalsPerMonth
             }
             internal init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -2556,6 +2564,10 @@ extension Components {
                     Swift.Int.self,
                     forKey: .listMembers
                 )
+                self.invalidAddressRemovalsPerMonth = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .invalidAddressRemovalsPerMonth
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "users",
                     "accessKeysPerUser",
@@ -2566,7 +2578,8 @@ extension Components {
                     "tags",
                     "templates",
                     "lists",
-                    "listMembers"
+                    "listMembers",
+                    "invalidAddressRemovalsPerMonth"
                 ])
             }
         }
@@ -2594,6 +2607,8 @@ extension Components {
             internal var lists: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Limits/listMembers`.
             internal var listMembers: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/invalidAddressRemovalsPerMonth`.
+            internal var invalidAddressRemovalsPerMonth: Swift.Int
             /// Creates a new `Limits`.
             ///
             /// - Parameters:
@@ -2607,6 +2622,7 @@ extension Components {
             ///   - templates:
             ///   - lists:
             ///   - listMembers:
+            ///   - invalidAddressRemovalsPerMonth:
             internal init(
                 users: Swift.Int,
                 accessKeysPerUser: Swift.Int,
@@ -2617,7 +2633,8 @@ extension Components {
                 tags: Swift.Int,
                 templates: Swift.Int,
                 lists: Swift.Int,
-                listMembers: Swift.Int
+                listMembers: Swift.Int,
+                invalidAddressRemovalsPerMonth: Swift.Int
             ) {
                 self.users = users
                 self.accessKeysPerUser = accessKeysPerUser
@@ -2629,6 +2646,7 @@ extension Components {
                 self.templates = templates
                 self.lists = lists
                 self.listMembers = listMembers
+                self.invalidAddressRemovalsPerMonth = invalidAddressRemovalsPerMonth
             }
             internal enum CodingKeys: String, CodingKey {
                 case users
@@ -2641,6 +2659,7 @@ extension Components {
                 case templates
                 case lists
                 case listMembers
+                case invalidAddressRemovalsPerMonth
             }
         }
         /// - Remark: Generated from `#/components/schemas/TenantLimits`.
@@ -4586,6 +4605,22 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/StatsRow/successRate`.
             internal var successRate: Swift.Double
+            /// opens / delivered, 0 or more (a message may be opened many times)
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/openRate`.
+            internal var openRate: Swift.Double
+            /// uniqueOpens / delivered, 0 to 1
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/uniqueOpenRate`.
+            internal var uniqueOpenRate: Swift.Double
+            /// clicks / delivered, 0 or more
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/clickRate`.
+            internal var clickRate: Swift.Double
+            /// uniqueClicks / delivered, 0 to 1
+            ///
+            /// - Remark: Generated from `#/components/schemas/StatsRow/uniqueClickRate`.
+            internal var uniqueClickRate: Swift.Double
             /// Creates a new `StatsRow`.
             ///
             /// - Parameters:
@@ -4605,6 +4640,10 @@ extension Components {
             ///   - uniqueClicks: Messages with at least one click
             ///   - unsubscribes:
             ///   - successRate: delivered / accepted, 0 to 1
+            ///   - openRate: opens / delivered, 0 or more (a message may be opened many times)
+            ///   - uniqueOpenRate: uniqueOpens / delivered, 0 to 1
+            ///   - clickRate: clicks / delivered, 0 or more
+            ///   - uniqueClickRate: uniqueClicks / delivered, 0 to 1
             internal init(
                 key: Swift.String,
                 requests: Swift.Int64,
@@ -4621,7 +4660,11 @@ extension Components {
                 clicks: Swift.Int64,
                 uniqueClicks: Swift.Int64,
                 unsubscribes: Swift.Int64,
-                successRate: Swift.Double
+                successRate: Swift.Double,
+                openRate: Swift.Double,
+                uniqueOpenRate: Swift.Double,
+                clickRate: Swift.Double,
+                uniqueClickRate: Swift.Double
             ) {
                 self.key = key
                 self.requests = requests
@@ -4639,6 +4682,10 @@ extension Components {
                 self.uniqueClicks = uniqueClicks
                 self.unsubscribes = unsubscribes
                 self.successRate = successRate
+                self.openRate = openRate
+                self.uniqueOpenRate = uniqueOpenRate
+                self.clickRate = clickRate
+                self.uniqueClickRate = uniqueClickRate
             }
             internal enum CodingKeys: String, CodingKey {
                 case key
@@ -4657,6 +4704,10 @@ extension Components {
                 case uniqueClicks
                 case unsubscribes
                 case successRate
+                case openRate
+                case uniqueOpenRate
+                case clickRate
+                case uniqueClickRate
             }
         }
         /// - Remark: Generated from `#/components/schemas/AccountSettings`.

@@ -20262,13 +20262,33 @@ internal enum Operations {
             }
         }
     }
-    /// List suppressed addresses
+    /// List suppressed addresses (as JSON, or with format=csv as CSV)
     ///
     /// - Remark: HTTP `GET /v1/suppressions`.
     /// - Remark: Generated from `#/paths//v1/suppressions/get(listSuppressions)`.
     internal enum ListSuppressions {
         internal static let id: Swift.String = "listSuppressions"
         internal struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/suppressions/GET/query`.
+            internal struct Query: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/suppressions/GET/query/format`.
+                internal enum FormatPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case json = "json"
+                    case csv = "csv"
+                }
+                /// json (the default) or csv: every row as RFC 4180 CSV with a header line, for a spreadsheet
+                ///
+                /// - Remark: Generated from `#/paths/v1/suppressions/GET/query/format`.
+                internal var format: Operations.ListSuppressions.Input.Query.FormatPayload?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - format: json (the default) or csv: every row as RFC 4180 CSV with a header line, for a spreadsheet
+                internal init(format: Operations.ListSuppressions.Input.Query.FormatPayload? = nil) {
+                    self.format = format
+                }
+            }
+            internal var query: Operations.ListSuppressions.Input.Query
             /// - Remark: Generated from `#/paths/v1/suppressions/GET/header`.
             internal struct Headers: Sendable, Hashable {
                 internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSuppressions.AcceptableContentType>]
@@ -20284,8 +20304,13 @@ internal enum Operations {
             /// Creates a new `Input`.
             ///
             /// - Parameters:
+            ///   - query:
             ///   - headers:
-            internal init(headers: Operations.ListSuppressions.Input.Headers = .init()) {
+            internal init(
+                query: Operations.ListSuppressions.Input.Query = .init(),
+                headers: Operations.ListSuppressions.Input.Headers = .init()
+            ) {
+                self.query = query
                 self.headers = headers
             }
         }
@@ -20335,6 +20360,30 @@ internal enum Operations {
                             switch self {
                             case let .json(body):
                                 return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "application/json",
+                                    body: self
+                                )
+                            }
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/v1/suppressions/GET/responses/200/content/text\/csv`.
+                    case csv(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.csv`.
+                    ///
+                    /// - Throws: An error if `self` is not `.csv`.
+                    /// - SeeAlso: `.csv`.
+                    internal var csv: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .csv(body):
+                                return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "text/csv",
+                                    body: self
+                                )
                             }
                         }
                     }
@@ -20453,12 +20502,15 @@ internal enum Operations {
         }
         internal enum AcceptableContentType: AcceptableProtocol {
             case json
+            case csv
             case applicationProblemJson
             case other(Swift.String)
             internal init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/csv":
+                    self = .csv
                 case "application/problem+json":
                     self = .applicationProblemJson
                 default:
@@ -20471,6 +20523,8 @@ internal enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .csv:
+                    return "text/csv"
                 case .applicationProblemJson:
                     return "application/problem+json"
                 }
@@ -20478,6 +20532,7 @@ internal enum Operations {
             internal static var allCases: [Self] {
                 [
                     .json,
+                    .csv,
                     .applicationProblemJson
                 ]
             }
@@ -21541,13 +21596,33 @@ internal enum Operations {
             }
         }
     }
-    /// Addresses that hard-bounced (listed ones are dropped from sends)
+    /// Addresses that hard-bounced (listed ones are dropped from sends), as JSON or with format=csv as CSV
     ///
     /// - Remark: HTTP `GET /v1/invalid-addresses`.
     /// - Remark: Generated from `#/paths//v1/invalid-addresses/get(listInvalidAddresses)`.
     internal enum ListInvalidAddresses {
         internal static let id: Swift.String = "listInvalidAddresses"
         internal struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/invalid-addresses/GET/query`.
+            internal struct Query: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/invalid-addresses/GET/query/format`.
+                internal enum FormatPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case json = "json"
+                    case csv = "csv"
+                }
+                /// json (the default) or csv: every row as RFC 4180 CSV with a header line, for a spreadsheet
+                ///
+                /// - Remark: Generated from `#/paths/v1/invalid-addresses/GET/query/format`.
+                internal var format: Operations.ListInvalidAddresses.Input.Query.FormatPayload?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - format: json (the default) or csv: every row as RFC 4180 CSV with a header line, for a spreadsheet
+                internal init(format: Operations.ListInvalidAddresses.Input.Query.FormatPayload? = nil) {
+                    self.format = format
+                }
+            }
+            internal var query: Operations.ListInvalidAddresses.Input.Query
             /// - Remark: Generated from `#/paths/v1/invalid-addresses/GET/header`.
             internal struct Headers: Sendable, Hashable {
                 internal var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListInvalidAddresses.AcceptableContentType>]
@@ -21563,8 +21638,13 @@ internal enum Operations {
             /// Creates a new `Input`.
             ///
             /// - Parameters:
+            ///   - query:
             ///   - headers:
-            internal init(headers: Operations.ListInvalidAddresses.Input.Headers = .init()) {
+            internal init(
+                query: Operations.ListInvalidAddresses.Input.Query = .init(),
+                headers: Operations.ListInvalidAddresses.Input.Headers = .init()
+            ) {
+                self.query = query
                 self.headers = headers
             }
         }
@@ -21614,6 +21694,30 @@ internal enum Operations {
                             switch self {
                             case let .json(body):
                                 return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "application/json",
+                                    body: self
+                                )
+                            }
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/v1/invalid-addresses/GET/responses/200/content/text\/csv`.
+                    case csv(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.csv`.
+                    ///
+                    /// - Throws: An error if `self` is not `.csv`.
+                    /// - SeeAlso: `.csv`.
+                    internal var csv: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .csv(body):
+                                return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "text/csv",
+                                    body: self
+                                )
                             }
                         }
                     }
@@ -21732,12 +21836,15 @@ internal enum Operations {
         }
         internal enum AcceptableContentType: AcceptableProtocol {
             case json
+            case csv
             case applicationProblemJson
             case other(Swift.String)
             internal init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "text/csv":
+                    self = .csv
                 case "application/problem+json":
                     self = .applicationProblemJson
                 default:
@@ -21750,6 +21857,8 @@ internal enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .csv:
+                    return "text/csv"
                 case .applicationProblemJson:
                     return "application/problem+json"
                 }
@@ -21757,6 +21866,7 @@ internal enum Operations {
             internal static var allCases: [Self] {
                 [
                     .json,
+                    .csv,
                     .applicationProblemJson
                 ]
             }

@@ -404,7 +404,7 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/mail/single`.
     /// - Remark: Generated from `#/paths//v1/mail/single/post(sendSingleMail)`.
     func sendSingleMail(_ input: Operations.SendSingleMail.Input) async throws -> Operations.SendSingleMail.Output
-    /// List suppressed addresses
+    /// List suppressed addresses (as JSON, or with format=csv as CSV)
     ///
     /// - Remark: HTTP `GET /v1/suppressions`.
     /// - Remark: Generated from `#/paths//v1/suppressions/get(listSuppressions)`.
@@ -429,7 +429,7 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/messages/{id}`.
     /// - Remark: Generated from `#/paths//v1/messages/{id}/get(getMessage)`.
     func getMessage(_ input: Operations.GetMessage.Input) async throws -> Operations.GetMessage.Output
-    /// Addresses that hard-bounced (listed ones are dropped from sends)
+    /// Addresses that hard-bounced (listed ones are dropped from sends), as JSON or with format=csv as CSV
     ///
     /// - Remark: HTTP `GET /v1/invalid-addresses`.
     /// - Remark: Generated from `#/paths//v1/invalid-addresses/get(listInvalidAddresses)`.
@@ -1520,12 +1520,18 @@ extension APIProtocol {
             body: body
         ))
     }
-    /// List suppressed addresses
+    /// List suppressed addresses (as JSON, or with format=csv as CSV)
     ///
     /// - Remark: HTTP `GET /v1/suppressions`.
     /// - Remark: Generated from `#/paths//v1/suppressions/get(listSuppressions)`.
-    internal func listSuppressions(headers: Operations.ListSuppressions.Input.Headers = .init()) async throws -> Operations.ListSuppressions.Output {
-        try await listSuppressions(Operations.ListSuppressions.Input(headers: headers))
+    internal func listSuppressions(
+        query: Operations.ListSuppressions.Input.Query = .init(),
+        headers: Operations.ListSuppressions.Input.Headers = .init()
+    ) async throws -> Operations.ListSuppressions.Output {
+        try await listSuppressions(Operations.ListSuppressions.Input(
+            query: query,
+            headers: headers
+        ))
     }
     /// Add an address to the suppression list (mail to it is dropped)
     ///
@@ -1579,12 +1585,18 @@ extension APIProtocol {
             headers: headers
         ))
     }
-    /// Addresses that hard-bounced (listed ones are dropped from sends)
+    /// Addresses that hard-bounced (listed ones are dropped from sends), as JSON or with format=csv as CSV
     ///
     /// - Remark: HTTP `GET /v1/invalid-addresses`.
     /// - Remark: Generated from `#/paths//v1/invalid-addresses/get(listInvalidAddresses)`.
-    internal func listInvalidAddresses(headers: Operations.ListInvalidAddresses.Input.Headers = .init()) async throws -> Operations.ListInvalidAddresses.Output {
-        try await listInvalidAddresses(Operations.ListInvalidAddresses.Input(headers: headers))
+    internal func listInvalidAddresses(
+        query: Operations.ListInvalidAddresses.Input.Query = .init(),
+        headers: Operations.ListInvalidAddresses.Input.Headers = .init()
+    ) async throws -> Operations.ListInvalidAddresses.Output {
+        try await listInvalidAddresses(Operations.ListInvalidAddresses.Input(
+            query: query,
+            headers: headers
+        ))
     }
     /// Forget an address's hard bounces (mail to it is accepted again)
     ///
