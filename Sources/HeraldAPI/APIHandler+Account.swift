@@ -5,7 +5,6 @@ import OpenAPIRuntime
 
 /// The account's credit grade and quotas (tenant side) and the operator's manual grade.
 extension APIHandler {
-    var grades: GradeStore { GradeStore(database: database) }
 
     func getAccount(_ input: Operations.GetAccount.Input) async throws -> Operations.GetAccount.Output {
         .ok(.init(body: .json(.init(try await grades.account(tenantID: try caller().tenant, now: now())))))

@@ -61,7 +61,8 @@ extension APIHandler {
     func adminGetTenantLimits(_ input: Operations.AdminGetTenantLimits.Input) async throws -> Operations.AdminGetTenantLimits.Output {
         let id = try uuidPath(input.path.id, what: "tenant")
         let overrides = try await tenants.limitOverrides(id)
-        return .ok(.init(body: .json(try limitsBody(overrides, kind: try await tenants.get(id)?.kind ?? .enterprise))))
+        return .ok(.init(body: .json(try limitsBody(overrides, kind: try await tenants.get(id)?.kind ?? .enterprise,
+                                                    quotas: try await tenants.quotaTable(id)))))
     }
 
     func adminSetTenantLimits(_ input: Operations.AdminSetTenantLimits.Input) async throws -> Operations.AdminSetTenantLimits.Output {
@@ -70,19 +71,27 @@ extension APIHandler {
             "users": body.users, "accessKeysPerUser": body.accessKeysPerUser, "policies": body.policies, "domains": body.domains,
             "senders": body.senders, "senderDeletionsPerMonth": body.senderDeletionsPerMonth, "tags": body.tags, "templates": body.templates,
             "lists": body.lists, "listMembers": body.listMembers, "invalidAddressRemovalsPerMonth": body.invalidAddressRemovalsPerMonth,
+            "recipientsPerSend": body.recipientsPerSend, "subjectLength": body.subjectLength, "bodyBytes": body.bodyBytes,
         ]
         let id = try uuidPath(input.path.id, what: "tenant")
-        let overrides = try await tenants.setLimitOverrides(id, given.compactMapValues { $0 }, actor: try RequestScope.current().auditActor)
-        return .ok(.init(body: .json(try limitsBody(overrides, kind: try await tenants.get(id)?.kind ?? .enterprise))))
+        // Both checked before either is written.
+        let quotas = try body.dailyQuotas.map { daily throws(HeraldError) in try QuotaTable(daily) }
+        _ = try ProductLimits().applying(given.compactMapValues { $0 })
+        let actor = try RequestScope.current().auditActor
+        let overrides = try await tenants.setLimitOverrides(id, given.compactMapValues { $0 }, actor: actor)
+        try await tenants.setQuotaTable(id, quotas, actor: actor)
+        return .ok(.init(body: .json(try limitsBody(overrides, kind: try await tenants.get(id)?.kind ?? .enterprise, quotas: quotas))))
     }
 
     /// The limits in force for a tenant of `kind` (sender deletions a month follow the kind unless overridden).
-    private func limitsBody(_ overrides: [String: Int], kind: TenantKind) throws -> Components.Schemas.TenantLimits {
+    private func limitsBody(_ overrides: [String: Int], kind: TenantKind, quotas: QuotaTable?) throws -> Components.Schemas.TenantLimits {
         let limits = try productLimits.applying(overrides)
+        let daily = quotas?.daily ?? grades.thresholds.quotas
         return .init(limits: .init(users: limits.users, accessKeysPerUser: limits.accessKeysPerUser, policies: limits.policies,
                                    domains: limits.domains, senders: limits.senders, senderDeletionsPerMonth: limits.senderDeletions(kind: kind),
                                    tags: limits.tags, templates: limits.templates, lists: limits.lists, listMembers: limits.listMembers,
-                                   invalidAddressRemovalsPerMonth: limits.invalidAddressRemovalsPerMonth),
+                                   invalidAddressRemovalsPerMonth: limits.invalidAddressRemovalsPerMonth, recipientsPerSend: limits.recipientsPerSend,
+                                   subjectLength: limits.subjectLength, bodyBytes: limits.bodyBytes, dailyQuotas: daily),
                      overrides: .init(additionalProperties: overrides))
     }
 }

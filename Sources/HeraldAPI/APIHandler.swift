@@ -54,6 +54,8 @@ final class APIHandler: APIProtocol, Sendable {
     let processes: ProcessStore
     /// The sensitive words in force (the operator's content-rules routes).
     let contentRules: ContentRulesStore?
+    /// Credit grades and the account (with the installation's quota table and free allowance).
+    let grades: GradeStore
     let now: @Sendable () -> Date
 
     init(tokens: TokenService, keys: SigningKeyRing, database: Database, tenants: TenantStore, identity: IdentityStore,
@@ -63,8 +65,10 @@ final class APIHandler: APIProtocol, Sendable {
          trackingLinks: TrackingLinks, tracking: TrackingStore, accountSettings: AccountSettingsStore,
          unsubscribeLinks: UnsubscribeLinks, productLimits: ProductLimits, replyToKey: SymmetricKey, publicURL: String,
          registry: PrometheusCollectorRegistry, keyLimiter: any RateLimiting, ipLimiter: any RateLimiting,
-         linkLimiter: any RateLimiting, contentRules: ContentRulesStore? = nil, now: @escaping @Sendable () -> Date) {
+         linkLimiter: any RateLimiting, contentRules: ContentRulesStore? = nil, grades: GradeStore? = nil,
+         now: @escaping @Sendable () -> Date) {
         self.contentRules = contentRules
+        self.grades = grades ?? GradeStore(database: database)
         self.tokens = tokens
         self.keys = keys
         self.database = database

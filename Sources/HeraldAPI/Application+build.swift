@@ -142,7 +142,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
         unsubscribeLinks: dependencies.unsubscribeLinks, productLimits: dependencies.productLimits, replyToKey: dependencies.replyToKey,
         publicURL: dependencies.publicURL, registry: dependencies.registry,
         keyLimiter: dependencies.rateLimits.authKey, ipLimiter: dependencies.rateLimits.authAddress, linkLimiter: dependencies.rateLimits.link,
-        contentRules: dependencies.contentRules, now: dependencies.now)
+        contentRules: dependencies.contentRules, grades: dependencies.grades, now: dependencies.now)
     let access = AccessMiddleware(
         tokens: dependencies.tokens, database: dependencies.database, adminToken: dependencies.adminToken,
         tenantLimiter: dependencies.rateLimits.tenant)

@@ -9,16 +9,23 @@ public struct AcceptTenantFacts: Sendable, Equatable {
     public var trackByDefault: Bool
     /// Whether trigger mail carries the one-click unsubscribe fields too.
     public var triggerUnsubscribeLink: Bool
+    /// The grade → daily quota table in force for the tenant (its own, or the installation's).
+    public var quotas: QuotaTable
+    /// The product limits in force for the tenant (the send limits among them).
+    public var limits: ProductLimits
 
-    public init(status: TenantStatus, grade: Int, trackByDefault: Bool, triggerUnsubscribeLink: Bool) {
+    public init(status: TenantStatus, grade: Int, trackByDefault: Bool, triggerUnsubscribeLink: Bool, quotas: QuotaTable = .standard,
+                limits: ProductLimits = ProductLimits()) {
         self.status = status
         self.grade = grade
         self.trackByDefault = trackByDefault
         self.triggerUnsubscribeLink = triggerUnsubscribeLink
+        self.quotas = quotas
+        self.limits = limits
     }
 
     /// The daily quota of the tenant's grade.
-    public var dailyQuota: Int { GradeQuota.daily(grade: grade) }
+    public var dailyQuota: Int { quotas.daily(grade: grade) }
 }
 
 /// What the accept decision knows of a sender address, read in the accepting transaction.
@@ -95,6 +102,7 @@ public enum AcceptDecision {
                 guard let sender = senders[send.from.description] else { throw .senderNotFound(send.from) }
                 guard sender.domainStatus == .verified else { throw .domainNotVerified(send.from) }
                 if let tag = send.tag, !knownTags.contains(tag) { throw .unknownTag(tag) }
+                try SendRules.checkLimits(send, limits: tenant.limits)
                 let replyTo = try ReplyToRule.resolve(send.replyTo, name: send.replyToName, senderReplyTo: sender.replyTo, status: sender.replyToStatus)
                 let kind = sender.kind
                 // Batch mail always carries the one-click unsubscribe fields; trigger mail when the tenant asks.

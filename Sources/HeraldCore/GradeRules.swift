@@ -1,3 +1,5 @@
+import Foundation
+
 /// One tenant's delivery figures for one day (SPEC §5): messages that reached a final outcome (`sent`),
 /// of them delivered, hits on invalid addresses (hard bounces for unknown mailboxes), and spam
 /// rejections plus complaints.
@@ -52,6 +54,63 @@ public struct GradeThresholds: Sendable, Equatable, Codable {
     public var quotas = GradeQuota.defaults
 
     public init() {}
+
+    /// The names `HERALD_GRADE_RULES` may set.
+    public static let names = ["minimumSent", "promoteUsageAbove", "promoteInvalidBelow", "promoteSpamBelow", "promoteSuccessAbove",
+                               "promotionsPerDay", "demotionWindowDays", "demotionDaysWithData", "demoteInvalidAbove", "demoteSpamAbove",
+                               "demoteSuccessBelow", "freezeInvalidAbove", "freezeSpamAbove"]
+
+    /// These thresholds with `name=value,…` (the `HERALD_GRADE_RULES` setting) applied: rates from 0 to 1, the
+    /// promotions a day from 1 to 4 (SPEC §5), the window from 1 to 30 days with at most that many days of data,
+    /// and a demotion or freeze never looser than the promotion it undoes. Unknown names and bad values are
+    /// refused, naming them.
+    public func applying(_ text: String) throws(HeraldError) -> GradeThresholds {
+        var rules = self
+        for item in text.split(separator: ",") {
+            let pair = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, let value = Double(pair[1]), value.isFinite else {
+                throw .validation("\"\(item.prefix(64))\" is not name=number.", field: "gradeRules")
+            }
+            let name = pair[0]
+            func whole(_ range: ClosedRange<Int>) throws(HeraldError) -> Int {
+                guard value == value.rounded(), range.contains(Int(value)) else {
+                    throw .validation("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound).", field: name)
+                }
+                return Int(value)
+            }
+            func rate() throws(HeraldError) -> Double {
+                guard (0...1).contains(value) else { throw .validation("\(name) must be a rate from 0 to 1.", field: name) }
+                return value
+            }
+            switch name {
+            case "minimumSent": rules.minimumSent = try whole(0...10_000_000)
+            case "promoteUsageAbove": rules.promoteUsageAbove = try rate()
+            case "promoteInvalidBelow": rules.promoteInvalidBelow = try rate()
+            case "promoteSpamBelow": rules.promoteSpamBelow = try rate()
+            case "promoteSuccessAbove": rules.promoteSuccessAbove = try rate()
+            case "promotionsPerDay": rules.promotionsPerDay = try whole(1...4)
+            case "demotionWindowDays": rules.demotionWindowDays = try whole(1...30)
+            case "demotionDaysWithData": rules.demotionDaysWithData = try whole(1...30)
+            case "demoteInvalidAbove": rules.demoteInvalidAbove = try rate()
+            case "demoteSpamAbove": rules.demoteSpamAbove = try rate()
+            case "demoteSuccessBelow": rules.demoteSuccessBelow = try rate()
+            case "freezeInvalidAbove": rules.freezeInvalidAbove = try rate()
+            case "freezeSpamAbove": rules.freezeSpamAbove = try rate()
+            default: throw .validation("\(name) is not a grade rule; use one of \(Self.names.joined(separator: ", ")).", field: name)
+            }
+        }
+        guard rules.demotionDaysWithData <= rules.demotionWindowDays else {
+            throw .validation("demotionDaysWithData may not exceed demotionWindowDays.", field: "demotionDaysWithData")
+        }
+        guard rules.demoteInvalidAbove >= rules.promoteInvalidBelow, rules.demoteSpamAbove >= rules.promoteSpamBelow,
+              rules.demoteSuccessBelow <= rules.promoteSuccessAbove else {
+            throw .validation("A demotion threshold may not be stricter than the promotion one it undoes.", field: "gradeRules")
+        }
+        guard rules.freezeInvalidAbove >= rules.demoteInvalidAbove, rules.freezeSpamAbove >= rules.demoteSpamAbove else {
+            throw .validation("A freeze threshold may not be stricter than the demotion one.", field: "gradeRules")
+        }
+        return rules
+    }
 }
 
 /// Where a tenant stands when it is evaluated.

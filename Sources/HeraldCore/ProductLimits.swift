@@ -18,12 +18,37 @@ public struct ProductLimits: Codable, Sendable, Equatable {
     /// Invalid addresses a tenant may remove from its list itself per calendar month; 0: only the operator
     /// (Direct Mail lets only support remove them).
     public var invalidAddressRemovalsPerMonth = 1_000
+    /// Recipients of one single send (SPEC §2: 100); at most ``SendRules/ceiling``'s.
+    public var recipientsPerSend = 100
+    /// Characters of a subject (100).
+    public var subjectLength = 100
+    /// Bytes of a body, html and text together (80 KB).
+    public var bodyBytes = 80 * 1024
 
     public init() {}
 
+    /// The send limits at their most (``SendRules/ceiling``), the rest as by default: what is checked before a
+    /// tenant's own limits are known.
+    public static let ceiling: ProductLimits = {
+        var limits = ProductLimits()
+        (limits.recipientsPerSend, limits.subjectLength, limits.bodyBytes) = SendRules.ceiling
+        return limits
+    }()
+
+    /// The most a limit may be set to: the send limits are bounded by what every path can carry.
+    static func maximum(_ name: String) -> Int {
+        switch name {
+        case "recipientsPerSend": SendRules.ceiling.recipientsPerSend
+        case "subjectLength": SendRules.ceiling.subjectLength
+        case "bodyBytes": SendRules.ceiling.bodyBytes
+        default: 10_000_000
+        }
+    }
+
     /// The names an override may use.
     public static let names = ["users", "accessKeysPerUser", "policies", "domains", "senders", "senderDeletionsPerMonth", "tags",
-                               "templates", "lists", "listMembers", "invalidAddressRemovalsPerMonth"]
+                               "templates", "lists", "listMembers", "invalidAddressRemovalsPerMonth",
+                               "recipientsPerSend", "subjectLength", "bodyBytes"]
 
     /// Sender deletions a month for a tenant of `kind`.
     public func senderDeletions(kind: TenantKind) -> Int {
@@ -35,7 +60,8 @@ public struct ProductLimits: Codable, Sendable, Equatable {
     public func applying(_ overrides: [String: Int]) throws(HeraldError) -> ProductLimits {
         var limits = self
         for (name, value) in overrides.sorted(by: { $0.key < $1.key }) {
-            guard (0...10_000_000).contains(value) else { throw .validation("\(name) must be from 0 to 10,000,000.", field: name) }
+            let maximum = Self.maximum(name), minimum = ["recipientsPerSend", "subjectLength", "bodyBytes"].contains(name) ? 1 : 0
+            guard (minimum...maximum).contains(value) else { throw .validation("\(name) must be from \(minimum) to \(maximum).", field: name) }
             switch name {
             case "users": limits.users = value
             case "accessKeysPerUser": limits.accessKeysPerUser = value
@@ -48,6 +74,9 @@ public struct ProductLimits: Codable, Sendable, Equatable {
             case "lists": limits.lists = value
             case "listMembers": limits.listMembers = value
             case "invalidAddressRemovalsPerMonth": limits.invalidAddressRemovalsPerMonth = value
+            case "recipientsPerSend": limits.recipientsPerSend = value
+            case "subjectLength": limits.subjectLength = value
+            case "bodyBytes": limits.bodyBytes = value
             default: throw .validation("\(name) is not a limit; use one of \(Self.names.joined(separator: ", ")).", field: name)
             }
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The credit-grade → daily quota table (SPEC §5 defaults; grades 2 and 16 are fixed points); the
 /// monthly quota is the daily one × 30.
 public enum GradeQuota {
@@ -9,6 +11,50 @@ public enum GradeQuota {
     public static func daily(grade: Int, table: [Int] = defaults) -> Int {
         table[min(max(grade, 1), table.count) - 1]
     }
+}
+
+/// A credit-grade → daily quota table in force: the installation's (`HERALD_GRADE_QUOTAS`, SPEC §5 by default) or
+/// a tenant's own, which the operator sets (`PUT /admin/v1/tenants/{id}/limits` with `dailyQuotas`).
+public struct QuotaTable: Sendable, Equatable, Codable {
+    /// Daily quota of grades 1…16, each at least 1 and none below the one before.
+    public private(set) var daily: [Int]
+
+    public static let standard = QuotaTable(checked: GradeQuota.defaults)
+
+    init(checked daily: [Int]) { self.daily = daily }
+
+    /// A table of 16 daily quotas, each from 1 to 1,000,000,000 and none below the grade before.
+    public init(_ daily: [Int], field: String = "dailyQuotas") throws(HeraldError) {
+        guard daily.count == 16 else { throw .validation("Give 16 daily quotas, one for each grade from 1 to 16.", field: field) }
+        for (index, quota) in daily.enumerated() {
+            guard (1...1_000_000_000).contains(quota) else { throw .validation("A daily quota is from 1 to 1,000,000,000.", field: "\(field)[\(index)]") }
+            guard index == 0 || quota >= daily[index - 1] else {
+                throw .validation("A grade's daily quota may not be below the grade before it.", field: "\(field)[\(index)]")
+            }
+        }
+        self.daily = daily
+    }
+
+    /// `200,2000,…` (the `HERALD_GRADE_QUOTAS` setting).
+    public static func parse(_ text: String, field: String) throws(HeraldError) -> QuotaTable {
+        var values: [Int] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let value = Int(item.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")) else {
+                throw .validation("\"\(item.prefix(32))\" is not a number.", field: field)
+            }
+            values.append(value)
+        }
+        return try QuotaTable(values, field: field)
+    }
+
+    /// PostgreSQL's text of an `int[]` (`{200,2000,…}`), as a table; nil when absent or not a valid table.
+    public static func stored(_ text: String?) -> QuotaTable? {
+        guard let text, text.hasPrefix("{"), text.hasSuffix("}") else { return nil }
+        return try? parse(String(text.dropFirst().dropLast()), field: "quota_table")
+    }
+
+    /// The daily quota of `grade` (clamped to 1…16).
+    public func daily(grade: Int) -> Int { GradeQuota.daily(grade: grade, table: daily) }
 }
 
 /// Shares out what is left of a day's and a month's quota among requests that arrive together, in

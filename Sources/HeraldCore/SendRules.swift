@@ -65,8 +65,11 @@ public struct ValidatedSend: Sendable, Equatable {
 }
 
 public enum SendRules {
-    /// Recipients per SingleSendMail (SPEC §2).
-    public static let maxRecipients = 100
+    /// The bounds every send is checked against before the database: the most any tenant's limits may be set to.
+    /// A tenant's own limits (``ProductLimits``: 100 recipients, 100 characters of subject, 80 KB of body unless
+    /// the installation or the operator says otherwise) are checked in the accepting transaction, which knows the
+    /// tenant (``checkLimits(_:limits:)``).
+    public static let ceiling = (recipientsPerSend: 1_000, subjectLength: 998, bodyBytes: 1 << 20)
     /// Longest from-alias.
     public static let maxAlias = 15
 
@@ -78,8 +81,8 @@ public enum SendRules {
             }
         }
         let recipients = try self.recipients(request.to)
-        guard (1...MailTemplate.maxSubject).contains(request.subject.count) else {
-            throw .validation("subject must be 1 to \(MailTemplate.maxSubject) characters.", field: "subject")
+        guard (1...ceiling.subjectLength).contains(request.subject.count) else {
+            throw .validation("subject must be 1 to \(ceiling.subjectLength) characters.", field: "subject")
         }
         try TextRules.checkLine(request.subject, field: "subject")
         if let html = request.html { try TextRules.checkBody(html, field: "html") }
@@ -87,8 +90,8 @@ public enum SendRules {
         guard (request.html?.isEmpty == false) || (request.text?.isEmpty == false) else {
             throw .validation("Give html, text or both.", field: "html")
         }
-        guard (request.html?.utf8.count ?? 0) + (request.text?.utf8.count ?? 0) <= MailTemplate.maxBody else {
-            throw .validation("The body (html and text together) is larger than 80 KB.", field: "html")
+        guard (request.html?.utf8.count ?? 0) + (request.text?.utf8.count ?? 0) <= ceiling.bodyBytes else {
+            throw .validation("The body (html and text together) is larger than \(ceiling.bodyBytes / 1024) KB.", field: "html")
         }
         let replyTo = try replyToRequest(request.replyTo, sender: request.senderReplyTo)
         if let name = request.replyToName { try ReplyToRule.validateName(name) }
@@ -115,11 +118,30 @@ public enum SendRules {
         }
     }
 
-    /// Distinct recipients in the order given: at least one, at most ``maxRecipients``, each a valid address.
+    /// A send within the tenant's limits (SPEC §2, configurable, overridable per tenant): recipients, and for a
+    /// send built from parts the subject's characters and the body's bytes (a submission is bounded by the SMTP
+    /// message size instead).
+    public static func checkLimits(_ send: ValidatedSend, limits: ProductLimits) throws(HeraldError) {
+        guard send.recipients.count <= limits.recipientsPerSend else {
+            throw .validation("At most \(limits.recipientsPerSend) recipients per request.", field: "to")
+        }
+        guard send.raw == nil else { return }
+        guard send.subject.count <= limits.subjectLength else {
+            throw .validation("subject must be 1 to \(limits.subjectLength) characters.", field: "subject")
+        }
+        guard (send.html?.utf8.count ?? 0) + (send.text?.utf8.count ?? 0) <= limits.bodyBytes else {
+            throw .validation("The body (html and text together) is larger than \(Self.kilobytes(limits.bodyBytes)).", field: "html")
+        }
+    }
+
+    /// `80 KB`, or the bytes when not whole kilobytes.
+    public static func kilobytes(_ bytes: Int) -> String { bytes % 1024 == 0 ? "\(bytes / 1024) KB" : "\(bytes) bytes" }
+
+    /// Distinct recipients in the order given: at least one, at most the ``ceiling``, each a valid address.
     static func recipients(_ to: [String]) throws(HeraldError) -> [MailAddress] {
         guard !to.isEmpty else { throw .validation("Give at least one recipient.", field: "to") }
-        guard to.count <= maxRecipients else {
-            throw .validation("At most \(maxRecipients) recipients per request.", field: "to")
+        guard to.count <= ceiling.recipientsPerSend else {
+            throw .validation("At most \(ceiling.recipientsPerSend) recipients per request.", field: "to")
         }
         var recipients: [MailAddress] = []
         for (index, text) in to.enumerated() {

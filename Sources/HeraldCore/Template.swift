@@ -114,18 +114,22 @@ public enum MailTemplate {
 
     /// Checks a template's shape (names the field): subject 1–100 characters, at least one body part, parts
     /// at most 80 KB.
-    public static func validate(name: String, subject: String, html: String?, text: String?) throws(HeraldError) {
+    /// A template's name, and its subject and body parts within `limits` (the tenant's send limits: a template
+    /// becomes mail).
+    public static func validate(name: String, subject: String, html: String?, text: String?,
+                                limits: ProductLimits = ProductLimits()) throws(HeraldError) {
         guard (1...64).contains(name.count), !name.contains(where: \.isNewline) else {
             throw .validation("name must be 1 to 64 characters on one line.", field: "name")
         }
-        guard (1...maxSubject).contains(subject.count) else {
-            throw .validation("subject must be 1 to \(maxSubject) characters.", field: "subject")
+        guard (1...limits.subjectLength).contains(subject.count) else {
+            throw .validation("subject must be 1 to \(limits.subjectLength) characters.", field: "subject")
         }
         guard (html?.isEmpty == false) || (text?.isEmpty == false) else {
             throw .validation("Give html, text or both.", field: "html")
         }
-        if let html, html.utf8.count > maxBody { throw .validation("html is larger than 80 KB.", field: "html") }
-        if let text, text.utf8.count > maxBody { throw .validation("text is larger than 80 KB.", field: "text") }
+        let most = SendRules.kilobytes(limits.bodyBytes)
+        if let html, html.utf8.count > limits.bodyBytes { throw .validation("html is larger than \(most).", field: "html") }
+        if let text, text.utf8.count > limits.bodyBytes { throw .validation("text is larger than \(most).", field: "text") }
     }
 
     /// The automatic checks of a submission (SPEC §2): sensitive words (case-insensitive, anywhere),

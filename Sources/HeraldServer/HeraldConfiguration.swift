@@ -116,6 +116,17 @@ public struct HeraldConfiguration: Sendable {
     /// gets a `mailto:` at this address (`<local>+<token>@<domain>`) next to the https link, and the `smtp`
     /// role receives that mail on the inbound listener. The domain's MX must point at that listener.
     public var unsubscribeAddress: String?
+    /// `HERALD_GRADE_QUOTAS`: the daily quota of grades 1 to 16 (SPEC §5's table by default); the operator may give
+    /// a tenant its own (`dailyQuotas` of `PUT /admin/v1/tenants/{id}/limits`).
+    public var gradeQuotas: QuotaTable
+    /// `HERALD_GRADE_RULES`: the grade thresholds and the promotions a day, as `name=value,…` over SPEC's defaults.
+    public var gradeRules: GradeThresholds
+    /// `HERALD_FREE_ALLOWANCE`: the messages of a day that are free (200).
+    public var freeAllowance: Int
+    /// `HERALD_INVALID_AFTER_HARD_BOUNCES`: hard bounces that list an address as invalid (2).
+    public var invalidAfterHardBounces: Int
+    /// `HERALD_INITIAL_GRADE`: the grade of a new tenant when the operator names none (2).
+    public var initialGrade: Int
     /// `HERALD_FBL_ADDRESS` (e.g. `fbl@mx.example.com`, none by default): the address mailbox providers' feedback
     /// loops send their ARF complaint reports to; the `smtp` role receives that mail on the inbound listener.
     /// Reports that come back to a message's VERP return path are taken without it.
@@ -247,6 +258,21 @@ public struct HeraldConfiguration: Sendable {
         } catch {
             throw Invalid(description: "HERALD_LIMITS: \(error.message)")
         }
+        do {
+            gradeQuotas = try string("herald.grade.quotas").map { text throws(HeraldError) in try QuotaTable.parse(text, field: "HERALD_GRADE_QUOTAS") }
+                ?? .standard
+        } catch {
+            throw Invalid(description: "HERALD_GRADE_QUOTAS: \(error.message) (16 daily quotas, grade 1 to 16, e.g. 200,2000,5000,…)")
+        }
+        do {
+            gradeRules = try GradeThresholds().applying(string("herald.grade.rules") ?? "")
+            gradeRules.quotas = gradeQuotas.daily
+        } catch {
+            throw Invalid(description: "HERALD_GRADE_RULES: \(error.message) (\(error.field ?? ""))")
+        }
+        freeAllowance = try int("herald.free.allowance", "HERALD_FREE_ALLOWANCE", default: 200, range: 0...1_000_000)
+        invalidAfterHardBounces = try int("herald.invalid.after.hard.bounces", "HERALD_INVALID_AFTER_HARD_BOUNCES", default: 2, range: 1...100)
+        initialGrade = try int("herald.initial.grade", "HERALD_INITIAL_GRADE", default: 2, range: 1...16)
         domainRecheckInterval = .seconds(try int("herald.domain.recheck", "HERALD_DOMAIN_RECHECK", default: 86_400, range: 60...2_592_000))
         deliveryLease = .seconds(try int("herald.delivery.lease", "HERALD_DELIVERY_LEASE", default: 60, range: 3...3_600))
         gradeInterval = .seconds(try int("herald.grade.interval", "HERALD_GRADE_INTERVAL", default: 90, range: 1...86_400))

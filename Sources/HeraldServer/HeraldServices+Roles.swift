@@ -116,7 +116,10 @@ extension HeraldServices {
         receiver.userAuthLimiter = rateLimits.smtpUser
         for (port, implicit) in [(configuration.smtpPort, false), (configuration.smtpsPort, true)] {
             guard let port else { continue }
-            var session = SMTPServerStateMachine.Settings(hostname: hostname ?? "localhost", maxMessageSize: configuration.smtpMaxSize)
+            // RCPTs past the installation's recipientsPerSend get 452 at once (a tenant's own lower limit is checked
+            // when the message is accepted; a tenant's higher one applies to the REST and compatibility sends).
+            var session = SMTPServerStateMachine.Settings(hostname: hostname ?? "localhost", maxMessageSize: configuration.smtpMaxSize,
+                                                          maxRecipients: configuration.limits.recipientsPerSend)
             session.authAvailable = true
             session.requireAuth = true
             session.authRequiresTLS = !configuration.smtpAllowInsecureAuth

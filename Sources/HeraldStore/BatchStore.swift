@@ -33,6 +33,8 @@ public struct TaskClaim: Sendable {
 public struct BatchStore: Sendable {
     let database: Database
     public var quotaTimeZone = TimeZone(identifier: "UTC")!
+    /// The installation's grade → daily quota table (a tenant may have its own).
+    public var quotaTable = QuotaTable.standard
 
     public init(database: Database) {
         self.database = database
@@ -50,7 +52,7 @@ public struct BatchStore: Sendable {
         let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
         return try await database.withTenant(tenantID) { connection in
             let facts = try await Self.submitFacts(connection, tenantID: tenantID, from: from, templateID: templateID, listID: listID, tag: tag,
-                                                   logger: logger)
+                                                   quotaTable: quotaTable, logger: logger)
             let submission = try BatchDecision.check(from: from, tag: tag, replyTo: replyTo, replyToName: request.replyToName, facts: facts)
             let (members, senderID) = (submission.members, submission.senderID)
             let (subject, html, text) = (submission.template.subject, submission.template.html, submission.template.text)
@@ -76,22 +78,22 @@ public struct BatchStore: Sendable {
     /// domain, the template with its content (read with its status, in one row: the task keeps exactly the
     /// approved version), the list's size and whether the tag exists.
     static func submitFacts(_ connection: PostgresConnection, tenantID: UUID, from: MailAddress, templateID: UUID, listID: UUID, tag: String?,
-                            logger: Logger) async throws -> BatchSubmitFacts {
+                            quotaTable: QuotaTable, logger: Logger) async throws -> BatchSubmitFacts {
         let row = try await connection.query("""
             SELECT t.status, t.grade, t.track_opens_clicks, t.trigger_unsubscribe_link, s.id, s.type, d.status, s.reply_to, s.reply_to_status,
                    tp.status, tp.kind, tp.subject, tp.html, tp.body_text, l.member_count,
-                   (\(tag)::text IS NULL OR EXISTS (SELECT 1 FROM tags WHERE tenant_id = t.id AND name = \(tag)))
+                   (\(tag)::text IS NULL OR EXISTS (SELECT 1 FROM tags WHERE tenant_id = t.id AND name = \(tag))), t.quota_table::text
             FROM tenants t
             LEFT JOIN senders s ON s.tenant_id = t.id AND s.address = \(from.description)
             LEFT JOIN domains d ON d.id = s.domain_id
             LEFT JOIN templates tp ON tp.tenant_id = t.id AND tp.id = \(templateID)
             LEFT JOIN recipient_lists l ON l.tenant_id = t.id AND l.id = \(listID)
             WHERE t.id = \(tenantID)
-            """, logger: logger).decode((String, Int, Bool, Bool, UUID?, String?, String?, String?, String?, String?, String?, String?, String?, String?, Int?, Bool).self)
+            """, logger: logger).decode((String, Int, Bool, Bool, UUID?, String?, String?, String?, String?, String?, String?, String?, String?, String?, Int?, Bool, String?).self)
             .first { _ in true }
         guard let row else { return BatchSubmitFacts(tenant: nil, sender: nil, template: nil, listMembers: nil, tagKnown: false) }
         let (status, grade, track, unsubscribe, senderID, senderType, domainStatus, replyTo, replyToStatus, templateStatus, kind, subject, html, text,
-             members, tagKnown) = row
+             members, tagKnown, table) = row
         let sender = try senderID.map { id in
             AcceptSenderFacts(id: id, kind: try .stored(senderType ?? ""), replyTo: replyTo, replyToStatus: try .stored(replyToStatus ?? "none"),
                               domainStatus: try .stored(domainStatus ?? ""))
@@ -100,7 +102,8 @@ public struct BatchStore: Sendable {
         if let templateStatus, let kind, let subject {
             template = .init(status: try .stored(templateStatus), kind: try .stored(kind), subject: subject, html: html, text: text)
         }
-        return BatchSubmitFacts(tenant: AcceptTenantFacts(status: try .stored(status), grade: grade, trackByDefault: track, triggerUnsubscribeLink: unsubscribe),
+        return BatchSubmitFacts(tenant: AcceptTenantFacts(status: try .stored(status), grade: grade, trackByDefault: track, triggerUnsubscribeLink: unsubscribe,
+                                                          quotas: QuotaTable.stored(table) ?? quotaTable),
                                 sender: sender, template: template, listMembers: members, tagKnown: tagKnown)
     }
 
@@ -161,10 +164,11 @@ public struct BatchStore: Sendable {
             var reserved = reservedBefore
             let beyond = BatchDecision.beyondReservation(sendable: sendable.count, queuedBefore: queuedBefore, reserved: reserved)
             if beyond > 0 {
-                let grade = try await connection.query("SELECT grade FROM tenants WHERE id = \(task.tenantID)", logger: logger)
-                    .decode(Int.self).first { _ in true } ?? 1
+                let (grade, table) = try await connection.query("SELECT grade::int, quota_table::text FROM tenants WHERE id = \(task.tenantID)",
+                                                                logger: logger).decode((Int, String?).self).first { _ in true } ?? (1, nil)
                 let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
-                var quota = try await SendStore.lockQuota(connection, tenantID: task.tenantID, daily: GradeQuota.daily(grade: grade), day: day,
+                let daily = (QuotaTable.stored(table) ?? quotaTable).daily(grade: grade)
+                var quota = try await SendStore.lockQuota(connection, tenantID: task.tenantID, daily: daily, day: day,
                                                           monthStart: monthStart, logger: logger)
                 let granted = BatchDecision.admitBeyond(sendable, beyond: beyond, quota: &quota, dropped: &dropped)
                 if granted > 0 { try await SendStore.storeQuota(connection, tenantID: task.tenantID, quota: quota, day: day, logger: logger) }

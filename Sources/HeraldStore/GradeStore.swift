@@ -84,6 +84,8 @@ struct GradeFiguresBody: Codable {
 public struct GradeStore: Sendable {
     let database: Database
     public var thresholds = GradeThresholds()
+    /// The first messages of a day that are free (`HERALD_FREE_ALLOWANCE`).
+    public var freeAllowance = 200
     /// Counters, when a registry is attached.
     public var metrics: GradeMetrics?
     /// The day boundary (the quota's).
@@ -129,22 +131,23 @@ public struct GradeStore: Sendable {
         let thresholds = self.thresholds
         let (afterTime, afterTenant) = cursor ?? (Date.distantPast, UUID.none)
         return try await database.withSystem { connection in
-            var standings: [UUID: GradeStanding] = [:]
+            var standings: [UUID: GradeStanding] = [:], tables: [UUID: QuotaTable] = [:]
             var last: (Date, UUID)?
-            for try await (id, grade, ceiling, promotionsToday, demotedToday, used, updated) in try await connection.query("""
+            for try await (id, grade, ceiling, promotionsToday, demotedToday, used, updated, table) in try await connection.query("""
                 SELECT t.id, t.grade::int, t.grade_ceiling::int,
                        CASE WHEN t.promotions_day = \(today)::date THEN t.promotions_count ELSE 0 END,
                        coalesce(t.demoted_day = \(today)::date, false),
                        herald_quota_used(t.id, \(today)::date, \(today)::date),
-                       s.updated_at
+                       s.updated_at, t.quota_table::text
                 FROM tenant_daily_stats s JOIN tenants t ON t.id = s.tenant_id
                 WHERE s.day = \(today)::date AND (s.updated_at, s.tenant_id) > (\(afterTime), \(afterTenant))
                       AND t.status = 'active' AND s.updated_at > coalesce(t.graded_at, '-infinity')
                 ORDER BY s.updated_at, s.tenant_id LIMIT \(limit)
                 FOR UPDATE OF t SKIP LOCKED
-                """, logger: logger).decode((UUID, Int, Int, Int, Bool, Int, Date).self) {
+                """, logger: logger).decode((UUID, Int, Int, Int, Bool, Int, Date, String?).self) {
                 standings[id] = GradeStanding(grade: grade, ceiling: ceiling, promotionsToday: promotionsToday, demotedToday: demotedToday,
                                               quotaUsedToday: used)
+                tables[id] = QuotaTable.stored(table)
                 last = (updated, id)
             }
             guard !standings.isEmpty else { return (0, [], nil) }
@@ -160,7 +163,10 @@ public struct GradeStore: Sendable {
             for (id, standing) in standings.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
                 let figures = days[id] ?? []
                 let todays = figures.first { $0.day == 0 } ?? DayFigures(day: 0, sent: 0, delivered: 0, invalid: 0, spam: 0)
-                let decision = GradeRules.evaluate(standing, today: todays, earlier: figures.filter { $0.day != 0 }, thresholds: thresholds)
+                // A tenant with its own quota table is judged on its usage of it.
+                var rules = thresholds
+                if let table = tables[id] { rules.quotas = table.daily }
+                let decision = GradeRules.evaluate(standing, today: todays, earlier: figures.filter { $0.day != 0 }, thresholds: rules)
                 if decision != .stay {
                     try await apply(decision, to: id, standing: standing, on: connection, today: today, now: now)
                     changes.append(Change(tenantID: id, decision: decision))
@@ -226,8 +232,9 @@ public struct AccountRecord: Sendable, Equatable {
     public var monthlyUsed: Int
     public var dailyRemaining: Int { max(0, dailyQuota - dailyUsed) }
     public var monthlyQuota: Int { dailyQuota * 30 }
-    /// The first 200 messages of a day are free.
-    public var freeRemaining: Int { max(0, 200 - dailyUsed) }
+    /// The first messages of a day that are free (`HERALD_FREE_ALLOWANCE`, 200 by default).
+    public var freeAllowance = 200
+    public var freeRemaining: Int { max(0, freeAllowance - dailyUsed) }
 }
 
 /// A grade history entry.
@@ -245,16 +252,18 @@ extension GradeStore {
     /// The tenant's grade, ceiling, status and quotas now.
     public func account(tenantID: UUID, now: Date) async throws -> AccountRecord {
         let (day, monthStart) = SendRules.quotaDay(now, timeZone: quotaTimeZone)
-        let quotas = thresholds.quotas
+        let quotas = thresholds.quotas, freeAllowance = self.freeAllowance
         return try await database.withTenant(tenantID) { connection in
             let row = try await connection.query("""
                 SELECT t.grade::int, t.grade_ceiling::int, t.status,
-                       herald_quota_used(t.id, \(day)::date, \(day)::date), herald_quota_used(t.id, \(monthStart)::date, \(day)::date)
+                       herald_quota_used(t.id, \(day)::date, \(day)::date), herald_quota_used(t.id, \(monthStart)::date, \(day)::date),
+                       t.quota_table::text
                 FROM tenants t WHERE t.id = \(tenantID)
-                """, logger: database.logger).decode((Int, Int, String, Int, Int).self).first { _ in true }
-            guard let (grade, ceiling, status, used, monthly) = row else { throw HeraldError.notFound("account") }
-            return AccountRecord(grade: grade, gradeCeiling: ceiling, status: try .stored(status), dailyQuota: GradeQuota.daily(grade: grade, table: quotas),
-                                 dailyUsed: used, monthlyUsed: monthly)
+                """, logger: database.logger).decode((Int, Int, String, Int, Int, String?).self).first { _ in true }
+            guard let (grade, ceiling, status, used, monthly, table) = row else { throw HeraldError.notFound("account") }
+            let daily = (QuotaTable.stored(table)?.daily ?? quotas)
+            return AccountRecord(grade: grade, gradeCeiling: ceiling, status: try .stored(status), dailyQuota: GradeQuota.daily(grade: grade, table: daily),
+                                 dailyUsed: used, monthlyUsed: monthly, freeAllowance: freeAllowance)
         }
     }
 

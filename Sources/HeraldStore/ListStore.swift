@@ -35,6 +35,8 @@ public struct ImportResult: Sendable, Equatable {
 /// tenant's daily quota), imported in batches inside one transaction.
 public struct ListStore: Sendable {
     let database: Database
+    /// The installation's grade → daily quota table (a list holds at most a day's quota).
+    public var quotaTable = QuotaTable.standard
     /// Product limits (lists, members per list) and the tenant's overrides.
     public var limits = TenantLimits()
     /// Rows per INSERT statement of an import.
@@ -109,12 +111,12 @@ public struct ListStore: Sendable {
         var rejected = rejected
         return try await database.withTenant(tenantID) { connection in
             let list = try await connection.query("""
-                SELECT l.member_count, t.grade FROM recipient_lists l JOIN tenants t ON t.id = l.tenant_id
+                SELECT l.member_count, t.grade, t.quota_table::text FROM recipient_lists l JOIN tenants t ON t.id = l.tenant_id
                 WHERE l.tenant_id = \(tenantID) AND l.id = \(listID) FOR UPDATE OF l
-                """, logger: logger).decode((Int, Int).self).first { _ in true }
-            guard let (memberCount, grade) = list else { throw HeraldError.notFound("list") }
+                """, logger: logger).decode((Int, Int, String?).self).first { _ in true }
+            guard let (memberCount, grade, table) = list else { throw HeraldError.notFound("list") }
             let maxMembers = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.listMembers
-            let capacity = min(maxMembers, GradeQuota.daily(grade: grade))
+            let capacity = min(maxMembers, (QuotaTable.stored(table) ?? quotaTable).daily(grade: grade))
             // Which addresses are already members (updates take no capacity).
             var existing = Set<String>()
             for start in stride(from: 0, to: rows.count, by: batchSize) {

@@ -101,7 +101,8 @@ extension SendStore {
             var leaseAttempts = 0
             while true {
                 let facts = try await Self.acceptFacts(connection, tenantID: tenantID, sends: sends, day: day, monthStart: monthStart, lock: locked,
-                                                       holder: holder, prepared: database.preparedStatements, logger: logger)
+                                                       holder: holder, defaults: (quotaTable, limits.defaults),
+                                                       prepared: database.preparedStatements, logger: logger)
                 let before = QuotaAllocation(daily: facts.tenant?.dailyQuota ?? 0, usedToday: facts.quota.usedToday ?? 0,
                                              usedEarlierThisMonth: facts.quota.usedEarlier)
                 var verdicts = AcceptDecision.plan(sends, tenant: facts.tenant, senders: facts.senders, knownTags: facts.knownTags,
@@ -225,8 +226,10 @@ extension SendStore {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
+    /// `defaults`: the installation's quota table and product limits, which the tenant's own (when it has any) replace.
     static func acceptFacts(_ connection: PostgresConnection, tenantID: UUID, sends: [ValidatedSend], day: String, monthStart: String, lock: Bool,
-                            holder: UUID?, prepared: Bool, logger: Logger) async throws -> AcceptFacts {
+                            holder: UUID?, defaults: (quotas: QuotaTable, limits: ProductLimits) = (.standard, ProductLimits()),
+                            prepared: Bool, logger: Logger) async throws -> AcceptFacts {
         var facts = AcceptFacts()
         let statement = AcceptFactsStatement(tenantID: tenantID, froms: Array(Set(sends.map(\.from.description))), tags: Array(Set(sends.compactMap(\.tag))),
                                              addresses: AcceptDecision.recipientsToLookUp(sends), day: day, monthStart: monthStart, lock: lock,
@@ -235,7 +238,9 @@ extension SendStore {
             switch kind {
             case "tenant":
                 guard let status = a, let grade = b.flatMap({ Int($0) }) else { throw UnknownStoredValue(type: "tenant facts", value: "\(a ?? "-") \(b ?? "-")") }
-                facts.tenant = AcceptTenantFacts(status: try .stored(status), grade: grade, trackByDefault: c == "true", triggerUnsubscribeLink: d == "true")
+                facts.tenant = AcceptTenantFacts(status: try .stored(status), grade: grade, trackByDefault: c == "true", triggerUnsubscribeLink: d == "true",
+                                                 quotas: QuotaTable.stored(e) ?? defaults.quotas,
+                                                 limits: TenantLimits.applying(overridesJSON: f, to: defaults.limits))
             case "sender":
                 guard let address = a, let id = b.flatMap(UUID.init(uuidString:)), let type = c, let replyToStatus = e, let domainStatus = f else {
                     throw UnknownStoredValue(type: "sender facts", value: a ?? "-")

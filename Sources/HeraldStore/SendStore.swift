@@ -41,8 +41,10 @@ public struct SendStore: Sendable {
     /// The holder of this process's quota leases (its `herald_processes` id; ``QuotaLease``), or nil to take
     /// every send's quota from the tenant's day row.
     public var quotaHolder: UUID?
-    /// Product limits (invalid-address removals) and the tenant's overrides.
+    /// Product limits (the send limits, invalid-address removals) and the tenant's overrides.
     public var limits = TenantLimits()
+    /// The installation's grade → daily quota table (a tenant may have its own).
+    public var quotaTable = QuotaTable.standard
 
     public init(database: Database) {
         self.database = database

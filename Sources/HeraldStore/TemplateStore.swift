@@ -63,14 +63,16 @@ public struct TemplateStore: Sendable {
     }
 
     public func create(tenantID: UUID, content: TemplateContent, actor: AuditActor) async throws -> TemplateRecord {
-        try MailTemplate.validate(name: content.name, subject: content.subject, html: content.html, text: content.text)
+        try MailTemplate.validate(name: content.name, subject: content.subject, html: content.html, text: content.text, limits: .ceiling)
         let id = UUIDv7.make()
         let variables = MailTemplate.variables(subject: content.subject, html: content.html, text: content.text)
         return try await database.withTenant(tenantID) { connection in
+            let effective = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits
+            try MailTemplate.validate(name: content.name, subject: content.subject, html: content.html, text: content.text, limits: effective)
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext('templates:' || \(tenantID.uuidString)))", logger: logger)
             let count = try await connection.query("SELECT count(*) FROM templates WHERE tenant_id = \(tenantID)", logger: logger)
                 .decode(Int.self).first { _ in true } ?? 0
-            let maxTemplates = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits.templates
+            let maxTemplates = effective.templates
             guard count < maxTemplates else {
                 throw HeraldError.limitExceeded("A tenant can have at most \(maxTemplates) templates (limit: templates).")
             }
@@ -91,11 +93,13 @@ public struct TemplateStore: Sendable {
     /// Replaces the content; an approved or pending template goes back to review (pending), a rejected
     /// one back to draft.
     public func update(tenantID: UUID, id: UUID, content: TemplateContent, actor: AuditActor, now: Date) async throws -> TemplateRecord {
-        try MailTemplate.validate(name: content.name, subject: content.subject, html: content.html, text: content.text)
+        try MailTemplate.validate(name: content.name, subject: content.subject, html: content.html, text: content.text, limits: .ceiling)
         let variables = MailTemplate.variables(subject: content.subject, html: content.html, text: content.text)
         let problems = MailTemplate.contentProblems(kind: content.kind, subject: content.subject, html: content.html, text: content.text,
                                                     sensitiveWords: await words())
         return try await database.withTenant(tenantID) { connection in
+            let effective = try await limits.effective(connection, tenantID: tenantID, logger: logger).limits
+            try MailTemplate.validate(name: content.name, subject: content.subject, html: content.html, text: content.text, limits: effective)
             let current = try await connection.query("SELECT status FROM templates WHERE tenant_id = \(tenantID) AND id = \(id) FOR UPDATE",
                                                       logger: logger).decode(String.self).first { _ in true }
             guard let current else { throw HeraldError.notFound("template") }

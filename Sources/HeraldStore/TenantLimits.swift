@@ -18,10 +18,14 @@ public struct TenantLimits: Sendable {
         let row = try await connection.query("SELECT kind, limit_overrides::text FROM tenants WHERE id = \(tenantID)", logger: logger)
             .decode((String, String).self).first { _ in true }
         guard let (kind, overridesJSON) = row else { throw HeraldError.notFound("tenant") }
-        let overrides = (try? JSONDecoder().decode([String: Int].self, from: Data(overridesJSON.utf8))) ?? [:]
-        // Stored overrides were validated when the operator set them; a bad one is ignored, not fatal.
-        let limits = (try? defaults.applying(overrides)) ?? defaults
-        return (limits, TenantKind(rawValue: kind) ?? .enterprise)
+        return (Self.applying(overridesJSON: overridesJSON, to: defaults), TenantKind(rawValue: kind) ?? .enterprise)
+    }
+
+    /// `limits` with a tenant's stored overrides (`tenants.limit_overrides` as text) applied. Stored overrides were
+    /// validated when the operator set them; a bad one is ignored, not fatal.
+    static func applying(overridesJSON: String?, to limits: ProductLimits) -> ProductLimits {
+        guard let overridesJSON, let overrides = try? JSONDecoder().decode([String: Int].self, from: Data(overridesJSON.utf8)) else { return limits }
+        return (try? limits.applying(overrides)) ?? limits
     }
 }
 
@@ -49,6 +53,29 @@ extension TenantStore {
                 .decode(String.self).first { _ in true }
             guard let current else { throw HeraldError.notFound("tenant") }
             return (try? JSONDecoder().decode([String: Int].self, from: Data(current.utf8))) ?? [:]
+        }
+    }
+
+    /// A tenant's own grade → daily quota table, or nil when it follows the installation's.
+    public func quotaTable(_ id: UUID) async throws -> QuotaTable? {
+        try await database.withSystem { connection in
+            let row = try await connection.query("SELECT quota_table::text FROM tenants WHERE id = \(id)", logger: database.logger)
+                .decode(String?.self).first { _ in true }
+            guard let row else { throw HeraldError.notFound("tenant") }
+            return QuotaTable.stored(row)
+        }
+    }
+
+    /// Sets (or, nil, clears) a tenant's own quota table, audited; the next send reads it.
+    public func setQuotaTable(_ id: UUID, _ table: QuotaTable?, actor: AuditActor) async throws {
+        try await database.withSystem { connection in
+            let updated = try await connection.query("""
+                UPDATE tenants SET quota_table = \(table?.daily)::integer[], updated_at = now() WHERE id = \(id) RETURNING 1
+                """, logger: database.logger).decode(Int.self).first { _ in true }
+            guard updated != nil else { throw HeraldError.notFound("tenant") }
+            try await AuditLog.record(on: connection, logger: database.logger, tenantID: id, actor: actor, action: "admin:SetTenantQuotas",
+                                      resource: ResourceName.tenantWildcard(tenantID: id.lowercasedString),
+                                      detail: ["dailyQuotas": table.map { $0.daily.map(String.init).joined(separator: ",") } ?? "(installation)"])
         }
     }
 }

@@ -27,6 +27,19 @@ import Testing
         #expect(dns.port == 5353)
         let limits = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_LIMITS": "domains=20, listMembers=50000"]).limits
         #expect(limits.domains == 20 && limits.listMembers == 50_000 && limits.senders == 10)
+        // Every number of SPEC's grades and limits is configuration (issue #18), SPEC's by default.
+        #expect(configuration.gradeQuotas == .standard && configuration.gradeRules == GradeThresholds() && configuration.freeAllowance == 200
+                && configuration.invalidAfterHardBounces == 2 && configuration.initialGrade == 2)
+        #expect(limits.recipientsPerSend == 100 && limits.subjectLength == 100 && limits.bodyBytes == 81_920)
+        let tuned = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald",
+                              "HERALD_GRADE_QUOTAS": "100,1000,2000,3000,4000,5000,6000,7000,8000,9000,10000,20000,30000,40000,50000,60000",
+                              "HERALD_GRADE_RULES": "promotionsPerDay=4, minimumSent=50, promoteSpamBelow=0.01",
+                              "HERALD_FREE_ALLOWANCE": "500", "HERALD_INVALID_AFTER_HARD_BOUNCES": "3", "HERALD_INITIAL_GRADE": "1",
+                              "HERALD_LIMITS": "recipientsPerSend=50,subjectLength=78,bodyBytes=40960"])
+        #expect(tuned.gradeQuotas.daily(grade: 2) == 1_000 && tuned.gradeRules.quotas == tuned.gradeQuotas.daily)
+        #expect(tuned.gradeRules.promotionsPerDay == 4 && tuned.gradeRules.minimumSent == 50 && tuned.gradeRules.promoteSpamBelow == 0.01)
+        #expect(tuned.freeAllowance == 500 && tuned.invalidAfterHardBounces == 3 && tuned.initialGrade == 1)
+        #expect(tuned.limits.recipientsPerSend == 50 && tuned.limits.subjectLength == 78 && tuned.limits.bodyBytes == 40_960)
         #expect(configuration.unsubscribeAddress == nil && configuration.inboundPort == 25 && configuration.smtpTLS == nil)
         let inbound = try load(["DATABASE_URL": "postgres://h:p@127.0.0.1:5432/herald", "HERALD_UNSUBSCRIBE_ADDRESS": "unsubscribe@mx.example.com",
                                 "HERALD_INBOUND_PORT": "2525"])
@@ -66,6 +79,16 @@ import Testing
         Bad(environment: base.merging(["HERALD_SMARTHOST": "relay.example.com"]) { $1 }, mentions: "HERALD_SMARTHOST"),
         Bad(environment: base.merging(["HERALD_SMARTHOST": "relay:0"]) { $1 }, mentions: "HERALD_SMARTHOST"),
         Bad(environment: base.merging(["HERALD_LIMITS": "mailboxes=3"]) { $1 }, mentions: "HERALD_LIMITS"),
+        Bad(environment: base.merging(["HERALD_LIMITS": "recipientsPerSend=5000"]) { $1 }, mentions: "HERALD_LIMITS"),
+        Bad(environment: base.merging(["HERALD_GRADE_QUOTAS": "200,2000"]) { $1 }, mentions: "HERALD_GRADE_QUOTAS"),
+        Bad(environment: base.merging(["HERALD_GRADE_QUOTAS": "200,2000,5000,10000,20000,40000,60000,80000,100000,200000,300000,500000,1000000,"
+                                                               + "2000000,5000000,4000000"]) { $1 }, mentions: "HERALD_GRADE_QUOTAS"),
+        Bad(environment: base.merging(["HERALD_GRADE_RULES": "promotionsPerDay=5"]) { $1 }, mentions: "HERALD_GRADE_RULES"),
+        Bad(environment: base.merging(["HERALD_GRADE_RULES": "promoteSpamBelow=0.5"]) { $1 }, mentions: "HERALD_GRADE_RULES"),
+        Bad(environment: base.merging(["HERALD_GRADE_RULES": "luck=1"]) { $1 }, mentions: "HERALD_GRADE_RULES"),
+        Bad(environment: base.merging(["HERALD_FREE_ALLOWANCE": "-1"]) { $1 }, mentions: "HERALD_FREE_ALLOWANCE"),
+        Bad(environment: base.merging(["HERALD_INVALID_AFTER_HARD_BOUNCES": "0"]) { $1 }, mentions: "HERALD_INVALID_AFTER_HARD_BOUNCES"),
+        Bad(environment: base.merging(["HERALD_INITIAL_GRADE": "17"]) { $1 }, mentions: "HERALD_INITIAL_GRADE"),
         Bad(environment: base.merging(["HERALD_DNS_SERVER": "127.0.0.1:0"]) { $1 }, mentions: "HERALD_DNS_SERVER"),
         Bad(environment: base.merging(["HERALD_UNSUBSCRIBE_ADDRESS": "unsubscribe"]) { $1 }, mentions: "HERALD_UNSUBSCRIBE_ADDRESS"),
         Bad(environment: base.merging(["HERALD_UNSUBSCRIBE_ADDRESS": "please-unsubscribe-me@x.example"]) { $1 }, mentions: "HERALD_UNSUBSCRIBE_ADDRESS"),

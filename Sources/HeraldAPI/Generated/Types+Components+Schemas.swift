@@ -2470,6 +2470,22 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/LimitOverrides/invalidAddressRemovalsPerMonth`.
             internal var invalidAddressRemovalsPerMonth: Swift.Int?
+            /// Recipients of one single send (100 by default)
+            ///
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/recipientsPerSend`.
+            internal var recipientsPerSend: Swift.Int?
+            /// Characters of a subject (100 by default)
+            ///
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/subjectLength`.
+            internal var subjectLength: Swift.Int?
+            /// Bytes of a body, html and text together (81920 by default)
+            ///
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/bodyBytes`.
+            internal var bodyBytes: Swift.Int?
+            /// The tenant's own daily quota of grades 1 to 16 (none below the grade before); absent or null, the installation's (HERALD_GRADE_QUOTAS)
+            ///
+            /// - Remark: Generated from `#/components/schemas/LimitOverrides/dailyQuotas`.
+            internal var dailyQuotas: [Swift.Int]?
             /// Creates a new `LimitOverrides`.
             ///
             /// - Parameters:
@@ -2484,6 +2500,10 @@ extension Components {
             ///   - lists:
             ///   - listMembers:
             ///   - invalidAddressRemovalsPerMonth: Invalid addresses the tenant may remove itself a month; 0: only the operator (InvalidAddress.RemovalForbidden)
+            ///   - recipientsPerSend: Recipients of one single send (100 by default)
+            ///   - subjectLength: Characters of a subject (100 by default)
+            ///   - bodyBytes: Bytes of a body, html and text together (81920 by default)
+            ///   - dailyQuotas: The tenant's own daily quota of grades 1 to 16 (none below the grade before); absent or null, the installation's (HERALD_GRADE_QUOTAS)
             internal init(
                 users: Swift.Int? = nil,
                 accessKeysPerUser: Swift.Int? = nil,
@@ -2495,7 +2515,11 @@ extension Components {
                 templates: Swift.Int? = nil,
                 lists: Swift.Int? = nil,
                 listMembers: Swift.Int? = nil,
-                invalidAddressRemovalsPerMonth: Swift.Int? = nil
+                invalidAddressRemovalsPerMonth: Swift.Int? = nil,
+                recipientsPerSend: Swift.Int? = nil,
+                subjectLength: Swift.Int? = nil,
+                bodyBytes: Swift.Int? = nil,
+                dailyQuotas: [Swift.Int]? = nil
             ) {
                 self.users = users
                 self.accessKeysPerUser = accessKeysPerUser
@@ -2508,6 +2532,10 @@ extension Components {
                 self.lists = lists
                 self.listMembers = listMembers
                 self.invalidAddressRemovalsPerMonth = invalidAddressRemovalsPerMonth
+                self.recipientsPerSend = recipientsPerSend
+                self.subjectLength = subjectLength
+                self.bodyBytes = bodyBytes
+                self.dailyQuotas = dailyQuotas
             }
             internal enum CodingKeys: String, CodingKey {
                 case users
@@ -2521,6 +2549,10 @@ extension Components {
                 case lists
                 case listMembers
                 case invalidAddressRemovalsPerMonth
+                case recipientsPerSend
+                case subjectLength
+                case bodyBytes
+                case dailyQuotas
             }
             internal init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -2568,6 +2600,22 @@ extension Components {
                     Swift.Int.self,
                     forKey: .invalidAddressRemovalsPerMonth
                 )
+                self.recipientsPerSend = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .recipientsPerSend
+                )
+                self.subjectLength = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .subjectLength
+                )
+                self.bodyBytes = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .bodyBytes
+                )
+                self.dailyQuotas = try container.decodeIfPresent(
+                    [Swift.Int].self,
+                    forKey: .dailyQuotas
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "users",
                     "accessKeysPerUser",
@@ -2579,7 +2627,11 @@ extension Components {
                     "templates",
                     "lists",
                     "listMembers",
-                    "invalidAddressRemovalsPerMonth"
+                    "invalidAddressRemovalsPerMonth",
+                    "recipientsPerSend",
+                    "subjectLength",
+                    "bodyBytes",
+                    "dailyQuotas"
                 ])
             }
         }
@@ -2609,6 +2661,16 @@ extension Components {
             internal var listMembers: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Limits/invalidAddressRemovalsPerMonth`.
             internal var invalidAddressRemovalsPerMonth: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/recipientsPerSend`.
+            internal var recipientsPerSend: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/subjectLength`.
+            internal var subjectLength: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Limits/bodyBytes`.
+            internal var bodyBytes: Swift.Int
+            /// The daily quota of grades 1 to 16 in force for the tenant (its own, or the installation's)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Limits/dailyQuotas`.
+            internal var dailyQuotas: [Swift.Int]
             /// Creates a new `Limits`.
             ///
             /// - Parameters:
@@ -2623,6 +2685,10 @@ extension Components {
             ///   - lists:
             ///   - listMembers:
             ///   - invalidAddressRemovalsPerMonth:
+            ///   - recipientsPerSend:
+            ///   - subjectLength:
+            ///   - bodyBytes:
+            ///   - dailyQuotas: The daily quota of grades 1 to 16 in force for the tenant (its own, or the installation's)
             internal init(
                 users: Swift.Int,
                 accessKeysPerUser: Swift.Int,
@@ -2634,7 +2700,11 @@ extension Components {
                 templates: Swift.Int,
                 lists: Swift.Int,
                 listMembers: Swift.Int,
-                invalidAddressRemovalsPerMonth: Swift.Int
+                invalidAddressRemovalsPerMonth: Swift.Int,
+                recipientsPerSend: Swift.Int,
+                subjectLength: Swift.Int,
+                bodyBytes: Swift.Int,
+                dailyQuotas: [Swift.Int]
             ) {
                 self.users = users
                 self.accessKeysPerUser = accessKeysPerUser
@@ -2647,6 +2717,10 @@ extension Components {
                 self.lists = lists
                 self.listMembers = listMembers
                 self.invalidAddressRemovalsPerMonth = invalidAddressRemovalsPerMonth
+                self.recipientsPerSend = recipientsPerSend
+                self.subjectLength = subjectLength
+                self.bodyBytes = bodyBytes
+                self.dailyQuotas = dailyQuotas
             }
             internal enum CodingKeys: String, CodingKey {
                 case users
@@ -2660,6 +2734,10 @@ extension Components {
                 case lists
                 case listMembers
                 case invalidAddressRemovalsPerMonth
+                case recipientsPerSend
+                case subjectLength
+                case bodyBytes
+                case dailyQuotas
             }
         }
         /// - Remark: Generated from `#/components/schemas/TenantLimits`.
