@@ -34,7 +34,12 @@ extension DirectMailCompat {
             }
             return ["TotalCount": rows.count, "data": ["stat": rows]]
         case "GetTrackList", "GetTrackListByMailFromAndTagName":
-            return try await trackList(parameters: parameters, principal: principal)
+            var reply = try await trackList(parameters: parameters, principal: principal)
+            if action == "GetTrackListByMailFromAndTagName", let data = reply.removeValue(forKey: "data") as? [String: any Sendable] {
+                // This one's list is named differently: {"TrackList": {"Stat": […]}}.
+                reply["TrackList"] = ["Stat": data["stat"] ?? [String]()] as [String: any Sendable]
+            }
+            return reply
         case "QueryInvalidAddress":
             return try await invalidAddresses(parameters: parameters, principal: principal)
         default: // SenderStatisticsDetailByParam

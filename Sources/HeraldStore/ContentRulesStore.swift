@@ -21,6 +21,8 @@ public final class ContentRulesStore: Sendable {
     let configured: [String]
     let maxAge: TimeInterval
     private let cache: Mutex<(rules: Rules, readAt: Date)?> = Mutex(nil)
+    /// Whether a read is under way: the sends that find the list old meanwhile use it as it is (one read at a time).
+    private let reading = Mutex(false)
 
     public init(database: Database, configured: [String], maxAge: TimeInterval = 2) {
         self.database = database
@@ -31,7 +33,15 @@ public final class ContentRulesStore: Sendable {
     /// The sensitive words in force. A failed read keeps the last list (or the configured one) rather than
     /// failing the send.
     public func words() async -> [String] {
-        if let (rules, readAt) = cache.withLock({ $0 }), Date().timeIntervalSince(readAt) < maxAge { return rules.sensitiveWords }
+        let cached = cache.withLock { $0 }
+        if let cached, Date().timeIntervalSince(cached.readAt) < maxAge { return cached.rules.sensitiveWords }
+        let mine = reading.withLock { (busy: inout Bool) -> Bool in
+            if busy { return false }
+            busy = true
+            return true
+        }
+        if !mine, let cached { return cached.rules.sensitiveWords }
+        defer { if mine { reading.withLock { $0 = false } } }
         do {
             return try await rules().sensitiveWords
         } catch {

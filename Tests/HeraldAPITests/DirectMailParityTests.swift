@@ -213,11 +213,14 @@ import Testing
                     attempt(lambda: client.delete_invalid_address(models.DeleteInvalidAddressRequest(to_address="gone@example.org")))
                     attempt(lambda: client.query_invalid_address(models.QueryInvalidAddressRequest()))
                     attempt(lambda: client.get_track_list(models.GetTrackListRequest(start_time="DAY", end_time="DAY", account_name="app@example.test")))
+                    attempt(lambda: client.get_track_list_by_mail_from_and_tag_name(models.GetTrackListByMailFromAndTagNameRequest(
+                        start_time="DAY", end_time="DAY", account_name="app@example.test", page_size=1)))
+                    attempt(lambda: client.check_reply_to_mail_address(models.CheckReplyToMailAddressRequest(mail_address_id="SENDER")))
                     """.replacingOccurrences(of: "SENDER", with: senderID).replacingOccurrences(of: "DOMAIN", with: domainID)
                         .replacingOccurrences(of: "DAY", with: day))
                 let lines = Self.lines(output)
-                #expect(lines.count == 23, "\(output)")
-                guard lines.count == 23 else { return }
+                #expect(lines.count == 25, "\(output)")
+                guard lines.count == 25 else { return }
                 let templateID = try #require(try Self.json(lines[0])["TemplateId"] as? String)
                 let described = try Self.json(lines[1])
                 #expect(described["TemplateName"] as? String == "welcome" && described["TemplateStatus"] as? String == "0"
@@ -255,7 +258,14 @@ import Testing
                 #expect(audit.body.contains("dm:RemoveInvalidAddress") && audit.body.contains("dm:UpdateGradeCeiling") && audit.body.contains("dm:CreateTemplate"),
                         "\(audit.body.prefix(600))")
                 let track = try Self.json(lines[22])
-                #expect(track["Total"] as? Int ?? -1 >= 0 && (track["data"] as? [String: Any])?["stat"] != nil, "\(track)")
+                let days = (track["data"] as? [String: Any])?["stat"] as? [[String: Any]]
+                #expect(track["Total"] as? Int == 1 && days?.first?["CreateTime"] as? String == day && days?.first?["RcptOpenRate"] as? String == "0.00%",
+                        "every day of the range, rates of the delivered: \(track)")
+                #expect(((try Self.json(lines[23])["TrackList"] as? [String: Any])?["Stat"] as? [[String: Any]])?.count == 1, "\(lines[23])")
+                // The reply-to set by ModifyMailAddress is pending: a new confirmation link is mailed (and counted).
+                #expect(lines[24].hasPrefix("ok "), "\(lines[24])")
+                #expect(try await app.count("SELECT count(*)::int FROM messages WHERE kind = 'system' AND to_address = 'help@example.test'") == 2,
+                        "the link of ModifyMailAddress and the one CheckReplyToMailAddress asked for")
             }
         }
     }
