@@ -31,7 +31,7 @@ public func fuzzMailHeader(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     do {
         let send = try SendRules.validateSubmission(from: sender, to: to, raw: raw)
         fuzzCheck(send.from == (try? MailAddress(sender)), "the sender changed to \(send.from)")
-        fuzzCheck((1...SendRules.maxRecipients).contains(send.recipients.count), "\(send.recipients.count) recipients")
+        fuzzCheck((1...SendRules.ceiling.recipientsPerSend).contains(send.recipients.count), "\(send.recipients.count) recipients")
         fuzzCheck(Set(send.recipients).count == send.recipients.count, "duplicate recipients")
         let given = Set(to.compactMap { try? MailAddress($0) })
         fuzzCheck(send.recipients.allSatisfy(given.contains), "a recipient that was not given")
