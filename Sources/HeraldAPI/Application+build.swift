@@ -77,6 +77,8 @@ public struct APIDependencies: Sendable {
     public var now: @Sendable () -> Date
     /// The sensitive words in force (set by the composition root).
     public var contentRules: ContentRulesStore?
+    /// Signs console sessions; nil: no console.
+    public var consoleKey: SymmetricKey?
 
     /// Collects what the HTTP application needs; the composition root (`HeraldServices` in HeraldServer)
     /// builds each piece once and shares it with the other roles.
@@ -155,6 +157,12 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
                                   stats: dependencies.stats, sending: dependencies.sending,
                                   verifier: dependencies.verifier, tenantLimiter: access.tenantLimiter, now: dependencies.now)
     router.post("/") { request, context in await compat.handle(request, context: context) }
+    if let consoleKey = dependencies.consoleKey {
+        Console(auth: dependencies.tokens.auth, grades: dependencies.grades, stats: dependencies.stats, key: consoleKey,
+                secure: dependencies.publicURL.lowercased().hasPrefix("https://"), keyLimiter: dependencies.rateLimits.authKey,
+                ipLimiter: dependencies.rateLimits.authAddress, now: dependencies.now)
+            .register(on: router)
+    }
     try handler.registerHandlers(on: RecordingTransport(router: router, table: table), serverURL: URL(string: "/")!,
                                  configuration: Configuration(dateTranscoder: .iso8601, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]),
                                  middlewares: [access])

@@ -59,7 +59,7 @@ struct RequestBodyMiddleware: RouterMiddleware {
         /// itself is the action (RFC 8058 one-click comes as application/x-www-form-urlencoded or
         /// multipart/form-data).
         case ignored
-        /// Left to the route, which reads it itself (the Direct Mail compatibility endpoint's form body).
+        /// Left to the route, which reads it itself (the Direct Mail compatibility endpoint's and the console's form bodies).
         case own
     }
 
@@ -71,6 +71,8 @@ struct RequestBodyMiddleware: RouterMiddleware {
         }
         if segments.first == "u" { return (.ignored, 8_192) }
         if segments.isEmpty { return (.own, DirectMailCompat.maxBody) }
+        // The console's forms: read by its routes (at most 16 KB).
+        if segments.first == "console" { return (.own, 16 * 1024) }
         return (.json, limit)
     }
 

@@ -36,6 +36,7 @@ extension HeraldServices {
                         keys: keys, registry: registry, adminToken: try configuration.requireAdminToken(),
                         trustedProxies: configuration.trustedProxies, rateLimits: rateLimits, now: now)
         dependencies.contentRules = contentRules
+        dependencies.consoleKey = consoleKey
         return dependencies
     }
 

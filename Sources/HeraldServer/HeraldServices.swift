@@ -93,6 +93,8 @@ public struct HeraldServices: Sendable {
     public let ipAllowlists: TenantCache<TenantKey, IPAllowlist>?
     /// The sensitive words in force (HERALD_SENSITIVE_WORDS, or the operator's list).
     public let contentRules: ContentRulesStore
+    /// Signs console sessions and their CSRF tokens.
+    let consoleKey: SymmetricKey
     /// Senders' SMTP password fingerprints for submission's re-check of each MAIL (nil when the TTL is 0).
     public let passwordFingerprints: TenantCache<SenderKey, String>?
 
@@ -153,6 +155,7 @@ public struct HeraldServices: Sendable {
         senders.confirmationLimit = ReplyToConfirmationLimit(perSender: configuration.replyToConfirmationsPerHour,
                                                              perTenant: configuration.replyToConfirmationsPerHour)
         let replyToKey = masterKey.derive("reply-to-confirmation")
+        consoleKey = masterKey.derive("console-session")
         self.replyToKey = replyToKey
         // Herald's own mail (reply-to confirmations) comes from HERALD_SYSTEM_FROM, by default no-reply@ the public host.
         let publicURL = configuration.publicURL

@@ -1,0 +1,188 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import HeraldCore
+import HeraldStore
+import Hummingbird
+import NIOCore
+
+/// The console (issue #19): server-rendered pages at `/console/…` from the `api` role, on the services and RAM
+/// policies of the API. This first part: sign-in with an AccessKey (a signed `HttpOnly` session cookie with idle
+/// expiry, ``ConsoleSession``), CSRF tokens on every form, sign-out, and the overview (status, grade, ceiling,
+/// today's and this month's quota, the last 30 days drawn as SVG), in English and Chinese.
+struct Console: Sendable {
+    let auth: AuthStore
+    let grades: GradeStore
+    let stats: StatsStore
+    let key: SymmetricKey
+    /// Whether cookies are `Secure` (the public URL is https).
+    let secure: Bool
+    let keyLimiter: any RateLimiting
+    let ipLimiter: any RateLimiting
+    let now: @Sendable () -> Date
+
+    static let cookie = "herald_console", csrfCookie = "herald_console_csrf"
+
+    func register(on router: Router<HeraldRequestContext>) {
+        router.get("/console") { request, context in await overview(request, context: context) }
+        router.get("/console/sign-in") { request, _ in signInPage(request) }
+        router.post("/console/sign-in") { request, context in await signIn(request, context: context) }
+        router.post("/console/sign-out") { request, context in await signOut(request, context: context) }
+        router.get("/console/static/console.css") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
+                     body: .init(byteBuffer: ByteBuffer(string: ConsolePages.css)))
+        }
+    }
+
+    // MARK: Pages
+
+    func overview(_ request: Request, context: HeraldRequestContext) async -> Response {
+        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let language = Self.language(request), words = ConsolePages.words(language)
+        var context: [String: Any] = ["t": words]
+        // One round trip per widget; a widget the user's policies deny says so instead.
+        if (try? principal.authorize(action: "dm:GetAccount", resource: principal.tenantResource)) != nil,
+           let account = try? await grades.account(tenantID: principal.tenantID, now: now()) {
+            context["account"] = [
+                "status": account.status.rawValue, "statusText": words[account.status.rawValue] ?? account.status.rawValue,
+                "grade": account.grade, "ceiling": account.gradeCeiling, "dailyUsed": account.dailyUsed, "dailyQuota": account.dailyQuota,
+                "dailyHigh": account.dailyQuota * 9 / 10, "monthlyUsed": account.monthlyUsed, "monthlyQuota": account.monthlyQuota,
+                "monthlyHigh": account.monthlyQuota * 9 / 10, "freeRemaining": account.freeRemaining,
+            ] as [String: Any]
+        }
+        if (try? principal.authorize(action: "dm:QueryStatistics", resource: principal.tenantResource)) != nil {
+            let until = now(), from = until.addingTimeInterval(-29 * 86_400)
+            if let (days, _) = try? await stats.stats(tenantID: principal.tenantID, from: StatsDay.format(from), until: StatsDay.format(until),
+                                                      groupBy: .day, sender: nil, tag: nil) {
+                context["chart"] = ConsolePages.chart(days, words: words)
+            }
+        }
+        return page(words["overview"] ?? "", "overview", context, language: language, session: session, who: principal.isRoot ? "root · \(principal.accessKeyID)" : principal.accessKeyID)
+    }
+
+    func signInPage(_ request: Request, error: String? = nil, accessKeyID: String = "", status: HTTPResponse.Status = .ok) -> Response {
+        let language = Self.language(request), words = ConsolePages.words(language)
+        // Double-submit: the form carries the value of a cookie set with it, which another site can neither read nor set.
+        let token = ConsoleSession.newNonce()
+        var response = page(words["signInTitle"] ?? "", "sign-in", ["t": words, "csrf": token, "error": error ?? false, "accessKeyId": accessKeyID],
+                            language: language, session: nil, who: nil, status: status)
+        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.csrfCookie, token, maxAge: 3_600)))
+        return response
+    }
+
+    func signIn(_ request: Request, context: HeraldRequestContext) async -> Response {
+        let words = ConsolePages.words(Self.language(request))
+        guard let form = await Self.form(request) else { return signInPage(request, error: words["expired"], status: .badRequest) }
+        let expected = Self.cookies(request)[Self.csrfCookie]
+        guard let expected, let given = form["csrf"], constantTimeEquals(Array(expected.utf8), Array(given.utf8)) else {
+            return signInPage(request, error: words["expired"], status: .forbidden)
+        }
+        let keyID = String((form["accessKeyId"] ?? "").prefix(64)), secret = form["accessKeySecret"] ?? ""
+        if case .limited = await ipLimiter.acquire(context.clientIP?.description ?? "unknown") {
+            return signInPage(request, error: words["tooMany"], accessKeyID: keyID, status: .tooManyRequests)
+        }
+        if case .limited = await keyLimiter.acquire(keyID) {
+            return signInPage(request, error: words["tooMany"], accessKeyID: keyID, status: .tooManyRequests)
+        }
+        guard let owner = try? await auth.verify(accessKeyID: keyID, secret: secret) else {
+            return signInPage(request, error: words["badCredentials"], accessKeyID: keyID, status: .unauthorized)
+        }
+        let seconds = Int(now().timeIntervalSince1970)
+        let session = ConsoleSession(tenantID: owner.tenantID, userID: owner.userID, accessKeyID: keyID, issuedAt: seconds, seenAt: seconds)
+        var response = Self.redirect("/console")
+        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.cookie, session.encode(key: key), maxAge: Int(ConsoleSession.lifetime))))
+        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.csrfCookie, "", maxAge: 0)))
+        return response
+    }
+
+    func signOut(_ request: Request, context: HeraldRequestContext) async -> Response {
+        guard let session = Self.cookies(request)[Self.cookie].flatMap({ ConsoleSession.decode($0, key: key, now: now()) }) else {
+            return Self.redirect("/console/sign-in")
+        }
+        guard let form = await Self.form(request), session.accepts(csrf: form["csrf"], key: key) else { return forbidden(request) }
+        var response = Self.redirect("/console/sign-in")
+        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.cookie, "", maxAge: 0)))
+        return response
+    }
+
+    func forbidden(_ request: Request) -> Response {
+        let language = Self.language(request), words = ConsolePages.words(language)
+        return page(words["forbidden"] ?? "", "message", ["t": words, "title": words["forbidden"] ?? "", "text": words["notAllowed"] ?? ""],
+                    language: language, session: nil, who: nil, status: .forbidden)
+    }
+
+    // MARK: Sessions
+
+    /// The signed-in session and its principal as they are now (a disabled user or deleted key is signed out).
+    func signedIn(_ request: Request) async -> (ConsoleSession, Principal)? {
+        guard let text = Self.cookies(request)[Self.cookie], let session = ConsoleSession.decode(text, key: key, now: now()),
+              let principal = try? await auth.principal(tenantID: session.tenantID, userID: session.userID, accessKeyID: session.accessKeyID),
+              principal.tenantStatus != .banned else { return nil }
+        return (session, principal)
+    }
+
+    /// A page in the layout; a signed-in one re-issues the session cookie (the idle clock starts again).
+    func page(_ title: String, _ template: String, _ context: [String: Any], language: String, session: ConsoleSession?, who: String?,
+              status: HTTPResponse.Status = .ok) -> Response {
+        let body = ConsolePages.render(template, context)
+        let words = ConsolePages.words(language)
+        var layout: [String: Any] = ["lang": language, "title": title, "body": body, "t": words,
+                                     "languages": [["code": "en", "name": "English"], ["code": "zh", "name": "中文"]]]
+        if let session {
+            layout["signedIn"] = true
+            layout["csrf"] = session.csrfToken(key: key)
+            layout["who"] = who ?? ""
+        }
+        var headers: HTTPFields = [
+            .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+            .contentSecurityPolicy: "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            HTTPField.Name("X-Content-Type-Options")!: "nosniff", HTTPField.Name("Referrer-Policy")!: "same-origin",
+        ]
+        if var session {
+            session.seenAt = Int(now().timeIntervalSince1970)
+            headers.append(HTTPField(name: .setCookie, value: cookie(Self.cookie, session.encode(key: key), maxAge: Int(ConsoleSession.lifetime))))
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: ConsolePages.render("layout", layout))))
+    }
+
+    func cookie(_ name: String, _ value: String, maxAge: Int) -> String {
+        "\(name)=\(value); Path=/console; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+    }
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    /// `en` or `zh`: `?lang=` when given, else the first of Accept-Language Herald speaks.
+    static func language(_ request: Request) -> String {
+        if let asked = request.uri.queryParameters.get("lang"), asked == "en" || asked == "zh" { return asked }
+        let accepted = (request.headers[.acceptLanguage] ?? "").lowercased().split(separator: ",")
+        for entry in accepted {
+            let tag = entry.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) ?? ""
+            if tag.hasPrefix("zh") { return "zh" }
+            if tag.hasPrefix("en") { return "en" }
+        }
+        return "en"
+    }
+
+    static func cookies(_ request: Request) -> [String: String] {
+        var cookies: [String: String] = [:]
+        for header in request.headers[values: .cookie] {
+            for pair in header.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if parts.count == 2, cookies[parts[0]] == nil { cookies[parts[0]] = parts[1] }
+            }
+        }
+        return cookies
+    }
+
+    /// A form body (at most 16 KB), its fields by name (the last of a name wins); nil when it is not a form.
+    static func form(_ request: Request) async -> [String: String]? {
+        guard request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true else { return nil }
+        var request = request
+        guard let body = try? await request.collectBody(upTo: 16 * 1024) else { return nil }
+        var fields: [String: String] = [:]
+        for (name, value) in DirectMailCompat.form(String(buffer: body)) { fields[name] = value }
+        return fields
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import HeraldCore
+import HeraldStore
+import Mustache
+
+/// The console's templates (Mustache, escaped by default), its style sheet and its words in English and Chinese.
+/// Plain HTML and CSS: every page works without JavaScript, and nothing is fetched from elsewhere.
+enum ConsolePages {
+    static let library: MustacheLibrary = {
+        var library = MustacheLibrary()
+        for (name, text) in templates {
+            // The templates are ours and fixed: a failure here is a programming error the tests catch.
+            try? library.register(text, named: name)
+        }
+        return library
+    }()
+
+    static func render(_ name: String, _ context: [String: Any]) -> String {
+        library.render(context, withTemplate: name) ?? ""
+    }
+
+    static let templates: [String: String] = [
+        "layout": """
+            <!doctype html>
+            <html lang="{{lang}}">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>{{title}} · Herald</title>
+            <link rel="stylesheet" href="/console/static/console.css">
+            </head>
+            <body>
+            <header class="top">
+              <a class="brand" href="/console">Herald</a>
+              {{#signedIn}}
+              <nav aria-label="{{t.menu}}"><a href="/console" aria-current="page">{{t.overview}}</a></nav>
+              <form method="post" action="/console/sign-out" class="inline">
+                <input type="hidden" name="csrf" value="{{csrf}}">
+                <span class="who">{{who}}</span> <button type="submit">{{t.signOut}}</button>
+              </form>
+              {{/signedIn}}
+              <span class="langs">{{#languages}}<a href="?lang={{code}}" lang="{{code}}">{{name}}</a> {{/languages}}</span>
+            </header>
+            <main id="main">
+            {{{body}}}
+            </main>
+            </body>
+            </html>
+            """,
+        "sign-in": """
+            <h1>{{t.signInTitle}}</h1>
+            {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
+            <form method="post" action="/console/sign-in" class="card narrow">
+              <input type="hidden" name="csrf" value="{{csrf}}">
+              <label for="accessKeyId">{{t.accessKeyId}}</label>
+              <input id="accessKeyId" name="accessKeyId" autocomplete="username" required maxlength="64" value="{{accessKeyId}}">
+              <label for="accessKeySecret">{{t.accessKeySecret}}</label>
+              <input id="accessKeySecret" name="accessKeySecret" type="password" autocomplete="current-password" required maxlength="128">
+              <button type="submit">{{t.signIn}}</button>
+            </form>
+            """,
+        "overview": """
+            <h1>{{t.overview}}</h1>
+            {{#account}}
+            <section class="card" aria-labelledby="account-title">
+              <h2 id="account-title">{{t.account}}</h2>
+              <dl class="facts">
+                <div><dt>{{t.status}}</dt><dd class="status-{{status}}">{{statusText}}</dd></div>
+                <div><dt>{{t.grade}}</dt><dd>{{grade}} <span class="muted">({{t.ceiling}} {{ceiling}})</span></dd></div>
+              </dl>
+              <label for="daily">{{t.today}}: {{dailyUsed}} / {{dailyQuota}}</label>
+              <meter id="daily" min="0" max="{{dailyQuota}}" high="{{dailyHigh}}" value="{{dailyUsed}}">{{dailyUsed}} / {{dailyQuota}}</meter>
+              <label for="monthly">{{t.month}}: {{monthlyUsed}} / {{monthlyQuota}}</label>
+              <meter id="monthly" min="0" max="{{monthlyQuota}}" high="{{monthlyHigh}}" value="{{monthlyUsed}}">{{monthlyUsed}} / {{monthlyQuota}}</meter>
+              <p class="muted">{{t.free}}: {{freeRemaining}}</p>
+            </section>
+            {{/account}}
+            {{^account}}<section class="card"><p class="muted">{{t.notAllowed}}</p></section>{{/account}}
+            <section class="card" aria-labelledby="chart-title">
+              <h2 id="chart-title">{{t.last30}}</h2>
+              {{#chart}}{{{chart}}}
+              <p class="legend"><span class="key delivered"></span>{{t.delivered}} <span class="key bounced"></span>{{t.bounced}}
+                <span class="key spam"></span>{{t.spam}} <span class="key failed"></span>{{t.failed}}</p>
+              {{/chart}}
+              {{^chart}}<p class="muted">{{t.notAllowed}}</p>{{/chart}}
+            </section>
+            """,
+        "message": """
+            <h1>{{title}}</h1>
+            <p>{{text}}</p>
+            <p><a href="/console">{{t.back}}</a></p>
+            """,
+    ]
+
+    /// The style sheet: readable from 360 px up, high contrast, visible focus.
+    static let css = """
+        :root { color-scheme: light; --ink: #1b1f24; --muted: #57606a; --line: #d0d7de; --accent: #0b5cad; --ok: #1a7f37; --bad: #b42318; }
+        * { box-sizing: border-box; }
+        body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: var(--ink); background: #f6f8fa; }
+        .top { display: flex; flex-wrap: wrap; gap: .75rem; align-items: center; padding: .75rem 1rem; background: #fff; border-bottom: 1px solid var(--line); }
+        .brand { font-weight: 700; color: var(--ink); text-decoration: none; }
+        nav a, .langs a { color: var(--accent); margin-right: .75rem; }
+        .langs { margin-left: auto; }
+        main { max-width: 60rem; margin: 0 auto; padding: 1rem; }
+        h1 { font-size: 1.5rem; margin: .5rem 0 1rem; }
+        h2 { font-size: 1.1rem; margin: 0 0 .5rem; }
+        .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 1rem; margin-bottom: 1rem; }
+        .narrow { max-width: 24rem; }
+        label { display: block; margin: .75rem 0 .25rem; font-weight: 600; }
+        input { width: 100%; padding: .5rem; font: inherit; border: 1px solid var(--muted); border-radius: 4px; }
+        button { margin-top: 1rem; padding: .5rem 1rem; font: inherit; color: #fff; background: var(--accent); border: 0; border-radius: 4px; cursor: pointer; }
+        .inline { display: inline; } .inline button { margin: 0 0 0 .5rem; padding: .25rem .75rem; }
+        :focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
+        .error { color: var(--bad); font-weight: 600; }
+        .muted, .who { color: var(--muted); }
+        .facts { display: flex; flex-wrap: wrap; gap: 1.5rem; margin: 0; } .facts dt { color: var(--muted); } .facts dd { margin: 0; font-size: 1.25rem; }
+        .status-active { color: var(--ok); } .status-frozen, .status-banned { color: var(--bad); }
+        meter { width: 100%; height: 1rem; }
+        svg.chart { width: 100%; height: auto; }
+        .legend .key { display: inline-block; width: .75rem; height: .75rem; margin: 0 .25rem 0 .75rem; }
+        .delivered { background: #1a7f37; fill: #1a7f37; } .bounced { background: #bf8700; fill: #bf8700; }
+        .spam { background: #b42318; fill: #b42318; } .failed { background: #57606a; fill: #57606a; }
+        """
+
+    /// Words of the console in `language` (`en` or `zh`).
+    static func words(_ language: String) -> [String: String] {
+        language == "zh" ? chinese : english
+    }
+
+    static let english: [String: String] = [
+        "menu": "Menu", "overview": "Overview", "signOut": "Sign out", "signInTitle": "Sign in to Herald", "accessKeyId": "AccessKey ID",
+        "accessKeySecret": "AccessKey secret", "signIn": "Sign in", "account": "Account", "status": "Status", "grade": "Credit grade",
+        "ceiling": "ceiling", "today": "Sent today", "month": "This month", "free": "Free messages left today",
+        "last30": "The last 30 days", "delivered": "Delivered", "bounced": "Bounced", "spam": "Spam rejections", "failed": "Failed",
+        "notAllowed": "Your policies do not allow this.", "back": "Back to the overview", "badCredentials": "The AccessKey ID or secret is wrong.",
+        "expired": "The form expired; please sign in again.", "forbidden": "Not allowed", "tooMany": "Too many attempts; wait a little.",
+        "active": "Active", "frozen": "Frozen", "banned": "Banned",
+    ]
+
+    static let chinese: [String: String] = [
+        "menu": "菜单", "overview": "概览", "signOut": "退出", "signInTitle": "登录 Herald", "accessKeyId": "AccessKey ID",
+        "accessKeySecret": "AccessKey Secret", "signIn": "登录", "account": "账户", "status": "状态", "grade": "信用等级",
+        "ceiling": "上限", "today": "今日已发送", "month": "本月", "free": "今日剩余免费额度",
+        "last30": "最近 30 天", "delivered": "已送达", "bounced": "退信", "spam": "垃圾拒收", "failed": "失败",
+        "notAllowed": "您的权限策略不允许此操作。", "back": "返回概览", "badCredentials": "AccessKey ID 或 Secret 错误。",
+        "expired": "表单已过期，请重新登录。", "forbidden": "无权限", "tooMany": "尝试次数过多，请稍候。",
+        "active": "正常", "frozen": "已冻结", "banned": "已封禁",
+    ]
+
+    /// The last 30 days as an SVG bar chart drawn here (no script): each day's delivered, bounced, spam-rejected
+    /// and failed messages stacked, the first and last day named under it.
+    static func chart(_ days: [StatsRecord], words: [String: String]) -> String {
+        let width = 600, height = 160, top = 10, bottom = 20
+        let slot = Double(width) / Double(max(days.count, 1))
+        let series: [(String, (StatsRecord) -> Int64)] = [("delivered", \.delivered), ("bounced", { $0.hardBounces }),
+                                                           ("spam", \.spamRejections), ("failed", \.failed)]
+        let highest = max(days.map { day in series.reduce(Int64(0)) { $0 + $1.1(day) } }.max() ?? 0, 1)
+        let scale = Double(height - top - bottom) / Double(highest)
+        var shapes: [String] = []
+        for (index, day) in days.enumerated() {
+            var y = Double(height - bottom)
+            for (name, value) in series {
+                let h = Double(value(day)) * scale
+                guard h > 0 else { continue }
+                y -= h
+                shapes.append(String(format: "<rect class=\"%@\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>%@ %@: %lld</title></rect>",
+                                     name, Double(index) * slot + 1, y, max(slot - 2, 1), h, escape(day.key), escape(words[name] ?? name), value(day)))
+            }
+        }
+        let first = days.first.map { escape($0.key) } ?? "", last = days.last.map { escape($0.key) } ?? ""
+        return """
+            <svg class="chart" viewBox="0 0 \(width) \(height)" role="img" aria-label="\(escape(words["last30"] ?? ""))" xmlns="http://www.w3.org/2000/svg">\
+            <line x1="0" y1="\(height - bottom)" x2="\(width)" y2="\(height - bottom)" stroke="#d0d7de"/>\
+            \(shapes.joined())\
+            <text x="0" y="\(height - 4)" font-size="11" fill="#57606a">\(first)</text>\
+            <text x="\(width)" y="\(height - 4)" font-size="11" fill="#57606a" text-anchor="end">\(last)</text>\
+            <text x="0" y="\(top)" font-size="11" fill="#57606a">\(highest)</text></svg>
+            """
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

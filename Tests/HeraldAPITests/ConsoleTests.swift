@@ -1,0 +1,87 @@
+import Foundation
+import HTTPTypes
+import HeraldAPI
+import HeraldAppTestSupport
+import HeraldCore
+import HeraldTestSupport
+import Testing
+
+/// The console's first part (issue #19): sign-in with an AccessKey, the session cookie, CSRF, the overview, sign-out.
+@Suite struct ConsoleTests {
+    /// The value of the cookie `name` that a reply sets (nil when it sets none).
+    static func setCookie(_ reply: Reply, _ name: String) -> String? {
+        reply.headers[values: .setCookie].first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1).prefix { $0 != ";" }) }
+    }
+
+    static func signIn(_ app: TestApp, keyID: String, secret: String) async throws -> String {
+        let page = try await app.request(.get, "/console/sign-in", contentType: nil)
+        let csrf = try #require(setCookie(page, "herald_console_csrf"))
+        let reply = try await app.request(.post, "/console/sign-in", raw: "csrf=\(csrf)&accessKeyId=\(keyID)&accessKeySecret=\(secret)",
+                                          contentType: "application/x-www-form-urlencoded", headers: [.cookie: "herald_console_csrf=\(csrf)"])
+        #expect(reply.status == 303 && reply.headers[.location] == "/console", "\(reply.status) \(reply.body)")
+        return try #require(setCookie(reply, "herald_console"))
+    }
+
+    @Test func signInOverviewAndSignOut() async throws {
+        try await TestApp.run { app in
+            let root = try await app.createTenant("Console")
+            // Not signed in: to the sign-in page, which sets the double-submit cookie its form carries.
+            let anonymous = try await app.request(.get, "/console", contentType: nil)
+            #expect(anonymous.status == 303 && anonymous.headers[.location] == "/console/sign-in")
+            let page = try await app.request(.get, "/console/sign-in", contentType: nil)
+            let csrf = try #require(Self.setCookie(page, "herald_console_csrf"))
+            #expect(page.status == 200 && page.body.contains("name=\"csrf\" value=\"\(csrf)\"") && page.body.contains("<label for=\"accessKeyId\">"))
+            #expect(page.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
+            #expect(page.headers[values: .setCookie].allSatisfy { $0.contains("HttpOnly") && $0.contains("SameSite=Lax") && $0.contains("Path=/console") })
+            // A cross-site post (no cookie, or another token) is refused; a wrong secret is a plain 401 page.
+            let form = "application/x-www-form-urlencoded"
+            #expect(try await app.request(.post, "/console/sign-in", raw: "csrf=\(csrf)&accessKeyId=\(root.keyID)&accessKeySecret=\(root.secret)",
+                                          contentType: form).status == 403)
+            let wrong = try await app.request(.post, "/console/sign-in", raw: "csrf=\(csrf)&accessKeyId=\(root.keyID)&accessKeySecret=nope",
+                                              contentType: form, headers: [.cookie: "herald_console_csrf=\(csrf)"])
+            #expect(wrong.status == 401 && wrong.body.contains("role=\"alert\"") && Self.setCookie(wrong, "herald_console") == nil)
+
+            let session = try await Self.signIn(app, keyID: root.keyID, secret: root.secret)
+            let overview = try await app.request(.get, "/console", contentType: nil, headers: [.cookie: "herald_console=\(session)"])
+            #expect(overview.status == 200, "\(overview.body)")
+            #expect(overview.body.contains("<meter id=\"daily\" min=\"0\" max=\"2000\"") && overview.body.contains("<svg class=\"chart\""),
+                    "\(overview.body)")
+            #expect(overview.headers[.cacheControl] == "no-store" && Self.setCookie(overview, "herald_console") != nil, "the idle clock starts again")
+            let chinese = try await app.request(.get, "/console", contentType: nil,
+                                                headers: [.cookie: "herald_console=\(session)", .acceptLanguage: "zh-CN,zh;q=0.9,en;q=0.5"])
+            #expect(chinese.body.contains("<html lang=\"zh\">") && chinese.body.contains("信用等级"), "\(chinese.body.prefix(400))")
+
+            // A tampered cookie, or one idle past 30 minutes, signs out.
+            let tampered = String(session.dropLast()) + (session.hasSuffix("A") ? "B" : "A")
+            #expect(try await app.request(.get, "/console", contentType: nil, headers: [.cookie: "herald_console=\(tampered)"]).status == 303)
+            app.clock.advance(31 * 60)
+            #expect(try await app.request(.get, "/console", contentType: nil, headers: [.cookie: "herald_console=\(session)"]).status == 303)
+
+            // Sign-out needs the session's CSRF token.
+            let fresh = try await Self.signIn(app, keyID: root.keyID, secret: root.secret)
+            let signedIn = try await app.request(.get, "/console", contentType: nil, headers: [.cookie: "herald_console=\(fresh)"])
+            let token = try #require(signedIn.body.range(of: "name=\"csrf\" value=\"").map { signedIn.body[$0.upperBound...].prefix { $0 != "\"" } })
+            #expect(try await app.request(.post, "/console/sign-out", raw: "csrf=forged", contentType: form,
+                                          headers: [.cookie: "herald_console=\(fresh)"]).status == 403)
+            let out = try await app.request(.post, "/console/sign-out", raw: "csrf=\(token)", contentType: form, headers: [.cookie: "herald_console=\(fresh)"])
+            #expect(out.status == 303 && Self.setCookie(out, "herald_console") == "", "\(out.status)")
+        }
+    }
+
+    /// A sub-user whose policies allow nothing sees no figures; a deleted AccessKey is signed out at once.
+    @Test func policiesApplyPageByPage() async throws {
+        try await TestApp.run { app in
+            let root = try await app.createTenant("Console")
+            let token = try await app.token(root.keyID, root.secret)
+            let user = try #require(try await app.request(.post, "/v1/users", token: token, json: ["name": "nobody"])["id"])
+            let key = try await app.request(.post, "/v1/users/\(user)/access-keys", token: token)
+            let (keyID, secret) = (try #require(key["accessKeyId"]), try #require(key["accessKeySecret"]))
+            let session = try await Self.signIn(app, keyID: keyID, secret: secret)
+            let overview = try await app.request(.get, "/console", contentType: nil, headers: [.cookie: "herald_console=\(session)"])
+            #expect(overview.status == 200 && !overview.body.contains("<meter") && !overview.body.contains("<svg")
+                    && overview.body.contains("Your policies do not allow this."), "\(overview.body)")
+            #expect(try await app.request(.delete, "/v1/users/\(user)/access-keys/\(keyID)", token: token).status == 204)
+            #expect(try await app.request(.get, "/console", contentType: nil, headers: [.cookie: "herald_console=\(session)"]).status == 303)
+        }
+    }
+}
