@@ -11,7 +11,11 @@ import NIOCore
 /// expiry, ``ConsoleSession``), CSRF tokens on every form, sign-out, and the overview (status, grade, ceiling,
 /// today's and this month's quota, the last 30 days drawn as SVG), in English and Chinese.
 struct Console: Sendable {
+    let database: Database
     let auth: AuthStore
+    let domains: DomainStore
+    let verifier: DomainVerifier
+    let domainSettings: SendingDomain.Settings
     let grades: GradeStore
     let stats: StatsStore
     let key: SymmetricKey
@@ -28,6 +32,9 @@ struct Console: Sendable {
         router.get("/console/sign-in") { request, _ in signInPage(request) }
         router.post("/console/sign-in") { request, context in await signIn(request, context: context) }
         router.post("/console/sign-out") { request, context in await signOut(request, context: context) }
+        router.get("/console/domains") { request, context in await domainsPage(request, context: context) }
+        router.post("/console/domains") { request, context in await createDomain(request, context: context) }
+        router.post("/console/domains/{id}/verify") { request, context in await verifyDomain(request, context: context) }
         router.get("/console/static/console.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
                      body: .init(byteBuffer: ByteBuffer(string: ConsolePages.css)))
@@ -109,6 +116,79 @@ struct Console: Sendable {
         let language = Self.language(request), words = ConsolePages.words(language)
         return page(words["forbidden"] ?? "", "message", ["t": words, "title": words["forbidden"] ?? "", "text": words["notAllowed"] ?? ""],
                     language: language, session: nil, who: nil, status: .forbidden)
+    }
+
+    // MARK: Domains
+
+    /// The tenant's domains, each with the records to publish and its last check; add and verify where allowed.
+    func domainsPage(_ request: Request, context: HeraldRequestContext, notice: String? = nil) async -> Response {
+        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let language = Self.language(request), words = ConsolePages.words(language)
+        guard (try? principal.authorize(action: "dm:QueryDomainByParam", resource: principal.tenantResource)) != nil else { return forbidden(request) }
+        guard let list = try? await domains.list(tenantID: principal.tenantID) else { return failure(request) }
+        let csrf = session.csrfToken(key: key)
+        let rows: [[String: Any]] = list.map { domain in
+            let records: [[String: Any]] = domain.records(settings: domainSettings).map { record, check in
+                let status = check?.status.rawValue ?? "pending"
+                return ["purpose": record.purpose.rawValue, "type": record.type, "host": record.host, "value": record.value,
+                        "check": status, "checkText": words[status] ?? status]
+            }
+            let allowed = (try? principal.authorize(action: "dm:CheckDomain", resource: principal.resource("domain", domain.id.lowercasedString))) != nil
+            return ["id": domain.id.lowercasedString, "name": domain.name, "statusClass": domain.status.rawValue,
+                    "statusText": words[domain.status.rawValue] ?? domain.status.rawValue,
+                    "checkedAt": domain.lastCheckedAt.map { $0.ISO8601Format() } ?? (words["never"] ?? ""), "records": records,
+                    "canVerify": allowed, "csrf": csrf]
+        }
+        let canCreate = (try? principal.authorize(action: "dm:CreateDomain", resource: principal.tenantResource)) != nil
+        return page(words["domains"] ?? "", "domains", ["t": words, "domains": rows, "canCreate": canCreate, "csrf": csrf, "notice": notice ?? false],
+                    language: language, session: session, who: principal.accessKeyID)
+    }
+
+    func createDomain(_ request: Request, context: HeraldRequestContext) async -> Response {
+        await change(request, context: context, action: "dm:CreateDomain", resource: { $0.tenantResource }) { principal, form, actor in
+            _ = try await domains.create(tenantID: principal.tenantID, name: form["name"] ?? "", keyBits: 2048, actor: actor, now: now())
+            return "created"
+        }
+    }
+
+    func verifyDomain(_ request: Request, context: HeraldRequestContext) async -> Response {
+        guard let id = request.uri.path.split(separator: "/").dropFirst(2).first.flatMap({ UUID(uuidString: String($0)) }) else {
+            return forbidden(request)
+        }
+        return await change(request, context: context, action: "dm:CheckDomain", resource: { $0.resource("domain", id.lowercasedString) }) { principal, _, actor in
+            _ = try await verifier.verify(tenantID: principal.tenantID, id: id, actor: actor)
+            return "checked"
+        }
+    }
+
+    /// A form that changes something: signed in, its CSRF token, the RAM action on the resource (403 otherwise,
+    /// audited as a refusal), then `body` with the session's audit actor; the domains page again with the outcome.
+    func change(_ request: Request, context: HeraldRequestContext, action: String, resource: (Principal) -> String,
+                _ body: (Principal, [String: String], AuditActor) async throws -> String) async -> Response {
+        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        guard let form = await Self.form(request), session.accepts(csrf: form["csrf"], key: key) else { return forbidden(request) }
+        var scoped = context
+        scoped.principal = principal
+        let words = ConsolePages.words(Self.language(request))
+        do {
+            try principal.authorize(action: action, resource: resource(principal))
+            let outcome = try await body(principal, form, scoped.auditActor)
+            return await domainsPage(request, context: scoped, notice: words[outcome])
+        } catch {
+            let failure = HeraldError.unwrapping(error) ?? HeraldError(code: "Internal", kind: .internal, message: "Something went wrong.")
+            if !failure.kind.isServerFault {
+                await AuditLog.recordRefusal(database: database, tenantID: principal.tenantID, actor: scoped.auditActor, action: action,
+                                             resource: resource(principal), code: failure.code)
+            }
+            if failure.code == "Forbidden.RAM" { return forbidden(request) }
+            return await domainsPage(request, context: scoped, notice: failure.message)
+        }
+    }
+
+    func failure(_ request: Request) -> Response {
+        let language = Self.language(request), words = ConsolePages.words(language)
+        return page("Herald", "message", ["t": words, "title": "Herald", "text": "The page could not be shown; try again."],
+                    language: language, session: nil, who: nil, status: .serviceUnavailable)
     }
 
     // MARK: Sessions

@@ -33,7 +33,7 @@ enum ConsolePages {
             <header class="top">
               <a class="brand" href="/console">Herald</a>
               {{#signedIn}}
-              <nav aria-label="{{t.menu}}"><a href="/console" aria-current="page">{{t.overview}}</a></nav>
+              <nav aria-label="{{t.menu}}"><a href="/console">{{t.overview}}</a><a href="/console/domains">{{t.domains}}</a></nav>
               <form method="post" action="/console/sign-out" class="inline">
                 <input type="hidden" name="csrf" value="{{csrf}}">
                 <span class="who">{{who}}</span> <button type="submit">{{t.signOut}}</button>
@@ -85,6 +85,36 @@ enum ConsolePages {
               {{^chart}}<p class="muted">{{t.notAllowed}}</p>{{/chart}}
             </section>
             """,
+        "domains": """
+            <h1>{{t.domains}}</h1>
+            {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+            {{#canCreate}}
+            <form method="post" action="/console/domains" class="card">
+              <input type="hidden" name="csrf" value="{{csrf}}">
+              <label for="name">{{t.newDomain}}</label>
+              <input id="name" name="name" required maxlength="253" placeholder="mail.example.com">
+              <button type="submit">{{t.add}}</button>
+            </form>
+            {{/canCreate}}
+            {{#domains}}
+            <section class="card" aria-labelledby="d-{{id}}">
+              <h2 id="d-{{id}}">{{name}} <span class="status-{{statusClass}}">{{statusText}}</span></h2>
+              <p class="muted">{{t.checkedAt}}: {{checkedAt}}</p>
+              <div class="scroll"><table>
+                <thead><tr><th scope="col">{{t.purpose}}</th><th scope="col">{{t.type}}</th><th scope="col">{{t.host}}</th><th scope="col">{{t.value}}</th><th scope="col">{{t.check}}</th></tr></thead>
+                <tbody>
+                {{#records}}<tr><td>{{purpose}}</td><td>{{type}}</td><td><code>{{host}}</code></td><td><code class="value">{{value}}</code></td><td class="check-{{check}}">{{checkText}}</td></tr>{{/records}}
+                </tbody>
+              </table></div>
+              {{#canVerify}}
+              <form method="post" action="/console/domains/{{id}}/verify" class="inline">
+                <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">{{t.verifyNow}}</button>
+              </form>
+              {{/canVerify}}
+            </section>
+            {{/domains}}
+            {{^domains}}<p class="muted">{{t.noDomains}}</p>{{/domains}}
+            """,
         "message": """
             <h1>{{title}}</h1>
             <p>{{text}}</p>
@@ -117,6 +147,10 @@ enum ConsolePages {
         .status-active { color: var(--ok); } .status-frozen, .status-banned { color: var(--bad); }
         meter { width: 100%; height: 1rem; }
         svg.chart { width: 100%; height: auto; }
+        .scroll { overflow-x: auto; } table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+        th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+        code.value { word-break: break-all; } .notice { color: var(--ok); font-weight: 600; }
+        .check-ok, .status-verified { color: var(--ok); } .check-missing, .check-mismatch, .check-error, .status-failed { color: var(--bad); }
         .legend .key { display: inline-block; width: .75rem; height: .75rem; margin: 0 .25rem 0 .75rem; }
         .delivered { background: #1a7f37; fill: #1a7f37; } .bounced { background: #bf8700; fill: #bf8700; }
         .spam { background: #b42318; fill: #b42318; } .failed { background: #57606a; fill: #57606a; }
@@ -135,6 +169,10 @@ enum ConsolePages {
         "notAllowed": "Your policies do not allow this.", "back": "Back to the overview", "badCredentials": "The AccessKey ID or secret is wrong.",
         "expired": "The form expired; please sign in again.", "forbidden": "Not allowed", "tooMany": "Too many attempts; wait a little.",
         "active": "Active", "frozen": "Frozen", "banned": "Banned",
+        "domains": "Domains", "newDomain": "Add a sending domain", "add": "Add", "checkedAt": "Last checked", "purpose": "For",
+        "type": "Type", "host": "Host", "value": "Value", "check": "Check", "verifyNow": "Verify now", "noDomains": "No domains yet.",
+        "never": "never", "verified": "Verified", "pending": "Waiting for DNS", "ok": "Found", "missing": "Missing",
+        "mismatch": "Different", "error": "DNS error", "created": "Added. Publish the records below, then verify.", "checked": "Checked.",
     ]
 
     static let chinese: [String: String] = [
@@ -145,6 +183,10 @@ enum ConsolePages {
         "notAllowed": "您的权限策略不允许此操作。", "back": "返回概览", "badCredentials": "AccessKey ID 或 Secret 错误。",
         "expired": "表单已过期，请重新登录。", "forbidden": "无权限", "tooMany": "尝试次数过多，请稍候。",
         "active": "正常", "frozen": "已冻结", "banned": "已封禁",
+        "domains": "发信域名", "newDomain": "添加发信域名", "add": "添加", "checkedAt": "上次检查", "purpose": "用途",
+        "type": "类型", "host": "主机记录", "value": "记录值", "check": "检查结果", "verifyNow": "立即验证", "noDomains": "还没有域名。",
+        "never": "从未", "verified": "已验证", "pending": "等待 DNS", "ok": "已找到", "missing": "缺失",
+        "mismatch": "不一致", "error": "DNS 错误", "created": "已添加。请发布以下记录，然后验证。", "checked": "已检查。",
     ]
 
     /// The last 30 days as an SVG bar chart drawn here (no script): each day's delivered, bounced, spam-rejected

@@ -3,6 +3,7 @@ import HTTPTypes
 import HeraldAPI
 import HeraldAppTestSupport
 import HeraldCore
+import HeraldDNS
 import HeraldTestSupport
 import Testing
 
@@ -82,6 +83,57 @@ import Testing
                     && overview.body.contains("Your policies do not allow this."), "\(overview.body)")
             #expect(try await app.request(.delete, "/v1/users/\(user)/access-keys/\(keyID)", token: token).status == 204)
             #expect(try await app.request(.get, "/console", contentType: nil, headers: [.cookie: "herald_console=\(session)"]).status == 303)
+        }
+    }
+
+    /// The csrf token a signed-in page carries.
+    static func csrf(_ page: Reply) throws -> String {
+        String(try #require(page.body.range(of: "name=\"csrf\" value=\"").map { page.body[$0.upperBound...].prefix { $0 != "\"" } }))
+    }
+
+    /// Domains in the console: add one, see its records with their checks, verify it against the test DNS server; a
+    /// ReadOnly sub-user sees no buttons and a forged post gets 403 (audited); a post without the token is refused.
+    @Test func domainsAreAddedAndVerifiedAsPoliciesAllow() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let root = try await app.createTenant("Console")
+                let token = try await app.token(root.keyID, root.secret)
+                let session = try await Self.signIn(app, keyID: root.keyID, secret: root.secret)
+                let cookie: HTTPFields = [.cookie: "herald_console=\(session)"]
+                let form = "application/x-www-form-urlencoded"
+                let empty = try await app.request(.get, "/console/domains", contentType: nil, headers: cookie)
+                #expect(empty.status == 200 && empty.body.contains("No domains yet.") && empty.body.contains("action=\"/console/domains\""))
+                let csrf = try Self.csrf(empty)
+                #expect(try await app.request(.post, "/console/domains", raw: "name=evil.example", contentType: form, headers: cookie).status == 403,
+                        "no CSRF token")
+                let added = try await app.request(.post, "/console/domains", raw: "csrf=\(csrf)&name=example.test", contentType: form, headers: cookie)
+                #expect(added.status == 200 && added.body.contains("Added.") && added.body.contains("<code>example.test</code>")
+                        && added.body.contains("v=spf1"), "\(added.body)")
+                #expect(added.body.contains("class=\"check-pending\""), "not checked yet")
+                let id = try #require((try await app.request(.get, "/v1/domains", token: token).json["items"] as? [[String: Any]])?.first?["id"] as? String)
+                let records = try await app.request(.get, "/v1/domains/\(id)", token: token).json["records"] as? [[String: Any]] ?? []
+                try dns.setZone(DNSTestServer.zone(publishing: records))
+                let verified = try await app.request(.post, "/console/domains/\(id)/verify", raw: "csrf=\(csrf)", contentType: form, headers: cookie)
+                #expect(verified.status == 200 && verified.body.contains("Checked.") && verified.body.contains("class=\"status-verified\"")
+                        && verified.body.contains("class=\"check-ok\""), "\(verified.body)")
+                let audit = try await app.request(.get, "/v1/audit-log", token: token)
+                #expect(audit.body.contains("dm:CreateDomain") && audit.body.contains("dm:CheckDomain"), "changes are audited like the API's")
+
+                // A ReadOnly sub-user: sees the domains, no buttons; a forged post is refused and audited.
+                let user = try #require(try await app.request(.post, "/v1/users", token: token, json: ["name": "reader"])["id"])
+                #expect(try await app.request(.post, "/v1/users/\(user)/policies", token: token, json: ["policy": "ReadOnlyAccess"]).status == 200)
+                let key = try await app.request(.post, "/v1/users/\(user)/access-keys", token: token)
+                let reader = try await Self.signIn(app, keyID: try #require(key["accessKeyId"]), secret: try #require(key["accessKeySecret"]))
+                let readerCookie: HTTPFields = [.cookie: "herald_console=\(reader)"]
+                let view = try await app.request(.get, "/console/domains", contentType: nil, headers: readerCookie)
+                #expect(view.status == 200 && view.body.contains("example.test") && !view.body.contains("Verify now")
+                        && !view.body.contains("action=\"/console/domains\""), "\(view.body)")
+                let forged = try await app.request(.post, "/console/domains/\(id)/verify", raw: "csrf=\(try Self.csrf(view))", contentType: form,
+                                                   headers: readerCookie)
+                #expect(forged.status == 403)
+                let refusals = try await app.request(.get, "/v1/audit-log", token: token)
+                #expect(refusals.body.contains("Forbidden.RAM"), "\(refusals.body.prefix(600))")
+            }
         }
     }
 }
