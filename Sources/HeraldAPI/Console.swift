@@ -14,6 +14,7 @@ struct Console: Sendable {
     let database: Database
     let auth: AuthStore
     let domains: DomainStore
+    let senders: SenderStore
     let verifier: DomainVerifier
     let domainSettings: SendingDomain.Settings
     let grades: GradeStore
@@ -35,6 +36,8 @@ struct Console: Sendable {
         router.get("/console/domains") { request, context in await domainsPage(request, context: context) }
         router.post("/console/domains") { request, context in await createDomain(request, context: context) }
         router.post("/console/domains/{id}/verify") { request, context in await verifyDomain(request, context: context) }
+        router.get("/console/senders") { request, context in await sendersPage(request, context: context) }
+        router.post("/console/senders") { request, context in await createSender(request, context: context) }
         router.get("/console/static/console.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
                      body: .init(byteBuffer: ByteBuffer(string: ConsolePages.css)))
@@ -145,9 +148,9 @@ struct Console: Sendable {
     }
 
     func createDomain(_ request: Request, context: HeraldRequestContext) async -> Response {
-        await change(request, context: context, action: "dm:CreateDomain", resource: { $0.tenantResource }) { principal, form, actor in
+        await change(request, context: context, action: "dm:CreateDomain", resource: { $0.tenantResource }, then: domainsPage) { principal, form, actor in
             _ = try await domains.create(tenantID: principal.tenantID, name: form["name"] ?? "", keyBits: 2048, actor: actor, now: now())
-            return "created"
+            return "domainCreated"
         }
     }
 
@@ -155,15 +158,45 @@ struct Console: Sendable {
         guard let id = request.uri.path.split(separator: "/").dropFirst(2).first.flatMap({ UUID(uuidString: String($0)) }) else {
             return forbidden(request)
         }
-        return await change(request, context: context, action: "dm:CheckDomain", resource: { $0.resource("domain", id.lowercasedString) }) { principal, _, actor in
+        return await change(request, context: context, action: "dm:CheckDomain", resource: { $0.resource("domain", id.lowercasedString) },
+                            then: domainsPage) { principal, _, actor in
             _ = try await verifier.verify(tenantID: principal.tenantID, id: id, actor: actor)
             return "checked"
         }
     }
 
+    // MARK: Senders
+
+    /// The tenant's sender addresses: type, reply-to and its confirmation, SMTP password; add one where allowed.
+    func sendersPage(_ request: Request, context: HeraldRequestContext, notice: String? = nil) async -> Response {
+        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let language = Self.language(request), words = ConsolePages.words(language)
+        guard (try? principal.authorize(action: "dm:QueryMailAddressByParam", resource: principal.tenantResource)) != nil else { return forbidden(request) }
+        guard let list = try? await senders.list(tenantID: principal.tenantID) else { return failure(request) }
+        let rows: [[String: Any]] = list.map { sender in
+            ["address": sender.address, "type": words[sender.type.rawValue] ?? sender.type.rawValue, "replyTo": sender.replyTo ?? "—",
+             "replyToStatus": sender.replyToStatus.rawValue, "replyToText": words["reply_" + sender.replyToStatus.rawValue] ?? sender.replyToStatus.rawValue,
+             "smtp": words[sender.smtpPasswordSet ? "yes" : "no"] ?? ""]
+        }
+        let canCreate = (try? principal.authorize(action: "dm:CreateMailAddress", resource: principal.tenantResource)) != nil
+        return page(words["senders"] ?? "", "senders", ["t": words, "senders": rows, "canCreate": canCreate, "csrf": session.csrfToken(key: key),
+                                                        "notice": notice ?? false],
+                    language: language, session: session, who: principal.accessKeyID)
+    }
+
+    func createSender(_ request: Request, context: HeraldRequestContext) async -> Response {
+        await change(request, context: context, action: "dm:CreateMailAddress", resource: { $0.tenantResource }, then: sendersPage) { principal, form, actor in
+            guard let type = MailKind(rawValue: form["type"] ?? "") else { throw HeraldError.validation("Choose trigger or batch.", field: "type") }
+            let reply = form["replyTo"].flatMap { $0.isEmpty ? nil : $0 }
+            _ = try await senders.create(tenantID: principal.tenantID, address: form["address"] ?? "", type: type, replyTo: reply, actor: actor)
+            return reply == nil ? "created" : "createdWithReplyTo"
+        }
+    }
+
     /// A form that changes something: signed in, its CSRF token, the RAM action on the resource (403 otherwise,
-    /// audited as a refusal), then `body` with the session's audit actor; the domains page again with the outcome.
+    /// audited as a refusal), then `body` with the session's audit actor; `then`, the page again with the outcome.
     func change(_ request: Request, context: HeraldRequestContext, action: String, resource: (Principal) -> String,
+                then: (Request, HeraldRequestContext, String?) async -> Response,
                 _ body: (Principal, [String: String], AuditActor) async throws -> String) async -> Response {
         guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
         guard let form = await Self.form(request), session.accepts(csrf: form["csrf"], key: key) else { return forbidden(request) }
@@ -173,7 +206,7 @@ struct Console: Sendable {
         do {
             try principal.authorize(action: action, resource: resource(principal))
             let outcome = try await body(principal, form, scoped.auditActor)
-            return await domainsPage(request, context: scoped, notice: words[outcome])
+            return await then(request, scoped, words[outcome])
         } catch {
             let failure = HeraldError.unwrapping(error) ?? HeraldError(code: "Internal", kind: .internal, message: "Something went wrong.")
             if !failure.kind.isServerFault {
@@ -181,7 +214,7 @@ struct Console: Sendable {
                                              resource: resource(principal), code: failure.code)
             }
             if failure.code == "Forbidden.RAM" { return forbidden(request) }
-            return await domainsPage(request, context: scoped, notice: failure.message)
+            return await then(request, scoped, failure.message)
         }
     }
 

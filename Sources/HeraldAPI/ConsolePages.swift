@@ -33,7 +33,7 @@ enum ConsolePages {
             <header class="top">
               <a class="brand" href="/console">Herald</a>
               {{#signedIn}}
-              <nav aria-label="{{t.menu}}"><a href="/console">{{t.overview}}</a><a href="/console/domains">{{t.domains}}</a></nav>
+              <nav aria-label="{{t.menu}}"><a href="/console">{{t.overview}}</a><a href="/console/domains">{{t.domains}}</a><a href="/console/senders">{{t.senders}}</a></nav>
               <form method="post" action="/console/sign-out" class="inline">
                 <input type="hidden" name="csrf" value="{{csrf}}">
                 <span class="who">{{who}}</span> <button type="submit">{{t.signOut}}</button>
@@ -115,6 +115,30 @@ enum ConsolePages {
             {{/domains}}
             {{^domains}}<p class="muted">{{t.noDomains}}</p>{{/domains}}
             """,
+        "senders": """
+            <h1>{{t.senders}}</h1>
+            {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+            {{#canCreate}}
+            <form method="post" action="/console/senders" class="card">
+              <input type="hidden" name="csrf" value="{{csrf}}">
+              <label for="address">{{t.senderAddress}}</label>
+              <input id="address" name="address" type="email" required maxlength="254" placeholder="news@mail.example.com">
+              <label for="type">{{t.senderType}}</label>
+              <select id="type" name="type"><option value="trigger">{{t.trigger}}</option><option value="batch">{{t.batch}}</option></select>
+              <label for="replyTo">{{t.replyTo}}</label>
+              <input id="replyTo" name="replyTo" type="email" maxlength="254">
+              <button type="submit">{{t.add}}</button>
+            </form>
+            {{/canCreate}}
+            <div class="card scroll"><table>
+              <thead><tr><th scope="col">{{t.senderAddress}}</th><th scope="col">{{t.senderType}}</th><th scope="col">{{t.replyTo}}</th><th scope="col">{{t.smtpPassword}}</th></tr></thead>
+              <tbody>
+              {{#senders}}<tr><td><code>{{address}}</code></td><td>{{type}}</td><td>{{replyTo}} <span class="reply-{{replyToStatus}}">{{replyToText}}</span></td><td>{{smtp}}</td></tr>{{/senders}}
+              </tbody>
+            </table>
+            {{^senders}}<p class="muted">{{t.noSenders}}</p>{{/senders}}
+            </div>
+            """,
         "message": """
             <h1>{{title}}</h1>
             <p>{{text}}</p>
@@ -137,7 +161,7 @@ enum ConsolePages {
         .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 1rem; margin-bottom: 1rem; }
         .narrow { max-width: 24rem; }
         label { display: block; margin: .75rem 0 .25rem; font-weight: 600; }
-        input { width: 100%; padding: .5rem; font: inherit; border: 1px solid var(--muted); border-radius: 4px; }
+        input, select { width: 100%; padding: .5rem; font: inherit; border: 1px solid var(--muted); border-radius: 4px; }
         button { margin-top: 1rem; padding: .5rem 1rem; font: inherit; color: #fff; background: var(--accent); border: 0; border-radius: 4px; cursor: pointer; }
         .inline { display: inline; } .inline button { margin: 0 0 0 .5rem; padding: .25rem .75rem; }
         :focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
@@ -150,6 +174,7 @@ enum ConsolePages {
         .scroll { overflow-x: auto; } table { border-collapse: collapse; width: 100%; font-size: .9rem; }
         th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
         code.value { word-break: break-all; } .notice { color: var(--ok); font-weight: 600; }
+        .check-ok, .status-verified, .reply-verified { color: var(--ok); } .reply-pending { color: #9a6700; }
         .check-ok, .status-verified { color: var(--ok); } .check-missing, .check-mismatch, .check-error, .status-failed { color: var(--bad); }
         .legend .key { display: inline-block; width: .75rem; height: .75rem; margin: 0 .25rem 0 .75rem; }
         .delivered { background: #1a7f37; fill: #1a7f37; } .bounced { background: #bf8700; fill: #bf8700; }
@@ -172,7 +197,11 @@ enum ConsolePages {
         "domains": "Domains", "newDomain": "Add a sending domain", "add": "Add", "checkedAt": "Last checked", "purpose": "For",
         "type": "Type", "host": "Host", "value": "Value", "check": "Check", "verifyNow": "Verify now", "noDomains": "No domains yet.",
         "never": "never", "verified": "Verified", "pending": "Waiting for DNS", "ok": "Found", "missing": "Missing",
-        "mismatch": "Different", "error": "DNS error", "created": "Added. Publish the records below, then verify.", "checked": "Checked.",
+        "mismatch": "Different", "error": "DNS error", "created": "Added.", "checked": "Checked.", "domainCreated": "Added. Publish the records below, then verify.",
+        "senders": "Sender addresses", "senderAddress": "Address", "senderType": "Type", "trigger": "Trigger (transactional)",
+        "batch": "Batch (marketing)", "replyTo": "Reply-To", "smtpPassword": "SMTP password", "yes": "set", "no": "not set",
+        "reply_none": "", "reply_pending": "(waiting for confirmation)", "reply_verified": "(confirmed)", "noSenders": "No sender addresses yet.",
+        "createdWithReplyTo": "Added. A confirmation link was mailed to the reply-to address.",
     ]
 
     static let chinese: [String: String] = [
@@ -186,7 +215,11 @@ enum ConsolePages {
         "domains": "发信域名", "newDomain": "添加发信域名", "add": "添加", "checkedAt": "上次检查", "purpose": "用途",
         "type": "类型", "host": "主机记录", "value": "记录值", "check": "检查结果", "verifyNow": "立即验证", "noDomains": "还没有域名。",
         "never": "从未", "verified": "已验证", "pending": "等待 DNS", "ok": "已找到", "missing": "缺失",
-        "mismatch": "不一致", "error": "DNS 错误", "created": "已添加。请发布以下记录，然后验证。", "checked": "已检查。",
+        "mismatch": "不一致", "error": "DNS 错误", "created": "已添加。", "checked": "已检查。", "domainCreated": "已添加。请发布以下记录，然后验证。",
+        "senders": "发信地址", "senderAddress": "地址", "senderType": "类型", "trigger": "触发（事务）", "batch": "批量（营销）",
+        "replyTo": "回信地址", "smtpPassword": "SMTP 密码", "yes": "已设置", "no": "未设置", "reply_none": "",
+        "reply_pending": "（等待确认）", "reply_verified": "（已确认）", "noSenders": "还没有发信地址。",
+        "createdWithReplyTo": "已添加。确认链接已发送到回信地址。",
     ]
 
     /// The last 30 days as an SVG bar chart drawn here (no script): each day's delivered, bounced, spam-rejected

@@ -136,4 +136,29 @@ import Testing
             }
         }
     }
+
+    /// Sender addresses in the console: the list with type, reply-to state and SMTP password; a new one with a
+    /// reply-to (which is mailed a confirmation link, and audited); a bad address is shown as the API's message.
+    @Test func sendersAreListedAndAdded() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let (_, token, keyID, secret) = try await app.sendingTenant(dns)
+                let session = try await Self.signIn(app, keyID: keyID, secret: secret)
+                let cookie: HTTPFields = [.cookie: "herald_console=\(session)"]
+                let list = try await app.request(.get, "/console/senders", contentType: nil, headers: cookie)
+                #expect(list.status == 200 && list.body.contains("<code>app@example.test</code>") && list.body.contains("not set"), "\(list.body)")
+                let form = "application/x-www-form-urlencoded", csrf = try Self.csrf(list)
+                let added = try await app.request(.post, "/console/senders", raw: "csrf=\(csrf)&address=news%40example.test&type=batch&replyTo=help%40example.test",
+                                                  contentType: form, headers: cookie)
+                #expect(added.status == 200 && added.body.contains("confirmation link") && added.body.contains("<code>news@example.test</code>")
+                        && added.body.contains("class=\"reply-pending\""), "\(added.body)")
+                let bad = try await app.request(.post, "/console/senders", raw: "csrf=\(csrf)&address=not-an-address&type=trigger", contentType: form,
+                                                headers: cookie)
+                #expect(bad.status == 200 && bad.body.contains("role=\"status\"") && !bad.body.contains("not-an-address</code>"), "\(bad.body)")
+                let senders = try await app.request(.get, "/v1/senders", token: token)
+                #expect(senders.body.contains("news@example.test") && senders.body.contains("\"type\":\"batch\""), "the API agrees: \(senders.body)")
+                #expect(try await app.request(.get, "/v1/audit-log", token: token).body.contains("dm:CreateMailAddress"))
+            }
+        }
+    }
 }
