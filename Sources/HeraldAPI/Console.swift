@@ -155,7 +155,7 @@ struct Console: Sendable {
     }
 
     func verifyDomain(_ request: Request, context: HeraldRequestContext) async -> Response {
-        guard let id = request.uri.path.split(separator: "/").dropFirst(2).first.flatMap({ UUID(uuidString: String($0)) }) else {
+        guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }) else {
             return forbidden(request)
         }
         return await change(request, context: context, action: "dm:CheckDomain", resource: { $0.resource("domain", id.lowercasedString) },

@@ -61,10 +61,13 @@ extension DirectMailCompat {
         case "DeleteIpfilterByEdmId":
             let id = try parameters.require("Id")
             let entry = IPNetwork(id)?.description ?? id
-            guard try await identity.ipProtection(tenantID: principal.tenantID).allow.contains(entry) else {
-                throw HeraldError(code: "InvalidIpfilter.NotFound", kind: .notFound, message: "No IP filter \(id.prefix(64)).", field: "Id")
+            // Looked for under the row's lock, in the change itself.
+            _ = try await identity.changeIPAllowlist(tenantID: principal.tenantID, actor: context.auditActor) { (entries) throws(HeraldError) in
+                guard entries.contains(entry) else {
+                    throw HeraldError(code: "InvalidIpfilter.NotFound", kind: .notFound, message: "No IP filter \(id.prefix(64)).", field: "Id")
+                }
+                return entries.filter { $0 != entry }
             }
-            _ = try await identity.changeIPAllowlist(tenantID: principal.tenantID, actor: context.auditActor) { $0.filter { $0 != entry } }
             return [:]
         case "SetMaxQuotaLevel":
             // The tenant's own ceiling on its grade (PUT /v1/account/grade-ceiling).

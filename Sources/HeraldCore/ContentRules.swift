@@ -52,49 +52,23 @@ public enum MIMEText {
 
     public static func texts(_ raw: [UInt8]) -> [String] {
         let text = String(decoding: raw.prefix(4 << 20), as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
-        let (head, _) = FeedbackReport.split(text)
-        let fields = FeedbackReport.headerFields(head)
+        let (head, _) = MIMEReader.split(text)
+        let fields = MIMEReader.headerFields(head)
         var texts: [String] = fields.filter { $0.name == "subject" }.map { HeaderAddressParser.decodeEncodedWords($0.value) ?? $0.value }
         collect(text, depth: 0, into: &texts)
         return texts
     }
 
     static func collect(_ entity: String, depth: Int, into texts: inout [String]) {
-        let (head, body) = FeedbackReport.split(entity)
-        let fields = FeedbackReport.headerFields(head)
+        let (head, body) = MIMEReader.split(entity)
+        let fields = MIMEReader.headerFields(head)
         let type = fields.first { $0.name == "content-type" }?.value ?? "text/plain"
-        let media = FeedbackReport.mediaType(type)
+        let media = MIMEReader.mediaType(type)
         if media.hasPrefix("multipart/") {
-            guard depth < maxDepth, let boundary = FeedbackReport.parameter(type, "boundary"), !boundary.isEmpty else { return }
-            for part in FeedbackReport.parts(body, boundary: boundary) { collect(part, depth: depth + 1, into: &texts) }
+            guard depth < maxDepth, let boundary = MIMEReader.parameter(type, "boundary"), !boundary.isEmpty else { return }
+            for part in MIMEReader.parts(body, boundary: boundary) { collect(part, depth: depth + 1, into: &texts) }
         } else if media.hasPrefix("text/") || media.isEmpty {
-            let encoding = fields.first { $0.name == "content-transfer-encoding" }?.value.lowercased().trimmingCharacters(in: .whitespaces)
-            texts.append(encoding == "quoted-printable" ? decodeQuotedPrintable(body) : FeedbackReport.decoded(body, encoding: encoding))
+            texts.append(MIMEReader.decoded(body, encoding: fields.first { $0.name == "content-transfer-encoding" }?.value))
         }
-    }
-
-    /// Quoted-printable (RFC 2045 §6.7) as UTF-8: soft breaks joined, `=XX` decoded.
-    static func decodeQuotedPrintable(_ text: String) -> String {
-        var bytes: [UInt8] = []
-        let source = Array(text.replacingOccurrences(of: "=\n", with: "").utf8)
-        var index = 0
-        func hex(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-            default: nil
-            }
-        }
-        while index < source.count {
-            if source[index] == UInt8(ascii: "="), index + 2 < source.count, let high = hex(source[index + 1]), let low = hex(source[index + 2]) {
-                bytes.append(high << 4 | low)
-                index += 3
-            } else {
-                bytes.append(source[index])
-                index += 1
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -37,21 +37,21 @@ public struct FeedbackReport: Sendable, Equatable {
     /// The report in a message, or nil when the message is not an ARF report.
     public static func parse(_ message: [UInt8]) -> FeedbackReport? {
         let text = String(decoding: message.prefix(512 * 1024), as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
-        let (head, body) = split(text)
-        let fields = headerFields(head)
+        let (head, body) = MIMEReader.split(text)
+        let fields = MIMEReader.headerFields(head)
         guard let type = fields.first(where: { $0.name == "content-type" })?.value,
-              mediaType(type) == "multipart/report", parameter(type, "report-type")?.lowercased() == "feedback-report",
-              let boundary = parameter(type, "boundary"), !boundary.isEmpty else { return nil }
+              MIMEReader.mediaType(type) == "multipart/report", MIMEReader.parameter(type, "report-type")?.lowercased() == "feedback-report",
+              let boundary = MIMEReader.parameter(type, "boundary"), !boundary.isEmpty else { return nil }
         var report: FeedbackReport?
         var returnPaths: [String] = [], recipients: [String] = [], originalTo: [String] = [], messageID: UUID?
-        for part in parts(body, boundary: boundary) {
-            let (partHead, partBody) = split(part)
-            let partFields = headerFields(partHead)
-            let partType = partFields.first { $0.name == "content-type" }.map { mediaType($0.value) } ?? "text/plain"
-            let content = decoded(partBody, encoding: partFields.first { $0.name == "content-transfer-encoding" }?.value)
+        for part in MIMEReader.parts(body, boundary: boundary) {
+            let (partHead, partBody) = MIMEReader.split(part)
+            let partFields = MIMEReader.headerFields(partHead)
+            let partType = partFields.first { $0.name == "content-type" }.map { MIMEReader.mediaType($0.value) } ?? "text/plain"
+            let content = MIMEReader.decoded(partBody, encoding: partFields.first { $0.name == "content-transfer-encoding" }?.value)
             switch partType {
             case "message/feedback-report":
-                let reportFields = headerFields(content)
+                let reportFields = MIMEReader.headerFields(content)
                 guard let feedbackType = reportFields.first(where: { $0.name == "feedback-type" })?.value.lowercased()
                     .trimmingCharacters(in: .whitespaces), !feedbackType.isEmpty else { continue }
                 report = FeedbackReport(feedbackType: feedbackType)
@@ -60,7 +60,7 @@ public struct FeedbackReport: Sendable, Equatable {
                     if field.name == "original-rcpt-to", let address = bare(field.value) { recipients.append(address) }
                 }
             case "message/rfc822", "text/rfc822-headers", "message/rfc822-headers":
-                for field in headerFields(split(content).head) {
+                for field in MIMEReader.headerFields(MIMEReader.split(content).head) {
                     switch field.name {
                     case "x-herald-message-id":
                         messageID = messageID ?? UUID(uuidString: field.value.trimmingCharacters(in: CharacterSet(charactersIn: "<> \t")))
@@ -79,70 +79,6 @@ public struct FeedbackReport: Sendable, Equatable {
         report.returnPaths = returnPaths
         report.recipients = recipients.isEmpty ? originalTo : recipients
         return report
-    }
-
-    /// Header and body at the first empty line.
-    static func split(_ text: String) -> (head: String, body: String) {
-        if text.hasPrefix("\n") { return ("", String(text.dropFirst())) }
-        guard let range = text.range(of: "\n\n") else { return (text, "") }
-        return (String(text[..<range.lowerBound]), String(text[range.upperBound...]))
-    }
-
-    /// Unfolded fields, names in lower case.
-    static func headerFields(_ head: String) -> [(name: String, value: String)] {
-        var fields: [(name: String, value: String)] = []
-        for line in head.split(separator: "\n", omittingEmptySubsequences: true) {
-            if line.first == " " || line.first == "\t", !fields.isEmpty {
-                fields[fields.count - 1].value += " " + line.trimmingCharacters(in: .whitespaces)
-            } else if let colon = line.firstIndex(of: ":") {
-                fields.append((line[..<colon].trimmingCharacters(in: .whitespaces).lowercased(),
-                               line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
-            }
-        }
-        return fields
-    }
-
-    /// `multipart/report` of `multipart/report; boundary=…`, in lower case.
-    static func mediaType(_ value: String) -> String {
-        value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-    }
-
-    /// A parameter of a Content-Type value, unquoted.
-    static func parameter(_ value: String, _ name: String) -> String? {
-        for piece in value.split(separator: ";").dropFirst() {
-            let pair = piece.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pair.count == 2, pair[0].lowercased() == name else { continue }
-            let raw = pair[1]
-            return raw.hasPrefix("\"") && raw.hasSuffix("\"") && raw.count >= 2 ? String(raw.dropFirst().dropLast()) : raw
-        }
-        return nil
-    }
-
-    /// The bodies between `--boundary` lines, up to `--boundary--`.
-    static func parts(_ body: String, boundary: String) -> [String] {
-        var parts: [String] = [], current: [Substring]?
-        for line in body.split(separator: "\n", omittingEmptySubsequences: false) {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed == "--" + boundary + "--" {
-                if let current { parts.append(current.joined(separator: "\n")) }
-                return parts
-            }
-            if trimmed == "--" + boundary {
-                if let current { parts.append(current.joined(separator: "\n")) }
-                current = []
-            } else {
-                current?.append(line)
-            }
-        }
-        if let current { parts.append(current.joined(separator: "\n")) }
-        return parts
-    }
-
-    /// A part's content, base64-decoded when it says so (quoted-printable headers read well enough as they are).
-    static func decoded(_ body: String, encoding: String?) -> String {
-        guard encoding?.lowercased().trimmingCharacters(in: .whitespaces) == "base64",
-              let data = Data(base64Encoded: body.filter { !$0.isWhitespace }) else { return body }
-        return String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
     }
 
     /// The address of `<a@b>`, `a@b` or `Name <a@b>`; nil when there is none.

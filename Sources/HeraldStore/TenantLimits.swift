@@ -24,7 +24,9 @@ public struct TenantLimits: Sendable {
     /// `limits` with a tenant's stored overrides (`tenants.limit_overrides` as text) applied. Stored overrides were
     /// validated when the operator set them; a bad one is ignored, not fatal.
     static func applying(overridesJSON: String?, to limits: ProductLimits) -> ProductLimits {
-        guard let overridesJSON, let overrides = try? JSONDecoder().decode([String: Int].self, from: Data(overridesJSON.utf8)) else { return limits }
+        // Most tenants have none: no decoder on the accepting path for them.
+        guard let overridesJSON, overridesJSON != "{}",
+              let overrides = try? JSONDecoder().decode([String: Int].self, from: Data(overridesJSON.utf8)) else { return limits }
         return (try? limits.applying(overrides)) ?? limits
     }
 }
