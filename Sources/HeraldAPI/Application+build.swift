@@ -158,7 +158,7 @@ public func buildRouter(_ dependencies: APIDependencies) throws -> (Router<Heral
                                   verifier: dependencies.verifier, tenantLimiter: access.tenantLimiter, now: dependencies.now)
     router.post("/") { request, context in await compat.handle(request, context: context) }
     if let consoleKey = dependencies.consoleKey {
-        Console(database: dependencies.database, auth: dependencies.tokens.auth, domains: dependencies.domains,
+        Console(deps: dependencies, database: dependencies.database, auth: dependencies.tokens.auth, domains: dependencies.domains,
                 senders: dependencies.senders, verifier: dependencies.verifier,
                 domainSettings: dependencies.domainSettings, grades: dependencies.grades, stats: dependencies.stats, key: consoleKey,
                 secure: dependencies.publicURL.lowercased().hasPrefix("https://"), keyLimiter: dependencies.rateLimits.authKey,

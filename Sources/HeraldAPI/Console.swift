@@ -11,6 +11,8 @@ import NIOCore
 /// expiry, ``ConsoleSession``), CSRF tokens on every form, sign-out, and the overview (status, grade, ceiling,
 /// today's and this month's quota, the last 30 days drawn as SVG), in English and Chinese.
 struct Console: Sendable {
+    /// Every store and service of the API: pages call the same ones as the REST routes.
+    let deps: APIDependencies
     let database: Database
     let auth: AuthStore
     let domains: DomainStore
@@ -42,6 +44,63 @@ struct Console: Sendable {
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
                      body: .init(byteBuffer: ByteBuffer(string: ConsolePages.css)))
         }
+        router.get("/console/static/console.js") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=3600"],
+                     body: .init(byteBuffer: ByteBuffer(string: ConsolePages.script)))
+        }
+        // Each part of the console registers its own pages (one file each).
+        registerTemplatePages(on: router)
+        registerAdminPages(on: router)
+        registerListPages(on: router)
+        registerMessagePages(on: router)
+        registerWebhookPages(on: router)
+        registerUserPages(on: router)
+    }
+
+    // MARK: The frame every page uses
+
+    /// Who is looking at a page: the session, the principal as it is now, the language and its words, the forms' token.
+    struct Viewer {
+        let session: ConsoleSession
+        let principal: Principal
+        let language: String
+        let words: [String: String]
+        let csrf: String
+
+        /// Whether the user's policies allow `action` on `resource` (the tenant when nil): buttons only where they do.
+        func may(_ action: String, _ resource: String? = nil) -> Bool {
+            (try? principal.authorize(action: action, resource: resource ?? principal.tenantResource)) != nil
+        }
+
+        /// A word in the viewer's language (the key itself when there is none).
+        subscript(_ key: String) -> String { words[key] ?? key }
+    }
+
+    /// A page: signed in (else to the sign-in page), allowed `action` on the tenant when one is named (else 403),
+    /// then `body`; a thrown error shows the failure page (a store error is never a 500 with details).
+    func show(_ request: Request, action: String?, _ body: (Viewer) async throws -> Response) async -> Response {
+        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let language = Self.language(request)
+        let viewer = Viewer(session: session, principal: principal, language: language, words: ConsolePages.words(language),
+                            csrf: session.csrfToken(key: key))
+        if let action, !viewer.may(action) { return forbidden(request) }
+        do {
+            return try await body(viewer)
+        } catch {
+            return failure(request)
+        }
+    }
+
+    /// `template` in the layout for `viewer`, titled with the word `title`; the context gets `t` (the words), `csrf`
+    /// and `notice` (nil: none) added.
+    func page(_ viewer: Viewer, title: String, _ template: String, _ context: [String: Any] = [:], notice: String? = nil,
+              status: HTTPResponse.Status = .ok) -> Response {
+        var context = context
+        context["t"] = viewer.words
+        context["csrf"] = viewer.csrf
+        if context["notice"] == nil { context["notice"] = notice ?? false }
+        return page(viewer[title], template, context, language: viewer.language, session: viewer.session, who: viewer.principal.accessKeyID,
+                    status: status)
     }
 
     // MARK: Pages
@@ -242,13 +301,16 @@ struct Console: Sendable {
         var layout: [String: Any] = ["lang": language, "title": title, "body": body, "t": words,
                                      "languages": [["code": "en", "name": "English"], ["code": "zh", "name": "中文"]]]
         if let session {
+            layout["menu"] = ConsolePages.menu.map { item -> [String: Any] in
+                ["href": item.path, "name": words[item.word] ?? item.word, "current": words[item.word] == title]
+            }
             layout["signedIn"] = true
             layout["csrf"] = session.csrfToken(key: key)
             layout["who"] = who ?? ""
         }
         var headers: HTTPFields = [
             .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-            .contentSecurityPolicy: "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            .contentSecurityPolicy: "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             HTTPField.Name("X-Content-Type-Options")!: "nosniff", HTTPField.Name("Referrer-Policy")!: "same-origin",
         ]
         if var session {

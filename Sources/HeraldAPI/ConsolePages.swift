@@ -19,10 +19,18 @@ enum ConsolePages {
         library.render(context, withTemplate: name) ?? ""
     }
 
-    static let templates: [String: String] = [
+    /// Every template: the frame's and each part's (a name may be used once).
+    static let templates: [String: String] = merged([baseTemplates, templatePages, adminPages, listPages, messagePages, webhookPages, userPages])
+
+    /// Merges dictionaries whose keys must not repeat (a repeat is a programming error the tests catch: the first wins).
+    static func merged(_ parts: [[String: String]]) -> [String: String] {
+        parts.reduce(into: [:]) { all, part in all.merge(part) { first, _ in first } }
+    }
+
+    static let baseTemplates: [String: String] = [
         "layout": """
             <!doctype html>
-            <html lang="{{lang}}">
+            <html lang="{{lang}}" data-copy="{{t.copy}}" data-copied="{{t.copied}}">
             <head>
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -33,7 +41,7 @@ enum ConsolePages {
             <header class="top">
               <a class="brand" href="/console">Herald</a>
               {{#signedIn}}
-              <nav aria-label="{{t.menu}}"><a href="/console">{{t.overview}}</a><a href="/console/domains">{{t.domains}}</a><a href="/console/senders">{{t.senders}}</a></nav>
+              <nav aria-label="{{t.menu}}" class="menu">{{#menu}}<a href="{{href}}"{{#current}} aria-current="page"{{/current}}>{{name}}</a>{{/menu}}</nav>
               <form method="post" action="/console/sign-out" class="inline">
                 <input type="hidden" name="csrf" value="{{csrf}}">
                 <span class="who">{{who}}</span> <button type="submit">{{t.signOut}}</button>
@@ -44,6 +52,7 @@ enum ConsolePages {
             <main id="main">
             {{{body}}}
             </main>
+            <script src="/console/static/console.js" defer></script>
             </body>
             </html>
             """,
@@ -153,8 +162,10 @@ enum ConsolePages {
         body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: var(--ink); background: #f6f8fa; }
         .top { display: flex; flex-wrap: wrap; gap: .75rem; align-items: center; padding: .75rem 1rem; background: #fff; border-bottom: 1px solid var(--line); }
         .brand { font-weight: 700; color: var(--ink); text-decoration: none; }
-        nav a, .langs a { color: var(--accent); margin-right: .75rem; }
-        .langs { margin-left: auto; }
+        .langs a { color: var(--accent); margin-right: .75rem; } .langs { margin-left: auto; }
+        .menu { order: 5; flex-basis: 100%; display: flex; gap: .25rem 1rem; overflow-x: auto; white-space: nowrap; padding-bottom: .25rem; }
+        .menu a { color: var(--accent); padding: .25rem 0; } .menu a[aria-current] { color: var(--ink); font-weight: 700; text-decoration: none; }
+        @media (min-width: 60rem) { .menu { flex-wrap: wrap; overflow-x: visible; } }
         main { max-width: 60rem; margin: 0 auto; padding: 1rem; }
         h1 { font-size: 1.5rem; margin: .5rem 0 1rem; }
         h2 { font-size: 1.1rem; margin: 0 0 .5rem; }
@@ -176,9 +187,52 @@ enum ConsolePages {
         code.value { word-break: break-all; } .notice { color: var(--ok); font-weight: 600; }
         .check-ok, .status-verified, .reply-verified { color: var(--ok); } .reply-pending { color: #9a6700; }
         .check-ok, .status-verified { color: var(--ok); } .check-missing, .check-mismatch, .check-error, .status-failed { color: var(--bad); }
+        button.danger { background: var(--bad); } button.secondary { color: var(--accent); background: #fff; border: 1px solid var(--accent); }
+        .copy-button { margin: 0 0 0 .5rem; padding: .1rem .5rem; font-size: .8rem; }
+        .actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; } .actions form { margin: 0; }
+        .filters { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); gap: 0 1rem; align-items: end; }
+        .pager { display: flex; gap: 1rem; margin: .5rem 0; }
+        pre { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; border: 1px solid var(--line); padding: .5rem; font-size: .85rem; max-height: 20rem; overflow: auto; }
+        mark { background: #ffd8a8; color: var(--ink); font-weight: 700; }
+        textarea { width: 100%; min-height: 10rem; padding: .5rem; font: .9rem/1.4 ui-monospace, monospace; border: 1px solid var(--muted); border-radius: 4px; }
+        input[type=checkbox], input[type=radio] { width: auto; }
         .legend .key { display: inline-block; width: .75rem; height: .75rem; margin: 0 .25rem 0 .75rem; }
         .delivered { background: #1a7f37; fill: #1a7f37; } .bounced { background: #bf8700; fill: #bf8700; }
         .spam { background: #b42318; fill: #b42318; } .failed { background: #57606a; fill: #57606a; }
+        """
+
+    /// The one script: progressive enhancement only (every page works without it). A copy button next to each
+    /// `code.copy` value, and `[data-refresh]` regions (a task's progress) fetched again every few seconds.
+    static let script = """
+        "use strict";
+        document.querySelectorAll("code.copy").forEach(function (code) {
+          if (!navigator.clipboard) { return; }
+          var button = document.createElement("button");
+          button.type = "button";
+          button.className = "copy-button";
+          button.textContent = document.documentElement.dataset.copy || "Copy";
+          button.setAttribute("aria-label", (document.documentElement.dataset.copy || "Copy") + ": " + code.textContent);
+          button.addEventListener("click", function () {
+            navigator.clipboard.writeText(code.textContent).then(function () {
+              button.textContent = document.documentElement.dataset.copied || "Copied";
+            });
+          });
+          code.insertAdjacentElement("afterend", button);
+        });
+        document.querySelectorAll("[data-refresh]").forEach(function (region) {
+          var seconds = parseInt(region.dataset.refresh, 10) || 3;
+          var timer = setInterval(function () {
+            fetch(region.dataset.src || location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+              .then(function (response) { return response.ok ? response.text() : null; })
+              .then(function (text) {
+                if (text === null) { return; }
+                var fresh = new DOMParser().parseFromString(text, "text/html").getElementById(region.id);
+                if (!fresh) { return; }
+                region.innerHTML = fresh.innerHTML;
+                if (fresh.dataset.refresh === undefined) { clearInterval(timer); }
+              });
+          }, seconds * 1000);
+        });
         """
 
     /// Words of the console in `language` (`en` or `zh`).
@@ -186,7 +240,21 @@ enum ConsolePages {
         language == "zh" ? chinese : english
     }
 
-    static let english: [String: String] = [
+    static let english: [String: String] = merged([baseEnglish, templateEnglish, adminEnglish, listEnglish, messageEnglish, webhookEnglish, userEnglish])
+    static let chinese: [String: String] = merged([baseChinese, templateChinese, adminChinese, listChinese, messageChinese, webhookChinese, userChinese])
+
+    /// The menu: each page's path and word.
+    static let menu: [(path: String, word: String)] = [
+        ("/console", "overview"), ("/console/domains", "domains"), ("/console/senders", "senders"), ("/console/templates", "templates"),
+        ("/console/lists", "lists"), ("/console/tasks", "tasks"), ("/console/messages", "messages"), ("/console/suppressions", "suppressions"),
+        ("/console/webhooks", "webhooks"), ("/console/statistics", "statistics"), ("/console/users", "users"), ("/console/ip-protection", "ipProtection"),
+        ("/console/audit", "auditLog"),
+    ]
+
+    static let baseEnglish: [String: String] = [
+        "templates": "Templates", "lists": "Lists", "tasks": "Tasks", "messages": "Messages", "suppressions": "Suppressions",
+        "webhooks": "Webhooks", "statistics": "Statistics", "users": "Users", "ipProtection": "IP protection", "auditLog": "Audit log",
+        "copy": "Copy", "copied": "Copied", 
         "menu": "Menu", "overview": "Overview", "signOut": "Sign out", "signInTitle": "Sign in to Herald", "accessKeyId": "AccessKey ID",
         "accessKeySecret": "AccessKey secret", "signIn": "Sign in", "account": "Account", "status": "Status", "grade": "Credit grade",
         "ceiling": "ceiling", "today": "Sent today", "month": "This month", "free": "Free messages left today",
@@ -204,7 +272,10 @@ enum ConsolePages {
         "createdWithReplyTo": "Added. A confirmation link was mailed to the reply-to address.",
     ]
 
-    static let chinese: [String: String] = [
+    static let baseChinese: [String: String] = [
+        "templates": "模板", "lists": "收信人列表", "tasks": "发送任务", "messages": "邮件", "suppressions": "抑制列表",
+        "webhooks": "Webhook", "statistics": "统计", "users": "用户", "ipProtection": "IP 防护", "auditLog": "审计日志",
+        "copy": "复制", "copied": "已复制",
         "menu": "菜单", "overview": "概览", "signOut": "退出", "signInTitle": "登录 Herald", "accessKeyId": "AccessKey ID",
         "accessKeySecret": "AccessKey Secret", "signIn": "登录", "account": "账户", "status": "状态", "grade": "信用等级",
         "ceiling": "上限", "today": "今日已发送", "month": "本月", "free": "今日剩余免费额度",
