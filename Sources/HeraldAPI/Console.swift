@@ -38,7 +38,10 @@ struct Console: Sendable {
         router.get("/console/domains") { request, context in await domainsPage(request, context: context) }
         router.post("/console/domains") { request, context in await createDomain(request, context: context) }
         router.post("/console/domains/{id}/verify") { request, context in await verifyDomain(request, context: context) }
+        router.post("/console/domains/{id}/dkim/rotate") { request, context in await rotateDomain(request, context: context) }
+        router.post("/console/domains/{id}/delete") { request, context in await deleteDomain(request, context: context) }
         router.get("/console/senders") { request, context in await sendersPage(request, context: context) }
+        registerSenderChanges(on: router)
         router.post("/console/senders") { request, context in await createSender(request, context: context) }
         router.get("/console/static/console.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
@@ -126,6 +129,22 @@ struct Console: Sendable {
                 context["chart"] = ConsolePages.chart(days, words: words)
             }
         }
+        var history: [GradeChangeRecord] = []
+        if (try? principal.authorize(action: "dm:GetAccount", resource: principal.tenantResource)) != nil,
+           let changes = try? await grades.history(tenantID: principal.tenantID) {
+            history = changes
+            context["gradeChart"] = ConsolePages.gradeChart(changes, current: (context["account"] as? [String: Any])?["grade"] as? Int,
+                                                            now: now(), words: words)
+            context["gradeChanges"] = changes.prefix(10).map { change -> [String: Any] in
+                ["at": ConsolePages.time(change.at), "from": change.fromGrade, "to": change.toGrade, "change": change.change, "reason": change.reason]
+            }
+        }
+        var domainList: [DomainRecord]?
+        if (try? principal.authorize(action: "dm:QueryDomainByParam", resource: principal.tenantResource)) != nil {
+            domainList = try? await domains.list(tenantID: principal.tenantID)
+        }
+        context["warnings"] = ConsolePages.warnings(account: context["account"] as? [String: Any], freeze: history.first { $0.change == "freeze" },
+                                                    domains: domainList, settings: domainSettings, words: words)
         return page(words["overview"] ?? "", "overview", context, language: language, session: session, who: principal.isRoot ? "root · \(principal.accessKeyID)" : principal.accessKeyID)
     }
 
@@ -193,12 +212,17 @@ struct Console: Sendable {
             let records: [[String: Any]] = domain.records(settings: domainSettings).map { record, check in
                 let status = check?.status.rawValue ?? "pending"
                 return ["purpose": record.purpose.rawValue, "type": record.type, "host": record.host, "value": record.value,
-                        "check": status, "checkText": words[status] ?? status]
+                        "check": status, "checkText": words[status] ?? status, "purposeText": words["purpose_" + record.purpose.rawValue] ?? record.purpose.rawValue,
+                        // Since when only for what needs fixing ("missing since …").
+                        "since": check.flatMap { $0.status == .ok ? nil : $0.since.map(ConsolePages.time) } ?? false]
             }
-            let allowed = (try? principal.authorize(action: "dm:CheckDomain", resource: principal.resource("domain", domain.id.lowercasedString))) != nil
+            let resource = principal.resource("domain", domain.id.lowercasedString)
+            let allowed = (try? principal.authorize(action: "dm:CheckDomain", resource: resource)) != nil
             return ["id": domain.id.lowercasedString, "name": domain.name, "statusClass": domain.status.rawValue,
+                    "canRotate": (try? principal.authorize(action: "dm:RotateDomainDkim", resource: resource)) != nil,
+                    "canDelete": (try? principal.authorize(action: "dm:DeleteDomain", resource: resource)) != nil,
                     "statusText": words[domain.status.rawValue] ?? domain.status.rawValue,
-                    "checkedAt": domain.lastCheckedAt.map { $0.ISO8601Format() } ?? (words["never"] ?? ""), "records": records,
+                    "checkedAt": domain.lastCheckedAt.map(ConsolePages.time) ?? (words["never"] ?? ""), "records": records,
                     "canVerify": allowed, "csrf": csrf]
         }
         let canCreate = (try? principal.authorize(action: "dm:CreateDomain", resource: principal.tenantResource)) != nil
@@ -224,6 +248,24 @@ struct Console: Sendable {
         }
     }
 
+    func rotateDomain(_ request: Request, context: HeraldRequestContext) async -> Response {
+        guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }) else { return forbidden(request) }
+        return await change(request, context: context, action: "dm:RotateDomainDkim", resource: { $0.resource("domain", id.lowercasedString) },
+                            then: domainsPage) { principal, _, actor in
+            _ = try await domains.rotateDKIM(tenantID: principal.tenantID, id: id, keyBits: 2048, actor: actor, now: now())
+            return "rotated"
+        }
+    }
+
+    func deleteDomain(_ request: Request, context: HeraldRequestContext) async -> Response {
+        guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }) else { return forbidden(request) }
+        return await change(request, context: context, action: "dm:DeleteDomain", resource: { $0.resource("domain", id.lowercasedString) },
+                            then: domainsPage) { principal, _, actor in
+            try await domains.delete(tenantID: principal.tenantID, id: id, actor: actor)
+            return "deleted"
+        }
+    }
+
     // MARK: Senders
 
     /// The tenant's sender addresses: type, reply-to and its confirmation, SMTP password; add one where allowed.
@@ -232,8 +274,14 @@ struct Console: Sendable {
         let language = Self.language(request), words = ConsolePages.words(language)
         guard (try? principal.authorize(action: "dm:QueryMailAddressByParam", resource: principal.tenantResource)) != nil else { return forbidden(request) }
         guard let list = try? await senders.list(tenantID: principal.tenantID) else { return failure(request) }
+        let csrf = session.csrfToken(key: key)
         let rows: [[String: Any]] = list.map { sender in
-            ["address": sender.address, "type": words[sender.type.rawValue] ?? sender.type.rawValue, "replyTo": sender.replyTo ?? "—",
+            let resource = principal.resource("sender", sender.id.lowercasedString)
+            return ["id": sender.id.lowercasedString, "csrf": csrf, "replyToValue": sender.replyTo ?? "",
+             "pending": sender.replyToStatus.rawValue == "pending",
+             "canModify": (try? principal.authorize(action: "dm:ModifyMailAddress", resource: resource)) != nil,
+             "canDelete": (try? principal.authorize(action: "dm:DeleteMailAddress", resource: resource)) != nil,
+             "address": sender.address, "type": words[sender.type.rawValue] ?? sender.type.rawValue, "replyTo": sender.replyTo ?? "—",
              "replyToStatus": sender.replyToStatus.rawValue, "replyToText": words["reply_" + sender.replyToStatus.rawValue] ?? sender.replyToStatus.rawValue,
              "smtp": words[sender.smtpPasswordSet ? "yes" : "no"] ?? ""]
         }
@@ -249,6 +297,44 @@ struct Console: Sendable {
             let reply = form["replyTo"].flatMap { $0.isEmpty ? nil : $0 }
             _ = try await senders.create(tenantID: principal.tenantID, address: form["address"] ?? "", type: type, replyTo: reply, actor: actor)
             return reply == nil ? "created" : "createdWithReplyTo"
+        }
+    }
+
+    /// A change to one sender address, `id` from the path: `action` on it, then `body`, then the senders page.
+    func changeSender(_ request: Request, context: HeraldRequestContext, action: String,
+                      _ body: @escaping (Principal, UUID, [String: String], AuditActor) async throws -> String) async -> Response {
+        guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }) else { return forbidden(request) }
+        return await change(request, context: context, action: action, resource: { $0.resource("sender", id.lowercasedString) },
+                            then: sendersPage) { principal, form, actor in try await body(principal, id, form, actor) }
+    }
+
+    func registerSenderChanges(on router: Router<HeraldRequestContext>) {
+        router.post("/console/senders/{id}/reply-to") { request, context in
+            await changeSender(request, context: context, action: "dm:ModifyMailAddress") { principal, id, form, actor in
+                let reply = form["replyTo"].flatMap { $0.isEmpty ? nil : $0 }
+                _ = try await senders.setReplyTo(tenantID: principal.tenantID, id: id, replyTo: reply, actor: actor)
+                return reply == nil ? "saved" : "confirmationSent"
+            }
+        }
+        router.post("/console/senders/{id}/confirm") { request, context in
+            await changeSender(request, context: context, action: "dm:CheckReplyToMailAddress") { principal, id, _, actor in
+                _ = try await senders.renewReplyToNonce(tenantID: principal.tenantID, id: id, actor: actor)
+                return "confirmationSent"
+            }
+        }
+        router.post("/console/senders/{id}/smtp-password") { request, context in
+            await changeSender(request, context: context, action: "dm:ModifyMailAddress") { principal, id, form, actor in
+                let password = form["password"] ?? ""
+                try SMTPPassword.validate(password)
+                try await senders.setSMTPPassword(tenantID: principal.tenantID, id: id, password: password, actor: actor)
+                return "passwordSet"
+            }
+        }
+        router.post("/console/senders/{id}/delete") { request, context in
+            await changeSender(request, context: context, action: "dm:DeleteMailAddress") { principal, id, _, actor in
+                try await senders.delete(tenantID: principal.tenantID, id: id, actor: actor, now: now())
+                return "deleted"
+            }
         }
     }
 

@@ -70,6 +70,12 @@ enum ConsolePages {
             """,
         "overview": """
             <h1>{{t.overview}}</h1>
+            {{#warnings.0}}
+            <section class="card warnings" aria-labelledby="warnings-title">
+              <h2 id="warnings-title">{{t.warnings}}</h2>
+              <ul>{{#warnings}}<li>{{#href}}<a href="{{href}}">{{text}}</a>{{/href}}{{^href}}{{text}}{{/href}}</li>{{/warnings}}</ul>
+            </section>
+            {{/warnings.0}}
             {{#account}}
             <section class="card" aria-labelledby="account-title">
               <h2 id="account-title">{{t.account}}</h2>
@@ -93,6 +99,16 @@ enum ConsolePages {
               {{/chart}}
               {{^chart}}<p class="muted">{{t.notAllowed}}</p>{{/chart}}
             </section>
+            {{#gradeChart}}
+            <section class="card" aria-labelledby="grade-title">
+              <h2 id="grade-title">{{t.gradeHistory}}</h2>
+              {{{gradeChart}}}
+              {{#gradeChanges.0}}<div class="scroll"><table>
+                <thead><tr><th scope="col">{{t.when}}</th><th scope="col">{{t.change}}</th><th scope="col">{{t.reason}}</th></tr></thead>
+                <tbody>{{#gradeChanges}}<tr><td>{{at}}</td><td>{{from}} → {{to}} <span class="muted">{{change}}</span></td><td>{{reason}}</td></tr>{{/gradeChanges}}</tbody>
+              </table></div>{{/gradeChanges.0}}
+            </section>
+            {{/gradeChart}}
             """,
         "domains": """
             <h1>{{t.domains}}</h1>
@@ -112,14 +128,26 @@ enum ConsolePages {
               <div class="scroll"><table>
                 <thead><tr><th scope="col">{{t.purpose}}</th><th scope="col">{{t.type}}</th><th scope="col">{{t.host}}</th><th scope="col">{{t.value}}</th><th scope="col">{{t.check}}</th></tr></thead>
                 <tbody>
-                {{#records}}<tr><td>{{purpose}}</td><td>{{type}}</td><td><code>{{host}}</code></td><td><code class="value">{{value}}</code></td><td class="check-{{check}}">{{checkText}}</td></tr>{{/records}}
+                {{#records}}<tr><td>{{purposeText}}</td><td>{{type}}</td><td><code class="copy">{{host}}</code></td><td><code class="value copy">{{value}}</code></td><td class="check-{{check}}">{{checkText}}{{#since}} <span class="muted">{{t.since}} {{since}}</span>{{/since}}</td></tr>{{/records}}
                 </tbody>
               </table></div>
+              <div class="actions">
               {{#canVerify}}
-              <form method="post" action="/console/domains/{{id}}/verify" class="inline">
+              <form method="post" action="/console/domains/{{id}}/verify">
                 <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">{{t.verifyNow}}</button>
               </form>
               {{/canVerify}}
+              {{#canRotate}}
+              <form method="post" action="/console/domains/{{id}}/dkim/rotate">
+                <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="secondary">{{t.rotateDkim}}</button>
+              </form>
+              {{/canRotate}}
+              {{#canDelete}}
+              <form method="post" action="/console/domains/{{id}}/delete">
+                <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger" aria-label="{{t.delete}} {{name}}">{{t.delete}}</button>
+              </form>
+              {{/canDelete}}
+              </div>
             </section>
             {{/domains}}
             {{^domains}}<p class="muted">{{t.noDomains}}</p>{{/domains}}
@@ -140,9 +168,28 @@ enum ConsolePages {
             </form>
             {{/canCreate}}
             <div class="card scroll"><table>
-              <thead><tr><th scope="col">{{t.senderAddress}}</th><th scope="col">{{t.senderType}}</th><th scope="col">{{t.replyTo}}</th><th scope="col">{{t.smtpPassword}}</th></tr></thead>
+              <thead><tr><th scope="col">{{t.senderAddress}}</th><th scope="col">{{t.senderType}}</th><th scope="col">{{t.replyTo}}</th><th scope="col">{{t.smtpPassword}}</th><th scope="col">{{t.manage}}</th></tr></thead>
               <tbody>
-              {{#senders}}<tr><td><code>{{address}}</code></td><td>{{type}}</td><td>{{replyTo}} <span class="reply-{{replyToStatus}}">{{replyToText}}</span></td><td>{{smtp}}</td></tr>{{/senders}}
+              {{#senders}}<tr><td><code>{{address}}</code></td><td>{{type}}</td><td>{{replyTo}} <span class="reply-{{replyToStatus}}">{{replyToText}}</span></td><td>{{smtp}}</td>
+                <td>{{#canModify}}<details><summary>{{t.manage}}</summary>
+                  <form method="post" action="/console/senders/{{id}}/reply-to">
+                    <input type="hidden" name="csrf" value="{{csrf}}">
+                    <label for="reply-{{id}}">{{t.replyTo}}</label>
+                    <input id="reply-{{id}}" name="replyTo" type="email" maxlength="254" value="{{replyToValue}}">
+                    <button type="submit">{{t.save}}</button>
+                  </form>
+                  {{#pending}}<form method="post" action="/console/senders/{{id}}/confirm"><input type="hidden" name="csrf" value="{{csrf}}">
+                    <button type="submit" class="secondary">{{t.resendConfirmation}}</button></form>{{/pending}}
+                  <form method="post" action="/console/senders/{{id}}/smtp-password">
+                    <input type="hidden" name="csrf" value="{{csrf}}">
+                    <label for="smtp-{{id}}">{{t.newSmtpPassword}}</label>
+                    <input id="smtp-{{id}}" name="password" type="password" autocomplete="new-password" required minlength="10" maxlength="128">
+                    <button type="submit">{{t.setPassword}}</button>
+                  </form>
+                </details>{{/canModify}}
+                {{#canDelete}}<form method="post" action="/console/senders/{{id}}/delete">
+                  <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger" aria-label="{{t.delete}} {{address}}">{{t.delete}}</button>
+                </form>{{/canDelete}}</td></tr>{{/senders}}
               </tbody>
             </table>
             {{^senders}}<p class="muted">{{t.noSenders}}</p>{{/senders}}
@@ -196,6 +243,11 @@ enum ConsolePages {
         mark { background: #ffd8a8; color: var(--ink); font-weight: 700; }
         textarea { width: 100%; min-height: 10rem; padding: .5rem; font: .9rem/1.4 ui-monospace, monospace; border: 1px solid var(--muted); border-radius: 4px; }
         input[type=checkbox], input[type=radio] { width: auto; }
+        .warnings { border-color: #bf8700; } .warnings ul { margin: 0; padding-left: 1.25rem; }
+        .axis { display: flex; justify-content: space-between; gap: .5rem; margin: .25rem 0 0; font-size: .8rem; color: var(--muted); }
+        .who { max-width: 14rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; display: inline-block; vertical-align: middle; font-size: .9rem; }
+        svg.grades { width: 100%; height: auto; } svg.grades polyline { fill: none; stroke: var(--accent); stroke-width: 2; }
+        details summary { cursor: pointer; color: var(--accent); }
         .legend .key { display: inline-block; width: .75rem; height: .75rem; margin: 0 .25rem 0 .75rem; }
         .delivered { background: #1a7f37; fill: #1a7f37; } .bounced { background: #bf8700; fill: #bf8700; }
         .spam { background: #b42318; fill: #b42318; } .failed { background: #57606a; fill: #57606a; }
@@ -254,7 +306,16 @@ enum ConsolePages {
     static let baseEnglish: [String: String] = [
         "templates": "Templates", "lists": "Lists", "tasks": "Tasks", "messages": "Messages", "suppressions": "Suppressions",
         "webhooks": "Webhooks", "statistics": "Statistics", "users": "Users", "ipProtection": "IP protection", "auditLog": "Audit log",
-        "copy": "Copy", "copied": "Copied", 
+        "copy": "Copy", "copied": "Copied", "since": "since", "rotateDkim": "Rotate DKIM key", "delete": "Delete", "manage": "Manage",
+        "save": "Save", "resendConfirmation": "Mail the confirmation link again", "newSmtpPassword": "New SMTP password (10+ characters)",
+        "setPassword": "Set password", "deleted": "Deleted.", "saved": "Saved.", "rotated": "A new DKIM key is waiting: publish its record, then verify.",
+        "passwordSet": "SMTP password set.", "confirmationSent": "A confirmation link was mailed.", "warnings": "Needs attention",
+        "gradeHistory": "Credit grade over time", "most": "most in a day:", "when": "When", "change": "Change", "reason": "Reason",
+        "warnPending": "Domain {domain} is not verified yet: publish its records.", "warnRecord": "Domain {domain}: {record} record {state} since {since}.",
+        "warnFrozen": "Sending is frozen: {reason}", "warnBanned": "The account is banned.", "warnQuota": "{percent}% of today's quota is used.",
+        "warnNoDomain": "Add and verify a sending domain to start sending.", "purpose_ownership": "ownership", "purpose_spf": "SPF",
+        "purpose_dkim": "DKIM", "purpose_dmarc": "DMARC", "purpose_return_path": "return path MX", "purpose_return_path_spf": "return path SPF",
+        
         "menu": "Menu", "overview": "Overview", "signOut": "Sign out", "signInTitle": "Sign in to Herald", "accessKeyId": "AccessKey ID",
         "accessKeySecret": "AccessKey secret", "signIn": "Sign in", "account": "Account", "status": "Status", "grade": "Credit grade",
         "ceiling": "ceiling", "today": "Sent today", "month": "This month", "free": "Free messages left today",
@@ -275,7 +336,15 @@ enum ConsolePages {
     static let baseChinese: [String: String] = [
         "templates": "模板", "lists": "收信人列表", "tasks": "发送任务", "messages": "邮件", "suppressions": "抑制列表",
         "webhooks": "Webhook", "statistics": "统计", "users": "用户", "ipProtection": "IP 防护", "auditLog": "审计日志",
-        "copy": "复制", "copied": "已复制",
+        "copy": "复制", "copied": "已复制", "since": "自", "rotateDkim": "轮换 DKIM 密钥", "delete": "删除", "manage": "管理",
+        "save": "保存", "resendConfirmation": "重新发送确认链接", "newSmtpPassword": "新 SMTP 密码（至少 10 个字符）",
+        "setPassword": "设置密码", "deleted": "已删除。", "saved": "已保存。", "rotated": "新的 DKIM 密钥待生效：请发布其记录，然后验证。",
+        "passwordSet": "SMTP 密码已设置。", "confirmationSent": "确认链接已发送。", "warnings": "需要处理",
+        "gradeHistory": "信用等级变化", "most": "单日最多：", "when": "时间", "change": "变化", "reason": "原因",
+        "warnPending": "域名 {domain} 尚未验证：请发布其记录。", "warnRecord": "域名 {domain}：{record} 记录自 {since} 起{state}。",
+        "warnFrozen": "发信已冻结：{reason}", "warnBanned": "账户已被封禁。", "warnQuota": "今日额度已使用 {percent}%。",
+        "warnNoDomain": "添加并验证发信域名后即可开始发信。", "purpose_ownership": "所有权", "purpose_spf": "SPF",
+        "purpose_dkim": "DKIM", "purpose_dmarc": "DMARC", "purpose_return_path": "退信 MX", "purpose_return_path_spf": "退信 SPF",
         "menu": "菜单", "overview": "概览", "signOut": "退出", "signInTitle": "登录 Herald", "accessKeyId": "AccessKey ID",
         "accessKeySecret": "AccessKey Secret", "signIn": "登录", "account": "账户", "status": "状态", "grade": "信用等级",
         "ceiling": "上限", "today": "今日已发送", "month": "本月", "free": "今日剩余免费额度",
@@ -296,7 +365,7 @@ enum ConsolePages {
     /// The last 30 days as an SVG bar chart drawn here (no script): each day's delivered, bounced, spam-rejected
     /// and failed messages stacked, the first and last day named under it.
     static func chart(_ days: [StatsRecord], words: [String: String]) -> String {
-        let width = 600, height = 160, top = 10, bottom = 20
+        let width = 600, height = 140, top = 4, bottom = 2
         let slot = Double(width) / Double(max(days.count, 1))
         let series: [(String, (StatsRecord) -> Int64)] = [("delivered", \.delivered), ("bounced", { $0.hardBounces }),
                                                            ("spam", \.spamRejections), ("failed", \.failed)]
@@ -318,9 +387,85 @@ enum ConsolePages {
             <svg class="chart" viewBox="0 0 \(width) \(height)" role="img" aria-label="\(escape(words["last30"] ?? ""))" xmlns="http://www.w3.org/2000/svg">\
             <line x1="0" y1="\(height - bottom)" x2="\(width)" y2="\(height - bottom)" stroke="#d0d7de"/>\
             \(shapes.joined())\
-            <text x="0" y="\(height - 4)" font-size="11" fill="#57606a">\(first)</text>\
-            <text x="\(width)" y="\(height - 4)" font-size="11" fill="#57606a" text-anchor="end">\(last)</text>\
-            <text x="0" y="\(top)" font-size="11" fill="#57606a">\(highest)</text></svg>
+            </svg><p class="axis"><span>\(first)</span><span>\(escape(words["most"] ?? "")) \(highest)</span><span>\(last)</span></p>
+            """
+    }
+
+    /// A time as the console shows it: `2026-12-07 14:05 UTC`.
+    static func time(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+        return formatter.string(from: date)
+    }
+
+    /// `template` with each `{name}` replaced by its value.
+    static func fill(_ template: String, _ values: [String: String]) -> String {
+        values.reduce(template) { text, pair in text.replacingOccurrences(of: "{\(pair.key)}", with: pair.value) }
+    }
+
+    /// What needs the tenant's attention, from what the overview already loaded: the account's status and today's
+    /// quota, and each domain that is not verified or whose records have stopped checking out (which and since when).
+    static func warnings(account: [String: Any]?, freeze: GradeChangeRecord?, domains: [DomainRecord]?, settings: SendingDomain.Settings,
+                         words: [String: String]) -> [[String: Any]] {
+        var warnings: [[String: Any]] = []
+        func word(_ key: String) -> String { words[key] ?? key }
+        if let account {
+            switch account["status"] as? String {
+            case "banned": warnings.append(["text": word("warnBanned"), "href": false])
+            case "frozen": warnings.append(["text": fill(word("warnFrozen"), ["reason": freeze?.reason ?? ""]), "href": false])
+            default: break
+            }
+            if let used = account["dailyUsed"] as? Int, let quota = account["dailyQuota"] as? Int, quota > 0, used * 10 >= quota * 9 {
+                warnings.append(["text": fill(word("warnQuota"), ["percent": String(min(100, used * 100 / quota))]), "href": false])
+            }
+        }
+        guard let domains else { return warnings }
+        if domains.isEmpty { warnings.append(["text": word("warnNoDomain"), "href": "/console/domains"]) }
+        for domain in domains {
+            if domain.status == .pending {
+                warnings.append(["text": fill(word("warnPending"), ["domain": domain.name]), "href": "/console/domains"])
+                continue
+            }
+            for (record, check) in domain.records(settings: settings) where record.isRequired {
+                guard let check, check.status != .ok, check.status != .pending else { continue }
+                warnings.append(["text": fill(word("warnRecord"), [
+                    "domain": domain.name, "record": word("purpose_" + record.purpose.rawValue), "state": word(check.status.rawValue).lowercased(),
+                    "since": check.since.map(time) ?? domain.lastCheckedAt.map(time) ?? "",
+                ]), "href": "/console/domains"])
+            }
+        }
+        return warnings
+    }
+
+    /// The credit grade over the last 90 days as an SVG step line drawn here: each change moves it, the current
+    /// grade runs to today. Nil when there is nothing to draw.
+    static func gradeChart(_ changes: [GradeChangeRecord], current: Int?, now: Date, words: [String: String]) -> String? {
+        guard let current else { return nil }
+        let width = 600.0, height = 120.0, left = 0.0, bottom = 4.0, top = 4.0
+        let start = now.addingTimeInterval(-90 * 86_400)
+        // Oldest first; the grade before the oldest change in the window is that change's `from`.
+        let window = changes.filter { $0.at >= start }.sorted { $0.at < $1.at }
+        var grade = window.first?.fromGrade ?? current
+        func x(_ date: Date) -> Double { left + (width - left) * max(0, date.timeIntervalSince(start)) / (90 * 86_400) }
+        func y(_ grade: Int) -> Double { top + (height - top - bottom) * Double(16 - grade) / 15 }
+        var points = [(x(start), y(grade))]
+        for change in window {
+            points.append((x(change.at), y(grade)))
+            grade = change.toGrade
+            points.append((x(change.at), y(grade)))
+        }
+        points.append((x(now), y(grade)))
+        let line = points.map { String(format: "%.1f,%.1f", $0.0, $0.1) }.joined(separator: " ")
+        let label = escape(words["gradeHistory"] ?? "")
+        return """
+            <svg class="grades" viewBox="0 0 \(Int(width)) \(Int(height))" role="img" aria-label="\(label): \(grade)" xmlns="http://www.w3.org/2000/svg">\
+            <line x1="\(left)" y1="\(height - bottom)" x2="\(width)" y2="\(height - bottom)" stroke="#d0d7de"/>\
+            <line x1="\(left)" y1="\(y(16))" x2="\(width)" y2="\(y(16))" stroke="#eaeef2"/>\
+            <polyline points="\(line)"/></svg>\
+            <p class="axis"><span>\(escape(StatsDay.format(start)))</span><span>\(escape(words["grade"] ?? "")) \(grade) / 16</span>\
+            <span>\(escape(StatsDay.format(now)))</span></p>
             """
     }
 

@@ -139,13 +139,28 @@ public enum SendingDomain {
         public var status: RecordStatus
         /// What DNS held at the host (TXT values, or MX as `preference host`), at most a few entries.
         public var found: [String]
+        /// Since when the record has had this status (the first check that found it so); nil in checks stored
+        /// before this was kept.
+        public var since: Date?
 
-        public init(purpose: Purpose, host: String, selector: String? = nil, status: RecordStatus, found: [String]) {
+        public init(purpose: Purpose, host: String, selector: String? = nil, status: RecordStatus, found: [String], since: Date? = nil) {
             self.purpose = purpose
             self.host = host
             self.selector = selector
             self.status = status
             self.found = found
+            self.since = since
+        }
+    }
+
+    /// `checks` made at `now`, each with the time since when its record has had its status: the previous check's
+    /// `since` when that record (purpose, host, selector) had the same status then, else `now`.
+    public static func carryingSince(_ checks: [Check], previous: [Check], now: Date) -> [Check] {
+        checks.map { check in
+            var check = check
+            let before = previous.first { $0.purpose == check.purpose && $0.host == check.host && $0.selector == check.selector }
+            check.since = before.flatMap { $0.status == check.status ? ($0.since ?? now) : nil } ?? now
+            return check
         }
     }
 

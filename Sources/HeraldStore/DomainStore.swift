@@ -225,7 +225,8 @@ public struct DomainStore: Sendable {
             let verdict = SendingDomain.verdict(checks, current: domain.status, activeSelector: domain.key(.rsa, state: "active")?.selector,
                                                 pendingSelector: domain.key(.rsa, state: "pending")?.selector)
             let status = verdict.status
-            let checksJSON = String(decoding: try JSONEncoder().encode(checks), as: UTF8.self)
+            let dated = SendingDomain.carryingSince(checks, previous: domain.checks, now: now)
+            let checksJSON = String(decoding: try JSONEncoder().encode(dated), as: UTF8.self)
             let next = status == .pending ? nil : now.addingTimeInterval(TimeInterval(recheckInterval.components.seconds))
             try await connection.query("""
                 UPDATE domains SET status = \(status.rawValue), checks = \(checksJSON)::jsonb, last_checked_at = \(now), updated_at = \(now),

@@ -7,7 +7,8 @@ public final class DNSTestServer: @unchecked Sendable {
     public let port: Int
     let peer: PeerProcess
     let directory: URL
-    let zoneFile: URL
+    /// The zone file the peer reads on every query (a browser test rewrites it from the records a page shows).
+    public let zoneFile: URL
     let logFile: URL
 
     /// Starts the peer with `zone` (`{"name": [["TXT", ["…"], ttl], ["MX", [pref, "host"], ttl], …]}`) and extra flags

@@ -100,4 +100,24 @@ import _CryptoExtras
                                             padding: .insecurePKCS1v1_5))
         #expect(throws: HeraldError.self) { try DKIMKeyPair.generate(bits: 512) }
     }
+
+    /// Each check carries since when its record has had its status: kept while the status stays, the check's
+    /// time when it changes or the record is new (the console's "DKIM missing since …").
+    @Test func checksCarrySinceWhenTheirStatusHolds() {
+        let t0 = Date(timeIntervalSince1970: 1_000_000), t1 = t0.addingTimeInterval(3_600), t2 = t1.addingTimeInterval(3_600)
+        func dkim(_ status: SendingDomain.RecordStatus, since: Date? = nil) -> SendingDomain.Check {
+            SendingDomain.Check(purpose: .dkim, host: "s1._domainkey.example.com", selector: "s1", status: status, found: [], since: since)
+        }
+        let spf = SendingDomain.Check(purpose: .spf, host: "example.com", status: .ok, found: [])
+        let first = SendingDomain.carryingSince([dkim(.ok), spf], previous: [], now: t0)
+        #expect(first.map(\.since) == [t0, t0])
+        let second = SendingDomain.carryingSince([dkim(.missing), spf], previous: first, now: t1)
+        #expect(second.map(\.since) == [t1, t0], "the DKIM record changed at t1; SPF has been ok since t0")
+        let third = SendingDomain.carryingSince([dkim(.missing), spf], previous: second, now: t2)
+        #expect(third.map(\.since) == [t1, t0], "still missing since t1")
+        let older = SendingDomain.carryingSince([dkim(.missing)], previous: [dkim(.missing)], now: t2)
+        #expect(older.first?.since == t2, "a check stored before since was kept starts now")
+        let otherSelector = SendingDomain.Check(purpose: .dkim, host: "s2._domainkey.example.com", selector: "s2", status: .missing, found: [])
+        #expect(SendingDomain.carryingSince([otherSelector], previous: second, now: t2).first?.since == t2, "a new key's record is new")
+    }
 }
