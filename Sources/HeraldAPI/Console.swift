@@ -28,11 +28,12 @@ struct Console: Sendable {
     let ipLimiter: any RateLimiting
     let now: @Sendable () -> Date
 
-    static let cookie = "herald_console", csrfCookie = "herald_console_csrf"
+    static let cookie = "herald_console", csrfCookie = "herald_console_csrf", languageCookie = "herald_console_lang"
 
     func register(on router: Router<HeraldRequestContext>) {
         router.get("/console") { request, context in await overview(request, context: context) }
         router.get("/console/sign-in") { request, _ in signInPage(request) }
+        router.get("/console/language") { request, _ in chooseLanguage(request) }
         router.post("/console/sign-in") { request, context in await signIn(request, context: context) }
         router.post("/console/sign-out") { request, context in await signOut(request, context: context) }
         router.get("/console/domains") { request, context in await domainsPage(request, context: context) }
@@ -190,6 +191,20 @@ struct Console: Sendable {
         guard let form = await Self.form(request), session.accepts(csrf: form["csrf"], key: key) else { return forbidden(request) }
         var response = Self.redirect("/console/sign-in")
         response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.cookie, "", maxAge: 0)))
+        return response
+    }
+
+    /// The language links: remembers `?lang=` for a year (not a secret, so readable by nothing but the console's
+    /// pages all the same) and goes back to the console page the link was on.
+    func chooseLanguage(_ request: Request) -> Response {
+        let language = request.uri.queryParameters.get("lang") == "zh" ? "zh" : "en"
+        var back = "/console"
+        if let referer = request.headers[.referer], let url = URL(string: referer), url.path.hasPrefix("/console"),
+           !url.path.hasPrefix("/console/language") {
+            back = url.path
+        }
+        var response = Self.redirect(back)
+        response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.languageCookie, language, maxAge: 365 * 86_400)))
         return response
     }
 
@@ -414,9 +429,11 @@ struct Console: Sendable {
         Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
     }
 
-    /// `en` or `zh`: `?lang=` when given, else the first of Accept-Language Herald speaks.
+    /// `en` or `zh`: `?lang=` when given, else the one chosen with the language links (a cookie), else the first of
+    /// Accept-Language Herald speaks.
     static func language(_ request: Request) -> String {
         if let asked = request.uri.queryParameters.get("lang"), asked == "en" || asked == "zh" { return asked }
+        if let chosen = cookies(request)[languageCookie], chosen == "en" || chosen == "zh" { return chosen }
         let accepted = (request.headers[.acceptLanguage] ?? "").lowercased().split(separator: ",")
         for entry in accepted {
             let tag = entry.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) ?? ""

@@ -38,6 +38,7 @@ enum ConsolePages {
             <link rel="stylesheet" href="/console/static/console.css">
             </head>
             <body>
+            <a class="skip" href="#main">{{t.skip}}</a>
             <header class="top">
               <a class="brand" href="/console">Herald</a>
               {{#signedIn}}
@@ -47,7 +48,7 @@ enum ConsolePages {
                 <span class="who">{{who}}</span> <button type="submit">{{t.signOut}}</button>
               </form>
               {{/signedIn}}
-              <span class="langs">{{#languages}}<a href="?lang={{code}}" lang="{{code}}">{{name}}</a> {{/languages}}</span>
+              <span class="langs">{{#languages}}<a href="/console/language?lang={{code}}" lang="{{code}}" hreflang="{{code}}">{{name}}</a> {{/languages}}</span>
             </header>
             <main id="main">
             {{{body}}}
@@ -125,10 +126,10 @@ enum ConsolePages {
             <section class="card" aria-labelledby="d-{{id}}">
               <h2 id="d-{{id}}">{{name}} <span class="status-{{statusClass}}">{{statusText}}</span></h2>
               <p class="muted">{{t.checkedAt}}: {{checkedAt}}</p>
-              <div class="scroll"><table>
+              <div class="scroll"><table class="stack">
                 <thead><tr><th scope="col">{{t.purpose}}</th><th scope="col">{{t.type}}</th><th scope="col">{{t.host}}</th><th scope="col">{{t.value}}</th><th scope="col">{{t.check}}</th></tr></thead>
                 <tbody>
-                {{#records}}<tr><td>{{purposeText}}</td><td>{{type}}</td><td><code class="copy">{{host}}</code></td><td><code class="value copy">{{value}}</code></td><td class="check-{{check}}">{{checkText}}{{#since}} <span class="muted">{{t.since}} {{since}}</span>{{/since}}</td></tr>{{/records}}
+                {{#records}}<tr><td data-label="{{t.purpose}}">{{purposeText}}</td><td data-label="{{t.type}}">{{type}}</td><td data-label="{{t.host}}"><code class="copy">{{host}}</code></td><td data-label="{{t.value}}"><code class="value copy">{{value}}</code></td><td data-label="{{t.check}}" class="check-{{check}}">{{checkText}}{{#since}} <span class="muted">{{t.since}} {{since}}</span>{{/since}}</td></tr>{{/records}}
                 </tbody>
               </table></div>
               <div class="actions">
@@ -244,6 +245,12 @@ enum ConsolePages {
         textarea { width: 100%; min-height: 10rem; padding: .5rem; font: .9rem/1.4 ui-monospace, monospace; border: 1px solid var(--muted); border-radius: 4px; }
         input[type=checkbox], input[type=radio] { width: auto; }
         .warnings { border-color: #bf8700; } .warnings ul { margin: 0; padding-left: 1.25rem; }
+        @media (max-width: 40rem) {
+          table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: 100%; }
+          table.stack thead { display: none; } table.stack tr { border-bottom: 2px solid var(--line); padding: .5rem 0; }
+          table.stack td { border: 0; padding: .15rem 0; } table.stack td::before { content: attr(data-label); display: block; font-size: .8rem; color: var(--muted); }
+        }
+        .skip { position: absolute; left: -999px; } .skip:focus { left: 1rem; top: .5rem; background: #fff; padding: .5rem; z-index: 2; }
         .axis { display: flex; justify-content: space-between; gap: .5rem; margin: .25rem 0 0; font-size: .8rem; color: var(--muted); }
         .who { max-width: 14rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; display: inline-block; vertical-align: middle; font-size: .9rem; }
         svg.grades { width: 100%; height: auto; } svg.grades polyline { fill: none; stroke: var(--accent); stroke-width: 2; }
@@ -306,7 +313,7 @@ enum ConsolePages {
     static let baseEnglish: [String: String] = [
         "templates": "Templates", "lists": "Lists", "tasks": "Tasks", "messages": "Messages", "suppressions": "Suppressions",
         "webhooks": "Webhooks", "statistics": "Statistics", "users": "Users", "ipProtection": "IP protection", "auditLog": "Audit log",
-        "copy": "Copy", "copied": "Copied", "since": "since", "rotateDkim": "Rotate DKIM key", "delete": "Delete", "manage": "Manage",
+        "copy": "Copy", "copied": "Copied", "skip": "Skip to the content", "since": "since", "rotateDkim": "Rotate DKIM key", "delete": "Delete", "manage": "Manage",
         "save": "Save", "resendConfirmation": "Mail the confirmation link again", "newSmtpPassword": "New SMTP password (10+ characters)",
         "setPassword": "Set password", "deleted": "Deleted.", "saved": "Saved.", "rotated": "A new DKIM key is waiting: publish its record, then verify.",
         "passwordSet": "SMTP password set.", "confirmationSent": "A confirmation link was mailed.", "warnings": "Needs attention",
@@ -336,7 +343,7 @@ enum ConsolePages {
     static let baseChinese: [String: String] = [
         "templates": "模板", "lists": "收信人列表", "tasks": "发送任务", "messages": "邮件", "suppressions": "抑制列表",
         "webhooks": "Webhook", "statistics": "统计", "users": "用户", "ipProtection": "IP 防护", "auditLog": "审计日志",
-        "copy": "复制", "copied": "已复制", "since": "自", "rotateDkim": "轮换 DKIM 密钥", "delete": "删除", "manage": "管理",
+        "copy": "复制", "copied": "已复制", "skip": "跳到正文", "since": "自", "rotateDkim": "轮换 DKIM 密钥", "delete": "删除", "manage": "管理",
         "save": "保存", "resendConfirmation": "重新发送确认链接", "newSmtpPassword": "新 SMTP 密码（至少 10 个字符）",
         "setPassword": "设置密码", "deleted": "已删除。", "saved": "已保存。", "rotated": "新的 DKIM 密钥待生效：请发布其记录，然后验证。",
         "passwordSet": "SMTP 密码已设置。", "confirmationSent": "确认链接已发送。", "warnings": "需要处理",
