@@ -46,11 +46,12 @@ extension Console {
         }
     }
 
-    /// A row's counts and rates: delivery (delivered / accepted), bounce (hard bounces / accepted), spam (spam
+    /// A row's counts and rates: delivery (delivered / accepted, "—" of none), bounce (hard bounces / accepted), spam (spam
     /// rejections / accepted), open and click (of delivered; unique ones beside them), as GET /v1/stats reckons them.
     static func statisticsRow(_ record: StatsRecord, name: String) -> [String: Any] {
+        // A rate of nothing is no rate: a dash, not 0 %.
         let rate = { (part: Int64, whole: Int64) -> String in
-            String(format: "%.1f %%", Components.Schemas.StatsRow.rate(part, whole) * 100)
+            whole == 0 ? "—" : String(format: "%.1f %%", Components.Schemas.StatsRow.rate(part, whole) * 100)
         }
         return [
             "key": name, "requests": record.requests, "accepted": record.accepted, "delivered": record.delivered,

@@ -159,25 +159,25 @@ extension ConsolePages {
 
     static let suppressionEnglish: [String: String] = [
         "sup_find": "Find an address (or a part of it)", "sup_suppressed": "Suppressed addresses",
-        "sup_explain": "Batch mail is not sent to these addresses (unsubscribes, complaints, and those added here).",
+        "sup_explain": "Mail is not sent to these addresses (those added here, complaints, unsubscribes; an unsubscribe stops batch mail only).",
         "sup_newAddress": "Suppress an address", "sup_add": "Suppress", "sup_export": "Export as CSV", "sup_scope": "Scope",
         "sup_source": "Source", "sup_since": "Since", "sup_actions": "Actions", "sup_remove": "Remove", "sup_none": "No addresses.",
         "sup_more": "Only the first 200 are shown: narrow the search, or export them all.", "sup_everything": "all mail",
         "sup_source_api": "added by you", "sup_source_unsubscribe": "unsubscribed", "sup_source_complaint": "complaint",
-        "sup_invalid": "Invalid addresses", "sup_invalidExplain": "Addresses that bounced for good; mail to them is dropped.",
-        "sup_hardBounces": "Hard bounces", "sup_listed": "Refused", "sup_updated": "Last bounce",
+        "sup_invalid": "Invalid addresses", "sup_invalidExplain": "Addresses that bounced for good; once listed, mail to them is dropped.",
+        "sup_hardBounces": "Hard bounces", "sup_listed": "Listed", "sup_updated": "Last bounce",
         "sup_added": "The address is suppressed.", "sup_removed": "The suppression was removed.", "sup_invalidRemoved": "The invalid address was removed.",
     ]
 
     static let suppressionChinese: [String: String] = [
         "sup_find": "查找地址（或地址的一部分）", "sup_suppressed": "抑制的地址",
-        "sup_explain": "批量邮件不会发送到这些地址（退订、投诉以及在此添加的地址）。",
+        "sup_explain": "邮件不会发送到这些地址（在此添加的、投诉的、退订的；退订只停止批量邮件）。",
         "sup_newAddress": "抑制一个地址", "sup_add": "抑制", "sup_export": "导出 CSV", "sup_scope": "范围",
         "sup_source": "来源", "sup_since": "开始时间", "sup_actions": "操作", "sup_remove": "移除", "sup_none": "没有地址。",
         "sup_more": "只显示前 200 个：请缩小搜索范围，或全部导出。", "sup_everything": "所有邮件",
         "sup_source_api": "手动添加", "sup_source_unsubscribe": "退订", "sup_source_complaint": "投诉",
-        "sup_invalid": "无效地址", "sup_invalidExplain": "硬退信的地址；发往这些地址的邮件会被丢弃。",
-        "sup_hardBounces": "硬退信次数", "sup_listed": "已拒发", "sup_updated": "最近退信",
+        "sup_invalid": "无效地址", "sup_invalidExplain": "硬退信的地址；列入后，发往这些地址的邮件会被丢弃。",
+        "sup_hardBounces": "硬退信次数", "sup_listed": "已列入", "sup_updated": "最近退信",
         "sup_added": "已抑制该地址。", "sup_removed": "已移除该抑制。", "sup_invalidRemoved": "已移除该无效地址。",
     ]
 }

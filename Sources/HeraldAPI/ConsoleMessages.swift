@@ -54,6 +54,7 @@ extension Console {
                     context["first"] = "/console/messages?" + Self.queryString([("to", to), ("status", statusText), ("from", fromText),
                                                                               ("until", untilText)])
                 }
+                context["paged"] = context["next"] != nil || context["first"] != nil
                 return page(viewer, title: "messages", "msg_search", context)
             } catch let error as HeraldError where !error.kind.isServerFault {
                 context["messages"] = [[String: Any]]()
@@ -88,7 +89,7 @@ extension Console {
             }
             let context: [String: Any] = [
                 "id": message.id.lowercasedString, "subject": message.subject, "status": message.status.rawValue,
-                "facts": facts.map { ["name": viewer[$0.0], "key": $0.0, "value": $0.1] }, "events": rows,
+                "facts": facts.map { ["name": viewer[$0.0], "key": $0.0, "value": $0.1, "copy": $0.0 == "msg_id"] }, "events": rows,
                 // A message still on its way: the events region is fetched again until it has arrived somewhere.
                 "live": !message.status.isFinal && message.status != .paused,
             ]
@@ -103,14 +104,18 @@ extension Console {
     /// What an event says besides the message's own facts: the SMTP reply, the reason, attempts, a clicked URL…
     static func eventDetails(_ json: String, viewer: Viewer) -> [[String: String]] {
         guard let data = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return [] }
-        let shown = ["smtpResponse", "reason", "attempts", "late", "scope", "url", "first", "feedbackType", "taskId", "status"]
+        // The status is the event's own name; the message, addresses and tag are the page's facts.
+        let shown = ["smtpResponse", "reason", "attempts", "late", "scope", "url", "first", "feedbackType", "taskId"]
+        let flags: Set<String> = ["late", "first"]
         return shown.compactMap { key -> [String: String]? in
             guard let value = data[key] else { return nil }
             let text: String
-            switch value {
-            case let flag as Bool: text = viewer[flag ? "msg_true" : "msg_false"]
-            case let number as NSNumber: text = number.stringValue
-            default: text = "\(value)"
+            if flags.contains(key), let flag = value as? Bool {
+                text = viewer[flag ? "msg_true" : "msg_false"]
+            } else if let number = value as? NSNumber, !(value is String) {
+                text = number.stringValue
+            } else {
+                text = "\(value)"
             }
             return ["key": viewer["msg_d_" + key], "value": text]
         }
@@ -171,7 +176,7 @@ extension ConsolePages {
                 </tbody>
               </table></div>
               {{^messages}}<p class="muted" id="msg-none">{{t.msg_none}}</p>{{/messages}}
-              <nav class="pager" aria-label="{{t.msg_pages}}">{{#first}}<a id="msg-newest" href="{{first}}">{{t.msg_newest}}</a>{{/first}}{{#next}}<a id="msg-older" href="{{next}}">{{t.msg_older}}</a>{{/next}}</nav>
+              {{#paged}}<nav class="pager" aria-label="{{t.msg_pages}}">{{#first}}<a id="msg-newest" href="{{first}}">{{t.msg_newest}}</a>{{/first}}{{#next}}<a id="msg-older" href="{{next}}">{{t.msg_older}}</a>{{/next}}</nav>{{/paged}}
             </section>
             """,
         "msg_detail": """
@@ -182,7 +187,7 @@ extension ConsolePages {
               <h2 id="msg-facts-title">{{t.msg_facts}}</h2>
               <div class="scroll"><table id="message-facts">
                 <tbody>
-                {{#facts}}<tr id="fact-{{key}}"><th scope="row">{{name}}</th><td>{{value}}</td></tr>{{/facts}}
+                {{#facts}}<tr id="fact-{{key}}"><th scope="row">{{name}}</th><td>{{#copy}}<code class="copy">{{value}}</code>{{/copy}}{{^copy}}{{value}}{{/copy}}</td></tr>{{/facts}}
                 </tbody>
               </table></div>
             </section>

@@ -91,6 +91,8 @@ import Testing
                     }
                     #expect(order.allSatisfy { $0 != nil } && order[0]! < order[1]! && order[1]! < order[2]!, "\(detail.body)")
                     #expect(detail.body.contains("450 4.2.1 Mailbox busy") && detail.body.contains(">Queued<") && detail.body.contains(">Delivered<"))
+                    #expect(detail.body.contains("<span class=\"muted\">Attempts:</span> <code>1</code>")
+                            && detail.body.contains("<code class=\"copy\">\(ann)</code>"), "\(detail.body)")
                     #expect(!detail.body.contains("data-refresh"), "a delivered message is not refreshed")
                     let chinese = try await Self.get(app, "/console/messages/\(ann)", session, language: "zh-CN")
                     #expect(chinese.body.contains("已送达") && chinese.body.contains("事件"), "\(chinese.body)")
@@ -119,6 +121,7 @@ import Testing
                     #expect(total.contains("<td>2</td><td>2</td><td>1</td><td>1</td><td>0</td>")
                             && total.contains("<td class=\"delivery-rate\">50.0 %</td><td class=\"bounce-rate\">50.0 %</td><td class=\"spam-rate\">0.0 %</td>"),
                             "\(total)")
+                    #expect(stats.body.contains("<td class=\"delivery-rate\">—</td>"), "a day without mail has no rate")
                     let byTag = try await Self.get(app, "/console/statistics?groupBy=tag&from=\(yesterday)&until=\(today)", session)
                     #expect(byTag.status == 200 && byTag.body.contains("<th scope=\"row\">otp</th>") && !byTag.body.contains("<svg")
                             && byTag.body.contains("<option value=\"tag\" selected>"), "\(byTag.body)")
@@ -130,6 +133,18 @@ import Testing
                     #expect(badDays.status == 200 && badDays.body.contains("from must be a day like 2026-11-01."), "\(badDays.body)")
                     let chineseStats = try await Self.get(app, "/console/statistics", session, language: "zh")
                     #expect(chineseStats.body.contains("送达率"))
+
+                    // Pages of 50, newest first: the older page follows the form's search.
+                    let many = (0..<50).map { "r\($0)@example.org" }
+                    #expect(try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: many, subject: "Many")).status == 200)
+                    let first = try await Self.get(app, "/console/messages?from=\(today)", session)
+                    #expect(first.body.components(separatedBy: "class=\"message-row\"").count == 51 && !first.body.contains("id=\"msg-\(ann)\""),
+                            "\(first.body)")
+                    let next = try #require(first.body.range(of: "id=\"msg-older\" href=\"").map { first.body[$0.upperBound...].prefix { $0 != "\"" } })
+                    #expect(next.hasPrefix("/console/messages?from=\(today)&amp;cursor="), "\(next)")
+                    let second = try await Self.get(app, next.replacingOccurrences(of: "&amp;", with: "&"), session)
+                    #expect(second.body.components(separatedBy: "class=\"message-row\"").count == 3 && second.body.contains("id=\"msg-\(ann)\"")
+                            && second.body.contains("id=\"msg-\(bad)\"") && !second.body.contains("id=\"msg-older\""), "\(second.body)")
 
                     // A read-only user reads both.
                     let reader = try await Self.reader(app, token: token)
