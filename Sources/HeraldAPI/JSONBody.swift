@@ -71,6 +71,8 @@ struct RequestBodyMiddleware: RouterMiddleware {
         }
         if segments.first == "u" { return (.ignored, 8_192) }
         if segments.isEmpty { return (.own, DirectMailCompat.maxBody) }
+        // The console's CSV upload into a list: read by its route, up to the REST import's limit and the form around it.
+        if segments.count == 4, segments[0] == "console", segments[1] == "lists", segments[3] == "import" { return (.own, Console.listImportBody) }
         // The console's forms: read by its routes (at most 16 KB).
         if segments.first == "console" { return (.own, 16 * 1024) }
         return (.json, limit)
