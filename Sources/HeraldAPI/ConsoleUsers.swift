@@ -280,7 +280,7 @@ extension Console {
                 "stateText": viewer[setting.enabled ? "ip_on" : "ip_off"], "switchTo": setting.enabled ? "off" : "on",
                 "switchText": viewer[setting.enabled ? "ip_turnOff" : "ip_turnOn"],
                 "entries": setting.allow.enumerated().map { index, entry in ["entry": entry, "index": index] },
-                "updated": Self.usrTime(setting.updatedAt), "canUpdate": canUpdate, "clientIP": context.clientIP?.description ?? false,
+                "updated": Self.usrTime(setting.updatedAt), "canUpdate": canUpdate, "emptyList": setting.allow.isEmpty, "clientIP": context.clientIP?.description ?? false,
             ], notice: notice)
         }
     }
@@ -336,12 +336,17 @@ extension Console {
                 if let cursor = Int64(before), cursor > 0 { query.before = cursor } else { problem = "cursor is invalid." }
             }
             let entries = problem == nil ? try await AuditLog.list(database: deps.database, tenantID: viewer.principal.tenantID, query: query) : []
+            // The tenant's own prefix is the same on every line: the resource is shown without it (in full as its title).
+            let prefix = viewer.principal.tenantResource.dropLast()
             let rows: [[String: Any]] = entries.map { entry in
-                let actor = [entry.actorType, entry.accessKeyId ?? entry.userId?.lowercasedString].compactMap { $0 }.joined(separator: " · ")
-                let detail = (entry.detail ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+                let actor = entry.actorType == "user" ? (entry.accessKeyId ?? entry.userId?.lowercasedString ?? "user") : entry.actorType
+                var detail = (entry.detail ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.replacingOccurrences(of: ",", with: ", "))" }
+                    .joined(separator: "; ")
+                if detail.count > 160 { detail = String(detail.prefix(160)) + "…" }
+                let shown = entry.resource.hasPrefix(prefix) ? String(entry.resource.dropFirst(prefix.count)) : entry.resource
                 return ["id": entry.id, "time": Self.usrTime(entry.at), "actor": actor, "userId": entry.userId?.lowercasedString ?? false,
-                        "ip": entry.sourceIp ?? false, "action": entry.action, "resource": entry.resource, "result": entry.result,
-                        "resultClass": entry.result == "success" ? "check-ok" : "status-failed", "detail": detail]
+                        "ip": entry.sourceIp ?? false, "action": entry.action, "resource": entry.resource, "resourceShown": shown,
+                        "result": entry.result, "resultClass": entry.result == "success" ? "check-ok" : "status-failed", "detail": detail]
             }
             var keep: [String] = []
             for (name, value) in [("action", action), ("user", user), ("from", from), ("until", until)] where !value.isEmpty {
@@ -510,6 +515,7 @@ extension ConsolePages {
               {{#canUpdate}}<form method="post" action="/console/ip-protection/switch">
                 <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="enabled" value="{{switchTo}}">
                 <button type="submit" class="secondary" id="ip-switch">{{switchText}}</button></form>{{/canUpdate}}
+              {{#emptyList}}<p class="{{#enabled}}error{{/enabled}}{{^enabled}}muted{{/enabled}}" id="ip-empty-note">{{t.ip_emptyNote}}</p>{{/emptyList}}
             </section>
             <section class="card" aria-labelledby="ip-entries-title">
               <h2 id="ip-entries-title">{{t.ip_entries}}</h2>
@@ -543,7 +549,7 @@ extension ConsolePages {
               <thead><tr><th scope="col">{{t.audit_time}}</th><th scope="col">{{t.audit_actor}}</th><th scope="col">{{t.audit_action}}</th><th scope="col">{{t.audit_resource}}</th><th scope="col">{{t.audit_result}}</th><th scope="col">{{t.audit_detail}}</th></tr></thead>
               <tbody>
               {{#rows}}<tr id="audit-{{id}}"><td>{{time}}</td><td>{{#userId}}<a href="/console/audit?user={{userId}}">{{actor}}</a>{{/userId}}{{^userId}}{{actor}}{{/userId}}{{#ip}}<br><span class="muted">{{ip}}</span>{{/ip}}</td>
-                <td><a href="/console/audit?action={{action}}"><code>{{action}}</code></a></td><td><code class="value">{{resource}}</code></td>
+                <td><a href="/console/audit?action={{action}}"><code>{{action}}</code></a></td><td><code class="value" title="{{resource}}">{{resourceShown}}</code></td>
                 <td class="{{resultClass}}">{{result}}</td><td class="muted">{{detail}}</td></tr>{{/rows}}
               </tbody>
             </table>
@@ -564,8 +570,8 @@ extension ConsolePages {
         "usr_userCreated": "User created. Attach a policy and create an AccessKey for it.", "usr_policyCreated": "Policy created.",
         "usr_policyDeleted": "Policy deleted.", "usr_back": "All users", "usr_newKeyTitle": "The new AccessKey",
         "usr_secretOnce": "Copy the secret now: it is shown this once and cannot be read again.", "usr_user": "User",
-        "usr_thisIsYou": "This is the user you are signed in as.", "usr_enable": "Enable", "usr_disable": "Disable",
-        "usr_confirmLockout": "I understand this signs me out and I may not be able to sign in again.", "usr_deleteUser": "Delete user",
+        "usr_thisIsYou": "This is the user you are signed in as: disabling or deleting it, the key you signed in with or its policies locks you out, so those buttons ask you to confirm.", "usr_enable": "Enable", "usr_disable": "Disable",
+        "usr_confirmLockout": "Yes, lock me out", "usr_deleteUser": "Delete user",
         "usr_rootOnly": "Only the root user can see and manage the root user's AccessKeys and policies.", "usr_keys": "AccessKeys",
         "usr_lastUsed": "Last used", "usr_currentKey": "signed in with this key", "usr_noKeys": "No AccessKeys.",
         "usr_createKey": "Create AccessKey", "usr_attached": "Attached policies", "usr_detach": "Detach",
@@ -577,7 +583,7 @@ extension ConsolePages {
         "ip_explain": "When it is on, sends (REST, SMTP and the compatibility endpoint) are accepted only from these addresses and networks.",
         "ip_on": "On: enforced", "ip_off": "Off: sends from any address", "ip_turnOn": "Turn on", "ip_turnOff": "Turn off",
         "ip_updated": "Last changed", "ip_yourAddress": "Your address", "ip_entries": "Allowed addresses and networks", "ip_entry": "Address or CIDR",
-        "ip_none": "No entries.", "ip_add": "Add an address or CIDR", "ip_added": "Added.", "ip_removed": "Removed.",
+        "ip_none": "No entries.", "ip_emptyNote": "The list is empty: while IP protection is on, every send is refused.", "ip_add": "Add an address or CIDR", "ip_added": "Added.", "ip_removed": "Removed.",
         "ip_switchedOn": "IP protection is on.", "ip_switchedOff": "IP protection is off.",
         "audit_action": "Action", "audit_user": "User id", "audit_from": "From", "audit_until": "Until", "audit_filter": "Filter",
         "audit_time": "Time", "audit_actor": "Actor", "audit_resource": "Resource", "audit_result": "Outcome", "audit_detail": "Detail",
@@ -595,8 +601,8 @@ extension ConsolePages {
         "usr_userCreated": "用户已创建。请为其添加权限策略并创建 AccessKey。", "usr_policyCreated": "策略已创建。",
         "usr_policyDeleted": "策略已删除。", "usr_back": "全部用户", "usr_newKeyTitle": "新的 AccessKey",
         "usr_secretOnce": "请立即复制 Secret：它只显示这一次，之后无法再读取。", "usr_user": "用户",
-        "usr_thisIsYou": "这是您当前登录的用户。", "usr_enable": "启用", "usr_disable": "停用",
-        "usr_confirmLockout": "我明白这会让我退出登录，且可能无法再次登录。", "usr_deleteUser": "删除用户",
+        "usr_thisIsYou": "这是您当前登录的用户：停用或删除它、删除当前登录所用的 AccessKey 或移除它的权限策略都会让您失去访问，因此这些按钮需要您确认。", "usr_enable": "启用", "usr_disable": "停用",
+        "usr_confirmLockout": "确认，我会因此失去访问", "usr_deleteUser": "删除用户",
         "usr_rootOnly": "只有主账号可以查看和管理主账号的 AccessKey 与权限策略。", "usr_keys": "AccessKey",
         "usr_lastUsed": "最近使用", "usr_currentKey": "当前登录所用", "usr_noKeys": "没有 AccessKey。",
         "usr_createKey": "创建 AccessKey", "usr_attached": "已添加的权限策略", "usr_detach": "移除",
@@ -608,7 +614,7 @@ extension ConsolePages {
         "ip_explain": "开启后，只接受来自这些地址和网段的发信请求（REST、SMTP 与兼容接口）。",
         "ip_on": "已开启：强制校验", "ip_off": "已关闭：任何地址均可发信", "ip_turnOn": "开启", "ip_turnOff": "关闭",
         "ip_updated": "最近修改", "ip_yourAddress": "您的地址", "ip_entries": "允许的地址与网段", "ip_entry": "地址或 CIDR",
-        "ip_none": "没有条目。", "ip_add": "添加地址或 CIDR", "ip_added": "已添加。", "ip_removed": "已删除。",
+        "ip_none": "没有条目。", "ip_emptyNote": "列表为空：IP 防护开启时，所有发信都会被拒绝。", "ip_add": "添加地址或 CIDR", "ip_added": "已添加。", "ip_removed": "已删除。",
         "ip_switchedOn": "IP 防护已开启。", "ip_switchedOff": "IP 防护已关闭。",
         "audit_action": "操作", "audit_user": "用户 ID", "audit_from": "开始日期", "audit_until": "结束日期", "audit_filter": "筛选",
         "audit_time": "时间", "audit_actor": "操作者", "audit_resource": "资源", "audit_result": "结果", "audit_detail": "详情",

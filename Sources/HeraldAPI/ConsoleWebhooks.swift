@@ -15,6 +15,7 @@ extension Console {
         router.get("/console/webhooks/{id}") { request, context in await webhookPage(request, context: context, notice: nil) }
         router.post("/console/webhooks/{id}/enable") { request, context in await toggleWebhook(request, context: context, enabled: true) }
         router.post("/console/webhooks/{id}/disable") { request, context in await toggleWebhook(request, context: context, enabled: false) }
+        router.post("/console/webhooks/{id}/edit") { request, context in await editWebhook(request, context: context) }
         router.post("/console/webhooks/{id}/delete") { request, context in await deleteWebhook(request, context: context) }
         router.post("/console/webhooks/{id}/rotate") { request, context in await rotateWebhookSecret(request, context: context) }
         router.post("/console/webhooks/{id}/test") { request, context in await testWebhook(request, context: context) }
@@ -81,8 +82,7 @@ extension Console {
         var secret: String?
         return await change(request, context: context, action: "dm:CreateWebhook", resource: { $0.tenantResource },
                             then: { request, context, notice in await webhooksPage(request, context: context, notice: notice, secret: secret) }) { principal, form, actor in
-            let chosen = form["ev_all"] != nil ? ["*"] : WebhookEventTypes.all.filter { form["ev_" + $0] != nil }
-            let types = try WebhookEventTypes.validate(chosen)
+            let types = try WebhookEventTypes.validate(Self.whChosenTypes(form))
             let checked = try await deps.webhookGuard.check((form["url"] ?? "").trimmingCharacters(in: .whitespaces))
             let (_, created) = try await deps.webhooks.create(tenantID: principal.tenantID, url: checked.target.url, eventTypes: types, enabled: true,
                                                               actor: actor, now: now())
@@ -104,6 +104,23 @@ extension Console {
             _ = try await deps.webhooks.update(tenantID: principal.tenantID, id: id, url: nil, eventTypes: nil, enabled: enabled, actor: actor, now: now())
             return enabled ? "wh_enabledNotice" : "wh_disabledNotice"
         }
+    }
+
+    /// The URL and event types changed (PATCH /v1/webhooks/{id}: the same guard and validation).
+    func editWebhook(_ request: Request, context: HeraldRequestContext) async -> Response {
+        guard let id = whID(context) else { return forbidden(request) }
+        return await change(request, context: context, action: "dm:UpdateWebhook", resource: { $0.resource("webhook", id.lowercasedString) },
+                            then: { request, context, notice in await webhookPage(request, context: context, notice: notice) }) { principal, form, actor in
+            let types = try WebhookEventTypes.validate(Self.whChosenTypes(form))
+            let url = try await deps.webhookGuard.check((form["url"] ?? "").trimmingCharacters(in: .whitespaces)).target.url
+            _ = try await deps.webhooks.update(tenantID: principal.tenantID, id: id, url: url, eventTypes: types, enabled: nil, actor: actor, now: now())
+            return "wh_saved"
+        }
+    }
+
+    /// The event types a form ticked: `ev_all` is `*`, else each `ev_<type>`.
+    private static func whChosenTypes(_ form: [String: String]) -> [String] {
+        form["ev_all"] != nil ? ["*"] : WebhookEventTypes.all.filter { form["ev_" + $0] != nil }
     }
 
     func deleteWebhook(_ request: Request, context: HeraldRequestContext) async -> Response {
@@ -143,6 +160,12 @@ extension Console {
                 "canRotate": viewer.may("dm:RotateWebhookSecret", resource), "canTest": viewer.may("dm:TestWebhook", resource) && hook.enabled,
                 "canUpdate": viewer.may("dm:UpdateWebhook", resource), "canDelete": viewer.may("dm:DeleteWebhook", resource),
                 "secret": secret ?? false,
+                "editTypes": Self.whEventTypes.map { type -> [String: Any] in
+                    var type = type
+                    type["checked"] = hook.eventTypes.contains(type["type"] as? String ?? "")
+                    return type
+                },
+                "allChecked": hook.eventTypes == ["*"],
                 "statuses": ["pending", "succeeded", "failed", "cancelled"].map { ["value": $0, "name": viewer["wh_status_" + $0], "selected": $0 == status] },
             ]
             if viewer.may("dm:ListWebhookDeliveries", resource) {
@@ -303,6 +326,23 @@ extension ConsolePages {
               {{#canUpdate}}<form method="post" action="/console/webhooks/{{id}}/{{toggle}}"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="from" value="detail"><button type="submit" class="secondary" id="wh-toggle">{{toggleText}}</button></form>{{/canUpdate}}
               {{#canDelete}}<form method="post" action="/console/webhooks/{{id}}/delete"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger" id="wh-delete">{{t.wh_delete}}</button></form>{{/canDelete}}
               </div>
+              {{#canUpdate}}
+              <details id="wh-edit-details">
+                <summary>{{t.wh_edit}}</summary>
+                <form method="post" action="/console/webhooks/{{id}}/edit" id="wh-edit">
+                  <input type="hidden" name="csrf" value="{{csrf}}">
+                  <label for="wh-edit-url">{{t.wh_url}}</label>
+                  <input id="wh-edit-url" name="url" type="url" required maxlength="2048" value="{{url}}">
+                  <fieldset>
+                    <legend>{{t.wh_events}}</legend>
+                    <label for="wh-edit-ev-all"><input type="checkbox" id="wh-edit-ev-all" name="ev_all"{{#allChecked}} checked{{/allChecked}}> {{t.wh_allEvents}}</label>
+                    {{#editTypes}}<label for="wh-edit-ev-{{slug}}"><input type="checkbox" id="wh-edit-ev-{{slug}}" name="ev_{{type}}"{{#checked}} checked{{/checked}}> <code>{{type}}</code></label>
+                    {{/editTypes}}
+                  </fieldset>
+                  <button type="submit" id="wh-edit-submit">{{t.wh_save}}</button>
+                </form>
+              </details>
+              {{/canUpdate}}
             </section>
             <section class="card" aria-labelledby="wh-log-title">
               <h2 id="wh-log-title">{{t.wh_log}}</h2>
@@ -376,7 +416,8 @@ extension ConsolePages {
         "wh_overlap": "The previous secret still signs for 24 hours, so receivers can switch over.",
         "wh_added": "Added. Copy the secret below to check the signatures.", "wh_enabledNotice": "Enabled.", "wh_disabledNotice": "Disabled.",
         "wh_deleted": "Deleted.", "wh_rotated": "The secret was rotated.", "wh_tested": "A webhook.test event is on its way.",
-        "wh_replayed": "The delivery will be sent again now.",
+        "wh_replayed": "The delivery will be sent again now.", "wh_edit": "Change the URL or event types", "wh_save": "Save",
+        "wh_saved": "Saved.",
         "wh_missing": "Not found", "wh_missingText": "There is no such webhook endpoint or delivery.", "wh_back": "All endpoints",
         "wh_endpoint": "Webhook endpoint", "wh_failingSince": "Failing since", "wh_previousUntil": "Previous secret signs until",
         "wh_rotate": "Rotate secret", "wh_test": "Send test event", "wh_log": "Delivery log", "wh_status_any": "Any",
@@ -399,7 +440,7 @@ extension ConsolePages {
         "wh_overlap": "旧密钥在 24 小时内仍会签名，以便接收方切换。",
         "wh_added": "已添加。请复制下面的密钥用于校验签名。", "wh_enabledNotice": "已启用。", "wh_disabledNotice": "已停用。",
         "wh_deleted": "已删除。", "wh_rotated": "密钥已轮换。", "wh_tested": "webhook.test 事件正在发送。",
-        "wh_replayed": "该投递将立即重新发送。",
+        "wh_replayed": "该投递将立即重新发送。", "wh_edit": "修改 URL 或事件类型", "wh_save": "保存", "wh_saved": "已保存。",
         "wh_missing": "未找到", "wh_missingText": "没有这个 Webhook 端点或投递。", "wh_back": "全部端点",
         "wh_endpoint": "Webhook 端点", "wh_failingSince": "失败开始于", "wh_previousUntil": "旧密钥签名截止",
         "wh_rotate": "轮换密钥", "wh_test": "发送测试事件", "wh_log": "投递记录", "wh_status_any": "全部",

@@ -18,6 +18,11 @@ import Testing
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
     }
 
+    static func dump(_ name: String, _ reply: Reply) {
+        guard let dir = ProcessInfo.processInfo.environment["HERALD_CONSOLE_DUMP"] else { return }
+        try? reply.body.write(toFile: dir + "/" + name + ".html", atomically: true, encoding: .utf8)
+    }
+
     /// The text of the element with `id` up to the next `<` (an escaped value).
     static func element(_ page: Reply, _ id: String) -> String? {
         page.body.range(of: "id=\"\(id)\">").map { String(page.body[$0.upperBound...].prefix { $0 != "<" }) }
@@ -51,6 +56,7 @@ import Testing
                 let firstSecret = try #require(Self.element(added, "wh-secret"), "\(added.body)")
                 #expect(added.status == 200 && firstSecret.hasPrefix("whsec_") && added.body.contains("shown this once")
                         && added.body.contains("message.delivered, message.bounced"), "\(added.body)")
+                Self.dump("wh-added", added)
                 let hooks = try await app.request(.get, "/v1/webhooks", token: token).json["items"] as? [[String: Any]] ?? []
                 let id = try #require(hooks.first?["id"] as? String)
                 #expect(hooks.first?["url"] as? String == url && hooks.first?["eventTypes"] as? [String] == ["message.delivered", "message.bounced"])
@@ -66,10 +72,24 @@ import Testing
                 let enabled = try await app.request(.post, "/console/webhooks/\(id)/enable", raw: "csrf=\(csrf)", contentType: Self.form, headers: cookie)
                 #expect(enabled.body.contains("id=\"wh-table\"") && enabled.body.contains("Enabled."), "back to the list")
 
+                // The URL and event types change through the same guard and validation as PATCH.
+                let form = try await app.request(.get, "/console/webhooks/\(id)", contentType: nil, headers: cookie)
+                #expect(form.body.contains("id=\"wh-edit-ev-message-delivered\" name=\"ev_message.delivered\" checked")
+                        && form.body.contains("id=\"wh-edit-ev-message-opened\" name=\"ev_message.opened\">"), "\(form.body)")
+                let badEdit = try await app.request(.post, "/console/webhooks/\(id)/edit", raw: "csrf=\(csrf)&url=ftp%3A%2F%2Fx.example%2F&ev_all=on",
+                                                    contentType: Self.form, headers: cookie)
+                #expect(badEdit.status == 200 && badEdit.body.contains("id=\"wh-notice\"") && !badEdit.body.contains("Saved."), "\(badEdit.body)")
+                let edited = try await app.request(.post, "/console/webhooks/\(id)/edit", raw: "csrf=\(csrf)&url=\(Self.encoded(url))&ev_all=on",
+                                                   contentType: Self.form, headers: cookie)
+                #expect(edited.status == 200 && edited.body.contains("Saved.") && edited.body.contains("id=\"wh-edit-ev-all\" name=\"ev_all\" checked"),
+                        "\(edited.body)")
+                #expect(try await app.request(.get, "/v1/webhooks/\(id)", token: token).json["eventTypes"] as? [String] == ["*"])
+
                 // Rotate: the new secret once, different from the first.
                 let rotated = try await app.request(.post, "/console/webhooks/\(id)/rotate", raw: "csrf=\(csrf)", contentType: Self.form, headers: cookie)
                 let newSecret = try #require(Self.element(rotated, "wh-secret"), "\(rotated.body)")
                 #expect(rotated.status == 200 && newSecret.hasPrefix("whsec_") && newSecret != firstSecret && rotated.body.contains("code class=\"copy value\""))
+                Self.dump("wh-rotated", rotated)
                 let detail = try await app.request(.get, "/console/webhooks/\(id)", contentType: nil, headers: cookie)
                 #expect(detail.status == 200 && !detail.body.contains("whsec_") && detail.body.contains("Previous secret signs until")
                         && detail.body.contains("No deliveries."), "\(detail.body)")
@@ -92,6 +112,8 @@ import Testing
                         && log.body.contains("<td>200</td>") && log.body.contains("id=\"wh-replay-\(deliveryID)\"") && !log.body.contains("data-refresh"),
                         "\(log.body)")
                 let one = try await app.request(.get, "/console/webhooks/\(id)/deliveries/\(deliveryID)", contentType: nil, headers: cookie)
+                Self.dump("wh-delivery", one)
+                Self.dump("wh-log", log)
                 let webhookID = "msg_" + deliveryID.replacingOccurrences(of: "-", with: "")
                 #expect(one.status == 200 && one.body.contains("webhook-id: \(webhookID)") && one.body.contains("content-type: application/json")
                         && one.body.contains("&quot;type&quot; : &quot;webhook.test&quot;") && one.body.contains("This is a test event from Herald.")
@@ -122,11 +144,11 @@ import Testing
                 let readerDetail = try await app.request(.get, "/console/webhooks/\(id)", contentType: nil, headers: readerCookie)
                 #expect(readerDetail.status == 200 && readerDetail.body.contains("id=\"wh-delivery-\(deliveryID)\"") && !readerDetail.body.contains("wh-rotate")
                         && !readerDetail.body.contains("wh-replay-") && !readerDetail.body.contains("id=\"wh-test\"")
-                        && !readerDetail.body.contains("id=\"wh-delete\""), "\(readerDetail.body)")
+                        && !readerDetail.body.contains("id=\"wh-delete\"") && !readerDetail.body.contains("id=\"wh-edit\""), "\(readerDetail.body)")
                 let readerDelivery = try await app.request(.get, "/console/webhooks/\(id)/deliveries/\(deliveryID)", contentType: nil, headers: readerCookie)
                 #expect(readerDelivery.status == 200 && readerDelivery.body.contains("webhook-id:") && !readerDelivery.body.contains("id=\"wh-replay\""))
                 let readerCSRF = try ConsoleTests.csrf(readerDetail)
-                for path in ["/console/webhooks/\(id)/rotate", "/console/webhooks/\(id)/delete", "/console/webhooks/\(id)/test",
+                for path in ["/console/webhooks/\(id)/rotate", "/console/webhooks/\(id)/delete", "/console/webhooks/\(id)/edit", "/console/webhooks/\(id)/test",
                              "/console/webhooks/\(id)/disable", "/console/webhooks/\(id)/deliveries/\(deliveryID)/replay"] {
                     let forged = try await app.request(.post, path, raw: "csrf=\(readerCSRF)", contentType: Self.form, headers: readerCookie)
                     #expect(forged.status == 403 && !forged.body.contains("whsec_"), "\(path)")
