@@ -17,7 +17,9 @@ extension Console {
         router.get("/console/admin") { request, _ in
             operatorSession(request) == nil ? Self.redirect("/console/admin/sign-in") : Self.redirect("/console/admin/tenants")
         }
-        router.get("/console/admin/sign-in") { request, _ in adminSignInPage(request) }
+        router.get("/console/admin/sign-in") { request, _ in
+            operatorSession(request) == nil ? adminSignInPage(request) : Self.redirect("/console/admin/tenants")
+        }
         router.post("/console/admin/sign-in") { request, context in await adminSignIn(request, context: context) }
         router.post("/console/admin/sign-out") { request, _ in await adminSignOut(request) }
         router.get("/console/admin/tenants") { request, context in await adminTenantsPage(request, context: context) }
@@ -195,16 +197,17 @@ extension Console {
         }
     }
 
-    /// One tenant: its account now, its status actions, grade, ceiling and limits forms.
+    /// One tenant: its account now, its status actions, grade, ceiling and limits forms (one round trip).
     func adminTenantPage(_ request: Request, context: HeraldRequestContext, notice: OperatorNotice? = nil) async -> Response {
         await operatorShow(request) { viewer in
-            guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }), let tenant = try await deps.tenants.get(id) else {
+            let (day, monthStart) = SendRules.quotaDay(now(), timeZone: deps.grades.quotaTimeZone)
+            guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }),
+                  let view = try await deps.tenants.operatorView(id, day: day, monthStart: monthStart) else {
                 return operatorPage(viewer, title: "adm_tenants", "adm-message", ["title": viewer["adm_noTenant"], "text": viewer["adm_noTenantText"]],
                                     notice: notice, status: .notFound)
             }
-            let account = try await deps.grades.account(tenantID: id, now: now())
-            let overrides = try await deps.tenants.limitOverrides(id)
-            let table = try await deps.tenants.quotaTable(id)
+            let tenant = view.tenant, overrides = view.overrides, table = view.quotaTable
+            let dailyQuota = GradeQuota.daily(grade: tenant.grade, table: table?.daily ?? deps.grades.thresholds.quotas)
             let limits = (try? deps.productLimits.applying(overrides)) ?? deps.productLimits
             let defaults = deps.productLimits
             let limitRows: [[String: Any]] = ProductLimits.names.map { name in
@@ -216,13 +219,13 @@ extension Console {
             let installation = deps.grades.thresholds.quotas
             let context: [String: Any] = [
                 "id": tenant.id.lowercasedString, "name": tenant.name, "kind": viewer["adm_kind_" + tenant.kind.rawValue],
-                "status": tenant.status.rawValue, "statusText": viewer[tenant.status.rawValue], "grade": account.grade,
-                "ceiling": account.gradeCeiling, "dailyQuota": account.dailyQuota, "dailyUsed": account.dailyUsed,
-                "monthlyUsed": account.monthlyUsed, "monthlyQuota": account.monthlyQuota, "freezes": tenant.freezeCount,
+                "status": tenant.status.rawValue, "statusText": viewer[tenant.status.rawValue], "grade": tenant.grade,
+                "ceiling": tenant.gradeCeiling, "dailyQuota": dailyQuota, "dailyUsed": view.usedToday,
+                "monthlyUsed": view.usedThisMonth, "monthlyQuota": dailyQuota * 30, "freezes": tenant.freezeCount,
                 "created": Self.minute(tenant.createdAt),
                 "canFreeze": tenant.status == .active, "canUnfreeze": tenant.status == .frozen, "canBan": tenant.status != .banned,
-                "grades": (1...16).map { ["value": $0, "selected": $0 == account.grade] as [String: Any] },
-                "ceilings": (9...16).map { ["value": $0, "selected": $0 == account.gradeCeiling] as [String: Any] },
+                "grades": (1...16).map { ["value": $0, "selected": $0 == tenant.grade] as [String: Any] },
+                "ceilings": (9...16).map { ["value": $0, "selected": $0 == tenant.gradeCeiling] as [String: Any] },
                 "limits": limitRows, "dailyQuotas": table.map { $0.daily.map(String.init).joined(separator: ",") } ?? "",
                 "installationQuotas": installation.map(String.init).joined(separator: ","),
             ]

@@ -11,6 +11,16 @@ public struct OperatorTenantRow: Sendable {
     public var usedToday: Int
 }
 
+/// One tenant as the operator's console shows it: the record, its use of the quota today and this month, its limit
+/// overrides and its own quota table.
+public struct OperatorTenantView: Sendable {
+    public var tenant: TenantRecord
+    public var usedToday: Int
+    public var usedThisMonth: Int
+    public var overrides: [String: Int]
+    public var quotaTable: QuotaTable?
+}
+
 /// The depth of the installation's queues (the operator's console): messages not yet final and webhook deliveries
 /// not yet made.
 public struct QueueDepth: Sendable, Equatable {
@@ -56,6 +66,30 @@ extension TenantStore {
                 result.append(OperatorTenantRow(tenant: tenant, quotaTable: QuotaTable.stored(table), usedToday: used))
             }
             return result
+        }
+    }
+}
+
+extension TenantStore {
+    /// One tenant for the operator's console (nil: none), its quota used on `day` and since `monthStart`. One round trip.
+    public func operatorView(_ id: UUID, day: String, monthStart: String) async throws -> OperatorTenantView? {
+        try await database.withSystem { connection in
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.columns), herald_quota_used(id, \(day)::date, \(day)::date),
+                       herald_quota_used(id, \(monthStart)::date, \(day)::date), limit_overrides::text, quota_table::text
+                FROM tenants WHERE id = \(id)
+                """, logger: database.logger)
+            for try await (id, name, kind, status, grade, ceiling, freezes, created, updated, today, month, overrides, table) in rows.decode(
+                (UUID, String, String, String, Int16, Int16, Int32, Date, Date, Int, Int, String, String?).self
+            ) {
+                let tenant = TenantRecord(id: id, name: name, kind: TenantKind(rawValue: kind) ?? .enterprise,
+                                          status: TenantStatus(rawValue: status) ?? .active, grade: Int(grade),
+                                          gradeCeiling: Int(ceiling), freezeCount: Int(freezes), createdAt: created, updatedAt: updated)
+                return OperatorTenantView(tenant: tenant, usedToday: today, usedThisMonth: month,
+                                          overrides: (try? JSONDecoder().decode([String: Int].self, from: Data(overrides.utf8))) ?? [:],
+                                          quotaTable: QuotaTable.stored(table))
+            }
+            return nil
         }
     }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import HeraldAPI
 import HeraldAppTestSupport
 import HeraldCore
+import HeraldStore
 import HeraldTestSupport
 import Testing
 
@@ -84,7 +85,8 @@ import Testing
 
             let page = try await app.request(.get, "/console/admin/tenants/\(acme.tenant)", contentType: nil, headers: cookie)
             #expect(page.status == 200 && page.body.contains("id=\"adm-freeze\"") && !page.body.contains("id=\"adm-unfreeze\"")
-                    && page.body.contains("id=\"adm-limit-templates\" name=\"limit_templates\""), "\(page.body)")
+                    && page.body.contains("id=\"adm-limit-templates\" name=\"limit_templates\"") && page.body.contains("<dd>0 / 2000</dd>"),
+                    "\(page.body)")
             let csrf = try ConsoleTests.csrf(page)
             let path = "/console/admin/tenants/\(acme.tenant)"
             let frozen = try await app.request(.post, path + "/freeze", raw: "csrf=\(csrf)&reason=abuse+report", contentType: Self.form, headers: cookie)
@@ -180,10 +182,13 @@ import Testing
 
     @Test func processesAndQueueDepth() async throws {
         try await TestApp.run { app in
+            let process = ProcessRecord(id: UUID(), roles: ["api", "delivery"], host: "console-test-host", pid: 4242, httpPort: 8080)
+            try await ProcessStore(database: app.dependencies.database).heartbeat(process)
             let session = try await Self.signIn(app)
             let page = try await app.request(.get, "/console/admin/processes", contentType: nil, headers: [.cookie: "herald_console_admin=\(session)"])
             #expect(page.status == 200 && page.body.contains("id=\"adm-queue-queued\">0<") && page.body.contains("id=\"adm-queue-webhooks\">0")
-                    && page.body.contains("id=\"adm-process-table\""), "\(page.body)")
+                    && page.body.contains("id=\"adm-process-\(process.id.uuidString.lowercased())\"><td>api, delivery</td><td>console-test-host</td><td>4242</td><td>8080</td>")
+                    && page.body.contains("status-active"), "\(page.body)")
         }
     }
 }
