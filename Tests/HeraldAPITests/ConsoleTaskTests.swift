@@ -30,7 +30,7 @@ import Testing
     @Test func testSendIsAcceptedOrRefusedAsTheAPIWould() async throws {
         try await DNSTestServer.with(zone: [:]) { dns in
             try await TestApp.run(dnsPort: dns.port) { app in
-                let (_, token, keyID, secret) = try await app.sendingTenant(dns)
+                let (tenant, token, keyID, secret) = try await app.sendingTenant(dns)
                 let session = try await ConsoleTests.signIn(app, keyID: keyID, secret: secret)
                 let cookie: HTTPFields = [.cookie: "herald_console=\(session)"]
                 let page = try await app.request(.get, "/console/send-test", contentType: nil, headers: cookie)
@@ -68,6 +68,19 @@ import Testing
                                                         contentType: Self.form, headers: cookie)
                 let unknownMessage = try #require(unknown["detail"])
                 #expect(wrongSender.body.contains(Self.escaped(unknownMessage)), "\(unknown.body) \(wrongSender.body)")
+                // IP protection and a frozen account apply as they do to the API.
+                _ = try await app.request(.put, "/v1/ip-protection", token: token, json: ["enabled": true, "allow": ["203.0.113.0/24"]])
+                let denied = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["ann@example.org"]))
+                #expect(denied.code == "IpProtection.Denied", "\(denied.body)")
+                let deniedMessage = try #require(denied["detail"])
+                let outside = try await app.request(.post, "/console/send-test", raw: Self.encoded(fields), contentType: Self.form, headers: cookie)
+                #expect(outside.status == 200 && outside.body.contains(Self.escaped(deniedMessage)) && !outside.body.contains("id=\"send-test-result\""),
+                        "\(outside.body)")
+                _ = try await app.request(.put, "/v1/ip-protection", token: token, json: ["enabled": false, "allow": [String]()])
+                _ = try await app.admin(.post, "/admin/v1/tenants/\(tenant)/freeze")
+                let frozen = try await app.request(.post, "/console/send-test", raw: Self.encoded(fields), contentType: Self.form, headers: cookie)
+                #expect(frozen.body.contains(Self.escaped(HeraldError.accountFrozen.message)), "\(frozen.body)")
+                _ = try await app.admin(.post, "/admin/v1/tenants/\(tenant)/unfreeze")
                 let after = try await app.request(.get, "/v1/messages?to=ann%40example.org", token: token).json["items"] as? [[String: Any]]
                 #expect(before?.count == 1 && after?.count == 1, "nothing more was queued")
 
