@@ -320,10 +320,12 @@ extension Console {
         await operatorShow(request) { viewer in
             let pending = try await deps.templates.pending(limit: 100)
             let words = await deps.contentRules?.words() ?? deps.templates.sensitiveWords
+            let tenants = try await deps.tenants.names(pending.map(\.tenantID))
             let items: [[String: Any]] = pending.map { template in
                 let found = SensitiveWords.found(in: [template.subject, template.html ?? "", template.text ?? ""], words: words)
                 var item: [String: Any] = [
                     "id": template.id.lowercasedString, "tenantId": template.tenantID.lowercasedString, "name": template.name,
+                    "tenantName": tenants[template.tenantID] ?? template.tenantID.lowercasedString,
                     "kind": viewer["adm_kind_" + template.kind.rawValue], "submitted": template.submittedAt.map(Self.minute) ?? "",
                     "subject": Self.highlighted(template.subject, words: found), "found": found, "clean": found.isEmpty,
                     "hasText": template.text != nil, "hasHtml": template.html != nil,
@@ -534,7 +536,7 @@ extension ConsolePages {
             {{#templates}}
             <section class="card" aria-labelledby="adm-review-title-{{id}}" id="adm-review-{{id}}">
               <h2 id="adm-review-title-{{id}}">{{name}} <span class="muted">({{kind}})</span></h2>
-              <p class="muted">{{t.adm_tenant}} <a href="/console/admin/tenants/{{tenantId}}"><code>{{tenantId}}</code></a> · {{t.adm_submitted}} {{submitted}}</p>
+              <p class="muted">{{t.adm_tenant}} <a href="/console/admin/tenants/{{tenantId}}" id="adm-review-tenant-{{id}}">{{tenantName}}</a> · {{t.adm_submitted}} {{submitted}}</p>
               {{#clean}}<p class="notice">{{t.adm_noWords}}</p>{{/clean}}
               {{^clean}}<p class="error" id="adm-found-{{id}}">{{t.adm_wordsFound}}: {{#found}}<mark>{{.}}</mark> {{/found}}</p>{{/clean}}
               <h3>{{t.tpl_subject}}</h3>

@@ -94,6 +94,19 @@ extension TenantStore {
     }
 }
 
+extension TenantStore {
+    /// The names of tenants by id (those that exist). One round trip.
+    public func names(_ ids: [UUID]) async throws -> [UUID: String] {
+        guard !ids.isEmpty else { return [:] }
+        return try await database.withSystem { connection in
+            var names: [UUID: String] = [:]
+            let rows = try await connection.query("SELECT id, name FROM tenants WHERE id = ANY(\(Array(Set(ids)))::uuid[])", logger: database.logger)
+            for try await (id, name) in rows.decode((UUID, String).self) { names[id] = name }
+            return names
+        }
+    }
+}
+
 extension ProcessStore {
     /// How deep the queues are at `now`: messages by state in the queue partition, and pending webhook deliveries.
     /// One round trip.

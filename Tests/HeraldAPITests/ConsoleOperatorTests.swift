@@ -133,7 +133,7 @@ import Testing
 
     @Test func templatesAreReviewedWithSensitiveWordsHighlighted() async throws {
         try await TestApp.run { app in
-            let tenant = try await app.createTenant("Acme")
+            let tenant = try await app.createTenant("Acme Review")
             let token = try await app.token(tenant.keyID, tenant.secret)
             var ids: [String] = []
             for (name, text) in [("welcome", "Welcome aboard, ${name}."), ("promo", "Win the JackPot <b>today</b>, ${name}!")] {
@@ -151,7 +151,7 @@ import Testing
             #expect(queue.status == 200 && queue.body.contains("id=\"adm-review-\(ids[0])\"") && queue.body.contains("id=\"adm-review-\(ids[1])\""),
                     "\(queue.body)")
             #expect(queue.body.contains("Win the <mark>JackPot</mark> &lt;b&gt;today&lt;/b&gt;, ${name}!") && queue.body.contains("<mark>jackpot</mark>")
-                    && !queue.body.contains("<b>today"), "\(queue.body)")
+                    && !queue.body.contains("<b>today") && queue.body.contains("id=\"adm-review-tenant-\(ids[0])\">Acme Review</a>"), "\(queue.body)")
             let csrf = try ConsoleTests.csrf(queue)
             // Reject needs a reason; then approve one and reject the other.
             let noReason = try await app.request(.post, "/console/admin/review/\(ids[1])/reject", raw: "csrf=\(csrf)&reason=", contentType: Self.form,
@@ -177,6 +177,25 @@ import Testing
             // Chinese.
             let chinese = try await app.request(.get, "/console/admin/review", contentType: nil, headers: [.cookie: "herald_console_admin=\(session)", .acceptLanguage: "zh-CN"])
             #expect(chinese.body.contains("没有等待审核的模板。"))
+        }
+    }
+
+    /// The operator's sign-in is rate-limited by client address, as the tenant sign-in.
+    @Test func signInIsRateLimited() async throws {
+        try await TestApp.run(authRate: 2) { app in
+            let page = try await app.request(.get, "/console/admin/sign-in", contentType: nil)
+            let csrf = try #require(ConsoleTests.setCookie(page, "herald_console_admin_csrf"))
+            var statuses: [Int] = []
+            for _ in 0..<12 {
+                let reply = try await app.request(.post, "/console/admin/sign-in", raw: "csrf=\(csrf)&token=guess", contentType: Self.form,
+                                                  headers: [.cookie: "herald_console_admin_csrf=\(csrf)"])
+                statuses.append(reply.status)
+                if reply.status == 429 { #expect(reply.body.contains("Too many attempts")) }
+            }
+            #expect(statuses.first == 401 && statuses.last == 429, "\(statuses)")
+            let right = try await app.request(.post, "/console/admin/sign-in", raw: "csrf=\(csrf)&token=\(TestApp.adminToken)", contentType: Self.form,
+                                              headers: [.cookie: "herald_console_admin_csrf=\(csrf)"])
+            #expect(right.status == 429 && ConsoleTests.setCookie(right, "herald_console_admin") == nil, "even the right token waits")
         }
     }
 
