@@ -248,7 +248,7 @@ enum ConsolePages {
         @media (max-width: 40rem) {
           table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: 100%; }
           table.stack thead { display: none; } table.stack tr { border-bottom: 2px solid var(--line); padding: .5rem 0; }
-          table.stack td { border: 0; padding: .15rem 0; } table.stack td::before { content: attr(data-label); display: block; font-size: .8rem; color: var(--muted); }
+          table.stack td { border: 0; padding: .15rem 0; } table.stack code { word-break: break-all; } table.stack td::before { content: attr(data-label); display: block; font-size: .8rem; color: var(--muted); }
         }
         .skip { position: absolute; left: -999px; } .skip:focus { left: 1rem; top: .5rem; background: #fff; padding: .5rem; z-index: 2; }
         .axis { display: flex; justify-content: space-between; gap: .5rem; margin: .25rem 0 0; font-size: .8rem; color: var(--muted); }

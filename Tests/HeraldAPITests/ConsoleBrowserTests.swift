@@ -28,6 +28,9 @@ import Testing
                         #expect(try await app.request(.post, "/v1/users/\(user)/policies", token: token, json: ["policy": "ReadOnlyAccess"]).status == 200)
                         let key = try await app.request(.post, "/v1/users/\(user)/access-keys", token: token)
 
+                        let work = FileManager.default.temporaryDirectory.appendingPathComponent("herald-browser-\(UUID().uuidString)")
+                        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+                        defer { try? FileManager.default.removeItem(at: work) }
                         let port = try await freeLocalPort()
                         let base = "http://127.0.0.1:\(port)"
                         let process = try HeraldProcess(["serve"], environment: app.serveEnvironment(masterKey: keyBytes, [
@@ -47,6 +50,7 @@ import Testing
                             "reader": [try #require(key["accessKeyId"]), try #require(key["accessKeySecret"])],
                             "adminToken": TestApp.adminToken, "zoneFile": dns.zoneFile.path, "webhookURL": "http://127.0.0.1:\(hooks.port)/hook",
                             "screenshots": ProcessInfo.processInfo.environment["HERALD_TEST_SCREENSHOTS"] ?? "",
+                            "workDirectory": work.path,
                         ]
                         let script = try String(contentsOfFile: TestDatabases.repositoryRoot + "/Tests/Peers/console_browser.py", encoding: .utf8)
                         let (status, output) = try await runPythonDetached(script, [], input: Array(try JSONSerialization.data(withJSONObject: settings)))
@@ -58,8 +62,18 @@ import Testing
                         #expect(!domains.body.contains("evil.example") && !domains.body.contains("forged.example"), "refused posts changed nothing")
                         let senders = try await app.request(.get, "/v1/senders", token: token)
                         #expect(senders.body.contains("news@browser.test"), "\(senders.body)")
+                        // The batch reached the SMTP peer, each member with their own variables; the test event reached the receiver.
+                        let subjects = peer.received.compactMap { message in
+                            message.data.split(separator: "\r\n").first { $0.hasPrefix("Subject: ") }.map { String($0.dropFirst(9)) }
+                        }
+                        #expect(Set(subjects).isSuperset(of: ["Welcome, Alice", "Welcome, Bob"]), "\(subjects)")
+                        #expect(!peer.received.contains { $0.to.contains("not-an-address") })
+                        let members = try await app.request(.get, "/v1/lists", token: token)
+                        #expect(members.body.contains("customers"), "\(members.body)")
+                        try await waitUntil("the test event reaches the receiver", seconds: 30) { !hooks.received.isEmpty }
                         let audit = try await app.request(.get, "/v1/audit-log", token: token)
-                        #expect(audit.body.contains("dm:CreateDomain") && audit.body.contains("dm:CheckDomain") && audit.body.contains("Forbidden.RAM"),
+                        #expect(audit.body.contains("dm:CreateDomain") && audit.body.contains("dm:CheckDomain") && audit.body.contains("Forbidden.RAM")
+                                && audit.body.contains("dm:RotateWebhookSecret"),
                                 "the console's changes and the reader's refusal are audited: \(audit.body.prefix(800))")
                     }
                 }

@@ -3,7 +3,8 @@
 
 Arguments: one JSON object on stdin:
   {"base": "http://127.0.0.1:PORT", "root": [keyId, secret], "reader": [keyId, secret], "adminToken": "...",
-   "zoneFile": "/path/zone.json", "webhookURL": "http://127.0.0.1:PORT/hook", "screenshots": "DIR or empty"}
+   "zoneFile": "/path/zone.json", "webhookURL": "http://127.0.0.1:PORT/hook", "screenshots": "DIR or empty",
+   "workDirectory": "a directory for the files it uploads"}
 
 Walks what a tenant and the operator do, step by step, printing "STEP name" before each and "OK" at the end;
 any failed expectation raises (exit status 1) with what the page showed. The test (ConsoleBrowserTests) then
@@ -178,6 +179,113 @@ try:
     submit("form[action='/console/senders']")
     expect("news@browser.test" in text(), "the sender is listed")
 
+    step("write a batch template and submit it for review")
+    go("/console/templates")
+    labels_are_tied()
+    field("tpl-new-name", "welcome")
+    Select(driver.find_element(By.ID, "tpl-new-type")).select_by_value("batch")
+    field("tpl-new-subject", "Welcome, ${name}")
+    field("tpl-new-html", "<p>Hello ${name}, welcome aboard.</p><p><a href=\"${unsubscribe}\">Unsubscribe</a></p>")
+    field("tpl-new-text", "Hello ${name}, welcome aboard. Unsubscribe: ${unsubscribe}")
+    submit("#tpl-new")
+    go("/console/templates")
+    driver.find_element(By.LINK_TEXT, "welcome").click()
+    wait.until(EC.presence_of_element_located((By.ID, "tpl-status")))
+    facts["template"] = driver.current_url.rstrip("/").split("/")[-1]
+    if driver.find_elements(By.ID, "tpl-submit"):
+        submit("#tpl-submit-form")
+    status = driver.find_element(By.ID, "tpl-status").get_attribute("data-status")
+    expect(status == "pending", f"the template waits for review ({status})")
+
+    step("the operator signs in and approves it")
+    go("/console/admin")
+    expect("/console/admin/sign-in" in driver.current_url, "the operator pages need the operator's sign-in")
+    labels_are_tied()
+    field("adm-token", "wrong-token")
+    submit("#adm-sign-in")
+    expect("/console/admin/sign-in" in driver.current_url or driver.find_elements(By.ID, "adm-token"), "a wrong token is refused")
+    field("adm-token", settings["adminToken"])
+    submit("#adm-sign-in")
+    go("/console/admin/review")
+    template = facts["template"]
+    expect(driver.find_elements(By.ID, f"adm-review-{template}"), "the template is in the review queue")
+    screenshot("operator-review")
+    submit(f"#adm-approve-{template}")
+    expect(not driver.find_elements(By.ID, f"adm-review-{template}"), "approved: out of the queue")
+    go("/console/admin/tenants")
+    expect("Browser" in text(), "the tenant is listed")
+    screenshot("operator-tenants")
+    go("/console/admin/processes")
+    screenshot("operator-processes")
+    go(f"/console/templates/{template}")
+    expect(driver.find_element(By.ID, "tpl-status").get_attribute("data-status") == "approved", "the tenant sees it approved")
+
+    step("upload a list with one bad row and see the row's error")
+    go("/console/lists")
+    labels_are_tied()
+    field("list-name", "customers")
+    submit("#list-create")
+    go("/console/lists")
+    driver.find_element(By.PARTIAL_LINK_TEXT, "customers").click()
+    wait.until(EC.presence_of_element_located((By.ID, "list-import")))
+    upload = os.path.join(settings["workDirectory"], "customers.csv")
+    with open(upload, "w") as handle:
+        handle.write("address,name\r\nalice@example.org,Alice\r\nnot-an-address,Bad\r\nbob@example.org,Bob\r\n")
+    driver.find_element(By.ID, "file").send_keys(upload)
+    submit("#list-import")
+    errors = driver.find_elements(By.CSS_SELECTOR, "#import-errors tbody tr")
+    expect(len(errors) == 1 and "3" in errors[0].text, f"one row refused, row 3: {[e.text for e in errors]}")
+    expect("alice@example.org" in text() and "bob@example.org" in text(), "the good rows are members")
+
+    step("start a batch and watch it finish")
+    go("/console/tasks")
+    labels_are_tied()
+    Select(driver.find_element(By.ID, "templateId")).select_by_visible_text("welcome")
+    Select(driver.find_element(By.ID, "listId")).select_by_index(0)
+    Select(driver.find_element(By.ID, "task-from")).select_by_value("news@browser.test")
+    submit("#task-start")
+    if not driver.find_elements(By.ID, "task-progress"):
+        go("/console/tasks")
+        driver.find_element(By.CSS_SELECTOR, "#tasks tbody tr a").click()
+    wait.until(EC.presence_of_element_located((By.ID, "task-progress")))
+    facts["task"] = driver.current_url.rstrip("/").split("/")[-1]
+    # No reload here: the page's script refreshes the progress until the task is finished.
+    WebDriverWait(driver, 120, poll_frequency=1).until(lambda d: d.find_elements(By.ID, "task-finished"))
+    expect(driver.find_element(By.ID, "task-delivered").text.strip() == "2", "both members delivered")
+    screenshot("task")
+
+    step("find a delivered message and read its events")
+    go("/console/messages")
+    labels_are_tied()
+    field("msg-to", "alice@example.org")
+    submit("#message-search")
+    links = driver.find_elements(By.CSS_SELECTOR, "a.message-link")
+    expect(len(links) == 1, "one message to alice")
+    links[0].click()
+    wait.until(EC.presence_of_element_located((By.ID, "msg-events-title")))
+    events = text()
+    expect("Welcome, Alice" in events, "the subject as sent")
+    expect(events.lower().find("queued") < events.lower().rfind("delivered"), "queued, then delivered")
+    screenshot("message")
+
+    step("add a webhook, rotate its secret (shown once), send a test")
+    go("/console/webhooks")
+    labels_are_tied()
+    field("wh-url", settings["webhookURL"])
+    driver.find_element(By.ID, "wh-ev-all").click()
+    submit("#wh-add")
+    first_secret = driver.find_element(By.ID, "wh-secret").text
+    driver.find_element(By.CSS_SELECTOR, "a[id^=wh-open-]").click()
+    wait.until(EC.presence_of_element_located((By.ID, "wh-rotate")))
+    expect(not driver.find_elements(By.ID, "wh-secret"), "the secret is not shown again")
+    driver.find_element(By.ID, "wh-rotate").click()
+    wait.until(EC.presence_of_element_located((By.ID, "wh-secret")))
+    second_secret = driver.find_element(By.ID, "wh-secret").text
+    expect(second_secret and second_secret != first_secret, "a new secret")
+    facts["webhookSecret"] = second_secret
+    driver.find_element(By.ID, "wh-test").click()
+    wait.until(EC.presence_of_element_located((By.ID, "wh-notice")))
+
     step("a cross-site form post without the CSRF token is refused")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CrossSite)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -210,6 +318,11 @@ try:
     expect("browser.test" in text(), "the reader sees the domains")
     expect(not driver.find_elements(By.CSS_SELECTOR, "form[action$='/verify'], form[action='/console/domains']"),
            "the reader sees no add or verify button")
+    for page in ("/console/domains", "/console/senders", "/console/templates", f"/console/templates/{facts['template']}", "/console/lists",
+                 "/console/webhooks", "/console/suppressions", "/console/users"):
+        go(page)
+        expect(not driver.find_elements(By.CSS_SELECTOR, "button.danger"), f"the reader sees no delete button on {page}")
+    go("/console/domains")
     token = driver.execute_script("var e = document.querySelector('input[name=csrf]'); return e ? e.value : null;")
     expect(token, "the page carries the session's token (sign-out form)")
     status = driver.execute_async_script("""
