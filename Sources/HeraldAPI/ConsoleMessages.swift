@@ -93,12 +93,13 @@ extension Console {
                 // A message still on its way: the events region is fetched again until it has arrived somewhere.
                 "live": !message.status.isFinal && message.status != .paused,
             ]
-            return page(viewer, title: "msg_message", "msg_detail", context)
+            // Titled "Messages" so that the menu shows where the page is; its heading names the message.
+            return page(viewer, title: "messages", "msg_detail", context)
         }
     }
 
     func messageNotFound(_ viewer: Viewer) -> Response {
-        page(viewer, title: "msg_notFound", "message", ["title": viewer["msg_notFound"], "text": viewer["msg_notFoundText"]], status: .notFound)
+        page(viewer, title: "messages", "message", ["title": viewer["msg_notFound"], "text": viewer["msg_notFoundText"]], status: .notFound)
     }
 
     /// What an event says besides the message's own facts: the SMTP reply, the reason, attempts, a clicked URL…

@@ -94,6 +94,7 @@ import Testing
                     #expect(detail.body.contains("<span class=\"muted\">Attempts:</span> <code>1</code>")
                             && detail.body.contains("<code class=\"copy\">\(ann)</code>"), "\(detail.body)")
                     #expect(!detail.body.contains("data-refresh"), "a delivered message is not refreshed")
+                    #expect(detail.body.contains("<a href=\"/console/messages\" aria-current=\"page\">"), "the menu shows where the page is")
                     let chinese = try await Self.get(app, "/console/messages/\(ann)", session, language: "zh-CN")
                     #expect(chinese.body.contains("已送达") && chinese.body.contains("事件"), "\(chinese.body)")
                     let bounce = try await Self.get(app, "/console/messages/\(bad)", session)
@@ -225,6 +226,40 @@ import Testing
                     let otherPage = try await Self.get(app, "/console/suppressions", otherSession)
                     #expect(otherPage.status == 200 && !otherPage.body.contains("amy@example.org"))
                     #expect(!(try await Self.get(app, "/console/suppressions/export", otherSession)).body.contains("amy@example.org"))
+                }
+            }
+        }
+    }
+
+    /// A message on its way is refreshed in place until it arrives; a tracked one's opens and clicks follow its
+    /// delivery in its events, the clicked link with them.
+    @Test func trackedMessagesShowOpensAndClicks() async throws {
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await SMTPTestServer.with { peer in
+                try await TestApp.run(dnsPort: dns.port) { app in
+                    let (_, token, keyID, secret) = try await app.sendingTenant(dns)
+                    let html = "<html><body><p>Hi</p><a href=\"https://example.org/offer\">Offer</a></body></html>"
+                    let sent = try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(
+                        to: ["cat@example.org"], extra: ["html": html, "clickTracking": true]))
+                    let id = try #require((sent.json["messages"] as? [[String: Any]])?.first?["id"] as? String)
+                    let session = try await ConsoleTests.signIn(app, keyID: keyID, secret: secret)
+                    let queued = try await Self.get(app, "/console/messages/\(id)", session)
+                    #expect(queued.body.contains("<div id=\"message-live\" data-refresh=\"5\">") && queued.body.contains(">Queued<"), "\(queued.body)")
+                    #expect(try await app.deliveryWorker(dns: dns, smtp: peer).runOnce() == 1)
+                    let data = try #require(peer.received.first).data.replacingOccurrences(of: "=\r\n", with: "").replacingOccurrences(of: "=3D", with: "=")
+                    let link = { (prefix: String) -> String? in
+                        data.components(separatedBy: "https://herald.test" + prefix).dropFirst().first.map { prefix + String($0.prefix { $0 != "\"" }) }
+                    }
+                    #expect(try await app.request(.get, try #require(link("/t/o/")), contentType: nil).status == 200)
+                    #expect(try await app.request(.get, try #require(link("/t/c/")), contentType: nil).status == 302)
+                    let done = try await Self.get(app, "/console/messages/\(id)", session)
+                    let order = ["message.accepted", "message.delivered", "message.opened", "message.clicked"].map {
+                        done.body.range(of: "data-event=\"\($0)\"")?.lowerBound
+                    }
+                    #expect(order.allSatisfy { $0 != nil } && order[0]! < order[1]! && order[1]! < order[2]! && order[2]! < order[3]!, "\(done.body)")
+                    #expect(done.body.contains(">Opened<") && done.body.contains(">Link clicked<") && done.body.contains("<code>https://example.org/offer</code>")
+                            && done.body.contains("<span class=\"muted\">First time:</span> <code>yes</code>") && !done.body.contains("data-refresh"),
+                            "\(done.body)")
                 }
             }
         }
