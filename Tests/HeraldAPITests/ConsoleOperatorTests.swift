@@ -200,14 +200,32 @@ import Testing
     }
 
     @Test func processesAndQueueDepth() async throws {
-        try await TestApp.run { app in
-            let process = ProcessRecord(id: UUID(), roles: ["api", "delivery"], host: "console-test-host", pid: 4242, httpPort: 8080)
-            try await ProcessStore(database: app.dependencies.database).heartbeat(process)
-            let session = try await Self.signIn(app)
-            let page = try await app.request(.get, "/console/admin/processes", contentType: nil, headers: [.cookie: "herald_console_admin=\(session)"])
-            #expect(page.status == 200 && page.body.contains("id=\"adm-queue-queued\">0<") && page.body.contains("id=\"adm-queue-webhooks\">0")
-                    && page.body.contains("id=\"adm-process-\(process.id.uuidString.lowercased())\"><td>api, delivery</td><td>console-test-host</td><td>4242</td><td>8080</td>")
-                    && page.body.contains("status-active"), "\(page.body)")
+        try await DNSTestServer.with(zone: [:]) { dns in
+            try await TestApp.run(dnsPort: dns.port) { app in
+                let process = ProcessRecord(id: UUID(), roles: ["api", "delivery"], host: "console-test-host", pid: 4242, httpPort: 8080)
+                try await ProcessStore(database: app.dependencies.database).heartbeat(process)
+                let session = try await Self.signIn(app)
+                let cookie: HTTPFields = [.cookie: "herald_console_admin=\(session)"]
+                let page = try await app.request(.get, "/console/admin/processes", contentType: nil, headers: cookie)
+                #expect(page.status == 200 && page.body.contains("id=\"adm-queue-queued\">0<") && page.body.contains("id=\"adm-queue-webhooks\">0")
+                        && page.body.contains("id=\"adm-process-\(process.id.uuidString.lowercased())\"><td>api, delivery</td><td>console-test-host</td><td>4242</td><td>8080</td>")
+                        && page.body.contains("status-active"), "\(page.body)")
+                // Two messages accepted (no delivery worker here): queued and due; the tenant's use shows in the list.
+                let (tenant, token, _, _) = try await app.sendingTenant(dns)
+                for index in 0..<2 {
+                    #expect(try await app.request(.post, "/v1/mail/single", token: token, json: TestApp.mail(to: ["r\(index)@example.org"])).status == 200)
+                }
+                let queued = try await app.request(.get, "/console/admin/processes", contentType: nil, headers: cookie)
+                #expect(queued.body.contains("id=\"adm-queue-queued\">2<") && queued.body.contains("id=\"adm-queue-due\">2<"), "\(queued.body)")
+                let list = try await app.request(.get, "/console/admin/tenants", contentType: nil, headers: cookie)
+                #expect(list.body.contains("2 / 2000"), "\(list.body)")
+                // Frozen from the console, its mail is paused.
+                let csrf = try ConsoleTests.csrf(list)
+                #expect(try await app.request(.post, "/console/admin/tenants/\(tenant)/freeze", raw: "csrf=\(csrf)", contentType: Self.form,
+                                              headers: cookie).body.contains("Frozen."))
+                let paused = try await app.request(.get, "/console/admin/processes", contentType: nil, headers: cookie)
+                #expect(paused.body.contains("id=\"adm-queue-queued\">0<") && paused.body.contains("id=\"adm-queue-paused\">2<"), "\(paused.body)")
+            }
         }
     }
 }
