@@ -180,6 +180,9 @@ extension Console {
                          "canReplay": canReplay && item.status != "pending"]
                     },
                     "pending": items.contains { $0.status == "pending" },
+                    // The live refresh fetches this same view (its filter and page), whatever URL the page was posted to.
+                    "src": "/console/webhooks/\(id.lowercasedString)?" + [status.map { "status=\($0)" }, before.map { "before=\($0.lowercasedString)" }]
+                        .compactMap { $0 }.joined(separator: "&"),
                     "next": items.count == limit ? "/console/webhooks/\(id.lowercasedString)?before=\(items.last!.id.lowercasedString)"
                         + (status.map { "&status=\($0)" } ?? "") : false,
                     "first": before != nil ? "/console/webhooks/\(id.lowercasedString)" + (status.map { "?status=\($0)" } ?? "") : false,
@@ -352,7 +355,7 @@ extension ConsolePages {
                 <select id="wh-status" name="status"><option value="">{{t.wh_status_any}}</option>{{#statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/statuses}}</select></div>
                 <div><button type="submit" class="secondary" id="wh-filter">{{t.wh_filter}}</button></div>
               </form>
-              <div id="wh-log" data-src="/console/webhooks/{{id}}"{{#pending}} data-refresh="3"{{/pending}}>
+              <div id="wh-log" data-src="{{src}}"{{#pending}} data-refresh="3"{{/pending}}>
               <div class="scroll"><table id="wh-deliveries">
                 <thead><tr><th scope="col">{{t.wh_time}}</th><th scope="col">{{t.wh_event}}</th><th scope="col">{{t.wh_attempts}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.wh_code}}</th><th scope="col">{{t.wh_actions}}</th></tr></thead>
                 <tbody>
@@ -373,7 +376,7 @@ extension ConsolePages {
         "wh-delivery": """
             <p><a href="/console/webhooks/{{hookId}}">{{t.wh_backEndpoint}}</a></p>
             <h1>{{t.wh_delivery}}</h1>
-            <section class="card" aria-labelledby="wh-d-title" id="wh-d"{{#pending}} data-refresh="3"{{/pending}}>
+            <section class="card" aria-labelledby="wh-d-title" id="wh-d" data-src="/console/webhooks/{{hookId}}/deliveries/{{id}}"{{#pending}} data-refresh="3"{{/pending}}>
               <h2 id="wh-d-title"><code>{{event}}</code> <span class="muted">{{id}}</span></h2>
               <dl class="facts">
                 <div><dt>{{t.status}}</dt><dd id="wh-d-status" class="{{status}}">{{statusText}}</dd></div>

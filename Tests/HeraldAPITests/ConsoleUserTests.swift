@@ -42,7 +42,6 @@ import Testing
             let keyID = try #require(ConsoleWebhookTests.element(keyed, "key-new-id"), "\(keyed.body)")
             let secret = try #require(ConsoleWebhookTests.element(keyed, "key-new-secret"))
             #expect(keyed.status == 200 && keyed.body.contains("shown this once") && keyed.body.contains("id=\"key-row-\(keyID)\""))
-            ConsoleWebhookTests.dump("usr-keyed", keyed)
             let again = try await app.request(.get, "/console/users/\(readerID)", contentType: nil, headers: cookie)
             #expect(!again.body.contains(secret) && again.body.contains("No policies") && again.body.contains("id=\"attach-form\""), "\(again.body)")
             let attached = try await app.request(.post, "/console/users/\(readerID)/policies", raw: "csrf=\(csrf)&policy=ReadOnlyAccess",
@@ -66,7 +65,6 @@ import Testing
                                                contentType: Self.form, headers: cookie)
             #expect(custom.status == 200 && custom.body.contains("Policy created.") && custom.body.contains("id=\"pol-delete-SendOnly\""), "\(custom.body)")
             #expect(try await app.request(.get, "/v1/policies/SendOnly", token: token).status == 200)
-            ConsoleWebhookTests.dump("usr-list", custom)
 
             // The reader signs in with the new key: it sees users and policies, no create or delete forms; its posts get 403.
             let reader = try await ConsoleTests.signIn(app, keyID: keyID, secret: secret)
@@ -103,7 +101,6 @@ import Testing
             #expect(rootPage.status == 200 && rootPage.body.contains("Only the root user can see") && !rootPage.body.contains("key-row-")
                     && !rootPage.body.contains("id=\"usr-delete\""), "\(rootPage.body)")
             let adminCSRF = try ConsoleTests.csrf(rootPage)
-            ConsoleWebhookTests.dump("usr-admin-self", try await app.request(.get, "/console/users/\(admin)", contentType: nil, headers: adminCookie))
             let rootKey = try await app.request(.post, "/console/users/\(rootID)/keys", raw: "csrf=\(adminCSRF)", contentType: Self.form, headers: adminCookie)
             #expect(rootKey.status == 200 && rootKey.body.contains("Only the root user can manage the root user") && !rootKey.body.contains("key-new-secret"),
                     "\(rootKey.body)")
@@ -157,7 +154,6 @@ import Testing
             #expect(bad.status == 200 && bad.body.contains("&quot;nope&quot; is not an IPv4/IPv6 address or CIDR."), "\(bad.body)")
             let on = try await app.request(.post, "/console/ip-protection/switch", raw: "csrf=\(csrf)&enabled=on", contentType: Self.form, headers: cookie)
             #expect(on.body.contains("id=\"ip-state\">On"), "\(on.body)")
-            ConsoleWebhookTests.dump("ip-on", on)
             var setting = try await app.request(.get, "/v1/ip-protection", token: token)
             #expect(setting.json["enabled"] as? Bool == true && setting.json["allow"] as? [String] == ["203.0.113.0/24", "::1/128"], "\(setting.body)")
             let removed = try await app.request(.post, "/console/ip-protection/remove", raw: "csrf=\(csrf)&entry=203.0.113.0%2F24", contentType: Self.form,
@@ -196,7 +192,6 @@ import Testing
             let older = try #require(first.body.range(of: "id=\"audit-older\"").flatMap { _ in
                 first.body.range(of: "href=\"/console/audit?before=").map { String(first.body[$0.lowerBound...].dropFirst(6).prefix { $0 != "\"" }) }
             }, "\(first.body.suffix(400))")
-            ConsoleWebhookTests.dump("audit", first)
             let second = try await app.request(.get, older.replacingOccurrences(of: "&amp;", with: "&"), contentType: nil, headers: cookie)
             #expect(second.status == 200 && second.body.contains("<code>dm:CreateUser</code>"), "\(second.body.suffix(2000))")
 

@@ -18,11 +18,6 @@ import Testing
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
     }
 
-    static func dump(_ name: String, _ reply: Reply) {
-        guard let dir = ProcessInfo.processInfo.environment["HERALD_CONSOLE_DUMP"] else { return }
-        try? reply.body.write(toFile: dir + "/" + name + ".html", atomically: true, encoding: .utf8)
-    }
-
     /// The text of the element with `id` up to the next `<` (an escaped value).
     static func element(_ page: Reply, _ id: String) -> String? {
         page.body.range(of: "id=\"\(id)\">").map { String(page.body[$0.upperBound...].prefix { $0 != "<" }) }
@@ -56,7 +51,6 @@ import Testing
                 let firstSecret = try #require(Self.element(added, "wh-secret"), "\(added.body)")
                 #expect(added.status == 200 && firstSecret.hasPrefix("whsec_") && added.body.contains("shown this once")
                         && added.body.contains("message.delivered, message.bounced"), "\(added.body)")
-                Self.dump("wh-added", added)
                 let hooks = try await app.request(.get, "/v1/webhooks", token: token).json["items"] as? [[String: Any]] ?? []
                 let id = try #require(hooks.first?["id"] as? String)
                 #expect(hooks.first?["url"] as? String == url && hooks.first?["eventTypes"] as? [String] == ["message.delivered", "message.bounced"])
@@ -89,7 +83,6 @@ import Testing
                 let rotated = try await app.request(.post, "/console/webhooks/\(id)/rotate", raw: "csrf=\(csrf)", contentType: Self.form, headers: cookie)
                 let newSecret = try #require(Self.element(rotated, "wh-secret"), "\(rotated.body)")
                 #expect(rotated.status == 200 && newSecret.hasPrefix("whsec_") && newSecret != firstSecret && rotated.body.contains("code class=\"copy value\""))
-                Self.dump("wh-rotated", rotated)
                 let detail = try await app.request(.get, "/console/webhooks/\(id)", contentType: nil, headers: cookie)
                 #expect(detail.status == 200 && !detail.body.contains("whsec_") && detail.body.contains("Previous secret signs until")
                         && detail.body.contains("No deliveries."), "\(detail.body)")
@@ -112,8 +105,6 @@ import Testing
                         && log.body.contains("<td>200</td>") && log.body.contains("id=\"wh-replay-\(deliveryID)\"") && !log.body.contains("data-refresh"),
                         "\(log.body)")
                 let one = try await app.request(.get, "/console/webhooks/\(id)/deliveries/\(deliveryID)", contentType: nil, headers: cookie)
-                Self.dump("wh-delivery", one)
-                Self.dump("wh-log", log)
                 let webhookID = "msg_" + deliveryID.replacingOccurrences(of: "-", with: "")
                 #expect(one.status == 200 && one.body.contains("webhook-id: \(webhookID)") && one.body.contains("content-type: application/json")
                         && one.body.contains("&quot;type&quot; : &quot;webhook.test&quot;") && one.body.contains("This is a test event from Herald.")
