@@ -259,13 +259,13 @@ extension ConsolePages {
             {{/canStart}}
             <div class="card scroll">
             <table id="tasks">
-              <thead><tr><th scope="col">{{t.tsk_task}}</th><th scope="col">{{t.tsk_state}}</th><th scope="col">{{t.tsk_template}}</th><th scope="col">{{t.tsk_list}}</th>
+              <thead><tr><th scope="col">{{t.tsk_created}}</th><th scope="col">{{t.tsk_state}}</th><th scope="col">{{t.tsk_templateCol}}</th><th scope="col">{{t.tsk_list}}</th>
                 <th scope="col">{{t.tsk_total}}</th><th scope="col">{{t.tsk_expanded}}</th><th scope="col">{{t.tsk_queued}}</th><th scope="col">{{t.delivered}}</th>
-                <th scope="col">{{t.tsk_failed}}</th><th scope="col">{{t.tsk_created}}</th></tr></thead>
+                <th scope="col">{{t.tsk_failed}}</th></tr></thead>
               <tbody>
               {{#tasks}}<tr id="task-{{id}}"><td><a href="/console/tasks/{{id}}">{{created}}</a><br><span class="muted">{{from}}{{#tag}} · {{tag}}{{/tag}}</span></td>
                 <td class="task-{{status}}">{{statusText}}</td><td>{{template}}</td><td>{{list}}</td><td>{{total}}</td><td>{{expanded}}</td><td>{{queued}}</td>
-                <td>{{delivered}}</td><td>{{failed}} <span class="muted">({{t.tsk_bouncedShort}} {{bounced}}, {{t.tsk_droppedShort}} {{dropped}})</span></td><td>{{created}}</td></tr>{{/tasks}}
+                <td>{{delivered}}</td><td>{{failed}} <span class="muted">({{t.tsk_bouncedShort}} {{bounced}}, {{t.tsk_droppedShort}} {{dropped}})</span></td></tr>{{/tasks}}
               </tbody>
             </table>
             {{^tasks}}<p class="muted">{{t.tsk_none}}</p>{{/tasks}}
@@ -303,7 +303,7 @@ extension ConsolePages {
         "snd_text": "Text body", "snd_html": "HTML body (optional)", "snd_tag": "Tag (optional)", "snd_send": "Send", "snd_noTag": "(none)",
         "snd_accepted": "Accepted.", "snd_type_trigger": "trigger", "snd_type_batch": "batch", "snd_status_queued": "queued",
         "snd_status_dropped": "dropped",
-        "tsk_start": "Start a batch send", "tsk_template": "Template (approved)", "tsk_list": "Recipient list", "tsk_from": "From (batch sender address)",
+        "tsk_start": "Start a batch send", "tsk_template": "Template (approved)", "tsk_templateCol": "Template", "tsk_list": "Recipient list", "tsk_from": "From (batch sender address)",
         "tsk_tag": "Tag (optional)", "tsk_startButton": "Start", "tsk_noTemplates": "No approved template yet: submit one for review first.",
         "tsk_noLists": "No recipient list yet.", "tsk_noSenders": "No batch sender address yet.", "tsk_task": "Task", "tsk_state": "State",
         "tsk_total": "Recipients", "tsk_expanded": "Messages created", "tsk_queued": "Waiting", "tsk_failed": "Failed", "tsk_bounced": "Bounced or spam",
@@ -321,7 +321,7 @@ extension ConsolePages {
         "snd_text": "纯文本正文", "snd_html": "HTML 正文（可选）", "snd_tag": "标签（可选）", "snd_send": "发送", "snd_noTag": "（无）",
         "snd_accepted": "已受理。", "snd_type_trigger": "触发", "snd_type_batch": "批量", "snd_status_queued": "已排队",
         "snd_status_dropped": "已丢弃",
-        "tsk_start": "发起批量发送", "tsk_template": "模板（已审核）", "tsk_list": "收信人列表", "tsk_from": "发信地址（批量）",
+        "tsk_start": "发起批量发送", "tsk_template": "模板（已审核）", "tsk_templateCol": "模板", "tsk_list": "收信人列表", "tsk_from": "发信地址（批量）",
         "tsk_tag": "标签（可选）", "tsk_startButton": "开始", "tsk_noTemplates": "还没有已审核的模板：请先提交审核。",
         "tsk_noLists": "还没有收信人列表。", "tsk_noSenders": "还没有批量发信地址。", "tsk_task": "任务", "tsk_state": "状态",
         "tsk_total": "收信人数", "tsk_expanded": "已生成邮件", "tsk_queued": "等待中", "tsk_failed": "失败", "tsk_bounced": "退信或垃圾拒收",

@@ -84,6 +84,14 @@ import Testing
                 let after = try await app.request(.get, "/v1/messages?to=ann%40example.org", token: token).json["items"] as? [[String: Any]]
                 #expect(before?.count == 1 && after?.count == 1, "nothing more was queued")
 
+                // A template fills the form in.
+                let template = try #require(try await app.request(.post, "/v1/templates", token: token, json: [
+                    "name": "welcome", "subject": "Welcome ${name}", "type": "trigger", "text": "Hello ${name}",
+                ])["id"])
+                let filled = try await app.request(.get, "/console/send-test?template=\(template)", contentType: nil, headers: cookie)
+                #expect(filled.body.contains("<option value=\"\(template)\" selected>welcome</option>") && filled.body.contains("value=\"Welcome ${name}\"")
+                        && filled.body.contains(">Hello ${name}</textarea>"), "\(filled.body)")
+
                 // A ReadOnly user: no form; a forged post is refused.
                 let user = try #require(try await app.request(.post, "/v1/users", token: token, json: ["name": "reader"])["id"])
                 #expect(try await app.request(.post, "/v1/users/\(user)/policies", token: token, json: ["policy": "ReadOnlyAccess"]).status == 200)
