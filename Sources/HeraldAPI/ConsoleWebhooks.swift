@@ -179,7 +179,7 @@ extension Console {
                          "code": item.lastHTTPStatus.map(String.init) ?? (item.lastError == nil ? "—" : viewer["wh_noAnswer"]),
                          "canReplay": canReplay && item.status != "pending"]
                     },
-                    "pending": items.contains { $0.status == "pending" },
+                    "hasRows": !items.isEmpty, "pending": items.contains { $0.status == "pending" },
                     // The live refresh fetches this same view (its filter and page), whatever URL the page was posted to.
                     "src": "/console/webhooks/\(id.lowercasedString)?" + [status.map { "status=\($0)" }, before.map { "before=\($0.lowercasedString)" }]
                         .compactMap { $0 }.joined(separator: "&"),
@@ -356,7 +356,7 @@ extension ConsolePages {
                 <div><button type="submit" class="secondary" id="wh-filter">{{t.wh_filter}}</button></div>
               </form>
               <div id="wh-log" data-src="{{src}}"{{#pending}} data-refresh="3"{{/pending}}>
-              <div class="scroll"><table id="wh-deliveries">
+              {{#hasRows}}<div class="scroll"><table id="wh-deliveries">
                 <thead><tr><th scope="col">{{t.wh_time}}</th><th scope="col">{{t.wh_event}}</th><th scope="col">{{t.wh_attempts}}</th><th scope="col">{{t.status}}</th><th scope="col">{{t.wh_code}}</th><th scope="col">{{t.wh_actions}}</th></tr></thead>
                 <tbody>
                 {{#rows}}<tr id="wh-delivery-{{id}}"><td>{{time}}</td><td><code>{{event}}</code></td><td>{{attempts}}</td><td class="{{status}}">{{statusText}}</td><td>{{code}}</td>
@@ -364,8 +364,8 @@ extension ConsolePages {
                   {{#canReplay}}<form method="post" action="/console/webhooks/{{hook.id}}/deliveries/{{id}}/replay"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="secondary" id="wh-replay-{{id}}">{{t.wh_replay}}</button></form>{{/canReplay}}
                   </div></td></tr>{{/rows}}
                 </tbody>
-              </table></div>
-              {{^rows}}<p class="muted">{{t.wh_noDeliveries}}</p>{{/rows}}
+              </table></div>{{/hasRows}}
+              {{^hasRows}}<p class="muted">{{t.wh_noDeliveries}}</p>{{/hasRows}}
               </div>
               <p class="pager">{{#first}}<a href="{{first}}">{{t.wh_newest}}</a>{{/first}}{{#next}}<a href="{{next}}" id="wh-older">{{t.wh_older}}</a>{{/next}}</p>
               {{/log}}
