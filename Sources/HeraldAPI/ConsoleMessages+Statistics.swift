@@ -35,7 +35,7 @@ extension Console {
                 guard until.timeIntervalSince(from) < 366 * 86_400 else { throw HeraldError.validation("At most 366 days at a time.", field: "until") }
                 let (items, total) = try await stats.stats(tenantID: viewer.principal.tenantID, from: fromText, until: untilText, groupBy: grouping,
                                                            sender: sender.isEmpty ? nil : sender.lowercased(), tag: tag.isEmpty ? nil : tag)
-                context["rows"] = items.map { Self.statisticsRow($0, name: $0.key.isEmpty ? "—" : $0.key) }
+                context["rows"] = items.map { Self.statisticsRow($0, name: $0.key.isEmpty ? viewer["stat_noTag"] : $0.key) }
                 context["total"] = Self.statisticsRow(total, name: viewer["stat_total"])
                 if grouping == .day { context["chart"] = ConsolePages.chart(items, words: viewer.words) }
                 return page(viewer, title: "statistics", "stat_page", context)
@@ -111,7 +111,7 @@ extension ConsolePages {
         "stat_from": "From (day, UTC)", "stat_until": "Until (day, UTC)", "stat_sender": "Only this sender", "stat_tag": "Only this tag",
         "stat_show": "Show", "stat_chart": "Day by day", "stat_figures": "Figures", "stat_requests": "Requests", "stat_accepted": "Accepted",
         "stat_dropped": "Dropped", "stat_deliveryRate": "Delivery rate", "stat_bounceRate": "Bounce rate", "stat_spamRate": "Spam rate",
-        "stat_openRate": "Open rate", "stat_clickRate": "Click rate", "stat_unique": "unique", "stat_total": "Total",
+        "stat_openRate": "Open rate", "stat_clickRate": "Click rate", "stat_unique": "unique", "stat_total": "Total", "stat_noTag": "(no tag)",
         "stat_none": "Nothing in this range.",
         "stat_explain": "Delivery, bounce and spam rates are of accepted messages; open and click rates of delivered ones.",
     ]
@@ -122,7 +122,7 @@ extension ConsolePages {
         "stat_from": "开始日期（UTC）", "stat_until": "结束日期（UTC）", "stat_sender": "仅此发信地址", "stat_tag": "仅此标签",
         "stat_show": "查看", "stat_chart": "每日走势", "stat_figures": "数据", "stat_requests": "请求数", "stat_accepted": "受理数",
         "stat_dropped": "丢弃", "stat_deliveryRate": "送达率", "stat_bounceRate": "退信率", "stat_spamRate": "垃圾邮件率",
-        "stat_openRate": "打开率", "stat_clickRate": "点击率", "stat_unique": "独立", "stat_total": "合计",
+        "stat_openRate": "打开率", "stat_clickRate": "点击率", "stat_unique": "独立", "stat_total": "合计", "stat_noTag": "（无标签）",
         "stat_none": "此范围内没有数据。",
         "stat_explain": "送达率、退信率和垃圾邮件率以受理数为基数；打开率和点击率以送达数为基数。",
     ]

@@ -35,7 +35,7 @@ extension Console {
                 context["suppressed"] = [
                     "rows": rows.prefix(shown).map { row -> [String: Any] in
                         ["address": row.address, "scope": row.scope == "*" ? viewer["sup_everything"] : row.scope,
-                         "source": viewer["sup_source_" + row.source], "time": Self.consoleTime(row.createdAt), "at": row.createdAt.ISO8601Format(),
+                         "source": viewer["sup_source_" + row.source], "time": Self.msgTime(row.createdAt), "at": row.createdAt.ISO8601Format(),
                          "canRemove": canRemove, "csrf": viewer.csrf]
                     },
                     "more": rows.count > shown, "canAdd": viewer.may("dm:AddSuppression"), "canRemove": canRemove,
@@ -47,7 +47,7 @@ extension Console {
                 context["invalid"] = [
                     "rows": rows.prefix(shown).map { row -> [String: Any] in
                         ["address": row.address, "bounces": row.hardBounces, "listed": viewer[row.listed ? "msg_true" : "msg_false"],
-                         "time": Self.consoleTime(row.updatedAt), "at": row.updatedAt.ISO8601Format(), "canRemove": canRemove, "csrf": viewer.csrf]
+                         "time": Self.msgTime(row.updatedAt), "at": row.updatedAt.ISO8601Format(), "canRemove": canRemove, "csrf": viewer.csrf]
                     },
                     "more": rows.count > shown, "canRemove": canRemove,
                 ] as [String: Any]
@@ -84,7 +84,7 @@ extension Console {
             let rows = try await deps.sending.listSuppressions(tenantID: viewer.principal.tenantID, limit: APIHandler.csvRows).map {
                 [$0.address, $0.scope, $0.source, APIHandler.csvTime($0.createdAt)]
             }
-            return Self.csvDownload(CSV.document(header: ["address", "scope", "source", "createdAt"], rows: rows), name: "suppressions.csv")
+            return Self.supCSVDownload(CSV.document(header: ["address", "scope", "source", "createdAt"], rows: rows), name: "suppressions.csv")
         }
     }
 
@@ -94,11 +94,11 @@ extension Console {
             let rows = try await deps.sending.invalidAddresses(tenantID: viewer.principal.tenantID, limit: APIHandler.csvRows).map {
                 [$0.address, String($0.hardBounces), String($0.listed), APIHandler.csvTime($0.updatedAt)]
             }
-            return Self.csvDownload(CSV.document(header: ["address", "hardBounces", "listed", "updatedAt"], rows: rows), name: "invalid-addresses.csv")
+            return Self.supCSVDownload(CSV.document(header: ["address", "hardBounces", "listed", "updatedAt"], rows: rows), name: "invalid-addresses.csv")
         }
     }
 
-    static func csvDownload(_ text: String, name: String) -> Response {
+    static func supCSVDownload(_ text: String, name: String) -> Response {
         Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(name)\"",
                                         .cacheControl: "no-store", HTTPField.Name("X-Content-Type-Options")!: "nosniff"],
                  body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -35,23 +35,23 @@ extension Console {
             do {
                 let status = MessageStatus(rawValue: statusText)
                 if status == nil, !statusText.isEmpty { throw HeraldError.validation("status is invalid.", field: "status") }
-                let from = try Self.messageTime(fromText, field: "from", endOfDay: false)
-                let until = try Self.messageTime(untilText, field: "until", endOfDay: true)
+                let from = try Self.msgSearchTime(fromText, field: "from", endOfDay: false)
+                let until = try Self.msgSearchTime(untilText, field: "until", endOfDay: true)
                 let cursor = UUID(uuidString: cursorText)
                 if cursor == nil, !cursorText.isEmpty { throw HeraldError.validation("cursor is invalid.", field: "cursor") }
                 let items = try await deps.sending.searchMessages(tenantID: viewer.principal.tenantID, to: to.isEmpty ? nil : to, status: status,
                                                                   from: from, until: until, limit: Self.messagesPerPage, before: cursor)
                 context["messages"] = items.map { message -> [String: Any] in
-                    ["id": message.id.lowercasedString, "time": Self.consoleTime(message.createdAt), "at": message.createdAt.ISO8601Format(),
+                    ["id": message.id.lowercasedString, "time": Self.msgTime(message.createdAt), "at": message.createdAt.ISO8601Format(),
                      "to": message.to, "from": message.from, "subject": message.subject, "tag": message.tag ?? false,
                      "status": message.status.rawValue, "statusText": viewer["msg_st_" + message.status.rawValue]]
                 }
                 if items.count == Self.messagesPerPage, let last = items.last {
-                    context["next"] = "/console/messages?" + Self.queryString([("to", to), ("status", statusText), ("from", fromText),
+                    context["next"] = "/console/messages?" + Self.msgQueryString([("to", to), ("status", statusText), ("from", fromText),
                                                                              ("until", untilText), ("cursor", last.id.lowercasedString)])
                 }
                 if !cursorText.isEmpty {
-                    context["first"] = "/console/messages?" + Self.queryString([("to", to), ("status", statusText), ("from", fromText),
+                    context["first"] = "/console/messages?" + Self.msgQueryString([("to", to), ("status", statusText), ("from", fromText),
                                                                               ("until", untilText)])
                 }
                 context["paged"] = context["next"] != nil || context["first"] != nil
@@ -80,12 +80,12 @@ extension Console {
                 ("msg_subject", message.subject), ("msg_tag", message.tag ?? "—"),
                 ("status", viewer["msg_st_" + message.status.rawValue]), ("msg_reason", message.reason ?? "—"),
                 ("msg_attempts", String(message.attempts)), ("msg_lastResponse", message.lastResponse ?? "—"),
-                ("msg_created", Self.consoleTime(message.createdAt)), ("msg_updated", Self.consoleTime(message.updatedAt)),
+                ("msg_created", Self.msgTime(message.createdAt)), ("msg_updated", Self.msgTime(message.updatedAt)),
             ]
             let rows: [[String: Any]] = events.enumerated().map { index, event in
                 let kind = event.type.rawValue.hasPrefix("message.") ? String(event.type.rawValue.dropFirst("message.".count)) : event.type.rawValue
-                return ["n": index + 1, "type": event.type.rawValue, "name": viewer["msg_ev_" + kind], "time": Self.consoleTime(event.at),
-                        "at": event.at.ISO8601Format(), "details": Self.eventDetails(event.dataJSON, viewer: viewer)]
+                return ["n": index + 1, "type": event.type.rawValue, "name": viewer["msg_ev_" + kind], "time": Self.msgTime(event.at),
+                        "at": event.at.ISO8601Format(), "details": Self.msgEventDetails(event.dataJSON, viewer: viewer)]
             }
             let context: [String: Any] = [
                 "id": message.id.lowercasedString, "subject": message.subject, "status": message.status.rawValue,
@@ -103,7 +103,7 @@ extension Console {
     }
 
     /// What an event says besides the message's own facts: the SMTP reply, the reason, attempts, a clicked URL…
-    static func eventDetails(_ json: String, viewer: Viewer) -> [[String: String]] {
+    static func msgEventDetails(_ json: String, viewer: Viewer) -> [[String: String]] {
         guard let data = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return [] }
         // The status is the event's own name; the message, addresses and tag are the page's facts.
         let shown = ["smtpResponse", "reason", "attempts", "late", "scope", "url", "first", "feedbackType", "taskId"]
@@ -123,7 +123,7 @@ extension Console {
     }
 
     /// A time as the console shows it: `2026-12-07 14:03:21 UTC`.
-    static func consoleTime(_ date: Date) -> String {
+    static func msgTime(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let p = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
@@ -131,7 +131,7 @@ extension Console {
     }
 
     /// A search bound: a day (`2026-12-01`, its start; its end for `until`) or an ISO 8601 time; nil when empty.
-    static func messageTime(_ text: String, field: String, endOfDay: Bool) throws -> Date? {
+    static func msgSearchTime(_ text: String, field: String, endOfDay: Bool) throws -> Date? {
         if text.isEmpty { return nil }
         if let day = StatsDay.parse(text) { return endOfDay ? day.addingTimeInterval(86_400) : day }
         if let time = try? Date(text, strategy: .iso8601) { return time }
@@ -141,7 +141,7 @@ extension Console {
     }
 
     /// `name=value&…` of the non-empty values, percent-encoded.
-    static func queryString(_ pairs: [(String, String)]) -> String {
+    static func msgQueryString(_ pairs: [(String, String)]) -> String {
         var allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
         allowed.insert("@")
         return pairs.filter { !$0.1.isEmpty }.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
@@ -160,7 +160,7 @@ extension ConsolePages {
             <h1>{{t.messages}}</h1>
             {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
             <form method="get" action="/console/messages" class="card filters" id="message-search" role="search">
-              <div><label for="msg-to">{{t.msg_recipient}}</label>
+              <div><label for="msg-to">{{t.msg_recipientWhole}}</label>
                 <input id="msg-to" name="to" type="email" maxlength="254" value="{{to}}" placeholder="someone@example.com"></div>
               <div><label for="msg-status">{{t.status}}</label>
                 <select id="msg-status" name="status"><option value="">{{t.msg_anyStatus}}</option>{{#statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/statuses}}</select></div>
@@ -207,7 +207,7 @@ extension ConsolePages {
     ]
 
     static let messageSearchEnglish: [String: String] = [
-        "msg_recipient": "Recipient", "msg_sender": "Sender", "msg_anyStatus": "Any status", "msg_from": "From (day)", "msg_until": "Until (day)",
+        "msg_recipient": "Recipient", "msg_recipientWhole": "Recipient (the whole address)", "msg_sender": "Sender", "msg_anyStatus": "Any status", "msg_from": "From (day)", "msg_until": "Until (day)",
         "msg_search": "Search", "msg_results": "Messages, newest first", "msg_time": "Time", "msg_subjectTag": "Subject [tag]",
         "msg_none": "No messages match.", "msg_pages": "Pages", "msg_newest": "Newest", "msg_older": "Older messages",
         "msg_message": "Message", "msg_back": "Back to the search", "msg_facts": "Facts", "msg_events": "Events, in order",
@@ -228,7 +228,7 @@ extension ConsolePages {
     ]
 
     static let messageSearchChinese: [String: String] = [
-        "msg_recipient": "收件人", "msg_sender": "发信地址", "msg_anyStatus": "全部状态", "msg_from": "开始日期", "msg_until": "结束日期",
+        "msg_recipient": "收件人", "msg_recipientWhole": "收件人（完整地址）", "msg_sender": "发信地址", "msg_anyStatus": "全部状态", "msg_from": "开始日期", "msg_until": "结束日期",
         "msg_search": "搜索", "msg_results": "邮件（最新的在前）", "msg_time": "时间", "msg_subjectTag": "主题 [标签]",
         "msg_none": "没有符合条件的邮件。", "msg_pages": "分页", "msg_newest": "最新", "msg_older": "更早的邮件",
         "msg_message": "邮件", "msg_back": "返回搜索", "msg_facts": "基本信息", "msg_events": "事件（按时间顺序）",
