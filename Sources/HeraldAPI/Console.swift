@@ -90,6 +90,8 @@ struct Console: Sendable {
         if let action, !viewer.may(action) { return forbidden(request) }
         do {
             return try await body(viewer)
+        } catch let error as HeraldError where error.kind == .notFound {
+            return page(viewer, title: "notFound", "message", ["title": viewer["notFound"], "text": viewer["notFoundText"]], status: .notFound)
         } catch {
             return failure(request)
         }
@@ -198,14 +200,24 @@ struct Console: Sendable {
     /// pages all the same) and goes back to the console page the link was on.
     func chooseLanguage(_ request: Request) -> Response {
         let language = request.uri.queryParameters.get("lang") == "zh" ? "zh" : "en"
-        var back = "/console"
-        if let referer = request.headers[.referer], let url = URL(string: referer), url.path.hasPrefix("/console"),
-           !url.path.hasPrefix("/console/language") {
-            back = url.path
-        }
+        let back = request.headers[.referer].flatMap { URL(string: $0)?.path }.map(Self.pageToReturnTo) ?? "/console"
         var response = Self.redirect(back)
         response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.languageCookie, language, maxAge: 365 * 86_400)))
         return response
+    }
+
+    /// The page a language link on `path` goes back to: the page itself when it is one (a menu page, or one
+    /// object's page), else the menu page it belongs to (a page drawn after a form was posted to an action).
+    static func pageToReturnTo(_ path: String) -> String {
+        let pages = ConsolePages.menu.map(\.path) + ["/console/admin/tenants", "/console/admin/review", "/console/admin/processes"]
+        let objects: Set = ["/console/templates", "/console/lists", "/console/tasks", "/console/messages", "/console/webhooks", "/console/users",
+                            "/console/admin/tenants"]
+        guard let section = pages.filter({ path == $0 || path.hasPrefix($0 + "/") }).max(by: { $0.count < $1.count }) else {
+            return path.hasPrefix("/console/admin") ? "/console/admin" : "/console"
+        }
+        let rest = path.dropFirst(section.count).split(separator: "/")
+        if rest.count == 1, objects.contains(section), UUID(uuidString: String(rest[0])) != nil { return path }
+        return section
     }
 
     func forbidden(_ request: Request) -> Response {
@@ -358,15 +370,34 @@ struct Console: Sendable {
     func change(_ request: Request, context: HeraldRequestContext, action: String, resource: (Principal) -> String,
                 then: (Request, HeraldRequestContext, String?) async -> Response,
                 _ body: (Principal, [String: String], AuditActor) async throws -> String) async -> Response {
-        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
-        guard let form = await Self.form(request), session.accepts(csrf: form["csrf"], key: key) else { return forbidden(request) }
-        var scoped = context
-        scoped.principal = principal
         let words = ConsolePages.words(Self.language(request))
-        do {
-            try principal.authorize(action: action, resource: resource(principal))
+        return await change(request, context: context, read: { await Self.form($0) }, token: { $0["csrf"] }, action: action, resource: resource,
+                            refused: { await then($0, $1, $2.message) }) { principal, form, scoped in
             let outcome = try await body(principal, form, scoped.auditActor)
             return await then(request, scoped, words[outcome])
+        }
+    }
+
+    /// The one path of every change, whatever its body's encoding: signed in, `read` the form (nil: not one, refused
+    /// like a form without its token; a thrown HeraldError: shown by `refused`), its CSRF `token`, the RAM `action`
+    /// on `resource` (403 page, audited as a refusal), then `body` with the principal, the form and the request
+    /// context carrying the session's audit actor; a refusal thrown on the way is audited and shown by `refused`.
+    func change<Form>(_ request: Request, context: HeraldRequestContext, read: (Request) async throws -> Form?, token: (Form) -> String?,
+                      action: String, resource: (Principal) -> String, refused: (Request, HeraldRequestContext, HeraldError) async -> Response,
+                      _ body: (Principal, Form, HeraldRequestContext) async throws -> Response) async -> Response {
+        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        var scoped = context
+        scoped.principal = principal
+        let form: Form
+        do {
+            guard let read = try await read(request), session.accepts(csrf: token(read), key: key) else { return forbidden(request) }
+            form = read
+        } catch {
+            return await refused(request, scoped, HeraldError.unwrapping(error) ?? HeraldError.validation("The form could not be read."))
+        }
+        do {
+            try principal.authorize(action: action, resource: resource(principal))
+            return try await body(principal, form, scoped)
         } catch {
             let failure = HeraldError.unwrapping(error) ?? HeraldError(code: "Internal", kind: .internal, message: "Something went wrong.")
             if !failure.kind.isServerFault {
@@ -374,7 +405,7 @@ struct Console: Sendable {
                                              resource: resource(principal), code: failure.code)
             }
             if failure.code == "Forbidden.RAM" { return forbidden(request) }
-            return await then(request, scoped, failure.message)
+            return await refused(request, scoped, failure)
         }
     }
 

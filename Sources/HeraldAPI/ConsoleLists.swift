@@ -133,25 +133,23 @@ extension Console {
     /// ``change(_:context:action:resource:then:_:)`` makes them (session, CSRF token, the RAM action on the list,
     /// refusals audited), then the REST import's steps exactly; the list page again with the outcome row by row.
     func importList(_ request: Request, context: HeraldRequestContext) async -> Response {
-        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
         guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }) else { return forbidden(request) }
-        guard let boundary = request.headers[.contentType].flatMap({ MultipartForm.boundary(contentType: $0) }) else { return forbidden(request) }
-        var body = request
         let limit = RequestBodyMiddleware.rules(for: request.uri.path, default: 0).limit
-        guard let buffer = try? await body.collectBody(upTo: limit) else {
-            let words = ConsolePages.words(Self.language(request))
-            return page(words["lst_tooLarge"] ?? "", "message",
-                        ["t": words, "title": words["lst_tooLarge"] ?? "", "text": words["lst_tooLargeText"] ?? ""],
-                        language: Self.language(request), session: session, who: principal.accessKeyID, status: .contentTooLarge)
-        }
-        // Without a readable form there is no token to check: refused like a form without one.
-        guard let form = try? MultipartForm.parse(Array(buffer.readableBytesView), boundary: boundary),
-              session.accepts(csrf: form.value("csrf"), key: key) else { return forbidden(request) }
-        var scoped = context
-        scoped.principal = principal
-        let action = "dm:SaveReceiverDetail", resource = principal.resource("list", id.lowercasedString)
-        do {
-            try principal.authorize(action: action, resource: resource)
+        return await change(request, context: context, read: { request -> MultipartForm? in
+            guard let boundary = request.headers[.contentType].flatMap({ MultipartForm.boundary(contentType: $0) }) else { return nil }
+            var body = request
+            guard let buffer = try? await body.collectBody(upTo: limit) else {
+                throw HeraldError(code: "PayloadTooLarge", kind: .tooLarge, message: "The upload is too large.")
+            }
+            // Without a readable form there is no token to check: refused like a form without one.
+            return try? MultipartForm.parse(Array(buffer.readableBytesView), boundary: boundary)
+        }, token: { $0.value("csrf") }, action: "dm:SaveReceiverDetail", resource: { $0.resource("list", id.lowercasedString) },
+        refused: { request, context, error in
+            guard error.kind == .tooLarge else { return await listPage(request, context: context, notice: error.message) }
+            let language = Self.language(request), words = ConsolePages.words(language)
+            return page(words["lst_tooLarge"] ?? "", "message", ["t": words, "title": words["lst_tooLarge"] ?? "", "text": words["lst_tooLargeText"] ?? ""],
+                        language: language, session: nil, who: nil, status: .contentTooLarge)
+        }) { principal, form, scoped in
             guard let file = form["file"] else { throw HeraldError.validation("Choose a CSV file to upload.", field: "file") }
             guard file.body.count <= APIHandler.maxImportBody else {
                 throw HeraldError(code: "PayloadTooLarge", kind: .tooLarge, message: "The request body is larger than \(APIHandler.maxImportBody) bytes.")
@@ -162,14 +160,6 @@ extension Console {
             let result = try await deps.lists.importMembers(tenantID: principal.tenantID, listID: id, candidates: candidates, rejected: rejected,
                                                             actor: scoped.auditActor)
             return await listPage(request, context: scoped, imported: result)
-        } catch {
-            let failure = HeraldError.unwrapping(error) ?? HeraldError(code: "Internal", kind: .internal, message: "Something went wrong.")
-            if !failure.kind.isServerFault {
-                await AuditLog.recordRefusal(database: database, tenantID: principal.tenantID, actor: scoped.auditActor, action: action,
-                                             resource: resource, code: failure.code)
-            }
-            if failure.code == "Forbidden.RAM" { return forbidden(request) }
-            return await listPage(request, context: scoped, notice: failure.message)
         }
     }
 

@@ -37,7 +37,7 @@ extension Console {
                                                            sender: sender.isEmpty ? nil : sender.lowercased(), tag: tag.isEmpty ? nil : tag)
                 context["rows"] = items.map { Self.statisticsRow($0, name: $0.key.isEmpty ? viewer["stat_noTag"] : $0.key) }
                 context["total"] = Self.statisticsRow(total, name: viewer["stat_total"])
-                if grouping == .day { context["chart"] = ConsolePages.chart(items, words: viewer.words) }
+                if grouping == .day { context["chart"] = ConsolePages.chart(items, words: viewer.words, label: viewer["statistics"]) }
                 return page(viewer, title: "statistics", "stat_page", context)
             } catch let error as HeraldError where !error.kind.isServerFault {
                 context["rows"] = [[String: Any]]()

@@ -244,6 +244,7 @@ enum ConsolePages {
         mark { background: #ffd8a8; color: var(--ink); font-weight: 700; }
         textarea { width: 100%; min-height: 10rem; padding: .5rem; font: .9rem/1.4 ui-monospace, monospace; border: 1px solid var(--muted); border-radius: 4px; }
         input[type=checkbox], input[type=radio] { width: auto; }
+        label:has(> input[type=checkbox]), label:has(> input[type=radio]) { display: inline-flex; gap: .4rem; align-items: center; margin-right: 1rem; font-weight: 400; }
         .warnings { border-color: #bf8700; } .warnings ul { margin: 0; padding-left: 1.25rem; }
         @media (max-width: 40rem) {
           table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: 100%; }
@@ -305,7 +306,7 @@ enum ConsolePages {
     /// The menu: each page's path and word.
     static let menu: [(path: String, word: String)] = [
         ("/console", "overview"), ("/console/domains", "domains"), ("/console/senders", "senders"), ("/console/templates", "templates"),
-        ("/console/lists", "lists"), ("/console/tasks", "tasks"), ("/console/messages", "messages"), ("/console/suppressions", "suppressions"),
+        ("/console/lists", "lists"), ("/console/tasks", "tasks"), ("/console/send-test", "sendTest"), ("/console/messages", "messages"), ("/console/suppressions", "suppressions"),
         ("/console/webhooks", "webhooks"), ("/console/statistics", "statistics"), ("/console/users", "users"), ("/console/ip-protection", "ipProtection"),
         ("/console/audit", "auditLog"),
     ]
@@ -313,7 +314,7 @@ enum ConsolePages {
     static let baseEnglish: [String: String] = [
         "templates": "Templates", "lists": "Lists", "tasks": "Tasks", "messages": "Messages", "suppressions": "Suppressions",
         "webhooks": "Webhooks", "statistics": "Statistics", "users": "Users", "ipProtection": "IP protection", "auditLog": "Audit log",
-        "copy": "Copy", "copied": "Copied", "skip": "Skip to the content", "since": "since", "rotateDkim": "Rotate DKIM key", "delete": "Delete", "manage": "Manage",
+        "copy": "Copy", "copied": "Copied", "skip": "Skip to the content", "sendTest": "Test send", "notFound": "Not found", "notFoundText": "There is nothing here, or it is not yours to see.", "since": "since", "rotateDkim": "Rotate DKIM key", "delete": "Delete", "manage": "Manage",
         "save": "Save", "resendConfirmation": "Mail the confirmation link again", "newSmtpPassword": "New SMTP password (10+ characters)",
         "setPassword": "Set password", "deleted": "Deleted.", "saved": "Saved.", "rotated": "A new DKIM key is waiting: publish its record, then verify.",
         "passwordSet": "SMTP password set.", "confirmationSent": "A confirmation link was mailed.", "warnings": "Needs attention",
@@ -343,7 +344,7 @@ enum ConsolePages {
     static let baseChinese: [String: String] = [
         "templates": "模板", "lists": "收信人列表", "tasks": "发送任务", "messages": "邮件", "suppressions": "抑制列表",
         "webhooks": "Webhook", "statistics": "统计", "users": "用户", "ipProtection": "IP 防护", "auditLog": "审计日志",
-        "copy": "复制", "copied": "已复制", "skip": "跳到正文", "since": "自", "rotateDkim": "轮换 DKIM 密钥", "delete": "删除", "manage": "管理",
+        "copy": "复制", "copied": "已复制", "skip": "跳到正文", "sendTest": "发送测试", "notFound": "未找到", "notFoundText": "这里没有内容，或您无权查看。", "since": "自", "rotateDkim": "轮换 DKIM 密钥", "delete": "删除", "manage": "管理",
         "save": "保存", "resendConfirmation": "重新发送确认链接", "newSmtpPassword": "新 SMTP 密码（至少 10 个字符）",
         "setPassword": "设置密码", "deleted": "已删除。", "saved": "已保存。", "rotated": "新的 DKIM 密钥待生效：请发布其记录，然后验证。",
         "passwordSet": "SMTP 密码已设置。", "confirmationSent": "确认链接已发送。", "warnings": "需要处理",
@@ -371,7 +372,7 @@ enum ConsolePages {
 
     /// The last 30 days as an SVG bar chart drawn here (no script): each day's delivered, bounced, spam-rejected
     /// and failed messages stacked, the first and last day named under it.
-    static func chart(_ days: [StatsRecord], words: [String: String]) -> String {
+    static func chart(_ days: [StatsRecord], words: [String: String], label: String? = nil) -> String {
         let width = 600, height = 140, top = 4, bottom = 2
         let slot = Double(width) / Double(max(days.count, 1))
         let series: [(String, (StatsRecord) -> Int64)] = [("delivered", \.delivered), ("bounced", { $0.hardBounces }),
@@ -391,7 +392,7 @@ enum ConsolePages {
         }
         let first = days.first.map { escape($0.key) } ?? "", last = days.last.map { escape($0.key) } ?? ""
         return """
-            <svg class="chart" viewBox="0 0 \(width) \(height)" role="img" aria-label="\(escape(words["last30"] ?? ""))" xmlns="http://www.w3.org/2000/svg">\
+            <svg class="chart" viewBox="0 0 \(width) \(height)" role="img" aria-label="\(escape(label ?? words["last30"] ?? ""))" xmlns="http://www.w3.org/2000/svg">\
             <line x1="0" y1="\(height - bottom)" x2="\(width)" y2="\(height - bottom)" stroke="#d0d7de"/>\
             \(shapes.joined())\
             </svg><p class="axis"><span>\(first)</span><span>\(escape(words["most"] ?? "")) \(highest)</span><span>\(last)</span></p>

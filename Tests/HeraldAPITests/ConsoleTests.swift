@@ -52,6 +52,19 @@ import Testing
                                                 headers: [.cookie: "herald_console=\(session)", .acceptLanguage: "zh-CN,zh;q=0.9,en;q=0.5"])
             #expect(chinese.body.contains("<html lang=\"zh\"") && chinese.body.contains("信用等级"), "\(chinese.body.prefix(400))")
 
+            // The language links remember the choice and go back to the page they were on (a page drawn after a post
+            // goes back to its section's page, which can be fetched).
+            let id = UUID().uuidString.lowercased()
+            for (from, back) in [("/console/templates/\(id)", "/console/templates/\(id)"), ("/console/domains/\(id)/verify", "/console/domains"),
+                                 ("/console/suppressions/remove", "/console/suppressions"), ("/console/admin/review/\(id)/approve", "/console/admin/review"),
+                                 ("/elsewhere", "/console"), ("/console/language", "/console")] {
+                let chosen = try await app.request(.get, "/console/language?lang=zh", contentType: nil, headers: [.referer: "https://herald.test" + from])
+                #expect(chosen.status == 303 && chosen.headers[.location] == back, "\(from): \(chosen.headers[.location] ?? "")")
+                #expect(Self.setCookie(chosen, "herald_console_lang") == "zh")
+            }
+            let remembered = try await app.request(.get, "/console", contentType: nil, headers: [.cookie: "herald_console=\(session); herald_console_lang=zh"])
+            #expect(remembered.body.contains("<html lang=\"zh\""))
+
             // A tampered cookie, or one idle past 30 minutes, signs out.
             let tampered = String(session.dropLast()) + (session.hasSuffix("A") ? "B" : "A")
             #expect(try await app.request(.get, "/console", contentType: nil, headers: [.cookie: "herald_console=\(tampered)"]).status == 303)
