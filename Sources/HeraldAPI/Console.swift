@@ -97,6 +97,22 @@ struct Console: Sendable {
         }
     }
 
+    /// One object's page: its id (`text`, from the path; a malformed one is not found), the RAM `action` on
+    /// `kind/id` (else 403), then `body`; what the store does not find there, another tenant's object included, is the
+    /// `missing` page, a 404 that shows nothing of it.
+    func showObject(_ request: Request, id text: String?, kind: String, action: String, missing: @escaping (Viewer) -> Response,
+                    _ body: (Viewer, UUID) async throws -> Response) async -> Response {
+        await show(request, action: nil) { viewer in
+            guard let id = text.flatMap({ UUID(uuidString: $0) }) else { return missing(viewer) }
+            guard viewer.may(action, viewer.principal.resource(kind, id.lowercasedString)) else { return forbidden(request) }
+            do {
+                return try await body(viewer, id)
+            } catch let error as HeraldError where error.kind == .notFound {
+                return missing(viewer)
+            }
+        }
+    }
+
     /// `template` in the layout for `viewer`, titled with the word `title`; the context gets `t` (the words), `csrf`
     /// and `notice` (nil: none) added.
     func page(_ viewer: Viewer, title: String, _ template: String, _ context: [String: Any] = [:], notice: String? = nil,

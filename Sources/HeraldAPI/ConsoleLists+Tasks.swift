@@ -161,15 +161,8 @@ extension Console {
     /// One task's progress: its state, the counts of its messages and a bar, in a region the console script fetches
     /// again every 3 seconds until the task is finished (expanded, and no message waiting).
     func taskPage(_ request: Request, context: HeraldRequestContext) async -> Response {
-        await show(request, action: nil) { viewer in
-            guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }) else { return taskMissing(viewer) }
-            guard viewer.may("dm:QueryTaskByParam", viewer.principal.resource("task", id.lowercasedString)) else { return forbidden(request) }
-            let task: TaskRecord
-            do {
-                task = try await deps.batches.get(tenantID: viewer.principal.tenantID, id: id)
-            } catch let error as HeraldError where error.kind == .notFound {
-                return taskMissing(viewer)
-            }
+        await showObject(request, id: context.parameters.get("id"), kind: "task", action: "dm:QueryTaskByParam", missing: taskMissing) { viewer, id in
+            let task = try await deps.batches.get(tenantID: viewer.principal.tenantID, id: id)
             let count = { (statuses: [String]) in statuses.reduce(0) { $0 + (task.counts[$1] ?? 0) } }
             let queued = count(["queued", "deferred", "sending"]), delivered = count(["delivered"]), bounced = count(["bounced", "spam_rejected"])
             let failed = count(["failed"]), dropped = count(["dropped"])

@@ -49,17 +49,10 @@ extension Console {
     /// One list: its facts, the upload form and the last upload's outcome, its members (`?q=` searched, `?after=` the
     /// page after an address), export, and removing a member or the list, each where allowed.
     func listPage(_ request: Request, context: HeraldRequestContext, notice: String? = nil, imported: ImportResult? = nil) async -> Response {
-        await show(request, action: nil) { viewer in
-            guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }) else { return listMissing(viewer) }
+        await showObject(request, id: context.parameters.get("id"), kind: "list", action: "dm:DescReceiver", missing: listMissing) { viewer, id in
             let resource = viewer.principal.resource("list", id.lowercasedString)
-            guard viewer.may("dm:DescReceiver", resource) else { return forbidden(request) }
             let tenantID = viewer.principal.tenantID
-            let list: RecipientListRecord
-            do {
-                list = try await deps.lists.get(tenantID: tenantID, id: id)
-            } catch let error as HeraldError where error.kind == .notFound {
-                return listMissing(viewer)
-            }
+            let list = try await deps.lists.get(tenantID: tenantID, id: id)
             let canRead = viewer.may("dm:QueryReceiverDetail", resource), canRemove = viewer.may("dm:DeleteReceiverDetail", resource)
             let query = request.method == .get ? request.uri.queryParameters : [:]
             let search = query.get("q").map { String($0.prefix(254)).trimmingCharacters(in: .whitespaces) } ?? ""
@@ -165,15 +158,8 @@ extension Console {
 
     /// The members as CSV, the REST export's document (`address,var1,…`, quoted where needed), as a download.
     func exportList(_ request: Request, context: HeraldRequestContext) async -> Response {
-        await show(request, action: nil) { viewer in
-            guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }) else { return listMissing(viewer) }
-            guard viewer.may("dm:QueryReceiverDetail", viewer.principal.resource("list", id.lowercasedString)) else { return forbidden(request) }
-            let csv: String
-            do {
-                csv = try await deps.lists.exportCSV(tenantID: viewer.principal.tenantID, listID: id)
-            } catch let error as HeraldError where error.kind == .notFound {
-                return listMissing(viewer)
-            }
+        await showObject(request, id: context.parameters.get("id"), kind: "list", action: "dm:QueryReceiverDetail", missing: listMissing) { viewer, id in
+            let csv = try await deps.lists.exportCSV(tenantID: viewer.principal.tenantID, listID: id)
             return Response(status: .ok, headers: [
                 .contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"list-\(id.lowercasedString).csv\"",
                 .cacheControl: "no-store", HTTPField.Name("X-Content-Type-Options")!: "nosniff",

@@ -66,15 +66,8 @@ extension Console {
     /// `GET /console/messages/{id}`: the message's facts and its events in order; a bad id, or another tenant's, is
     /// a not-found page that says nothing of it.
     func messagePage(_ request: Request, id text: String) async -> Response {
-        await show(request, action: nil) { viewer in
-            guard let id = UUID(uuidString: text) else { return messageNotFound(viewer) }
-            guard viewer.may("dm:QueryMailById", viewer.principal.resource("message", id.lowercasedString)) else { return forbidden(request) }
-            let message: MessageSummaryRecord, events: [MessageEventRecord]
-            do {
-                (message, events) = try await deps.sending.message(tenantID: viewer.principal.tenantID, id: id)
-            } catch let error as HeraldError where error.kind == .notFound {
-                return messageNotFound(viewer)
-            }
+        await showObject(request, id: text, kind: "message", action: "dm:QueryMailById", missing: messageNotFound) { viewer, id in
+            let (message, events) = try await deps.sending.message(tenantID: viewer.principal.tenantID, id: id)
             let facts: [(String, String)] = [
                 ("msg_id", message.id.lowercasedString), ("msg_sender", message.from), ("msg_recipient", message.to),
                 ("msg_subject", message.subject), ("msg_tag", message.tag ?? "—"),

@@ -43,16 +43,9 @@ extension Console {
     /// One template: its review state and reasons, the edit form, submit and delete where allowed, and the preview
     /// (`?var_<name>=value`; a read, so a plain GET form).
     func templatePage(_ request: Request, context: HeraldRequestContext, notice: String? = nil) async -> Response {
-        await show(request, action: nil) { viewer in
-            guard let id = context.parameters.get("id").flatMap({ UUID(uuidString: $0) }) else { return templateMissing(viewer) }
+        await showObject(request, id: context.parameters.get("id"), kind: "template", action: "dm:DescTemplate", missing: templateMissing) { viewer, id in
             let resource = viewer.principal.resource("template", id.lowercasedString)
-            guard viewer.may("dm:DescTemplate", resource) else { return forbidden(request) }
-            let template: TemplateRecord
-            do {
-                template = try await deps.templates.get(tenantID: viewer.principal.tenantID, id: id)
-            } catch let error as HeraldError where error.kind == .notFound {
-                return templateMissing(viewer)
-            }
+            let template = try await deps.templates.get(tenantID: viewer.principal.tenantID, id: id)
             let query = request.uri.queryParameters
             let names = template.variables.filter { $0 != MailTemplate.unsubscribe }
             var values: [String: String] = [:]

@@ -137,17 +137,10 @@ extension Console {
     /// create one, its secret shown once; delete); its policies (dm:ListPoliciesForUser; attach a system or custom
     /// policy, detach). `created` is a new key's id and secret, shown this once.
     func userPage(_ request: Request, context: HeraldRequestContext, notice: String?, created: (id: String, secret: String)? = nil) async -> Response {
-        await show(request, action: nil) { viewer in
-            guard let id = usrID(context) else { return usrMissing(viewer) }
+        await showObject(request, id: context.parameters.get("id"), kind: "user", action: "dm:GetUser", missing: usrMissing) { viewer, id in
             let principal = viewer.principal
             let resource = principal.resource("user", id.lowercasedString)
-            guard viewer.may("dm:GetUser", resource) else { return forbidden(request) }
-            let user: UserRecord
-            do {
-                user = try await deps.identity.getUser(tenantID: principal.tenantID, id: id)
-            } catch let error as HeraldError where error.kind == .notFound {
-                return usrMissing(viewer)
-            }
+            let user = try await deps.identity.getUser(tenantID: principal.tenantID, id: id)
             let isSelf = user.id == principal.userID
             // Only the root user manages the root user (its keys and policies are not shown to a sub-user).
             let manageable = principal.isRoot || !user.root

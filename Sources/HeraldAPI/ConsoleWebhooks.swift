@@ -137,16 +137,9 @@ extension Console {
     /// One endpoint (dm:GetWebhook on it): its facts, rotate and test where allowed, and its delivery log
     /// (dm:ListWebhookDeliveries), 20 at a time, newest first, filtered by status.
     func webhookPage(_ request: Request, context: HeraldRequestContext, notice: String?, secret: String? = nil) async -> Response {
-        await show(request, action: nil) { viewer in
-            guard let id = whID(context) else { return whMissing(viewer) }
+        await showObject(request, id: context.parameters.get("id"), kind: "webhook", action: "dm:GetWebhook", missing: whMissing) { viewer, id in
             let resource = viewer.principal.resource("webhook", id.lowercasedString)
-            guard viewer.may("dm:GetWebhook", resource) else { return forbidden(request) }
-            let hook: WebhookRecord
-            do {
-                hook = try await deps.webhooks.get(tenantID: viewer.principal.tenantID, id: id)
-            } catch let error as HeraldError where error.kind == .notFound {
-                return whMissing(viewer)
-            }
+            let hook = try await deps.webhooks.get(tenantID: viewer.principal.tenantID, id: id)
             let (stateClass, stateText) = whState(hook, viewer)
             let query = request.uri.queryParameters
             let status = query.get("status").flatMap { ["pending", "succeeded", "failed", "cancelled"].contains($0) ? $0 : nil }
@@ -217,19 +210,11 @@ extension Console {
     /// One delivery (dm:ListWebhookDeliveries on its endpoint): the request Herald POSTs (headers and body) and every
     /// attempt's answer (status, latency, the first kilobyte of the body, or the error); replay where allowed.
     func webhookDeliveryPage(_ request: Request, context: HeraldRequestContext) async -> Response {
-        await show(request, action: nil) { viewer in
-            guard let id = whID(context), let deliveryID = whID(context, "did") else { return whMissing(viewer) }
+        await showObject(request, id: context.parameters.get("id"), kind: "webhook", action: "dm:ListWebhookDeliveries", missing: whMissing) { viewer, id in
+            guard let deliveryID = whID(context, "did") else { return whMissing(viewer) }
             let resource = viewer.principal.resource("webhook", id.lowercasedString)
-            guard viewer.may("dm:ListWebhookDeliveries", resource) else { return forbidden(request) }
-            let hook: WebhookRecord, record: WebhookDeliveryRecord, body: String
-            do {
-                hook = try await deps.webhooks.get(tenantID: viewer.principal.tenantID, id: id)
-                let found = try await deps.webhooks.consoleDelivery(tenantID: viewer.principal.tenantID, endpointID: id, deliveryID: deliveryID)
-                record = found.record
-                body = found.body
-            } catch let error as HeraldError where error.kind == .notFound {
-                return whMissing(viewer)
-            }
+            let hook = try await deps.webhooks.get(tenantID: viewer.principal.tenantID, id: id)
+            let (record, body) = try await deps.webhooks.consoleDelivery(tenantID: viewer.principal.tenantID, endpointID: id, deliveryID: deliveryID)
             let webhookID = "msg_" + record.id.lowercasedString.replacingOccurrences(of: "-", with: "")
             var headers = ["content-type: application/json", "user-agent: Herald-Webhooks/1.0", "webhook-id: \(webhookID)"]
             if let last = record.attemptLog.last { headers.append("webhook-timestamp: \(Int(last.at.timeIntervalSince1970))") }

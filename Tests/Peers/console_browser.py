@@ -13,7 +13,7 @@ checks the database and the peers for what the clicks must have done.
 import http.server, json, os, re, sys, threading, time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -63,7 +63,15 @@ def submit(form_css):
     form = driver.find_element(By.CSS_SELECTOR, form_css)
     button = form.find_element(By.CSS_SELECTOR, "button[type=submit], button:not([type])")
     button.click()
-    wait.until(EC.staleness_of(button))
+
+    def gone(_):
+        # The old page's button is gone once the next page is in (Chromium may also say the node left the document).
+        try:
+            button.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+    wait.until(gone)
 
 
 def text():
@@ -336,8 +344,13 @@ try:
     sign_out()
 
     print("OK", json.dumps(facts), flush=True)
-except (AssertionError, TimeoutException) as failure:
+except (AssertionError, WebDriverException) as failure:
     print("FAILED", failure, flush=True)
+    if not isinstance(failure, AssertionError):
+        try:
+            print(f"--- page {driver.current_url} ---\n{text()[:3000]}", flush=True)
+        except WebDriverException:
+            pass
     sys.exit(1)
 finally:
     driver.quit()
