@@ -202,6 +202,7 @@ try:
     facts["template"] = driver.current_url.rstrip("/").split("/")[-1]
     if driver.find_elements(By.ID, "tpl-submit"):
         submit("#tpl-submit-form")
+    screenshot("template")
     status = driver.find_element(By.ID, "tpl-status").get_attribute("data-status")
     expect(status == "pending", f"the template waits for review ({status})")
 
@@ -244,6 +245,7 @@ try:
     errors = driver.find_elements(By.CSS_SELECTOR, "#import-errors tbody tr")
     expect(len(errors) == 1 and "3" in errors[0].text, f"one row refused, row 3: {[e.text for e in errors]}")
     expect("alice@example.org" in text() and "bob@example.org" in text(), "the good rows are members")
+    screenshot("list-upload")
 
     step("start a batch and watch it finish")
     go("/console/tasks")
@@ -293,6 +295,7 @@ try:
     facts["webhookSecret"] = second_secret
     driver.find_element(By.ID, "wh-test").click()
     wait.until(EC.presence_of_element_located((By.ID, "wh-notice")))
+    screenshot("webhook")
 
     step("a cross-site form post without the CSRF token is refused")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CrossSite)
