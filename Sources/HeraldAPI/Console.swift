@@ -257,7 +257,7 @@ struct Console: Sendable {
                 return ["purpose": record.purpose.rawValue, "type": record.type, "host": record.host, "value": record.value,
                         "check": status, "checkText": words[status] ?? status, "purposeText": words["purpose_" + record.purpose.rawValue] ?? record.purpose.rawValue,
                         // Since when only for what needs fixing ("missing since …").
-                        "since": check.flatMap { $0.status == .ok ? nil : $0.since.map(ConsolePages.time) } ?? false]
+                        "since": check.flatMap { $0.status == .ok ? nil : $0.since.map { ConsolePages.time($0) } } ?? false]
             }
             let resource = principal.resource("domain", domain.id.lowercasedString)
             let allowed = (try? principal.authorize(action: "dm:CheckDomain", resource: resource)) != nil
@@ -265,7 +265,7 @@ struct Console: Sendable {
                     "canRotate": (try? principal.authorize(action: "dm:RotateDomainDkim", resource: resource)) != nil,
                     "canDelete": (try? principal.authorize(action: "dm:DeleteDomain", resource: resource)) != nil,
                     "statusText": words[domain.status.rawValue] ?? domain.status.rawValue,
-                    "checkedAt": domain.lastCheckedAt.map(ConsolePages.time) ?? (words["never"] ?? ""), "records": records,
+                    "checkedAt": domain.lastCheckedAt.map { ConsolePages.time($0) } ?? (words["never"] ?? ""), "records": records,
                     "canVerify": allowed, "csrf": csrf]
         }
         let canCreate = (try? principal.authorize(action: "dm:CreateDomain", resource: principal.tenantResource)) != nil

@@ -171,7 +171,7 @@ extension Console {
 
     /// A time as the console shows it: UTC to the minute.
     static func listTime(_ date: Date) -> String {
-        String(date.ISO8601Format().prefix(16)).replacingOccurrences(of: "T", with: " ")
+        ConsolePages.time(date)
     }
 
     /// A query string of the non-empty values, percent-encoded.
@@ -279,14 +279,14 @@ extension ConsolePages {
 
     static let listEnglish: [String: String] = [
         "lst_new": "New list", "lst_name": "Name", "lst_alias": "Alias", "lst_description": "Description", "lst_create": "Create list",
-        "lst_members": "Members", "lst_updated": "Last changed (UTC)", "lst_none": "No recipient lists yet.", "lst_created": "List created.",
+        "lst_members": "Members", "lst_updated": "Last changed", "lst_none": "No recipient lists yet.", "lst_created": "List created.",
         "lst_deleted": "List deleted.", "lst_memberRemoved": "Member removed.", "lst_about": "About this list", "lst_export": "Export as CSV",
         "lst_deleteList": "Delete this list", "lst_importDone": "Upload finished", "lst_rejectedRows": "Rows not imported",
         "lst_importSummary": "{imported} rows added or updated, {rejected} rows refused; the list has {members} members.",
         "lst_row": "Row", "lst_reason": "Reason", "lst_upload": "Upload recipients (CSV)", "lst_file": "CSV file",
         "lst_fileHelp": "A header line naming an address column and any variables (address,name,…); at most 8 MB. Existing members are updated.",
         "lst_uploadButton": "Upload", "lst_memberList": "Members", "lst_search": "Address contains", "lst_searchButton": "Search",
-        "lst_address": "Address", "lst_variables": "Variables", "lst_added": "Added (UTC)", "lst_actions": "Actions", "lst_remove": "Remove",
+        "lst_address": "Address", "lst_variables": "Variables", "lst_added": "Added", "lst_actions": "Actions", "lst_remove": "Remove",
         "lst_noMembers": "No members found.", "lst_pages": "Pages", "lst_firstPage": "First page", "lst_nextPage": "Next page",
         "lst_notFound": "List not found", "lst_notFoundText": "There is no such recipient list in this account.",
         "lst_tooLarge": "Upload too large", "lst_tooLargeText": "The file is larger than 8 MB; split it into smaller files.",
@@ -294,14 +294,14 @@ extension ConsolePages {
 
     static let listChinese: [String: String] = [
         "lst_new": "新建列表", "lst_name": "名称", "lst_alias": "别名", "lst_description": "描述", "lst_create": "创建列表",
-        "lst_members": "成员数", "lst_updated": "最后修改（UTC）", "lst_none": "还没有收信人列表。", "lst_created": "列表已创建。",
+        "lst_members": "成员数", "lst_updated": "最后修改", "lst_none": "还没有收信人列表。", "lst_created": "列表已创建。",
         "lst_deleted": "列表已删除。", "lst_memberRemoved": "成员已移除。", "lst_about": "列表信息", "lst_export": "导出为 CSV",
         "lst_deleteList": "删除此列表", "lst_importDone": "上传完成", "lst_rejectedRows": "未导入的行",
         "lst_importSummary": "已添加或更新 {imported} 行，拒绝 {rejected} 行；列表现有 {members} 个成员。",
         "lst_row": "行号", "lst_reason": "原因", "lst_upload": "上传收信人（CSV）", "lst_file": "CSV 文件",
         "lst_fileHelp": "首行为表头，须含 address 列及变量列（address,name,…）；最大 8 MB。已有成员将被更新。",
         "lst_uploadButton": "上传", "lst_memberList": "成员", "lst_search": "地址包含", "lst_searchButton": "搜索",
-        "lst_address": "地址", "lst_variables": "变量", "lst_added": "添加时间（UTC）", "lst_actions": "操作", "lst_remove": "移除",
+        "lst_address": "地址", "lst_variables": "变量", "lst_added": "添加时间", "lst_actions": "操作", "lst_remove": "移除",
         "lst_noMembers": "没有找到成员。", "lst_pages": "分页", "lst_firstPage": "第一页", "lst_nextPage": "下一页",
         "lst_notFound": "未找到列表", "lst_notFoundText": "此账户中没有这个收信人列表。",
         "lst_tooLarge": "上传文件过大", "lst_tooLargeText": "文件超过 8 MB，请拆分成较小的文件。",

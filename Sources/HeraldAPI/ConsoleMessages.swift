@@ -117,10 +117,7 @@ extension Console {
 
     /// A time as the console shows it: `2026-12-07 14:03:21 UTC`.
     static func msgTime(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let p = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d-%02d-%02d %02d:%02d:%02d UTC", p.year ?? 0, p.month ?? 0, p.day ?? 0, p.hour ?? 0, p.minute ?? 0, p.second ?? 0)
+        ConsolePages.time(date, seconds: true)
     }
 
     /// A search bound: a day (`2026-12-01`, its start; its end for `until`) or an ISO 8601 time; nil when empty.

@@ -384,7 +384,7 @@ extension Console {
             let rows: [[String: Any]] = processes.map { process in
                 ["id": process.id.lowercasedString, "roles": process.roles.joined(separator: ", "), "host": process.host, "pid": process.pid,
                  "port": process.httpPort.map(String.init) ?? "—", "started": Self.minute(process.startedAt),
-                 "seen": process.lastSeen.ISO8601Format(), "alive": process.alive, "shares": process.shares]
+                 "seen": ConsolePages.time(process.lastSeen, seconds: true), "alive": process.alive, "shares": process.shares]
             }
             let queue: [String: Any] = ["queued": depth.queued, "retrying": depth.retrying, "sending": depth.sending, "paused": depth.paused,
                                         "due": depth.due, "webhooksPending": depth.webhooksPending, "webhooksDue": depth.webhooksDue]

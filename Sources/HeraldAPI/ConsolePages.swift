@@ -399,13 +399,15 @@ enum ConsolePages {
             """
     }
 
-    /// A time as the console shows it: `2026-12-07 14:05 UTC`.
-    static func time(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
-        return formatter.string(from: date)
+    /// A time as every page of the console shows it: `2026-12-07 14:05 UTC`, or with `seconds`,
+    /// `2026-12-07 14:05:09 UTC` (events in order, heartbeats).
+    static func time(_ date: Date, seconds: Bool = false) -> String {
+        date.ISO8601Format().prefix(seconds ? 19 : 16).replacingOccurrences(of: "T", with: " ") + " UTC"
+    }
+
+    /// ``time(_:seconds:)`` of an optional date; a dash for none.
+    static func time(_ date: Date?, seconds: Bool = false) -> String {
+        date.map { time($0, seconds: seconds) } ?? "—"
     }
 
     /// `template` with each `{name}` replaced by its value.
@@ -440,7 +442,7 @@ enum ConsolePages {
                 guard let check, check.status != .ok, check.status != .pending else { continue }
                 warnings.append(["text": fill(word("warnRecord"), [
                     "domain": domain.name, "record": word("purpose_" + record.purpose.rawValue), "state": word(check.status.rawValue).lowercased(),
-                    "since": check.since.map(time) ?? domain.lastCheckedAt.map(time) ?? "",
+                    "since": check.since.map { time($0) } ?? domain.lastCheckedAt.map { time($0) } ?? "",
                 ]), "href": "/console/domains"])
             }
         }

@@ -136,9 +136,9 @@ extension Console {
         }
     }
 
-    /// A time to the minute, UTC (`2026-12-07 13:54`).
+    /// A time to the minute, UTC (`2026-12-07 13:54 UTC`).
     static func minute(_ date: Date) -> String {
-        String(date.ISO8601Format().prefix(16)).replacingOccurrences(of: "T", with: " ")
+        ConsolePages.time(date)
     }
 }
 

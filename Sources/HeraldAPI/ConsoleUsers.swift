@@ -39,7 +39,7 @@ extension Console {
     }
 
     private static func usrTime(_ date: Date?) -> String {
-        date?.ISO8601Format() ?? "—"
+        ConsolePages.time(date)
     }
 
     /// The identity routes' rule (APIHandler.guardRootUser): a sub-user may not act on the root user, whatever its

@@ -32,8 +32,7 @@ extension Console {
     }
 
     private static func whTime(_ date: Date?) -> String {
-        guard let date else { return "—" }
-        return date.ISO8601Format()
+        ConsolePages.time(date, seconds: true)
     }
 
     /// A delivery status's class in the style sheet.
