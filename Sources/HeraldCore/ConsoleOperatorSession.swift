@@ -54,36 +54,22 @@ public struct ConsoleOperatorSession: Sendable, Equatable {
         return session
     }
 
-    /// The cookie's value: `payload.tag`, both base64url.
+    /// The cookie's value: `payload.tag`, both base64url (``SignedCookie``).
     public func encode(key: SymmetricKey) -> String {
-        let payload = Base64URL.encode(Array([Self.marker, nonce, String(issuedAt), String(seenAt)].joined(separator: "|").utf8))
-        return payload + "." + Self.tag(payload, key: key)
+        SignedCookie.seal([Self.marker, nonce, String(issuedAt), String(seenAt)], key: key)
     }
 
     /// The session a cookie carries, when its tag checks and it has neither idled out nor lived too long at `now`.
     public static func decode(_ text: String, key: SymmetricKey, now: Date) -> ConsoleOperatorSession? {
-        guard text.utf8.count <= 512 else { return nil }
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, constantTimeEquals(Array(tag(String(parts[0]), key: key).utf8), Array(parts[1].utf8)),
-              let bytes = Base64URL.decode(String(parts[0])) else { return nil }
-        let fields = String(decoding: bytes, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-        guard fields.count == 4, fields[0] == marker, !fields[1].isEmpty, let issuedAt = Int(fields[2]), let seenAt = Int(fields[3]) else { return nil }
-        let seconds = now.timeIntervalSince1970
-        guard seconds - TimeInterval(seenAt) < idle, seconds - TimeInterval(issuedAt) < lifetime,
-              TimeInterval(issuedAt) <= seconds + 60, seenAt >= issuedAt else { return nil }
+        guard let fields = SignedCookie.open(text, key: key, limit: 512), fields.count == 4, fields[0] == marker, !fields[1].isEmpty,
+              let issuedAt = Int(fields[2]), let seenAt = Int(fields[3]),
+              SignedCookie.isFresh(issuedAt: issuedAt, seenAt: seenAt, now: now, idle: idle, lifetime: lifetime) else { return nil }
         return ConsoleOperatorSession(nonce: fields[1], issuedAt: issuedAt, seenAt: seenAt)
     }
 
     /// The token every form of this session carries.
-    public func csrfToken(key: SymmetricKey) -> String { Self.tag("operator-csrf|" + nonce, key: key) }
+    public func csrfToken(key: SymmetricKey) -> String { SignedCookie.tag("operator-csrf|" + nonce, key: key) }
 
     /// Whether a form's token is this session's.
-    public func accepts(csrf token: String?, key: SymmetricKey) -> Bool {
-        guard let token else { return false }
-        return constantTimeEquals(Array(csrfToken(key: key).utf8), Array(token.utf8))
-    }
-
-    static func tag(_ text: String, key: SymmetricKey) -> String {
-        Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key)))
-    }
+    public func accepts(csrf token: String?, key: SymmetricKey) -> Bool { SignedCookie.matches(token, csrfToken(key: key)) }
 }
