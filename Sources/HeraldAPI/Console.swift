@@ -83,7 +83,8 @@ struct Console: Sendable {
     /// A page: signed in (else to the sign-in page), allowed `action` on the tenant when one is named (else 403),
     /// then `body`; a thrown error shows the failure page (a store error is never a 500 with details).
     func show(_ request: Request, action: String?, _ body: (Viewer) async throws -> Response) async -> Response {
-        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let (session, principal): (ConsoleSession, Principal)
+        do { (session, principal) = try await admit(request) } catch { return error.response }
         let language = Self.language(request)
         let viewer = Viewer(session: session, principal: principal, language: language, words: ConsolePages.words(language),
                             csrf: session.csrfToken(key: key))
@@ -128,7 +129,8 @@ struct Console: Sendable {
     // MARK: Pages
 
     func overview(_ request: Request, context: HeraldRequestContext) async -> Response {
-        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let (session, principal): (ConsoleSession, Principal)
+        do { (session, principal) = try await admit(request) } catch { return error.response }
         let language = Self.language(request), words = ConsolePages.words(language)
         var context: [String: Any] = ["t": words]
         // One round trip per widget; a widget the user's policies deny says so instead.
@@ -246,7 +248,8 @@ struct Console: Sendable {
 
     /// The tenant's domains, each with the records to publish and its last check; add and verify where allowed.
     func domainsPage(_ request: Request, context: HeraldRequestContext, notice: String? = nil) async -> Response {
-        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let (session, principal): (ConsoleSession, Principal)
+        do { (session, principal) = try await admit(request) } catch { return error.response }
         let language = Self.language(request), words = ConsolePages.words(language)
         guard (try? principal.authorize(action: "dm:QueryDomainByParam", resource: principal.tenantResource)) != nil else { return forbidden(request) }
         guard let list = try? await domains.list(tenantID: principal.tenantID) else { return failure(request) }
@@ -313,7 +316,8 @@ struct Console: Sendable {
 
     /// The tenant's sender addresses: type, reply-to and its confirmation, SMTP password; add one where allowed.
     func sendersPage(_ request: Request, context: HeraldRequestContext, notice: String? = nil) async -> Response {
-        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let (session, principal): (ConsoleSession, Principal)
+        do { (session, principal) = try await admit(request) } catch { return error.response }
         let language = Self.language(request), words = ConsolePages.words(language)
         guard (try? principal.authorize(action: "dm:QueryMailAddressByParam", resource: principal.tenantResource)) != nil else { return forbidden(request) }
         guard let list = try? await senders.list(tenantID: principal.tenantID) else { return failure(request) }
@@ -401,7 +405,8 @@ struct Console: Sendable {
     func change<Form>(_ request: Request, context: HeraldRequestContext, read: (Request) async throws -> Form?, token: (Form) -> String?,
                       action: String, resource: (Principal) -> String, refused: (Request, HeraldRequestContext, HeraldError) async -> Response,
                       _ body: (Principal, Form, HeraldRequestContext) async throws -> Response) async -> Response {
-        guard let (session, principal) = await signedIn(request) else { return Self.redirect("/console/sign-in") }
+        let (session, principal): (ConsoleSession, Principal)
+        do { (session, principal) = try await admit(request) } catch { return error.response }
         var scoped = context
         scoped.principal = principal
         let form: Form
@@ -432,6 +437,26 @@ struct Console: Sendable {
     }
 
     // MARK: Sessions
+
+    /// Why a request does not get its page: the response to give instead.
+    struct Stop: Error {
+        let response: Response
+    }
+
+    /// The session and principal of a request that may have its page: signed in (else to the sign-in page) and
+    /// within its tenant's request rate, which the console's pages and forms share with the REST API and the
+    /// compatibility endpoint (else a 429 page).
+    func admit(_ request: Request) async throws(Stop) -> (ConsoleSession, Principal) {
+        guard let (session, principal) = await signedIn(request) else { throw Stop(response: Self.redirect("/console/sign-in")) }
+        if case .limited(let retryAfter) = await deps.rateLimits.tenant.acquire(principal.tenantID.lowercasedString) {
+            let language = Self.language(request), words = ConsolePages.words(language)
+            var response = page(words["tooMany"] ?? "", "message", ["t": words, "title": words["tooMany"] ?? "", "text": words["tooMany"] ?? ""],
+                                language: language, session: nil, who: nil, status: .tooManyRequests)
+            response.headers[.retryAfter] = String(retryAfter)
+            throw Stop(response: response)
+        }
+        return (session, principal)
+    }
 
     /// The signed-in session and its principal as they are now (a disabled user or deleted key is signed out).
     func signedIn(_ request: Request) async -> (ConsoleSession, Principal)? {

@@ -389,7 +389,7 @@ extension Console {
             let queue: [String: Any] = ["queued": depth.queued, "retrying": depth.retrying, "sending": depth.sending, "paused": depth.paused,
                                         "due": depth.due, "webhooksPending": depth.webhooksPending, "webhooksDue": depth.webhooksDue]
             return operatorPage(viewer, title: "adm_processes", "adm-processes",
-                                ["processes": rows, "queue": queue, "at": now().ISO8601Format()])
+                                ["processes": rows, "queue": queue, "at": ConsolePages.time(now(), seconds: true)])
         }
     }
 }

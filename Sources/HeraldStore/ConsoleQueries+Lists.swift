@@ -15,7 +15,7 @@ extension ListStore {
             for try await (address, variables, created) in try await connection.query("""
                 SELECT address, variables::text, created_at FROM list_members
                 WHERE tenant_id = \(tenantID) AND list_id = \(listID) AND (\(after)::text IS NULL OR address > \(after))
-                  AND (\(search)::text IS NULL OR strpos(address, \(search)::text) > 0)
+                  AND (\(search)::text IS NULL OR strpos(lower(address), \(search)::text) > 0)
                 ORDER BY address LIMIT \(limit)
                 """, logger: database.logger).decode((String, String, Date).self) {
                 let decoded = (try? JSONDecoder().decode([String: String].self, from: Data(variables.utf8))) ?? [:]

@@ -60,9 +60,7 @@ extension TenantStore {
             for try await (id, name, kind, status, grade, ceiling, freezes, created, updated, table, used) in rows.decode(
                 (UUID, String, String, String, Int16, Int16, Int32, Date, Date, String?, Int).self
             ) {
-                let tenant = TenantRecord(id: id, name: name, kind: TenantKind(rawValue: kind) ?? .enterprise,
-                                          status: TenantStatus(rawValue: status) ?? .active, grade: Int(grade),
-                                          gradeCeiling: Int(ceiling), freezeCount: Int(freezes), createdAt: created, updatedAt: updated)
+                let tenant = Self.record(id, name, kind, status, grade, ceiling, freezes, created, updated)
                 result.append(OperatorTenantRow(tenant: tenant, quotaTable: QuotaTable.stored(table), usedToday: used))
             }
             return result
@@ -82,9 +80,7 @@ extension TenantStore {
             for try await (id, name, kind, status, grade, ceiling, freezes, created, updated, today, month, overrides, table) in rows.decode(
                 (UUID, String, String, String, Int16, Int16, Int32, Date, Date, Int, Int, String, String?).self
             ) {
-                let tenant = TenantRecord(id: id, name: name, kind: TenantKind(rawValue: kind) ?? .enterprise,
-                                          status: TenantStatus(rawValue: status) ?? .active, grade: Int(grade),
-                                          gradeCeiling: Int(ceiling), freezeCount: Int(freezes), createdAt: created, updatedAt: updated)
+                let tenant = Self.record(id, name, kind, status, grade, ceiling, freezes, created, updated)
                 return OperatorTenantView(tenant: tenant, usedToday: today, usedThisMonth: month,
                                           overrides: (try? JSONDecoder().decode([String: Int].self, from: Data(overrides.utf8))) ?? [:],
                                           quotaTable: QuotaTable.stored(table))

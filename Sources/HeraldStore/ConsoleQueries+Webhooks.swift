@@ -6,7 +6,7 @@ import PostgresNIO
 /// Reads the console needs beside the REST API's (issue #19): one delivery of an endpoint with the request it sends.
 extension WebhookStore {
     /// One delivery of the endpoint (another endpoint's or tenant's is not found), its attempts, and the body the
-    /// dispatcher POSTs for it (the same `{"type", "timestamp", "data"}` bytes ``claim(worker:limit:excluding:now:lease:)`` builds).
+    /// dispatcher POSTs for it (``eventBody``, the bytes the dispatcher sends).
     public func consoleDelivery(tenantID: UUID, endpointID: UUID, deliveryID: UUID) async throws -> (record: WebhookDeliveryRecord, body: String) {
         try await database.withTenant(tenantID) { connection in
             let rows = try await connection.query("""
@@ -18,9 +18,7 @@ extension WebhookStore {
                 throw HeraldError.notFound("webhook delivery")
             }
             let body = try await connection.query("""
-                SELECT json_build_object('type', e.type,
-                                         'timestamp', to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                                         'data', e.data)::text
+                SELECT \(unescaped: Self.eventBody)
                 FROM webhook_deliveries d JOIN events e ON e.expires_on = d.event_expires AND e.id = d.event_id
                 WHERE d.tenant_id = \(tenantID) AND e.tenant_id = \(tenantID) AND d.id = \(deliveryID)
                 """, logger: logger).decode(String.self).first { _ in true } ?? ""

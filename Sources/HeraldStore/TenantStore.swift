@@ -27,11 +27,16 @@ public struct TenantStore: Sendable {
         for try await (id, name, kind, status, grade, ceiling, freezes, created, updated) in rows.decode(
             (UUID, String, String, String, Int16, Int16, Int32, Date, Date).self
         ) {
-            result.append(TenantRecord(id: id, name: name, kind: TenantKind(rawValue: kind) ?? .enterprise,
-                                       status: TenantStatus(rawValue: status) ?? .active, grade: Int(grade),
-                                       gradeCeiling: Int(ceiling), freezeCount: Int(freezes), createdAt: created, updatedAt: updated))
+            result.append(record(id, name, kind, status, grade, ceiling, freezes, created, updated))
         }
         return result
+    }
+
+    /// A tenant from the values of ``columns``, in their order.
+    static func record(_ id: UUID, _ name: String, _ kind: String, _ status: String, _ grade: Int16, _ ceiling: Int16, _ freezes: Int32,
+                       _ created: Date, _ updated: Date) -> TenantRecord {
+        TenantRecord(id: id, name: name, kind: TenantKind(rawValue: kind) ?? .enterprise, status: TenantStatus(rawValue: status) ?? .active,
+                     grade: Int(grade), gradeCeiling: Int(ceiling), freezeCount: Int(freezes), createdAt: created, updatedAt: updated)
     }
 
     /// Creates a tenant with its root user and root AccessKey, audited, in one transaction.

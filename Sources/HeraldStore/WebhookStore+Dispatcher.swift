@@ -6,6 +6,15 @@ import PostgresNIO
 /// The dispatcher's side: claim, renew, record and the backlog (finished deliveries go with their partition:
 /// HistoryStore).
 extension WebhookStore {
+    /// The body a delivery POSTs, built from its event row `e`: `{"type", "timestamp", "data"}` (the console shows
+    /// these same bytes as the delivery's request).
+    static let eventBody = """
+        json_build_object('type', e.type, 'timestamp', to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                          'data', e.data)::text
+        """
+}
+
+extension WebhookStore {
     /// Claims up to `limit` due deliveries of enabled endpoints, skipping the endpoints in `excluding`
     /// (those whose share of the dispatcher is full) and rows other dispatchers hold. A claim moves
     /// `next_attempt_at` to the end of the lease.
@@ -26,9 +35,7 @@ extension WebhookStore {
                     RETURNING d.id, d.tenant_id, d.endpoint_id, d.attempts, d.event_id, d.event_expires
                 )
                 SELECT c.id, c.tenant_id, c.endpoint_id, c.attempts, e.type,
-                       json_build_object('type', e.type,
-                                         'timestamp', to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                                         'data', e.data)::text,
+                       \(unescaped: Self.eventBody),
                        w.url, w.secret_ciphertext, CASE WHEN w.previous_secret_until > \(now) THEN w.previous_secret END, w.previous_secret_until,
                        e.created_at
                 FROM claimed c JOIN events e ON e.expires_on = c.event_expires AND e.id = c.event_id

@@ -99,6 +99,23 @@ import Testing
         }
     }
 
+    /// The console's pages count against the tenant's request rate (3 a second, a burst of 6) like the REST API's: past it, a 429
+    /// page with Retry-After, and the REST API is limited too (one budget for every path).
+    @Test func pagesShareTheTenantRequestRate() async throws {
+        try await TestApp.run(tenantRate: 3) { app in
+            let root = try await app.createTenant("Console")
+            let session = try await Self.signIn(app, keyID: root.keyID, secret: root.secret)
+            let cookie: HTTPFields = [.cookie: "herald_console=\(session)"]
+            var statuses: [Int] = []
+            for _ in 0..<8 { statuses.append(try await app.request(.get, "/console/domains", contentType: nil, headers: cookie).status) }
+            #expect(statuses.prefix(3).allSatisfy { $0 == 200 } && statuses.last == 429, "\(statuses)")
+            let limited = try await app.request(.get, "/console", contentType: nil, headers: cookie)
+            #expect(limited.status == 429 && limited.headers[.retryAfter] != nil && limited.body.contains("Too many attempts"))
+            let token = try await app.token(root.keyID, root.secret)
+            #expect(try await app.request(.get, "/v1/domains", token: token).status == 429, "the same budget as the API's")
+        }
+    }
+
     /// The csrf token a signed-in page carries.
     static func csrf(_ page: Reply) throws -> String {
         String(try #require(page.body.range(of: "name=\"csrf\" value=\"").map { page.body[$0.upperBound...].prefix { $0 != "\"" } }))
